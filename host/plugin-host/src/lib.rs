@@ -1,0 +1,769 @@
+//! The sandbox every Switchboard plugin runs in.
+//!
+//! This crate owns the wasmtime engine, plugin manifests, loading, per-call
+//! limits, the capabilities behind the WIT `host` interface and wasi:http, and
+//! per-plugin health with quarantine. It never touches the database or the
+//! network itself: those come through [`HostServices`], which the server backs
+//! with its store and real HTTP, and the SDK harness backs with fakes.
+//!
+//! # Isolation
+//!
+//! - Every call gets a fresh instance from an [`wasmtime::component::InstancePre`]
+//!   on the pooling allocator, so a poisoned instance never serves another call.
+//! - A wall-clock deadline (epoch interruption plus a host-side timeout), a
+//!   linear-memory cap and caps on what a plugin hands back bound each call.
+//!   A trap, a timeout or a memory blow-up fails that call only.
+//! - After [`Limits::quarantine_after`] failures in a row the plugin is
+//!   quarantined: calls are refused until an operator re-enables it.
+//! - Linked: `switchboard:plugin/host`, WASI clocks/random/stdio (no preopened
+//!   directories, sockets disabled), and wasi:http whose requests pass only to
+//!   the origins in the plugin's allow-list.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn demo(services: std::sync::Arc<dyn switchboard_plugin_host::HostServices>) -> anyhow::Result<()> {
+//! use switchboard_plugin_host::{Limits, LoadSpec, PluginHost};
+//! let host = PluginHost::new(Limits::default(), services)?;
+//! host.load(LoadSpec::from_dir("plugins/dist/sms-twilio".as_ref())?)?;
+//! let info = host.describe_channel("sms-twilio").await?;
+//! println!("{} speaks {}", info.display_name, info.channel);
+//! # Ok(()) }
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod bindings;
+mod error;
+mod manifest;
+mod services;
+mod state;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
+use wasmtime::{Engine, Store, Trap};
+
+pub use bindings::{
+    ChannelEvent, ChannelInfo, HttpRequest, HttpResponse, OutboundMessage, PluginError,
+    SendReceipt, WebhookOutcome,
+};
+pub use error::{CallError, LoadError, ManifestError};
+pub use manifest::{Capabilities, ConfigKey, Manifest, Origin, PluginKind, SUPPORTED_WORLDS};
+pub use services::{
+    BoxFuture, HostServices, HttpFailure, KvFailure, OutboundRequest, OutboundResponse,
+};
+pub use state::send_direct;
+
+use bindings::channel::ChannelPre;
+use bindings::crm::CrmPre;
+use bindings::routing::RoutingPre;
+use state::PluginState;
+
+/// Config key the host sets for every plugin: `{public_url}/hooks/{plugin_id}`.
+pub const WEBHOOK_BASE_KEY: &str = "switchboard.webhook-base";
+
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Per-call limits. The defaults suit production; tests shrink them.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Deadline of `handle-webhook`, routing and CRM calls.
+    pub call_timeout: Duration,
+    /// Deadline of `send` (it waits on the provider's API).
+    pub send_timeout: Duration,
+    /// Linear memory cap per instance.
+    pub memory_bytes: usize,
+    /// Cap on everything a call hands back (response body, events, strings).
+    pub max_output_bytes: usize,
+    /// Cap on the number of events one webhook may produce.
+    pub max_events: usize,
+    /// Cap on an outbound HTTP request or response body.
+    pub max_http_body_bytes: usize,
+    /// Log lines are cut to this length.
+    pub max_log_bytes: usize,
+    /// Key length cap in the plugin kv store.
+    pub max_kv_key_bytes: usize,
+    /// Value length cap in the plugin kv store.
+    pub max_kv_value_bytes: usize,
+    /// Total kv bytes per plugin.
+    pub max_kv_total_bytes: u64,
+    /// Consecutive failed calls before quarantine.
+    pub quarantine_after: u32,
+    /// Instances that may run at once, across all plugins.
+    pub max_instances: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            call_timeout: Duration::from_secs(5),
+            send_timeout: Duration::from_secs(30),
+            memory_bytes: 64 << 20,
+            max_output_bytes: 1 << 20,
+            max_events: 100,
+            max_http_body_bytes: 4 << 20,
+            max_log_bytes: 4096,
+            max_kv_key_bytes: 256,
+            max_kv_value_bytes: 64 << 10,
+            max_kv_total_bytes: 4 << 20,
+            quarantine_after: 5,
+            max_instances: 256,
+        }
+    }
+}
+
+/// Everything needed to load one plugin.
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    /// The folder holding `plugin.toml` and the component.
+    pub dir: PathBuf,
+    /// The parsed manifest.
+    pub manifest: Manifest,
+    /// Operator-set values, secrets included (never logged).
+    pub config: HashMap<String, String>,
+    /// Origins the operator added to the manifest's allow-list at install.
+    pub extra_allowed_hosts: Vec<String>,
+    /// Whether calls are allowed.
+    pub enabled: bool,
+    /// Set when the plugin was quarantined before a restart.
+    pub quarantined: Option<String>,
+}
+
+impl LoadSpec {
+    /// A spec from a plugin folder, enabled, with no config.
+    pub fn from_dir(dir: &Path) -> Result<LoadSpec, LoadError> {
+        Ok(LoadSpec {
+            dir: dir.to_path_buf(),
+            manifest: Manifest::load(dir)?,
+            config: HashMap::new(),
+            extra_allowed_hosts: Vec::new(),
+            enabled: true,
+            quarantined: None,
+        })
+    }
+}
+
+/// What the host reports about a loaded plugin.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PluginStatus {
+    /// Plugin id.
+    pub id: String,
+    /// Plugin kind.
+    pub kind: PluginKind,
+    /// Plugin version.
+    pub version: String,
+    /// World it implements.
+    pub world: String,
+    /// Operator switch.
+    pub enabled: bool,
+    /// Why it is quarantined, if it is.
+    pub quarantined: Option<String>,
+    /// Calls made since load.
+    pub calls: u64,
+    /// Failed calls since load.
+    pub failures: u64,
+    /// Failed calls in a row.
+    pub consecutive_failures: u32,
+    /// The allow-list in force (manifest plus operator additions).
+    pub allowed_hosts: Vec<String>,
+}
+
+enum Pre {
+    Channel(ChannelPre<PluginState>),
+    Routing(RoutingPre<PluginState>),
+    Crm(CrmPre<PluginState>),
+}
+
+struct Loaded {
+    manifest: Manifest,
+    pre: Pre,
+    config: Arc<HashMap<String, String>>,
+    allowed: Arc<[Origin]>,
+    id: Arc<str>,
+    enabled: std::sync::atomic::AtomicBool,
+    quarantine: Mutex<Option<String>>,
+    calls: AtomicU64,
+    failures: AtomicU64,
+    consecutive: AtomicU32,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<PluginState>,
+    limits: Limits,
+    services: Arc<dyn HostServices>,
+    plugins: RwLock<HashMap<String, Arc<Loaded>>>,
+}
+
+/// The plugin runtime. Cheap to clone.
+#[derive(Clone)]
+pub struct PluginHost {
+    inner: Arc<Inner>,
+}
+
+impl PluginHost {
+    /// Builds the engine (pooling allocator, epoch deadlines) and the linker.
+    pub fn new(limits: Limits, services: Arc<dyn HostServices>) -> wasmtime::Result<PluginHost> {
+        let mut config = wasmtime::Config::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        let mut pool = wasmtime::PoolingAllocationConfig::default();
+        pool.total_component_instances(limits.max_instances)
+            .total_core_instances(limits.max_instances * 4)
+            .total_memories(limits.max_instances * 2)
+            .total_tables(limits.max_instances * 4)
+            .total_stacks(limits.max_instances)
+            .max_memory_size(limits.memory_bytes);
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config)?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        bindings::channel::Channel::add_to_linker::<PluginState, HasSelf<PluginState>>(
+            &mut linker,
+            |s| s,
+        )?;
+
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("plugin-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })?;
+
+        Ok(PluginHost {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                limits,
+                services,
+                plugins: RwLock::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Fills defaults and checks that every required key is set and no unknown
+    /// key is given.
+    pub fn resolve_config(
+        manifest: &Manifest,
+        given: &HashMap<String, String>,
+    ) -> Result<HashMap<String, String>, LoadError> {
+        if let Some(key) = given
+            .keys()
+            .find(|k| manifest.config_key(k).is_none() && !k.starts_with("switchboard."))
+        {
+            return Err(LoadError::UnknownConfig {
+                plugin: manifest.id.clone(),
+                key: key.clone(),
+            });
+        }
+        let mut config = given.clone();
+        let mut missing = Vec::new();
+        for key in &manifest.config {
+            if !config.contains_key(&key.key) {
+                match &key.default {
+                    Some(d) => {
+                        config.insert(key.key.clone(), d.clone());
+                    }
+                    None if key.required => missing.push(key.key.clone()),
+                    None => {}
+                }
+            }
+        }
+        if missing.is_empty() {
+            Ok(config)
+        } else {
+            Err(LoadError::MissingConfig {
+                plugin: manifest.id.clone(),
+                keys: missing,
+            })
+        }
+    }
+
+    /// Compiles and links a plugin, replacing any loaded one with the same id.
+    pub fn load(&self, spec: LoadSpec) -> Result<(), LoadError> {
+        let id = spec.manifest.id.clone();
+        let config = Self::resolve_config(&spec.manifest, &spec.config)?;
+        let mut allowed = Vec::new();
+        for host in spec
+            .manifest
+            .capabilities
+            .allowed_hosts
+            .iter()
+            .chain(&spec.extra_allowed_hosts)
+        {
+            allowed.push(Origin::parse(host).map_err(|message| LoadError::AllowHost {
+                plugin: id.clone(),
+                message,
+            })?);
+        }
+        let component_err = |e: wasmtime::Error| LoadError::Component {
+            plugin: id.clone(),
+            message: format!("{e:#}"),
+        };
+        let path = spec.dir.join(&spec.manifest.component);
+        let component = Component::from_file(&self.inner.engine, &path).map_err(|e| {
+            component_err(e.context(format!("loading {}", path.display())))
+        })?;
+        let instance_pre: InstancePre<PluginState> = self
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(component_err)?;
+        let pre = match spec.manifest.kind {
+            PluginKind::Channel => Pre::Channel(ChannelPre::new(instance_pre).map_err(component_err)?),
+            PluginKind::Routing => Pre::Routing(RoutingPre::new(instance_pre).map_err(component_err)?),
+            PluginKind::Crm => Pre::Crm(CrmPre::new(instance_pre).map_err(component_err)?),
+        };
+        let loaded = Arc::new(Loaded {
+            id: Arc::from(id.as_str()),
+            manifest: spec.manifest,
+            pre,
+            config: Arc::new(config),
+            allowed: allowed.into(),
+            enabled: spec.enabled.into(),
+            quarantine: Mutex::new(spec.quarantined),
+            calls: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            consecutive: AtomicU32::new(0),
+        });
+        self.inner
+            .plugins
+            .write()
+            .expect("plugin registry lock")
+            .insert(id, loaded);
+        Ok(())
+    }
+
+    /// Forgets a plugin. Calls in flight finish on their own instance.
+    pub fn unload(&self, id: &str) -> bool {
+        self.inner
+            .plugins
+            .write()
+            .expect("plugin registry lock")
+            .remove(id)
+            .is_some()
+    }
+
+    /// Enables or disables a plugin; enabling lifts a quarantine.
+    pub fn set_enabled(&self, id: &str, enabled: bool) -> bool {
+        let Some(p) = self.get(id) else {
+            return false;
+        };
+        p.enabled.store(enabled, Ordering::SeqCst);
+        if enabled {
+            *p.quarantine.lock().expect("quarantine lock") = None;
+            p.consecutive.store(0, Ordering::SeqCst);
+        }
+        true
+    }
+
+    /// The status of one plugin.
+    pub fn status(&self, id: &str) -> Option<PluginStatus> {
+        self.get(id).map(|p| status_of(&p))
+    }
+
+    /// The status of every loaded plugin, by id.
+    pub fn list(&self) -> Vec<PluginStatus> {
+        let mut all: Vec<_> = self
+            .inner
+            .plugins
+            .read()
+            .expect("plugin registry lock")
+            .values()
+            .map(|p| status_of(p))
+            .collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
+    /// The manifest of a loaded plugin.
+    pub fn manifest(&self, id: &str) -> Option<Manifest> {
+        self.get(id).map(|p| p.manifest.clone())
+    }
+
+    fn get(&self, id: &str) -> Option<Arc<Loaded>> {
+        self.inner
+            .plugins
+            .read()
+            .expect("plugin registry lock")
+            .get(id)
+            .cloned()
+    }
+
+    fn checkout(&self, id: &str, wanted: PluginKind) -> Result<(Arc<Loaded>, Store<PluginState>), CallError> {
+        let p = self.get(id).ok_or_else(|| CallError::NotFound(id.to_string()))?;
+        if p.manifest.kind != wanted {
+            return Err(CallError::WrongKind {
+                plugin: id.to_string(),
+                kind: p.manifest.kind.to_string(),
+                wanted: wanted.to_string(),
+            });
+        }
+        if !p.enabled.load(Ordering::SeqCst) {
+            return Err(CallError::Disabled(id.to_string()));
+        }
+        if let Some(reason) = p.quarantine.lock().expect("quarantine lock").clone() {
+            return Err(CallError::Quarantined {
+                plugin: id.to_string(),
+                reason,
+            });
+        }
+        let state = PluginState::new(
+            p.id.clone(),
+            p.config.clone(),
+            p.allowed.clone(),
+            p.manifest.capabilities.kv,
+            self.inner.services.clone(),
+            self.inner.limits.clone(),
+        );
+        let mut store = Store::new(&self.inner.engine, state);
+        store.limiter(|s| &mut s.memory);
+        store.epoch_deadline_trap();
+        Ok((p, store))
+    }
+
+    fn arm(store: &mut Store<PluginState>, timeout: Duration) {
+        let ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+    }
+
+    /// Turns the raw outcome of a call into the caller's answer, updating the
+    /// plugin's health and quarantining it when it keeps failing.
+    async fn settle<R>(
+        &self,
+        p: &Loaded,
+        call: &'static str,
+        timeout: Duration,
+        memory_hit: bool,
+        outcome: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
+    ) -> Result<R, CallError> {
+        p.calls.fetch_add(1, Ordering::Relaxed);
+        let plugin = p.id.to_string();
+        let result = match outcome {
+            Err(_) => Err(CallError::Timeout {
+                plugin,
+                call,
+                millis: timeout.as_millis() as u64,
+            }),
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(if memory_hit {
+                CallError::MemoryLimit {
+                    plugin,
+                    call,
+                    limit_bytes: self.inner.limits.memory_bytes,
+                }
+            } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+                CallError::Timeout {
+                    plugin,
+                    call,
+                    millis: timeout.as_millis() as u64,
+                }
+            } else {
+                CallError::Trap {
+                    plugin,
+                    call,
+                    message: trap_message(&e),
+                }
+            }),
+        };
+        match &result {
+            Ok(_) => {
+                p.consecutive.store(0, Ordering::SeqCst);
+            }
+            Err(e) => self.record_failure(p, e).await,
+        }
+        result
+    }
+
+    async fn record_failure(&self, p: &Loaded, e: &CallError) {
+        p.failures.fetch_add(1, Ordering::Relaxed);
+        let n = p.consecutive.fetch_add(1, Ordering::SeqCst) + 1;
+        tracing::warn!(plugin = &*p.id, failures_in_a_row = n, "{e}");
+        if n >= self.inner.limits.quarantine_after {
+            let reason = format!("{n} failed calls in a row; last: {e}");
+            let newly = {
+                let mut q = p.quarantine.lock().expect("quarantine lock");
+                let newly = q.is_none();
+                *q = Some(reason.clone());
+                newly
+            };
+            if newly {
+                tracing::error!(plugin = &*p.id, "plugin quarantined: {reason}");
+                self.inner
+                    .services
+                    .plugin_quarantined(p.id.to_string(), reason)
+                    .await;
+            }
+        }
+    }
+
+    fn output_too_large(p: &Loaded, call: &'static str, message: String) -> CallError {
+        CallError::OutputTooLarge {
+            plugin: p.id.to_string(),
+            call,
+            message,
+        }
+    }
+
+    /// Asks a channel connector what it is.
+    pub async fn describe_channel(&self, id: &str) -> Result<ChannelInfo, CallError> {
+        let (p, mut store) = self.checkout(id, PluginKind::Channel)?;
+        let Pre::Channel(pre) = &p.pre else {
+            unreachable!("kind checked in checkout")
+        };
+        let timeout = self.inner.limits.call_timeout;
+        Self::arm(&mut store, timeout);
+        let outcome = tokio::time::timeout(timeout, async {
+            let b = pre.instantiate_async(&mut store).await?;
+            b.switchboard_plugin_connector()
+                .call_describe(&mut store)
+                .await
+        })
+        .await;
+        let hit = store.data().memory.hit;
+        self.settle(&p, "describe", timeout, hit, outcome).await
+    }
+
+    /// Hands one provider webhook to a connector.
+    pub async fn handle_webhook(
+        &self,
+        id: &str,
+        request: &HttpRequest,
+    ) -> Result<Result<WebhookOutcome, PluginError>, CallError> {
+        let (p, mut store) = self.checkout(id, PluginKind::Channel)?;
+        let Pre::Channel(pre) = &p.pre else {
+            unreachable!("kind checked in checkout")
+        };
+        let timeout = self.inner.limits.call_timeout;
+        Self::arm(&mut store, timeout);
+        let outcome = tokio::time::timeout(timeout, async {
+            let b = pre.instantiate_async(&mut store).await?;
+            b.switchboard_plugin_connector()
+                .call_handle_webhook(&mut store, request)
+                .await
+        })
+        .await;
+        let hit = store.data().memory.hit;
+        let result = self.settle(&p, "handle-webhook", timeout, hit, outcome).await?;
+        if let Ok(out) = &result {
+            let limits = &self.inner.limits;
+            if out.events.len() > limits.max_events {
+                let e = Self::output_too_large(
+                    &p,
+                    "handle-webhook",
+                    format!("{} events (limit {})", out.events.len(), limits.max_events),
+                );
+                self.record_failure(&p, &e).await;
+                return Err(e);
+            }
+            let size = outcome_size(out);
+            if size > limits.max_output_bytes {
+                let e = Self::output_too_large(
+                    &p,
+                    "handle-webhook",
+                    format!("{size} bytes (limit {})", limits.max_output_bytes),
+                );
+                self.record_failure(&p, &e).await;
+                return Err(e);
+            }
+        }
+        Ok(result)
+    }
+
+    /// Asks a connector to deliver one message.
+    pub async fn send(
+        &self,
+        id: &str,
+        message: &OutboundMessage,
+    ) -> Result<Result<SendReceipt, PluginError>, CallError> {
+        let (p, mut store) = self.checkout(id, PluginKind::Channel)?;
+        let Pre::Channel(pre) = &p.pre else {
+            unreachable!("kind checked in checkout")
+        };
+        let timeout = self.inner.limits.send_timeout;
+        Self::arm(&mut store, timeout);
+        let outcome = tokio::time::timeout(timeout, async {
+            let b = pre.instantiate_async(&mut store).await?;
+            b.switchboard_plugin_connector()
+                .call_send(&mut store, message)
+                .await
+        })
+        .await;
+        let hit = store.data().memory.hit;
+        self.settle(&p, "send", timeout, hit, outcome).await
+    }
+
+    /// Asks a routing policy to classify a task.
+    pub async fn classify(
+        &self,
+        id: &str,
+        task: &bindings::TaskInfo,
+    ) -> Result<Result<bindings::Classification, PluginError>, CallError> {
+        let (p, mut store) = self.checkout(id, PluginKind::Routing)?;
+        let Pre::Routing(pre) = &p.pre else {
+            unreachable!("kind checked in checkout")
+        };
+        let timeout = self.inner.limits.call_timeout;
+        Self::arm(&mut store, timeout);
+        let outcome = tokio::time::timeout(timeout, async {
+            let b = pre.instantiate_async(&mut store).await?;
+            b.switchboard_plugin_policy().call_classify(&mut store, task).await
+        })
+        .await;
+        let hit = store.data().memory.hit;
+        self.settle(&p, "classify", timeout, hit, outcome).await
+    }
+
+    /// Asks a routing policy to rank eligible agents.
+    pub async fn rank(
+        &self,
+        id: &str,
+        task: &bindings::TaskInfo,
+        candidates: &[bindings::AgentCandidate],
+    ) -> Result<Result<Vec<u32>, PluginError>, CallError> {
+        let (p, mut store) = self.checkout(id, PluginKind::Routing)?;
+        let Pre::Routing(pre) = &p.pre else {
+            unreachable!("kind checked in checkout")
+        };
+        let timeout = self.inner.limits.call_timeout;
+        Self::arm(&mut store, timeout);
+        let outcome = tokio::time::timeout(timeout, async {
+            let b = pre.instantiate_async(&mut store).await?;
+            b.switchboard_plugin_policy()
+                .call_rank(&mut store, task, candidates)
+                .await
+        })
+        .await;
+        let hit = store.data().memory.hit;
+        self.settle(&p, "rank", timeout, hit, outcome).await
+    }
+
+    /// Asks a CRM plugin about a person.
+    pub async fn crm_lookup(
+        &self,
+        id: &str,
+        identity: &bindings::Identity,
+    ) -> Result<Result<Option<bindings::CrmProfile>, PluginError>, CallError> {
+        let (p, mut store) = self.checkout(id, PluginKind::Crm)?;
+        let Pre::Crm(pre) = &p.pre else {
+            unreachable!("kind checked in checkout")
+        };
+        let timeout = self.inner.limits.send_timeout;
+        Self::arm(&mut store, timeout);
+        let outcome = tokio::time::timeout(timeout, async {
+            let b = pre.instantiate_async(&mut store).await?;
+            b.switchboard_plugin_crm_sync()
+                .call_lookup_contact(&mut store, identity)
+                .await
+        })
+        .await;
+        let hit = store.data().memory.hit;
+        self.settle(&p, "lookup", timeout, hit, outcome).await
+    }
+
+    /// Hands a timeline entry to a CRM plugin to write back.
+    pub async fn crm_record_activity(
+        &self,
+        id: &str,
+        entry: &bindings::TimelineEntry,
+    ) -> Result<Result<(), PluginError>, CallError> {
+        let (p, mut store) = self.checkout(id, PluginKind::Crm)?;
+        let Pre::Crm(pre) = &p.pre else {
+            unreachable!("kind checked in checkout")
+        };
+        let timeout = self.inner.limits.send_timeout;
+        Self::arm(&mut store, timeout);
+        let outcome = tokio::time::timeout(timeout, async {
+            let b = pre.instantiate_async(&mut store).await?;
+            b.switchboard_plugin_crm_sync()
+                .call_record_activity(&mut store, entry)
+                .await
+        })
+        .await;
+        let hit = store.data().memory.hit;
+        self.settle(&p, "record-activity", timeout, hit, outcome).await
+    }
+}
+
+fn status_of(p: &Loaded) -> PluginStatus {
+    PluginStatus {
+        id: p.id.to_string(),
+        kind: p.manifest.kind,
+        version: p.manifest.version.clone(),
+        world: p.manifest.world.clone(),
+        enabled: p.enabled.load(Ordering::SeqCst),
+        quarantined: p.quarantine.lock().expect("quarantine lock").clone(),
+        calls: p.calls.load(Ordering::Relaxed),
+        failures: p.failures.load(Ordering::Relaxed),
+        consecutive_failures: p.consecutive.load(Ordering::SeqCst),
+        allowed_hosts: p.allowed.iter().map(|o| o.to_string()).collect(),
+    }
+}
+
+/// The first line of a trap, which names the trap kind without guest data.
+fn trap_message(e: &wasmtime::Error) -> String {
+    if let Some(trap) = e.downcast_ref::<Trap>() {
+        return trap.to_string();
+    }
+    e.to_string().lines().next().unwrap_or("unknown failure").to_string()
+}
+
+fn identity_size(i: &bindings::Identity) -> usize {
+    i.kind.len() + i.value.len()
+}
+
+fn outcome_size(out: &WebhookOutcome) -> usize {
+    let headers: usize = out
+        .response
+        .headers
+        .iter()
+        .map(|(k, v)| k.len() + v.len())
+        .sum();
+    let events: usize = out
+        .events
+        .iter()
+        .map(|e| match e {
+            ChannelEvent::Message(m) => {
+                m.provider_id.len()
+                    + identity_size(&m.sender)
+                    + m.recipient.as_ref().map_or(0, identity_size)
+                    + m.sender_name.as_ref().map_or(0, |s| s.len())
+                    + m.body.len()
+                    + m
+                        .attachments
+                        .iter()
+                        .map(|a| {
+                            a.url.len()
+                                + a.content_type.as_ref().map_or(0, |s| s.len())
+                                + a.filename.as_ref().map_or(0, |s| s.len())
+                        })
+                        .sum::<usize>()
+            }
+            ChannelEvent::Receipt(r) => {
+                r.provider_id.len()
+                    + r.error_code.as_ref().map_or(0, |s| s.len())
+                    + r.error_message.as_ref().map_or(0, |s| s.len())
+            }
+            ChannelEvent::Consent(c) => {
+                c.provider_id.len() + identity_size(&c.identity) + c.keyword.len()
+            }
+        })
+        .sum();
+    out.response.body.len() + headers + events
+}

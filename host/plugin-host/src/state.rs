@@ -1,0 +1,364 @@
+//! Per-call store state: the capabilities one plugin instance sees.
+//!
+//! A `PluginState` lives exactly as long as one call. It must never hold
+//! anything the plugin did not declare: no preopened directories, no sockets,
+//! only allow-listed HTTP origins and its own key-value namespace.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{Error as HttpError, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::bindings::channel::switchboard::plugin::{host, types};
+use crate::bindings::{KvError, LogLevel};
+use crate::manifest::Origin;
+use crate::services::{HostServices, HttpFailure, KvFailure, OutboundRequest};
+use crate::Limits;
+
+/// Everything one call's store holds.
+pub(crate) struct PluginState {
+    pub(crate) plugin: Arc<str>,
+    table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: OutboundHooks,
+    pub(crate) memory: MemoryCap,
+    config: Arc<HashMap<String, String>>,
+    services: Arc<dyn HostServices>,
+    kv_enabled: bool,
+    limits: Limits,
+}
+
+impl PluginState {
+    pub(crate) fn new(
+        plugin: Arc<str>,
+        config: Arc<HashMap<String, String>>,
+        allowed: Arc<[Origin]>,
+        kv_enabled: bool,
+        services: Arc<dyn HostServices>,
+        limits: Limits,
+    ) -> PluginState {
+        let wasi = WasiCtx::builder()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        PluginState {
+            hooks: OutboundHooks {
+                plugin: plugin.clone(),
+                allowed,
+                services: services.clone(),
+                max_body: limits.max_http_body_bytes,
+            },
+            plugin,
+            table: ResourceTable::new(),
+            wasi,
+            http: WasiHttpCtx::new(),
+            memory: MemoryCap {
+                max: limits.memory_bytes,
+                hit: false,
+            },
+            config,
+            services,
+            kv_enabled,
+            limits,
+        }
+    }
+}
+
+/// Caps linear memory and remembers whether the cap was what stopped a call.
+pub(crate) struct MemoryCap {
+    max: usize,
+    pub(crate) hit: bool,
+}
+
+impl wasmtime::ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 20)
+    }
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for PluginState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+impl types::Host for PluginState {}
+
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+impl host::Host for PluginState {
+    async fn log(&mut self, level: LogLevel, message: String) {
+        let message = truncate(&message, self.limits.max_log_bytes);
+        let plugin = &*self.plugin;
+        match level {
+            LogLevel::Trace => tracing::trace!(target: "plugin", plugin, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: "plugin", plugin, "{message}"),
+            LogLevel::Info => tracing::info!(target: "plugin", plugin, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "plugin", plugin, "{message}"),
+            LogLevel::Error => tracing::error!(target: "plugin", plugin, "{message}"),
+        }
+    }
+
+    async fn get_config(&mut self, key: String) -> Option<String> {
+        self.config.get(&key).cloned()
+    }
+
+    async fn kv_get(&mut self, key: String) -> Option<Vec<u8>> {
+        if !self.kv_enabled || key.len() > self.limits.max_kv_key_bytes {
+            return None;
+        }
+        let services = self.services.clone();
+        match services.kv_get(self.plugin.to_string(), key).await {
+            Ok(value) => value,
+            Err(e) => {
+                tracing::warn!(plugin = &*self.plugin, "kv read failed: {e}");
+                None
+            }
+        }
+    }
+
+    async fn kv_set(&mut self, key: String, value: Vec<u8>) -> Result<(), KvError> {
+        if !self.kv_enabled {
+            return Err(KvError::Unavailable(
+                "this plugin did not declare the kv capability".into(),
+            ));
+        }
+        if key.is_empty() || key.len() > self.limits.max_kv_key_bytes {
+            return Err(KvError::QuotaExceeded(format!(
+                "key must be 1 to {} bytes",
+                self.limits.max_kv_key_bytes
+            )));
+        }
+        if value.len() > self.limits.max_kv_value_bytes {
+            return Err(KvError::QuotaExceeded(format!(
+                "value of {} bytes is over the {} byte limit",
+                value.len(),
+                self.limits.max_kv_value_bytes
+            )));
+        }
+        let services = self.services.clone();
+        services
+            .kv_set(
+                self.plugin.to_string(),
+                key,
+                value,
+                self.limits.max_kv_total_bytes,
+            )
+            .await
+            .map_err(|e| match e {
+                KvFailure::QuotaExceeded(m) => KvError::QuotaExceeded(m),
+                KvFailure::Unavailable(m) => KvError::Unavailable(m),
+            })
+    }
+
+    async fn kv_delete(&mut self, key: String) {
+        if !self.kv_enabled {
+            return;
+        }
+        let services = self.services.clone();
+        if let Err(e) = services.kv_delete(self.plugin.to_string(), key).await {
+            tracing::warn!(plugin = &*self.plugin, "kv delete failed: {e}");
+        }
+    }
+
+    async fn now_ms(&mut self) -> u64 {
+        self.services.now_ms()
+    }
+}
+
+/// wasi:http hooks: the allow-list check, then the host's HTTP service.
+struct OutboundHooks {
+    plugin: Arc<str>,
+    allowed: Arc<[Origin]>,
+    services: Arc<dyn HostServices>,
+    max_body: usize,
+}
+
+impl OutboundHooks {
+    fn allows(&self, uri: &hyper::Uri) -> bool {
+        let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
+            return false;
+        };
+        self.allowed
+            .iter()
+            .any(|o| o.matches(scheme, host, uri.port_u16()))
+    }
+}
+
+type SendFuture = Box<
+    dyn std::future::Future<
+            Output = Result<
+                (
+                    hyper::Response<WasiBody>,
+                    Box<dyn std::future::Future<Output = Result<(), HttpError>> + Send>,
+                ),
+                HttpError,
+            >,
+        > + Send,
+>;
+
+impl wasmtime_wasi_http::WasiHttpHooks for OutboundHooks {
+    fn send_request(
+        &mut self,
+        request: hyper::Request<WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        fut: Box<dyn std::future::Future<Output = Result<(), HttpError>> + Send>,
+    ) -> SendFuture {
+        drop(fut);
+        let plugin = self.plugin.clone();
+        if !self.allows(request.uri()) {
+            tracing::warn!(
+                plugin = &*plugin,
+                uri = %request.uri(),
+                "outbound HTTP denied: origin not on the plugin's allow-list"
+            );
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
+        let services = self.services.clone();
+        let max_body = self.max_body;
+        Box::new(async move {
+            let (parts, body) = request.into_parts();
+            let body = Limited::new(body, max_body)
+                .collect()
+                .await
+                .map_err(|_| HttpError::HttpRequestBodySize(None))?
+                .to_bytes();
+            let outbound = OutboundRequest {
+                plugin: plugin.to_string(),
+                method: parts.method.to_string(),
+                uri: parts.uri.to_string(),
+                headers: parts
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
+                    .collect(),
+                body,
+            };
+            let response = services.send_http(outbound).await.map_err(|e| match e {
+                HttpFailure::ConnectionRefused => HttpError::ConnectionRefused,
+                HttpFailure::Timeout => HttpError::ConnectionTimeout,
+                HttpFailure::DnsError(m) => HttpError::DnsError {
+                    rcode: Some(m),
+                    info_code: None,
+                },
+                HttpFailure::ResponseTooLarge => HttpError::HttpResponseBodySize(None),
+                HttpFailure::Other(m) => HttpError::InternalError(Some(m)),
+            })?;
+            let mut builder = hyper::Response::builder().status(response.status);
+            for (k, v) in &response.headers {
+                builder = builder.header(k, v);
+            }
+            let body: WasiBody = Full::new(response.body)
+                .map_err(|never: std::convert::Infallible| -> HttpError { match never {} })
+                .boxed_unsync();
+            let response = builder
+                .body(body)
+                .map_err(|e| HttpError::InternalError(Some(e.to_string())))?;
+            let done: Box<dyn std::future::Future<Output = Result<(), HttpError>> + Send> =
+                Box::new(async { Ok(()) });
+            Ok((response, done))
+        })
+    }
+}
+
+/// Sends a request over the network for real, with the host's body cap.
+pub async fn send_direct(
+    request: OutboundRequest,
+    max_body: usize,
+    timeout: std::time::Duration,
+) -> Result<crate::services::OutboundResponse, HttpFailure> {
+    let mut builder = hyper::Request::builder()
+        .method(request.method.as_str())
+        .uri(request.uri.as_str());
+    for (k, v) in &request.headers {
+        builder = builder.header(k, v);
+    }
+    let req = builder
+        .body(Full::new(request.body).map_err(|never: std::convert::Infallible| -> HttpError { match never {} }))
+        .map_err(|e| HttpFailure::Other(e.to_string()))?;
+    let options = wasmtime_wasi_http::RequestOptions {
+        connect_timeout: Some(timeout),
+        first_byte_timeout: Some(timeout),
+        between_bytes_timeout: Some(timeout),
+    };
+    let work = async {
+        let (response, io) = wasmtime_wasi_http::default_send_request(req, Some(options))
+            .await
+            .map_err(|e| match e {
+                HttpError::ConnectionRefused => HttpFailure::ConnectionRefused,
+                HttpError::ConnectionTimeout | HttpError::HttpResponseTimeout => {
+                    HttpFailure::Timeout
+                }
+                HttpError::DnsError { rcode, .. } => {
+                    HttpFailure::DnsError(rcode.unwrap_or_default())
+                }
+                other => HttpFailure::Other(format!("{other:?}")),
+            })?;
+        let driver = tokio::spawn(io);
+        let (parts, body) = response.into_parts();
+        let body = Limited::new(body, max_body)
+            .collect()
+            .await
+            .map_err(|_| HttpFailure::ResponseTooLarge)?
+            .to_bytes();
+        driver.abort();
+        Ok::<_, HttpFailure>(crate::services::OutboundResponse {
+            status: parts.status.as_u16(),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
+                .collect(),
+            body: Bytes::from(body),
+        })
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| HttpFailure::Timeout)?
+}

@@ -1,0 +1,262 @@
+//! Test a Switchboard plugin natively, without a server.
+//!
+//! The harness loads the plugin's built `.wasm` into the real plugin host —
+//! same sandbox, same limits, same allow-list — but backs the host
+//! capabilities with fakes you can script and inspect:
+//!
+//! - an in-memory key-value store ([`Harness::kv`]);
+//! - HTTP that answers from a script and records every request
+//!   ([`Harness::http`]);
+//! - a clock that stands still until you move it ([`Harness::set_now`]).
+//!
+//! ```no_run
+//! use switchboard_harness::{Harness, plugin_dir};
+//! # async fn demo() {
+//! let h = Harness::load(&plugin_dir("sms-twilio"), &[
+//!     ("account_sid", "AC1"), ("auth_token", "secret"), ("from_number", "+15550001111"),
+//! ]).unwrap();
+//! h.http().respond(201, r#"{"sid":"SM1","status":"queued"}"#);
+//! // … call h.send(&message).await and assert on h.http().requests()
+//! # }
+//! ```
+//!
+//! Build the plugins first (`plugins/build.sh`); [`plugin_dir`] finds them in
+//! `plugins/dist/`, or under `$SWITCHBOARD_PLUGIN_DIST` when set.
+
+#![deny(missing_docs)]
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+pub use switchboard_plugin_host::bindings;
+pub use switchboard_plugin_host::{
+    CallError, ChannelEvent, HttpFailure, HttpRequest, HttpResponse, Limits, LoadError,
+    OutboundMessage, OutboundRequest, OutboundResponse, PluginError, PluginHost, SendReceipt,
+    WebhookOutcome,
+};
+use switchboard_plugin_host::{BoxFuture, HostServices, KvFailure, LoadSpec};
+
+/// Where `plugins/build.sh` puts the plugin with this id.
+pub fn plugin_dir(id: &str) -> PathBuf {
+    let base = std::env::var_os("SWITCHBOARD_PLUGIN_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/dist"));
+    base.join(id)
+}
+
+/// Scripted outbound HTTP: answers in order, records every request.
+#[derive(Default)]
+pub struct FakeHttp {
+    script: Mutex<VecDeque<Result<OutboundResponse, HttpFailure>>>,
+    requests: Mutex<Vec<OutboundRequest>>,
+}
+
+impl FakeHttp {
+    /// Queues a response with this status and body.
+    pub fn respond(&self, status: u16, body: &str) {
+        self.respond_with(OutboundResponse {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Bytes::copy_from_slice(body.as_bytes()),
+        });
+    }
+
+    /// Queues a full response.
+    pub fn respond_with(&self, response: OutboundResponse) {
+        self.script.lock().unwrap().push_back(Ok(response));
+    }
+
+    /// Queues a transport failure.
+    pub fn fail(&self, failure: HttpFailure) {
+        self.script.lock().unwrap().push_back(Err(failure));
+    }
+
+    /// Every request the plugin made, in order.
+    pub fn requests(&self) -> Vec<OutboundRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    fn next(&self, request: OutboundRequest) -> Result<OutboundResponse, HttpFailure> {
+        self.requests.lock().unwrap().push(request);
+        self.script
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or_else(|| Err(HttpFailure::Other("the harness has no scripted response left".into())))
+    }
+}
+
+/// The fake capabilities behind a [`Harness`].
+pub struct FakeServices {
+    kv: Mutex<HashMap<(String, String), Vec<u8>>>,
+    http: FakeHttp,
+    now_ms: AtomicU64,
+    quarantined: Mutex<Vec<(String, String)>>,
+}
+
+impl Default for FakeServices {
+    fn default() -> Self {
+        FakeServices {
+            kv: Mutex::default(),
+            http: FakeHttp::default(),
+            now_ms: AtomicU64::new(1_700_000_000_000),
+            quarantined: Mutex::default(),
+        }
+    }
+}
+
+impl HostServices for FakeServices {
+    fn kv_get(&self, plugin: String, key: String) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>> {
+        let v = self.kv.lock().unwrap().get(&(plugin, key)).cloned();
+        Box::pin(async move { Ok(v) })
+    }
+
+    fn kv_set(
+        &self,
+        plugin: String,
+        key: String,
+        value: Vec<u8>,
+        max_total_bytes: u64,
+    ) -> BoxFuture<'_, Result<(), KvFailure>> {
+        let mut kv = self.kv.lock().unwrap();
+        let used: usize = kv
+            .iter()
+            .filter(|((p, k), _)| *p == plugin && *k != key)
+            .map(|((_, k), v)| k.len() + v.len())
+            .sum();
+        let result = if (used + key.len() + value.len()) as u64 > max_total_bytes {
+            Err(KvFailure::QuotaExceeded(format!(
+                "plugin kv quota of {max_total_bytes} bytes exceeded"
+            )))
+        } else {
+            kv.insert((plugin, key), value);
+            Ok(())
+        };
+        Box::pin(async move { result })
+    }
+
+    fn kv_delete(&self, plugin: String, key: String) -> BoxFuture<'_, Result<(), String>> {
+        self.kv.lock().unwrap().remove(&(plugin, key));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.now_ms.load(Ordering::SeqCst)
+    }
+
+    fn send_http(&self, request: OutboundRequest) -> BoxFuture<'_, Result<OutboundResponse, HttpFailure>> {
+        let r = self.http.next(request);
+        Box::pin(async move { r })
+    }
+
+    fn plugin_quarantined(&self, plugin: String, reason: String) -> BoxFuture<'_, ()> {
+        self.quarantined.lock().unwrap().push((plugin, reason));
+        Box::pin(async {})
+    }
+}
+
+/// One plugin loaded into a real plugin host with fake capabilities.
+pub struct Harness {
+    host: PluginHost,
+    services: Arc<FakeServices>,
+    id: String,
+}
+
+impl Harness {
+    /// Loads the plugin folder with these config values and default limits.
+    pub fn load(dir: &Path, config: &[(&str, &str)]) -> Result<Harness, LoadError> {
+        Harness::load_with(dir, config, Limits::default(), &[])
+    }
+
+    /// Loads with explicit limits and extra allowed origins.
+    pub fn load_with(
+        dir: &Path,
+        config: &[(&str, &str)],
+        limits: Limits,
+        extra_allowed_hosts: &[&str],
+    ) -> Result<Harness, LoadError> {
+        let services = Arc::new(FakeServices::default());
+        let host = PluginHost::new(limits, services.clone()).map_err(|e| LoadError::Component {
+            plugin: dir.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let mut spec = LoadSpec::from_dir(dir)?;
+        spec.config = config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        spec.extra_allowed_hosts = extra_allowed_hosts.iter().map(|s| s.to_string()).collect();
+        let id = spec.manifest.id.clone();
+        host.load(spec)?;
+        Ok(Harness { host, services, id })
+    }
+
+    /// The plugin id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The underlying host, for status and less common calls.
+    pub fn host(&self) -> &PluginHost {
+        &self.host
+    }
+
+    /// Scripted HTTP.
+    pub fn http(&self) -> &FakeHttp {
+        &self.services.http
+    }
+
+    /// A copy of the plugin's key-value store.
+    pub fn kv(&self) -> HashMap<String, Vec<u8>> {
+        self.services
+            .kv
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((p, _), _)| *p == self.id)
+            .map(|((_, k), v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Sets the fake clock.
+    pub fn set_now(&self, ms: u64) {
+        self.services.now_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Quarantines reported by the host, as (plugin, reason).
+    pub fn quarantined(&self) -> Vec<(String, String)> {
+        self.services.quarantined.lock().unwrap().clone()
+    }
+
+    /// Calls `handle-webhook`.
+    pub async fn handle_webhook(
+        &self,
+        request: &HttpRequest,
+    ) -> Result<Result<WebhookOutcome, PluginError>, CallError> {
+        self.host.handle_webhook(&self.id, request).await
+    }
+
+    /// Calls `send`.
+    pub async fn send(
+        &self,
+        message: &OutboundMessage,
+    ) -> Result<Result<SendReceipt, PluginError>, CallError> {
+        self.host.send(&self.id, message).await
+    }
+}
+
+/// Builds a webhook request: `POST url` with these headers and body.
+pub fn webhook(url: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpRequest {
+    HttpRequest {
+        method: "POST".into(),
+        url: url.into(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        body: body.to_vec(),
+    }
+}
