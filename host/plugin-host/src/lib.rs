@@ -220,6 +220,13 @@ impl PluginHost {
             .total_stacks(limits.max_instances)
             .max_memory_size(limits.memory_bytes);
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        // Compiled components are cached on disk, so a restart loads in milliseconds.
+        match wasmtime::Cache::from_file(None) {
+            Ok(cache) => {
+                config.cache(Some(cache));
+            }
+            Err(e) => tracing::debug!("wasmtime compilation cache unavailable: {e}"),
+        }
         let engine = Engine::new(&config)?;
 
         let mut linker = Linker::new(&engine);

@@ -1,0 +1,240 @@
+//! Switchboard's HTTP edge.
+//!
+//! This crate owns the `/api/v1` routes, provider webhook ingress at `/hooks`,
+//! authentication, `/healthz` and `/metrics`, and the outbox worker that
+//! delivers replies. It holds no business rules of its own: identities and
+//! enums come from `switchboard-core`, durability from `switchboard-store`,
+//! sandboxing from `switchboard-plugin-host`.
+//!
+//! [`serve`] runs the whole thing on a listener until a shutdown signal, so the
+//! server can be tested in-process on `127.0.0.1:0`.
+
+#![deny(missing_docs)]
+
+pub mod admin;
+pub mod auth;
+mod error;
+mod hooks;
+mod metrics;
+mod plugins_api;
+mod routes;
+mod services;
+pub mod worker;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use switchboard_plugin_host::{CallError, ChannelInfo, PluginHost, PluginKind};
+use switchboard_store::Store;
+use tokio::sync::{watch, Notify, RwLock};
+
+pub use error::{ApiError, ApiResult};
+pub use metrics::Metrics;
+pub use services::ServerServices;
+pub use worker::OutboxConfig;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// What the HTTP layer needs to know about the deployment.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// The URL providers call, without a trailing slash; connectors verify
+    /// signatures against it.
+    pub public_url: String,
+    /// Where installed plugins are kept.
+    pub data_dir: PathBuf,
+    /// A resolved conversation reopens if the customer writes again within this.
+    pub reopen_window_ms: i64,
+    /// Region for phone numbers written without a country code (e.g. `US`).
+    pub default_region: Option<String>,
+}
+
+/// Shared state of every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// The plugin sandbox.
+    pub plugins: PluginHost,
+    /// Deployment settings.
+    pub config: Arc<ApiConfig>,
+    /// Outbox tuning.
+    pub outbox: Arc<OutboxConfig>,
+    /// Wakes the outbox worker when a reply is queued.
+    pub outbox_wake: Arc<Notify>,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+    channels: Arc<RwLock<HashMap<String, ChannelInfo>>>,
+    dummy_hash: String,
+}
+
+impl AppState {
+    /// State over a store and plugin host.
+    pub fn new(store: Store, plugins: PluginHost, config: ApiConfig, outbox: OutboxConfig) -> AppState {
+        AppState {
+            store,
+            plugins,
+            config: Arc::new(config),
+            outbox: Arc::new(outbox),
+            outbox_wake: Arc::new(Notify::new()),
+            metrics: Arc::new(Metrics::default()),
+            channels: Arc::default(),
+            dummy_hash: auth::hash_password("not-a-real-password").unwrap_or_default(),
+        }
+    }
+
+    /// A channel connector's description, asked once and then cached.
+    pub async fn channel_info(&self, plugin_id: &str) -> Result<ChannelInfo, CallError> {
+        if let Some(info) = self.channels.read().await.get(plugin_id) {
+            return Ok(info.clone());
+        }
+        let info = self.plugins.describe_channel(plugin_id).await?;
+        self.channels
+            .write()
+            .await
+            .insert(plugin_id.to_string(), info.clone());
+        Ok(info)
+    }
+
+    /// The enabled channel plugin whose id or channel name is `name`.
+    pub async fn channel_plugin(&self, name: &str) -> Option<String> {
+        let candidates: Vec<_> = self
+            .plugins
+            .list()
+            .into_iter()
+            .filter(|p| p.kind == PluginKind::Channel && p.enabled && p.quarantined.is_none())
+            .collect();
+        if candidates.iter().any(|p| p.id == name) {
+            return Some(name.to_string());
+        }
+        for p in candidates {
+            if let Ok(info) = self.channel_info(&p.id).await
+                && info.channel == name
+            {
+                return Some(p.id);
+            }
+        }
+        None
+    }
+
+    async fn forget_channel(&self, plugin_id: &str) {
+        self.channels.write().await.remove(plugin_id);
+    }
+
+    /// (Re)loads one installed plugin from the store.
+    pub async fn reload_plugin(&self, id: &str) -> Result<(), ApiError> {
+        let record = self.store.plugin(id).await?;
+        let spec = admin::spec_for(&self.store, &record, &self.config.public_url).await?;
+        self.plugins
+            .load(spec)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        self.forget_channel(id).await;
+        Ok(())
+    }
+}
+
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store.metrics_counts().await {
+        Ok(_) => (axum::http::StatusCode::OK, Json(serde_json::json!({"status": "ok"}))),
+        Err(e) => {
+            tracing::error!("health check: store unavailable: {e}");
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"status": "unavailable"})),
+            )
+        }
+    }
+}
+
+async fn metrics_handler(State(state): State<AppState>) -> impl IntoResponse {
+    let mut out = state.metrics.encode();
+    out.push('\n');
+    if let Ok(counts) = state.store.metrics_counts().await {
+        metrics::encode_counts(&mut out, &counts);
+    }
+    out.push_str("# HELP switchboard_plugin_up 1 if the plugin is enabled and not quarantined.\n");
+    out.push_str("# TYPE switchboard_plugin_up gauge\n");
+    for p in state.plugins.list() {
+        let up = u8::from(p.enabled && p.quarantined.is_none());
+        out.push_str(&format!("switchboard_plugin_up{{plugin=\"{}\"}} {up}\n", p.id));
+        out.push_str(&format!(
+            "switchboard_plugin_failures_total{{plugin=\"{}\"}} {}\n",
+            p.id, p.failures
+        ));
+    }
+    out.push_str("# EOF\n");
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        out,
+    )
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+/// Every route of the server.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/me", get(auth::me))
+        .route("/contacts", get(routes::find_contacts))
+        .route("/contacts/{id}", get(routes::get_contact))
+        .route("/contacts/{id}/timeline", get(routes::contact_timeline))
+        .route("/contacts/{id}/identities", post(routes::add_identity))
+        .route("/contacts/{id}/merge", post(routes::merge_contacts))
+        .route("/merges/{id}/undo", post(routes::undo_merge))
+        .route("/conversations", get(routes::list_conversations))
+        .route("/conversations/{id}", get(routes::get_conversation))
+        .route("/conversations/{id}/status", put(routes::set_conversation_status))
+        .route("/conversations/{id}/messages", post(routes::reply))
+        .route("/outbox", get(routes::list_outbox))
+        .route("/outbox/{id}/retry", post(routes::retry_outbox))
+        .route("/plugins", get(plugins_api::list).post(plugins_api::install))
+        .route("/plugins/{id}", get(plugins_api::get).delete(plugins_api::remove))
+        .route("/plugins/{id}/enable", post(plugins_api::enable))
+        .route("/plugins/{id}/disable", post(plugins_api::disable))
+        .fallback(not_found);
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/hooks/{plugin_id}", post(hooks::webhook_root))
+        .route("/hooks/{plugin_id}/{*rest}", post(hooks::webhook))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_handler))
+        .layer(axum::extract::DefaultBodyLimit::max(2 << 20))
+        .with_state(state)
+}
+
+/// Serves HTTP and runs the outbox worker until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let worker = tokio::spawn(worker::run(state.clone(), stop_rx));
+    let app = router(state);
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
+    result
+}

@@ -1,0 +1,95 @@
+//! The server's [`HostServices`]: plugin kv in the store, real outbound HTTP,
+//! quarantines persisted so they survive a restart.
+
+use std::time::Duration;
+
+use switchboard_plugin_host::{
+    send_direct, BoxFuture, HostServices, HttpFailure, KvFailure, OutboundRequest,
+    OutboundResponse,
+};
+use switchboard_store::{Store, StoreError};
+
+/// Host capabilities backed by the database and the network.
+pub struct ServerServices {
+    store: Store,
+    http_timeout: Duration,
+    max_body: usize,
+}
+
+impl ServerServices {
+    /// Services over this store.
+    pub fn new(store: Store, http_timeout: Duration, max_body: usize) -> ServerServices {
+        ServerServices {
+            store,
+            http_timeout,
+            max_body,
+        }
+    }
+}
+
+impl HostServices for ServerServices {
+    fn kv_get(&self, plugin: String, key: String) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>> {
+        Box::pin(async move {
+            self.store
+                .kv_get(&plugin, &key)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn kv_set(
+        &self,
+        plugin: String,
+        key: String,
+        value: Vec<u8>,
+        max_total_bytes: u64,
+    ) -> BoxFuture<'_, Result<(), KvFailure>> {
+        Box::pin(async move {
+            self.store
+                .kv_set(&plugin, &key, &value, max_total_bytes)
+                .await
+                .map_err(|e| match e {
+                    StoreError::QuotaExceeded { .. } => KvFailure::QuotaExceeded(e.to_string()),
+                    other => KvFailure::Unavailable(other.to_string()),
+                })
+        })
+    }
+
+    fn kv_delete(&self, plugin: String, key: String) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            self.store
+                .kv_delete(&plugin, &key)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        crate::now_ms() as u64
+    }
+
+    fn send_http(
+        &self,
+        request: OutboundRequest,
+    ) -> BoxFuture<'_, Result<OutboundResponse, HttpFailure>> {
+        Box::pin(send_direct(request, self.max_body, self.http_timeout))
+    }
+
+    fn plugin_quarantined(&self, plugin: String, reason: String) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Err(e) = self.store.quarantine_plugin(&plugin, &reason).await {
+                tracing::error!(plugin, "could not persist quarantine: {e}");
+            }
+            let _ = self
+                .store
+                .audit(
+                    "system",
+                    "plugin.quarantine",
+                    Some(&plugin),
+                    serde_json::json!({ "reason": reason }),
+                )
+                .await;
+        })
+    }
+}

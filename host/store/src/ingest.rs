@@ -1,0 +1,410 @@
+//! Ingest: turning what one webhook produced into durable facts.
+//!
+//! This module owns the meaning of an [`IngestBatch`] — resolve the sender to a contact,
+//! find or open the conversation on any channel, record channel switches, append the
+//! event idempotently on `(plugin_id, provider_id)`, apply receipts and consent — as a
+//! function over one open transaction. It does not open or commit transactions: the
+//! group-commit writer (`writer.rs`) does, so a batch's effects become visible, and are
+//! reported, only after the commit that contains them.
+
+use serde::{Deserialize, Serialize};
+use sqlx::AnyConnection;
+use switchboard_core::{
+    Attachment, ConsentAction, ConsentState, DeliveryStatus, Direction, EventKind, Identity,
+};
+
+use crate::Store;
+use crate::contacts::{resolve_or_create, set_consent};
+use crate::conversations::{for_inbound, latest_active, touch_channel};
+use crate::db::RowExt;
+use crate::error::{Result, StoreError};
+use crate::timeline::{TimelineEvent, advance_delivery, event_by_provider, insert_event};
+
+/// Everything one webhook call produced, stored atomically.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestBatch {
+    /// The connector plugin that parsed the webhook, e.g. `sms-twilio`.
+    pub plugin_id: String,
+    /// Its channel kind, e.g. `sms`.
+    pub channel: String,
+    /// When the host received the webhook, ms since the epoch.
+    pub now_ms: i64,
+    /// How long after resolution a new message reopens a conversation, in ms.
+    pub reopen_window_ms: i64,
+    /// The events, applied in order.
+    pub events: Vec<IngestEvent>,
+}
+
+/// One normalized event from a connector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum IngestEvent {
+    /// A customer wrote to us.
+    InboundMessage(InboundMessage),
+    /// A delivery status callback for one of our messages.
+    Receipt(Receipt),
+    /// An opt-out / opt-in / help keyword.
+    Consent(ConsentEvent),
+}
+
+/// A message from a customer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboundMessage {
+    /// The provider's message id (idempotency key, unique per plugin).
+    pub provider_id: String,
+    /// Who wrote, already normalized.
+    pub sender: Identity,
+    /// The sender's name if the channel tells one (profile name, e-mail display name).
+    pub sender_name: Option<String>,
+    /// Text.
+    pub body: String,
+    /// Attached files.
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    /// When the provider says it was sent, ms since the epoch.
+    pub sent_at_ms: Option<i64>,
+}
+
+/// A delivery status callback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The provider's id of our outbound message.
+    pub provider_id: String,
+    /// The status it reports.
+    pub status: DeliveryStatus,
+    /// Provider error code, for failures.
+    pub error_code: Option<String>,
+    /// Provider error text, for failures.
+    pub error_message: Option<String>,
+}
+
+/// A consent keyword received from a customer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsentEvent {
+    /// The provider's id of the message that carried the keyword.
+    pub provider_id: String,
+    /// Whose consent.
+    pub identity: Identity,
+    /// Opt out, opt in, or help.
+    pub action: ConsentAction,
+    /// The keyword as received, e.g. `STOP`.
+    pub keyword: Option<String>,
+}
+
+/// What happened to one event of a batch, in the batch's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum IngestOutcome {
+    /// The message was stored.
+    Created {
+        /// The sender's contact.
+        contact_id: String,
+        /// The conversation it joined.
+        conversation_id: String,
+        /// The new timeline event.
+        event_id: String,
+        /// The contact was created by this message.
+        new_contact: bool,
+        /// The conversation was opened by this message.
+        new_conversation: bool,
+    },
+    /// Already stored under the same plugin and provider id; nothing changed.
+    Duplicate {
+        /// The event stored earlier.
+        event_id: String,
+    },
+    /// The receipt matched one of our messages.
+    ReceiptApplied {
+        /// The outbound event.
+        event_id: String,
+        /// Its delivery status after the receipt (unchanged if the receipt was stale).
+        status: DeliveryStatus,
+        /// Whether the receipt moved the status.
+        changed: bool,
+    },
+    /// No message with that provider id yet; the receipt is kept and applied when the
+    /// send is recorded (providers may call back before the send returns).
+    ReceiptUnknown,
+    /// The consent event was recorded.
+    ConsentRecorded {
+        /// The contact whose identity it is.
+        contact_id: String,
+        /// The `consent` timeline event.
+        event_id: String,
+        /// The resulting consent state (`None` for help requests).
+        state: Option<ConsentState>,
+    },
+}
+
+/// Text as the databases can store it: PostgreSQL rejects NUL in TEXT, so NUL becomes
+/// U+FFFD on both backends (a webhook must never fail forever over one byte).
+pub(crate) fn storable(text: &str) -> String {
+    text.replace('\0', "\u{FFFD}")
+}
+
+fn validate(batch: &IngestBatch) -> Result<()> {
+    if batch.plugin_id.trim().is_empty() || batch.channel.trim().is_empty() {
+        return Err(StoreError::Invalid(
+            "ingest batch needs a plugin id and a channel".into(),
+        ));
+    }
+    for event in &batch.events {
+        let provider_id = match event {
+            IngestEvent::InboundMessage(m) => &m.provider_id,
+            IngestEvent::Receipt(r) => &r.provider_id,
+            IngestEvent::Consent(c) => &c.provider_id,
+        };
+        if provider_id.trim().is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "event from plugin {} has an empty provider id",
+                batch.plugin_id
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Applies a batch inside the caller's transaction (a savepoint of the group).
+pub(crate) async fn apply_batch(
+    conn: &mut AnyConnection,
+    batch: &IngestBatch,
+) -> Result<Vec<IngestOutcome>> {
+    validate(batch)?;
+    let mut outcomes = Vec::with_capacity(batch.events.len());
+    for event in &batch.events {
+        let outcome = match event {
+            IngestEvent::InboundMessage(m) => inbound(conn, batch, m).await?,
+            IngestEvent::Receipt(r) => receipt(conn, &batch.plugin_id, r, batch.now_ms).await?,
+            IngestEvent::Consent(c) => consent(conn, batch, c).await?,
+        };
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+async fn inbound(
+    conn: &mut AnyConnection,
+    batch: &IngestBatch,
+    m: &InboundMessage,
+) -> Result<IngestOutcome> {
+    let provider_id = storable(&m.provider_id);
+    if let Some(existing) = event_by_provider(conn, &batch.plugin_id, &provider_id).await? {
+        return Ok(IngestOutcome::Duplicate {
+            event_id: existing.id,
+        });
+    }
+    let now = batch.now_ms;
+    let sender_name = m.sender_name.as_deref().map(storable);
+    let (contact_id, new_contact) =
+        resolve_or_create(conn, &m.sender, sender_name.as_deref(), now).await?;
+    let (mut conv, new_conversation) = for_inbound(
+        conn,
+        &contact_id,
+        &batch.channel,
+        &batch.plugin_id,
+        now,
+        batch.reopen_window_ms,
+    )
+    .await?;
+    touch_channel(conn, &mut conv, &batch.channel, &batch.plugin_id, now).await?;
+    let mut event = TimelineEvent::new(
+        &contact_id,
+        Some(&conv.id),
+        Direction::In,
+        EventKind::Message,
+        storable(&m.body),
+        now,
+    )
+    .on_channel(&batch.channel, &batch.plugin_id);
+    event.attachments = m.attachments.clone();
+    event.identity = Some(m.sender.clone());
+    event.provider_id = Some(provider_id);
+    event.sent_at = m.sent_at_ms;
+    insert_event(conn, &event).await?;
+    sqlx::query("UPDATE contact SET updated_at = $1 WHERE id = $2 AND updated_at < $1")
+        .bind(now)
+        .bind(contact_id.clone())
+        .execute(&mut *conn)
+        .await?;
+    Ok(IngestOutcome::Created {
+        contact_id,
+        conversation_id: conv.id,
+        event_id: event.id,
+        new_contact,
+        new_conversation,
+    })
+}
+
+fn receipt_error(code: Option<&str>, message: Option<&str>) -> Option<String> {
+    match (code, message) {
+        (Some(c), Some(m)) => Some(format!("{c}: {m}")),
+        (Some(x), None) | (None, Some(x)) => Some(x.to_owned()),
+        (None, None) => None,
+    }
+}
+
+/// Applies a delivery status to the outbound event recorded under `provider_id` and
+/// mirrors the result on its outbox row; parks it if no such event exists yet.
+pub(crate) async fn receipt(
+    conn: &mut AnyConnection,
+    plugin_id: &str,
+    r: &Receipt,
+    now_ms: i64,
+) -> Result<IngestOutcome> {
+    let error =
+        receipt_error(r.error_code.as_deref(), r.error_message.as_deref()).map(|e| storable(&e));
+    let provider_id = storable(&r.provider_id);
+    let event = event_by_provider(conn, plugin_id, &provider_id)
+        .await?
+        .filter(|e| e.direction == Direction::Out);
+    let Some(event) = event else {
+        park_receipt(
+            conn,
+            plugin_id,
+            &provider_id,
+            r.status,
+            error.as_deref(),
+            now_ms,
+        )
+        .await?;
+        return Ok(IngestOutcome::ReceiptUnknown);
+    };
+    let (status, changed) = advance_delivery(conn, &event.id, r.status, error.as_deref()).await?;
+    if changed {
+        sqlx::query("UPDATE outbox SET delivery_status = $1, updated_at = $2 WHERE event_id = $3")
+            .bind(status.as_str())
+            .bind(now_ms)
+            .bind(event.id.clone())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(IngestOutcome::ReceiptApplied {
+        event_id: event.id,
+        status,
+        changed,
+    })
+}
+
+async fn park_receipt(
+    conn: &mut AnyConnection,
+    plugin_id: &str,
+    provider_id: &str,
+    status: DeliveryStatus,
+    error: Option<&str>,
+    now_ms: i64,
+) -> Result<()> {
+    let current: Option<DeliveryStatus> =
+        sqlx::query("SELECT status FROM early_receipt WHERE plugin_id = $1 AND provider_id = $2")
+            .bind(plugin_id.to_owned())
+            .bind(provider_id.to_owned())
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|row| row.parsed("status"))
+            .transpose()?;
+    let status = DeliveryStatus::advance(current, status);
+    sqlx::query(
+        "INSERT INTO early_receipt (plugin_id, provider_id, status, error, received_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (plugin_id, provider_id) DO UPDATE SET status = excluded.status,
+         error = COALESCE(excluded.error, early_receipt.error), received_at = excluded.received_at",
+    )
+    .bind(plugin_id.to_owned())
+    .bind(provider_id.to_owned())
+    .bind(status.as_str())
+    .bind(error.map(str::to_owned))
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Applies (and forgets) a receipt that arrived before the send was recorded.
+pub(crate) async fn apply_parked_receipt(
+    conn: &mut AnyConnection,
+    plugin_id: &str,
+    provider_id: &str,
+    now_ms: i64,
+) -> Result<()> {
+    let row = sqlx::query(
+        "SELECT status, error FROM early_receipt WHERE plugin_id = $1 AND provider_id = $2",
+    )
+    .bind(plugin_id.to_owned())
+    .bind(provider_id.to_owned())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(()) };
+    let parked = Receipt {
+        provider_id: provider_id.to_owned(),
+        status: row.parsed("status")?,
+        error_code: None,
+        error_message: row.opt_text("error")?,
+    };
+    sqlx::query("DELETE FROM early_receipt WHERE plugin_id = $1 AND provider_id = $2")
+        .bind(plugin_id.to_owned())
+        .bind(provider_id.to_owned())
+        .execute(&mut *conn)
+        .await?;
+    receipt(conn, plugin_id, &parked, now_ms).await?;
+    Ok(())
+}
+
+async fn consent(
+    conn: &mut AnyConnection,
+    batch: &IngestBatch,
+    c: &ConsentEvent,
+) -> Result<IngestOutcome> {
+    // The keyword usually arrives as a message too, under the same provider id; the
+    // prefix keeps the two events from colliding on the idempotency key.
+    let key = storable(&format!("consent:{}", c.provider_id));
+    let keyword = c.keyword.as_deref().map(storable);
+    if let Some(existing) = event_by_provider(conn, &batch.plugin_id, &key).await? {
+        return Ok(IngestOutcome::Duplicate {
+            event_id: existing.id,
+        });
+    }
+    let now = batch.now_ms;
+    let (contact_id, _) = resolve_or_create(conn, &c.identity, None, now).await?;
+    let state = c.action.resulting_state();
+    if let Some(state) = state {
+        set_consent(
+            conn,
+            &c.identity,
+            &batch.channel,
+            state,
+            keyword.as_deref(),
+            now,
+        )
+        .await?;
+    }
+    let conversation = latest_active(conn, &contact_id).await?;
+    let body = match &keyword {
+        Some(k) => format!("{} on {} ({k})", c.action, batch.channel),
+        None => format!("{} on {}", c.action, batch.channel),
+    };
+    let mut event = TimelineEvent::new(
+        &contact_id,
+        conversation.as_ref().map(|c| c.id.as_str()),
+        Direction::In,
+        EventKind::Consent,
+        body,
+        now,
+    )
+    .on_channel(&batch.channel, &batch.plugin_id);
+    event.identity = Some(c.identity.clone());
+    event.provider_id = Some(key);
+    insert_event(conn, &event).await?;
+    Ok(IngestOutcome::ConsentRecorded {
+        contact_id,
+        event_id: event.id,
+        state,
+    })
+}
+
+impl Store {
+    /// Stores one webhook's events atomically and returns one outcome per event, in
+    /// order. Returns only after the transaction containing the batch committed (see
+    /// the crate docs on group commit). If any event fails, the whole batch is rolled
+    /// back and the error returned; other callers' batches are unaffected.
+    pub async fn ingest(&self, batch: IngestBatch) -> Result<Vec<IngestOutcome>> {
+        crate::writer::submit(&self.inner.ingest_tx, batch).await
+    }
+}

@@ -1,0 +1,155 @@
+//! Switchboard's persistence: repositories and migrations over SQLite and PostgreSQL.
+//!
+//! The store owns every durable fact — contacts and their identities, conversations,
+//! the cross-channel timeline, the outbox, consent, agents and sessions, installed
+//! plugins with their (encrypted) config and key-value data, the audit log — and the
+//! transactional rules that keep them consistent: an inbound message is resolved to a
+//! contact and a conversation and appended to the timeline in one transaction; a reply
+//! and its outbox row are written together; delivery receipts never move a status
+//! backwards; a merge of two contacts can be undone exactly. It never calls plugins,
+//! never routes, and never speaks HTTP; the host wires those around it.
+//!
+//! # One implementation, two engines
+//!
+//! All queries go through sqlx's `Any` driver with `$1`-style placeholders, which both
+//! PostgreSQL and SQLite accept (SQLite reads `$NNN` as parameter number NNN). We chose
+//! this over an enum of two typed pools because every repository function is then
+//! written, reviewed and tested once; the price is that only the types `Any`
+//! understands cross the boundary, so the schema uses TEXT ids (UUID v7), BIGINT
+//! millisecond timestamps, BIGINT 0/1 flags (SQLite's `BOOLEAN` does not map through
+//! `Any`), TEXT JSON and BLOB/BYTEA bytes. Where the engines really differ the code
+//! says so in one place: migrations have one SQL file per backend, write transactions
+//! start with `BEGIN IMMEDIATE` on SQLite, PostgreSQL gets advisory locks and
+//! `FOR UPDATE SKIP LOCKED` where concurrent writers from several host nodes could race.
+//!
+//! SQLite databases are created if missing, switched to WAL, and every connection runs
+//! with foreign keys on and a busy timeout. `synchronous` stays at SQLite's default
+//! (`FULL`): an acknowledged webhook must survive a power cut.
+//!
+//! # Group commit
+//!
+//! [`Store::ingest`] does not open a transaction per call. Calls queue to one writer
+//! task, which takes everything waiting (up to [`GROUP_COMMIT_MAX_BATCHES`]), applies
+//! each batch inside its own savepoint of one transaction, commits once, and only then
+//! answers each caller with its own outcome. A batch that fails rolls back to its
+//! savepoint and fails alone; if the commit itself fails, every caller in the group
+//! gets an error and nothing was stored. Under load this turns N fsyncs into one.
+//!
+//! # Time
+//!
+//! Rules that depend on time (reopen windows, leases, session expiry) take `now_ms`
+//! from the caller. Bookkeeping timestamps (`created_at` of an agent or plugin, audit
+//! entries) use the wall clock.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), switchboard_store::StoreError> {
+//! use switchboard_store::Store;
+//! let store = Store::connect("sqlite://data/switchboard.db", [0u8; 32]).await?;
+//! println!("{} conversations open", store.metrics_counts().await?.conversations_open());
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod agents;
+mod audit;
+mod contacts;
+mod conversations;
+mod crypto;
+mod db;
+mod error;
+mod ingest;
+mod migrate;
+mod outbox;
+mod plugins;
+mod timeline;
+mod writer;
+
+use std::sync::Arc;
+
+use sqlx::AnyPool;
+use tokio::sync::mpsc;
+
+pub use agents::{Agent, NewAgent};
+pub use audit::{AuditEntry, MetricsCounts};
+pub use contacts::{ConsentRow, ContactView, IdentityRow, MergeRecord, MovedByMerge};
+pub use conversations::ConversationRow;
+pub use db::Backend;
+pub use error::{Result, StoreError};
+pub use ingest::{ConsentEvent, InboundMessage, IngestBatch, IngestEvent, IngestOutcome, Receipt};
+pub use outbox::{NewReply, OutboxRow};
+pub use plugins::{ConfigEntry, PluginInstall, PluginRecord};
+pub use timeline::TimelineEvent;
+pub use writer::{GROUP_COMMIT_MAX_BATCHES, IngestStats};
+
+/// Handle to the database. Cheap to clone; all clones share one pool and one ingest
+/// writer.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: AnyPool,
+    backend: Backend,
+    secrets: crypto::SecretBox,
+    ingest_tx: mpsc::Sender<writer::Job>,
+    ingest_counters: Arc<writer::Counters>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.inner.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path/file.db`, `sqlite::memory:`,
+    /// `postgres://user@host/db`), applies pending migrations and starts the ingest
+    /// writer. `secret_key` encrypts plugin secrets at rest; losing it makes stored
+    /// secrets unreadable.
+    ///
+    /// Must be called inside a tokio runtime; the writer task lives in it.
+    pub async fn connect(url: &str, secret_key: [u8; 32]) -> Result<Store> {
+        let backend = Backend::from_url(url)?;
+        let pool = db::open_pool(url, backend).await?;
+        migrate::run(&pool, backend).await?;
+        let ingest_counters = Arc::new(writer::Counters::default());
+        let ingest_tx = writer::spawn(pool.clone(), backend, ingest_counters.clone());
+        Ok(Store {
+            inner: Arc::new(Inner {
+                pool,
+                backend,
+                secrets: crypto::SecretBox::new(secret_key),
+                ingest_tx,
+                ingest_counters,
+            }),
+        })
+    }
+
+    /// The engine behind this store.
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    /// Closes the pool: waits for checked-out connections to come back, then closes
+    /// them. Later calls on any clone fail. Ingest batches already queued are answered
+    /// with [`StoreError::Unavailable`] or [`StoreError::Database`].
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+
+    /// How many ingest batches and group transactions the writer handled so far.
+    pub fn ingest_stats(&self) -> IngestStats {
+        self.inner.ingest_counters.snapshot()
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.inner.pool
+    }
+
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        db::begin_write(&self.inner.pool, self.inner.backend).await
+    }
+}

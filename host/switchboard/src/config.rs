@@ -1,0 +1,304 @@
+//! Typed settings: a TOML file, then `SWITCHBOARD_*` environment variables on
+//! top. Unknown keys are errors, and every problem is reported at once.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// Everything `switchboard serve` can be told.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// HTTP listen address.
+    pub http_addr: String,
+    /// `sqlite://…` or `postgres://…`; default a SQLite file in the data dir.
+    pub database_url: Option<String>,
+    /// Where the database file, installed plugins and the secret key live.
+    pub data_dir: PathBuf,
+    /// The URL providers call; default `http://{bound address}`.
+    pub public_url: Option<String>,
+    /// A resolved conversation reopens when the customer writes within this.
+    pub reopen_window_secs: u64,
+    /// Region for phone numbers without a country code (`US`, `GB`…).
+    pub default_region: Option<String>,
+    /// tracing filter, e.g. `info` or `switchboard=debug`.
+    pub log: String,
+    /// Plugin sandbox limits.
+    pub plugins: PluginSettings,
+    /// Outbox retry policy.
+    pub outbox: OutboxSettings,
+}
+
+/// `[plugins]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginSettings {
+    /// Deadline of webhook, routing and CRM calls.
+    pub call_timeout_ms: u64,
+    /// Deadline of `send` calls.
+    pub send_timeout_ms: u64,
+    /// Linear memory cap per instance.
+    pub memory_mb: usize,
+    /// Failed calls in a row before quarantine.
+    pub quarantine_after: u32,
+}
+
+/// `[outbox]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxSettings {
+    /// First retry delay; doubles per attempt.
+    pub retry_base_ms: u64,
+    /// Longest retry delay.
+    pub retry_max_ms: u64,
+    /// Attempts before a dead letter.
+    pub max_attempts: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            http_addr: "127.0.0.1:8080".into(),
+            database_url: None,
+            data_dir: PathBuf::from("data"),
+            public_url: None,
+            reopen_window_secs: 7 * 24 * 3600,
+            default_region: None,
+            log: "info".into(),
+            plugins: PluginSettings::default(),
+            outbox: OutboxSettings::default(),
+        }
+    }
+}
+
+impl Default for PluginSettings {
+    fn default() -> Self {
+        let d = switchboard_plugin_host::Limits::default();
+        PluginSettings {
+            call_timeout_ms: d.call_timeout.as_millis() as u64,
+            send_timeout_ms: d.send_timeout.as_millis() as u64,
+            memory_mb: d.memory_bytes >> 20,
+            quarantine_after: d.quarantine_after,
+        }
+    }
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        let d = switchboard_api::OutboxConfig::default();
+        OutboxSettings {
+            retry_base_ms: d.retry_base.as_millis() as u64,
+            retry_max_ms: d.retry_max.as_millis() as u64,
+            max_attempts: d.max_attempts,
+        }
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl Settings {
+    /// Reads `path` (if given, else `switchboard.toml` when present), applies
+    /// the environment, and validates.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Settings> {
+        let mut settings = match path {
+            Some(p) => Self::from_file(p)?,
+            None if Path::new("switchboard.toml").exists() => {
+                Self::from_file(Path::new("switchboard.toml"))?
+            }
+            None => Settings::default(),
+        };
+        let mut problems = Vec::new();
+        settings.apply_env(&mut problems);
+        settings.validate(&mut problems);
+        if !problems.is_empty() {
+            bail!(
+                "configuration has {} problem(s):\n  - {}",
+                problems.len(),
+                problems.join("\n  - ")
+            );
+        }
+        Ok(settings)
+    }
+
+    fn from_file(path: &Path) -> anyhow::Result<Settings> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    fn apply_env(&mut self, problems: &mut Vec<String>) {
+        fn num<T: std::str::FromStr>(name: &str, slot: &mut T, problems: &mut Vec<String>) {
+            if let Some(v) = env(name) {
+                match v.parse() {
+                    Ok(n) => *slot = n,
+                    Err(_) => problems.push(format!("{name}={v:?} is not a number")),
+                }
+            }
+        }
+        if let Some(v) = env("SWITCHBOARD_HTTP_ADDR") {
+            self.http_addr = v;
+        }
+        if let Some(v) = env("SWITCHBOARD_DATABASE_URL") {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = env("SWITCHBOARD_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = env("SWITCHBOARD_PUBLIC_URL") {
+            self.public_url = Some(v);
+        }
+        if let Some(v) = env("SWITCHBOARD_DEFAULT_REGION") {
+            self.default_region = Some(v);
+        }
+        if let Some(v) = env("SWITCHBOARD_LOG") {
+            self.log = v;
+        }
+        num("SWITCHBOARD_REOPEN_WINDOW_SECS", &mut self.reopen_window_secs, problems);
+        num("SWITCHBOARD_PLUGIN_CALL_TIMEOUT_MS", &mut self.plugins.call_timeout_ms, problems);
+        num("SWITCHBOARD_PLUGIN_SEND_TIMEOUT_MS", &mut self.plugins.send_timeout_ms, problems);
+        num("SWITCHBOARD_PLUGIN_MEMORY_MB", &mut self.plugins.memory_mb, problems);
+        num("SWITCHBOARD_QUARANTINE_AFTER", &mut self.plugins.quarantine_after, problems);
+        num("SWITCHBOARD_OUTBOX_RETRY_BASE_MS", &mut self.outbox.retry_base_ms, problems);
+        num("SWITCHBOARD_OUTBOX_RETRY_MAX_MS", &mut self.outbox.retry_max_ms, problems);
+        num("SWITCHBOARD_OUTBOX_MAX_ATTEMPTS", &mut self.outbox.max_attempts, problems);
+    }
+
+    fn validate(&self, problems: &mut Vec<String>) {
+        if self.http_addr.parse::<SocketAddr>().is_err() {
+            problems.push(format!("http_addr {:?} is not host:port", self.http_addr));
+        }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            problems.push(format!("database_url {url:?} must start with sqlite: or postgres://"));
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            problems.push(format!("public_url {url:?} must be an http(s) URL"));
+        }
+        if self.plugins.call_timeout_ms == 0 || self.plugins.send_timeout_ms == 0 {
+            problems.push("plugin timeouts must be above 0".into());
+        }
+        if self.plugins.memory_mb == 0 {
+            problems.push("plugins.memory_mb must be above 0".into());
+        }
+        if self.plugins.quarantine_after == 0 {
+            problems.push("plugins.quarantine_after must be above 0".into());
+        }
+        if self.outbox.max_attempts == 0 {
+            problems.push("outbox.max_attempts must be above 0".into());
+        }
+        if let Some(r) = &self.default_region
+            && (r.len() != 2 || !r.chars().all(|c| c.is_ascii_uppercase()))
+        {
+            problems.push(format!("default_region {r:?} must be a two-letter upper-case region like US"));
+        }
+    }
+
+    /// The database URL, defaulting to `{data_dir}/switchboard.db`.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.data_dir.join("switchboard.db").display())
+        })
+    }
+
+    /// Sandbox limits from these settings.
+    pub fn limits(&self) -> switchboard_plugin_host::Limits {
+        switchboard_plugin_host::Limits {
+            call_timeout: Duration::from_millis(self.plugins.call_timeout_ms),
+            send_timeout: Duration::from_millis(self.plugins.send_timeout_ms),
+            memory_bytes: self.plugins.memory_mb << 20,
+            quarantine_after: self.plugins.quarantine_after,
+            ..Default::default()
+        }
+    }
+
+    /// Outbox policy from these settings.
+    pub fn outbox(&self) -> switchboard_api::OutboxConfig {
+        switchboard_api::OutboxConfig {
+            retry_base: Duration::from_millis(self.outbox.retry_base_ms),
+            retry_max: Duration::from_millis(self.outbox.retry_max_ms),
+            max_attempts: self.outbox.max_attempts,
+            ..Default::default()
+        }
+    }
+
+    /// The key that encrypts plugin secrets: `SWITCHBOARD_SECRET_KEY` (64 hex
+    /// digits) or `{data_dir}/secret.key`, created on first use.
+    pub fn secret_key(&self) -> anyhow::Result<[u8; 32]> {
+        let text = match env("SWITCHBOARD_SECRET_KEY") {
+            Some(v) => v,
+            None => {
+                let path = self.data_dir.join("secret.key");
+                if !path.exists() {
+                    std::fs::create_dir_all(&self.data_dir)?;
+                    let mut key = [0u8; 32];
+                    rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+                    write_private(&path, &hex::encode(key))?;
+                }
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?
+            }
+        };
+        let bytes = hex::decode(text.trim()).context("the secret key must be 64 hex digits")?;
+        bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("the secret key must be 64 hex digits (32 bytes)"))
+    }
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    let mut file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?
+    };
+    #[cfg(not(unix))]
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = toml::from_str::<Settings>("htp_addr = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn all_problems_are_reported_together() {
+        let s = Settings {
+            http_addr: "nope".into(),
+            public_url: Some("ftp://x".into()),
+            default_region: Some("usa".into()),
+            ..Settings::default()
+        };
+        let mut problems = Vec::new();
+        s.validate(&mut problems);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+    }
+
+    #[test]
+    fn database_defaults_to_sqlite_in_the_data_dir() {
+        let s = Settings {
+            data_dir: "/tmp/sb".into(),
+            ..Settings::default()
+        };
+        assert_eq!(s.database_url(), "sqlite:///tmp/sb/switchboard.db");
+    }
+}

@@ -1,0 +1,367 @@
+//! `switchboard`: the server and its operator CLI.
+//!
+//! `main` parses arguments, sets up tracing and hands off to the library
+//! crates; everything testable lives in them.
+
+mod bench;
+mod config;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use switchboard_api::{admin, AppState, ApiConfig, ServerServices};
+use switchboard_core::{Role, Skill};
+use switchboard_plugin_host::PluginHost;
+use switchboard_store::{NewAgent, Store};
+
+use crate::config::Settings;
+
+#[derive(Parser)]
+#[command(name = "switchboard", version, about = "Omnichannel contact-center server")]
+struct Cli {
+    /// Settings file (TOML). Default: ./switchboard.toml when present.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// First-run demo: install the plugins in --plugins-dir with demo
+        /// settings and create an admin account, printing its credentials.
+        #[arg(long)]
+        demo: bool,
+        /// Where built plugins are (each a folder with plugin.toml).
+        #[arg(long, default_value = "plugins/dist")]
+        plugins_dir: PathBuf,
+    },
+    /// Manage users.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Manage plugins (restart a running server to apply; the API applies at once).
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+    /// Measure plugin call cost and end-to-end ingest against in-run baselines.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an agent, supervisor or admin.
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+        #[arg(long, default_value = "agent")]
+        role: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Skills with proficiency 1-5: `sales:4,billing:2`.
+        #[arg(long)]
+        skills: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Install or upgrade a plugin from its folder.
+    Install {
+        path: PathBuf,
+        /// `key=value`, repeatable.
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        config: Vec<String>,
+        /// Extra origin the plugin may call, repeatable.
+        #[arg(long = "allow-host", value_name = "URL")]
+        allow_hosts: Vec<String>,
+    },
+    /// List installed plugins.
+    List,
+    /// Enable a plugin (lifts a quarantine).
+    Enable { id: String },
+    /// Disable a plugin.
+    Disable { id: String },
+    /// Remove a plugin and its files.
+    Remove { id: String },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref())?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&settings.log)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { demo, plugins_dir } => serve(settings, demo, plugins_dir).await,
+            Command::Admin { command } => admin_command(settings, command).await,
+            Command::Plugin { command } => plugin_command(settings, command).await,
+            Command::Bench(args) => bench::run(args).await,
+        }
+    })
+}
+
+async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    let key = settings.secret_key()?;
+    Store::connect(&settings.database_url(), key)
+        .await
+        .with_context(|| "opening the database".to_string())
+}
+
+fn plugin_host(settings: &Settings, store: &Store) -> anyhow::Result<PluginHost> {
+    let limits = settings.limits();
+    let services = ServerServices::new(store.clone(), limits.send_timeout, limits.max_http_body_bytes);
+    PluginHost::new(limits, Arc::new(services)).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn parse_skills(text: &str) -> anyhow::Result<Vec<Skill>> {
+    let mut skills = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, level) = part.split_once(':').unwrap_or((part, "3"));
+        let level: u8 = level
+            .parse()
+            .ok()
+            .filter(|l| (1..=5).contains(l))
+            .with_context(|| format!("skill {part:?}: proficiency must be 1-5"))?;
+        skills.push(Skill::new(name, level)?);
+    }
+    Ok(skills)
+}
+
+async fn create_user(
+    store: &Store,
+    email: &str,
+    password: &str,
+    role: Role,
+    name: Option<String>,
+    skills: Vec<Skill>,
+) -> anyhow::Result<switchboard_store::Agent> {
+    if password.len() < 8 {
+        bail!("the password must have at least 8 characters");
+    }
+    let hash = switchboard_api::auth::hash_password(password).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let agent = store
+        .create_agent(NewAgent {
+            email: email.to_string(),
+            name: name.unwrap_or_else(|| email.split('@').next().unwrap_or(email).to_string()),
+            role,
+            password_hash: hash,
+            skills,
+        })
+        .await?;
+    Ok(agent)
+}
+
+async fn admin_command(settings: Settings, command: AdminCommand) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    match command {
+        AdminCommand::CreateUser {
+            email,
+            password,
+            role,
+            name,
+            skills,
+        } => {
+            let role: Role = role
+                .parse()
+                .map_err(|_| anyhow::anyhow!("role must be agent, supervisor or admin"))?;
+            let skills = skills.as_deref().map(parse_skills).transpose()?.unwrap_or_default();
+            let agent = create_user(&store, &email, &password, role, name, skills).await?;
+            println!("created {} {} ({})", agent.role.as_str(), agent.email, agent.id);
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+fn parse_config(pairs: &[String]) -> anyhow::Result<HashMap<String, String>> {
+    pairs
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                .with_context(|| format!("--config {p:?} must be key=value"))
+        })
+        .collect()
+}
+
+async fn plugin_command(settings: Settings, command: PluginCommand) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    match command {
+        PluginCommand::Install {
+            path,
+            config,
+            allow_hosts,
+        } => {
+            let host = plugin_host(&settings, &store)?;
+            let manifest = admin::install(
+                &store,
+                &host,
+                &settings.data_dir,
+                admin::InstallRequest {
+                    source: path,
+                    config: parse_config(&config)?,
+                    allow_hosts,
+                },
+            )
+            .await?;
+            store
+                .audit("cli", "plugin.install", Some(&manifest.id), serde_json::json!(manifest.version))
+                .await?;
+            println!(
+                "installed {} {} ({}); restart a running server to load it",
+                manifest.id, manifest.version, manifest.kind
+            );
+        }
+        PluginCommand::List => {
+            for p in store.list_plugins().await? {
+                let state = match (&p.quarantine_reason, p.enabled) {
+                    (Some(reason), _) => format!("quarantined: {reason}"),
+                    (None, true) => "enabled".to_string(),
+                    (None, false) => "disabled".to_string(),
+                };
+                println!("{}\t{}\t{}\t{}", p.id, p.version, p.kind, state);
+            }
+        }
+        PluginCommand::Enable { id } => {
+            store.set_plugin_enabled(&id, true).await?;
+            store.audit("cli", "plugin.enable", Some(&id), serde_json::Value::Null).await?;
+            println!("enabled {id}");
+        }
+        PluginCommand::Disable { id } => {
+            store.set_plugin_enabled(&id, false).await?;
+            store.audit("cli", "plugin.disable", Some(&id), serde_json::Value::Null).await?;
+            println!("disabled {id}");
+        }
+        PluginCommand::Remove { id } => {
+            let record = store.plugin(&id).await?;
+            store.remove_plugin(&id).await?;
+            let _ = std::fs::remove_dir_all(&record.path);
+            store.audit("cli", "plugin.remove", Some(&id), serde_json::Value::Null).await?;
+            println!("removed {id}");
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+fn random_password() -> String {
+    let mut bytes = [0u8; 12];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    hex::encode(bytes)
+}
+
+/// Demo set-up: the first-party plugins with demo settings and an admin.
+async fn demo_setup(settings: &Settings, store: &Store, host: &PluginHost, plugins_dir: &std::path::Path) -> anyhow::Result<()> {
+    let demo_config: &[(&str, &[(&str, &str)])] = &[
+        (
+            "sms-twilio",
+            &[
+                ("account_sid", "ACdemo0000000000000000000000000000"),
+                ("auth_token", "demo-auth-token"),
+                ("from_number", "+15005550006"),
+            ],
+        ),
+        (
+            "telegram-bot",
+            &[("bot_token", "demo-bot-token"), ("webhook_secret", "demo-webhook-secret")],
+        ),
+    ];
+    for (id, config) in demo_config {
+        let dir = plugins_dir.join(id);
+        if !dir.exists() {
+            eprintln!("demo: {} not built (run plugins/build.sh); skipping", dir.display());
+            continue;
+        }
+        if store.plugin(id).await.is_ok() {
+            continue;
+        }
+        admin::install(
+            store,
+            host,
+            &settings.data_dir,
+            admin::InstallRequest {
+                source: dir,
+                config: config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                allow_hosts: Vec::new(),
+            },
+        )
+        .await?;
+        println!("demo: installed plugin {id}");
+    }
+    if store.list_agents().await?.is_empty() {
+        let password = random_password();
+        create_user(store, "admin@switchboard.local", &password, Role::Admin, Some("Admin".into()), Vec::new()).await?;
+        println!("demo: admin account  email: admin@switchboard.local  password: {password}");
+    }
+    Ok(())
+}
+
+async fn serve(settings: Settings, demo: bool, plugins_dir: PathBuf) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    let host = plugin_host(&settings, &store)?;
+    if demo {
+        demo_setup(&settings, &store, &host, &plugins_dir).await?;
+    }
+    let listener = tokio::net::TcpListener::bind(&settings.http_addr)
+        .await
+        .with_context(|| format!("binding {}", settings.http_addr))?;
+    let addr = listener.local_addr()?;
+    let public_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"))
+        .trim_end_matches('/')
+        .to_string();
+    let failed = admin::load_installed(&store, &host, &public_url).await?;
+    for (id, why) in failed {
+        eprintln!("plugin {id} not loaded: {why}");
+    }
+    let state = AppState::new(
+        store.clone(),
+        host,
+        ApiConfig {
+            public_url: public_url.clone(),
+            data_dir: settings.data_dir.clone(),
+            reopen_window_ms: (settings.reopen_window_secs * 1000) as i64,
+            default_region: settings.default_region.clone(),
+        },
+        settings.outbox(),
+    );
+    println!("switchboard listening on http://{addr} (public URL {public_url}, database {})", store.backend().as_str());
+    let shutdown = async {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("SIGTERM handler");
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down");
+    };
+    switchboard_api::serve(listener, state, shutdown).await?;
+    store.close().await;
+    Ok(())
+}
