@@ -1,0 +1,344 @@
+//! The guest SDK for Switchboard plugins.
+//!
+//! A Switchboard plugin is a WebAssembly component (target `wasm32-wasip2`) plus a
+//! `plugin.toml`. It implements one of three worlds of the WIT package
+//! `switchboard:plugin@0.1.0`:
+//!
+//! | world     | trait              | export macro          | what the host asks     |
+//! |-----------|--------------------|-----------------------|------------------------|
+//! | `channel` | [`Channel`]        | [`export_channel!`]   | a provider connector: webhooks in, messages out |
+//! | `routing` | [`RoutingPolicy`]  | [`export_routing!`]   | which queue a task joins, which agent is best   |
+//! | `crm`     | [`Crm`]            | [`export_crm!`]       | who a contact is, and write the timeline back   |
+//!
+//! An author writes one trait impl and one macro line. Everything the plugin
+//! exchanges with the host uses one set of types, re-exported at the crate root
+//! ([`Identity`], [`HttpRequest`], [`PluginError`]…), whatever the world.
+//!
+//! # A connector in a dozen lines
+//!
+//! ```
+//! use switchboard_sdk::{
+//!     Channel, ChannelEvent, ChannelInfo, HttpRequest, HttpResponse, Identity,
+//!     InboundMessage, OutboundMessage, PluginError, SendReceipt, WebhookOutcome, webhook,
+//! };
+//!
+//! struct Echo;
+//!
+//! impl Channel for Echo {
+//!     fn describe() -> ChannelInfo {
+//!         ChannelInfo::new("sms", "phone", "Echo SMS")
+//!     }
+//!
+//!     fn handle_webhook(request: HttpRequest) -> Result<WebhookOutcome, PluginError> {
+//!         // A real connector verifies the provider's signature first.
+//!         let form = request.form();
+//!         let field = |name: &str| {
+//!             webhook::form_value(&form, name)
+//!                 .ok_or_else(|| PluginError::InvalidRequest(format!("missing `{name}`")))
+//!         };
+//!         let sender = Identity::new("phone", field("from")?);
+//!         let message = InboundMessage::new(field("id")?, sender, field("text")?);
+//!         Ok(WebhookOutcome {
+//!             response: HttpResponse::text(200, "ok"),
+//!             events: vec![ChannelEvent::Message(message)],
+//!         })
+//!     }
+//!
+//!     fn send(message: OutboundMessage) -> Result<SendReceipt, PluginError> {
+//!         switchboard_sdk::log::info(format_args!("would send to {}", message.to.value));
+//!         Ok(SendReceipt::sent(format!("echo-{}", message.message_id)))
+//!     }
+//! }
+//!
+//! switchboard_sdk::export_channel!(Echo);
+//! # fn main() {}
+//! ```
+//!
+//! The crate of a plugin is a `cdylib`:
+//!
+//! ```toml
+//! [lib]
+//! crate-type = ["cdylib"]
+//!
+//! [dependencies]
+//! switchboard-sdk = "0.1"
+//! ```
+//!
+//! and is built with `cargo build --release --target wasm32-wasip2` (install the
+//! target once with `rustup target add wasm32-wasip2`). The result,
+//! `target/wasm32-wasip2/release/<crate_name>.wasm`, is already a component.
+//!
+//! # What the host gives a plugin
+//!
+//! Nothing but the WIT `host` interface and outbound HTTP: no files, no sockets,
+//! no environment. This crate wraps them:
+//!
+//! - [`config`]: the values and secrets the operator set for the keys declared in
+//!   `plugin.toml` ([`config::require`] turns a missing one into
+//!   [`PluginError::Config`]).
+//! - [`kv`]: the plugin's own key-value store, kept across calls and restarts.
+//! - [`log`]: the host's log, tagged with the plugin id.
+//! - [`clock`]: wall-clock time.
+//! - [`http`]: blocking outbound HTTP over `wasi:http/outgoing-handler`; the host
+//!   lets through only the origins on the plugin's allow-list and answers
+//!   [`http::HttpError::Denied`] for the rest.
+//! - [`webhook`]: helpers for the provider side of a webhook: form bodies,
+//!   case-insensitive headers, URL paths and query strings, responses.
+//!
+//! Every call into a plugin runs under a deadline and a memory cap. A plugin
+//! returns [`PluginError`] for expected failures (bad signature, provider down,
+//! throttled); a panic traps, which the host counts as a failure of the plugin
+//! itself and, if it repeats, quarantines the plugin.
+//!
+//! # `plugin.toml`
+//!
+//! The manifest sits next to the component and declares what the plugin needs.
+//! The host refuses unknown fields.
+//!
+//! ```toml
+//! id = "echo-sms"                          # unique; webhooks arrive at /hooks/echo-sms/…
+//! name = "Echo SMS"
+//! version = "0.1.0"
+//! kind = "channel"                         # channel | routing | crm
+//! world = "switchboard:plugin/channel@0.1.0"
+//! component = "echo_sms.wasm"              # relative to the plugin folder
+//!
+//! [capabilities]
+//! allowed-hosts = ["https://api.example.com"]   # scheme://host[:port]
+//! kv = true
+//!
+//! [[config]]
+//! key = "api_token"
+//! required = true
+//! secret = true                            # never logged, never shown by the API
+//! description = "Token for the provider's API"
+//!
+//! [[config]]
+//! key = "api_base"
+//! default = "https://api.example.com"
+//! description = "Base URL of the provider's API (tests point it at a local double)"
+//! ```
+//!
+//! Besides the declared keys, the host sets the read-only key
+//! [`config::WEBHOOK_BASE`] to the public URL under which the plugin's webhooks
+//! arrive (`{public_url}/hooks/{plugin_id}`), for connectors that register
+//! callback URLs with their provider.
+//!
+//! # Testing a plugin
+//!
+//! Keep the provider logic (signatures, payload parsing, status mapping) in plain
+//! functions: they compile natively and take ordinary `#[test]`s with `cargo
+//! test`. The [`Channel`] impl is then a thin layer that reads config, calls
+//! them and talks HTTP. The whole component is tested with the native harness
+//! crate `switchboard-harness` (next to this crate, in `sdk/harness`): it loads
+//! the built `.wasm` into the same runtime as the host, with fake host
+//! capabilities (in-memory kv, recorded outbound HTTP, a fixed clock), so a test
+//! can post a webhook and assert on the events, or call `send` and assert on the
+//! request the provider would have received.
+//!
+//! # Versions
+//!
+//! This SDK implements `switchboard:plugin@0.1.0`. A released WIT package is never
+//! edited; a new contract comes as a new package version and a new SDK release.
+
+#![deny(missing_docs)]
+
+mod bindings;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod kv;
+pub mod log;
+mod types;
+mod url;
+pub mod webhook;
+
+pub use bindings::channel::exports::switchboard::plugin::connector::ChannelInfo;
+pub use bindings::channel::switchboard::plugin::types::{
+    Attachment, ChannelEvent, ConsentAction, ConsentEvent, ContactSummary, DeliveryReceipt,
+    DeliveryStatus, HttpRequest, HttpResponse, Identity, InboundMessage, OutboundMessage,
+    PluginError, SendReceipt, WebhookOutcome,
+};
+
+/// Types of the `routing` world: what a [`RoutingPolicy`] receives and returns.
+pub mod routing {
+    pub use crate::bindings::routing::exports::switchboard::plugin::policy::{
+        AgentCandidate, Classification, GatherDigits, IvrStep, RoutingStep, SkillRequirement,
+        TaskInfo,
+    };
+}
+
+/// Types of the `crm` world: what a [`Crm`] integration receives and returns.
+pub mod crm {
+    pub use crate::bindings::crm::exports::switchboard::plugin::crm_sync::{
+        CrmProfile, Direction, TimelineEntry,
+    };
+}
+
+/// A channel connector: turns provider webhooks into normalized events and sends
+/// messages through the provider (the `channel` world). Export it with
+/// [`export_channel!`].
+pub trait Channel {
+    /// Static facts about the channel: its kind, the identity kind it addresses
+    /// customers by, and what it supports.
+    fn describe() -> ChannelInfo;
+
+    /// Verifies and parses one provider webhook.
+    ///
+    /// `request.url` is the full public URL the provider called, as providers
+    /// sign it. Return the response for the provider and the events the host
+    /// must store first; return [`PluginError::Unauthorized`] for a missing or
+    /// wrong signature and [`PluginError::InvalidRequest`] for a malformed
+    /// payload.
+    fn handle_webhook(request: HttpRequest) -> Result<WebhookOutcome, PluginError>;
+
+    /// Delivers one outbound message through the provider.
+    ///
+    /// The host retries [`PluginError::Transient`] and
+    /// [`PluginError::RateLimited`] with backoff, with the same
+    /// `message.message_id`; it gives up on the other errors.
+    fn send(message: OutboundMessage) -> Result<SendReceipt, PluginError>;
+}
+
+/// A routing policy (the `routing` world): decides where a task goes and who is
+/// best for it. The host owns the mechanics: capacity, reservations, timers.
+/// Export it with [`export_routing!`].
+pub trait RoutingPolicy {
+    /// Chooses the queue, priority, required skills, widening steps and IVR for a
+    /// task that arrives or is re-evaluated.
+    fn classify(task: routing::TaskInfo) -> Result<routing::Classification, PluginError>;
+
+    /// Orders the eligible agents best first, as indices into `candidates`;
+    /// indices left out are not offered this round.
+    fn rank(
+        task: routing::TaskInfo,
+        candidates: Vec<routing::AgentCandidate>,
+    ) -> Result<Vec<u32>, PluginError>;
+}
+
+/// A CRM integration (the `crm` world): enriches contacts and writes the
+/// timeline back. Export it with [`export_crm!`].
+pub trait Crm {
+    /// Finds a person by one identity; `None` if the CRM does not know them.
+    fn lookup_contact(identity: Identity) -> Result<Option<crm::CrmProfile>, PluginError>;
+
+    /// Writes one timeline entry (message, call, disposition…) to the CRM.
+    fn record_activity(entry: crm::TimelineEntry) -> Result<(), PluginError>;
+}
+
+/// Exports a [`Channel`] implementation as the plugin's `channel` world.
+///
+/// Use it once, at the top level of the plugin crate:
+///
+/// ```ignore
+/// switchboard_sdk::export_channel!(MyConnector);
+/// ```
+#[macro_export]
+macro_rules! export_channel {
+    ($connector:ty) => {
+        const _: () = {
+            type SwitchboardChannelExport = $crate::__private::ChannelExport<$connector>;
+            $crate::__private::channel::export_channel_world!(
+                SwitchboardChannelExport with_types_in $crate::__private::channel
+            );
+        };
+    };
+}
+
+/// Exports a [`RoutingPolicy`] implementation as the plugin's `routing` world.
+///
+/// ```ignore
+/// switchboard_sdk::export_routing!(MyPolicy);
+/// ```
+#[macro_export]
+macro_rules! export_routing {
+    ($policy:ty) => {
+        const _: () = {
+            type SwitchboardRoutingExport = $crate::__private::RoutingExport<$policy>;
+            $crate::__private::routing::export_routing_world!(
+                SwitchboardRoutingExport with_types_in $crate::__private::routing
+            );
+        };
+    };
+}
+
+/// Exports a [`Crm`] implementation as the plugin's `crm` world.
+///
+/// ```ignore
+/// switchboard_sdk::export_crm!(MyCrm);
+/// ```
+#[macro_export]
+macro_rules! export_crm {
+    ($crm:ty) => {
+        const _: () = {
+            type SwitchboardCrmExport = $crate::__private::CrmExport<$crm>;
+            $crate::__private::crm::export_crm_world!(
+                SwitchboardCrmExport with_types_in $crate::__private::crm
+            );
+        };
+    };
+}
+
+/// What the export macros expand to. Not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    use core::marker::PhantomData;
+
+    pub use crate::bindings::{channel, crm, routing};
+
+    /// Adapts a [`crate::Channel`] to the generated `connector` exports.
+    pub struct ChannelExport<T>(PhantomData<T>);
+
+    impl<T: crate::Channel> channel::exports::switchboard::plugin::connector::Guest
+        for ChannelExport<T>
+    {
+        fn describe() -> crate::ChannelInfo {
+            T::describe()
+        }
+
+        fn handle_webhook(
+            request: crate::HttpRequest,
+        ) -> Result<crate::WebhookOutcome, crate::PluginError> {
+            T::handle_webhook(request)
+        }
+
+        fn send(message: crate::OutboundMessage) -> Result<crate::SendReceipt, crate::PluginError> {
+            T::send(message)
+        }
+    }
+
+    /// Adapts a [`crate::RoutingPolicy`] to the generated `policy` exports.
+    pub struct RoutingExport<T>(PhantomData<T>);
+
+    impl<T: crate::RoutingPolicy> routing::exports::switchboard::plugin::policy::Guest
+        for RoutingExport<T>
+    {
+        fn classify(
+            task: crate::routing::TaskInfo,
+        ) -> Result<crate::routing::Classification, crate::PluginError> {
+            T::classify(task)
+        }
+
+        fn rank(
+            task: crate::routing::TaskInfo,
+            candidates: Vec<crate::routing::AgentCandidate>,
+        ) -> Result<Vec<u32>, crate::PluginError> {
+            T::rank(task, candidates)
+        }
+    }
+
+    /// Adapts a [`crate::Crm`] to the generated `crm-sync` exports.
+    pub struct CrmExport<T>(PhantomData<T>);
+
+    impl<T: crate::Crm> crm::exports::switchboard::plugin::crm_sync::Guest for CrmExport<T> {
+        fn lookup_contact(
+            identity: crate::Identity,
+        ) -> Result<Option<crate::crm::CrmProfile>, crate::PluginError> {
+            T::lookup_contact(identity)
+        }
+
+        fn record_activity(entry: crate::crm::TimelineEntry) -> Result<(), crate::PluginError> {
+            T::record_activity(entry)
+        }
+    }
+}
