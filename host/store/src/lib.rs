@@ -41,6 +41,19 @@
 //! from the caller. Bookkeeping timestamps (`created_at` of an agent or plugin, audit
 //! entries) use the wall clock.
 //!
+//! # Testing
+//!
+//! `tests/repository.rs` runs every repository test twice, on a temporary SQLite file
+//! and on a fresh PostgreSQL database (`sb_test_<random>`, created through the
+//! `postgres` database and dropped afterwards) on the server named by
+//! `SWITCHBOARD_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432`, trust
+//! auth). An unreachable server fails the PostgreSQL half; set
+//! `SWITCHBOARD_TEST_SKIP_PG=1` to skip it explicitly.
+//!
+//! ```text
+//! cargo test -p switchboard-core -p switchboard-store
+//! ```
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), switchboard_store::StoreError> {
 //! use switchboard_store::Store;

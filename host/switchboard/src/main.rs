@@ -23,8 +23,8 @@ use crate::config::Settings;
 #[command(name = "switchboard", version, about = "Omnichannel contact-center server")]
 struct Cli {
     /// Settings file (TOML). Default: ./switchboard.toml when present.
-    #[arg(long, global = true)]
-    config: Option<PathBuf>,
+    #[arg(long, global = true, env = "SWITCHBOARD_SETTINGS")]
+    settings: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -97,7 +97,7 @@ enum PluginCommand {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let settings = Settings::load(cli.config.as_deref())?;
+    let settings = Settings::load(cli.settings.as_deref())?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&settings.log)

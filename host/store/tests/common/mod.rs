@@ -105,36 +105,36 @@ where
     }
 }
 
-/// Declares tests that run once per backend:
+/// Declares, for each named `async fn name(ctx: Ctx)` in scope, a module `name` with
+/// two tests, `sqlite` and `postgres`, running that body on each backend:
 ///
 /// ```ignore
-/// store_tests! {
-///     async fn name(ctx) { ... }
-/// }
+/// async fn merge_then_unmerge_restores_exactly(ctx: Ctx) { … }
+/// store_tests!(merge_then_unmerge_restores_exactly);
 /// ```
-/// expands to a module `name` with `sqlite` and `postgres` test functions.
+///
+/// Test bodies run on a two-thread runtime; `store_tests!(current_thread: name, …)`
+/// runs them on a single-threaded one (for tests that need deterministic scheduling).
 #[macro_export]
 macro_rules! store_tests {
-    ($( $(#[$meta:meta])* async fn $name:ident($ctx:ident) $body:block )*) => {
-        $(
-            $(#[$meta])*
-            mod $name {
-                #[allow(unused_imports)]
-                use super::*;
-
-                async fn body($ctx: $crate::common::Ctx) $body
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    $crate::common::on_sqlite(body).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    $crate::common::on_postgres(body).await;
-                }
+    (@one $flavor:tt $name:ident) => {
+        mod $name {
+            #[tokio::test $flavor]
+            async fn sqlite() {
+                $crate::common::on_sqlite(super::$name).await;
             }
-        )*
+
+            #[tokio::test $flavor]
+            async fn postgres() {
+                $crate::common::on_postgres(super::$name).await;
+            }
+        }
+    };
+    (current_thread: $($name:ident),* $(,)?) => {
+        $( $crate::store_tests!(@one (flavor = "current_thread") $name); )*
+    };
+    ($($name:ident),* $(,)?) => {
+        $( $crate::store_tests!(@one (flavor = "multi_thread", worker_threads = 2) $name); )*
     };
 }
 
