@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -273,7 +273,16 @@ pub async fn provision(options: &Options, twilio: &FakeTwilio) -> tempfile::Temp
     cli(
         data.path(),
         options,
-        &["admin", "create-user", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD, "--role", "admin"],
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            ADMIN_EMAIL,
+            "--password",
+            ADMIN_PASSWORD,
+            "--role",
+            "admin",
+        ],
     )
     .await;
     let dist = plugin_dist();
@@ -283,12 +292,19 @@ pub async fn provision(options: &Options, twilio: &FakeTwilio) -> tempfile::Temp
         data.path(),
         options,
         &[
-            "plugin", "install", sms.to_str().unwrap(),
-            "--config", &format!("account_sid={ACCOUNT_SID}"),
-            "--config", &format!("auth_token={AUTH_TOKEN}"),
-            "--config", &format!("from_number={FROM_NUMBER}"),
-            "--config", &api_base,
-            "--allow-host", &twilio.base,
+            "plugin",
+            "install",
+            sms.to_str().unwrap(),
+            "--config",
+            &format!("account_sid={ACCOUNT_SID}"),
+            "--config",
+            &format!("auth_token={AUTH_TOKEN}"),
+            "--config",
+            &format!("from_number={FROM_NUMBER}"),
+            "--config",
+            &api_base,
+            "--allow-host",
+            &twilio.base,
         ],
     )
     .await;
@@ -297,9 +313,13 @@ pub async fn provision(options: &Options, twilio: &FakeTwilio) -> tempfile::Temp
         data.path(),
         options,
         &[
-            "plugin", "install", tg.to_str().unwrap(),
-            "--config", "bot_token=123:e2e",
-            "--config", &format!("webhook_secret={TELEGRAM_SECRET}"),
+            "plugin",
+            "install",
+            tg.to_str().unwrap(),
+            "--config",
+            "bot_token=123:e2e",
+            "--config",
+            &format!("webhook_secret={TELEGRAM_SECRET}"),
         ],
     )
     .await;
@@ -480,7 +500,9 @@ impl Server {
     /// The contact with this identity, if any.
     pub async fn contact_by(&self, identity: &str) -> Option<Value> {
         let encoded: String = form_urlencoded::byte_serialize(identity.as_bytes()).collect();
-        let (status, v) = self.get(&format!("/api/v1/contacts?identity={encoded}")).await;
+        let (status, v) = self
+            .get(&format!("/api/v1/contacts?identity={encoded}"))
+            .await;
         assert_eq!(status, 200, "{v}");
         v["contacts"].as_array().and_then(|a| a.first().cloned())
     }

@@ -6,20 +6,27 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use switchboard_e2e::*;
 
 async fn full_journey(options: Options) {
     let twilio = FakeTwilio::start().await;
     let server = Server::start(options, &twilio).await;
 
-    let (status, body) = server.sms("SMin0001", "+1 (555) 123-4567", "Hi, my invoice is wrong").await;
+    let (status, body) = server
+        .sms("SMin0001", "+1 (555) 123-4567", "Hi, my invoice is wrong")
+        .await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("<Response"), "Twilio expects TwiML: {body}");
 
-    let contact = server.contact_by("phone:+15551234567").await.expect("contact created");
+    let contact = server
+        .contact_by("phone:+15551234567")
+        .await
+        .expect("contact created");
     let contact_id = contact["id"].as_str().unwrap().to_string();
-    let (_, timeline) = server.get(&format!("/api/v1/contacts/{contact_id}/timeline")).await;
+    let (_, timeline) = server
+        .get(&format!("/api/v1/contacts/{contact_id}/timeline"))
+        .await;
     let events = timeline["events"].as_array().unwrap();
     assert_eq!(events.len(), 1, "{timeline}");
     assert_eq!(events[0]["body"], "Hi, my invoice is wrong");
@@ -42,7 +49,10 @@ async fn full_journey(options: Options) {
     let sent = twilio.wait_for(1, Duration::from_secs(15)).await;
     assert_eq!(sent.len(), 1, "the reply reached the provider");
     let req = &sent[0];
-    assert_eq!(req.path, format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"));
+    assert_eq!(
+        req.path,
+        format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json")
+    );
     let expected_auth = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT_SID}:{AUTH_TOKEN}"))
@@ -50,15 +60,23 @@ async fn full_journey(options: Options) {
     assert_eq!(req.authorization.as_deref(), Some(expected_auth.as_str()));
     assert_eq!(req.field("To"), Some("+15551234567"));
     assert_eq!(req.field("From"), Some(FROM_NUMBER));
-    assert_eq!(req.field("Body"), Some("Sorry about that, Jane: fixing it now."));
-    let callback = req.field("StatusCallback").expect("status callback URL").to_string();
+    assert_eq!(
+        req.field("Body"),
+        Some("Sorry about that, Jane: fixing it now.")
+    );
+    let callback = req
+        .field("StatusCallback")
+        .expect("status callback URL")
+        .to_string();
     assert!(callback.starts_with(&server.base), "{callback}");
 
     // Wait for the worker to record the provider id, then deliver a status callback.
     let provider_sid = "SMout0001";
     let outbound = server
         .eventually(Duration::from_secs(10), || async {
-            let (_, c) = server.get(&format!("/api/v1/conversations/{conversation_id}")).await;
+            let (_, c) = server
+                .get(&format!("/api/v1/conversations/{conversation_id}"))
+                .await;
             c["timeline"]
                 .as_array()?
                 .iter()
@@ -67,7 +85,10 @@ async fn full_journey(options: Options) {
         })
         .await
         .expect("the outbound event carries the provider id");
-    assert_eq!(outbound["delivery_status"], "queued", "Twilio answered queued: {outbound}");
+    assert_eq!(
+        outbound["delivery_status"], "queued",
+        "Twilio answered queued: {outbound}"
+    );
 
     let callback_path = callback.trim_start_matches(&format!("{}/hooks/sms-twilio/", server.base));
     let (status, _) = server
@@ -83,7 +104,9 @@ async fn full_journey(options: Options) {
         )
         .await;
     assert_eq!(status, 200);
-    let (_, c) = server.get(&format!("/api/v1/conversations/{conversation_id}")).await;
+    let (_, c) = server
+        .get(&format!("/api/v1/conversations/{conversation_id}"))
+        .await;
     let outbound = c["timeline"]
         .as_array()
         .unwrap()
@@ -96,12 +119,26 @@ async fn full_journey(options: Options) {
     // The auth token is a secret: never in API output, never in the log.
     let (_, plugins) = server.get("/api/v1/plugins").await;
     assert!(plugins.to_string().contains("sms-twilio"));
-    assert!(!plugins.to_string().contains(AUTH_TOKEN), "secret leaked by the API");
-    assert!(!server.log().contains(AUTH_TOKEN), "secret leaked into the log");
+    assert!(
+        !plugins.to_string().contains(AUTH_TOKEN),
+        "secret leaked by the API"
+    );
+    assert!(
+        !server.log().contains(AUTH_TOKEN),
+        "secret leaked into the log"
+    );
 
-    let metrics = server.http.get(format!("{}/metrics", server.base)).send().await.unwrap();
+    let metrics = server
+        .http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap();
     let metrics = metrics.text().await.unwrap();
-    assert!(metrics.contains("switchboard_webhooks_total{plugin=\"sms-twilio\",outcome=\"ok\"} 2"), "{metrics}");
+    assert!(
+        metrics.contains("switchboard_webhooks_total{plugin=\"sms-twilio\",outcome=\"ok\"} 2"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -158,9 +195,16 @@ async fn the_same_webhook_twice_is_stored_once() {
     }
     let contact = server.contact_by("phone:+15550102030").await.unwrap();
     let (_, timeline) = server
-        .get(&format!("/api/v1/contacts/{}/timeline", contact["id"].as_str().unwrap()))
+        .get(&format!(
+            "/api/v1/contacts/{}/timeline",
+            contact["id"].as_str().unwrap()
+        ))
         .await;
-    assert_eq!(timeline["events"].as_array().unwrap().len(), 1, "{timeline}");
+    assert_eq!(
+        timeline["events"].as_array().unwrap().len(),
+        1,
+        "{timeline}"
+    );
 }
 
 #[tokio::test]
@@ -172,11 +216,16 @@ async fn provider_down_then_back_is_retried_and_delivered() {
         ..Options::default()
     };
     let server = Server::start(options, &twilio).await;
-    server.sms("SMretry01", "+15550112233", "are you there").await;
+    server
+        .sms("SMretry01", "+15550112233", "are you there")
+        .await;
     let (_, open) = server.get("/api/v1/conversations?status=open").await;
     let id = open["conversations"][0]["id"].as_str().unwrap().to_string();
     let (status, _) = server
-        .post(&format!("/api/v1/conversations/{id}/messages"), json!({"body": "yes!"}))
+        .post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            json!({"body": "yes!"}),
+        )
         .await;
     assert_eq!(status, 202);
 
@@ -186,7 +235,11 @@ async fn provider_down_then_back_is_retried_and_delivered() {
     let row = server
         .eventually(Duration::from_secs(10), || async {
             let (_, o) = server.get("/api/v1/outbox").await;
-            o["outbox"].as_array()?.iter().find(|r| r["status"] == "sent").cloned()
+            o["outbox"]
+                .as_array()?
+                .iter()
+                .find(|r| r["status"] == "sent")
+                .cloned()
         })
         .await
         .expect("outbox row marked sent");
@@ -209,7 +262,10 @@ async fn provider_refusing_for_good_ends_in_a_visible_dead_letter() {
     let (_, open) = server.get("/api/v1/conversations?status=open").await;
     let id = open["conversations"][0]["id"].as_str().unwrap().to_string();
     server
-        .post(&format!("/api/v1/conversations/{id}/messages"), json!({"body": "hello"}))
+        .post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            json!({"body": "hello"}),
+        )
         .await;
     let dead = server
         .eventually(Duration::from_secs(20), || async {
@@ -218,13 +274,19 @@ async fn provider_refusing_for_good_ends_in_a_visible_dead_letter() {
         })
         .await
         .expect("a dead letter");
-    assert!(dead["last_error"].as_str().unwrap().contains("3 attempts"), "{dead}");
+    assert!(
+        dead["last_error"].as_str().unwrap().contains("3 attempts"),
+        "{dead}"
+    );
     assert_eq!(twilio.requests().len(), 3);
 
     // Requeue once the provider is back.
     twilio.fail_next(0);
     let (status, _) = server
-        .post(&format!("/api/v1/outbox/{}/retry", dead["id"].as_str().unwrap()), json!({}))
+        .post(
+            &format!("/api/v1/outbox/{}/retry", dead["id"].as_str().unwrap()),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(twilio.wait_for(4, Duration::from_secs(10)).await.len(), 4);
@@ -234,7 +296,9 @@ async fn provider_refusing_for_good_ends_in_a_visible_dead_letter() {
 async fn one_customer_on_two_numbers_and_telegram_stays_in_one_conversation() {
     let twilio = FakeTwilio::start().await;
     let server = Server::start(Options::default(), &twilio).await;
-    server.sms("SMmulti01", "+15551230001", "my order never came").await;
+    server
+        .sms("SMmulti01", "+15551230001", "my order never came")
+        .await;
     let contact = server.contact_by("phone:+15551230001").await.unwrap();
     let contact_id = contact["id"].as_str().unwrap().to_string();
 
@@ -248,20 +312,36 @@ async fn one_customer_on_two_numbers_and_telegram_stays_in_one_conversation() {
             .await;
         assert_eq!(status, 201, "{v}");
     }
-    server.sms("SMmulti02", "+15551230002", "writing from my work phone").await;
-    assert_eq!(server.telegram(1, 4242, 7, "and now from Telegram").await, 200);
+    server
+        .sms("SMmulti02", "+15551230002", "writing from my work phone")
+        .await;
+    assert_eq!(
+        server.telegram(1, 4242, 7, "and now from Telegram").await,
+        200
+    );
 
     let (_, all) = server.get("/api/v1/conversations").await;
     let conversations = all["conversations"].as_array().unwrap();
-    assert_eq!(conversations.len(), 1, "one conversation across numbers and channels: {all}");
+    assert_eq!(
+        conversations.len(),
+        1,
+        "one conversation across numbers and channels: {all}"
+    );
     assert_eq!(conversations[0]["last_channel"], "telegram");
 
-    let (_, timeline) = server.get(&format!("/api/v1/contacts/{contact_id}/timeline")).await;
+    let (_, timeline) = server
+        .get(&format!("/api/v1/contacts/{contact_id}/timeline"))
+        .await;
     let kinds: Vec<_> = timeline["events"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["kind"].as_str().unwrap().to_string(), e["channel"].as_str().unwrap().to_string()))
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_string(),
+                e["channel"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(
         kinds,
@@ -277,11 +357,18 @@ async fn one_customer_on_two_numbers_and_telegram_stays_in_one_conversation() {
     // The reply goes out on the conversation's current channel unless asked otherwise.
     let id = conversations[0]["id"].as_str().unwrap();
     let (status, reply) = server
-        .post(&format!("/api/v1/conversations/{id}/messages"), json!({"body": "on it", "channel": "sms"}))
+        .post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            json!({"body": "on it", "channel": "sms"}),
+        )
         .await;
     assert_eq!(status, 202, "{reply}");
     let sent = twilio.wait_for(1, Duration::from_secs(10)).await;
-    assert_eq!(sent[0].field("To"), Some("+15551230002"), "the most recently linked number");
+    assert_eq!(
+        sent[0].field("To"),
+        Some("+15551230002"),
+        "the most recently linked number"
+    );
 }
 
 #[tokio::test]
@@ -297,7 +384,10 @@ async fn stop_opts_out_and_the_host_refuses_to_send() {
     let (_, open) = server.get("/api/v1/conversations").await;
     let id = open["conversations"][0]["id"].as_str().unwrap().to_string();
     let (status, err) = server
-        .post(&format!("/api/v1/conversations/{id}/messages"), json!({"body": "promo!"}))
+        .post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            json!({"body": "promo!"}),
+        )
         .await;
     assert_eq!(status, 422, "{err}");
     assert_eq!(err["error"]["code"], "opted_out");
@@ -306,7 +396,10 @@ async fn stop_opts_out_and_the_host_refuses_to_send() {
 
     server.sms("SMstart01", "+15550009999", "START").await;
     let (status, _) = server
-        .post(&format!("/api/v1/conversations/{id}/messages"), json!({"body": "welcome back"}))
+        .post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            json!({"body": "welcome back"}),
+        )
         .await;
     assert_eq!(status, 202);
 }
@@ -315,8 +408,18 @@ async fn stop_opts_out_and_the_host_refuses_to_send() {
 async fn api_routes_need_a_token() {
     let twilio = FakeTwilio::start().await;
     let server = Server::start(Options::default(), &twilio).await;
-    for path in ["/api/v1/contacts?identity=phone:+15551234567", "/api/v1/conversations", "/api/v1/plugins", "/api/v1/outbox"] {
-        let r = server.http.get(format!("{}{path}", server.base)).send().await.unwrap();
+    for path in [
+        "/api/v1/contacts?identity=phone:+15551234567",
+        "/api/v1/conversations",
+        "/api/v1/plugins",
+        "/api/v1/outbox",
+    ] {
+        let r = server
+            .http
+            .get(format!("{}{path}", server.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401, "{path}");
         let r = server
             .http
@@ -335,6 +438,11 @@ async fn api_routes_need_a_token() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    let health = server.http.get(format!("{}/healthz", server.base)).send().await.unwrap();
+    let health = server
+        .http
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
 }

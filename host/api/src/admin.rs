@@ -7,7 +7,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use switchboard_plugin_host::{LoadError, LoadSpec, Manifest, Origin, PluginHost, WEBHOOK_BASE_KEY};
+use switchboard_plugin_host::{
+    LoadError, LoadSpec, Manifest, Origin, PluginHost, WEBHOOK_BASE_KEY,
+};
 use switchboard_store::{ConfigEntry, PluginInstall, PluginRecord, Store, StoreError};
 
 /// Why a plugin could not be installed or changed.
@@ -64,7 +66,9 @@ pub async fn install(
     PluginHost::resolve_config(&manifest, &config)?;
 
     let dest = data_dir.join("plugins").join(&manifest.id);
-    let staged = data_dir.join("plugins").join(format!(".{}.staging", manifest.id));
+    let staged = data_dir
+        .join("plugins")
+        .join(format!(".{}.staging", manifest.id));
     copy_plugin(&req.source, &staged, &manifest)?;
     // Prove the component compiles and links before anything is recorded.
     let mut spec = LoadSpec::from_dir(&staged)?;
@@ -159,7 +163,9 @@ pub async fn load_installed(
             Err(e) => Err(e),
         };
         match result {
-            Ok(()) => tracing::info!(plugin = %record.id, version = %record.version, "plugin loaded"),
+            Ok(()) => {
+                tracing::info!(plugin = %record.id, version = %record.version, "plugin loaded")
+            }
             Err(e) => {
                 tracing::error!(plugin = %record.id, "plugin not loaded: {e}");
                 failed.push((record.id.clone(), e.to_string()));

@@ -4,11 +4,11 @@
 //! the client; only its SHA-256 is stored, so a database leak yields no usable
 //! tokens.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::Json;
 use base64::Engine as _;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 use switchboard_core::Role;
 use switchboard_store::Agent;
 
-use crate::error::{ApiError, ApiResult};
 use crate::AppState;
+use crate::error::{ApiError, ApiResult};
 
 /// How long a login lasts.
 pub const SESSION_TTL_MS: i64 = 12 * 60 * 60 * 1000;
@@ -114,7 +114,10 @@ pub async fn login(
 }
 
 /// `POST /api/v1/auth/logout`: ends the session of the presented token.
-pub async fn logout(State(state): State<AppState>, auth: Auth) -> ApiResult<axum::http::StatusCode> {
+pub async fn logout(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> ApiResult<axum::http::StatusCode> {
     state.store.delete_session(&auth.token_hash).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }

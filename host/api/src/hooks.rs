@@ -8,14 +8,12 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use switchboard_core::{normalize_identity, Attachment, ConsentAction, DeliveryStatus, Identity};
-use switchboard_plugin_host::{bindings, CallError, ChannelEvent, HttpRequest, PluginError};
-use switchboard_store::{
-    ConsentEvent, InboundMessage, IngestBatch, IngestEvent, Receipt,
-};
+use switchboard_core::{Attachment, ConsentAction, DeliveryStatus, Identity, normalize_identity};
+use switchboard_plugin_host::{CallError, ChannelEvent, HttpRequest, PluginError, bindings};
+use switchboard_store::{ConsentEvent, InboundMessage, IngestBatch, IngestEvent, Receipt};
 
-use crate::error::ApiError;
 use crate::AppState;
+use crate::error::ApiError;
 
 /// `POST /hooks/{plugin_id}` (no trailing path).
 pub async fn webhook_root(
@@ -108,7 +106,10 @@ async fn process(
         };
         let started = std::time::Instant::now();
         state.store.ingest(batch).await.map_err(|e| {
-            tracing::error!(plugin = plugin_id, "ingest failed, provider will retry: {e}");
+            tracing::error!(
+                plugin = plugin_id,
+                "ingest failed, provider will retry: {e}"
+            );
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "ingest_failed",
@@ -117,12 +118,13 @@ async fn process(
         })?;
         state.metrics.ingest(started.elapsed());
     }
-    let mut response = Response::builder().status(
-        StatusCode::from_u16(outcome.response.status).unwrap_or(StatusCode::OK),
-    );
+    let mut response = Response::builder()
+        .status(StatusCode::from_u16(outcome.response.status).unwrap_or(StatusCode::OK));
     for (k, v) in &outcome.response.headers {
-        if let (Ok(k), Ok(v)) = (HeaderName::try_from(k.as_str()), HeaderValue::try_from(v.as_str()))
-        {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::try_from(k.as_str()),
+            HeaderValue::try_from(v.as_str()),
+        ) {
             response = response.header(k, v);
         }
     }
@@ -195,7 +197,10 @@ fn plugin_error(plugin_id: &str, e: PluginError) -> ApiError {
         }
         PluginError::InvalidRequest(m) => ApiError::bad_request(format!("webhook rejected: {m}")),
         other => {
-            tracing::error!(plugin = plugin_id, "webhook failed in the connector: {other:?}");
+            tracing::error!(
+                plugin = plugin_id,
+                "webhook failed in the connector: {other:?}"
+            );
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "connector_error",
@@ -209,9 +214,15 @@ fn plugin_error(plugin_id: &str, e: PluginError) -> ApiError {
 pub fn call_error(e: CallError) -> ApiError {
     match &e {
         CallError::NotFound(_) | CallError::WrongKind { .. } => ApiError::not_found(e.to_string()),
-        CallError::Disabled(_) | CallError::Quarantined { .. } => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "plugin_unavailable", e.to_string())
-        }
-        _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "plugin_failed", e.to_string()),
+        CallError::Disabled(_) | CallError::Quarantined { .. } => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "plugin_unavailable",
+            e.to_string(),
+        ),
+        _ => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "plugin_failed",
+            e.to_string(),
+        ),
     }
 }

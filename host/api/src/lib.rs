@@ -33,7 +33,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use switchboard_plugin_host::{CallError, ChannelInfo, PluginHost, PluginKind};
 use switchboard_store::Store;
-use tokio::sync::{watch, Notify, RwLock};
+use tokio::sync::{Notify, RwLock, watch};
 
 pub use error::{ApiError, ApiResult};
 pub use metrics::Metrics;
@@ -83,7 +83,12 @@ pub struct AppState {
 
 impl AppState {
     /// State over a store and plugin host.
-    pub fn new(store: Store, plugins: PluginHost, config: ApiConfig, outbox: OutboxConfig) -> AppState {
+    pub fn new(
+        store: Store,
+        plugins: PluginHost,
+        config: ApiConfig,
+        outbox: OutboxConfig,
+    ) -> AppState {
         AppState {
             store,
             plugins,
@@ -148,7 +153,10 @@ impl AppState {
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match state.store.metrics_counts().await {
-        Ok(_) => (axum::http::StatusCode::OK, Json(serde_json::json!({"status": "ok"}))),
+        Ok(_) => (
+            axum::http::StatusCode::OK,
+            Json(serde_json::json!({"status": "ok"})),
+        ),
         Err(e) => {
             tracing::error!("health check: store unavailable: {e}");
             (
@@ -169,7 +177,10 @@ async fn metrics_handler(State(state): State<AppState>) -> impl IntoResponse {
     out.push_str("# TYPE switchboard_plugin_up gauge\n");
     for p in state.plugins.list() {
         let up = u8::from(p.enabled && p.quarantined.is_none());
-        out.push_str(&format!("switchboard_plugin_up{{plugin=\"{}\"}} {up}\n", p.id));
+        out.push_str(&format!(
+            "switchboard_plugin_up{{plugin=\"{}\"}} {up}\n",
+            p.id
+        ));
         out.push_str(&format!(
             "switchboard_plugin_failures_total{{plugin=\"{}\"}} {}\n",
             p.id, p.failures
@@ -203,12 +214,21 @@ pub fn router(state: AppState) -> Router {
         .route("/merges/{id}/undo", post(routes::undo_merge))
         .route("/conversations", get(routes::list_conversations))
         .route("/conversations/{id}", get(routes::get_conversation))
-        .route("/conversations/{id}/status", put(routes::set_conversation_status))
+        .route(
+            "/conversations/{id}/status",
+            put(routes::set_conversation_status),
+        )
         .route("/conversations/{id}/messages", post(routes::reply))
         .route("/outbox", get(routes::list_outbox))
         .route("/outbox/{id}/retry", post(routes::retry_outbox))
-        .route("/plugins", get(plugins_api::list).post(plugins_api::install))
-        .route("/plugins/{id}", get(plugins_api::get).delete(plugins_api::remove))
+        .route(
+            "/plugins",
+            get(plugins_api::list).post(plugins_api::install),
+        )
+        .route(
+            "/plugins/{id}",
+            get(plugins_api::get).delete(plugins_api::remove),
+        )
         .route("/plugins/{id}/enable", post(plugins_api::enable))
         .route("/plugins/{id}/disable", post(plugins_api::disable))
         .fallback(not_found);

@@ -10,7 +10,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -37,7 +37,11 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("switchboard");
         let webhooks = Family::<WebhookLabels, Counter>::default();
-        registry.register("webhooks", "Provider webhooks by plugin and outcome", webhooks.clone());
+        registry.register(
+            "webhooks",
+            "Provider webhooks by plugin and outcome",
+            webhooks.clone(),
+        );
         let webhook_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         registry.register(
             "webhook_duration_seconds",
@@ -51,7 +55,11 @@ impl Default for Metrics {
             ingest_seconds.clone(),
         );
         let outbox = Family::<OutboxLabels, Counter>::default();
-        registry.register("outbox_sends", "Outbox delivery attempts by result", outbox.clone());
+        registry.register(
+            "outbox_sends",
+            "Outbox delivery attempts by result",
+            outbox.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             webhooks,
@@ -102,17 +110,35 @@ pub(crate) fn encode_counts(out: &mut String, counts: &switchboard_store::Metric
     let _ = writeln!(out, "# HELP switchboard_contacts Contacts in the database.");
     let _ = writeln!(out, "# TYPE switchboard_contacts gauge");
     let _ = writeln!(out, "switchboard_contacts {}", counts.contacts);
-    let _ = writeln!(out, "# HELP switchboard_conversations Conversations by status.");
+    let _ = writeln!(
+        out,
+        "# HELP switchboard_conversations Conversations by status."
+    );
     let _ = writeln!(out, "# TYPE switchboard_conversations gauge");
     for (status, n) in &counts.conversations {
-        let _ = writeln!(out, "switchboard_conversations{{status=\"{}\"}} {n}", status.as_str());
+        let _ = writeln!(
+            out,
+            "switchboard_conversations{{status=\"{}\"}} {n}",
+            status.as_str()
+        );
     }
-    let _ = writeln!(out, "# HELP switchboard_timeline_events Timeline events stored.");
+    let _ = writeln!(
+        out,
+        "# HELP switchboard_timeline_events Timeline events stored."
+    );
     let _ = writeln!(out, "# TYPE switchboard_timeline_events gauge");
-    let _ = writeln!(out, "switchboard_timeline_events {}", counts.timeline_events);
+    let _ = writeln!(
+        out,
+        "switchboard_timeline_events {}",
+        counts.timeline_events
+    );
     let _ = writeln!(out, "# HELP switchboard_outbox Outbox rows by status.");
     let _ = writeln!(out, "# TYPE switchboard_outbox gauge");
     for (status, n) in &counts.outbox {
-        let _ = writeln!(out, "switchboard_outbox{{status=\"{}\"}} {n}", status.as_str());
+        let _ = writeln!(
+            out,
+            "switchboard_outbox{{status=\"{}\"}} {n}",
+            status.as_str()
+        );
     }
 }

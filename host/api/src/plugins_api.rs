@@ -6,16 +6,16 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
+use crate::AppState;
 use crate::admin::{self, AdminError, InstallRequest};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
-use crate::AppState;
 
 impl From<AdminError> for ApiError {
     fn from(e: AdminError) -> ApiError {
@@ -110,9 +110,17 @@ pub async fn install(
     state.reload_plugin(&manifest.id).await?;
     state
         .store
-        .audit(&auth.agent.id, "plugin.install", Some(&manifest.id), serde_json::json!(&manifest.version))
+        .audit(
+            &auth.agent.id,
+            "plugin.install",
+            Some(&manifest.id),
+            serde_json::json!(&manifest.version),
+        )
         .await?;
-    Ok((StatusCode::CREATED, Json(describe(&state, &manifest.id).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(describe(&state, &manifest.id).await?),
+    ))
 }
 
 async fn set_enabled(state: &AppState, auth: &Auth, id: &str, enabled: bool) -> ApiResult<Value> {
@@ -122,7 +130,11 @@ async fn set_enabled(state: &AppState, auth: &Auth, id: &str, enabled: bool) -> 
     if enabled && state.plugins.status(id).is_none() {
         state.reload_plugin(id).await?;
     }
-    let action = if enabled { "plugin.enable" } else { "plugin.disable" };
+    let action = if enabled {
+        "plugin.enable"
+    } else {
+        "plugin.disable"
+    };
     state
         .store
         .audit(&auth.agent.id, action, Some(id), serde_json::Value::Null)
@@ -160,7 +172,14 @@ pub async fn remove(
     state.plugins.unload(&id);
     state.forget_channel(&id).await;
     let _ = std::fs::remove_dir_all(&record.path);
-    state.store.audit(&auth.agent.id, "plugin.remove", Some(&id), serde_json::json!(null))
+    state
+        .store
+        .audit(
+            &auth.agent.id,
+            "plugin.remove",
+            Some(&id),
+            serde_json::json!(null),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,17 +3,17 @@
 //! Handlers validate input, call the store and shape JSON; the rules live in
 //! the store and core crates.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
-use switchboard_core::{parse_identity_query, ConversationStatus, OutboxStatus};
+use serde_json::{Value, json};
+use switchboard_core::{ConversationStatus, OutboxStatus, parse_identity_query};
 use switchboard_store::NewReply;
 
+use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
-use crate::AppState;
 
 /// `?identity=kind:value`.
 #[derive(Deserialize)]
@@ -34,7 +34,9 @@ pub async fn find_contacts(
     };
     let identity = parse_identity_query(&identity, state.config.default_region.as_deref())?;
     let found = state.store.contact_by_identity(&identity).await?;
-    Ok(Json(json!({ "contacts": found.into_iter().collect::<Vec<_>>() })))
+    Ok(Json(
+        json!({ "contacts": found.into_iter().collect::<Vec<_>>() }),
+    ))
 }
 
 /// `GET /api/v1/contacts/{id}`.
@@ -65,7 +67,11 @@ pub async fn contact_timeline(
     state.store.contact(&id).await?;
     let events = state
         .store
-        .contact_timeline(&id, q.limit.unwrap_or(200).clamp(1, 1000), q.before.as_deref())
+        .contact_timeline(
+            &id,
+            q.limit.unwrap_or(200).clamp(1, 1000),
+            q.before.as_deref(),
+        )
         .await?;
     Ok(Json(json!({ "contact_id": id, "events": events })))
 }
@@ -99,7 +105,10 @@ pub async fn add_identity(
             serde_json::json!({"kind": identity.kind(), "value": identity.value()}),
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(json!(state.store.contact(&id).await?))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!(state.store.contact(&id).await?)),
+    ))
 }
 
 /// `POST /api/v1/contacts/{id}/merge` body: the contact folded into `{id}`.
@@ -119,7 +128,9 @@ pub async fn merge_contacts(
         .store
         .merge_contacts(&id, &body.merge_contact_id, &auth.agent.id)
         .await?;
-    Ok(Json(json!({ "merge_id": merge_id, "contact": state.store.contact(&id).await? })))
+    Ok(Json(
+        json!({ "merge_id": merge_id, "contact": state.store.contact(&id).await? }),
+    ))
 }
 
 /// `POST /api/v1/merges/{id}/undo`.
@@ -217,9 +228,10 @@ pub async fn reply(
     }
     let conversation = state.store.conversation(&id).await?;
     let plugin_id = match &body.channel {
-        Some(c) => state.channel_plugin(c).await.ok_or_else(|| {
-            ApiError::bad_request(format!("no enabled channel plugin `{c}`"))
-        })?,
+        Some(c) => state
+            .channel_plugin(c)
+            .await
+            .ok_or_else(|| ApiError::bad_request(format!("no enabled channel plugin `{c}`")))?,
         None => conversation.last_plugin_id.clone().ok_or_else(|| {
             ApiError::bad_request("the conversation has no channel yet; give `channel`")
         })?,
@@ -277,7 +289,9 @@ pub async fn list_outbox(
         .map(|s| s.parse::<OutboxStatus>())
         .transpose()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(Json(json!({ "outbox": state.store.list_outbox(status, 500).await? })))
+    Ok(Json(
+        json!({ "outbox": state.store.list_outbox(status, 500).await? }),
+    ))
 }
 
 /// `POST /api/v1/outbox/{id}/retry`: put a dead letter back in line.
@@ -289,7 +303,12 @@ pub async fn retry_outbox(
     state.store.outbox_requeue(&id, crate::now_ms()).await?;
     state
         .store
-        .audit(&auth.agent.id, "outbox.retry", Some(&id), serde_json::json!(null))
+        .audit(
+            &auth.agent.id,
+            "outbox.retry",
+            Some(&id),
+            serde_json::json!(null),
+        )
         .await?;
     state.outbox_wake.notify_one();
     Ok(Json(json!({ "requeued": id })))

@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use switchboard_plugin_host::{
-    send_direct, BoxFuture, HostServices, HttpFailure, KvFailure, OutboundRequest,
-    OutboundResponse,
+    BoxFuture, HostServices, HttpFailure, KvFailure, OutboundRequest, OutboundResponse, send_direct,
 };
 use switchboard_store::{Store, StoreError};
 
@@ -28,7 +27,11 @@ impl ServerServices {
 }
 
 impl HostServices for ServerServices {
-    fn kv_get(&self, plugin: String, key: String) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>> {
+    fn kv_get(
+        &self,
+        plugin: String,
+        key: String,
+    ) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>> {
         Box::pin(async move {
             self.store
                 .kv_get(&plugin, &key)

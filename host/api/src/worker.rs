@@ -9,8 +9,8 @@
 
 use std::time::Duration;
 
-use switchboard_core::{retry_delay, ConsentState};
-use switchboard_plugin_host::{bindings, CallError, OutboundMessage, PluginError};
+use switchboard_core::{ConsentState, retry_delay};
+use switchboard_plugin_host::{CallError, OutboundMessage, PluginError, bindings};
 use switchboard_store::OutboxRow;
 use tokio::sync::watch;
 
@@ -51,7 +51,11 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
             return;
         }
         let lease = state.outbox.lease.as_millis() as i64;
-        let claimed = match state.store.claim_outbox(crate::now_ms(), BATCH, lease).await {
+        let claimed = match state
+            .store
+            .claim_outbox(crate::now_ms(), BATCH, lease)
+            .await
+        {
             Ok(rows) => rows,
             Err(e) => {
                 tracing::error!("outbox claim failed: {e}");
@@ -161,9 +165,8 @@ async fn retry(state: &AppState, row: &OutboxRow, reason: String, after: Option<
         finish_dead(state, row, &reason).await;
         return;
     }
-    let delay = after.unwrap_or_else(|| {
-        retry_delay(attempts, state.outbox.retry_base, state.outbox.retry_max)
-    });
+    let delay = after
+        .unwrap_or_else(|| retry_delay(attempts, state.outbox.retry_base, state.outbox.retry_max));
     tracing::warn!(outbox = %row.id, attempts, "send failed, retrying in {delay:?}: {reason}");
     state.metrics.outbox("retry");
     let next = crate::now_ms() + delay.as_millis() as i64;

@@ -324,17 +324,20 @@ impl PluginHost {
             message: format!("{e:#}"),
         };
         let path = spec.dir.join(&spec.manifest.component);
-        let component = Component::from_file(&self.inner.engine, &path).map_err(|e| {
-            component_err(e.context(format!("loading {}", path.display())))
-        })?;
+        let component = Component::from_file(&self.inner.engine, &path)
+            .map_err(|e| component_err(e.context(format!("loading {}", path.display()))))?;
         let instance_pre: InstancePre<PluginState> = self
             .inner
             .linker
             .instantiate_pre(&component)
             .map_err(component_err)?;
         let pre = match spec.manifest.kind {
-            PluginKind::Channel => Pre::Channel(ChannelPre::new(instance_pre).map_err(component_err)?),
-            PluginKind::Routing => Pre::Routing(RoutingPre::new(instance_pre).map_err(component_err)?),
+            PluginKind::Channel => {
+                Pre::Channel(ChannelPre::new(instance_pre).map_err(component_err)?)
+            }
+            PluginKind::Routing => {
+                Pre::Routing(RoutingPre::new(instance_pre).map_err(component_err)?)
+            }
             PluginKind::Crm => Pre::Crm(CrmPre::new(instance_pre).map_err(component_err)?),
         };
         let loaded = Arc::new(Loaded {
@@ -413,8 +416,14 @@ impl PluginHost {
             .cloned()
     }
 
-    fn checkout(&self, id: &str, wanted: PluginKind) -> Result<(Arc<Loaded>, Store<PluginState>), CallError> {
-        let p = self.get(id).ok_or_else(|| CallError::NotFound(id.to_string()))?;
+    fn checkout(
+        &self,
+        id: &str,
+        wanted: PluginKind,
+    ) -> Result<(Arc<Loaded>, Store<PluginState>), CallError> {
+        let p = self
+            .get(id)
+            .ok_or_else(|| CallError::NotFound(id.to_string()))?;
         if p.manifest.kind != wanted {
             return Err(CallError::WrongKind {
                 plugin: id.to_string(),
@@ -567,7 +576,9 @@ impl PluginHost {
         })
         .await;
         let hit = store.data().memory.hit;
-        let result = self.settle(&p, "handle-webhook", timeout, hit, outcome).await?;
+        let result = self
+            .settle(&p, "handle-webhook", timeout, hit, outcome)
+            .await?;
         if let Ok(out) = &result {
             let limits = &self.inner.limits;
             if out.events.len() > limits.max_events {
@@ -630,7 +641,9 @@ impl PluginHost {
         Self::arm(&mut store, timeout);
         let outcome = tokio::time::timeout(timeout, async {
             let b = pre.instantiate_async(&mut store).await?;
-            b.switchboard_plugin_policy().call_classify(&mut store, task).await
+            b.switchboard_plugin_policy()
+                .call_classify(&mut store, task)
+                .await
         })
         .await;
         let hit = store.data().memory.hit;
@@ -704,7 +717,8 @@ impl PluginHost {
         })
         .await;
         let hit = store.data().memory.hit;
-        self.settle(&p, "record-activity", timeout, hit, outcome).await
+        self.settle(&p, "record-activity", timeout, hit, outcome)
+            .await
     }
 }
 
@@ -728,7 +742,11 @@ fn trap_message(e: &wasmtime::Error) -> String {
     if let Some(trap) = e.downcast_ref::<Trap>() {
         return trap.to_string();
     }
-    e.to_string().lines().next().unwrap_or("unknown failure").to_string()
+    e.to_string()
+        .lines()
+        .next()
+        .unwrap_or("unknown failure")
+        .to_string()
 }
 
 fn identity_size(i: &bindings::Identity) -> usize {
@@ -752,8 +770,7 @@ fn outcome_size(out: &WebhookOutcome) -> usize {
                     + m.recipient.as_ref().map_or(0, identity_size)
                     + m.sender_name.as_ref().map_or(0, |s| s.len())
                     + m.body.len()
-                    + m
-                        .attachments
+                    + m.attachments
                         .iter()
                         .map(|a| {
                             a.url.len()

@@ -234,7 +234,9 @@ impl Origin {
     pub fn matches(&self, scheme: &str, host: &str, port: Option<u16>) -> bool {
         let default = if scheme == "https" { 443 } else { 80 };
         self.scheme == scheme
-            && self.host.eq_ignore_ascii_case(host.trim_start_matches('[').trim_end_matches(']'))
+            && self
+                .host
+                .eq_ignore_ascii_case(host.trim_start_matches('[').trim_end_matches(']'))
             && self.port == port.unwrap_or(default)
     }
 }

@@ -62,7 +62,8 @@ pub enum KvFailure {
 /// The host capabilities behind the WIT `host` interface and wasi:http.
 pub trait HostServices: Send + Sync + 'static {
     /// Reads a key of `plugin`'s store.
-    fn kv_get(&self, plugin: String, key: String) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>>;
+    fn kv_get(&self, plugin: String, key: String)
+    -> BoxFuture<'_, Result<Option<Vec<u8>>, String>>;
     /// Writes a key, refusing when the plugin's total would pass `max_total_bytes`.
     fn kv_set(
         &self,

@@ -11,13 +11,15 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{Error as HttpError, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::{
+    Error as HttpError, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpView,
+};
 
+use crate::Limits;
 use crate::bindings::channel::switchboard::plugin::{host, types};
 use crate::bindings::{KvError, LogLevel};
 use crate::manifest::Origin;
 use crate::services::{HostServices, HttpFailure, KvFailure, OutboundRequest};
-use crate::Limits;
 
 /// Everything one call's store holds.
 pub(crate) struct PluginState {
@@ -320,7 +322,10 @@ pub async fn send_direct(
         builder = builder.header(k, v);
     }
     let req = builder
-        .body(Full::new(request.body).map_err(|never: std::convert::Infallible| -> HttpError { match never {} }))
+        .body(
+            Full::new(request.body)
+                .map_err(|never: std::convert::Infallible| -> HttpError { match never {} }),
+        )
         .map_err(|e| HttpFailure::Other(e.to_string()))?;
     let options = wasmtime_wasi_http::RequestOptions {
         connect_timeout: Some(timeout),

@@ -37,7 +37,7 @@ use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
-use switchboard_api::{AppState, ApiConfig, OutboxConfig, ServerServices, admin};
+use switchboard_api::{ApiConfig, AppState, OutboxConfig, ServerServices, admin};
 use switchboard_plugin_host::{
     BoxFuture, ChannelEvent, HostServices, HttpFailure, HttpRequest, KvFailure, Limits, LoadSpec,
     OutboundRequest, OutboundResponse, PluginHost,
@@ -129,17 +129,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let sqlite = e2e_sqlite(&plugin_dir, &load).await?;
     problems.extend(sqlite.problems());
     rows.push(sqlite);
-    match postgres_target(&args).await? {
-        Some(server) => {
-            let scratch = PgScratch::create(&server).await?;
-            let result = e2e_postgres(&plugin_dir, &load, &scratch).await;
-            let dropped = scratch.drop_database().await;
-            let pg = result?;
-            dropped?;
-            problems.extend(pg.problems());
-            rows.push(pg);
-        }
-        None => {}
+    if let Some(server) = postgres_target(&args).await? {
+        let scratch = PgScratch::create(&server).await?;
+        // Drop the scratch database whatever happened, then report.
+        let result = e2e_postgres(&plugin_dir, &load, &scratch).await;
+        let dropped = scratch.drop_database().await;
+        let pg = result?;
+        dropped?;
+        problems.extend(pg.problems());
+        rows.push(pg);
     }
     print_e2e(&rows);
 
@@ -158,7 +156,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 fn build_profile() -> &'static str {
-    if cfg!(debug_assertions) { "debug (numbers are not meaningful; use --release)" } else { "release" }
+    if cfg!(debug_assertions) {
+        "debug (numbers are not meaningful; use --release)"
+    } else {
+        "release"
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -254,11 +256,17 @@ impl Webhook {
             url: url.into(),
             headers: vec![
                 ("host".into(), host.into()),
-                ("content-type".into(), "application/x-www-form-urlencoded".into()),
+                (
+                    "content-type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ),
                 ("content-length".into(), self.body.len().to_string()),
                 ("accept".into(), "*/*".into()),
                 ("user-agent".into(), "TwilioProxy/1.1".into()),
-                ("i-twilio-idempotency-token".into(), self.idempotency_token.clone()),
+                (
+                    "i-twilio-idempotency-token".into(),
+                    self.idempotency_token.clone(),
+                ),
                 ("x-twilio-signature".into(), self.signature.clone()),
                 ("x-home-region".into(), "us1".into()),
             ],
@@ -284,8 +292,17 @@ struct BenchServices {
 }
 
 impl HostServices for BenchServices {
-    fn kv_get(&self, plugin: String, key: String) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>> {
-        let value = self.kv.lock().expect("kv lock").get(&(plugin, key)).cloned();
+    fn kv_get(
+        &self,
+        plugin: String,
+        key: String,
+    ) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>> {
+        let value = self
+            .kv
+            .lock()
+            .expect("kv lock")
+            .get(&(plugin, key))
+            .cloned();
         Box::pin(async move { Ok(value) })
     }
 
@@ -296,7 +313,10 @@ impl HostServices for BenchServices {
         value: Vec<u8>,
         _max_total_bytes: u64,
     ) -> BoxFuture<'_, Result<(), KvFailure>> {
-        self.kv.lock().expect("kv lock").insert((plugin, key), value);
+        self.kv
+            .lock()
+            .expect("kv lock")
+            .insert((plugin, key), value);
         Box::pin(async { Ok(()) })
     }
 
@@ -309,7 +329,10 @@ impl HostServices for BenchServices {
         switchboard_api::now_ms() as u64
     }
 
-    fn send_http(&self, _request: OutboundRequest) -> BoxFuture<'_, Result<OutboundResponse, HttpFailure>> {
+    fn send_http(
+        &self,
+        _request: OutboundRequest,
+    ) -> BoxFuture<'_, Result<OutboundResponse, HttpFailure>> {
         Box::pin(async { Err(HttpFailure::Other("the benchmark has no network".into())) })
     }
 
@@ -349,7 +372,10 @@ enum NativeEvent {
 }
 
 fn form_value<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// The connector's inbound work, natively: config lookup, form parsing, signature
@@ -362,14 +388,17 @@ fn native_handle_webhook(
     if !request.method.eq_ignore_ascii_case("POST") {
         return Err("only POST is handled natively".into());
     }
-    let params: Vec<(String, String)> = form_urlencoded::parse(&request.body).into_owned().collect();
+    let params: Vec<(String, String)> =
+        form_urlencoded::parse(&request.body).into_owned().collect();
     let provided = request
         .headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("X-Twilio-Signature"))
         .map(|(_, v)| v.as_str())
         .ok_or("missing X-Twilio-Signature header")?;
-    let provided = STANDARD.decode(provided.trim()).map_err(|_| "signature is not base64")?;
+    let provided = STANDARD
+        .decode(provided.trim())
+        .map_err(|_| "signature is not base64")?;
     twilio_mac(auth_token, &request.url, &params)
         .verify_slice(&provided)
         .map_err(|_| "X-Twilio-Signature does not match the request")?;
@@ -379,7 +408,11 @@ fn native_handle_webhook(
             .filter(|v| !v.is_empty())
             .ok_or_else(|| format!("missing `{name}`"))
     };
-    let optional = |name: &str| form_value(&params, name).filter(|v| !v.is_empty()).map(str::to_owned);
+    let optional = |name: &str| {
+        form_value(&params, name)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
     if let Some(status) = form_value(&params, "MessageStatus")
         && !matches!(status, "received" | "receiving")
     {
@@ -390,7 +423,9 @@ fn native_handle_webhook(
     let body = form_value(&params, "Body").unwrap_or_default();
     let media: usize = match form_value(&params, "NumMedia") {
         None | Some("") => 0,
-        Some(n) => n.parse().map_err(|_| format!("`NumMedia` is not a count: {n}"))?,
+        Some(n) => n
+            .parse()
+            .map_err(|_| format!("`NumMedia` is not a count: {n}"))?,
     };
     let attachments = (0..media)
         .map(|i| {
@@ -454,7 +489,11 @@ impl Summary {
             count: n,
             p50: at(0.50),
             p99: at(0.99),
-            mean: if n == 0 { Duration::ZERO } else { total / n as u32 },
+            mean: if n == 0 {
+                Duration::ZERO
+            } else {
+                total / n as u32
+            },
         }
     }
 }
@@ -480,7 +519,10 @@ impl CallCost {
             "1. Connector call cost: sms-twilio handle-webhook, signed inbound SMS ({} form fields, {} bytes), {} calls each",
             self.fields, self.body_bytes, self.wasm.count
         );
-        println!("   {:<44} {:>9} {:>9} {:>9}", "", "p50 µs", "p99 µs", "mean µs");
+        println!(
+            "   {:<44} {:>9} {:>9} {:>9}",
+            "", "p50 µs", "p99 µs", "mean µs"
+        );
         let row = |name: &str, s: &Summary| {
             println!(
                 "   {:<44} {:>9.1} {:>9.1} {:>9.1}",
@@ -534,10 +576,17 @@ async fn connector_cost(plugin_dir: &Path, iterations: usize) -> anyhow::Result<
             if m.provider_id == sid && m.sender.value == from && m.body == MESSAGE_TEXT => {}
         other => bail!("sms-twilio returned unexpected events: {other:?}"),
     }
-    let native = native_handle_webhook(&config, &request).map_err(|e| anyhow::anyhow!("native baseline: {e}"))?;
+    let native = native_handle_webhook(&config, &request)
+        .map_err(|e| anyhow::anyhow!("native baseline: {e}"))?;
     match native.events.as_slice() {
-        [NativeEvent::Message { provider_id, sender, body, .. }]
-            if *provider_id == sid && sender.1 == from && body == MESSAGE_TEXT => {}
+        [
+            NativeEvent::Message {
+                provider_id,
+                sender,
+                body,
+                ..
+            },
+        ] if *provider_id == sid && sender.1 == from && body == MESSAGE_TEXT => {}
         other => bail!("native baseline built unexpected events: {other:?}"),
     }
 
@@ -630,7 +679,11 @@ impl LoadResult {
 
 /// Sends every webhook once to `url` from `concurrency` clients (each its own
 /// reqwest client with one keep-alive connection) and collects the answers.
-async fn drive(url: &str, webhooks: Arc<Vec<Webhook>>, concurrency: usize) -> anyhow::Result<LoadResult> {
+async fn drive(
+    url: &str,
+    webhooks: Arc<Vec<Webhook>>,
+    concurrency: usize,
+) -> anyhow::Result<LoadResult> {
     let next = Arc::new(AtomicUsize::new(0));
     let mut clients = Vec::with_capacity(concurrency);
     for _ in 0..concurrency.min(webhooks.len()) {
@@ -672,7 +725,9 @@ async fn drive(url: &str, webhooks: Arc<Vec<Webhook>>, concurrency: usize) -> an
                                 "webhook {i}: HTTP {status}: {}",
                                 String::from_utf8_lossy(&body[..body.len().min(300)])
                             )),
-                            Err(e) => Err(format!("webhook {i}: HTTP {status}, body unreadable: {e}")),
+                            Err(e) => {
+                                Err(format!("webhook {i}: HTTP {status}, body unreadable: {e}"))
+                            }
                         }
                     }
                     Err(e) => Err(format!("webhook {i}: {e}")),
@@ -709,7 +764,13 @@ fn webhooks_for(public_url: &str, shape: &LoadShape) -> (Arc<Vec<Webhook>>, Arc<
     let make = |range: std::ops::Range<usize>| {
         Arc::new(
             range
-                .map(|i| Webhook::new(&url, &format!("SM{run}{i:016x}"), &sender_number(i % shape.senders)))
+                .map(|i| {
+                    Webhook::new(
+                        &url,
+                        &format!("SM{run}{i:016x}"),
+                        &sender_number(i % shape.senders),
+                    )
+                })
                 .collect::<Vec<_>>(),
         )
     };
@@ -790,13 +851,24 @@ fn print_e2e(rows: &[E2e]) {
 
 /// The real server: store, plugin host with the server's services, sms-twilio
 /// installed and loaded, the API on `127.0.0.1:0`.
-async fn start_switchboard(db_url: &str, data_dir: &Path, plugin_dir: &Path) -> anyhow::Result<(Store, Running)> {
+async fn start_switchboard(
+    db_url: &str,
+    data_dir: &Path,
+    plugin_dir: &Path,
+) -> anyhow::Result<(Store, Running)> {
     let mut key = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
-    let store = Store::connect(db_url, key).await.context("opening the store")?;
+    let store = Store::connect(db_url, key)
+        .await
+        .context("opening the store")?;
     let limits = Limits::default();
-    let services = ServerServices::new(store.clone(), limits.send_timeout, limits.max_http_body_bytes);
-    let host = PluginHost::new(limits, Arc::new(services)).map_err(|e| anyhow::anyhow!("plugin host: {e:#}"))?;
+    let services = ServerServices::new(
+        store.clone(),
+        limits.send_timeout,
+        limits.max_http_body_bytes,
+    );
+    let host = PluginHost::new(limits, Arc::new(services))
+        .map_err(|e| anyhow::anyhow!("plugin host: {e:#}"))?;
     admin::install(
         &store,
         &host,
@@ -831,7 +903,14 @@ async fn start_switchboard(db_url: &str, data_dir: &Path, plugin_dir: &Path) -> 
     let task = tokio::spawn(switchboard_api::serve(listener, state, async {
         let _ = stopped.await;
     }));
-    Ok((store, Running { addr, shutdown, task }))
+    Ok((
+        store,
+        Running {
+            addr,
+            shutdown,
+            task,
+        },
+    ))
 }
 
 async fn baseline_insert(State(pool): State<AnyPool>, body: Bytes) -> Response {
@@ -855,7 +934,10 @@ async fn start_baseline(pool: AnyPool) -> anyhow::Result<Running> {
         .await
         .context("creating the baseline table")?;
     let app = axum::Router::new()
-        .route("/hooks/{plugin_id}/{*rest}", axum::routing::post(baseline_insert))
+        .route(
+            "/hooks/{plugin_id}/{*rest}",
+            axum::routing::post(baseline_insert),
+        )
         .with_state(pool);
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -867,15 +949,18 @@ async fn start_baseline(pool: AnyPool) -> anyhow::Result<Running> {
             })
             .await
     });
-    Ok(Running { addr, shutdown, task })
+    Ok(Running {
+        addr,
+        shutdown,
+        task,
+    })
 }
 
-async fn count_rows(pool: &AnyPool, table: &'static str) -> anyhow::Result<u64> {
-    let sql = match table {
-        "bench_baseline" => "SELECT COUNT(*) AS n FROM bench_baseline",
-        _ => bail!("unknown table {table}"),
-    };
-    let n: i64 = sqlx::query(sql).fetch_one(pool).await?.try_get("n")?;
+async fn baseline_rows(pool: &AnyPool) -> anyhow::Result<u64> {
+    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM bench_baseline")
+        .fetch_one(pool)
+        .await?
+        .try_get("n")?;
     Ok(n.max(0) as u64)
 }
 
@@ -897,8 +982,13 @@ async fn run_switchboard(
     let after = store.ingest_stats();
     server.stop().await?;
 
-    let mut problems: Vec<String> = warm_result.failures.iter().map(|f| format!("warm-up {f}")).collect();
-    let acknowledged = (warm.len() - warm_result.failures.len()) + (measured.len() - result.failures.len());
+    let mut problems: Vec<String> = warm_result
+        .failures
+        .iter()
+        .map(|f| format!("warm-up {f}"))
+        .collect();
+    let acknowledged =
+        (warm.len() - warm_result.failures.len()) + (measured.len() - result.failures.len());
     let counts = store.metrics_counts().await?;
     if counts.timeline_events != acknowledged as u64 {
         problems.push(format!(
@@ -920,7 +1010,10 @@ async fn run_switchboard(
 }
 
 /// Runs the baseline side on `pool` with the same webhooks' shape.
-async fn run_baseline(pool: AnyPool, shape: &LoadShape) -> anyhow::Result<(LoadResult, Vec<String>)> {
+async fn run_baseline(
+    pool: AnyPool,
+    shape: &LoadShape,
+) -> anyhow::Result<(LoadResult, Vec<String>)> {
     let server = start_baseline(pool.clone()).await?;
     let public_url = format!("http://{}", server.addr);
     let (warm, measured) = webhooks_for(&public_url, shape);
@@ -928,11 +1021,18 @@ async fn run_baseline(pool: AnyPool, shape: &LoadShape) -> anyhow::Result<(LoadR
     let warm_result = drive(&url, warm.clone(), shape.concurrency).await?;
     let result = drive(&url, measured.clone(), shape.concurrency).await?;
     server.stop().await?;
-    let mut problems: Vec<String> = warm_result.failures.iter().map(|f| format!("warm-up {f}")).collect();
-    let acknowledged = (warm.len() - warm_result.failures.len()) + (measured.len() - result.failures.len());
-    let stored = count_rows(&pool, "bench_baseline").await?;
+    let mut problems: Vec<String> = warm_result
+        .failures
+        .iter()
+        .map(|f| format!("warm-up {f}"))
+        .collect();
+    let acknowledged =
+        (warm.len() - warm_result.failures.len()) + (measured.len() - result.failures.len());
+    let stored = baseline_rows(&pool).await?;
     if stored != acknowledged as u64 {
-        problems.push(format!("{acknowledged} requests acknowledged but {stored} rows stored"));
+        problems.push(format!(
+            "{acknowledged} requests acknowledged but {stored} rows stored"
+        ));
     }
     pool.close().await;
     Ok((result, problems))
@@ -967,13 +1067,24 @@ async fn sqlite_baseline_pool(path: &Path) -> anyhow::Result<(AnyPool, String)> 
         .connect(&url)
         .await?;
     let mut conn = pool.acquire().await?;
-    let journal: String = sqlx::query("PRAGMA journal_mode").fetch_one(&mut *conn).await?.try_get(0)?;
-    let synchronous: i64 = sqlx::query("PRAGMA synchronous").fetch_one(&mut *conn).await?.try_get(0)?;
+    let journal: String = sqlx::query("PRAGMA journal_mode")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
+    let synchronous: i64 = sqlx::query("PRAGMA synchronous")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
     drop(conn);
     if synchronous != 2 {
-        bail!("SQLite's default synchronous is {synchronous}, not FULL (2); the comparison would be unfair");
+        bail!(
+            "SQLite's default synchronous is {synchronous}, not FULL (2); the comparison would be unfair"
+        );
     }
-    Ok((pool, format!("journal_mode={journal}, synchronous=FULL, 8 connections")))
+    Ok((
+        pool,
+        format!("journal_mode={journal}, synchronous=FULL, 8 connections"),
+    ))
 }
 
 async fn e2e_sqlite(plugin_dir: &Path, shape: &LoadShape) -> anyhow::Result<E2e> {
@@ -981,7 +1092,8 @@ async fn e2e_sqlite(plugin_dir: &Path, shape: &LoadShape) -> anyhow::Result<E2e>
     let data_dir = dir.path().join("switchboard");
     std::fs::create_dir_all(&data_dir)?;
     let db_url = format!("sqlite://{}", data_dir.join("switchboard.db").display());
-    let (switchboard, per_commit, mut problems) = run_switchboard(&db_url, &data_dir, plugin_dir, shape).await?;
+    let (switchboard, per_commit, mut problems) =
+        run_switchboard(&db_url, &data_dir, plugin_dir, shape).await?;
     let (pool, note) = sqlite_baseline_pool(&dir.path().join("baseline.db")).await?;
     let (baseline, more) = run_baseline(pool, shape).await?;
     problems.extend(more);
@@ -995,9 +1107,14 @@ async fn e2e_sqlite(plugin_dir: &Path, shape: &LoadShape) -> anyhow::Result<E2e>
     })
 }
 
-async fn e2e_postgres(plugin_dir: &Path, shape: &LoadShape, scratch: &PgScratch) -> anyhow::Result<E2e> {
+async fn e2e_postgres(
+    plugin_dir: &Path,
+    shape: &LoadShape,
+    scratch: &PgScratch,
+) -> anyhow::Result<E2e> {
     let dir = tempfile::Builder::new().prefix("sb-bench-").tempdir()?;
-    let (switchboard, per_commit, mut problems) = run_switchboard(&scratch.url, dir.path(), plugin_dir, shape).await?;
+    let (switchboard, per_commit, mut problems) =
+        run_switchboard(&scratch.url, dir.path(), plugin_dir, shape).await?;
     sqlx::any::install_default_drivers();
     let pool = AnyPoolOptions::new()
         .max_connections(10)
@@ -1008,7 +1125,10 @@ async fn e2e_postgres(plugin_dir: &Path, shape: &LoadShape, scratch: &PgScratch)
     problems.extend(more);
     Ok(E2e {
         backend: "postgres",
-        note: format!("scratch database {} (dropped), baseline pool 10 connections (as the store)", scratch.name),
+        note: format!(
+            "scratch database {} (dropped), baseline pool 10 connections (as the store)",
+            scratch.name
+        ),
         switchboard,
         baseline,
         batches_per_commit: per_commit,
@@ -1026,7 +1146,11 @@ async fn postgres_target(args: &BenchArgs) -> anyhow::Result<Option<String>> {
         Some(url) => (url.clone(), true),
         None => (DEFAULT_PG.to_string(), false),
     };
-    let attempt = tokio::time::timeout(Duration::from_secs(5), sqlx::postgres::PgConnection::connect(&url)).await;
+    let attempt = tokio::time::timeout(
+        Duration::from_secs(5),
+        sqlx::postgres::PgConnection::connect(&url),
+    )
+    .await;
     match attempt {
         Ok(Ok(conn)) => {
             let _ = conn.close().await;
@@ -1103,7 +1227,11 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         assert_eq!(
-            twilio_signature("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", &params),
+            twilio_signature(
+                "12345",
+                "https://mycompany.com/myapp.php?foo=1&bar=2",
+                &params
+            ),
             "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
         );
     }

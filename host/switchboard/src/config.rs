@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use serde::Deserialize;
 
 /// Everything `switchboard serve` can be told.
@@ -126,8 +126,8 @@ impl Settings {
     }
 
     fn from_file(path: &Path) -> anyhow::Result<Settings> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("in {}", path.display()))
     }
 
@@ -158,14 +158,46 @@ impl Settings {
         if let Some(v) = env("SWITCHBOARD_LOG") {
             self.log = v;
         }
-        num("SWITCHBOARD_REOPEN_WINDOW_SECS", &mut self.reopen_window_secs, problems);
-        num("SWITCHBOARD_PLUGIN_CALL_TIMEOUT_MS", &mut self.plugins.call_timeout_ms, problems);
-        num("SWITCHBOARD_PLUGIN_SEND_TIMEOUT_MS", &mut self.plugins.send_timeout_ms, problems);
-        num("SWITCHBOARD_PLUGIN_MEMORY_MB", &mut self.plugins.memory_mb, problems);
-        num("SWITCHBOARD_QUARANTINE_AFTER", &mut self.plugins.quarantine_after, problems);
-        num("SWITCHBOARD_OUTBOX_RETRY_BASE_MS", &mut self.outbox.retry_base_ms, problems);
-        num("SWITCHBOARD_OUTBOX_RETRY_MAX_MS", &mut self.outbox.retry_max_ms, problems);
-        num("SWITCHBOARD_OUTBOX_MAX_ATTEMPTS", &mut self.outbox.max_attempts, problems);
+        num(
+            "SWITCHBOARD_REOPEN_WINDOW_SECS",
+            &mut self.reopen_window_secs,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_PLUGIN_CALL_TIMEOUT_MS",
+            &mut self.plugins.call_timeout_ms,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_PLUGIN_SEND_TIMEOUT_MS",
+            &mut self.plugins.send_timeout_ms,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_PLUGIN_MEMORY_MB",
+            &mut self.plugins.memory_mb,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_QUARANTINE_AFTER",
+            &mut self.plugins.quarantine_after,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_OUTBOX_RETRY_BASE_MS",
+            &mut self.outbox.retry_base_ms,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_OUTBOX_RETRY_MAX_MS",
+            &mut self.outbox.retry_max_ms,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_OUTBOX_MAX_ATTEMPTS",
+            &mut self.outbox.max_attempts,
+            problems,
+        );
     }
 
     fn validate(&self, problems: &mut Vec<String>) {
@@ -173,9 +205,13 @@ impl Settings {
             problems.push(format!("http_addr {:?} is not host:port", self.http_addr));
         }
         if let Some(url) = &self.database_url
-            && !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
         {
-            problems.push(format!("database_url {url:?} must start with sqlite: or postgres://"));
+            problems.push(format!(
+                "database_url {url:?} must start with sqlite: or postgres://"
+            ));
         }
         if let Some(url) = &self.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -197,14 +233,19 @@ impl Settings {
         if let Some(r) = &self.default_region
             && (r.len() != 2 || !r.chars().all(|c| c.is_ascii_uppercase()))
         {
-            problems.push(format!("default_region {r:?} must be a two-letter upper-case region like US"));
+            problems.push(format!(
+                "default_region {r:?} must be a two-letter upper-case region like US"
+            ));
         }
     }
 
     /// The database URL, defaulting to `{data_dir}/switchboard.db`.
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir.join("switchboard.db").display())
+            format!(
+                "sqlite://{}",
+                self.data_dir.join("switchboard.db").display()
+            )
         })
     }
 

@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use switchboard_api::{admin, AppState, ApiConfig, ServerServices};
+use switchboard_api::{ApiConfig, AppState, ServerServices, admin};
 use switchboard_core::{Role, Skill};
 use switchboard_plugin_host::PluginHost;
 use switchboard_store::{NewAgent, Store};
@@ -20,7 +20,11 @@ use switchboard_store::{NewAgent, Store};
 use crate::config::Settings;
 
 #[derive(Parser)]
-#[command(name = "switchboard", version, about = "Omnichannel contact-center server")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Omnichannel contact-center server"
+)]
 struct Cli {
     /// Settings file (TOML). Default: ./switchboard.toml when present.
     #[arg(long, global = true, env = "SWITCHBOARD_SETTINGS")]
@@ -127,7 +131,11 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
 
 fn plugin_host(settings: &Settings, store: &Store) -> anyhow::Result<PluginHost> {
     let limits = settings.limits();
-    let services = ServerServices::new(store.clone(), limits.send_timeout, limits.max_http_body_bytes);
+    let services = ServerServices::new(
+        store.clone(),
+        limits.send_timeout,
+        limits.max_http_body_bytes,
+    );
     PluginHost::new(limits, Arc::new(services)).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
@@ -156,7 +164,8 @@ async fn create_user(
     if password.len() < 8 {
         bail!("the password must have at least 8 characters");
     }
-    let hash = switchboard_api::auth::hash_password(password).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let hash =
+        switchboard_api::auth::hash_password(password).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let agent = store
         .create_agent(NewAgent {
             email: email.to_string(),
@@ -182,9 +191,18 @@ async fn admin_command(settings: Settings, command: AdminCommand) -> anyhow::Res
             let role: Role = role
                 .parse()
                 .map_err(|_| anyhow::anyhow!("role must be agent, supervisor or admin"))?;
-            let skills = skills.as_deref().map(parse_skills).transpose()?.unwrap_or_default();
+            let skills = skills
+                .as_deref()
+                .map(parse_skills)
+                .transpose()?
+                .unwrap_or_default();
             let agent = create_user(&store, &email, &password, role, name, skills).await?;
-            println!("created {} {} ({})", agent.role.as_str(), agent.email, agent.id);
+            println!(
+                "created {} {} ({})",
+                agent.role.as_str(),
+                agent.email,
+                agent.id
+            );
         }
     }
     store.close().await;
@@ -223,7 +241,12 @@ async fn plugin_command(settings: Settings, command: PluginCommand) -> anyhow::R
             )
             .await?;
             store
-                .audit("cli", "plugin.install", Some(&manifest.id), serde_json::json!(manifest.version))
+                .audit(
+                    "cli",
+                    "plugin.install",
+                    Some(&manifest.id),
+                    serde_json::json!(manifest.version),
+                )
                 .await?;
             println!(
                 "installed {} {} ({}); restart a running server to load it",
@@ -242,19 +265,25 @@ async fn plugin_command(settings: Settings, command: PluginCommand) -> anyhow::R
         }
         PluginCommand::Enable { id } => {
             store.set_plugin_enabled(&id, true).await?;
-            store.audit("cli", "plugin.enable", Some(&id), serde_json::Value::Null).await?;
+            store
+                .audit("cli", "plugin.enable", Some(&id), serde_json::Value::Null)
+                .await?;
             println!("enabled {id}");
         }
         PluginCommand::Disable { id } => {
             store.set_plugin_enabled(&id, false).await?;
-            store.audit("cli", "plugin.disable", Some(&id), serde_json::Value::Null).await?;
+            store
+                .audit("cli", "plugin.disable", Some(&id), serde_json::Value::Null)
+                .await?;
             println!("disabled {id}");
         }
         PluginCommand::Remove { id } => {
             let record = store.plugin(&id).await?;
             store.remove_plugin(&id).await?;
             let _ = std::fs::remove_dir_all(&record.path);
-            store.audit("cli", "plugin.remove", Some(&id), serde_json::Value::Null).await?;
+            store
+                .audit("cli", "plugin.remove", Some(&id), serde_json::Value::Null)
+                .await?;
             println!("removed {id}");
         }
     }
@@ -269,7 +298,12 @@ fn random_password() -> String {
 }
 
 /// Demo set-up: the first-party plugins with demo settings and an admin.
-async fn demo_setup(settings: &Settings, store: &Store, host: &PluginHost, plugins_dir: &std::path::Path) -> anyhow::Result<()> {
+async fn demo_setup(
+    settings: &Settings,
+    store: &Store,
+    host: &PluginHost,
+    plugins_dir: &std::path::Path,
+) -> anyhow::Result<()> {
     let demo_config: &[(&str, &[(&str, &str)])] = &[
         (
             "sms-twilio",
@@ -281,13 +315,19 @@ async fn demo_setup(settings: &Settings, store: &Store, host: &PluginHost, plugi
         ),
         (
             "telegram-bot",
-            &[("bot_token", "demo-bot-token"), ("webhook_secret", "demo-webhook-secret")],
+            &[
+                ("bot_token", "demo-bot-token"),
+                ("webhook_secret", "demo-webhook-secret"),
+            ],
         ),
     ];
     for (id, config) in demo_config {
         let dir = plugins_dir.join(id);
         if !dir.exists() {
-            eprintln!("demo: {} not built (run plugins/build.sh); skipping", dir.display());
+            eprintln!(
+                "demo: {} not built (run plugins/build.sh); skipping",
+                dir.display()
+            );
             continue;
         }
         if store.plugin(id).await.is_ok() {
@@ -299,7 +339,10 @@ async fn demo_setup(settings: &Settings, store: &Store, host: &PluginHost, plugi
             &settings.data_dir,
             admin::InstallRequest {
                 source: dir,
-                config: config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                config: config
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
                 allow_hosts: Vec::new(),
             },
         )
@@ -308,7 +351,15 @@ async fn demo_setup(settings: &Settings, store: &Store, host: &PluginHost, plugi
     }
     if store.list_agents().await?.is_empty() {
         let password = random_password();
-        create_user(store, "admin@switchboard.local", &password, Role::Admin, Some("Admin".into()), Vec::new()).await?;
+        create_user(
+            store,
+            "admin@switchboard.local",
+            &password,
+            Role::Admin,
+            Some("Admin".into()),
+            Vec::new(),
+        )
+        .await?;
         println!("demo: admin account  email: admin@switchboard.local  password: {password}");
     }
     Ok(())
@@ -345,13 +396,17 @@ async fn serve(settings: Settings, demo: bool, plugins_dir: PathBuf) -> anyhow::
         },
         settings.outbox(),
     );
-    println!("switchboard listening on http://{addr} (public URL {public_url}, database {})", store.backend().as_str());
+    println!(
+        "switchboard listening on http://{addr} (public URL {public_url}, database {})",
+        store.backend().as_str()
+    );
     let shutdown = async {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
             tokio::select! {
                 _ = ctrl_c => {}
                 _ = term.recv() => {}

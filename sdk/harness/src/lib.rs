@@ -32,12 +32,12 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 pub use switchboard_plugin_host::bindings;
+use switchboard_plugin_host::{BoxFuture, HostServices, KvFailure, LoadSpec};
 pub use switchboard_plugin_host::{
     CallError, ChannelEvent, HttpFailure, HttpRequest, HttpResponse, Limits, LoadError,
     OutboundMessage, OutboundRequest, OutboundResponse, PluginError, PluginHost, SendReceipt,
     WebhookOutcome,
 };
-use switchboard_plugin_host::{BoxFuture, HostServices, KvFailure, LoadSpec};
 
 /// Where `plugins/build.sh` puts the plugin with this id.
 pub fn plugin_dir(id: &str) -> PathBuf {
@@ -81,11 +81,11 @@ impl FakeHttp {
 
     fn next(&self, request: OutboundRequest) -> Result<OutboundResponse, HttpFailure> {
         self.requests.lock().unwrap().push(request);
-        self.script
-            .lock()
-            .unwrap()
-            .pop_front()
-            .unwrap_or_else(|| Err(HttpFailure::Other("the harness has no scripted response left".into())))
+        self.script.lock().unwrap().pop_front().unwrap_or_else(|| {
+            Err(HttpFailure::Other(
+                "the harness has no scripted response left".into(),
+            ))
+        })
     }
 }
 
@@ -109,7 +109,11 @@ impl Default for FakeServices {
 }
 
 impl HostServices for FakeServices {
-    fn kv_get(&self, plugin: String, key: String) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>> {
+    fn kv_get(
+        &self,
+        plugin: String,
+        key: String,
+    ) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>> {
         let v = self.kv.lock().unwrap().get(&(plugin, key)).cloned();
         Box::pin(async move { Ok(v) })
     }
@@ -147,7 +151,10 @@ impl HostServices for FakeServices {
         self.now_ms.load(Ordering::SeqCst)
     }
 
-    fn send_http(&self, request: OutboundRequest) -> BoxFuture<'_, Result<OutboundResponse, HttpFailure>> {
+    fn send_http(
+        &self,
+        request: OutboundRequest,
+    ) -> BoxFuture<'_, Result<OutboundResponse, HttpFailure>> {
         let r = self.http.next(request);
         Box::pin(async move { r })
     }

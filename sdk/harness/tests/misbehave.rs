@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use switchboard_harness::{plugin_dir, webhook, CallError, ChannelEvent, Harness, Limits, PluginError};
+use switchboard_harness::{
+    CallError, ChannelEvent, Harness, Limits, PluginError, plugin_dir, webhook,
+};
 
 fn harness(quarantine_after: u32) -> Harness {
     let limits = Limits {
@@ -14,15 +16,24 @@ fn harness(quarantine_after: u32) -> Harness {
         quarantine_after,
         ..Limits::default()
     };
-    Harness::load_with(&plugin_dir("test-misbehave"), &[], limits, &[]).expect("load test-misbehave")
+    Harness::load_with(&plugin_dir("test-misbehave"), &[], limits, &[])
+        .expect("load test-misbehave")
 }
 
 fn hook(path: &str) -> switchboard_harness::HttpRequest {
-    webhook(&format!("http://127.0.0.1:1/hooks/test-misbehave/{path}"), &[], b"hello")
+    webhook(
+        &format!("http://127.0.0.1:1/hooks/test-misbehave/{path}"),
+        &[],
+        b"hello",
+    )
 }
 
 async fn assert_still_serves(h: &Harness) {
-    let out = h.handle_webhook(&hook("ok")).await.expect("ok call").expect("ok result");
+    let out = h
+        .handle_webhook(&hook("ok"))
+        .await
+        .expect("ok call")
+        .expect("ok result");
     assert_eq!(out.response.status, 200);
     assert!(matches!(out.events.as_slice(), [ChannelEvent::Message(m)] if m.body == "hello"));
 }
@@ -31,7 +42,10 @@ async fn assert_still_serves(h: &Harness) {
 async fn infinite_loop_times_out_and_host_keeps_serving() {
     let h = harness(10);
     let err = h.handle_webhook(&hook("loop")).await.unwrap_err();
-    assert!(matches!(err, CallError::Timeout { millis: 300, .. }), "{err}");
+    assert!(
+        matches!(err, CallError::Timeout { millis: 300, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("timed out"), "{err}");
     assert_still_serves(&h).await;
 }
@@ -40,7 +54,10 @@ async fn infinite_loop_times_out_and_host_keeps_serving() {
 async fn memory_bomb_hits_the_cap_and_host_keeps_serving() {
     let h = harness(10);
     let err = h.handle_webhook(&hook("bomb")).await.unwrap_err();
-    assert!(matches!(err, CallError::MemoryLimit { limit_bytes, .. } if limit_bytes == 32 << 20), "{err}");
+    assert!(
+        matches!(err, CallError::MemoryLimit { limit_bytes, .. } if limit_bytes == 32 << 20),
+        "{err}"
+    );
     assert_still_serves(&h).await;
 }
 
@@ -55,12 +72,18 @@ async fn panic_is_a_trap_and_host_keeps_serving() {
 #[tokio::test]
 async fn outbound_http_off_the_allow_list_is_denied() {
     let h = harness(10);
-    let result = h.handle_webhook(&hook("forbidden")).await.expect("the call itself completes");
+    let result = h
+        .handle_webhook(&hook("forbidden"))
+        .await
+        .expect("the call itself completes");
     let Err(PluginError::Internal(message)) = result else {
         panic!("expected the plugin to report the denial, got {result:?}");
     };
     assert!(message.to_lowercase().contains("denied"), "{message}");
-    assert!(h.http().requests().is_empty(), "a denied request must never leave the host");
+    assert!(
+        h.http().requests().is_empty(),
+        "a denied request must never leave the host"
+    );
 }
 
 #[tokio::test]
@@ -82,7 +105,11 @@ async fn repeated_failures_quarantine_until_reenabled() {
     assert!(matches!(err, CallError::Quarantined { .. }), "{err}");
     let status = h.host().status(h.id()).unwrap();
     assert!(status.quarantined.is_some());
-    assert_eq!(h.quarantined().len(), 1, "the host reports the quarantine once");
+    assert_eq!(
+        h.quarantined().len(),
+        1,
+        "the host reports the quarantine once"
+    );
 
     assert!(h.host().set_enabled(h.id(), true));
     assert_still_serves(&h).await;

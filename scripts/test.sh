@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: plugin unit tests, the plugins built for
+# wasm32-wasip2, then every test of the host workspace (unit, repository tests
+# on SQLite and PostgreSQL, harness tests of the real .wasm files, end-to-end
+# tests of the real binary). PostgreSQL must listen on 127.0.0.1:5432 (user
+# postgres, trust auth).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+
+echo "== plugins: unit tests (native)"
+(cd plugins && cargo test --workspace --target-dir "${PLUGINS_TARGET_DIR:-$PWD/target}")
+
+echo "== plugins: build for wasm32-wasip2"
+bash plugins/build.sh
+
+echo "== host: build the binary the end-to-end tests run"
+cargo build -p switchboard
+export SWITCHBOARD_BIN="$target_dir/debug/switchboard"
+
+echo "== host: all tests"
+cargo test --workspace
