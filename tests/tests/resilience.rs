@@ -24,20 +24,39 @@ async fn misbehaving_plugin_fails_alone_and_is_quarantined() {
     };
     let data = provision(&options, &twilio).await;
     let misbehave = plugin_dist().join("test-misbehave");
-    cli(data.path(), &options, &["plugin", "install", misbehave.to_str().unwrap()]).await;
+    cli(
+        data.path(),
+        &options,
+        &["plugin", "install", misbehave.to_str().unwrap()],
+    )
+    .await;
     let server = Server::start_in(Arc::new(data), options).await;
 
     let hook = |path: &str| format!("{}/hooks/test-misbehave/{path}", server.base);
-    for (path, code) in [("loop", "timed out"), ("bomb", "memory limit"), ("panic", "trapped")] {
+    for (path, code) in [
+        ("loop", "timed out"),
+        ("bomb", "memory limit"),
+        ("panic", "trapped"),
+    ] {
         let r = server.http.post(hook(path)).body("x").send().await.unwrap();
         assert_eq!(r.status(), 500, "{path}");
         let body: serde_json::Value = r.json().await.unwrap();
         assert_eq!(body["error"]["code"], "plugin_failed", "{path}: {body}");
-        assert!(body["error"]["message"].as_str().unwrap().contains(code), "{path}: {body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(code),
+            "{path}: {body}"
+        );
         // Everything else keeps working while the plugin misbehaves.
-        let (status, _) = server.sms(&format!("SMok{path}"), "+15550001234", "still there?").await;
+        let (status, _) = server
+            .sms(&format!("SMok{path}"), "+15550001234", "still there?")
+            .await;
         assert_eq!(status, 200, "sms-twilio unaffected after {path}");
-        let health = server.http.get(format!("{}/healthz", server.base)).send().await.unwrap();
+        let health = server
+            .http
+            .get(format!("{}/healthz", server.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(health.status(), 200);
     }
 
@@ -46,12 +65,23 @@ async fn misbehaving_plugin_fails_alone_and_is_quarantined() {
     assert_eq!(r.status(), 503);
     let (_, plugin) = server.get("/api/v1/plugins/test-misbehave").await;
     assert!(
-        plugin["quarantined"].as_str().unwrap_or_default().contains("3 failed calls in a row"),
+        plugin["quarantined"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("3 failed calls in a row"),
         "{plugin}"
     );
-    let (status, _) = server.post("/api/v1/plugins/test-misbehave/enable", json!({})).await;
+    let (status, _) = server
+        .post("/api/v1/plugins/test-misbehave/enable", json!({}))
+        .await;
     assert_eq!(status, 200);
-    let r = server.http.post(hook("ok?id=after-enable")).body("x").send().await.unwrap();
+    let r = server
+        .http
+        .post(hook("ok?id=after-enable"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "re-enabled plugin serves again");
 }
 
@@ -89,8 +119,15 @@ async fn kill_9_mid_stream_loses_no_acknowledged_webhook() {
     }
     let acked = acked.lock().unwrap().clone();
     let attempted = attempted.lock().unwrap().clone();
-    assert!(acked.len() >= 150, "only {} webhooks got through before the kill", acked.len());
-    assert!(attempted.len() > acked.len(), "the kill must interrupt the stream");
+    assert!(
+        acked.len() >= 150,
+        "only {} webhooks got through before the kill",
+        acked.len()
+    );
+    assert!(
+        attempted.len() > acked.len(),
+        "the kill must interrupt the stream"
+    );
 
     // After the restart, every acknowledged webhook is there.
     let server = Server::start_in(data, options).await;
@@ -110,12 +147,21 @@ async fn kill_9_mid_stream_loses_no_acknowledged_webhook() {
             .expect("retry after restart");
     }
     let total = count_inbound(&db_path).await;
-    assert_eq!(total as usize, attempted.len(), "no duplicates, nothing missing");
+    assert_eq!(
+        total as usize,
+        attempted.len(),
+        "no duplicates, nothing missing"
+    );
 }
 
 async fn send_sms(http: &reqwest::Client, base: &str, sid: &str, from: &str) -> Result<(), String> {
     let url = format!("{base}/hooks/sms-twilio/inbound");
-    let params = [("MessageSid", sid), ("From", from), ("To", FROM_NUMBER), ("Body", "crash test")];
+    let params = [
+        ("MessageSid", sid),
+        ("From", from),
+        ("To", FROM_NUMBER),
+        ("Body", "crash test"),
+    ];
     let signature = twilio_signature(AUTH_TOKEN, &url, &params);
     let body: String = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(params)

@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -360,7 +359,7 @@ pub async fn send_direct(
                 .iter()
                 .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
                 .collect(),
-            body: Bytes::from(body),
+            body,
         })
     };
     tokio::time::timeout(timeout, work)
