@@ -208,3 +208,54 @@ async fn count_inbound(db: &std::path::Path) -> i64 {
     .unwrap();
     n
 }
+
+#[tokio::test]
+async fn pending_sends_survive_a_restart() {
+    let twilio = FakeTwilio::start().await;
+    twilio.fail_next(1_000);
+    let options = Options {
+        env: vec![("SWITCHBOARD_OUTBOX_RETRY_BASE_MS".into(), "300".into())],
+        ..Options::default()
+    };
+    let server = Server::start(options, &twilio).await;
+    server.sms("SMrestart1", "+15550606060", "hello").await;
+    let (_, open) = server.get("/api/v1/conversations?status=open").await;
+    let id = open["conversations"][0]["id"].as_str().unwrap().to_string();
+    let (status, _) = server
+        .post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            json!({"body": "we will call you"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    // Wait until a failed attempt is recorded and the row waits for its retry.
+    server
+        .eventually(Duration::from_secs(15), || async {
+            let (_, o) = server.get("/api/v1/outbox?status=pending").await;
+            o["outbox"]
+                .as_array()?
+                .iter()
+                .find(|r| r["attempts"].as_u64() >= Some(1))
+                .cloned()
+        })
+        .await
+        .expect("a failed attempt was recorded");
+    let (data, options) = server.kill().await;
+
+    twilio.fail_next(0);
+    let before = twilio.requests().len();
+    let server = Server::start_in(data, options).await;
+    let sent = twilio.wait_for(before + 1, Duration::from_secs(15)).await;
+    assert!(
+        sent.len() > before,
+        "the queued reply was sent after the restart"
+    );
+    assert_eq!(sent.last().unwrap().field("Body"), Some("we will call you"));
+    let row = server
+        .eventually(Duration::from_secs(10), || async {
+            let (_, o) = server.get("/api/v1/outbox?status=sent").await;
+            o["outbox"].as_array()?.first().cloned()
+        })
+        .await;
+    assert!(row.is_some(), "the outbox row is marked sent");
+}
