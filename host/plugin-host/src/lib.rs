@@ -173,6 +173,27 @@ pub struct PluginStatus {
     pub allowed_hosts: Vec<String>,
 }
 
+/// Runs one export on a fresh instance of plugin `$id` under the deadline and
+/// memory cap, and settles the outcome (health, quarantine). Evaluates to
+/// `(Result<R, CallError>, Arc<Loaded>)`.
+macro_rules! call_guest {
+    ($host:expr, $id:expr, $kind:ident, $call:literal, $timeout:expr, |$b:ident, $store:ident| $body:expr) => {{
+        let (p, mut store) = $host.checkout($id, PluginKind::$kind)?;
+        let Pre::$kind(pre) = &p.pre else {
+            unreachable!("kind checked in checkout")
+        };
+        Self::arm(&mut store, $timeout);
+        let outcome = tokio::time::timeout($timeout, async {
+            let $b = pre.instantiate_async(&mut store).await?;
+            let $store = &mut store;
+            $body.await
+        })
+        .await;
+        let hit = store.data().memory.hit;
+        ($host.settle(&p, $call, $timeout, hit, outcome).await, p)
+    }};
+}
+
 enum Pre {
     Channel(ChannelPre<PluginState>),
     Routing(RoutingPre<PluginState>),
@@ -529,31 +550,13 @@ impl PluginHost {
         }
     }
 
-    fn output_too_large(p: &Loaded, call: &'static str, message: String) -> CallError {
-        CallError::OutputTooLarge {
-            plugin: p.id.to_string(),
-            call,
-            message,
-        }
-    }
-
     /// Asks a channel connector what it is.
     pub async fn describe_channel(&self, id: &str) -> Result<ChannelInfo, CallError> {
-        let (p, mut store) = self.checkout(id, PluginKind::Channel)?;
-        let Pre::Channel(pre) = &p.pre else {
-            unreachable!("kind checked in checkout")
-        };
         let timeout = self.inner.limits.call_timeout;
-        Self::arm(&mut store, timeout);
-        let outcome = tokio::time::timeout(timeout, async {
-            let b = pre.instantiate_async(&mut store).await?;
-            b.switchboard_plugin_connector()
-                .call_describe(&mut store)
-                .await
-        })
-        .await;
-        let hit = store.data().memory.hit;
-        self.settle(&p, "describe", timeout, hit, outcome).await
+        let (result, _) = call_guest!(self, id, Channel, "describe", timeout, |b, store| b
+            .switchboard_plugin_connector()
+            .call_describe(store));
+        result
     }
 
     /// Hands one provider webhook to a connector.
@@ -562,41 +565,30 @@ impl PluginHost {
         id: &str,
         request: &HttpRequest,
     ) -> Result<Result<WebhookOutcome, PluginError>, CallError> {
-        let (p, mut store) = self.checkout(id, PluginKind::Channel)?;
-        let Pre::Channel(pre) = &p.pre else {
-            unreachable!("kind checked in checkout")
-        };
         let timeout = self.inner.limits.call_timeout;
-        Self::arm(&mut store, timeout);
-        let outcome = tokio::time::timeout(timeout, async {
-            let b = pre.instantiate_async(&mut store).await?;
-            b.switchboard_plugin_connector()
-                .call_handle_webhook(&mut store, request)
-                .await
-        })
-        .await;
-        let hit = store.data().memory.hit;
-        let result = self
-            .settle(&p, "handle-webhook", timeout, hit, outcome)
-            .await?;
+        let (result, p) = call_guest!(self, id, Channel, "handle-webhook", timeout, |b, store| b
+            .switchboard_plugin_connector()
+            .call_handle_webhook(store, request));
+        let result = result?;
         if let Ok(out) = &result {
             let limits = &self.inner.limits;
-            if out.events.len() > limits.max_events {
-                let e = Self::output_too_large(
-                    &p,
-                    "handle-webhook",
-                    format!("{} events (limit {})", out.events.len(), limits.max_events),
-                );
-                self.record_failure(&p, &e).await;
-                return Err(e);
-            }
-            let size = outcome_size(out);
-            if size > limits.max_output_bytes {
-                let e = Self::output_too_large(
-                    &p,
-                    "handle-webhook",
-                    format!("{size} bytes (limit {})", limits.max_output_bytes),
-                );
+            let too_large = if out.events.len() > limits.max_events {
+                Some(format!(
+                    "{} events (limit {})",
+                    out.events.len(),
+                    limits.max_events
+                ))
+            } else {
+                let size = outcome_size(out);
+                (size > limits.max_output_bytes)
+                    .then(|| format!("{size} bytes (limit {})", limits.max_output_bytes))
+            };
+            if let Some(message) = too_large {
+                let e = CallError::OutputTooLarge {
+                    plugin: p.id.to_string(),
+                    call: "handle-webhook",
+                    message,
+                };
                 self.record_failure(&p, &e).await;
                 return Err(e);
             }
@@ -610,21 +602,11 @@ impl PluginHost {
         id: &str,
         message: &OutboundMessage,
     ) -> Result<Result<SendReceipt, PluginError>, CallError> {
-        let (p, mut store) = self.checkout(id, PluginKind::Channel)?;
-        let Pre::Channel(pre) = &p.pre else {
-            unreachable!("kind checked in checkout")
-        };
         let timeout = self.inner.limits.send_timeout;
-        Self::arm(&mut store, timeout);
-        let outcome = tokio::time::timeout(timeout, async {
-            let b = pre.instantiate_async(&mut store).await?;
-            b.switchboard_plugin_connector()
-                .call_send(&mut store, message)
-                .await
-        })
-        .await;
-        let hit = store.data().memory.hit;
-        self.settle(&p, "send", timeout, hit, outcome).await
+        let (result, _) = call_guest!(self, id, Channel, "send", timeout, |b, store| b
+            .switchboard_plugin_connector()
+            .call_send(store, message));
+        result
     }
 
     /// Asks a routing policy to classify a task.
@@ -633,21 +615,11 @@ impl PluginHost {
         id: &str,
         task: &bindings::TaskInfo,
     ) -> Result<Result<bindings::Classification, PluginError>, CallError> {
-        let (p, mut store) = self.checkout(id, PluginKind::Routing)?;
-        let Pre::Routing(pre) = &p.pre else {
-            unreachable!("kind checked in checkout")
-        };
         let timeout = self.inner.limits.call_timeout;
-        Self::arm(&mut store, timeout);
-        let outcome = tokio::time::timeout(timeout, async {
-            let b = pre.instantiate_async(&mut store).await?;
-            b.switchboard_plugin_policy()
-                .call_classify(&mut store, task)
-                .await
-        })
-        .await;
-        let hit = store.data().memory.hit;
-        self.settle(&p, "classify", timeout, hit, outcome).await
+        let (result, _) = call_guest!(self, id, Routing, "classify", timeout, |b, store| b
+            .switchboard_plugin_policy()
+            .call_classify(store, task));
+        result
     }
 
     /// Asks a routing policy to rank eligible agents.
@@ -657,21 +629,11 @@ impl PluginHost {
         task: &bindings::TaskInfo,
         candidates: &[bindings::AgentCandidate],
     ) -> Result<Result<Vec<u32>, PluginError>, CallError> {
-        let (p, mut store) = self.checkout(id, PluginKind::Routing)?;
-        let Pre::Routing(pre) = &p.pre else {
-            unreachable!("kind checked in checkout")
-        };
         let timeout = self.inner.limits.call_timeout;
-        Self::arm(&mut store, timeout);
-        let outcome = tokio::time::timeout(timeout, async {
-            let b = pre.instantiate_async(&mut store).await?;
-            b.switchboard_plugin_policy()
-                .call_rank(&mut store, task, candidates)
-                .await
-        })
-        .await;
-        let hit = store.data().memory.hit;
-        self.settle(&p, "rank", timeout, hit, outcome).await
+        let (result, _) = call_guest!(self, id, Routing, "rank", timeout, |b, store| b
+            .switchboard_plugin_policy()
+            .call_rank(store, task, candidates));
+        result
     }
 
     /// Asks a CRM plugin about a person.
@@ -680,21 +642,11 @@ impl PluginHost {
         id: &str,
         identity: &bindings::Identity,
     ) -> Result<Result<Option<bindings::CrmProfile>, PluginError>, CallError> {
-        let (p, mut store) = self.checkout(id, PluginKind::Crm)?;
-        let Pre::Crm(pre) = &p.pre else {
-            unreachable!("kind checked in checkout")
-        };
         let timeout = self.inner.limits.send_timeout;
-        Self::arm(&mut store, timeout);
-        let outcome = tokio::time::timeout(timeout, async {
-            let b = pre.instantiate_async(&mut store).await?;
-            b.switchboard_plugin_crm_sync()
-                .call_lookup_contact(&mut store, identity)
-                .await
-        })
-        .await;
-        let hit = store.data().memory.hit;
-        self.settle(&p, "lookup", timeout, hit, outcome).await
+        let (result, _) = call_guest!(self, id, Crm, "lookup-contact", timeout, |b, store| b
+            .switchboard_plugin_crm_sync()
+            .call_lookup_contact(store, identity));
+        result
     }
 
     /// Hands a timeline entry to a CRM plugin to write back.
@@ -703,22 +655,11 @@ impl PluginHost {
         id: &str,
         entry: &bindings::TimelineEntry,
     ) -> Result<Result<(), PluginError>, CallError> {
-        let (p, mut store) = self.checkout(id, PluginKind::Crm)?;
-        let Pre::Crm(pre) = &p.pre else {
-            unreachable!("kind checked in checkout")
-        };
         let timeout = self.inner.limits.send_timeout;
-        Self::arm(&mut store, timeout);
-        let outcome = tokio::time::timeout(timeout, async {
-            let b = pre.instantiate_async(&mut store).await?;
-            b.switchboard_plugin_crm_sync()
-                .call_record_activity(&mut store, entry)
-                .await
-        })
-        .await;
-        let hit = store.data().memory.hit;
-        self.settle(&p, "record-activity", timeout, hit, outcome)
-            .await
+        let (result, _) = call_guest!(self, id, Crm, "record-activity", timeout, |b, store| b
+            .switchboard_plugin_crm_sync()
+            .call_record_activity(store, entry));
+        result
     }
 }
 
