@@ -25,6 +25,7 @@ const FROM_NUMBER: &str = "+15550001111";
 const API_BASE: &str = "https://api.twilio.com";
 const WEBHOOK_BASE: &str = "https://sb.example.com/hooks/sms-twilio";
 const CUSTOMER: &str = "+15551234567";
+const MEDIA_URL: &str = "https://api.twilio.com/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages/MM1/Media/ME1";
 
 fn load(extra: &[(&str, &str)]) -> Harness {
     let mut config = vec![
@@ -154,10 +155,7 @@ async fn signed_inbound_sms_with_media_is_one_message() {
     params.retain(|(name, _)| *name != "NumMedia");
     params.extend([
         ("NumMedia", "1"),
-        (
-            "MediaUrl0",
-            "https://api.twilio.com/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages/MM1/Media/ME1",
-        ),
+        ("MediaUrl0", MEDIA_URL),
         ("MediaContentType0", "image/jpeg"),
         ("ProfileName", "Ada"),
     ]);
@@ -175,10 +173,7 @@ async fn signed_inbound_sms_with_media_is_one_message() {
     let [attachment] = message.attachments.as_slice() else {
         panic!("expected one attachment: {:?}", message.attachments);
     };
-    assert_eq!(
-        attachment.url,
-        "https://api.twilio.com/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages/MM1/Media/ME1"
-    );
+    assert_eq!(attachment.url, MEDIA_URL);
     assert_eq!(attachment.content_type.as_deref(), Some("image/jpeg"));
     assert!(
         h.http().requests().is_empty(),
