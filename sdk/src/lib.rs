@@ -230,7 +230,7 @@ pub trait Crm {
 ///
 /// Use it once, at the top level of the plugin crate:
 ///
-/// ```ignore
+/// ```text
 /// switchboard_sdk::export_channel!(MyConnector);
 /// ```
 #[macro_export]
@@ -247,7 +247,7 @@ macro_rules! export_channel {
 
 /// Exports a [`RoutingPolicy`] implementation as the plugin's `routing` world.
 ///
-/// ```ignore
+/// ```text
 /// switchboard_sdk::export_routing!(MyPolicy);
 /// ```
 #[macro_export]
@@ -264,7 +264,7 @@ macro_rules! export_routing {
 
 /// Exports a [`Crm`] implementation as the plugin's `crm` world.
 ///
-/// ```ignore
+/// ```text
 /// switchboard_sdk::export_crm!(MyCrm);
 /// ```
 #[macro_export]
