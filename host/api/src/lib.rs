@@ -175,12 +175,17 @@ async fn metrics_handler(State(state): State<AppState>) -> impl IntoResponse {
     }
     out.push_str("# HELP switchboard_plugin_up 1 if the plugin is enabled and not quarantined.\n");
     out.push_str("# TYPE switchboard_plugin_up gauge\n");
-    for p in state.plugins.list() {
+    let plugins = state.plugins.list();
+    for p in &plugins {
         let up = u8::from(p.enabled && p.quarantined.is_none());
         out.push_str(&format!(
             "switchboard_plugin_up{{plugin=\"{}\"}} {up}\n",
             p.id
         ));
+    }
+    out.push_str("# HELP switchboard_plugin_failures Failed plugin calls since start.\n");
+    out.push_str("# TYPE switchboard_plugin_failures counter\n");
+    for p in &plugins {
         out.push_str(&format!(
             "switchboard_plugin_failures_total{{plugin=\"{}\"}} {}\n",
             p.id, p.failures
