@@ -74,6 +74,7 @@ mod ingest;
 mod migrate;
 mod outbox;
 mod plugins;
+mod routing;
 mod timeline;
 mod writer;
 
@@ -91,6 +92,9 @@ pub use error::{Result, StoreError};
 pub use ingest::{ConsentEvent, InboundMessage, IngestBatch, IngestEvent, IngestOutcome, Receipt};
 pub use outbox::{NewReply, OutboxRow};
 pub use plugins::{ConfigEntry, PluginInstall, PluginRecord};
+pub use routing::{
+    AgentRoutingRow, QueueRow, ReservationRow, RoutingChanges, RoutingSnapshot, TaskRow,
+};
 pub use timeline::TimelineEvent;
 pub use writer::{GROUP_COMMIT_MAX_BATCHES, IngestStats};
 

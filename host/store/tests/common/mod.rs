@@ -7,6 +7,9 @@
 //! fails the test, unless `SWITCHBOARD_TEST_SKIP_PG=1` is set, which skips it with a
 //! note on stderr.
 
+// Shared by several test binaries; each uses a different subset.
+#![allow(dead_code)]
+
 use std::future::Future;
 use std::panic::resume_unwind;
 
