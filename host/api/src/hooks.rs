@@ -10,10 +10,13 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use switchboard_core::{Attachment, ConsentAction, DeliveryStatus, Identity, normalize_identity};
 use switchboard_plugin_host::{CallError, ChannelEvent, HttpRequest, PluginError, bindings};
-use switchboard_store::{ConsentEvent, InboundMessage, IngestBatch, IngestEvent, Receipt};
+use switchboard_store::{
+    ConsentEvent, InboundMessage, IngestBatch, IngestEvent, IngestOutcome, Receipt,
+};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::realtime::Audience;
 
 /// `POST /hooks/{plugin_id}` (no trailing path).
 pub async fn webhook_root(
@@ -105,7 +108,7 @@ async fn process(
             events,
         };
         let started = std::time::Instant::now();
-        state.store.ingest(batch).await.map_err(|e| {
+        let outcomes = state.store.ingest(batch).await.map_err(|e| {
             tracing::error!(
                 plugin = plugin_id,
                 "ingest failed, provider will retry: {e}"
@@ -117,6 +120,7 @@ async fn process(
             )
         })?;
         state.metrics.ingest(started.elapsed());
+        publish(state, plugin_id, &outcomes);
     }
     let mut response = Response::builder()
         .status(StatusCode::from_u16(outcome.response.status).unwrap_or(StatusCode::OK));
@@ -131,6 +135,57 @@ async fn process(
     response
         .body(axum::body::Body::from(outcome.response.body))
         .map_err(ApiError::internal)
+}
+
+/// Tells connected clients what the webhook changed.
+fn publish(state: &AppState, plugin_id: &str, outcomes: &[IngestOutcome]) {
+    for outcome in outcomes {
+        match outcome {
+            IngestOutcome::Created {
+                contact_id,
+                conversation_id,
+                event_id,
+                new_contact,
+                new_conversation,
+            } => {
+                state.realtime.publish(
+                    "timeline.created",
+                    state.conversation_audience(conversation_id),
+                    serde_json::json!({
+                        "plugin_id": plugin_id,
+                        "contact_id": contact_id,
+                        "conversation_id": conversation_id,
+                        "event_id": event_id,
+                        "new_contact": new_contact,
+                        "new_conversation": new_conversation,
+                    }),
+                );
+            }
+            IngestOutcome::ReceiptApplied {
+                event_id,
+                status,
+                changed: true,
+            } => {
+                state.realtime.publish(
+                    "timeline.delivery",
+                    Audience::Supervisors,
+                    serde_json::json!({"event_id": event_id, "delivery_status": status}),
+                );
+            }
+            IngestOutcome::ConsentRecorded {
+                contact_id,
+                state: consent,
+                ..
+            } => {
+                state.realtime.publish(
+                    "contact.consent",
+                    Audience::Everyone,
+                    serde_json::json!({"contact_id": contact_id, "state": consent}),
+                );
+            }
+            _ => {}
+        }
+    }
 }
 
 fn identity(i: &bindings::Identity, region: Option<&str>) -> Result<Identity, ApiError> {

@@ -17,6 +17,7 @@ mod error;
 mod hooks;
 mod metrics;
 mod plugins_api;
+pub mod realtime;
 mod routes;
 mod services;
 pub mod worker;
@@ -77,6 +78,8 @@ pub struct AppState {
     pub outbox_wake: Arc<Notify>,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
+    /// Realtime fan-out to agents and supervisors.
+    pub realtime: Arc<realtime::Hub>,
     channels: Arc<RwLock<HashMap<String, ChannelInfo>>>,
     dummy_hash: String,
 }
@@ -96,6 +99,7 @@ impl AppState {
             outbox: Arc::new(outbox),
             outbox_wake: Arc::new(Notify::new()),
             metrics: Arc::new(Metrics::default()),
+            realtime: Arc::default(),
             channels: Arc::default(),
             dummy_hash: auth::hash_password("not-a-real-password").unwrap_or_default(),
         }
@@ -133,6 +137,12 @@ impl AppState {
             }
         }
         None
+    }
+
+    /// Who sees changes to a conversation: supervisors, and (once routing
+    /// assigns it) the agents holding its task.
+    pub fn conversation_audience(&self, _conversation_id: &str) -> realtime::Audience {
+        realtime::Audience::Supervisors
     }
 
     async fn forget_channel(&self, plugin_id: &str) {
@@ -224,6 +234,7 @@ pub fn router(state: AppState) -> Router {
             put(routes::set_conversation_status),
         )
         .route("/conversations/{id}/messages", post(routes::reply))
+        .route("/realtime", get(realtime::realtime))
         .route("/outbox", get(routes::list_outbox))
         .route("/outbox/{id}/retry", post(routes::retry_outbox))
         .route(

@@ -266,6 +266,11 @@ pub async fn reply(
         })
         .await?;
     state.outbox_wake.notify_one();
+    state.realtime.publish(
+        "timeline.created",
+        state.conversation_audience(&id),
+        json!({"conversation_id": id, "contact_id": event.contact_id, "event_id": event.id}),
+    );
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "event": event, "outbox": outbox })),
