@@ -13,8 +13,10 @@ target=wasm32-wasip2
 # Folders holding a plugin.toml and the crate that builds its component.
 plugin_crates=(
     "$plugins_dir/sms-twilio"
+    "$plugins_dir/routing-default"
     "$plugins_dir/test-misbehave"
     "$repo_dir/examples/telegram-bot"
+    "$repo_dir/examples/routing-least-busy"
 )
 
 if ! rustup target list --installed | grep -qx "$target"; then
