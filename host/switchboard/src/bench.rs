@@ -73,6 +73,10 @@ pub struct BenchArgs {
     /// Concurrent HTTP clients in the end-to-end runs.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: u32,
+    /// Measured rounds per end-to-end comparison; switchboard and baseline
+    /// alternate, so drift on a busy machine hits both.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub rounds: u32,
     /// Distinct sender numbers; messages cycle through them, so conversations are reused.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub senders: u32,
@@ -100,47 +104,53 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
     }
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    println!("switchboard bench ({} build, {cpus} CPUs)", build_profile());
     println!(
-        "plugin {}, {} connector calls, {} webhooks x {} concurrent clients from {} senders per end-to-end run",
-        plugin_dir.display(),
-        args.iterations,
-        args.messages,
-        args.concurrency,
-        args.senders
+        "switchboard bench: {} build, {cpus} CPUs, load average {}",
+        build_profile(),
+        load_average()
     );
     println!();
+
+    // Fail fast on an explicit --postgres that does not answer.
+    let postgres = postgres_target(&args).await?;
 
     let call = connector_cost(&plugin_dir, args.iterations as usize).await?;
     call.print();
     println!();
 
-    let mut problems = Vec::new();
-    let mut rows = Vec::new();
-    let load = LoadShape {
+    let shape = LoadShape {
         messages: args.messages as usize,
         concurrency: args.concurrency as usize,
         senders: args.senders as usize,
+        rounds: args.rounds as usize,
     };
     println!(
-        "2. End-to-end ingest over HTTP: POST {HOOK_PATH}, {} signed webhooks, {} concurrent clients, {} senders",
-        load.messages, load.concurrency, load.senders
+        "2. End-to-end ingest over HTTP: POST {HOOK_PATH} on 127.0.0.1, signed inbound SMS from {} senders,",
+        shape.senders
     );
-    let sqlite = e2e_sqlite(&plugin_dir, &load).await?;
-    problems.extend(sqlite.problems());
-    rows.push(sqlite);
-    if let Some(server) = postgres_target(&args).await? {
-        let scratch = PgScratch::create(&server).await?;
-        // Drop the scratch database whatever happened, then report.
-        let result = e2e_postgres(&plugin_dir, &load, &scratch).await;
-        let dropped = scratch.drop_database().await;
-        let pg = result?;
-        dropped?;
-        problems.extend(pg.problems());
-        rows.push(pg);
+    println!(
+        "   {} concurrent clients; per server {} warm-up webhooks, then rounds: {} x {} webhooks, alternating with the baseline",
+        shape.concurrency,
+        shape.warm_up(),
+        shape.rounds,
+        shape.messages
+    );
+    let mut rows = vec![e2e_sqlite(&plugin_dir, &shape).await?];
+    match &postgres {
+        Ok(server) => {
+            let scratch = PgScratch::create(server).await?;
+            // Drop the scratch database whatever happened, then report.
+            let result = e2e_postgres(&plugin_dir, &shape, &scratch).await;
+            let dropped = scratch.drop_database().await;
+            rows.push(result?);
+            dropped?;
+        }
+        Err(why) => println!("   (PostgreSQL skipped: {why})"),
     }
-    print_e2e(&rows);
+    print_e2e(&mut rows);
+    println!("   load average at the end {}", load_average());
 
+    let problems: Vec<String> = rows.iter().flat_map(E2e::problems).collect();
     if !problems.is_empty() {
         eprintln!();
         eprintln!("{} problem(s):", problems.len());
@@ -153,6 +163,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bail!("the benchmark saw failed or unstored webhooks (see above)");
     }
     Ok(())
+}
+
+/// The 1/5/15-minute load averages, when the system tells them.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn build_profile() -> &'static str {
@@ -231,6 +249,7 @@ fn twilio_signature(auth_token: &str, url: &str, params: &[(String, String)]) ->
 /// One signed inbound webhook, ready to send.
 #[derive(Clone)]
 struct Webhook {
+    message_sid: String,
     body: Bytes,
     signature: String,
     idempotency_token: String,
@@ -243,9 +262,10 @@ impl Webhook {
             .extend_pairs(&params)
             .finish();
         Webhook {
+            message_sid: message_sid.to_string(),
             signature: twilio_signature(AUTH_TOKEN, url, &params),
             body: Bytes::from(body),
-            idempotency_token: format!("{}-{message_sid}", uuid::Uuid::new_v4()),
+            idempotency_token: uuid::Uuid::new_v4().to_string(),
         }
     }
 
@@ -547,7 +567,23 @@ impl CallCost {
             "   goal p50 < 50 µs: {} (wasm p50 {p50:.1} µs)",
             if p50 < 50.0 { "met" } else { "MISSED" }
         );
+        if backtraces_captured() {
+            println!(
+                "   note: RUST_BACKTRACE/RUST_LIB_BACKTRACE is on; wasmtime builds an error with a captured backtrace"
+            );
+            println!(
+                "   each time a Store is dropped, which adds a few µs per call (unset it to compare)"
+            );
+        }
     }
+}
+
+/// Whether `std::backtrace::Backtrace::capture` does real work in this process.
+fn backtraces_captured() -> bool {
+    let on = |name: &str| std::env::var(name).ok().map(|v| v != "0");
+    on("RUST_LIB_BACKTRACE")
+        .or_else(|| on("RUST_BACKTRACE"))
+        .unwrap_or(false)
 }
 
 async fn connector_cost(plugin_dir: &Path, iterations: usize) -> anyhow::Result<CallCost> {
@@ -633,10 +669,12 @@ async fn connector_cost(plugin_dir: &Path, iterations: usize) -> anyhow::Result<
 // Part 2: end-to-end ingest
 // ---------------------------------------------------------------------------
 
+/// What every end-to-end run sends.
 struct LoadShape {
     messages: usize,
     concurrency: usize,
     senders: usize,
+    rounds: usize,
 }
 
 impl LoadShape {
@@ -653,6 +691,10 @@ struct Running {
 }
 
 impl Running {
+    fn hook_url(&self) -> String {
+        format!("http://{}{HOOK_PATH}", self.addr)
+    }
+
     async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(());
         match tokio::time::timeout(Duration::from_secs(15), self.task).await {
@@ -664,26 +706,27 @@ impl Running {
 }
 
 /// What one load run saw.
-struct LoadResult {
+struct LoadRun {
     sent: usize,
     elapsed: Duration,
-    latency: Summary,
+    latencies: Vec<Duration>,
     failures: Vec<String>,
 }
 
-impl LoadResult {
+impl LoadRun {
+    fn ok(&self) -> usize {
+        self.sent - self.failures.len()
+    }
+
     fn per_sec(&self) -> f64 {
-        (self.sent - self.failures.len()) as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        self.ok() as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 }
 
 /// Sends every webhook once to `url` from `concurrency` clients (each its own
 /// reqwest client with one keep-alive connection) and collects the answers.
-async fn drive(
-    url: &str,
-    webhooks: Arc<Vec<Webhook>>,
-    concurrency: usize,
-) -> anyhow::Result<LoadResult> {
+async fn drive(url: &str, webhooks: Vec<Webhook>, concurrency: usize) -> anyhow::Result<LoadRun> {
+    let webhooks = Arc::new(webhooks);
     let next = Arc::new(AtomicUsize::new(0));
     let mut clients = Vec::with_capacity(concurrency);
     for _ in 0..concurrency.min(webhooks.len()) {
@@ -720,17 +763,19 @@ async fn drive(
                     Ok(response) => {
                         let status = response.status();
                         match response.bytes().await {
-                            Ok(body) if status == reqwest::StatusCode::OK => Ok(()),
+                            Ok(_) if status == reqwest::StatusCode::OK => Ok(()),
                             Ok(body) => Err(format!(
-                                "webhook {i}: HTTP {status}: {}",
+                                "webhook {}: HTTP {status}: {}",
+                                w.message_sid,
                                 String::from_utf8_lossy(&body[..body.len().min(300)])
                             )),
-                            Err(e) => {
-                                Err(format!("webhook {i}: HTTP {status}, body unreadable: {e}"))
-                            }
+                            Err(e) => Err(format!(
+                                "webhook {}: HTTP {status}, body unreadable: {e}",
+                                w.message_sid
+                            )),
                         }
                     }
-                    Err(e) => Err(format!("webhook {i}: {e}")),
+                    Err(e) => Err(format!("webhook {}: {e}", w.message_sid)),
                 };
                 latencies.push(sent.elapsed());
                 if let Err(f) = outcome {
@@ -747,50 +792,89 @@ async fn drive(
         latencies.extend(l);
         failures.extend(f);
     }
-    let elapsed = started.elapsed();
-    Ok(LoadResult {
+    Ok(LoadRun {
         sent: latencies.len(),
-        elapsed,
-        latency: Summary::of(&mut latencies),
+        elapsed: started.elapsed(),
+        latencies,
         failures,
     })
 }
 
-/// The webhooks of one run: warm-up first, then the measured ones; message ids
-/// are unique, senders cycle through `shape.senders` numbers.
-fn webhooks_for(public_url: &str, shape: &LoadShape) -> (Arc<Vec<Webhook>>, Arc<Vec<Webhook>>) {
-    let url = format!("{public_url}{HOOK_PATH}");
-    let run = random_hex(8);
-    let make = |range: std::ops::Range<usize>| {
-        Arc::new(
-            range
-                .map(|i| {
-                    Webhook::new(
-                        &url,
-                        &format!("SM{run}{i:016x}"),
-                        &sender_number(i % shape.senders),
-                    )
-                })
-                .collect::<Vec<_>>(),
-        )
-    };
-    let warm = shape.warm_up();
-    (make(0..warm), make(warm..warm + shape.messages))
+/// Hands out webhooks with unique message ids; senders cycle through
+/// `senders` numbers, so after the first round every conversation is reused.
+struct WebhookSource {
+    run: String,
+    next: usize,
+    senders: usize,
+}
+
+impl WebhookSource {
+    fn new(senders: usize) -> WebhookSource {
+        WebhookSource {
+            run: random_hex(8),
+            next: 0,
+            senders,
+        }
+    }
+
+    fn take(&mut self, hook_url: &str, n: usize) -> Vec<Webhook> {
+        let batch = (self.next..self.next + n)
+            .map(|i| {
+                Webhook::new(
+                    hook_url,
+                    &format!("SM{}{i:016x}", self.run),
+                    &sender_number(i % self.senders),
+                )
+            })
+            .collect();
+        self.next += n;
+        batch
+    }
+}
+
+/// The measured rounds of one server, pooled.
+#[derive(Default)]
+struct Side {
+    sent: usize,
+    ok: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+    failures: Vec<String>,
+    per_round: Vec<f64>,
+}
+
+impl Side {
+    fn add(&mut self, run: LoadRun) {
+        self.per_round.push(run.per_sec());
+        self.sent += run.sent;
+        self.ok += run.ok();
+        self.elapsed += run.elapsed;
+        self.latencies.extend(run.latencies);
+        self.failures.extend(run.failures);
+    }
+
+    fn per_sec(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
 }
 
 /// One backend's end-to-end results.
 struct E2e {
     backend: &'static str,
     note: String,
-    switchboard: LoadResult,
-    baseline: LoadResult,
-    /// Mean ingest batches per group-commit transaction during the measured run.
+    switchboard: Side,
+    baseline: Side,
+    /// Mean ingest batches per group-commit transaction in the measured rounds.
     batches_per_commit: f64,
     /// Warm-up failures and stored rows that do not match acknowledged webhooks.
     other_problems: Vec<String>,
 }
 
 impl E2e {
+    fn ratio(&self) -> f64 {
+        self.switchboard.per_sec() / self.baseline.per_sec().max(1e-9)
+    }
+
     fn problems(&self) -> Vec<String> {
         let tag = |who: &str, f: &String| format!("{} {who}: {f}", self.backend);
         self.switchboard
@@ -803,35 +887,51 @@ impl E2e {
     }
 }
 
-fn print_e2e(rows: &[E2e]) {
+fn print_e2e(rows: &mut [E2e]) {
     println!(
-        "   {:<9} {:<32} {:>9} {:>9} {:>9} {:>9}",
-        "backend", "server", "msg/s", "p50 ms", "p99 ms", "failed"
+        "   {:<9} {:<30} {:>9} {:>9} {:>9} {:>7} {:>7}",
+        "backend", "server", "msg/s", "p50 ms", "p99 ms", "sent", "failed"
     );
-    for r in rows {
-        let line = |name: &str, l: &LoadResult| {
+    for r in rows.iter_mut() {
+        let sb = Summary::of(&mut r.switchboard.latencies);
+        let base = Summary::of(&mut r.baseline.latencies);
+        let line = |name: &str, side: &Side, s: &Summary| {
             println!(
-                "   {:<9} {:<32} {:>9.0} {:>9.2} {:>9.2} {:>9}",
+                "   {:<9} {:<30} {:>9.0} {:>9.2} {:>9.2} {:>7} {:>7}",
                 r.backend,
                 name,
-                l.per_sec(),
-                ms(l.latency.p50),
-                ms(l.latency.p99),
-                l.failures.len()
+                side.per_sec(),
+                ms(s.p50),
+                ms(s.p99),
+                side.sent,
+                side.failures.len()
             );
         };
-        line("switchboard (full ingest)", &r.switchboard);
-        line("baseline (1 INSERT/request)", &r.baseline);
+        line("switchboard (full ingest)", &r.switchboard, &sb);
+        line("baseline (1 INSERT/request)", &r.baseline, &base);
         println!(
-            "   {:<9} {:<32} {:>8.2}x {:>8.2}x {:>8.2}x",
+            "   {:<9} {:<30} {:>8.2}x {:>8.2}x {:>8.2}x",
             r.backend,
             "ratio switchboard/baseline",
-            r.switchboard.per_sec() / r.baseline.per_sec().max(1e-9),
-            ms(r.switchboard.latency.p50) / ms(r.baseline.latency.p50).max(1e-9),
-            ms(r.switchboard.latency.p99) / ms(r.baseline.latency.p99).max(1e-9),
+            r.ratio(),
+            ms(sb.p50) / ms(base.p50).max(1e-9),
+            ms(sb.p99) / ms(base.p99).max(1e-9),
         );
     }
-    for r in rows {
+    println!();
+    for r in rows.iter() {
+        let rounds: Vec<String> = r
+            .switchboard
+            .per_round
+            .iter()
+            .zip(&r.baseline.per_round)
+            .map(|(s, b)| format!("{:.2}x", s / b.max(1e-9)))
+            .collect();
+        println!(
+            "   {}: throughput ratio per round {}",
+            r.backend,
+            rounds.join(" ")
+        );
         println!(
             "   {}: {:.1} webhooks per group commit; {}",
             r.backend, r.batches_per_commit, r.note
@@ -839,7 +939,7 @@ fn print_e2e(rows: &[E2e]) {
     }
     match rows.iter().find(|r| r.backend == "sqlite") {
         Some(r) => {
-            let ratio = r.switchboard.per_sec() / r.baseline.per_sec().max(1e-9);
+            let ratio = r.ratio();
             println!(
                 "   goal on SQLite: ≥ 1.0x baseline throughput (group commit): {} ({ratio:.2}x)",
                 if ratio >= 1.0 { "met" } else { "MISSED" }
@@ -964,82 +1064,108 @@ async fn baseline_rows(pool: &AnyPool) -> anyhow::Result<u64> {
     Ok(n.max(0) as u64)
 }
 
-/// Runs the switchboard side: warm-up, measured run, then checks that every
-/// acknowledged webhook is stored.
-async fn run_switchboard(
-    db_url: &str,
+/// Both servers up side by side; both warmed up, then `rounds` measured runs
+/// each, alternating which goes first, so drift on a busy machine hits both.
+/// Afterwards every acknowledged webhook must be stored.
+async fn compare(
+    backend: &'static str,
+    note: String,
+    sb_db_url: &str,
     data_dir: &Path,
     plugin_dir: &Path,
+    baseline_pool: AnyPool,
     shape: &LoadShape,
-) -> anyhow::Result<(LoadResult, f64, Vec<String>)> {
-    let (store, server) = start_switchboard(db_url, data_dir, plugin_dir).await?;
-    let public_url = format!("http://{}", server.addr);
-    let (warm, measured) = webhooks_for(&public_url, shape);
-    let url = format!("{public_url}{HOOK_PATH}");
-    let warm_result = drive(&url, warm.clone(), shape.concurrency).await?;
-    let before = store.ingest_stats();
-    let result = drive(&url, measured.clone(), shape.concurrency).await?;
-    let after = store.ingest_stats();
-    server.stop().await?;
+) -> anyhow::Result<E2e> {
+    let (store, sb) = start_switchboard(sb_db_url, data_dir, plugin_dir).await?;
+    let base = start_baseline(baseline_pool.clone()).await?;
+    let (sb_url, base_url) = (sb.hook_url(), base.hook_url());
+    let mut sb_source = WebhookSource::new(shape.senders);
+    let mut base_source = WebhookSource::new(shape.senders);
+    let mut problems = Vec::new();
+    let (mut sb_acked, mut base_acked) = (0usize, 0usize);
 
-    let mut problems: Vec<String> = warm_result
-        .failures
-        .iter()
-        .map(|f| format!("warm-up {f}"))
-        .collect();
-    let acknowledged =
-        (warm.len() - warm_result.failures.len()) + (measured.len() - result.failures.len());
+    let warm = shape.warm_up();
+    let run = drive(&sb_url, sb_source.take(&sb_url, warm), shape.concurrency).await?;
+    sb_acked += run.ok();
+    problems.extend(
+        run.failures
+            .into_iter()
+            .map(|f| format!("switchboard warm-up {f}")),
+    );
+    let run = drive(
+        &base_url,
+        base_source.take(&base_url, warm),
+        shape.concurrency,
+    )
+    .await?;
+    base_acked += run.ok();
+    problems.extend(
+        run.failures
+            .into_iter()
+            .map(|f| format!("baseline warm-up {f}")),
+    );
+
+    let before = store.ingest_stats();
+    let (mut sb_side, mut base_side) = (Side::default(), Side::default());
+    for round in 0..shape.rounds {
+        let sb_batch = sb_source.take(&sb_url, shape.messages);
+        let base_batch = base_source.take(&base_url, shape.messages);
+        let (sb_run, base_run) = if round % 2 == 0 {
+            let s = drive(&sb_url, sb_batch, shape.concurrency).await?;
+            (s, drive(&base_url, base_batch, shape.concurrency).await?)
+        } else {
+            let b = drive(&base_url, base_batch, shape.concurrency).await?;
+            (drive(&sb_url, sb_batch, shape.concurrency).await?, b)
+        };
+        sb_acked += sb_run.ok();
+        base_acked += base_run.ok();
+        sb_side.add(sb_run);
+        base_side.add(base_run);
+    }
+    let after = store.ingest_stats();
+    sb.stop().await?;
+    base.stop().await?;
+
     let counts = store.metrics_counts().await?;
-    if counts.timeline_events != acknowledged as u64 {
+    if counts.timeline_events != sb_acked as u64 {
         problems.push(format!(
-            "{acknowledged} webhooks acknowledged but {} timeline events stored",
+            "switchboard acknowledged {sb_acked} webhooks but stored {} timeline events",
             counts.timeline_events
         ));
     }
-    let expected_contacts = shape.senders.min(warm.len() + measured.len()) as u64;
+    let expected_contacts = shape.senders.min(sb_source.next) as u64;
     if counts.contacts != expected_contacts {
         problems.push(format!(
-            "{} contacts stored, expected {expected_contacts} (one per sender)",
+            "switchboard stored {} contacts, expected {expected_contacts} (one per sender)",
             counts.contacts
         ));
     }
     store.close().await;
-    let groups = after.groups - before.groups;
-    let per_commit = (after.batches - before.batches) as f64 / groups.max(1) as f64;
-    Ok((result, per_commit, problems))
-}
-
-/// Runs the baseline side on `pool` with the same webhooks' shape.
-async fn run_baseline(
-    pool: AnyPool,
-    shape: &LoadShape,
-) -> anyhow::Result<(LoadResult, Vec<String>)> {
-    let server = start_baseline(pool.clone()).await?;
-    let public_url = format!("http://{}", server.addr);
-    let (warm, measured) = webhooks_for(&public_url, shape);
-    let url = format!("{public_url}{HOOK_PATH}");
-    let warm_result = drive(&url, warm.clone(), shape.concurrency).await?;
-    let result = drive(&url, measured.clone(), shape.concurrency).await?;
-    server.stop().await?;
-    let mut problems: Vec<String> = warm_result
-        .failures
-        .iter()
-        .map(|f| format!("warm-up {f}"))
-        .collect();
-    let acknowledged =
-        (warm.len() - warm_result.failures.len()) + (measured.len() - result.failures.len());
-    let stored = baseline_rows(&pool).await?;
-    if stored != acknowledged as u64 {
+    let stored = baseline_rows(&baseline_pool).await?;
+    if stored != base_acked as u64 {
         problems.push(format!(
-            "{acknowledged} requests acknowledged but {stored} rows stored"
+            "baseline acknowledged {base_acked} requests but stored {stored} rows"
         ));
     }
-    pool.close().await;
-    Ok((result, problems))
+    baseline_pool.close().await;
+
+    let groups = after.groups - before.groups;
+    Ok(E2e {
+        backend,
+        note,
+        switchboard: sb_side,
+        baseline: base_side,
+        batches_per_commit: (after.batches - before.batches) as f64 / groups.max(1) as f64,
+        other_problems: problems,
+    })
 }
 
 /// How long a SQLite connection waits for the write lock; the store's value.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 30_000;
+/// Connections in the store's SQLite pool.
+const SQLITE_POOL: u32 = 8;
+/// Connections in the store's PostgreSQL pool.
+const PG_POOL: u32 = 10;
 
 /// A SQLite pool set up the way the store sets up its own (host/store/src/db.rs):
 /// WAL switched on once before the pool opens, then every connection with
@@ -1052,7 +1178,7 @@ async fn sqlite_baseline_pool(path: &Path) -> anyhow::Result<(AnyPool, String)> 
     first.execute("PRAGMA journal_mode = WAL").await?;
     first.close().await?;
     let pool = AnyPoolOptions::new()
-        .max_connections(8)
+        .max_connections(SQLITE_POOL)
         .acquire_timeout(Duration::from_secs(60))
         .after_connect(|conn, _meta| {
             Box::pin(async move {
@@ -1083,8 +1209,30 @@ async fn sqlite_baseline_pool(path: &Path) -> anyhow::Result<(AnyPool, String)> 
     }
     Ok((
         pool,
-        format!("journal_mode={journal}, synchronous=FULL, 8 connections"),
+        format!("journal_mode={journal}, synchronous=FULL, {SQLITE_POOL} connections"),
     ))
+}
+
+/// The median time of a 4 KiB overwrite plus `fdatasync` in `dir`: what one
+/// durable commit costs the disk at least. Group commit saves this per webhook.
+fn fsync_cost(dir: &Path) -> anyhow::Result<Duration> {
+    use std::io::{Seek, SeekFrom, Write};
+    let path = dir.join("fsync-probe");
+    let mut file = std::fs::File::create(&path)?;
+    file.write_all(&[0u8; 64 << 10])?;
+    file.sync_all()?;
+    let block = [1u8; 4096];
+    let mut times = Vec::with_capacity(200);
+    for i in 0..200u64 {
+        file.seek(SeekFrom::Start((i % 16) * 4096))?;
+        let started = Instant::now();
+        file.write_all(&block)?;
+        file.sync_data()?;
+        times.push(started.elapsed());
+    }
+    drop(file);
+    std::fs::remove_file(&path)?;
+    Ok(Summary::of(&mut times).p50)
 }
 
 async fn e2e_sqlite(plugin_dir: &Path, shape: &LoadShape) -> anyhow::Result<E2e> {
@@ -1092,19 +1240,14 @@ async fn e2e_sqlite(plugin_dir: &Path, shape: &LoadShape) -> anyhow::Result<E2e>
     let data_dir = dir.path().join("switchboard");
     std::fs::create_dir_all(&data_dir)?;
     let db_url = format!("sqlite://{}", data_dir.join("switchboard.db").display());
-    let (switchboard, per_commit, mut problems) =
-        run_switchboard(&db_url, &data_dir, plugin_dir, shape).await?;
-    let (pool, note) = sqlite_baseline_pool(&dir.path().join("baseline.db")).await?;
-    let (baseline, more) = run_baseline(pool, shape).await?;
-    problems.extend(more);
-    Ok(E2e {
-        backend: "sqlite",
-        note: format!("baseline pool {note} (as the store)"),
-        switchboard,
-        baseline,
-        batches_per_commit: per_commit,
-        other_problems: problems,
-    })
+    let fsync = fsync_cost(dir.path())?;
+    let (pool, settings) = sqlite_baseline_pool(&dir.path().join("baseline.db")).await?;
+    let note = format!(
+        "files in {}, where a 4 KiB write + fdatasync takes {:.0} µs (p50); baseline pool {settings}, like the store",
+        std::env::temp_dir().display(),
+        us(fsync)
+    );
+    compare("sqlite", note, &db_url, &data_dir, plugin_dir, pool, shape).await
 }
 
 async fn e2e_postgres(
@@ -1113,34 +1256,33 @@ async fn e2e_postgres(
     scratch: &PgScratch,
 ) -> anyhow::Result<E2e> {
     let dir = tempfile::Builder::new().prefix("sb-bench-").tempdir()?;
-    let (switchboard, per_commit, mut problems) =
-        run_switchboard(&scratch.url, dir.path(), plugin_dir, shape).await?;
     sqlx::any::install_default_drivers();
     let pool = AnyPoolOptions::new()
-        .max_connections(10)
+        .max_connections(PG_POOL)
         .acquire_timeout(Duration::from_secs(30))
         .connect(&scratch.url)
         .await?;
-    let (baseline, more) = run_baseline(pool, shape).await?;
-    problems.extend(more);
-    Ok(E2e {
-        backend: "postgres",
-        note: format!(
-            "scratch database {} (dropped), baseline pool 10 connections (as the store)",
-            scratch.name
-        ),
-        switchboard,
-        baseline,
-        batches_per_commit: per_commit,
-        other_problems: problems,
-    })
+    let note = format!(
+        "scratch database {} (dropped at the end); baseline pool {PG_POOL} connections, like the store",
+        scratch.name
+    );
+    compare(
+        "postgres",
+        note,
+        &scratch.url,
+        dir.path(),
+        plugin_dir,
+        pool,
+        shape,
+    )
+    .await
 }
 
-/// Which PostgreSQL server to use, or `None` to skip (with a printed note).
-async fn postgres_target(args: &BenchArgs) -> anyhow::Result<Option<String>> {
+/// The PostgreSQL server to use, or why PostgreSQL is skipped. An explicit
+/// `--postgres` that does not answer is an error; the default one is optional.
+async fn postgres_target(args: &BenchArgs) -> anyhow::Result<Result<String, String>> {
     if args.no_postgres {
-        println!("   (PostgreSQL skipped: --no-postgres)");
-        return Ok(None);
+        return Ok(Err("--no-postgres".into()));
     }
     let (url, explicit) = match &args.postgres {
         Some(url) => (url.clone(), true),
@@ -1151,22 +1293,18 @@ async fn postgres_target(args: &BenchArgs) -> anyhow::Result<Option<String>> {
         sqlx::postgres::PgConnection::connect(&url),
     )
     .await;
-    match attempt {
+    let why = match attempt {
         Ok(Ok(conn)) => {
             let _ = conn.close().await;
-            Ok(Some(url))
+            return Ok(Ok(url));
         }
-        Ok(Err(e)) if explicit => Err(anyhow::anyhow!("PostgreSQL at {url}: {e}")),
-        Err(_) if explicit => bail!("PostgreSQL at {url}: no answer within 5 s"),
-        Ok(Err(e)) => {
-            println!("   (PostgreSQL skipped: {url} unreachable: {e})");
-            Ok(None)
-        }
-        Err(_) => {
-            println!("   (PostgreSQL skipped: {url} did not answer within 5 s)");
-            Ok(None)
-        }
+        Ok(Err(e)) => format!("{url} unreachable: {e}"),
+        Err(_) => format!("{url} did not answer within 5 s"),
+    };
+    if explicit {
+        bail!("PostgreSQL at {why}");
     }
+    Ok(Err(why))
 }
 
 /// A scratch database created for this run.
