@@ -65,7 +65,7 @@ impl RealtimeEvent {
         match &self.audience {
             Audience::Everyone => true,
             Audience::Supervisors => false,
-            Audience::Agents(ids) => ids.iter().any(|id| *id == agent.id),
+            Audience::Agents(ids) => ids.contains(&agent.id),
         }
     }
 }

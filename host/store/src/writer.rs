@@ -121,7 +121,39 @@ async fn run(
 }
 
 /// Applies the batches in one transaction; the outer error means nothing committed.
+///
+/// The common case — every batch applies — runs without savepoints, which
+/// saves two round trips per batch. Only when a batch fails is the group
+/// rolled back and applied again with one savepoint per batch, so that the
+/// failing batch fails alone. Both paths apply the batches in the same order
+/// inside one transaction, so they produce the same outcomes.
 async fn commit_group(
+    pool: &AnyPool,
+    backend: Backend,
+    batches: &[&IngestBatch],
+) -> Result<Vec<Result<Vec<IngestOutcome>>>> {
+    let mut tx = begin_write(pool, backend).await?;
+    let mut results = Vec::with_capacity(batches.len());
+    let mut failed = false;
+    for batch in batches {
+        match apply_batch(&mut tx, batch).await {
+            Ok(outcomes) => results.push(Ok(outcomes)),
+            Err(_) => {
+                failed = true;
+                break;
+            }
+        }
+    }
+    if !failed {
+        tx.commit().await?;
+        return Ok(results);
+    }
+    tx.rollback().await?;
+    commit_group_isolated(pool, backend, batches).await
+}
+
+/// The slow path: one savepoint per batch, so a bad batch fails alone.
+async fn commit_group_isolated(
     pool: &AnyPool,
     backend: Backend,
     batches: &[&IngestBatch],
