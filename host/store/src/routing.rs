@@ -44,6 +44,8 @@ pub struct TaskRow {
     pub id: String,
     /// The conversation it routes, if any.
     pub conversation_id: Option<String>,
+    /// The customer, if known.
+    pub contact_id: Option<String>,
     /// Channel (`sms`, `voice`…).
     pub channel: String,
     /// Current queue.
@@ -86,12 +88,17 @@ pub struct RoutingChanges {
     pub reservations: Vec<ReservationRow>,
     /// Agents whose routing state changed.
     pub agents: Vec<AgentRoutingRow>,
+    /// Tasks that ended: (task id, `completed` or `canceled`).
+    pub finished: Vec<(String, String)>,
 }
 
 impl RoutingChanges {
     /// True when nothing changed.
     pub fn is_empty(&self) -> bool {
-        self.tasks.is_empty() && self.reservations.is_empty() && self.agents.is_empty()
+        self.tasks.is_empty()
+            && self.reservations.is_empty()
+            && self.agents.is_empty()
+            && self.finished.is_empty()
     }
 }
 
@@ -124,6 +131,7 @@ fn task_row(row: &AnyRow) -> Result<TaskRow> {
     Ok(TaskRow {
         id: row.text("id")?,
         conversation_id: row.opt_text("conversation_id")?,
+        contact_id: row.opt_text("contact_id")?,
         channel: row.text("channel")?,
         queue_id: row.text("queue_id")?,
         state: row.text("state")?,
@@ -210,13 +218,14 @@ impl Store {
         }
         for t in &changes.tasks {
             sqlx::query(
-                "INSERT INTO task (id, conversation_id, channel, queue_id, state, agent_id, definition, arrived_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                "INSERT INTO task (id, conversation_id, contact_id, channel, queue_id, state, agent_id, definition, arrived_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                  ON CONFLICT (id) DO UPDATE SET queue_id = excluded.queue_id, state = excluded.state, \
                  agent_id = excluded.agent_id, definition = excluded.definition, updated_at = excluded.updated_at",
             )
             .bind(t.id.clone())
             .bind(t.conversation_id.clone())
+            .bind(t.contact_id.clone())
             .bind(t.channel.clone())
             .bind(t.queue_id.clone())
             .bind(t.state.clone())
@@ -245,8 +254,28 @@ impl Store {
             .await
             .map_err(|e| conflict_on_unique(e, "the task already has a pending reservation"))?;
         }
+        for (id, state) in &changes.finished {
+            sqlx::query("UPDATE task SET state = $1, updated_at = $2 WHERE id = $3")
+                .bind(state.clone())
+                .bind(now)
+                .bind(id.clone())
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The agent who last held a task of this contact, for sticky routing.
+    pub async fn last_agent_for_contact(&self, contact_id: &str) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "SELECT agent_id FROM task WHERE contact_id = $1 AND agent_id IS NOT NULL \
+             ORDER BY updated_at DESC, id DESC LIMIT 1",
+        )
+        .bind(contact_id.to_owned())
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| r.text("agent_id")).transpose()
     }
 
     /// Queues, agents, live tasks and pending reservations, to restart routing.
@@ -268,7 +297,7 @@ impl Store {
         })
         .collect::<Result<Vec<_>>>()?;
         let tasks = sqlx::query(
-            "SELECT id, conversation_id, channel, queue_id, state, agent_id, definition, arrived_at \
+            "SELECT id, conversation_id, contact_id, channel, queue_id, state, agent_id, definition, arrived_at \
              FROM task WHERE state NOT IN ('completed', 'canceled') ORDER BY arrived_at, id",
         )
         .fetch_all(self.pool())
@@ -296,7 +325,7 @@ impl Store {
     /// One task by id, whatever its state.
     pub async fn task(&self, id: &str) -> Result<TaskRow> {
         let row = sqlx::query(
-            "SELECT id, conversation_id, channel, queue_id, state, agent_id, definition, arrived_at \
+            "SELECT id, conversation_id, contact_id, channel, queue_id, state, agent_id, definition, arrived_at \
              FROM task WHERE id = $1",
         )
         .bind(id.to_owned())

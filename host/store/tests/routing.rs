@@ -14,6 +14,7 @@ fn task(id: &str, conversation: &str, state: &str) -> TaskRow {
     TaskRow {
         id: id.into(),
         conversation_id: Some(conversation.into()),
+        contact_id: Some("contact-1".into()),
         channel: "sms".into(),
         queue_id: "q1".into(),
         state: state.into(),
@@ -61,6 +62,7 @@ async fn snapshots_round_trip_and_skip_finished_work(ctx: Ctx) {
         .save_routing(&RoutingChanges {
             tasks: vec![task("t1", "c1", "reserved"), done],
             reservations: vec![offer("r1", "t1", "pending")],
+            finished: vec![],
             agents: vec![AgentRoutingRow {
                 agent_id: agent.id.clone(),
                 presence: "available".into(),
@@ -85,9 +87,10 @@ async fn snapshots_round_trip_and_skip_finished_work(ctx: Ctx) {
     decided.decided_at = Some(3_000);
     store
         .save_routing(&RoutingChanges {
-            tasks: vec![task("t1", "c1", "completed")],
+            tasks: vec![],
             reservations: vec![decided],
             agents: vec![],
+            finished: vec![("t1".into(), "completed".into())],
         })
         .await
         .unwrap();
@@ -97,6 +100,12 @@ async fn snapshots_round_trip_and_skip_finished_work(ctx: Ctx) {
         "{snap:?}"
     );
     assert_eq!(store.task("t1").await.unwrap().state, "completed");
+    assert_eq!(
+        store.last_agent_for_contact("contact-1").await.unwrap(),
+        Some(agent.id.clone()),
+        "the agent of the finished task served the contact last"
+    );
+    assert_eq!(store.last_agent_for_contact("nobody").await.unwrap(), None);
 }
 
 async fn a_second_pending_offer_of_a_task_is_refused(ctx: Ctx) {
@@ -105,7 +114,7 @@ async fn a_second_pending_offer_of_a_task_is_refused(ctx: Ctx) {
         .save_routing(&RoutingChanges {
             tasks: vec![task("t1", "c1", "reserved")],
             reservations: vec![offer("r1", "t1", "pending")],
-            agents: vec![],
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -113,7 +122,7 @@ async fn a_second_pending_offer_of_a_task_is_refused(ctx: Ctx) {
         .save_routing(&RoutingChanges {
             tasks: vec![task("t1", "c1", "reserved")],
             reservations: vec![offer("r2", "t1", "pending")],
-            agents: vec![],
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -20,6 +20,7 @@ CREATE TABLE agent_routing (
 CREATE TABLE task (
     id              TEXT PRIMARY KEY,
     conversation_id TEXT,
+    contact_id      TEXT,
     channel         TEXT NOT NULL,
     queue_id        TEXT NOT NULL,
     state           TEXT NOT NULL,
@@ -32,6 +33,7 @@ CREATE TABLE task (
 CREATE UNIQUE INDEX task_live_conversation ON task (conversation_id)
     WHERE state NOT IN ('completed', 'canceled');
 CREATE INDEX task_state ON task (state);
+CREATE INDEX task_contact ON task (contact_id, updated_at);
 
 CREATE TABLE reservation (
     id              TEXT PRIMARY KEY,
