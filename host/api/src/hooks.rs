@@ -100,6 +100,7 @@ async fn process(
         events.push(convert(event, state.config.default_region.as_deref())?);
     }
     if !events.is_empty() {
+        let batch_channel = channel.clone();
         let batch = IngestBatch {
             plugin_id: plugin_id.to_string(),
             channel,
@@ -120,7 +121,7 @@ async fn process(
             )
         })?;
         state.metrics.ingest(started.elapsed());
-        publish(state, plugin_id, &outcomes);
+        publish(state, plugin_id, &batch_channel, &outcomes);
     }
     let mut response = Response::builder()
         .status(StatusCode::from_u16(outcome.response.status).unwrap_or(StatusCode::OK));
@@ -138,7 +139,7 @@ async fn process(
 }
 
 /// Tells connected clients what the webhook changed.
-fn publish(state: &AppState, plugin_id: &str, outcomes: &[IngestOutcome]) {
+fn publish(state: &AppState, plugin_id: &str, channel: &str, outcomes: &[IngestOutcome]) {
     for outcome in outcomes {
         match outcome {
             IngestOutcome::Created {
@@ -148,6 +149,15 @@ fn publish(state: &AppState, plugin_id: &str, outcomes: &[IngestOutcome]) {
                 new_contact,
                 new_conversation,
             } => {
+                if let Some(routing) = state.routing.clone() {
+                    let (conversation, contact) = (conversation_id.clone(), contact_id.clone());
+                    let channel = channel.to_string();
+                    // Routing runs after the provider is answered; a task lost to a
+                    // crash in between is recreated by the start-up reconciliation.
+                    tokio::spawn(async move {
+                        routing.on_inbound(&conversation, &contact, &channel).await;
+                    });
+                }
                 state.realtime.publish(
                     "timeline.created",
                     state.conversation_audience(conversation_id),

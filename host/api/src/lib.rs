@@ -19,6 +19,8 @@ mod metrics;
 mod plugins_api;
 pub mod realtime;
 mod routes;
+pub mod routing;
+mod routing_api;
 mod services;
 pub mod worker;
 
@@ -80,6 +82,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Realtime fan-out to agents and supervisors.
     pub realtime: Arc<realtime::Hub>,
+    /// Routing, once started with [`AppState::start_routing`].
+    pub routing: Option<Arc<routing::RoutingService>>,
     channels: Arc<RwLock<HashMap<String, ChannelInfo>>>,
     dummy_hash: String,
 }
@@ -100,6 +104,7 @@ impl AppState {
             outbox_wake: Arc::new(Notify::new()),
             metrics: Arc::new(Metrics::default()),
             realtime: Arc::default(),
+            routing: None,
             channels: Arc::default(),
             dummy_hash: auth::hash_password("not-a-real-password").unwrap_or_default(),
         }
@@ -141,8 +146,27 @@ impl AppState {
 
     /// Who sees changes to a conversation: supervisors, and (once routing
     /// assigns it) the agents holding its task.
-    pub fn conversation_audience(&self, _conversation_id: &str) -> realtime::Audience {
-        realtime::Audience::Supervisors
+    pub fn conversation_audience(&self, conversation_id: &str) -> realtime::Audience {
+        match &self.routing {
+            Some(r) => r.audience(conversation_id),
+            None => realtime::Audience::Supervisors,
+        }
+    }
+
+    /// Restores routing from the store and starts it.
+    pub async fn start_routing(
+        &mut self,
+        config: switchboard_routing::EngineConfig,
+    ) -> Result<(), ApiError> {
+        let service = routing::RoutingService::start(
+            self.store.clone(),
+            self.plugins.clone(),
+            self.realtime.clone(),
+            config,
+        )
+        .await?;
+        self.routing = Some(service);
+        Ok(())
     }
 
     async fn forget_channel(&self, plugin_id: &str) {
@@ -235,6 +259,19 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/conversations/{id}/messages", post(routes::reply))
         .route("/realtime", get(realtime::realtime))
+        .route(
+            "/queues",
+            get(routing_api::list_queues).post(routing_api::create_queue),
+        )
+        .route("/queues/{id}/stats", get(routing_api::queue_stats))
+        .route("/agents/{id}/presence", put(routing_api::set_presence))
+        .route("/agents/{id}/routing", put(routing_api::set_profile))
+        .route("/agents/{id}/offers", get(routing_api::offers))
+        .route("/reservations/{id}/accept", post(routing_api::accept))
+        .route("/reservations/{id}/reject", post(routing_api::reject))
+        .route("/tasks/{id}/wrapup", post(routing_api::wrapup))
+        .route("/tasks/{id}/complete", post(routing_api::complete))
+        .route("/tasks/{id}/transfer", post(routing_api::transfer))
         .route("/outbox", get(routes::list_outbox))
         .route("/outbox/{id}/retry", post(routes::retry_outbox))
         .route(

@@ -82,7 +82,7 @@
 //!     }
 //! }
 //! // Ada took the first chat and let the second time out, so it waits again.
-//! assert_eq!(offered, ["chat-1#1".into(), "chat-2#1".into()]);
+//! assert_eq!(offered, ["chat-1.1".into(), "chat-2.1".into()]);
 //! assert_eq!(engine.queue_stats(now, &"support".into())?.waiting, 1);
 //! # Ok(())
 //! # }

@@ -69,7 +69,7 @@ id_type!(
     ContactId
 );
 id_type!(
-    /// Identifies a reservation. The engine makes it as `{task}#{n}`, where `n` is the
+    /// Identifies a reservation. The engine makes it as `{task}.{n}` (URL-safe), where `n` is the
     /// task's [`offers`](Task::offers) count, so ids stay unique across restarts without
     /// a clock or randomness.
     ReservationId

@@ -106,7 +106,7 @@ fn an_offer_that_expired_during_the_outage_is_offered_again() {
     assert_eq!(reoffer.offered_at, 40 * SECOND);
     assert_eq!(
         reoffer.id.as_str(),
-        "chat#2",
+        "chat.2",
         "ids keep counting across the restart"
     );
     assert_eq!(again.load("bob"), 25);
@@ -199,7 +199,7 @@ fn rows_serialize_in_the_shape_the_store_expects() {
     let world = busy_day();
     let chat = serde_json::to_value(world.engine.task(&tid("chat")).unwrap()).unwrap();
     assert_eq!(chat["state"]["state"], "reserved");
-    assert_eq!(chat["state"]["reservation"], "chat#1");
+    assert_eq!(chat["state"]["reservation"], "chat.1");
     let ada = serde_json::to_value(world.engine.agent(&aid("ada")).unwrap()).unwrap();
     assert_eq!(ada["presence"]["state"], "available");
     assert_eq!(ada["capacity"]["costs"]["voice"], 100);

@@ -30,6 +30,31 @@ pub struct Settings {
     pub plugins: PluginSettings,
     /// Outbox retry policy.
     pub outbox: OutboxSettings,
+    /// Routing timers.
+    pub routing: RoutingSettings,
+}
+
+/// `[routing]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingSettings {
+    /// How long an agent has to accept an offer.
+    pub accept_timeout_ms: u64,
+    /// How long a returning customer waits for the agent who served them last.
+    pub sticky_wait_ms: u64,
+    /// Offers missed in a row before an agent is set away (0: never).
+    pub max_missed_offers: u32,
+}
+
+impl Default for RoutingSettings {
+    fn default() -> Self {
+        let d = switchboard_routing::EngineConfig::default();
+        RoutingSettings {
+            accept_timeout_ms: d.accept_timeout_ms,
+            sticky_wait_ms: d.sticky_wait_ms,
+            max_missed_offers: d.max_missed_offers,
+        }
+    }
 }
 
 /// `[plugins]`.
@@ -70,6 +95,7 @@ impl Default for Settings {
             log: "info".into(),
             plugins: PluginSettings::default(),
             outbox: OutboxSettings::default(),
+            routing: RoutingSettings::default(),
         }
     }
 }
@@ -198,6 +224,21 @@ impl Settings {
             &mut self.outbox.max_attempts,
             problems,
         );
+        num(
+            "SWITCHBOARD_ACCEPT_TIMEOUT_MS",
+            &mut self.routing.accept_timeout_ms,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_STICKY_WAIT_MS",
+            &mut self.routing.sticky_wait_ms,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_MAX_MISSED_OFFERS",
+            &mut self.routing.max_missed_offers,
+            problems,
+        );
     }
 
     fn validate(&self, problems: &mut Vec<String>) {
@@ -256,6 +297,16 @@ impl Settings {
             send_timeout: Duration::from_millis(self.plugins.send_timeout_ms),
             memory_bytes: self.plugins.memory_mb << 20,
             quarantine_after: self.plugins.quarantine_after,
+            ..Default::default()
+        }
+    }
+
+    /// Routing engine settings.
+    pub fn routing(&self) -> switchboard_routing::EngineConfig {
+        switchboard_routing::EngineConfig {
+            accept_timeout_ms: self.routing.accept_timeout_ms,
+            sticky_wait_ms: self.routing.sticky_wait_ms,
+            max_missed_offers: self.routing.max_missed_offers,
             ..Default::default()
         }
     }

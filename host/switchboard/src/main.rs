@@ -385,7 +385,7 @@ async fn serve(settings: Settings, demo: bool, plugins_dir: PathBuf) -> anyhow::
     for (id, why) in failed {
         eprintln!("plugin {id} not loaded: {why}");
     }
-    let state = AppState::new(
+    let mut state = AppState::new(
         store.clone(),
         host,
         ApiConfig {
@@ -396,6 +396,10 @@ async fn serve(settings: Settings, demo: bool, plugins_dir: PathBuf) -> anyhow::
         },
         settings.outbox(),
     );
+    state
+        .start_routing(settings.routing())
+        .await
+        .map_err(|e| anyhow::anyhow!("starting routing: {e:?}"))?;
     println!(
         "switchboard listening on http://{addr} (public URL {public_url}, database {})",
         store.backend().as_str()

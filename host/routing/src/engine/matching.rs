@@ -239,7 +239,7 @@ impl Engine {
         let expires_at = now.saturating_add(self.config.accept_timeout_ms);
         let task = &mut self.tasks.get_mut(task_id).expect("caller checked").task;
         task.offers += 1;
-        let id = ReservationId(format!("{}#{}", task.id, task.offers));
+        let id = ReservationId(format!("{}.{}", task.id, task.offers));
         task.state = TaskState::Reserved {
             reservation: id.clone(),
         };

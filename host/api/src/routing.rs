@@ -1,0 +1,709 @@
+//! The routing service: drives the sans-IO engine (`switchboard-routing`) with
+//! the wall clock, asks the routing policy plugin to classify and rank, writes
+//! every step to the store and pushes offers and task changes to agents.
+//!
+//! One engine per host, behind one lock: every input (an inbound message, a
+//! presence change, an accept…) is applied, then waiting work is matched, then
+//! the step's changes are written in one transaction and published. A policy
+//! plugin that fails or is slow is reported and replaced by the built-in order
+//! for that decision, so routing never stops because a plugin broke.
+//!
+//! On start the engine is restored from the store; offers that expired while
+//! the host was down are re-offered.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use switchboard_plugin_host::{PluginHost, PluginKind, bindings};
+use switchboard_routing::{
+    Agent, AgentId, CapacityProfile, Engine, EngineConfig, EngineError, MatchRequest, NewTask,
+    Output, Presence, Queue, QueueId, Reservation, ReservationId, Target, Task, TaskId,
+    default_rank,
+};
+use switchboard_store::{
+    AgentRoutingRow, QueueRow, ReservationRow, RoutingChanges, Store, TaskRow,
+};
+use tokio::sync::{Mutex, MutexGuard, Notify};
+
+use crate::error::ApiError;
+use crate::realtime::{Audience, Hub};
+
+/// Channel → queue and priority when no policy plugin answers.
+const FALLBACK_QUEUES: &[(&str, &str, i32)] = &[
+    ("voice", "voice", 15),
+    ("chat", "chat", 10),
+    ("webchat", "chat", 10),
+    ("sms", "messaging", 10),
+    ("whatsapp", "messaging", 10),
+    ("telegram", "messaging", 10),
+    ("email", "email", 5),
+];
+
+fn now() -> u64 {
+    crate::now_ms().max(0) as u64
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> ApiError {
+        match e {
+            EngineError::UnknownTask(_)
+            | EngineError::UnknownReservation(_)
+            | EngineError::UnknownAgent(_)
+            | EngineError::UnknownQueue(_) => ApiError::not_found(e.to_string()),
+            _ => ApiError::new(axum::http::StatusCode::CONFLICT, "conflict", e.to_string()),
+        }
+    }
+}
+
+/// The routing service. Cheap to share behind an `Arc`.
+pub struct RoutingService {
+    engine: Mutex<Engine>,
+    store: Store,
+    plugins: PluginHost,
+    hub: Arc<Hub>,
+    timer: Notify,
+    /// conversation id → agent holding its task, for realtime audiences.
+    holders: StdMutex<HashMap<String, String>>,
+    /// conversation id → live task id.
+    live: StdMutex<HashMap<String, TaskId>>,
+}
+
+fn task_row(task: &Task, holder: Option<&AgentId>) -> TaskRow {
+    TaskRow {
+        id: task.id.as_str().to_string(),
+        conversation_id: task.attributes.get("conversation_id").cloned(),
+        contact_id: task.contact_id.as_ref().map(|c| c.as_str().to_string()),
+        channel: task.channel.clone(),
+        queue_id: task.queue.as_str().to_string(),
+        state: task.state.name().to_string(),
+        agent_id: holder.map(|a| a.as_str().to_string()),
+        definition: serde_json::to_value(task).unwrap_or(Value::Null),
+        arrived_at: task.arrived_at as i64,
+    }
+}
+
+fn reservation_row(r: &Reservation, state: &str, decided_at: Option<u64>) -> ReservationRow {
+    ReservationRow {
+        id: r.id.as_str().to_string(),
+        task_id: r.task.as_str().to_string(),
+        agent_id: r.agent.as_str().to_string(),
+        state: state.to_string(),
+        offered_at: r.offered_at as i64,
+        expires_at: r.expires_at as i64,
+        decided_at: decided_at.map(|t| t as i64),
+    }
+}
+
+fn presence_row(agent: &Agent) -> AgentRoutingRow {
+    let (presence, reason) = match &agent.presence {
+        Presence::Available => ("available", None),
+        Presence::Away { reason } => ("away", Some(reason.clone())),
+        Presence::Offline => ("offline", None),
+    };
+    AgentRoutingRow {
+        agent_id: agent.id.as_str().to_string(),
+        presence: presence.to_string(),
+        presence_reason: reason,
+        capacity: serde_json::to_value(&agent.capacity).unwrap_or(Value::Null),
+    }
+}
+
+/// Parses `available`, `away` (with a reason) or `offline`.
+pub fn parse_presence(status: &str, reason: Option<String>) -> Result<Presence, ApiError> {
+    match status {
+        "available" => Ok(Presence::Available),
+        "away" => Ok(Presence::Away {
+            reason: reason.unwrap_or_else(|| "away".into()),
+        }),
+        "offline" => Ok(Presence::Offline),
+        other => Err(ApiError::bad_request(format!(
+            "presence must be available, away or offline, not {other:?}"
+        ))),
+    }
+}
+
+impl RoutingService {
+    /// Restores routing from the store and starts its timer.
+    pub async fn start(
+        store: Store,
+        plugins: PluginHost,
+        hub: Arc<Hub>,
+        config: EngineConfig,
+    ) -> Result<Arc<RoutingService>, ApiError> {
+        let snapshot = store.load_routing().await?;
+        let queues: Vec<Queue> = snapshot
+            .queues
+            .iter()
+            .filter_map(|q| serde_json::from_value(q.definition.clone()).ok())
+            .collect();
+        let routing: HashMap<String, AgentRoutingRow> = snapshot
+            .agents
+            .into_iter()
+            .map(|a| (a.agent_id.clone(), a))
+            .collect();
+        let agents: Vec<Agent> = store
+            .list_agents()
+            .await?
+            .into_iter()
+            .map(|a| {
+                let row = routing.get(&a.id);
+                let presence = match row {
+                    Some(r) => parse_presence(&r.presence, r.presence_reason.clone())
+                        .unwrap_or(Presence::Offline),
+                    None => Presence::Offline,
+                };
+                Agent {
+                    id: AgentId::from(a.id.as_str()),
+                    skills: a
+                        .skills
+                        .iter()
+                        .map(|s| (s.name().to_string(), s.proficiency()))
+                        .collect(),
+                    presence,
+                    capacity: row
+                        .and_then(|r| serde_json::from_value(r.capacity.clone()).ok())
+                        .unwrap_or_default(),
+                }
+            })
+            .collect();
+        let tasks: Vec<Task> = snapshot
+            .tasks
+            .iter()
+            .filter_map(|t| serde_json::from_value(t.definition.clone()).ok())
+            .collect();
+        let reservations: Vec<Reservation> = snapshot
+            .reservations
+            .iter()
+            .map(|r| Reservation {
+                id: ReservationId::from(r.id.as_str()),
+                task: TaskId::from(r.task_id.as_str()),
+                agent: AgentId::from(r.agent_id.as_str()),
+                offered_at: r.offered_at as u64,
+                expires_at: r.expires_at as u64,
+            })
+            .collect();
+        let engine = Engine::restore(config, queues, agents, tasks, reservations, now())
+            .map_err(|e| ApiError::internal(format!("routing state cannot be restored: {e}")))?;
+        let service = Arc::new(RoutingService {
+            engine: Mutex::new(engine),
+            store,
+            plugins,
+            hub,
+            timer: Notify::new(),
+            holders: StdMutex::default(),
+            live: StdMutex::default(),
+        });
+        {
+            let mut engine = service.engine.lock().await;
+            service.index(&engine);
+            service.settle(&mut engine).await;
+        }
+        tokio::spawn(timer_loop(Arc::downgrade(&service)));
+        Ok(service)
+    }
+
+    fn index(&self, engine: &Engine) {
+        let mut holders = self.holders.lock().expect("holders");
+        let mut live = self.live.lock().expect("live");
+        holders.clear();
+        live.clear();
+        for task in engine.tasks() {
+            if let Some(conversation) = task.attributes.get("conversation_id") {
+                live.insert(conversation.clone(), task.id.clone());
+                if let Some(agent) = engine.holder(&task.id) {
+                    holders.insert(conversation.clone(), agent.as_str().to_string());
+                }
+            }
+        }
+    }
+
+    /// Who sees changes to a conversation: supervisors and the agent holding it.
+    pub fn audience(&self, conversation_id: &str) -> Audience {
+        match self.holders.lock().expect("holders").get(conversation_id) {
+            Some(agent) => Audience::Agents(vec![agent.clone()]),
+            None => Audience::Supervisors,
+        }
+    }
+
+    fn policy(&self) -> Option<String> {
+        self.plugins
+            .list()
+            .into_iter()
+            .find(|p| p.kind == PluginKind::Routing && p.enabled && p.quarantined.is_none())
+            .map(|p| p.id)
+    }
+
+    /// Matches waiting work, writes the step and publishes it.
+    async fn settle(&self, engine: &mut MutexGuard<'_, Engine>) {
+        let now = now();
+        let policy = self.policy();
+        while let Some(request) = engine.next_match(now) {
+            let ranking = match &policy {
+                Some(id) => self.rank(engine, id, &request).await,
+                None => default_rank(&request),
+            };
+            if let Err(e) = engine.offer(now, &request.task_id, &ranking) {
+                tracing::error!(task = %request.task_id.as_str(), "offer failed: {e}");
+                break;
+            }
+        }
+        let mut changes = RoutingChanges::default();
+        let mut events = Vec::new();
+        while let Some(output) = engine.poll_output() {
+            self.record(engine, &output, now, &mut changes, &mut events);
+        }
+        if let Err(e) = self.store.save_routing(&changes).await {
+            tracing::error!("routing step not persisted: {e}");
+        }
+        self.index(engine);
+        for (kind, audience, data) in events {
+            self.hub.publish(kind, audience, data);
+        }
+        self.timer.notify_one();
+    }
+
+    fn record(
+        &self,
+        engine: &Engine,
+        output: &Output,
+        now: u64,
+        changes: &mut RoutingChanges,
+        events: &mut Vec<(&'static str, Audience, Value)>,
+    ) {
+        let decided = |r: &Reservation, state: &str| reservation_row(r, state, Some(now));
+        match output {
+            Output::Offered { reservation } => {
+                changes
+                    .reservations
+                    .push(reservation_row(reservation, "pending", None));
+                let task = engine.task(&reservation.task);
+                events.push((
+                    "offer.created",
+                    Audience::Agents(vec![reservation.agent.as_str().to_string()]),
+                    json!({
+                        "reservation": reservation,
+                        "task": task,
+                        "conversation_id": task.and_then(|t| t.attributes.get("conversation_id")),
+                    }),
+                ));
+            }
+            Output::ReservationAccepted { reservation } => {
+                changes.reservations.push(decided(reservation, "accepted"))
+            }
+            Output::ReservationRejected { reservation } => {
+                changes.reservations.push(decided(reservation, "rejected"))
+            }
+            Output::ReservationExpired { reservation } => {
+                changes.reservations.push(decided(reservation, "expired"));
+                events.push((
+                    "offer.expired",
+                    Audience::Agents(vec![reservation.agent.as_str().to_string()]),
+                    json!({"reservation": reservation}),
+                ));
+            }
+            Output::ReservationCanceled { reservation } => {
+                changes.reservations.push(decided(reservation, "canceled"));
+                events.push((
+                    "offer.canceled",
+                    Audience::Agents(vec![reservation.agent.as_str().to_string()]),
+                    json!({"reservation": reservation}),
+                ));
+            }
+            Output::TaskCompleted { task, .. } => changes
+                .finished
+                .push((task.as_str().to_string(), "completed".into())),
+            Output::TaskCanceled { task } => changes
+                .finished
+                .push((task.as_str().to_string(), "canceled".into())),
+            Output::AgentSetAway { agent, reason } => {
+                if let Some(a) = engine.agent(agent) {
+                    changes.agents.push(presence_row(a));
+                }
+                events.push((
+                    "agent.presence",
+                    Audience::Agents(vec![agent.as_str().to_string()]),
+                    json!({"agent_id": agent, "status": "away", "reason": reason}),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(id) = output.task()
+            && let Some(task) = engine.task(id)
+        {
+            let holder = engine.holder(id);
+            let row = task_row(task, holder);
+            let mut agents = Vec::new();
+            if let Some(h) = holder {
+                agents.push(h.as_str().to_string());
+            }
+            events.push((
+                "task.updated",
+                Audience::Agents(agents),
+                json!({"task": task, "agent_id": holder, "output": output}),
+            ));
+            changes.tasks.retain(|t| t.id != row.id);
+            changes.tasks.push(row);
+        }
+    }
+
+    async fn rank(&self, engine: &Engine, policy: &str, request: &MatchRequest) -> Vec<AgentId> {
+        let Some(task) = engine.task(&request.task_id) else {
+            return default_rank(request);
+        };
+        let info = task_info(task, now());
+        let candidates: Vec<bindings::AgentCandidate> = request
+            .candidates
+            .iter()
+            .map(|c| bindings::AgentCandidate {
+                id: c.agent_id.as_str().to_string(),
+                skills: c.skills.clone(),
+                idle_ms: c.idle_ms,
+                load: c.load,
+                capacity: c.capacity,
+                served_contact_last: c.served_contact_last,
+                attributes: Vec::new(),
+            })
+            .collect();
+        match self.plugins.rank(policy, &info, &candidates).await {
+            Ok(Ok(order)) => order
+                .into_iter()
+                .filter_map(|i| request.candidates.get(i as usize))
+                .map(|c| c.agent_id.clone())
+                .collect(),
+            Ok(Err(e)) => {
+                tracing::warn!(
+                    plugin = policy,
+                    "rank refused, using the default order: {e:?}"
+                );
+                default_rank(request)
+            }
+            Err(e) => {
+                tracing::warn!(plugin = policy, "rank failed, using the default order: {e}");
+                default_rank(request)
+            }
+        }
+    }
+
+    async fn classify(&self, task: &bindings::TaskInfo) -> (String, i32, Vec<(String, u8)>) {
+        if let Some(policy) = self.policy() {
+            match self.plugins.classify(&policy, task).await {
+                Ok(Ok(c)) => {
+                    return (
+                        c.queue,
+                        c.priority,
+                        c.required_skills
+                            .into_iter()
+                            .map(|s| (s.skill, s.min_proficiency))
+                            .collect(),
+                    );
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(plugin = %policy, "classify refused, using defaults: {e:?}")
+                }
+                Err(e) => tracing::warn!(plugin = %policy, "classify failed, using defaults: {e}"),
+            }
+        }
+        let (queue, priority) = FALLBACK_QUEUES
+            .iter()
+            .find(|(c, _, _)| *c == task.channel)
+            .map(|(_, q, p)| (q.to_string(), *p))
+            .unwrap_or(("general".to_string(), 5));
+        (queue, priority, Vec::new())
+    }
+
+    async fn ensure_queue(&self, engine: &mut Engine, name: &str) -> QueueId {
+        let id = QueueId::from(name);
+        if engine.queue(&id).is_none() {
+            tracing::warn!(
+                queue = name,
+                "routing to a queue nobody created; creating it with defaults"
+            );
+            let queue = Queue::new(id.clone(), name);
+            if let Err(e) = self.save_queue(engine, queue).await {
+                tracing::error!(queue = name, "could not create queue: {e:?}");
+            }
+        }
+        id
+    }
+
+    async fn save_queue(&self, engine: &mut Engine, queue: Queue) -> Result<(), ApiError> {
+        engine.upsert_queue(now(), queue.clone())?;
+        self.store
+            .upsert_queue(&QueueRow {
+                id: queue.id.as_str().to_string(),
+                name: queue.name.clone(),
+                definition: serde_json::to_value(&queue).map_err(ApiError::internal)?,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// A message arrived on a conversation: make sure a task routes it.
+    pub async fn on_inbound(&self, conversation_id: &str, contact_id: &str, channel: &str) {
+        if self
+            .live
+            .lock()
+            .expect("live")
+            .contains_key(conversation_id)
+        {
+            return;
+        }
+        let last_agent = self
+            .store
+            .last_agent_for_contact(contact_id)
+            .await
+            .ok()
+            .flatten();
+        let contact = self.store.contact(contact_id).await.ok();
+        let id = TaskId::from(uuid::Uuid::now_v7().to_string().as_str());
+        let info = bindings::TaskInfo {
+            id: id.as_str().to_string(),
+            channel: channel.to_string(),
+            conversation_id: Some(conversation_id.to_string()),
+            contact: contact.map(|c| bindings::ContactSummary {
+                id: c.id.clone(),
+                display_name: c.display_name.clone(),
+                identities: c
+                    .identities
+                    .iter()
+                    .map(|i| bindings::Identity {
+                        kind: i.kind.clone(),
+                        value: i.value.clone(),
+                    })
+                    .collect(),
+                attributes: flatten(&c.attributes),
+            }),
+            attributes: vec![("conversation_id".into(), conversation_id.into())],
+            waiting_ms: 0,
+            last_agent: last_agent.clone(),
+        };
+        let (queue, priority, skills) = self.classify(&info).await;
+        let mut engine = self.engine.lock().await;
+        if self
+            .live
+            .lock()
+            .expect("live")
+            .contains_key(conversation_id)
+        {
+            return;
+        }
+        let queue = self.ensure_queue(&mut engine, &queue).await;
+        let mut new = NewTask::new(id, channel, queue);
+        new.priority = priority;
+        new.required_skills = skills;
+        new.attributes =
+            BTreeMap::from([("conversation_id".to_string(), conversation_id.to_string())]);
+        new.contact_id = Some(contact_id.into());
+        new.last_agent = last_agent.map(|a| AgentId::from(a.as_str()));
+        if let Err(e) = engine.enqueue(now(), new) {
+            tracing::error!(conversation = conversation_id, "task not created: {e}");
+            return;
+        }
+        self.settle(&mut engine).await;
+    }
+
+    /// Runs one engine input and settles.
+    pub async fn apply<T>(
+        &self,
+        input: impl FnOnce(&mut Engine, u64) -> Result<T, EngineError>,
+    ) -> Result<T, ApiError> {
+        let mut engine = self.engine.lock().await;
+        let result = input(&mut engine, now());
+        self.settle(&mut engine).await;
+        Ok(result?)
+    }
+
+    /// Creates or replaces a queue.
+    pub async fn upsert_queue(&self, queue: Queue) -> Result<(), ApiError> {
+        let mut engine = self.engine.lock().await;
+        self.save_queue(&mut engine, queue).await?;
+        self.settle(&mut engine).await;
+        Ok(())
+    }
+
+    /// Sets an agent's presence, loading the agent from the store if new.
+    pub async fn set_presence(
+        &self,
+        agent_id: &str,
+        presence: Presence,
+    ) -> Result<Value, ApiError> {
+        let mut engine = self.engine.lock().await;
+        let id = AgentId::from(agent_id);
+        if engine.agent(&id).is_none() {
+            let stored = self.store.agent(agent_id).await?;
+            let mut agent = Agent::new(id.clone());
+            agent.skills = stored
+                .skills
+                .iter()
+                .map(|s| (s.name().to_string(), s.proficiency()))
+                .collect();
+            engine.upsert_agent(now(), agent)?;
+        }
+        engine.set_presence(now(), &id, presence)?;
+        let row = engine.agent(&id).map(presence_row);
+        if let Some(row) = &row {
+            self.store
+                .save_routing(&RoutingChanges {
+                    agents: vec![row.clone()],
+                    ..Default::default()
+                })
+                .await?;
+        }
+        self.settle(&mut engine).await;
+        Ok(json!(row))
+    }
+
+    /// Replaces an agent's skills and capacity profile.
+    pub async fn set_agent_profile(
+        &self,
+        agent_id: &str,
+        skills: Option<Vec<(String, u8)>>,
+        capacity: Option<CapacityProfile>,
+    ) -> Result<Value, ApiError> {
+        let mut engine = self.engine.lock().await;
+        let id = AgentId::from(agent_id);
+        let mut agent = match engine.agent(&id) {
+            Some(a) => a.clone(),
+            None => {
+                self.store.agent(agent_id).await?;
+                Agent::new(id.clone())
+            }
+        };
+        if let Some(s) = skills {
+            agent.skills = s;
+        }
+        if let Some(c) = capacity {
+            agent.capacity = c;
+        }
+        engine.upsert_agent(now(), agent.clone())?;
+        self.store
+            .save_routing(&RoutingChanges {
+                agents: vec![presence_row(&agent)],
+                ..Default::default()
+            })
+            .await?;
+        self.settle(&mut engine).await;
+        Ok(json!(agent))
+    }
+
+    /// The agent's pending offers with their tasks.
+    pub async fn offers(&self, agent_id: &str) -> Value {
+        let engine = self.engine.lock().await;
+        let offers: Vec<Value> = engine
+            .reservations_of(&AgentId::from(agent_id))
+            .into_iter()
+            .map(|r| {
+                let task = engine.task(&r.task);
+                json!({
+                    "reservation": r,
+                    "task": task,
+                    "conversation_id": task.and_then(|t| t.attributes.get("conversation_id")),
+                })
+            })
+            .collect();
+        json!({ "offers": offers })
+    }
+
+    /// Checks that `agent_id` holds the offer.
+    pub async fn reservation_agent(&self, reservation: &str) -> Option<String> {
+        let engine = self.engine.lock().await;
+        engine
+            .reservation(&ReservationId::from(reservation))
+            .map(|r| r.agent.as_str().to_string())
+    }
+
+    /// Checks who holds a task.
+    pub async fn task_holder(&self, task: &str) -> Option<String> {
+        let engine = self.engine.lock().await;
+        engine
+            .holder(&TaskId::from(task))
+            .map(|a| a.as_str().to_string())
+    }
+
+    /// Every queue with its statistics.
+    pub async fn queues(&self) -> Vec<Value> {
+        let engine = self.engine.lock().await;
+        let now = now();
+        engine
+            .queues()
+            .map(|q| json!({"queue": q, "stats": engine.queue_stats(now, &q.id).ok()}))
+            .collect()
+    }
+
+    /// One queue's statistics.
+    pub async fn queue_stats(&self, id: &str) -> Result<Value, ApiError> {
+        let engine = self.engine.lock().await;
+        let stats = engine.queue_stats(now(), &QueueId::from(id))?;
+        Ok(json!({"queue_id": id, "stats": stats}))
+    }
+
+    /// Turns a transfer body into a target.
+    pub fn target(queue: Option<String>, agent: Option<String>) -> Result<Target, ApiError> {
+        match (queue, agent) {
+            (Some(q), None) => Ok(Target::Queue(QueueId::from(q.as_str()))),
+            (None, Some(a)) => Ok(Target::Agent(AgentId::from(a.as_str()))),
+            _ => Err(ApiError::bad_request(
+                "give exactly one of `queue` or `agent_id`",
+            )),
+        }
+    }
+}
+
+fn flatten(attributes: &Value) -> Vec<(String, String)> {
+    attributes
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn task_info(task: &Task, now: u64) -> bindings::TaskInfo {
+    bindings::TaskInfo {
+        id: task.id.as_str().to_string(),
+        channel: task.channel.clone(),
+        conversation_id: task.attributes.get("conversation_id").cloned(),
+        contact: None,
+        attributes: task
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        waiting_ms: now.saturating_sub(task.arrived_at),
+        last_agent: task.last_agent.as_ref().map(|a| a.as_str().to_string()),
+    }
+}
+
+async fn timer_loop(service: std::sync::Weak<RoutingService>) {
+    loop {
+        let Some(s) = service.upgrade() else { return };
+        let next = s.engine.lock().await.poll_timeout();
+        let wait = match next {
+            Some(at) => Duration::from_millis(at.saturating_sub(now()).min(60_000)),
+            None => Duration::from_secs(60),
+        };
+        {
+            let timer = s.timer.notified();
+            tokio::pin!(timer);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {
+                    let mut engine = s.engine.lock().await;
+                    engine.handle_timeout(now());
+                    s.settle(&mut engine).await;
+                }
+                _ = &mut timer => {}
+            }
+        }
+        drop(s);
+    }
+}

@@ -1,0 +1,268 @@
+//! `/api/v1` routing routes: queues, presence, agent profiles, offers,
+//! reservations and task lifecycle.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use switchboard_core::Role;
+use switchboard_routing::{CapacityProfile, Queue, QueueId, ReservationId, RoutingStep, TaskId};
+
+use crate::AppState;
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult};
+use crate::routing::{RoutingService, parse_presence};
+
+fn routing(state: &AppState) -> ApiResult<&std::sync::Arc<RoutingService>> {
+    state.routing.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "routing_off",
+            "routing is not running",
+        )
+    })
+}
+
+fn is_supervisor(auth: &Auth) -> bool {
+    matches!(auth.agent.role, Role::Supervisor | Role::Admin)
+}
+
+/// `me` or an id; only supervisors may act for someone else.
+fn agent_id(auth: &Auth, id: &str) -> ApiResult<String> {
+    if id == "me" || id == auth.agent.id {
+        Ok(auth.agent.id.clone())
+    } else if is_supervisor(auth) {
+        Ok(id.to_string())
+    } else {
+        Err(ApiError::forbidden("agents may only change themselves"))
+    }
+}
+
+/// `GET /api/v1/queues`.
+pub async fn list_queues(State(state): State<AppState>, _auth: Auth) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "queues": routing(&state)?.queues().await })))
+}
+
+/// A routing step in the API: seconds, and queue names.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepBody {
+    after_secs: u64,
+    #[serde(default)]
+    min_proficiency: Option<u8>,
+    #[serde(default)]
+    overflow_queue: Option<String>,
+}
+
+/// `POST /api/v1/queues` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueBody {
+    name: String,
+    #[serde(default)]
+    channels: Vec<String>,
+    #[serde(default)]
+    required_skills: Vec<(String, u8)>,
+    #[serde(default)]
+    sla_target_secs: Option<u64>,
+    #[serde(default)]
+    priority: i32,
+    #[serde(default)]
+    steps: Vec<StepBody>,
+}
+
+/// `POST /api/v1/queues` (admin): create or replace a queue; its id is its name.
+pub async fn create_queue(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<QueueBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    auth.require_admin()?;
+    let valid = !body.name.is_empty()
+        && body.name.len() <= 64
+        && body
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !valid {
+        return Err(ApiError::bad_request(
+            "queue name: 1-64 letters, digits, '-', '_' or '.'",
+        ));
+    }
+    let mut queue = Queue::new(QueueId::from(body.name.as_str()), body.name.clone());
+    queue.channels = body.channels;
+    queue.required_skills = body.required_skills;
+    if let Some(s) = body.sla_target_secs {
+        queue.sla_target_ms = s * 1000;
+    }
+    queue.priority = body.priority;
+    queue.steps = body
+        .steps
+        .into_iter()
+        .map(|s| RoutingStep {
+            after_ms: s.after_secs * 1000,
+            min_proficiency: s.min_proficiency,
+            overflow_queue: s.overflow_queue.map(|q| QueueId::from(q.as_str())),
+        })
+        .collect();
+    routing(&state)?.upsert_queue(queue.clone()).await?;
+    Ok((StatusCode::CREATED, Json(json!(queue))))
+}
+
+/// `GET /api/v1/queues/{id}/stats`.
+pub async fn queue_stats(
+    State(state): State<AppState>,
+    _auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(routing(&state)?.queue_stats(&id).await?))
+}
+
+/// `PUT /api/v1/agents/{id}/presence` body.
+#[derive(Deserialize)]
+pub struct PresenceBody {
+    status: String,
+    reason: Option<String>,
+}
+
+/// `PUT /api/v1/agents/{id}/presence` (`me` works).
+pub async fn set_presence(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(body): Json<PresenceBody>,
+) -> ApiResult<Json<Value>> {
+    let id = agent_id(&auth, &id)?;
+    let presence = parse_presence(&body.status, body.reason)?;
+    Ok(Json(routing(&state)?.set_presence(&id, presence).await?))
+}
+
+/// `PUT /api/v1/agents/{id}/routing` body (admin).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileBody {
+    skills: Option<Vec<(String, u8)>>,
+    capacity: Option<CapacityProfile>,
+}
+
+/// `PUT /api/v1/agents/{id}/routing`: skills and capacity profile.
+pub async fn set_profile(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(body): Json<ProfileBody>,
+) -> ApiResult<Json<Value>> {
+    auth.require_admin()?;
+    if let Some(skills) = &body.skills
+        && skills.iter().any(|(_, p)| !(1..=5).contains(p))
+    {
+        return Err(ApiError::bad_request("proficiency must be 1-5"));
+    }
+    Ok(Json(
+        routing(&state)?
+            .set_agent_profile(&id, body.skills, body.capacity)
+            .await?,
+    ))
+}
+
+/// `GET /api/v1/agents/{id}/offers` (`me` works).
+pub async fn offers(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id = agent_id(&auth, &id)?;
+    Ok(Json(routing(&state)?.offers(&id).await))
+}
+
+async fn own_reservation(state: &AppState, auth: &Auth, id: &str) -> ApiResult<()> {
+    match routing(state)?.reservation_agent(id).await {
+        Some(agent) if agent == auth.agent.id || is_supervisor(auth) => Ok(()),
+        Some(_) => Err(ApiError::forbidden("this offer is for another agent")),
+        None => Err(ApiError::not_found("no such pending offer")),
+    }
+}
+
+/// `POST /api/v1/reservations/{id}/accept`.
+pub async fn accept(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    own_reservation(&state, &auth, &id).await?;
+    let r = ReservationId::from(id.as_str());
+    routing(&state)?.apply(|e, now| e.accept(now, &r)).await?;
+    Ok(Json(json!({"accepted": id})))
+}
+
+/// `POST /api/v1/reservations/{id}/reject`.
+pub async fn reject(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    own_reservation(&state, &auth, &id).await?;
+    let r = ReservationId::from(id.as_str());
+    routing(&state)?.apply(|e, now| e.reject(now, &r)).await?;
+    Ok(Json(json!({"rejected": id})))
+}
+
+async fn own_task(state: &AppState, auth: &Auth, id: &str) -> ApiResult<()> {
+    match routing(state)?.task_holder(id).await {
+        Some(agent) if agent == auth.agent.id => Ok(()),
+        _ if is_supervisor(auth) => Ok(()),
+        Some(_) => Err(ApiError::forbidden("another agent holds this task")),
+        None => Err(ApiError::not_found(
+            "no live task held by an agent with that id",
+        )),
+    }
+}
+
+/// `POST /api/v1/tasks/{id}/wrapup`.
+pub async fn wrapup(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    own_task(&state, &auth, &id).await?;
+    let t = TaskId::from(id.as_str());
+    routing(&state)?.apply(|e, now| e.wrap_up(now, &t)).await?;
+    Ok(Json(json!({"wrapping": id})))
+}
+
+/// `POST /api/v1/tasks/{id}/complete`.
+pub async fn complete(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    own_task(&state, &auth, &id).await?;
+    let t = TaskId::from(id.as_str());
+    routing(&state)?.apply(|e, now| e.complete(now, &t)).await?;
+    Ok(Json(json!({"completed": id})))
+}
+
+/// `POST /api/v1/tasks/{id}/transfer` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferBody {
+    queue: Option<String>,
+    agent_id: Option<String>,
+}
+
+/// `POST /api/v1/tasks/{id}/transfer`: to a queue or an agent.
+pub async fn transfer(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(body): Json<TransferBody>,
+) -> ApiResult<Json<Value>> {
+    own_task(&state, &auth, &id).await?;
+    let target = RoutingService::target(body.queue, body.agent_id)?;
+    let t = TaskId::from(id.as_str());
+    routing(&state)?
+        .apply(|e, now| e.transfer(now, &t, target))
+        .await?;
+    Ok(Json(json!({"transferred": id})))
+}
