@@ -352,33 +352,8 @@ impl RoutingService {
         let Some(task) = engine.task(&request.task_id) else {
             return default_rank(request);
         };
-        let info = task_info(task, now());
-        let candidates: Vec<bindings::AgentCandidate> = request
-            .candidates
-            .iter()
-            .map(|c| bindings::AgentCandidate {
-                id: c.agent_id.as_str().to_string(),
-                skills: c.skills.clone(),
-                idle_ms: c.idle_ms,
-                load: c.load,
-                capacity: c.capacity,
-                served_contact_last: c.served_contact_last,
-                attributes: Vec::new(),
-            })
-            .collect();
-        match self.plugins.rank(policy, &info, &candidates).await {
-            Ok(Ok(order)) => order
-                .into_iter()
-                .filter_map(|i| request.candidates.get(i as usize))
-                .map(|c| c.agent_id.clone())
-                .collect(),
-            Ok(Err(e)) => {
-                tracing::warn!(
-                    plugin = policy,
-                    "rank refused, using the default order: {e:?}"
-                );
-                default_rank(request)
-            }
+        match plugin_rank(&self.plugins, policy, task, request, now()).await {
+            Ok(order) => order,
             Err(e) => {
                 tracing::warn!(plugin = policy, "rank failed, using the default order: {e}");
                 default_rank(request)
@@ -386,31 +361,14 @@ impl RoutingService {
         }
     }
 
-    async fn classify(&self, task: &bindings::TaskInfo) -> (String, i32, Vec<(String, u8)>) {
+    async fn classify(&self, task: &bindings::TaskInfo) -> Classified {
         if let Some(policy) = self.policy() {
-            match self.plugins.classify(&policy, task).await {
-                Ok(Ok(c)) => {
-                    return (
-                        c.queue,
-                        c.priority,
-                        c.required_skills
-                            .into_iter()
-                            .map(|s| (s.skill, s.min_proficiency))
-                            .collect(),
-                    );
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(plugin = %policy, "classify refused, using defaults: {e:?}")
-                }
+            match plugin_classify(&self.plugins, &policy, task).await {
+                Ok(c) => return c,
                 Err(e) => tracing::warn!(plugin = %policy, "classify failed, using defaults: {e}"),
             }
         }
-        let (queue, priority) = FALLBACK_QUEUES
-            .iter()
-            .find(|(c, _, _)| *c == task.channel)
-            .map(|(_, q, p)| (q.to_string(), *p))
-            .unwrap_or(("general".to_string(), 5));
-        (queue, priority, Vec::new())
+        fallback_classify(&task.channel)
     }
 
     async fn ensure_queue(&self, engine: &mut Engine, name: &str) -> QueueId {
@@ -651,6 +609,73 @@ impl RoutingService {
     }
 }
 
+/// What classification decided: queue name, priority, required skills.
+pub type Classified = (String, i32, Vec<(String, u8)>);
+
+/// The built-in classification: queue and priority by channel.
+pub fn fallback_classify(channel: &str) -> Classified {
+    let (queue, priority) = FALLBACK_QUEUES
+        .iter()
+        .find(|(c, _, _)| *c == channel)
+        .map(|(_, q, p)| (q.to_string(), *p))
+        .unwrap_or(("general".to_string(), 5));
+    (queue, priority, Vec::new())
+}
+
+/// Asks a routing policy plugin to classify a task.
+pub async fn plugin_classify(
+    plugins: &PluginHost,
+    policy: &str,
+    task: &bindings::TaskInfo,
+) -> Result<Classified, String> {
+    match plugins.classify(policy, task).await {
+        Ok(Ok(c)) => Ok((
+            c.queue,
+            c.priority,
+            c.required_skills
+                .into_iter()
+                .map(|s| (s.skill, s.min_proficiency))
+                .collect(),
+        )),
+        Ok(Err(e)) => Err(format!("{e:?}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Asks a routing policy plugin to rank the candidates of a match; agents it
+/// leaves out are not offered this round.
+pub async fn plugin_rank(
+    plugins: &PluginHost,
+    policy: &str,
+    task: &Task,
+    request: &MatchRequest,
+    now: u64,
+) -> Result<Vec<AgentId>, String> {
+    let info = task_info(task, now);
+    let candidates: Vec<bindings::AgentCandidate> = request
+        .candidates
+        .iter()
+        .map(|c| bindings::AgentCandidate {
+            id: c.agent_id.as_str().to_string(),
+            skills: c.skills.clone(),
+            idle_ms: c.idle_ms,
+            load: c.load,
+            capacity: c.capacity,
+            served_contact_last: c.served_contact_last,
+            attributes: Vec::new(),
+        })
+        .collect();
+    match plugins.rank(policy, &info, &candidates).await {
+        Ok(Ok(order)) => Ok(order
+            .into_iter()
+            .filter_map(|i| request.candidates.get(i as usize))
+            .map(|c| c.agent_id.clone())
+            .collect()),
+        Ok(Err(e)) => Err(format!("{e:?}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 fn flatten(attributes: &Value) -> Vec<(String, String)> {
     attributes
         .as_object()
@@ -668,7 +693,8 @@ fn flatten(attributes: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-fn task_info(task: &Task, now: u64) -> bindings::TaskInfo {
+/// The WIT view of an engine task.
+pub fn task_info(task: &Task, now: u64) -> bindings::TaskInfo {
     bindings::TaskInfo {
         id: task.id.as_str().to_string(),
         channel: task.channel.clone(),
