@@ -201,6 +201,10 @@ impl RoutingService {
             service.settle(&mut engine).await;
         }
         tokio::spawn(timer_loop(Arc::downgrade(&service)));
+        for (conversation, contact, channel) in service.store.conversations_without_task().await? {
+            tracing::info!(conversation, "creating the routing task a crash left out");
+            service.on_inbound(&conversation, &contact, &channel).await;
+        }
         Ok(service)
     }
 

@@ -266,6 +266,28 @@ impl Store {
         Ok(())
     }
 
+    /// Open conversations that never got a routing task (a crash between an
+    /// ingest commit and routing): (conversation id, contact id, last channel).
+    pub async fn conversations_without_task(&self) -> Result<Vec<(String, String, String)>> {
+        let rows = sqlx::query(
+            "SELECT c.id, c.contact_id, c.last_channel FROM conversation c \
+             WHERE c.status IN ('open', 'pending') AND c.last_channel IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM task t WHERE t.conversation_id = c.id) \
+             ORDER BY c.opened_at",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.text("id")?,
+                    r.text("contact_id")?,
+                    r.text("last_channel")?,
+                ))
+            })
+            .collect()
+    }
+
     /// The agent who last held a task of this contact, for sticky routing.
     pub async fn last_agent_for_contact(&self, contact_id: &str) -> Result<Option<String>> {
         let row = sqlx::query(

@@ -160,7 +160,53 @@ async fn a_conversation_has_one_live_task(ctx: Ctx) {
         .unwrap();
 }
 
+async fn conversations_without_a_task_are_found_for_reconciliation(ctx: Ctx) {
+    let store = ctx.store;
+    let batch = |sid: &str, from: &str| switchboard_store::IngestBatch {
+        plugin_id: "sms-twilio".into(),
+        channel: "sms".into(),
+        now_ms: 1_000,
+        reopen_window_ms: 60_000,
+        events: vec![switchboard_store::IngestEvent::InboundMessage(
+            switchboard_store::InboundMessage {
+                provider_id: sid.into(),
+                sender: switchboard_core::parse_identity_query(from, None).unwrap(),
+                sender_name: None,
+                body: "hi".into(),
+                attachments: vec![],
+                sent_at_ms: None,
+            },
+        )],
+    };
+    let routed = store
+        .ingest(batch("SM1", "phone:+15550000001"))
+        .await
+        .unwrap();
+    let lost = store
+        .ingest(batch("SM2", "phone:+15550000002"))
+        .await
+        .unwrap();
+    let conv = |o: &[switchboard_store::IngestOutcome]| match &o[0] {
+        switchboard_store::IngestOutcome::Created {
+            conversation_id, ..
+        } => conversation_id.clone(),
+        other => panic!("{other:?}"),
+    };
+    store
+        .save_routing(&RoutingChanges {
+            tasks: vec![task("t1", &conv(&routed), "pending")],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let missing = store.conversations_without_task().await.unwrap();
+    assert_eq!(missing.len(), 1, "{missing:?}");
+    assert_eq!(missing[0].0, conv(&lost));
+    assert_eq!(missing[0].2, "sms");
+}
+
 store_tests!(
+    conversations_without_a_task_are_found_for_reconciliation,
     snapshots_round_trip_and_skip_finished_work,
     a_second_pending_offer_of_a_task_is_refused,
     a_conversation_has_one_live_task,
