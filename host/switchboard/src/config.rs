@@ -44,6 +44,10 @@ pub struct RoutingSettings {
     pub sticky_wait_ms: u64,
     /// Offers missed in a row before an agent is set away (0: never).
     pub max_missed_offers: u32,
+    /// Priority aging: every this many ms of waiting…
+    pub aging_every_ms: u64,
+    /// …a task's priority rises by this much (0: no aging).
+    pub aging_step: u32,
 }
 
 impl Default for RoutingSettings {
@@ -53,6 +57,8 @@ impl Default for RoutingSettings {
             accept_timeout_ms: d.accept_timeout_ms,
             sticky_wait_ms: d.sticky_wait_ms,
             max_missed_offers: d.max_missed_offers,
+            aging_every_ms: 60_000,
+            aging_step: 0,
         }
     }
 }
@@ -307,7 +313,12 @@ impl Settings {
             accept_timeout_ms: self.routing.accept_timeout_ms,
             sticky_wait_ms: self.routing.sticky_wait_ms,
             max_missed_offers: self.routing.max_missed_offers,
-            ..Default::default()
+            aging: (self.routing.aging_step > 0 && self.routing.aging_every_ms > 0).then_some(
+                switchboard_routing::Aging {
+                    every_ms: self.routing.aging_every_ms,
+                    step: self.routing.aging_step,
+                },
+            ),
         }
     }
 
