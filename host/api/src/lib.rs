@@ -267,11 +267,12 @@ pub fn router(state: AppState) -> Router {
         .route("/agents/{id}/presence", put(routing_api::set_presence))
         .route("/agents/{id}/routing", put(routing_api::set_profile))
         .route("/agents/{id}/offers", get(routing_api::offers))
-        .route("/reservations/{id}/accept", post(routing_api::accept))
-        .route("/reservations/{id}/reject", post(routing_api::reject))
-        .route("/tasks/{id}/wrapup", post(routing_api::wrapup))
-        .route("/tasks/{id}/complete", post(routing_api::complete))
+        .route(
+            "/reservations/{id}/{action}",
+            post(routing_api::reservation_action),
+        )
         .route("/tasks/{id}/transfer", post(routing_api::transfer))
+        .route("/tasks/{id}/{action}", post(routing_api::task_action))
         .route("/outbox", get(routes::list_outbox))
         .route("/outbox/{id}/retry", post(routes::retry_outbox))
         .route(

@@ -184,28 +184,21 @@ async fn own_reservation(state: &AppState, auth: &Auth, id: &str) -> ApiResult<(
     }
 }
 
-/// `POST /api/v1/reservations/{id}/accept`.
-pub async fn accept(
+/// `POST /api/v1/reservations/{id}/accept` and `/reject`.
+pub async fn reservation_action(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<String>,
+    Path((id, action)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     own_reservation(&state, &auth, &id).await?;
     let r = ReservationId::from(id.as_str());
-    routing(&state)?.apply(|e, now| e.accept(now, &r)).await?;
-    Ok(Json(json!({"accepted": id})))
-}
-
-/// `POST /api/v1/reservations/{id}/reject`.
-pub async fn reject(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    own_reservation(&state, &auth, &id).await?;
-    let r = ReservationId::from(id.as_str());
-    routing(&state)?.apply(|e, now| e.reject(now, &r)).await?;
-    Ok(Json(json!({"rejected": id})))
+    let service = routing(&state)?;
+    match action.as_str() {
+        "accept" => service.apply(|e, now| e.accept(now, &r)).await?,
+        "reject" => service.apply(|e, now| e.reject(now, &r)).await?,
+        _ => return Err(ApiError::not_found("no such route")),
+    }
+    Ok(Json(json!({ "reservation": id, "done": action })))
 }
 
 async fn own_task(state: &AppState, auth: &Auth, id: &str) -> ApiResult<()> {
@@ -219,28 +212,21 @@ async fn own_task(state: &AppState, auth: &Auth, id: &str) -> ApiResult<()> {
     }
 }
 
-/// `POST /api/v1/tasks/{id}/wrapup`.
-pub async fn wrapup(
+/// `POST /api/v1/tasks/{id}/wrapup` and `/complete`.
+pub async fn task_action(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<String>,
+    Path((id, action)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     own_task(&state, &auth, &id).await?;
     let t = TaskId::from(id.as_str());
-    routing(&state)?.apply(|e, now| e.wrap_up(now, &t)).await?;
-    Ok(Json(json!({"wrapping": id})))
-}
-
-/// `POST /api/v1/tasks/{id}/complete`.
-pub async fn complete(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    own_task(&state, &auth, &id).await?;
-    let t = TaskId::from(id.as_str());
-    routing(&state)?.apply(|e, now| e.complete(now, &t)).await?;
-    Ok(Json(json!({"completed": id})))
+    let service = routing(&state)?;
+    match action.as_str() {
+        "wrapup" => service.apply(|e, now| e.wrap_up(now, &t)).await?,
+        "complete" => service.apply(|e, now| e.complete(now, &t)).await?,
+        _ => return Err(ApiError::not_found("no such route")),
+    }
+    Ok(Json(json!({ "task": id, "done": action })))
 }
 
 /// `POST /api/v1/tasks/{id}/transfer` body.
