@@ -15,6 +15,7 @@ plugin_crates=(
     "$plugins_dir/sms-twilio"
     "$plugins_dir/routing-default"
     "$plugins_dir/test-misbehave"
+    "$plugins_dir/test-misbehave-routing"
     "$repo_dir/examples/telegram-bot"
     "$repo_dir/examples/routing-least-busy"
 )

@@ -30,7 +30,7 @@ pub const TELEGRAM_SECRET: &str = "e2e-telegram-webhook-secret";
 
 /// The built `switchboard` binary.
 pub fn binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("SWITCHBOARD_BIN") {
+    if let Some(p) = std::env::var_os("SWITCHBOARD_BIN").filter(|p| !p.is_empty()) {
         return p.into();
     }
     let exe = std::env::current_exe().expect("current exe");

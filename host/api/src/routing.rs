@@ -68,6 +68,8 @@ pub struct RoutingService {
     holders: StdMutex<HashMap<String, String>>,
     /// conversation id → live task id.
     live: StdMutex<HashMap<String, TaskId>>,
+    /// Arrivals and presence changes for the offline replay, when asked for.
+    trace: TraceRecorder,
 }
 
 fn task_row(task: &Task, holder: Option<&AgentId>) -> TaskRow {
@@ -186,6 +188,7 @@ impl RoutingService {
             .collect();
         let engine = Engine::restore(config, queues, agents, tasks, reservations, now())
             .map_err(|e| ApiError::internal(format!("routing state cannot be restored: {e}")))?;
+        let trace = TraceRecorder::from_env(&engine);
         let service = Arc::new(RoutingService {
             engine: Mutex::new(engine),
             store,
@@ -194,6 +197,7 @@ impl RoutingService {
             timer: Notify::new(),
             holders: StdMutex::default(),
             live: StdMutex::default(),
+            trace,
         });
         {
             let mut engine = service.engine.lock().await;
@@ -315,12 +319,22 @@ impl RoutingService {
                     json!({"reservation": reservation}),
                 ));
             }
-            Output::TaskCompleted { task, .. } => changes
-                .finished
-                .push((task.as_str().to_string(), "completed".into())),
-            Output::TaskCanceled { task } => changes
-                .finished
-                .push((task.as_str().to_string(), "canceled".into())),
+            // The engine forgot the task already, so the generic `task.updated`
+            // below cannot describe it: say here that it ended, and who held it.
+            Output::TaskCompleted { task, agent } => {
+                changes
+                    .finished
+                    .push((task.as_str().to_string(), "completed".into()));
+                let holder = agent.as_ref().map(|a| a.as_str().to_string());
+                events.push(finished_event(task, "completed", holder, output));
+            }
+            Output::TaskCanceled { task } => {
+                changes
+                    .finished
+                    .push((task.as_str().to_string(), "canceled".into()));
+                let holder = self.former_holder(task);
+                events.push(finished_event(task, "canceled", holder, output));
+            }
             Output::AgentSetAway { agent, reason } => {
                 if let Some(a) = engine.agent(agent) {
                     changes.agents.push(presence_row(a));
@@ -350,6 +364,14 @@ impl RoutingService {
             changes.tasks.retain(|t| t.id != row.id);
             changes.tasks.push(row);
         }
+    }
+
+    /// Who held a task the engine has just forgotten, as of the previous step.
+    fn former_holder(&self, task: &TaskId) -> Option<String> {
+        let holders = self.holders.lock().expect("holders");
+        let live = self.live.lock().expect("live");
+        let (conversation, _) = live.iter().find(|(_, t)| *t == task)?;
+        holders.get(conversation).cloned()
     }
 
     async fn rank(&self, engine: &Engine, policy: &str, request: &MatchRequest) -> Vec<AgentId> {
@@ -459,22 +481,25 @@ impl RoutingService {
             BTreeMap::from([("conversation_id".to_string(), conversation_id.to_string())]);
         new.contact_id = Some(contact_id.into());
         new.last_agent = last_agent.map(|a| AgentId::from(a.as_str()));
-        if let Err(e) = engine.enqueue(now(), new) {
+        let at = now();
+        let line = self.trace.arrival(at, &new, info.contact.as_ref());
+        if let Err(e) = engine.enqueue(at, new) {
             tracing::error!(conversation = conversation_id, "task not created: {e}");
             return;
         }
+        self.trace.write(line);
         self.settle(&mut engine).await;
     }
 
     /// Runs one engine input and settles.
     pub async fn apply<T>(
         &self,
-        input: impl FnOnce(&mut Engine, u64) -> Result<T, EngineError>,
+        input: impl FnOnce(&mut Engine, u64) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         let mut engine = self.engine.lock().await;
         let result = input(&mut engine, now());
         self.settle(&mut engine).await;
-        Ok(result?)
+        result
     }
 
     /// Creates or replaces a queue.
@@ -503,7 +528,11 @@ impl RoutingService {
                 .collect();
             engine.upsert_agent(now(), agent)?;
         }
-        engine.set_presence(now(), &id, presence)?;
+        let at = now();
+        engine.set_presence(at, &id, presence)?;
+        if let Some(agent) = engine.agent(&id) {
+            self.trace.write(self.trace.presence(at, agent));
+        }
         let row = engine.agent(&id).map(presence_row);
         if let Some(row) = &row {
             self.store
@@ -576,14 +605,6 @@ impl RoutingService {
             .map(|r| r.agent.as_str().to_string())
     }
 
-    /// Checks who holds a task.
-    pub async fn task_holder(&self, task: &str) -> Option<String> {
-        let engine = self.engine.lock().await;
-        engine
-            .holder(&TaskId::from(task))
-            .map(|a| a.as_str().to_string())
-    }
-
     /// Every queue with its statistics.
     pub async fn queues(&self) -> Vec<Value> {
         let engine = self.engine.lock().await;
@@ -613,6 +634,21 @@ impl RoutingService {
     }
 }
 
+/// `task.updated` for a task that ended (`completed` or `canceled`), for
+/// supervisors and the agent who held it.
+fn finished_event(
+    task: &TaskId,
+    state: &str,
+    holder: Option<String>,
+    output: &Output,
+) -> (&'static str, Audience, Value) {
+    (
+        "task.updated",
+        Audience::Agents(holder.iter().cloned().collect()),
+        json!({"task": null, "task_id": task, "state": state, "agent_id": holder, "output": output}),
+    )
+}
+
 /// What classification decided: queue name, priority, required skills.
 pub type Classified = (String, i32, Vec<(String, u8)>);
 
@@ -626,13 +662,28 @@ pub fn fallback_classify(channel: &str) -> Classified {
     (queue, priority, Vec::new())
 }
 
-/// Asks a routing policy plugin to classify a task.
+/// Whether `name` may name a queue: 1-64 ASCII letters, digits, `-`, `_` or `.`.
+pub fn valid_queue_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// Asks a routing policy plugin to classify a task. A queue name that no
+/// queue may have is an error, so the caller falls back to the defaults
+/// instead of creating that queue.
 pub async fn plugin_classify(
     plugins: &PluginHost,
     policy: &str,
     task: &bindings::TaskInfo,
 ) -> Result<Classified, String> {
     match plugins.classify(policy, task).await {
+        Ok(Ok(c)) if !valid_queue_name(&c.queue) => Err(format!(
+            "queue {:?} is not a queue name (1-64 letters, digits, '-', '_' or '.')",
+            c.queue
+        )),
         Ok(Ok(c)) => Ok((
             c.queue,
             c.priority,
@@ -711,6 +762,120 @@ pub fn task_info(task: &Task, now: u64) -> bindings::TaskInfo {
             .collect(),
         waiting_ms: now.saturating_sub(task.arrived_at),
         last_agent: task.last_agent.as_ref().map(|a| a.as_str().to_string()),
+    }
+}
+
+/// Records live routing inputs as a trace for `switchboard routing replay` (format in
+/// ROUTING.md) when `SWITCHBOARD_ROUTING_TRACE` names a file: a `setup` line (queues,
+/// agents, engine settings) when the file is new, then one JSON line per task created
+/// (`arrival`) and per presence change (`presence`, with the agent's skills and
+/// capacity). Handle times and customers' patience are not known live and are left
+/// out; the replay defaults them. Lines are appended under the engine lock, so they
+/// are in time order. A write that fails is logged and routing goes on.
+struct TraceRecorder {
+    file: Option<StdMutex<std::fs::File>>,
+}
+
+impl TraceRecorder {
+    const ENV: &'static str = "SWITCHBOARD_ROUTING_TRACE";
+
+    fn from_env(engine: &Engine) -> TraceRecorder {
+        let off = TraceRecorder { file: None };
+        let Some(path) = std::env::var_os(Self::ENV).filter(|p| !p.is_empty()) else {
+            return off;
+        };
+        let path = std::path::PathBuf::from(path);
+        let opened = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|f| Ok((f.metadata()?.len() == 0, f)));
+        let (new, file) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                tracing::error!(path = %path.display(), "routing trace not recorded: {e}");
+                return off;
+            }
+        };
+        tracing::info!(path = %path.display(), "recording the routing trace");
+        let recorder = TraceRecorder {
+            file: Some(StdMutex::new(file)),
+        };
+        if new {
+            let queues: Vec<Value> = engine
+                .queues()
+                .map(|q| {
+                    json!({"name": q.id, "sla_target_ms": q.sla_target_ms, "priority": q.priority,
+                        "required_skills": q.required_skills, "steps": q.steps, "channels": q.channels})
+                })
+                .collect();
+            let agents: Vec<Value> = engine
+                .agents()
+                .map(|a| json!({"id": a.id, "skills": a.skills, "capacity": a.capacity, "status": status(&a.presence)}))
+                .collect();
+            recorder.write(Some(
+                json!({"type": "setup", "queues": queues, "agents": agents,
+                "engine": engine.config()}),
+            ));
+        }
+        recorder
+    }
+
+    /// The line for a task about to be created (`None` when not recording).
+    fn arrival(
+        &self,
+        at_ms: u64,
+        task: &NewTask,
+        contact: Option<&bindings::ContactSummary>,
+    ) -> Option<Value> {
+        self.file.as_ref()?;
+        let contact_attributes: BTreeMap<&str, &str> = contact
+            .map(|c| {
+                c.attributes
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(
+            json!({"type": "arrival", "at_ms": at_ms, "task": task.id, "channel": task.channel,
+            "attributes": task.attributes, "contact": task.contact_id,
+            "contact_attributes": contact_attributes, "last_agent": task.last_agent}),
+        )
+    }
+
+    /// The line for an agent whose presence just changed (`None` when not recording).
+    fn presence(&self, at_ms: u64, agent: &Agent) -> Option<Value> {
+        self.file.as_ref()?;
+        let reason = match &agent.presence {
+            Presence::Away { reason } => Some(reason.as_str()),
+            _ => None,
+        };
+        Some(
+            json!({"type": "presence", "at_ms": at_ms, "agent": agent.id,
+            "status": status(&agent.presence), "reason": reason, "skills": agent.skills,
+            "capacity": agent.capacity}),
+        )
+    }
+
+    fn write(&self, line: Option<Value>) {
+        let (Some(file), Some(line)) = (&self.file, line) else {
+            return;
+        };
+        let mut text = line.to_string();
+        text.push('\n');
+        let mut file = file.lock().expect("trace file");
+        if let Err(e) = std::io::Write::write_all(&mut *file, text.as_bytes()) {
+            tracing::warn!("routing trace line not written: {e}");
+        }
+    }
+}
+
+fn status(presence: &Presence) -> &'static str {
+    match presence {
+        Presence::Available => "available",
+        Presence::Away { .. } => "away",
+        Presence::Offline => "offline",
     }
 }
 

@@ -7,12 +7,14 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard_core::Role;
-use switchboard_routing::{CapacityProfile, Queue, QueueId, ReservationId, RoutingStep, TaskId};
+use switchboard_routing::{
+    CapacityProfile, Engine, Queue, QueueId, ReservationId, RoutingStep, TaskId,
+};
 
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
-use crate::routing::{RoutingService, parse_presence};
+use crate::routing::{RoutingService, parse_presence, valid_queue_name};
 
 fn routing(state: &AppState) -> ApiResult<&std::sync::Arc<RoutingService>> {
     state.routing.as_ref().ok_or_else(|| {
@@ -79,13 +81,7 @@ pub async fn create_queue(
     Json(body): Json<QueueBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     auth.require_admin()?;
-    let valid = !body.name.is_empty()
-        && body.name.len() <= 64
-        && body
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if !valid {
+    if !valid_queue_name(&body.name) {
         return Err(ApiError::bad_request(
             "queue name: 1-64 letters, digits, '-', '_' or '.'",
         ));
@@ -194,16 +190,19 @@ pub async fn reservation_action(
     let r = ReservationId::from(id.as_str());
     let service = routing(&state)?;
     match action.as_str() {
-        "accept" => service.apply(|e, now| e.accept(now, &r)).await?,
-        "reject" => service.apply(|e, now| e.reject(now, &r)).await?,
+        "accept" => service.apply(|e, now| Ok(e.accept(now, &r)?)).await?,
+        "reject" => service.apply(|e, now| Ok(e.reject(now, &r)?)).await?,
         _ => return Err(ApiError::not_found("no such route")),
     }
     Ok(Json(json!({ "reservation": id, "done": action })))
 }
 
-async fn own_task(state: &AppState, auth: &Auth, id: &str) -> ApiResult<()> {
-    match routing(state)?.task_holder(id).await {
-        Some(agent) if agent == auth.agent.id => Ok(()),
+/// Refuses unless the caller holds the task (supervisors may act on any).
+/// Checked inside the engine step, so a task reassigned a moment ago cannot be
+/// completed or transferred by its former holder.
+fn own_task(engine: &Engine, auth: &Auth, task: &TaskId) -> ApiResult<()> {
+    match engine.holder(task) {
+        Some(agent) if agent.as_str() == auth.agent.id => Ok(()),
         _ if is_supervisor(auth) => Ok(()),
         Some(_) => Err(ApiError::forbidden("another agent holds this task")),
         None => Err(ApiError::not_found(
@@ -218,14 +217,23 @@ pub async fn task_action(
     auth: Auth,
     Path((id, action)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    own_task(&state, &auth, &id).await?;
     let t = TaskId::from(id.as_str());
     let service = routing(&state)?;
-    match action.as_str() {
-        "wrapup" => service.apply(|e, now| e.wrap_up(now, &t)).await?,
-        "complete" => service.apply(|e, now| e.complete(now, &t)).await?,
+    let wrap = match action.as_str() {
+        "wrapup" => true,
+        "complete" => false,
         _ => return Err(ApiError::not_found("no such route")),
-    }
+    };
+    service
+        .apply(|e, now| {
+            own_task(e, &auth, &t)?;
+            Ok(if wrap {
+                e.wrap_up(now, &t)
+            } else {
+                e.complete(now, &t)
+            }?)
+        })
+        .await?;
     Ok(Json(json!({ "task": id, "done": action })))
 }
 
@@ -244,11 +252,13 @@ pub async fn transfer(
     Path(id): Path<String>,
     Json(body): Json<TransferBody>,
 ) -> ApiResult<Json<Value>> {
-    own_task(&state, &auth, &id).await?;
     let target = RoutingService::target(body.queue, body.agent_id)?;
     let t = TaskId::from(id.as_str());
     routing(&state)?
-        .apply(|e, now| e.transfer(now, &t, target))
+        .apply(|e, now| {
+            own_task(e, &auth, &t)?;
+            Ok(e.transfer(now, &t, target)?)
+        })
         .await?;
     Ok(Json(json!({"transferred": id})))
 }
