@@ -4,7 +4,9 @@
 //! crates; everything testable lives in them.
 
 mod bench;
+mod bench_routing;
 mod config;
+mod replay;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -56,7 +58,33 @@ enum Command {
         command: PluginCommand,
     },
     /// Measure plugin call cost and end-to-end ingest against in-run baselines.
-    Bench(bench::BenchArgs),
+    Bench(BenchCli),
+    /// Routing tools.
+    Routing {
+        #[command(subcommand)]
+        command: RoutingCommand,
+    },
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct BenchCli {
+    #[command(subcommand)]
+    command: Option<BenchCommand>,
+    #[command(flatten)]
+    args: bench::BenchArgs,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Routing decisions per second and enqueue-to-offer latency, Wasm policy vs native.
+    Routing(bench_routing::RoutingBenchArgs),
+}
+
+#[derive(Subcommand)]
+enum RoutingCommand {
+    /// Replay a recorded arrival trace through one or two policies on virtual time.
+    Replay(replay::ReplayArgs),
 }
 
 #[derive(Subcommand)]
@@ -115,7 +143,14 @@ fn main() -> anyhow::Result<()> {
             Command::Serve { demo, plugins_dir } => serve(settings, demo, plugins_dir).await,
             Command::Admin { command } => admin_command(settings, command).await,
             Command::Plugin { command } => plugin_command(settings, command).await,
-            Command::Bench(args) => bench::run(args).await,
+            Command::Bench(BenchCli {
+                command: Some(BenchCommand::Routing(args)),
+                ..
+            }) => bench_routing::run(args).await,
+            Command::Bench(BenchCli { args, .. }) => bench::run(args).await,
+            Command::Routing {
+                command: RoutingCommand::Replay(args),
+            } => replay::run(args).await,
         }
     })
 }
