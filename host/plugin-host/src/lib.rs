@@ -8,8 +8,11 @@
 //!
 //! # Isolation
 //!
-//! - Every call gets a fresh instance from an [`wasmtime::component::InstancePre`]
-//!   on the pooling allocator, so a poisoned instance never serves another call.
+//! - Every channel and CRM call gets a fresh instance from an
+//!   [`wasmtime::component::InstancePre`] on the pooling allocator, so a poisoned
+//!   instance never serves another call. Routing policies, called for every
+//!   routing decision, reuse a warm instance that is thrown away after any failed
+//!   call and after [`WARM_POLICY_CALLS`] calls.
 //! - A wall-clock deadline (epoch interruption plus a host-side timeout), a
 //!   linear-memory cap and caps on what a plugin hands back bound each call.
 //!   A trap, a timeout or a memory blow-up fails that call only.
@@ -211,6 +214,59 @@ struct Loaded {
     calls: AtomicU64,
     failures: AtomicU64,
     consecutive: AtomicU32,
+    /// Warm routing-policy instances (see [`WARM_POLICY_CALLS`]).
+    warm: Mutex<Vec<WarmPolicy>>,
+}
+
+/// A routing-policy instance kept between calls.
+struct WarmPolicy {
+    store: Store<PluginState>,
+    bindings: Option<bindings::routing::Routing>,
+    uses: u32,
+}
+
+/// Routing policies are called for every routing decision, so their instances
+/// are reused: one is discarded after any failed call and after this many calls,
+/// and at most [`WARM_POLICY_POOL`] are kept per plugin. A policy only ever
+/// sees routing inputs, so reuse shares nothing between plugins or tenants;
+/// channel and CRM plugins, which handle provider traffic and secrets, still get
+/// a fresh instance per call.
+pub const WARM_POLICY_CALLS: u32 = 1000;
+/// Warm instances kept per routing plugin.
+pub const WARM_POLICY_POOL: usize = 2;
+
+/// Runs one routing-policy export on a warm instance (or a fresh one when none
+/// is pooled) under the same deadline and memory cap as every other call.
+macro_rules! call_policy {
+    ($host:expr, $id:expr, $call:literal, |$b:ident, $store:ident| $body:expr) => {{
+        let timeout = $host.inner.limits.call_timeout;
+        let (p, mut warm) = $host.checkout_policy($id)?;
+        let Pre::Routing(pre) = &p.pre else {
+            unreachable!("kind checked in checkout")
+        };
+        warm.store.data_mut().memory.hit = false;
+        Self::arm(&mut warm.store, timeout);
+        let outcome = tokio::time::timeout(timeout, async {
+            if warm.bindings.is_none() {
+                warm.bindings = Some(pre.instantiate_async(&mut warm.store).await?);
+            }
+            let $b = warm.bindings.as_ref().expect("instantiated above");
+            let $store = &mut warm.store;
+            $body.await
+        })
+        .await;
+        let hit = warm.store.data().memory.hit;
+        let reusable = matches!(outcome, Ok(Ok(_)));
+        let result = $host.settle(&p, $call, timeout, hit, outcome).await;
+        warm.uses += 1;
+        if reusable && warm.uses < WARM_POLICY_CALLS {
+            let mut pool = p.warm.lock().expect("warm pool lock");
+            if pool.len() < WARM_POLICY_POOL {
+                pool.push(warm);
+            }
+        }
+        result
+    }};
 }
 
 struct Inner {
@@ -372,6 +428,7 @@ impl PluginHost {
             calls: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             consecutive: AtomicU32::new(0),
+            warm: Mutex::new(Vec::new()),
         });
         self.inner
             .plugins
@@ -473,6 +530,18 @@ impl PluginHost {
         store.limiter(|s| &mut s.memory);
         store.epoch_deadline_trap();
         Ok((p, store))
+    }
+
+    /// A pooled policy instance, or a fresh store to instantiate into.
+    fn checkout_policy(&self, id: &str) -> Result<(Arc<Loaded>, WarmPolicy), CallError> {
+        let (p, store) = self.checkout(id, PluginKind::Routing)?;
+        let pooled = p.warm.lock().expect("warm pool lock").pop();
+        let warm = pooled.unwrap_or(WarmPolicy {
+            store,
+            bindings: None,
+            uses: 0,
+        });
+        Ok((p, warm))
     }
 
     fn arm(store: &mut Store<PluginState>, timeout: Duration) {
@@ -615,11 +684,9 @@ impl PluginHost {
         id: &str,
         task: &bindings::TaskInfo,
     ) -> Result<Result<bindings::Classification, PluginError>, CallError> {
-        let timeout = self.inner.limits.call_timeout;
-        let (result, _) = call_guest!(self, id, Routing, "classify", timeout, |b, store| b
+        call_policy!(self, id, "classify", |b, store| b
             .switchboard_plugin_policy()
-            .call_classify(store, task));
-        result
+            .call_classify(store, task))
     }
 
     /// Asks a routing policy to rank eligible agents.
@@ -629,11 +696,9 @@ impl PluginHost {
         task: &bindings::TaskInfo,
         candidates: &[bindings::AgentCandidate],
     ) -> Result<Result<Vec<u32>, PluginError>, CallError> {
-        let timeout = self.inner.limits.call_timeout;
-        let (result, _) = call_guest!(self, id, Routing, "rank", timeout, |b, store| b
+        call_policy!(self, id, "rank", |b, store| b
             .switchboard_plugin_policy()
-            .call_rank(store, task, candidates));
-        result
+            .call_rank(store, task, candidates))
     }
 
     /// Asks a CRM plugin about a person.

@@ -184,6 +184,17 @@ impl Default for CapacityProfile {
 }
 
 impl CapacityProfile {
+    /// The cheapest channel's cost: an agent with less spare capacity than this
+    /// can take nothing and is not worth matching against.
+    pub fn min_cost(&self) -> u32 {
+        self.costs
+            .values()
+            .copied()
+            .chain([self.default_cost])
+            .min()
+            .unwrap_or(0)
+    }
+
     /// What one task on `channel` costs.
     pub fn cost(&self, channel: &str) -> u32 {
         self.costs

@@ -36,7 +36,7 @@ use switchboard_plugin_host::{BoxFuture, HostServices, KvFailure, LoadSpec};
 pub use switchboard_plugin_host::{
     CallError, ChannelEvent, HttpFailure, HttpRequest, HttpResponse, Limits, LoadError,
     OutboundMessage, OutboundRequest, OutboundResponse, PluginError, PluginHost, SendReceipt,
-    WebhookOutcome,
+    WARM_POLICY_CALLS, WebhookOutcome,
 };
 
 /// Where `plugins/build.sh` puts the plugin with this id.

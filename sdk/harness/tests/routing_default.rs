@@ -369,3 +369,21 @@ async fn every_documented_key_is_declared_and_applied() {
     let chat = classify(&h, &task("chat", &[], None)).await;
     assert_eq!((chat.queue.as_str(), chat.priority), ("misc", 1));
 }
+
+/// Policy instances are reused between calls and recycled after
+/// `WARM_POLICY_CALLS`; answers stay the same across the recycling boundary.
+#[tokio::test]
+async fn answers_are_stable_across_warm_instance_recycling() {
+    let h = load(&[]);
+    let t = task("chat", &[], None);
+    let candidates = [agent("a", &[], 10, 0), agent("b", &[], 5_000, 0)];
+    let first = rank(&h, &t, &candidates).await;
+    assert_eq!(first, vec![1, 0], "longest idle first");
+    let calls = switchboard_harness::WARM_POLICY_CALLS;
+    for _ in 0..calls + 5 {
+        assert_eq!(rank(&h, &t, &candidates).await, first);
+    }
+    let status = h.host().status(h.id()).unwrap();
+    assert_eq!(status.failures, 0);
+    assert_eq!(status.calls, u64::from(calls) + 6);
+}

@@ -86,8 +86,11 @@ impl AgentEntry {
         self.agent.capacity.total.saturating_sub(self.load)
     }
 
+    /// Available with room for at least the cheapest channel. Agents who are
+    /// nearly full would otherwise stay "free" and make every scan test them.
     fn is_free(&self) -> bool {
-        self.agent.presence == Presence::Available && self.spare() > 0
+        self.agent.presence == Presence::Available
+            && self.spare() >= self.agent.capacity.min_cost().max(1)
     }
 }
 
