@@ -32,8 +32,9 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 2,
         name: "routing",
-        sqlite: include_str!("../migrations/sqlite/0002_routing.sql"),
-        postgres: include_str!("../migrations/postgres/0002_routing.sql"),
+        // Plain TEXT/BIGINT and partial indexes: one text serves both engines.
+        sqlite: include_str!("../migrations/common/0002_routing.sql"),
+        postgres: include_str!("../migrations/common/0002_routing.sql"),
     },
 ];
 
