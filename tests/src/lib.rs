@@ -400,6 +400,37 @@ impl Server {
         (self.data.clone(), self.options.clone())
     }
 
+    /// Logs in; returns the bearer token and the agent id.
+    pub async fn login(&self, email: &str, password: &str) -> (String, String) {
+        let v: Value = self
+            .http
+            .post(format!("{}/api/v1/auth/login", self.base))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (
+            v["token"].as_str().expect("token").to_string(),
+            v["agent"]["id"].as_str().expect("agent id").to_string(),
+        )
+    }
+
+    /// `METHOD {path}` with `token` and a JSON body; returns status and JSON.
+    pub async fn call(&self, token: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let req = match method {
+            "GET" => self.http.get(url),
+            "PUT" => self.http.put(url).json(&body),
+            _ => self.http.post(url).json(&body),
+        };
+        let r = req.bearer_auth(token).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     /// `GET {path}` with the admin token; returns status and JSON.
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let r = self

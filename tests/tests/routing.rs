@@ -13,29 +13,11 @@ const AGENT_EMAIL: &str = "sam@e2e.test";
 const AGENT_PASSWORD: &str = "sam-password-123";
 
 async fn login(server: &Server, email: &str, password: &str) -> String {
-    let v: Value = server
-        .http
-        .post(format!("{}/api/v1/auth/login", server.base))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["token"].as_str().expect("token").to_string()
+    server.login(email, password).await.0
 }
 
 async fn call(server: &Server, token: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
-    let url = format!("{}{path}", server.base);
-    let req = match method {
-        "GET" => server.http.get(url),
-        "PUT" => server.http.put(url).json(&body),
-        _ => server.http.post(url).json(&body),
-    };
-    let r = req.bearer_auth(token).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    server.call(token, method, path, body).await
 }
 
 async fn wait_offers(server: &Server, token: &str, n: usize) -> Vec<Value> {

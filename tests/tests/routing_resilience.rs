@@ -18,32 +18,11 @@ const POLICY: &str = "test-misbehave-routing";
 const BUILT_IN_QUEUE: &str = "messaging";
 
 async fn login(server: &Server, email: &str, password: &str) -> (String, String) {
-    let v: Value = server
-        .http
-        .post(format!("{}/api/v1/auth/login", server.base))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (
-        v["token"].as_str().expect("token").to_string(),
-        v["agent"]["id"].as_str().expect("agent id").to_string(),
-    )
+    server.login(email, password).await
 }
 
 async fn call(server: &Server, token: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
-    let url = format!("{}{path}", server.base);
-    let req = match method {
-        "GET" => server.http.get(url),
-        "PUT" => server.http.put(url).json(&body),
-        _ => server.http.post(url).json(&body),
-    };
-    let r = req.bearer_auth(token).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    server.call(token, method, path, body).await
 }
 
 async fn offers(server: &Server, token: &str) -> Vec<Value> {
