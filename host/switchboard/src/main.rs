@@ -355,6 +355,7 @@ async fn demo_setup(
                 ("webhook_secret", "demo-webhook-secret"),
             ],
         ),
+        ("routing-default", &[]),
     ];
     for (id, config) in demo_config {
         let dir = plugins_dir.join(id);
