@@ -864,7 +864,7 @@ pub async fn run(args: RoutingBenchArgs) -> anyhow::Result<()> {
     };
     println!(
         "policy {POLICY} from {}: wasm = PluginHost, default limits, fresh instance per call \
-         (as live); warm* = one reused instance (experiment); native = the same ranking in Rust",
+         (as live); warm* = one instance reused outside the plugin host (reference); native = the same ranking in Rust",
         dir.display()
     );
 
