@@ -21,8 +21,8 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -38,10 +38,7 @@ use sha1::Sha1;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 use switchboard_api::{ApiConfig, AppState, OutboxConfig, ServerServices, admin};
-use switchboard_plugin_host::{
-    BoxFuture, ChannelEvent, HostServices, HttpFailure, HttpRequest, KvFailure, Limits, LoadSpec,
-    OutboundRequest, OutboundResponse, PluginHost,
-};
+use switchboard_plugin_host::{ChannelEvent, HttpRequest, Limits, LoadSpec, PluginHost};
 use switchboard_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -305,62 +302,6 @@ fn random_hex(bytes: usize) -> String {
 // Part 1: connector call cost
 // ---------------------------------------------------------------------------
 
-/// Capabilities for part 1: in-memory kv, no network, the real clock.
-#[derive(Default)]
-struct BenchServices {
-    kv: Mutex<HashMap<(String, String), Vec<u8>>>,
-}
-
-impl HostServices for BenchServices {
-    fn kv_get(
-        &self,
-        plugin: String,
-        key: String,
-    ) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>> {
-        let value = self
-            .kv
-            .lock()
-            .expect("kv lock")
-            .get(&(plugin, key))
-            .cloned();
-        Box::pin(async move { Ok(value) })
-    }
-
-    fn kv_set(
-        &self,
-        plugin: String,
-        key: String,
-        value: Vec<u8>,
-        _max_total_bytes: u64,
-    ) -> BoxFuture<'_, Result<(), KvFailure>> {
-        self.kv
-            .lock()
-            .expect("kv lock")
-            .insert((plugin, key), value);
-        Box::pin(async { Ok(()) })
-    }
-
-    fn kv_delete(&self, plugin: String, key: String) -> BoxFuture<'_, Result<(), String>> {
-        self.kv.lock().expect("kv lock").remove(&(plugin, key));
-        Box::pin(async { Ok(()) })
-    }
-
-    fn now_ms(&self) -> u64 {
-        switchboard_api::now_ms() as u64
-    }
-
-    fn send_http(
-        &self,
-        _request: OutboundRequest,
-    ) -> BoxFuture<'_, Result<OutboundResponse, HttpFailure>> {
-        Box::pin(async { Err(HttpFailure::Other("the benchmark has no network".into())) })
-    }
-
-    fn plugin_quarantined(&self, _plugin: String, _reason: String) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
-    }
-}
-
 /// What the native baseline produces: the same shapes the connector returns.
 #[derive(Debug)]
 #[allow(dead_code)] // Built to be measured, not read.
@@ -587,8 +528,11 @@ fn backtraces_captured() -> bool {
 }
 
 async fn connector_cost(plugin_dir: &Path, iterations: usize) -> anyhow::Result<CallCost> {
-    let host = PluginHost::new(Limits::default(), Arc::new(BenchServices::default()))
-        .map_err(|e| anyhow::anyhow!("starting the plugin host: {e:#}"))?;
+    let host = PluginHost::new(
+        Limits::default(),
+        Arc::new(crate::offline::OfflineServices::wall_clock()),
+    )
+    .map_err(|e| anyhow::anyhow!("starting the plugin host: {e:#}"))?;
     let mut spec = LoadSpec::from_dir(plugin_dir)?;
     spec.config = twilio_config();
     let config = PluginHost::resolve_config(&spec.manifest, &spec.config)?;

@@ -6,6 +6,7 @@
 mod bench;
 mod bench_routing;
 mod config;
+mod offline;
 mod replay;
 
 use std::collections::HashMap;

@@ -18,21 +18,18 @@
 //! Everything is deterministic: ties in time are broken by the order events were
 //! scheduled, maps are ordered, and plugins see a fixed clock.
 
+use crate::offline::OfflineServices;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use switchboard_api::routing::{fallback_classify, plugin_classify, plugin_rank};
-use switchboard_plugin_host::{
-    BoxFuture, HostServices, HttpFailure, KvFailure, Limits, LoadSpec, OutboundRequest,
-    OutboundResponse, PluginHost, PluginKind, bindings,
-};
+use switchboard_plugin_host::{Limits, LoadSpec, PluginHost, PluginKind, bindings};
 use switchboard_routing::{
     Agent, AgentId, CapacityProfile, Engine, EngineConfig, MatchRequest, NewTask, Output, Presence,
     Queue, QueueId, ReservationId, RoutingStep, SkillLevel, TaskId, TaskState, default_rank,
@@ -342,65 +339,6 @@ impl Trace {
 // Policies
 // ---------------------------------------------------------------------------
 
-/// Capabilities for replayed plugins: in-memory kv, no network, and a clock that is
-/// the replay's virtual time.
-#[derive(Default)]
-pub struct FixedClockServices {
-    /// What `now-ms` answers.
-    pub clock: AtomicU64,
-    kv: Mutex<HashMap<(String, String), Vec<u8>>>,
-}
-
-impl HostServices for FixedClockServices {
-    fn kv_get(
-        &self,
-        plugin: String,
-        key: String,
-    ) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>> {
-        let value = self
-            .kv
-            .lock()
-            .expect("kv lock")
-            .get(&(plugin, key))
-            .cloned();
-        Box::pin(async move { Ok(value) })
-    }
-
-    fn kv_set(
-        &self,
-        plugin: String,
-        key: String,
-        value: Vec<u8>,
-        _max_total_bytes: u64,
-    ) -> BoxFuture<'_, Result<(), KvFailure>> {
-        self.kv
-            .lock()
-            .expect("kv lock")
-            .insert((plugin, key), value);
-        Box::pin(async { Ok(()) })
-    }
-
-    fn kv_delete(&self, plugin: String, key: String) -> BoxFuture<'_, Result<(), String>> {
-        self.kv.lock().expect("kv lock").remove(&(plugin, key));
-        Box::pin(async { Ok(()) })
-    }
-
-    fn now_ms(&self) -> u64 {
-        self.clock.load(Ordering::SeqCst)
-    }
-
-    fn send_http(
-        &self,
-        _request: OutboundRequest,
-    ) -> BoxFuture<'_, Result<OutboundResponse, HttpFailure>> {
-        Box::pin(async { Err(HttpFailure::Other("no network during a replay".into())) })
-    }
-
-    fn plugin_quarantined(&self, _plugin: String, _reason: String) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
-    }
-}
-
 /// A routing policy plugin loaded into its own host with default limits.
 pub struct WasmPolicy {
     /// The host holding only this plugin.
@@ -408,7 +346,7 @@ pub struct WasmPolicy {
     /// The plugin's id.
     pub id: String,
     /// The services behind the host (their clock is set before every call).
-    pub services: Arc<FixedClockServices>,
+    pub services: Arc<OfflineServices>,
 }
 
 impl WasmPolicy {
@@ -424,7 +362,7 @@ impl WasmPolicy {
             );
         }
         let id = spec.manifest.id.clone();
-        let services = Arc::new(FixedClockServices::default());
+        let services = Arc::new(OfflineServices::virtual_clock());
         let host = PluginHost::new(Limits::default(), services.clone())
             .map_err(|e| anyhow::anyhow!("starting the plugin host: {e}"))?;
         host.load(spec)
@@ -433,7 +371,7 @@ impl WasmPolicy {
     }
 
     fn set_clock(&self, now: u64) {
-        self.services.clock.store(now, Ordering::SeqCst);
+        self.services.set_now(now);
     }
 }
 
