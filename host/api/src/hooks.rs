@@ -139,7 +139,12 @@ async fn process(
 }
 
 /// Tells connected clients what the webhook changed.
-fn publish(state: &AppState, plugin_id: &str, channel: &str, outcomes: &[IngestOutcome]) {
+pub(crate) fn publish(
+    state: &AppState,
+    plugin_id: &str,
+    channel: &str,
+    outcomes: &[IngestOutcome],
+) {
     for outcome in outcomes {
         match outcome {
             IngestOutcome::Created {

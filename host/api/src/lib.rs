@@ -13,6 +13,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod desk;
 mod error;
 mod hooks;
 mod metrics;
@@ -22,6 +23,8 @@ mod routes;
 pub mod routing;
 mod routing_api;
 mod services;
+pub mod supervisor;
+pub mod webchat;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -63,6 +66,8 @@ pub struct ApiConfig {
     pub reopen_window_ms: i64,
     /// Region for phone numbers written without a country code (e.g. `US`).
     pub default_region: Option<String>,
+    /// The outcomes agents choose from when resolving.
+    pub dispositions: Vec<desk::Disposition>,
 }
 
 /// Shared state of every handler. Cheap to clone.
@@ -84,6 +89,8 @@ pub struct AppState {
     pub realtime: Arc<realtime::Hub>,
     /// Routing, once started with [`AppState::start_routing`].
     pub routing: Option<Arc<routing::RoutingService>>,
+    /// Webchat visitors' open sockets.
+    pub webchat: Arc<webchat::Hub>,
     channels: Arc<RwLock<HashMap<String, ChannelInfo>>>,
     dummy_hash: String,
 }
@@ -105,13 +112,18 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             realtime: Arc::default(),
             routing: None,
+            webchat: Arc::default(),
             channels: Arc::default(),
             dummy_hash: auth::hash_password("not-a-real-password").unwrap_or_default(),
         }
     }
 
-    /// A channel connector's description, asked once and then cached.
+    /// A channel connector's description, asked once and then cached. Native
+    /// channels (webchat) answer for themselves.
     pub async fn channel_info(&self, plugin_id: &str) -> Result<ChannelInfo, CallError> {
+        if plugin_id == webchat::PLUGIN_ID {
+            return Ok(webchat::channel_info());
+        }
         if let Some(info) = self.channels.read().await.get(plugin_id) {
             return Ok(info.clone());
         }
@@ -123,8 +135,25 @@ impl AppState {
         Ok(info)
     }
 
+    /// Every channel a reply can go out on: webchat, then the enabled channel
+    /// plugins that are not quarantined.
+    pub async fn channel_plugins(&self) -> Vec<String> {
+        let mut ids = vec![webchat::PLUGIN_ID.to_string()];
+        ids.extend(
+            self.plugins
+                .list()
+                .into_iter()
+                .filter(|p| p.kind == PluginKind::Channel && p.enabled && p.quarantined.is_none())
+                .map(|p| p.id),
+        );
+        ids
+    }
+
     /// The enabled channel plugin whose id or channel name is `name`.
     pub async fn channel_plugin(&self, name: &str) -> Option<String> {
+        if name == webchat::PLUGIN_ID {
+            return Some(name.to_string());
+        }
         let candidates: Vec<_> = self
             .plugins
             .list()
@@ -235,6 +264,15 @@ async fn metrics_handler(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// Every answer, API or page, is taken as the type it says it is.
+async fn no_sniff(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
 async fn not_found() -> ApiError {
     ApiError::not_found("no such route")
 }
@@ -246,7 +284,10 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/logout", post(auth::logout))
         .route("/auth/me", get(auth::me))
         .route("/contacts", get(routes::find_contacts))
-        .route("/contacts/{id}", get(routes::get_contact))
+        .route(
+            "/contacts/{id}",
+            get(routes::get_contact).patch(desk::update_contact),
+        )
         .route("/contacts/{id}/timeline", get(routes::contact_timeline))
         .route("/contacts/{id}/identities", post(routes::add_identity))
         .route("/contacts/{id}/merge", post(routes::merge_contacts))
@@ -258,6 +299,31 @@ pub fn router(state: AppState) -> Router {
             put(routes::set_conversation_status),
         )
         .route("/conversations/{id}/messages", post(routes::reply))
+        .route("/conversations/{id}/read", post(desk::mark_read))
+        .route("/conversations/{id}/notes", post(desk::add_note))
+        .route("/conversations/{id}/typing", post(routes::typing))
+        .route(
+            "/conversations/{id}/reply-channels",
+            get(desk::reply_channels),
+        )
+        .route("/conversations/{id}/resolve", post(desk::resolve))
+        .route(
+            "/conversations/{id}/handoff-draft",
+            get(desk::handoff_draft),
+        )
+        .route("/dispositions", get(desk::dispositions))
+        .route("/contacts/{id}/profile", get(desk::profile))
+        .route(
+            "/agents",
+            get(supervisor::list_agents).post(supervisor::create_agent),
+        )
+        .route("/agents/me/conversations", get(desk::my_conversations))
+        .route("/wallboard", get(supervisor::wallboard))
+        .route(
+            "/reports/context-transfer",
+            get(supervisor::context_transfer),
+        )
+        .route("/plugins/{id}/config", put(supervisor::set_plugin_config))
         .route("/realtime", get(realtime::realtime))
         .route(
             "/queues",
@@ -286,13 +352,24 @@ pub fn router(state: AppState) -> Router {
         .route("/plugins/{id}/enable", post(plugins_api::enable))
         .route("/plugins/{id}/disable", post(plugins_api::disable))
         .fallback(not_found);
+    let webchat = Router::new()
+        .route("/sessions", post(webchat::start))
+        .route("/transcript", get(webchat::transcript))
+        .route("/messages", post(webchat::post_message))
+        .route("/ws", get(webchat::socket))
+        .fallback(not_found);
     Router::new()
         .nest("/api/v1", api)
+        .nest("/webchat/v1", webchat)
         .route("/hooks/{plugin_id}", post(hooks::webhook_root))
         .route("/hooks/{plugin_id}/{*rest}", post(hooks::webhook))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_handler))
+        .merge(switchboard_web::routes(
+            switchboard_web::WebAssets::from_env(),
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(2 << 20))
+        .layer(axum::middleware::map_response(no_sniff))
         .with_state(state)
 }
 

@@ -27,7 +27,7 @@ impl From<AdminError> for ApiError {
     }
 }
 
-async fn describe(state: &AppState, id: &str) -> ApiResult<Value> {
+pub(crate) async fn describe(state: &AppState, id: &str) -> ApiResult<Value> {
     let record = state.store.plugin(id).await?;
     let status = state.plugins.status(id);
     let manifest = state.plugins.manifest(id);

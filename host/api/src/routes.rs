@@ -223,9 +223,7 @@ pub async fn reply(
     Path(id): Path<String>,
     Json(body): Json<ReplyBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    if body.body.trim().is_empty() {
-        return Err(ApiError::bad_request("body must not be empty"));
-    }
+    crate::desk::text_field("body", &body.body)?;
     let conversation = state.store.conversation(&id).await?;
     let plugin_id = match &body.channel {
         Some(c) => state
@@ -317,4 +315,18 @@ pub async fn retry_outbox(
         .await?;
     state.outbox_wake.notify_one();
     Ok(Json(json!({ "requeued": id })))
+}
+
+/// `POST /api/v1/conversations/{id}/typing`: the agent is typing (shown to webchat
+/// visitors; other channels have no typing indicator).
+pub async fn typing(
+    State(state): State<AppState>,
+    _auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let conversation = state.store.conversation(&id).await?;
+    if conversation.last_channel.as_deref() == Some(crate::webchat::PLUGIN_ID) {
+        crate::webchat::agent_typing(&state, &conversation.contact_id).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -19,8 +19,8 @@ use serde_json::{Value, json};
 use switchboard_plugin_host::{PluginHost, PluginKind, bindings};
 use switchboard_routing::{
     Agent, AgentId, CapacityProfile, Engine, EngineConfig, EngineError, MatchRequest, NewTask,
-    Output, Presence, Queue, QueueId, Reservation, ReservationId, Target, Task, TaskId,
-    default_rank,
+    Output, Presence, Queue, QueueId, Reservation, ReservationId, SkillLevel, Target, Task, TaskId,
+    TaskState, default_rank,
 };
 use switchboard_store::{
     AgentRoutingRow, QueueRow, ReservationRow, RoutingChanges, Store, TaskRow,
@@ -29,6 +29,9 @@ use tokio::sync::{Mutex, MutexGuard, Notify};
 
 use crate::error::ApiError;
 use crate::realtime::{Audience, Hub};
+
+/// The task attribute naming the transfer event whose context travels with the task.
+pub const HANDOFF_ATTRIBUTE: &str = "handoff_event";
 
 /// Channel → queue and priority when no policy plugin answers.
 const FALLBACK_QUEUES: &[(&str, &str, i32)] = &[
@@ -266,7 +269,10 @@ impl RoutingService {
             tracing::error!("routing step not persisted: {e}");
         }
         self.index(engine);
-        for (kind, audience, data) in events {
+        for (kind, audience, mut data) in events {
+            if kind == "offer.created" {
+                self.enrich_offer(&mut data).await;
+            }
             self.hub.publish(kind, audience, data);
         }
         self.timer.notify_one();
@@ -579,10 +585,60 @@ impl RoutingService {
         Ok(json!(agent))
     }
 
+    /// Adds to an offer what the agent decides on: the conversation, the customer and
+    /// the hand-off context of a transfer (attribute [`HANDOFF_ATTRIBUTE`]).
+    pub async fn enrich_offer(&self, offer: &mut Value) {
+        let conversation = match offer["conversation_id"].as_str() {
+            Some(id) => self.store.conversation(id).await.ok(),
+            None => None,
+        };
+        let contact = match &conversation {
+            Some(c) => self.store.contact(&c.contact_id).await.ok(),
+            None => None,
+        };
+        offer["conversation"] = json!(conversation.as_ref().map(|c| json!({
+            "id": c.id, "display_id": c.display_id, "display": c.display(),
+            "last_channel": c.last_channel,
+        })));
+        offer["contact"] = json!(
+            contact
+                .as_ref()
+                .map(|c| json!({"id": c.id, "display_name": c.display_name}))
+        );
+        let handoff = match offer["task"]["attributes"][HANDOFF_ATTRIBUTE].as_str() {
+            Some(event_id) => self.handoff(event_id).await,
+            None => None,
+        };
+        offer["handoff"] = json!(handoff);
+    }
+
+    /// The hand-off recorded by a transfer event, as offers show it.
+    pub async fn handoff(&self, event_id: &str) -> Option<Value> {
+        let event = self.store.event(event_id).await.ok()?;
+        let from = match &event.author_agent_id {
+            Some(id) => self.store.agent(id).await.ok(),
+            None => None,
+        };
+        Some(json!({
+            "event_id": event.id,
+            "from_agent": from.map(|a| json!({"id": a.id, "name": a.name})),
+            "context": event.data.get("context"),
+            "at": event.occurred_at,
+        }))
+    }
+
     /// The agent's pending offers with their tasks.
     pub async fn offers(&self, agent_id: &str) -> Value {
+        let mut offers = self.raw_offers(agent_id).await;
+        for offer in &mut offers {
+            self.enrich_offer(offer).await;
+        }
+        json!({ "offers": offers })
+    }
+
+    async fn raw_offers(&self, agent_id: &str) -> Vec<Value> {
         let engine = self.engine.lock().await;
-        let offers: Vec<Value> = engine
+        engine
             .reservations_of(&AgentId::from(agent_id))
             .into_iter()
             .map(|r| {
@@ -593,8 +649,7 @@ impl RoutingService {
                     "conversation_id": task.and_then(|t| t.attributes.get("conversation_id")),
                 })
             })
-            .collect();
-        json!({ "offers": offers })
+            .collect()
     }
 
     /// Checks that `agent_id` holds the offer.
@@ -622,6 +677,144 @@ impl RoutingService {
         Ok(json!({"queue_id": id, "stats": stats}))
     }
 
+    /// `Some(())` if a queue with this id exists.
+    pub async fn task_queue_exists(&self, queue: &str) -> Option<()> {
+        self.engine
+            .lock()
+            .await
+            .queue(&QueueId::from(queue))
+            .map(|_| ())
+    }
+
+    /// The live tasks `agent_id` is working on (assigned or wrapping up).
+    pub async fn tasks_held_by(&self, agent_id: &str) -> Vec<Task> {
+        let engine = self.engine.lock().await;
+        engine
+            .tasks()
+            .filter(|t| match &t.state {
+                TaskState::Assigned { agent } | TaskState::Wrapping { agent } => {
+                    agent.as_str() == agent_id
+                }
+                _ => false,
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// The live task of a conversation, if it has one.
+    pub async fn task_of_conversation(&self, conversation_id: &str) -> Option<Task> {
+        let id = self
+            .live
+            .lock()
+            .expect("live")
+            .get(conversation_id)
+            .cloned()?;
+        self.engine.lock().await.task(&id).cloned()
+    }
+
+    /// A live task by id.
+    pub async fn task(&self, id: &str) -> Option<Task> {
+        self.engine.lock().await.task(&TaskId::from(id)).cloned()
+    }
+
+    /// The task a pending offer is for.
+    pub async fn reservation_task(&self, reservation: &str) -> Option<Task> {
+        let engine = self.engine.lock().await;
+        let r = engine.reservation(&ReservationId::from(reservation))?;
+        engine.task(&r.task).cloned()
+    }
+
+    /// What the wallboard shows live: every agent's presence and load per channel,
+    /// and every waiting task's channel, queue and wait.
+    pub async fn board(&self) -> Board {
+        let engine = self.engine.lock().await;
+        let now = now();
+        let mut agents: BTreeMap<String, AgentBoard> = engine
+            .agents()
+            .map(|a| {
+                let (presence, reason) = match &a.presence {
+                    Presence::Available => ("available", None),
+                    Presence::Away { reason } => ("away", Some(reason.clone())),
+                    Presence::Offline => ("offline", None),
+                };
+                (
+                    a.id.as_str().to_string(),
+                    AgentBoard {
+                        id: a.id.as_str().to_string(),
+                        presence: presence.to_string(),
+                        reason,
+                        load: BTreeMap::new(),
+                        used: engine.agent_load(&a.id).unwrap_or(0),
+                        total: a.capacity.total,
+                        capacity: a.capacity.clone(),
+                        skills: a.skills.clone(),
+                    },
+                )
+            })
+            .collect();
+        let mut waiting = Vec::new();
+        for task in engine.tasks() {
+            match engine.holder(&task.id) {
+                Some(agent) if !matches!(task.state, TaskState::Reserved { .. }) => {
+                    if let Some(a) = agents.get_mut(agent.as_str()) {
+                        *a.load.entry(task.channel.clone()).or_default() += 1;
+                    }
+                }
+                _ => waiting.push(WaitingTask {
+                    channel: task.channel.clone(),
+                    queue: task.queue.as_str().to_string(),
+                    waiting_ms: now.saturating_sub(task.queued_at),
+                }),
+            }
+        }
+        Board {
+            agents: agents.into_values().collect(),
+            waiting,
+        }
+    }
+
+    /// A rough wait for the customer of `conversation_id`: the median answer time of
+    /// the queue's tasks `answered_waits` (today's), times the tasks ahead per
+    /// available agent. `Some(0)` when an agent already has it or someone is free.
+    pub async fn estimate_wait(
+        &self,
+        conversation_id: &str,
+        answered_waits: impl Fn(&str) -> Vec<u64>,
+    ) -> Option<u64> {
+        let id = self
+            .live
+            .lock()
+            .expect("live")
+            .get(conversation_id)
+            .cloned()?;
+        let engine = self.engine.lock().await;
+        let task = engine.task(&id)?;
+        if !matches!(task.state, TaskState::Pending) {
+            return Some(0);
+        }
+        let ahead = engine
+            .tasks()
+            .filter(|t| {
+                t.queue == task.queue
+                    && matches!(t.state, TaskState::Pending)
+                    && (t.priority, std::cmp::Reverse(t.arrived_at))
+                        > (task.priority, std::cmp::Reverse(task.arrived_at))
+            })
+            .count() as u64;
+        let available = engine
+            .agents()
+            .filter(|a| a.presence == Presence::Available)
+            .count() as u64;
+        let mut waits = answered_waits(task.queue.as_str());
+        waits.sort_unstable();
+        let typical = waits
+            .get(waits.len() / 2)
+            .copied()
+            .unwrap_or(120_000)
+            .max(30_000);
+        Some(typical * (1 + ahead / available.max(1)))
+    }
+
     /// Turns a transfer body into a target.
     pub fn target(queue: Option<String>, agent: Option<String>) -> Result<Target, ApiError> {
         match (queue, agent) {
@@ -632,6 +825,47 @@ impl RoutingService {
             )),
         }
     }
+}
+
+/// Live routing state for the wallboard.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Board {
+    /// Every agent the engine knows.
+    pub agents: Vec<AgentBoard>,
+    /// Tasks not yet held by an agent (pending or being offered).
+    pub waiting: Vec<WaitingTask>,
+}
+
+/// One agent on the wallboard.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AgentBoard {
+    /// Agent id.
+    pub id: String,
+    /// `available`, `away`, `offline`.
+    pub presence: String,
+    /// Why away.
+    pub reason: Option<String>,
+    /// Tasks held (assigned or wrapping) per channel.
+    pub load: BTreeMap<String, u32>,
+    /// Capacity in use (offers included).
+    pub used: u32,
+    /// Total capacity.
+    pub total: u32,
+    /// The capacity profile.
+    pub capacity: CapacityProfile,
+    /// Skills with proficiency.
+    pub skills: Vec<SkillLevel>,
+}
+
+/// A task waiting for an agent.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WaitingTask {
+    /// Its channel.
+    pub channel: String,
+    /// Its queue.
+    pub queue: String,
+    /// How long it has been in that queue (ms).
+    pub waiting_ms: u64,
 }
 
 /// `task.updated` for a task that ended (`completed` or `canceled`), for

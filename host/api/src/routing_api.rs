@@ -6,17 +6,18 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchboard_core::Role;
+use switchboard_core::{EventKind, HandoffContext, Role};
 use switchboard_routing::{
-    CapacityProfile, Engine, Queue, QueueId, ReservationId, RoutingStep, TaskId,
+    CapacityProfile, Engine, Queue, QueueId, ReservationId, RoutingStep, Task, TaskId,
 };
+use switchboard_store::NewEvent;
 
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
-use crate::routing::{RoutingService, parse_presence, valid_queue_name};
+use crate::routing::{HANDOFF_ATTRIBUTE, RoutingService, parse_presence, valid_queue_name};
 
-fn routing(state: &AppState) -> ApiResult<&std::sync::Arc<RoutingService>> {
+pub(crate) fn routing(state: &AppState) -> ApiResult<&std::sync::Arc<RoutingService>> {
     state.routing.as_ref().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -190,11 +191,58 @@ pub async fn reservation_action(
     let r = ReservationId::from(id.as_str());
     let service = routing(&state)?;
     match action.as_str() {
-        "accept" => service.apply(|e, now| Ok(e.accept(now, &r)?)).await?,
+        "accept" => {
+            let task = service.reservation_task(&id).await;
+            service.apply(|e, now| Ok(e.accept(now, &r)?)).await?;
+            if let Some(task) = task {
+                handoff_received(&state, &auth, &task).await;
+            }
+        }
         "reject" => service.apply(|e, now| Ok(e.reject(now, &r)?)).await?,
         _ => return Err(ApiError::not_found("no such route")),
     }
     Ok(Json(json!({ "reservation": id, "done": action })))
+}
+
+/// After an agent accepted a transferred task: records on the timeline whether the
+/// hand-off reached them with context (the offer showed it), for the context
+/// transfer rate.
+async fn handoff_received(state: &AppState, auth: &Auth, task: &Task) {
+    let (Some(event_id), Some(conversation)) = (
+        task.attributes.get(HANDOFF_ATTRIBUTE),
+        task.attributes.get("conversation_id"),
+    ) else {
+        return;
+    };
+    let with_context = match state.store.event(event_id).await {
+        Ok(e) => e
+            .data
+            .get("context")
+            .and_then(|c| serde_json::from_value::<HandoffContext>(c.clone()).ok())
+            .is_some_and(|c| !c.is_empty()),
+        Err(_) => false,
+    };
+    let body = if with_context {
+        format!("{} took over with the hand-off context", auth.agent.name)
+    } else {
+        format!("{} took over without context", auth.agent.name)
+    };
+    let recorded = state
+        .store
+        .append_event(NewEvent::internal(
+            conversation,
+            EventKind::Transfer,
+            body,
+            Some(&auth.agent.id),
+            json!({"handoff": "received", "context_received": with_context,
+                "handoff_event": event_id, "task_id": task.id}),
+            crate::now_ms(),
+        ))
+        .await;
+    match recorded {
+        Ok(e) => crate::desk::publish_event(state, &e),
+        Err(e) => tracing::warn!(task = %task.id.as_str(), "hand-off receipt not recorded: {e}"),
+    }
 }
 
 /// Refuses unless the caller holds the task (supervisors may act on any).
@@ -243,22 +291,88 @@ pub async fn task_action(
 pub struct TransferBody {
     queue: Option<String>,
     agent_id: Option<String>,
+    /// The warm hand-off: what the receiver needs to know.
+    #[serde(default)]
+    context: Option<HandoffContext>,
 }
 
-/// `POST /api/v1/tasks/{id}/transfer`: to a queue or an agent.
+/// `POST /api/v1/tasks/{id}/transfer`: to a queue or an agent, with the context
+/// summary recorded on the timeline and pinned to the task for the receiver.
 pub async fn transfer(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
     Json(body): Json<TransferBody>,
 ) -> ApiResult<Json<Value>> {
+    let (to_queue, to_agent) = (body.queue.clone(), body.agent_id.clone());
     let target = RoutingService::target(body.queue, body.agent_id)?;
     let t = TaskId::from(id.as_str());
-    routing(&state)?
+    let service = routing(&state)?;
+    let task = service
+        .task(&id)
+        .await
+        .ok_or_else(|| ApiError::not_found("no live task with that id"))?;
+    // Checked here so nothing is recorded for a transfer that cannot happen, and
+    // again inside the engine step against a concurrent change.
+    if let Some(q) = &to_queue
+        && service.task_queue_exists(q).await.is_none()
+    {
+        return Err(ApiError::not_found(format!("no queue {q:?}")));
+    }
+    let to_agent_name = match &to_agent {
+        Some(a) => Some(state.store.agent(a).await?.name),
+        None => None,
+    };
+    let context = body.context.map(HandoffContext::cleaned);
+    let handoff = match task.attributes.get("conversation_id") {
+        Some(conversation) => {
+            let target_text = match (&to_queue, &to_agent_name) {
+                (Some(q), _) => format!("queue {q}"),
+                (_, Some(name)) => name.clone(),
+                _ => "?".into(),
+            };
+            let text = match &context {
+                Some(c) if !c.is_empty() => format!(
+                    "{} transferred to {target_text} · {}",
+                    auth.agent.name,
+                    c.timeline_text()
+                ),
+                _ => format!(
+                    "{} transferred to {target_text} without context",
+                    auth.agent.name
+                ),
+            };
+            Some(
+                state
+                    .store
+                    .append_event(NewEvent::internal(
+                        conversation,
+                        EventKind::Transfer,
+                        text,
+                        Some(&auth.agent.id),
+                        json!({"context": context, "to_queue": to_queue, "to_agent": to_agent,
+                            "from_agent": auth.agent.id, "task_id": id}),
+                        crate::now_ms(),
+                    ))
+                    .await?,
+            )
+        }
+        None => None,
+    };
+    let handoff_id = handoff.as_ref().map(|e| e.id.clone());
+    service
         .apply(|e, now| {
             own_task(e, &auth, &t)?;
+            if let Some(h) = &handoff_id {
+                e.set_attribute(&t, HANDOFF_ATTRIBUTE, h)?;
+            }
             Ok(e.transfer(now, &t, target)?)
         })
         .await?;
-    Ok(Json(json!({"transferred": id})))
+    if let Some(e) = &handoff {
+        crate::desk::publish_event(&state, e);
+    }
+    Ok(Json(
+        json!({"transferred": id, "handoff_event": handoff_id}),
+    ))
 }

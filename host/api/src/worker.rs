@@ -112,6 +112,13 @@ async fn deliver(state: &AppState, row: OutboxRow) {
             return;
         }
     }
+    if row.plugin_id == crate::webchat::PLUGIN_ID {
+        match crate::webchat::deliver(state, &row).await {
+            Ok(()) => state.metrics.outbox("sent"),
+            Err(e) => retry(state, &row, format!("webchat delivery failed: {e}"), None).await,
+        }
+        return;
+    }
     let message = OutboundMessage {
         message_id: row.event_id.clone(),
         conversation_id: row.conversation_id.clone(),

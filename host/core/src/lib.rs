@@ -31,6 +31,7 @@ mod macros;
 pub mod agent;
 pub mod consent;
 pub mod conversation;
+pub mod handoff;
 pub mod identity;
 pub mod outbox;
 pub mod timeline;
@@ -41,6 +42,7 @@ pub use conversation::{
     ConversationCandidate, ConversationChoice, ConversationStatus, DEFAULT_REOPEN_WINDOW_MS,
     choose_conversation, format_display_id, parse_display_id, should_reopen,
 };
+pub use handoff::{HandoffContext, Sentiment};
 pub use identity::{Identity, IdentityError, normalize_identity, parse_identity_query};
 pub use outbox::{DEFAULT_MAX_ATTEMPTS, OutboxStatus, RetryDecision, RetryPolicy, retry_delay};
 pub use timeline::{Attachment, DeliveryStatus, Direction, EventKind, channel_switch_body};

@@ -211,7 +211,7 @@ async fn open_new(
     Ok(conv)
 }
 
-async fn set_status_in(
+pub(crate) async fn set_status_in(
     conn: &mut AnyConnection,
     conv: &mut ConversationRow,
     status: ConversationStatus,

@@ -63,19 +63,23 @@
 //! ```
 #![deny(missing_docs)]
 
+// First: its column-list macro is used by the modules below.
+#[macro_use]
+mod timeline;
+
 mod agents;
 mod audit;
 mod contacts;
 mod conversations;
 mod crypto;
 mod db;
+mod desk;
 mod error;
 mod ingest;
 mod migrate;
 mod outbox;
 mod plugins;
 mod routing;
-mod timeline;
 mod writer;
 
 use std::sync::Arc;
@@ -88,6 +92,7 @@ pub use audit::{AuditEntry, MetricsCounts};
 pub use contacts::{ConsentRow, ContactView, IdentityRow, MergeRecord, MovedByMerge};
 pub use conversations::ConversationRow;
 pub use db::Backend;
+pub use desk::{DeskSummary, NewEvent, TaskDayRow, WEBCHAT, WebchatVisitor};
 pub use error::{Result, StoreError};
 pub use ingest::{ConsentEvent, InboundMessage, IngestBatch, IngestEvent, IngestOutcome, Receipt};
 pub use outbox::{NewReply, OutboxRow};

@@ -36,6 +36,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/common/0002_routing.sql"),
         postgres: include_str!("../migrations/common/0002_routing.sql"),
     },
+    Migration {
+        version: 3,
+        name: "desk",
+        sqlite: include_str!("../migrations/common/0003_desk.sql"),
+        postgres: include_str!("../migrations/common/0003_desk.sql"),
+    },
 ];
 
 /// Brings the schema up to date. Returns the versions it applied.

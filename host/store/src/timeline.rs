@@ -20,7 +20,7 @@ macro_rules! event_columns {
     () => {
         "id, contact_id, conversation_id, channel, plugin_id, direction, kind, body, \
          attachments, identity_kind, identity_value, provider_id, author_agent_id, \
-         delivery_status, error, sent_at, occurred_at"
+         delivery_status, error, sent_at, occurred_at, data"
     };
 }
 
@@ -62,6 +62,9 @@ pub struct TimelineEvent {
     pub sent_at: Option<i64>,
     /// When the host recorded it, ms since the epoch; the timeline's order.
     pub occurred_at: i64,
+    /// Structured detail, a JSON object: a transfer's context summary, a disposition's
+    /// code, `auto` on automatic messages. `{}` for plain messages.
+    pub data: serde_json::Value,
 }
 
 impl TimelineEvent {
@@ -90,6 +93,7 @@ impl TimelineEvent {
             error: row.opt_text("error")?,
             sent_at: row.opt_int("sent_at")?,
             occurred_at: row.int("occurred_at")?,
+            data: row.json("data")?,
         })
     }
 
@@ -119,6 +123,7 @@ impl TimelineEvent {
             error: None,
             sent_at: None,
             occurred_at,
+            data: serde_json::Value::Object(Default::default()),
         }
     }
 
@@ -135,7 +140,7 @@ pub(crate) async fn insert_event(conn: &mut AnyConnection, e: &TimelineEvent) ->
     sqlx::query(concat!(
         "INSERT INTO timeline_event (",
         event_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
     ))
     .bind(e.id.clone())
     .bind(e.contact_id.clone())
@@ -154,6 +159,7 @@ pub(crate) async fn insert_event(conn: &mut AnyConnection, e: &TimelineEvent) ->
     .bind(e.error.clone())
     .bind(e.sent_at)
     .bind(e.occurred_at)
+    .bind(e.data.to_string())
     .execute(&mut *conn)
     .await?;
     Ok(())

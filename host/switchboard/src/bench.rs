@@ -940,6 +940,7 @@ async fn start_switchboard(
             data_dir: data_dir.to_path_buf(),
             reopen_window_ms: 7 * 24 * 3600 * 1000,
             default_region: None,
+            dispositions: switchboard_api::desk::default_dispositions(),
         },
         OutboxConfig::default(),
     );

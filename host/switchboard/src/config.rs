@@ -32,6 +32,9 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     /// Routing timers.
     pub routing: RoutingSettings,
+    /// The outcomes agents choose from when resolving (`[[dispositions]]` with `code`
+    /// and `label`; `SWITCHBOARD_DISPOSITIONS=code:Label,code2:Label 2`).
+    pub dispositions: Vec<switchboard_api::desk::Disposition>,
 }
 
 /// `[routing]`.
@@ -102,6 +105,7 @@ impl Default for Settings {
             plugins: PluginSettings::default(),
             outbox: OutboxSettings::default(),
             routing: RoutingSettings::default(),
+            dispositions: switchboard_api::desk::default_dispositions(),
         }
     }
 }
@@ -190,6 +194,22 @@ impl Settings {
         if let Some(v) = env("SWITCHBOARD_LOG") {
             self.log = v;
         }
+        if let Some(v) = env("SWITCHBOARD_DISPOSITIONS") {
+            self.dispositions.clear();
+            for item in v.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+                match item.split_once(':') {
+                    Some((code, label)) => {
+                        self.dispositions.push(switchboard_api::desk::Disposition {
+                            code: code.trim().to_string(),
+                            label: label.trim().to_string(),
+                        })
+                    }
+                    None => problems.push(format!(
+                        "SWITCHBOARD_DISPOSITIONS item {item:?} is not code:Label"
+                    )),
+                }
+            }
+        }
         num(
             "SWITCHBOARD_REOPEN_WINDOW_SECS",
             &mut self.reopen_window_secs,
@@ -276,6 +296,29 @@ impl Settings {
         }
         if self.outbox.max_attempts == 0 {
             problems.push("outbox.max_attempts must be above 0".into());
+        }
+        if self.dispositions.is_empty() {
+            problems.push("dispositions: give at least one".into());
+        }
+        let mut codes = std::collections::HashSet::new();
+        for d in &self.dispositions {
+            if d.code.is_empty()
+                || !d
+                    .code
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                problems.push(format!(
+                    "disposition code {:?}: letters, digits, '_' or '-'",
+                    d.code
+                ));
+            }
+            if d.label.trim().is_empty() {
+                problems.push(format!("disposition {:?} needs a label", d.code));
+            }
+            if !codes.insert(d.code.as_str()) {
+                problems.push(format!("disposition code {:?} is given twice", d.code));
+            }
         }
         if let Some(r) = &self.default_region
             && (r.len() != 2 || !r.chars().all(|c| c.is_ascii_uppercase()))

@@ -13,12 +13,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use switchboard_api::{ApiConfig, AppState, ServerServices, admin};
 use switchboard_core::{Role, Skill};
 use switchboard_plugin_host::PluginHost;
-use switchboard_store::{NewAgent, Store};
+use switchboard_store::Store;
 
 use crate::config::Settings;
 
@@ -197,21 +197,9 @@ async fn create_user(
     name: Option<String>,
     skills: Vec<Skill>,
 ) -> anyhow::Result<switchboard_store::Agent> {
-    if password.len() < 8 {
-        bail!("the password must have at least 8 characters");
-    }
-    let hash =
-        switchboard_api::auth::hash_password(password).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let agent = store
-        .create_agent(NewAgent {
-            email: email.to_string(),
-            name: name.unwrap_or_else(|| email.split('@').next().unwrap_or(email).to_string()),
-            role,
-            password_hash: hash,
-            skills,
-        })
-        .await?;
-    Ok(agent)
+    switchboard_api::supervisor::create_user(store, email, password, role, name, skills)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 async fn admin_command(settings: Settings, command: AdminCommand) -> anyhow::Result<()> {
@@ -430,6 +418,7 @@ async fn serve(settings: Settings, demo: bool, plugins_dir: PathBuf) -> anyhow::
             data_dir: settings.data_dir.clone(),
             reopen_window_ms: (settings.reopen_window_secs * 1000) as i64,
             default_region: settings.default_region.clone(),
+            dispositions: settings.dispositions.clone(),
         },
         settings.outbox(),
     );

@@ -201,6 +201,25 @@ impl Engine {
         }
     }
 
+    /// Sets one of a live task's attributes (what a policy and the desk read, e.g.
+    /// the hand-off that travels with a transfer). Changes no routing state.
+    pub fn set_attribute(
+        &mut self,
+        task: &TaskId,
+        key: &str,
+        value: &str,
+    ) -> Result<(), EngineError> {
+        let entry = self
+            .tasks
+            .get_mut(task)
+            .ok_or_else(|| EngineError::UnknownTask(task.clone()))?;
+        entry
+            .task
+            .attributes
+            .insert(key.to_string(), value.to_string());
+        Ok(())
+    }
+
     /// All live tasks, by id.
     pub fn tasks(&self) -> impl Iterator<Item = &Task> {
         self.tasks.values().map(|e| &e.task)
