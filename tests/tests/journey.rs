@@ -413,6 +413,14 @@ async fn api_routes_need_a_token() {
         "/api/v1/conversations",
         "/api/v1/plugins",
         "/api/v1/outbox",
+        "/api/v1/agents",
+        "/api/v1/agents/me/conversations",
+        "/api/v1/wallboard",
+        "/api/v1/dispositions",
+        "/api/v1/reports/context-transfer",
+        "/api/v1/conversations/x/reply-channels",
+        "/api/v1/conversations/x/handoff-draft",
+        "/api/v1/contacts/x/profile",
     ] {
         let r = server
             .http
@@ -429,6 +437,23 @@ async fn api_routes_need_a_token() {
             .await
             .unwrap();
         assert_eq!(r.status(), 401, "{path}");
+    }
+    for path in [
+        "/api/v1/agents",
+        "/api/v1/conversations/x/notes",
+        "/api/v1/conversations/x/read",
+        "/api/v1/conversations/x/resolve",
+        "/api/v1/conversations/x/typing",
+        "/api/v1/tasks/x/transfer",
+    ] {
+        let r = server
+            .http
+            .post(format!("{}{path}", server.base))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "POST {path}");
     }
     let r = server
         .http

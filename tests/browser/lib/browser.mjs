@@ -1,0 +1,57 @@
+// Headless Chromium for the tests: Debian's /usr/bin/chromium driven by playwright-core
+// (never playwright's own browser download).
+
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+/** Where screenshots go (kept out of git; chosen ones are copied to docs/screenshots). */
+export const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
+
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  '--allow-loopback-in-peer-connection',
+];
+
+/** Launches Chromium. Close it with `await browser.close()`. */
+export async function launch(options = {}) {
+  return chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    args: CHROMIUM_ARGS,
+    headless: true,
+    ...options,
+  });
+}
+
+/** Saves a full-page PNG as artifacts/<name>.png and returns its path. */
+export async function screenshot(page, name, options = {}) {
+  await mkdir(ARTIFACTS, { recursive: true });
+  const file = path.join(ARTIFACTS, `${name.replace(/[^\w.-]+/g, '-')}.png`);
+  await page.screenshot({ path: file, fullPage: true, ...options });
+  return file;
+}
+
+/**
+ * Records what a page complains about: uncaught errors, console errors (a CSP
+ * violation shows up as one) and failed requests. `problems()` returns them as text.
+ */
+export function watch(page) {
+  const seen = [];
+  page.on('pageerror', (err) => seen.push(`pageerror: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') seen.push(`console: ${msg.text()}`);
+  });
+  page.on('requestfailed', (req) => {
+    const failure = req.failure();
+    // Navigations away abort in-flight requests; that is not a problem.
+    if (failure && failure.errorText !== 'net::ERR_ABORTED') seen.push(`requestfailed: ${req.url()} ${failure.errorText}`);
+  });
+  return { problems: () => seen.slice() };
+}
