@@ -2,8 +2,10 @@
 # Runs the whole test suite: plugin unit tests, the plugins built for
 # wasm32-wasip2, then every test of the host workspace (unit, repository tests
 # on SQLite and PostgreSQL, harness tests of the real .wasm files, end-to-end
-# tests of the real binary). PostgreSQL must listen on 127.0.0.1:5432 (user
-# postgres, trust auth).
+# tests of the real binary), then the browser tests (headless Chromium driven by
+# playwright-core: the agent desk, the wallboard and the webchat widget against the
+# real binary). PostgreSQL must listen on 127.0.0.1:5432 (user postgres, trust auth);
+# Chromium at /usr/bin/chromium and Node with npm must be installed (.ci/run does it).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -20,3 +22,6 @@ export SWITCHBOARD_BIN="$target_dir/debug/switchboard"
 
 echo "== host: all tests"
 cargo test --workspace
+
+echo "== browser: agent desk, wallboard and webchat in headless Chromium"
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && npm test)

@@ -430,6 +430,11 @@ async fn serve(settings: Settings, demo: bool, plugins_dir: PathBuf) -> anyhow::
         "switchboard listening on http://{addr} (public URL {public_url}, database {})",
         store.backend().as_str()
     );
+    if demo {
+        println!(
+            "demo: chat as a customer at http://{addr}/demo, answer as an agent at http://{addr}/"
+        );
+    }
     let shutdown = async {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
