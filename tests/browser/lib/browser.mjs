@@ -46,7 +46,13 @@ export function watch(page) {
   const seen = [];
   page.on('pageerror', (err) => seen.push(`pageerror: ${err.message}`));
   page.on('console', (msg) => {
-    if (msg.type() === 'error') seen.push(`console: ${msg.text()}`);
+    // A failed response is reported below, with its URL.
+    if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) {
+      seen.push(`console: ${msg.text()}`);
+    }
+  });
+  page.on('response', (res) => {
+    if (res.status() >= 400 && !res.url().endsWith('/favicon.ico')) seen.push(`http ${res.status()}: ${res.url()}`);
   });
   page.on('requestfailed', (req) => {
     const failure = req.failure();
