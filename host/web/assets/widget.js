@@ -8,7 +8,7 @@
  * that frame (its own origin, its own storage); this script only places the button and
  * the frame, and talks to the frame through postMessage (origin-checked both ways).
  *
- * Rules it follows: no innerHTML, no markup strings, no inline style attributes — the
+ * Rules it follows: no markup strings (text only through textContent), no inline style attributes — the
  * elements are built with the DOM and styled through the CSSOM (element.style), which a
  * host page's Content-Security-Policy does not block.
  */
