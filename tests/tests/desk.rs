@@ -594,7 +594,6 @@ async fn supervisor_and_admin_routes_check_roles_and_keep_secrets() {
     let (d, _twilio) = desk().await;
     for (method, path) in [
         ("GET", "/api/v1/wallboard"),
-        ("GET", "/api/v1/agents"),
         ("GET", "/api/v1/reports/context-transfer"),
         ("POST", "/api/v1/agents"),
         ("PUT", "/api/v1/plugins/sms-twilio/config"),
@@ -607,6 +606,15 @@ async fn supervisor_and_admin_routes_check_roles_and_keep_secrets() {
         let (status, v) = d.call(&d.sam, method, path, body).await;
         assert_eq!(status, 403, "{method} {path}: {v}");
     }
+    let roster = d.ok(&d.sam, "GET", "/api/v1/agents", json!(null)).await;
+    let names: Vec<_> = roster["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"Alex"), "agents see colleagues to transfer to: {roster}");
+    assert!(!roster.to_string().contains("@e2e.test"), "but not their e-mail: {roster}");
     let admin = d.server.token.clone();
     let (status, v) = d
         .call(

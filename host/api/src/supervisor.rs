@@ -196,9 +196,11 @@ pub async fn context_transfer(State(state): State<AppState>, auth: Auth) -> ApiR
     })))
 }
 
-/// `GET /api/v1/agents`: the roster with live presence and capacity.
+/// `GET /api/v1/agents`: the roster with live presence and capacity. Every agent may
+/// read it (a warm transfer picks a colleague); e-mail addresses and capacity profiles
+/// are for supervisors and admins.
 pub async fn list_agents(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Value>> {
-    require_supervisor(&auth)?;
+    let full = require_supervisor(&auth).is_ok();
     let live: HashMap<String, crate::routing::AgentBoard> = match &state.routing {
         Some(r) => r
             .board()
@@ -216,13 +218,17 @@ pub async fn list_agents(State(state): State<AppState>, auth: Auth) -> ApiResult
         .into_iter()
         .map(|a| {
             let l = live.get(&a.id);
-            json!({
-                "id": a.id, "email": a.email, "name": a.name, "role": a.role.as_str(),
+            let mut v = json!({
+                "id": a.id, "name": a.name, "role": a.role.as_str(),
                 "skills": a.skills,
                 "presence": l.map_or("offline", |l| l.presence.as_str()),
                 "reason": l.and_then(|l| l.reason.clone()),
-                "capacity": l.map(|l| json!(l.capacity)),
-            })
+            });
+            if full {
+                v["email"] = json!(a.email);
+                v["capacity"] = json!(l.map(|l| json!(l.capacity)));
+            }
+            v
         })
         .collect();
     Ok(Json(json!({ "agents": agents })))
