@@ -34,7 +34,8 @@ export async function launch(options = {}) {
 export async function screenshot(page, name, options = {}) {
   await mkdir(ARTIFACTS, { recursive: true });
   const file = path.join(ARTIFACTS, `${name.replace(/[^\w.-]+/g, '-')}.png`);
-  await page.screenshot({ path: file, fullPage: true, ...options });
+  // Finished animations: a card caught fading in would look disabled.
+  await page.screenshot({ path: file, fullPage: true, animations: 'disabled', ...options });
   return file;
 }
 

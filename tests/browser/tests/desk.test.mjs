@@ -213,6 +213,11 @@ test('a customer goes from webchat to SMS in one conversation, with a warm trans
     return c.status === 'resolved' && c.timeline.some((e) => e.kind === 'disposition');
   }, { what: 'the conversation to be resolved with a disposition' });
 
+  // Accepted and resolved: the wallboard is back to nobody waiting.
+  await waitFor(async () => (await queueRow.getByTestId('wallboard-waiting').textContent()).trim() === '0', {
+    what: 'the wallboard to count 0 waiting after the transfer was accepted',
+  });
+
   // Every control on each screen has a name.
   for (const [name, p] of [['desk', sam], ['wallboard', sue], ['desk (Alex)', alex]]) {
     assert.deepEqual(await unnamedControls(p), [], `${name}: controls without an accessible name`);
