@@ -613,8 +613,14 @@ async fn supervisor_and_admin_routes_check_roles_and_keep_secrets() {
         .iter()
         .map(|a| a["name"].as_str().unwrap())
         .collect();
-    assert!(names.contains(&"Alex"), "agents see colleagues to transfer to: {roster}");
-    assert!(!roster.to_string().contains("@e2e.test"), "but not their e-mail: {roster}");
+    assert!(
+        names.contains(&"Alex"),
+        "agents see colleagues to transfer to: {roster}"
+    );
+    assert!(
+        !roster.to_string().contains("@e2e.test"),
+        "but not their e-mail: {roster}"
+    );
     let admin = d.server.token.clone();
     let (status, v) = d
         .call(

@@ -179,12 +179,7 @@ pub async fn reply_channels(
             continue;
         };
         // The identity a reply would go to: the most recently linked of the kind.
-        let Some(identity) = contact
-            .identities
-            .iter()
-            .rev()
-            .find(|i| i.kind == info.identity_kind)
-        else {
+        let Some(identity) = contact.latest_identity(&info.identity_kind) else {
             continue;
         };
         let opted_out = contact.consents.iter().any(|c| {
@@ -253,7 +248,8 @@ pub async fn resolve(
         None => None,
     };
     if let Some(task) = &task {
-        let holder_is_me = task_holder(&task.state).is_some_and(|a| a == auth.agent.id);
+        let holder_is_me =
+            crate::routing::worked_by(&task.state).is_some_and(|a| a.as_str() == auth.agent.id);
         if !holder_is_me && !is_supervisor(&auth) {
             return Err(ApiError::forbidden("another agent holds this conversation"));
         }
@@ -294,14 +290,6 @@ pub async fn resolve(
     Ok(Json(
         json!({ "conversation": conversation, "event": event }),
     ))
-}
-
-fn task_holder(state: &switchboard_routing::TaskState) -> Option<&str> {
-    use switchboard_routing::TaskState;
-    match state {
-        TaskState::Assigned { agent } | TaskState::Wrapping { agent } => Some(agent.as_str()),
-        _ => None,
-    }
 }
 
 /// `GET /api/v1/conversations/{id}/handoff-draft`.

@@ -240,10 +240,7 @@ pub async fn reply(
         .map_err(crate::hooks::call_error)?;
     let contact = state.store.contact(&conversation.contact_id).await?;
     let to = contact
-        .identities
-        .iter()
-        .rev()
-        .find(|i| i.kind == info.identity_kind)
+        .latest_identity(&info.identity_kind)
         .map(|i| i.identity())
         .ok_or_else(|| {
             ApiError::bad_request(format!(

@@ -101,12 +101,17 @@ fn reservation_row(r: &Reservation, state: &str, decided_at: Option<u64>) -> Res
     }
 }
 
-fn presence_row(agent: &Agent) -> AgentRoutingRow {
-    let (presence, reason) = match &agent.presence {
-        Presence::Available => ("available", None),
-        Presence::Away { reason } => ("away", Some(reason.clone())),
-        Presence::Offline => ("offline", None),
+/// A presence as its API name and away reason.
+fn presence_parts(presence: &Presence) -> (&'static str, Option<String>) {
+    let reason = match presence {
+        Presence::Away { reason } => Some(reason.clone()),
+        _ => None,
     };
+    (status(presence), reason)
+}
+
+fn presence_row(agent: &Agent) -> AgentRoutingRow {
+    let (presence, reason) = presence_parts(&agent.presence);
     AgentRoutingRow {
         agent_id: agent.id.as_str().to_string(),
         presence: presence.to_string(),
@@ -691,25 +696,23 @@ impl RoutingService {
         let engine = self.engine.lock().await;
         engine
             .tasks()
-            .filter(|t| match &t.state {
-                TaskState::Assigned { agent } | TaskState::Wrapping { agent } => {
-                    agent.as_str() == agent_id
-                }
-                _ => false,
-            })
+            .filter(|t| worked_by(&t.state).is_some_and(|a| a.as_str() == agent_id))
             .cloned()
             .collect()
     }
 
     /// The live task of a conversation, if it has one.
     pub async fn task_of_conversation(&self, conversation_id: &str) -> Option<Task> {
-        let id = self
-            .live
+        let id = self.live_task_id(conversation_id)?;
+        self.engine.lock().await.task(&id).cloned()
+    }
+
+    fn live_task_id(&self, conversation_id: &str) -> Option<TaskId> {
+        self.live
             .lock()
             .expect("live")
             .get(conversation_id)
-            .cloned()?;
-        self.engine.lock().await.task(&id).cloned()
+            .cloned()
     }
 
     /// A live task by id.
@@ -732,11 +735,7 @@ impl RoutingService {
         let mut agents: BTreeMap<String, AgentBoard> = engine
             .agents()
             .map(|a| {
-                let (presence, reason) = match &a.presence {
-                    Presence::Available => ("available", None),
-                    Presence::Away { reason } => ("away", Some(reason.clone())),
-                    Presence::Offline => ("offline", None),
-                };
+                let (presence, reason) = presence_parts(&a.presence);
                 (
                     a.id.as_str().to_string(),
                     AgentBoard {
@@ -781,12 +780,7 @@ impl RoutingService {
         conversation_id: &str,
         answered_waits: impl Fn(&str) -> Vec<u64>,
     ) -> Option<u64> {
-        let id = self
-            .live
-            .lock()
-            .expect("live")
-            .get(conversation_id)
-            .cloned()?;
+        let id = self.live_task_id(conversation_id)?;
         let engine = self.engine.lock().await;
         let task = engine.task(&id)?;
         if !matches!(task.state, TaskState::Pending) {
@@ -824,6 +818,14 @@ impl RoutingService {
                 "give exactly one of `queue` or `agent_id`",
             )),
         }
+    }
+}
+
+/// The agent working on a task (assigned or wrapping up; an offer is not work yet).
+pub fn worked_by(state: &TaskState) -> Option<&AgentId> {
+    match state {
+        TaskState::Assigned { agent } | TaskState::Wrapping { agent } => Some(agent),
+        _ => None,
     }
 }
 

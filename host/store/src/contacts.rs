@@ -72,6 +72,14 @@ pub struct ContactView {
     pub updated_at: i64,
 }
 
+impl ContactView {
+    /// The most recently linked identity of `kind`: where a reply on a channel that
+    /// addresses customers by that kind goes.
+    pub fn latest_identity(&self, kind: &str) -> Option<&IdentityRow> {
+        self.identities.iter().rev().find(|i| i.kind == kind)
+    }
+}
+
 /// Exactly what a merge moved, as written to the merge ledger.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MovedByMerge {
