@@ -561,6 +561,24 @@ async fn webchat_refuses_bad_input_and_keeps_what_it_accepted() {
         "the accepted message is there, once: {transcript:?}"
     );
     assert_eq!(inbound[0]["body"], "hello");
+    // A script starting chats in a loop is stopped: 45 more starts cannot all fit under
+    // 20 a minute, even if a minute boundary falls inside the loop.
+    let mut refused = None;
+    for i in 0..45 {
+        let (status, v) = d.visitor(json!({"name": format!("bot {i}")})).await;
+        if status == 429 {
+            refused = Some(v);
+            break;
+        }
+        assert_eq!(status, 201, "{v}");
+    }
+    let refused = refused.expect("new chats are rate limited");
+    assert_eq!(refused["error"]["code"], "rate_limited");
+    assert_eq!(
+        d.transcript(&token).await.len(),
+        transcript.len(),
+        "nothing accepted was lost"
+    );
 }
 
 #[tokio::test]

@@ -382,6 +382,7 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = tokio::spawn(worker::run(state.clone(), stop_rx));
     let app = router(state);
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;

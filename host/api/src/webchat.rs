@@ -14,13 +14,14 @@
 //! nothing from other channels.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -57,13 +58,33 @@ pub fn channel_info() -> ChannelInfo {
     }
 }
 
-/// Visitors' open sockets, by visitor id.
+/// New chats one client address may start per minute: enough for a family behind one
+/// router, too few to fill the contact table from a script.
+pub const SESSIONS_PER_MINUTE: u32 = 20;
+
+/// Visitors' open sockets, by visitor id, and the new-chat limit per address.
 #[derive(Default)]
 pub struct Hub {
     sockets: Mutex<HashMap<String, Vec<mpsc::Sender<Value>>>>,
+    starts: Mutex<HashMap<Option<IpAddr>, (i64, u32)>>,
 }
 
 impl Hub {
+    /// Counts a new chat from `addr` in the minute of `now_ms`; false when over the limit.
+    pub fn allow_start(&self, addr: Option<IpAddr>, now_ms: i64) -> bool {
+        let minute = now_ms.div_euclid(60_000);
+        let mut starts = self.starts.lock().expect("webchat starts");
+        if starts.len() > 10_000 {
+            starts.retain(|_, (m, _)| *m == minute);
+        }
+        let entry = starts.entry(addr).or_insert((minute, 0));
+        if entry.0 != minute {
+            *entry = (minute, 0);
+        }
+        entry.1 += 1;
+        entry.1 <= SESSIONS_PER_MINUTE
+    }
+
     fn subscribe(&self, visitor: &str) -> mpsc::Receiver<Value> {
         let (tx, rx) = mpsc::channel(SOCKET_QUEUE);
         self.sockets
@@ -120,8 +141,19 @@ pub struct SessionBody {
 /// `POST /webchat/v1/sessions`: start a chat.
 pub async fn start(
     State(state): State<AppState>,
+    extensions: Extensions,
     Json(body): Json<SessionBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    let addr = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    if !state.webchat.allow_start(addr, crate::now_ms()) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many new chats from this address; try again in a minute",
+        ));
+    }
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 80 {
         return Err(ApiError::bad_request("name: 1 to 80 characters"));
@@ -468,6 +500,25 @@ mod tests {
             describe_wait(61_000),
             "The estimated wait is about 2 minutes."
         );
+    }
+
+    #[test]
+    fn new_chats_are_limited_per_address_and_minute() {
+        let hub = Hub::default();
+        let a = Some(IpAddr::from([192, 0, 2, 1]));
+        let b = Some(IpAddr::from([192, 0, 2, 2]));
+        for _ in 0..SESSIONS_PER_MINUTE {
+            assert!(hub.allow_start(a, 0));
+        }
+        assert!(
+            !hub.allow_start(a, 59_999),
+            "over the limit in the same minute"
+        );
+        assert!(
+            hub.allow_start(b, 59_999),
+            "another address is not affected"
+        );
+        assert!(hub.allow_start(a, 60_000), "the next minute starts afresh");
     }
 
     #[tokio::test]
