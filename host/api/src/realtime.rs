@@ -113,6 +113,11 @@ impl Hub {
     /// Events after `since`, or `None` when some were already dropped.
     fn since(&self, since: u64) -> Option<Vec<RealtimeEvent>> {
         let recent = self.recent.lock().expect("realtime buffer");
+        // A sequence number we never gave out comes from before a restart (numbers
+        // start again at 0): the client must reload, and must not skip new events.
+        if since > self.seq.load(Ordering::SeqCst) {
+            return None;
+        }
         if let Some(first) = recent.front()
             && first.seq > since + 1
         {
@@ -293,5 +298,9 @@ mod tests {
             "events 4.. were dropped from the buffer"
         );
         assert!(hub.since(hub.head() - 1).is_some());
+        assert!(
+            hub.since(hub.head() + 50).is_none(),
+            "a client from before a restart resyncs"
+        );
     }
 }
