@@ -254,7 +254,7 @@ pub(crate) async fn resolve_or_create(
     Ok((contact_id, true))
 }
 
-async fn insert_identity(
+pub(crate) async fn insert_identity(
     conn: &mut AnyConnection,
     contact_id: &str,
     identity: &Identity,

@@ -11,7 +11,7 @@ use sqlx::AnyConnection;
 use switchboard_core::{ConversationStatus, DeliveryStatus, Direction, EventKind, Identity};
 
 use crate::Store;
-use crate::contacts::{contact_id_for, resolve_or_create, view};
+use crate::contacts::{contact_id_for, insert_identity, resolve_or_create, view};
 use crate::conversations::{self, set_status_in};
 use crate::db::{RowExt, new_id, sql_limit};
 use crate::error::{Result, StoreError};
@@ -401,14 +401,7 @@ impl Store {
             }
         };
         if contact_id_for(&mut tx, &identity).await?.is_none() {
-            sqlx::query("INSERT INTO identity (id, contact_id, kind, value, created_at) VALUES ($1, $2, $3, $4, $5)")
-                .bind(new_id())
-                .bind(contact_id.clone())
-                .bind(WEBCHAT)
-                .bind(id.clone())
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?;
+            insert_identity(&mut tx, &contact_id, &identity, now_ms).await?;
         }
         let visitor = WebchatVisitor {
             id,
