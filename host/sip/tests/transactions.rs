@@ -142,15 +142,7 @@ fn a_lost_ack_makes_the_server_retransmit_the_final_response_until_timer_h_then_
 fn an_ack_for_the_final_response_stops_retransmissions_and_timer_i_cleans_up() {
     let mut ep = Endpoint::new();
     let invite = message("invite.sip");
-    ep.receive(invite.clone(), phone(), Transport::Udp);
-    let id = ep
-        .take()
-        .into_iter()
-        .find_map(|(_, o)| match o {
-            Output::Request { id, .. } => Some(id),
-            _ => None,
-        })
-        .unwrap();
+    let id = ep.receive_request(invite.clone(), phone());
     let rejected = Message::response_to(&invite, 603);
     ep.respond(id, rejected.clone());
     ep.advance(ms(600));
@@ -212,15 +204,7 @@ fn a_retransmitted_request_is_absorbed_and_the_last_response_resent() {
 fn cancel_of_a_pending_invite_gets_200_and_the_invite_487() {
     let mut ep = Endpoint::new();
     let invite = message("invite.sip");
-    ep.receive(invite.clone(), phone(), Transport::Udp);
-    let id = ep
-        .take()
-        .into_iter()
-        .find_map(|(_, o)| match o {
-            Output::Request { id, .. } => Some(id),
-            _ => None,
-        })
-        .unwrap();
+    let id = ep.receive_request(invite.clone(), phone());
     let mut ringing = Message::response_to(&invite, 180);
     ringing.set_to_tag("ring-tag");
     ep.respond(id, ringing);
@@ -268,15 +252,7 @@ fn cancel_of_a_pending_invite_gets_200_and_the_invite_487() {
 fn a_2xx_is_retransmitted_until_the_ack_arrives() {
     let mut ep = Endpoint::new();
     let invite = message("invite.sip");
-    ep.receive(invite.clone(), phone(), Transport::Udp);
-    let id = ep
-        .take()
-        .into_iter()
-        .find_map(|(_, o)| match o {
-            Output::Request { id, .. } => Some(id),
-            _ => None,
-        })
-        .unwrap();
+    let id = ep.receive_request(invite.clone(), phone());
     let ok = Message::response_to(&invite, 200);
     ep.respond(id, ok.clone());
     assert_eq!(ep.layer.state(id), Some(State::Accepted));
@@ -302,15 +278,7 @@ fn a_2xx_is_retransmitted_until_the_ack_arrives() {
 fn a_2xx_never_acked_is_reported_so_the_call_can_be_torn_down() {
     let mut ep = Endpoint::new();
     let invite = message("invite.sip");
-    ep.receive(invite.clone(), phone(), Transport::Udp);
-    let id = ep
-        .take()
-        .into_iter()
-        .find_map(|(_, o)| match o {
-            Output::Request { id, .. } => Some(id),
-            _ => None,
-        })
-        .unwrap();
+    let id = ep.receive_request(invite.clone(), phone());
     ep.respond(id, Message::response_to(&invite, 200));
     ep.advance(Duration::from_secs(40));
     assert!(

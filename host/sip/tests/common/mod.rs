@@ -80,6 +80,23 @@ impl Endpoint {
         self.drain();
     }
 
+    /// A new request arrives over UDP from `from`; returns the server transaction the
+    /// layer delivered it on (and forgets the log up to here).
+    pub fn receive_request(
+        &mut self,
+        request: Message,
+        from: SocketAddr,
+    ) -> switchboard_sip::transaction::TransactionId {
+        self.receive(request, from, Transport::Udp);
+        self.take()
+            .into_iter()
+            .find_map(|(_, o)| match o {
+                Output::Request { id, .. } => Some(id),
+                _ => None,
+            })
+            .expect("the request is delivered to the TU")
+    }
+
     /// The TU sends a request in a new client transaction.
     pub fn send(
         &mut self,
