@@ -150,6 +150,28 @@ impl Store {
         Ok(event)
     }
 
+    /// Rewrites an event's text and structured detail: a call's record grows as the
+    /// call goes on (queue wait, agent, duration, recording, disposition).
+    pub async fn update_event_detail(
+        &self,
+        id: &str,
+        body: &str,
+        data: &serde_json::Value,
+    ) -> Result<TimelineEvent> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("UPDATE timeline_event SET body = $1, data = $2 WHERE id = $3")
+            .bind(crate::ingest::storable(body))
+            .bind(data.to_string())
+            .bind(id.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("timeline event", id));
+        }
+        tx.commit().await?;
+        self.event(id).await
+    }
+
     /// One timeline event by id.
     pub async fn event(&self, id: &str) -> Result<TimelineEvent> {
         let mut conn = self.pool().acquire().await?;

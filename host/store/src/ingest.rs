@@ -45,6 +45,24 @@ pub enum IngestEvent {
     Receipt(Receipt),
     /// An opt-out / opt-in / help keyword.
     Consent(ConsentEvent),
+    /// A phone call started, either way: it joins the caller's conversation like a
+    /// message does (a channel switch if they were on another channel).
+    Call(CallStarted),
+}
+
+/// A call that started, inbound or outbound.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallStarted {
+    /// The call's id (idempotency key, unique per plugin).
+    pub provider_id: String,
+    /// The other party, normally a `phone:` identity.
+    pub party: Identity,
+    /// Whether the customer called us (`in`) or we called them (`out`).
+    pub direction: Direction,
+    /// Text shown on the timeline, e.g. `Call from +15551234567`.
+    pub body: String,
+    /// Structured detail (the call record), a JSON object.
+    pub data: serde_json::Value,
 }
 
 /// A message from a customer.
@@ -153,6 +171,7 @@ fn validate(batch: &IngestBatch) -> Result<()> {
             IngestEvent::InboundMessage(m) => &m.provider_id,
             IngestEvent::Receipt(r) => &r.provider_id,
             IngestEvent::Consent(c) => &c.provider_id,
+            IngestEvent::Call(c) => &c.provider_id,
         };
         if provider_id.trim().is_empty() {
             return Err(StoreError::Invalid(format!(
@@ -173,7 +192,8 @@ pub(crate) async fn apply_batch(
     let mut outcomes = Vec::with_capacity(batch.events.len());
     for event in &batch.events {
         let outcome = match event {
-            IngestEvent::InboundMessage(m) => inbound(conn, batch, m).await?,
+            IngestEvent::InboundMessage(m) => inbound(conn, batch, &Arrival::Message(m)).await?,
+            IngestEvent::Call(c) => inbound(conn, batch, &Arrival::Call(c)).await?,
             IngestEvent::Receipt(r) => receipt(conn, &batch.plugin_id, r, batch.now_ms).await?,
             IngestEvent::Consent(c) => consent(conn, batch, c).await?,
         };
@@ -182,21 +202,46 @@ pub(crate) async fn apply_batch(
     Ok(outcomes)
 }
 
+/// What joins a conversation through [`inbound`].
+enum Arrival<'a> {
+    Message(&'a InboundMessage),
+    Call(&'a CallStarted),
+}
+
+impl Arrival<'_> {
+    fn provider_id(&self) -> &str {
+        match self {
+            Arrival::Message(m) => &m.provider_id,
+            Arrival::Call(c) => &c.provider_id,
+        }
+    }
+
+    fn sender(&self) -> &Identity {
+        match self {
+            Arrival::Message(m) => &m.sender,
+            Arrival::Call(c) => &c.party,
+        }
+    }
+}
+
 async fn inbound(
     conn: &mut AnyConnection,
     batch: &IngestBatch,
-    m: &InboundMessage,
+    arrival: &Arrival<'_>,
 ) -> Result<IngestOutcome> {
-    let provider_id = storable(&m.provider_id);
+    let provider_id = storable(arrival.provider_id());
     if let Some(existing) = event_by_provider(conn, &batch.plugin_id, &provider_id).await? {
         return Ok(IngestOutcome::Duplicate {
             event_id: existing.id,
         });
     }
     let now = batch.now_ms;
-    let sender_name = m.sender_name.as_deref().map(storable);
+    let sender_name = match arrival {
+        Arrival::Message(m) => m.sender_name.as_deref().map(storable),
+        Arrival::Call(_) => None,
+    };
     let (contact_id, new_contact) =
-        resolve_or_create(conn, &m.sender, sender_name.as_deref(), now).await?;
+        resolve_or_create(conn, arrival.sender(), sender_name.as_deref(), now).await?;
     let (mut conv, new_conversation) = for_inbound(
         conn,
         &contact_id,
@@ -207,19 +252,28 @@ async fn inbound(
     )
     .await?;
     touch_channel(conn, &mut conv, &batch.channel, &batch.plugin_id, now).await?;
+    let (direction, kind, body) = match arrival {
+        Arrival::Message(m) => (Direction::In, EventKind::Message, &m.body),
+        Arrival::Call(c) => (c.direction, EventKind::Call, &c.body),
+    };
     let mut event = TimelineEvent::new(
         &contact_id,
         Some(&conv.id),
-        Direction::In,
-        EventKind::Message,
-        storable(&m.body),
+        direction,
+        kind,
+        storable(body),
         now,
     )
     .on_channel(&batch.channel, &batch.plugin_id);
-    event.attachments = m.attachments.clone();
-    event.identity = Some(m.sender.clone());
+    match arrival {
+        Arrival::Message(m) => {
+            event.attachments = m.attachments.clone();
+            event.sent_at = m.sent_at_ms;
+        }
+        Arrival::Call(c) => event.data = c.data.clone(),
+    }
+    event.identity = Some(arrival.sender().clone());
     event.provider_id = Some(provider_id);
-    event.sent_at = m.sent_at_ms;
     insert_event(conn, &event).await?;
     sqlx::query("UPDATE contact SET updated_at = $1 WHERE id = $2 AND updated_at < $1")
         .bind(now)

@@ -80,6 +80,7 @@ mod migrate;
 mod outbox;
 mod plugins;
 mod routing;
+mod voice;
 mod writer;
 
 use std::sync::Arc;
@@ -94,13 +95,16 @@ pub use conversations::ConversationRow;
 pub use db::Backend;
 pub use desk::{DeskSummary, NewEvent, TaskDayRow, WEBCHAT, WebchatVisitor};
 pub use error::{Result, StoreError};
-pub use ingest::{ConsentEvent, InboundMessage, IngestBatch, IngestEvent, IngestOutcome, Receipt};
+pub use ingest::{
+    CallStarted, ConsentEvent, InboundMessage, IngestBatch, IngestEvent, IngestOutcome, Receipt,
+};
 pub use outbox::{NewReply, OutboxRow};
 pub use plugins::{ConfigEntry, PluginInstall, PluginRecord};
 pub use routing::{
     AgentRoutingRow, QueueRow, ReservationRow, RoutingChanges, RoutingSnapshot, TaskRow,
 };
 pub use timeline::TimelineEvent;
+pub use voice::{CallRecord, SipAccount, TrunkRow};
 pub use writer::{GROUP_COMMIT_MAX_BATCHES, IngestStats};
 
 /// Handle to the database. Cheap to clone; all clones share one pool and one ingest

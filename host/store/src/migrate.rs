@@ -42,6 +42,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/common/0003_desk.sql"),
         postgres: include_str!("../migrations/common/0003_desk.sql"),
     },
+    Migration {
+        version: 4,
+        name: "voice",
+        sqlite: include_str!("../migrations/common/0004_voice.sql"),
+        postgres: include_str!("../migrations/common/0004_voice.sql"),
+    },
 ];
 
 /// Brings the schema up to date. Returns the versions it applied.
