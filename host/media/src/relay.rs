@@ -16,7 +16,7 @@
 use thiserror::Error;
 
 use crate::Leg;
-use crate::dtmf::{DtmfReceiver, TelephoneEvent};
+use crate::dtmf::{DtmfPacket, DtmfReceiver, TelephoneEvent};
 use crate::g711::Codec;
 use crate::player::Frame;
 use crate::rtp::{PacketKind, RtpPacket, SequenceUnwrapper, classify};
@@ -281,6 +281,55 @@ impl Relay {
     /// with [`Relay::play`]) or takes it off.
     pub fn set_hold(&mut self, held: bool) {
         self.held = held;
+    }
+
+    /// Changes a leg's `telephone-event` payload type: the agent leg of a call is
+    /// bridged (or re-bridged after a transfer) to a browser that negotiated its own.
+    pub fn set_telephone_event(
+        &mut self,
+        leg: Leg,
+        payload_type: Option<u8>,
+    ) -> Result<(), RelayError> {
+        if let Some(pt) = payload_type
+            && (pt > 127 || pt == self.codec.payload_type())
+        {
+            return Err(RelayError::BadTelephoneEvent {
+                leg,
+                payload_type: pt,
+            });
+        }
+        self.leg_mut(leg).config.telephone_event = payload_type;
+        Ok(())
+    }
+
+    /// Stamps a host-generated DTMF packet (from a [`DtmfSender`](crate::DtmfSender)
+    /// started at `started_at`) into the stream towards `to`; `None` when that leg
+    /// negotiated no telephone events. Every packet of one digit carries the same RTP
+    /// timestamp, the digit's start.
+    pub fn play_event(&mut self, to: Leg, started_at: u64, packet: &DtmfPacket) -> Option<Vec<u8>> {
+        let target = self.leg_mut(to);
+        let payload_type = target.config.telephone_event?;
+        let stream = &mut target.outgoing;
+        let local_sequence = stream.local_sequence;
+        stream.local_sequence = local_sequence.wrapping_add(1);
+        let local_timestamp = started_at.wrapping_mul(u64::from(Codec::CLOCK_RATE) / 1000) as u32;
+        let (sequence, timestamp, switched) = stream.map(
+            started_at,
+            Source::Local,
+            local_sequence,
+            local_timestamp,
+            0,
+        );
+        let payload = packet.event.to_bytes();
+        let mut rtp = RtpPacket::new(
+            payload_type,
+            sequence,
+            timestamp,
+            target.config.outgoing.ssrc,
+            &payload,
+        );
+        rtp.marker = packet.marker || switched;
+        Some(target.send(&rtp))
     }
 
     /// Whether the call is on hold.

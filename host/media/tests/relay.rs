@@ -368,3 +368,67 @@ impl ToOwnedPacket for RtpPacket<'_> {
         }
     }
 }
+
+#[test]
+fn host_dtmf_reaches_a_leg_as_one_event_and_a_new_agent_brings_its_own_event_type() {
+    use switchboard_media::{DtmfReceiver, DtmfSender, TelephoneEvent};
+    let mut relay = Relay::new(bridge()).unwrap();
+    // The agent presses 5 on the softphone's keypad; the host sends it to the caller.
+    let mut sender = DtmfSender::new(400, '5', 100).unwrap();
+    let mut packets = Vec::new();
+    let mut now = 400;
+    while let Some(due) = sender.poll_timeout() {
+        now = now.max(due);
+        while let Some(p) = sender.handle_timeout(now) {
+            packets.push(
+                relay
+                    .play_event(Leg::A, 400, &p)
+                    .expect("caller has events"),
+            );
+        }
+    }
+    let parsed: Vec<_> = packets
+        .iter()
+        .map(|p| RtpPacket::parse(p).unwrap())
+        .collect();
+    assert!(parsed.iter().all(|p| p.payload_type == CALLER_EVENT_PT));
+    assert!(parsed.iter().all(|p| p.ssrc == TO_CALLER_SSRC));
+    assert!(
+        parsed.iter().all(|p| p.timestamp == parsed[0].timestamp),
+        "one event, one timestamp"
+    );
+    assert!(parsed[0].marker && !parsed[1].marker);
+    let mut receiver = DtmfReceiver::new();
+    let digits: Vec<char> = parsed
+        .iter()
+        .filter_map(|p| receiver.handle_packet(p).unwrap())
+        .collect();
+    assert_eq!(digits, vec!['5']);
+    let last = TelephoneEvent::parse(parsed.last().unwrap().payload).unwrap();
+    assert!(last.end);
+
+    // Re-bridged to a browser with another event type: forwarded events use it.
+    relay.set_telephone_event(Leg::B, Some(110)).unwrap();
+    let event = TelephoneEvent {
+        event: 1,
+        end: false,
+        volume: 10,
+        duration: 160,
+    };
+    let from_caller = RtpPacket::new(CALLER_EVENT_PT, 9, 800, 0x1111, &event.to_bytes())
+        .to_bytes()
+        .unwrap();
+    let out = relay.handle_packet(1000, Leg::A, &from_caller);
+    assert_eq!(sent_to(&out, Leg::B)[0].payload_type, 110);
+    assert!(matches!(
+        relay.set_telephone_event(Leg::B, Some(0)),
+        Err(RelayError::BadTelephoneEvent { .. })
+    ));
+    relay.set_telephone_event(Leg::A, None).unwrap();
+    assert!(relay.play_event(Leg::A, 2000, &sender_packet()).is_none());
+}
+
+fn sender_packet() -> switchboard_media::DtmfPacket {
+    let mut s = switchboard_media::DtmfSender::new(0, '1', 40).unwrap();
+    s.handle_timeout(0).unwrap()
+}
