@@ -36,22 +36,48 @@ export async function api(method, path, body) {
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-  } catch (e) {
+  } catch {
     throw new ApiError(0, 'network', 'The server cannot be reached');
   }
-  const text = await res.text();
-  let data = null;
-  if (text) {
-    try { data = JSON.parse(text); } catch { data = null; }
-  }
-  if (!res.ok) {
-    const err = data?.error ?? {};
-    const error = new ApiError(res.status, err.code ?? `http_${res.status}`, err.message ?? res.statusText);
-    // Login itself answers 401 for a wrong password; that is not a lost session.
-    if (res.status === 401 && path !== '/auth/login') onUnauthorized(error);
-    throw error;
-  }
+  const data = await readJson(res);
+  if (!res.ok) throw failure(res, data, path);
   return data;
+}
+
+async function readJson(res) {
+  const text = await res.text().catch(() => '');
+  if (!text) return null;
+  try { return JSON.parse(text); } catch { return null; }
+}
+
+function failure(res, data, path) {
+  const err = data?.error ?? {};
+  const error = new ApiError(res.status, err.code ?? `http_${res.status}`, err.message ?? res.statusText);
+  // Login itself answers 401 for a wrong password; that is not a lost session.
+  if (res.status === 401 && path !== '/auth/login') onUnauthorized(error);
+  return error;
+}
+
+/**
+ * Fetches an authenticated file of the host (a call recording) as a Blob. `url` is an
+ * address the API handed out (`/api/v1/calls/1/recording`); the token is only ever
+ * sent to this origin.
+ */
+export async function blob(url) {
+  let target;
+  try { target = new URL(url, location.href); } catch { target = null; }
+  if (!target || target.origin !== location.origin) throw new ApiError(0, 'foreign_url', 'Not an address of this server');
+  const headers = {};
+  const t = token.get();
+  if (t) headers.authorization = `Bearer ${t}`;
+  let res;
+  try {
+    res = await fetch(target.href, { headers });
+  } catch {
+    throw new ApiError(0, 'network', 'The server cannot be reached');
+  }
+  if (!res.ok) throw failure(res, await readJson(res), target.pathname);
+  return res.blob();
 }
 
 export const get = (path) => api('GET', path);

@@ -1,9 +1,11 @@
 // The shell: sign-in, the top bar (who I am, my presence, the connection badge, the
-// navigation) and the hash router that mounts one view at a time.
+// navigation), the hash router that mounts one view at a time, and the session's
+// softphone (started at sign-in for agents, on first opening the desk for others).
 
 import { h, mount, field, select, toast } from './dom.js';
 import { api, get, post, put, token, setUnauthorizedHandler } from './api.js';
 import { Realtime, STATE_TEXT } from './realtime.js';
+import { Softphone } from './softphone.js';
 
 const PRESENCE = [['available', 'Available'], ['away', 'Away'], ['offline', 'Offline']];
 const REASONS = [['break', 'Break'], ['lunch', 'Lunch'], ['meeting', 'Meeting'], ['training', 'Training'], ['other', 'Other']];
@@ -17,7 +19,7 @@ const ROUTES = {
 };
 
 const root = document.getElementById('app');
-let session = null; // {me, rt, unmount, presence}
+let session = null; // {me, rt, unmount, presence, softphone}
 
 setUnauthorizedHandler(() => {
   if (!session) return;
@@ -68,7 +70,7 @@ function showLogin(message) {
 
 async function start(me) {
   const rt = new Realtime(() => token.get());
-  session = { me, rt, unmount: null, presence: { status: 'offline', reason: null } };
+  session = { me, rt, unmount: null, presence: { status: 'offline', reason: null }, softphone: null };
   rt.on('unauthorized', () => signOut(false));
   rt.on('check-session', () => { get('/auth/me').catch(() => {}); });
   rt.on('agent.presence', (d) => {
@@ -77,10 +79,23 @@ async function start(me) {
     if (d.status === 'away' && d.reason === 'missed_offers') toast('You were set away after missed offers.', 'error');
   });
   buildShell();
+  // An agent's phone is ready before the first call rings; supervisors and admins,
+  // who may never take one, are asked for the microphone only when they open the desk.
+  if (me.role === 'agent') phone();
   rt.start();
   loadMyPresence();
   if (!ROUTES[location.hash]) location.hash = '#/desk';
   else route();
+}
+
+/** The session's softphone, started on first use; one audio connection per tab. */
+function phone() {
+  if (!session) return null;
+  if (!session.softphone) {
+    session.softphone = new Softphone({ me: session.me, rt: session.rt });
+    session.softphone.start();
+  }
+  return session.softphone;
 }
 
 function signOut(callServer = true) {
@@ -88,6 +103,7 @@ function signOut(callServer = true) {
   if (!s) return;
   session = null;
   s.unmount?.();
+  s.softphone?.stop();
   s.rt.stop();
   if (callServer) post('/auth/logout').catch(() => {});
   token.clear();
@@ -209,7 +225,7 @@ async function route() {
     if (mine !== routeToken || !session) return;
     const container = h('div', { class: 'view' });
     mount(mainEl, container);
-    session.unmount = mod.mount(container, { me: session.me, rt: session.rt, page: def.page }) ?? null;
+    session.unmount = mod.mount(container, { me: session.me, rt: session.rt, page: def.page, phone }) ?? null;
   } catch (e) {
     console.error(e);
     mount(mainEl, h('div', { class: 'empty', role: 'alert' }, `This page failed to load: ${e.message}`));

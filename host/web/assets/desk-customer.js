@@ -15,8 +15,10 @@ function identityText(identity) {
 }
 
 export class CustomerPanel {
-  constructor(el) {
+  /** `onCall(number, contactId)` places a call from the softphone (absent: no Call buttons). */
+  constructor(el, { onCall } = {}) {
     this.el = el;
+    this.onCall = onCall ?? null;
     this.contactId = null;
     this.seq = 0;
     this.empty();
@@ -65,7 +67,11 @@ export class CustomerPanel {
     const identities = h('ul', { class: 'identities', 'data-testid': 'customer-identities' },
       (c.identities ?? []).map((i) => h('li', null,
         h('span', { class: 'id-kind' }, i.kind),
-        h('span', { class: 'id-value' }, i.value))));
+        h('span', { class: 'id-value' }, i.value),
+        i.kind === 'phone' && this.onCall ? h('button', {
+          type: 'button', class: 'btn btn-small id-call', 'data-testid': 'customer-call',
+          'aria-label': `Call ${i.value}`, on: { click: () => this.onCall(i.value, c.id) },
+        }, 'Call') : null)));
 
     const consent = h('ul', { class: 'consent', 'data-testid': 'customer-consent' },
       (c.consents ?? []).length === 0

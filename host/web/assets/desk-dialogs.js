@@ -7,8 +7,8 @@ import { openDialog } from './dialog.js';
 
 const lines = (text) => text.split('\n').map((s) => s.trim()).filter(Boolean);
 
-/** Transfer targets: agents when I may list them (supervisors), queues always. */
-async function targets(meId) {
+/** Transfer targets: agents when I may list them, queues always. */
+export async function transferTargets(meId) {
   const [agents, queues] = await Promise.all([
     get('/agents').then((r) => r.agents).catch(() => null),
     get('/queues').then((r) => r.queues).catch(() => []),
@@ -63,7 +63,7 @@ export async function openTransfer(pane, { me, onDone }) {
 
   const conversationId = pane.id;
   const [t, draft] = await Promise.all([
-    targets(me.id),
+    transferTargets(me.id),
     get(`/conversations/${seg(conversationId)}/handoff-draft`).catch(() => null),
   ]);
   if (!dlg.el.isConnected) return;

@@ -1,10 +1,12 @@
-// One chronological timeline across every channel: messages as bubbles, everything
-// the team did (notes, transfers, dispositions, channel switches, consent) as quieter
-// entries in the same stream, so the agent reads the case top to bottom.
+// One chronological timeline across every channel: messages as bubbles, calls as
+// cards (direction, outcome, how long, the IVR path and queue wait, the recording),
+// everything the team did (notes, transfers, dispositions, channel switches, consent)
+// as quieter entries in the same stream, so the agent reads the case top to bottom.
 
-import { h } from './dom.js';
+import { h, mount } from './dom.js';
+import { blob } from './api.js';
 import { channelName } from './channels.js';
-import { clock, iso } from './time.js';
+import { clock, iso, duration, stopwatch } from './time.js';
 import { handoffCard } from './handoff.js';
 
 const DELIVERY = {
@@ -103,11 +105,90 @@ function system(e, cls) {
     time(e.occurred_at))];
 }
 
-function call(e) {
-  return [h('div', { class: 'sys sys-call' },
-    h('span', { class: 'sys-title' }, `📞 ${e.direction === 'out' ? 'Outbound call' : 'Call'}`),
-    e.body ? h('span', null, e.body) : null,
-    time(e.occurred_at))];
+const OUTCOME = {
+  answered: 'answered',
+  abandoned: 'abandoned in queue',
+  missed: 'missed',
+  failed: 'failed',
+};
+
+// Recordings are behind the token, so they are fetched as blobs and played from object
+// URLs. The player is kept per recording: the timeline re-renders on every new event,
+// and a recording being listened to must not stop because a message arrived.
+const players = new Map(); // url → {el, src}
+const PLAYERS_KEPT = 20;
+
+function recording(url, callId) {
+  const known = players.get(url);
+  if (known) return known.el;
+  const status = h('span', { class: 'small muted', role: 'status' });
+  const el = h('div', { class: 'call-recording', 'data-testid': 'timeline-call-recording' });
+  const entry = { el, src: null };
+  const play = h('button', {
+    type: 'button', class: 'btn btn-small', 'aria-label': 'Play the call recording',
+    on: {
+      click: async () => {
+        play.disabled = true;
+        status.textContent = 'Loading recording…';
+        try {
+          entry.src = URL.createObjectURL(await blob(url));
+        } catch (e) {
+          play.disabled = false;
+          status.textContent = `Recording not loaded: ${e.message}`;
+          return;
+        }
+        const audio = h('audio', { controls: true, src: entry.src, 'aria-label': 'Call recording' });
+        mount(el, audio, h('a', { href: entry.src, download: `call-${callId ?? 'recording'}.wav`, class: 'small' }, 'Download'));
+        audio.play().catch(() => {});
+        audio.focus();
+      },
+    },
+  }, '▶ Recording');
+  mount(el, play, status);
+  players.set(url, entry);
+  for (const [key, old] of players) {
+    if (players.size <= PLAYERS_KEPT) break;
+    if (old.el.isConnected) continue;
+    if (old.src) URL.revokeObjectURL(old.src);
+    players.delete(key);
+  }
+  return el;
+}
+
+function fact(label, value) {
+  if (value == null || value === '') return null;
+  return h('div', { class: 'call-fact' }, h('dt', null, label), h('dd', null, value));
+}
+
+function call(e, names) {
+  const d = e.data ?? {};
+  const outbound = d.direction ? d.direction === 'outbound' : e.direction === 'out';
+  const outcome = d.outcome ?? null;
+  const agent = d.agent_name ?? (e.author_agent_id ? names.get(e.author_agent_id) : null);
+  const disposition = typeof d.disposition === 'object' && d.disposition ? (d.disposition.label ?? d.disposition.code) : d.disposition;
+  const path = Array.isArray(d.ivr_path) ? d.ivr_path.map((step) => (typeof step === 'object' && step ? (step.label ?? step.key ?? JSON.stringify(step)) : String(step))) : [];
+  const title = outbound ? 'Outbound call' : 'Inbound call';
+  return [h('div', {
+    class: ['call-row', outcome && `call-${outcome}`],
+    'data-testid': 'timeline-call',
+    'data-call': d.call_id ?? '',
+    'data-outcome': outcome ?? '',
+    'data-direction': outbound ? 'outbound' : 'inbound',
+  },
+  h('div', { class: 'call-head' },
+    h('span', { class: 'call-icon', 'aria-hidden': 'true' }, outbound ? '☎↗' : '☎↙'),
+    h('span', { class: 'call-title' }, title),
+    outcome ? h('span', { class: ['badge', 'call-outcome', `call-outcome-${outcome}`] }, OUTCOME[outcome] ?? outcome) : null,
+    time(e.occurred_at)),
+  h('dl', { class: 'call-facts' },
+    fact('Duration', d.duration_ms != null ? stopwatch(d.duration_ms) : null),
+    fact('Queue', d.queue),
+    fact('Waited', d.queue_wait_ms != null ? duration(d.queue_wait_ms) : null),
+    fact('IVR', path.length ? path.join(' › ') : null),
+    fact('Agent', agent),
+    fact('Disposition', disposition)),
+  e.body && !outcome ? h('div', { class: 'sys-body' }, e.body) : null,
+  d.recording_url ? recording(d.recording_url, d.call_id) : null)];
 }
 
 const RENDER = {

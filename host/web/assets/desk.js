@@ -1,10 +1,12 @@
-// The agent desk: offers, my conversations, the open conversation and its customer on
-// one screen. REST is the source of truth; realtime messages only say "something
-// changed, reload that part", which keeps a missed or reordered message harmless.
+// The agent desk: the softphone, offers, my conversations, the open conversation and
+// its customer on one screen. REST is the source of truth; realtime messages only say
+// "something changed, reload that part", which keeps a missed or reordered message
+// harmless. The softphone belongs to the session (calls outlive this view); the desk
+// places its bar, feeds it the voice offers and answers through the offer flow.
 
 import { h, mount as replace, toast } from './dom.js';
 import { get, post, seg } from './api.js';
-import { renderOffers } from './desk-offers.js';
+import { renderOffers, offerChannel } from './desk-offers.js';
 import { renderList } from './desk-list.js';
 import { ConversationPane } from './desk-conversation.js';
 import { CustomerPanel } from './desk-customer.js';
@@ -25,7 +27,8 @@ function debounce(fn, ms) {
   return (...args) => { clearTimeout(t); t = setTimeout(() => fn(...args), ms); };
 }
 
-export function mount(container, { me, rt }) {
+export function mount(container, { me, rt, phone }) {
+  const softphone = phone?.() ?? null;
   const offers = new Map();
   let items = [];
   let openId = null;
@@ -45,7 +48,14 @@ export function mount(container, { me, rt }) {
       return b;
     }));
 
+  const phoneEl = softphone ? softphone.attach({
+    onAnswer: (offer) => accept(offer),
+    onDialed: (call) => followCall(call),
+    onCalls: () => drawOffers(),
+  }) : null;
+
   const root = h('div', { class: 'desk', 'data-tab': 'list' },
+    phoneEl ? h('div', { class: 'desk-phone' }, phoneEl) : null,
     h('section', { class: 'desk-col desk-left', 'aria-label': 'Offers and conversations' },
       h('div', { class: 'desk-offers', 'data-section': 'offers' },
         h('h2', { class: 'col-title' }, 'Offers'), offersEl),
@@ -62,7 +72,9 @@ export function mount(container, { me, rt }) {
     onResolve: (p) => openResolve(p, { onDone: () => { toast('Resolved.'); closeConversation(); loadList(); } }),
     onSent: () => loadList(),
   });
-  const customer = new CustomerPanel(custEl);
+  const customer = new CustomerPanel(custEl, {
+    onCall: softphone ? (number, contactId) => softphone.dial(number, contactId) : null,
+  });
 
   function setTab(key) {
     root.dataset.tab = key;
@@ -80,7 +92,13 @@ export function mount(container, { me, rt }) {
   // ------------------------------------------------------------ offers
 
   function drawOffers() {
-    renderOffers(offersEl, offers, { onAccept: accept, onReject: reject });
+    if (destroyed) return;
+    softphone?.setOffers([...offers.values()].filter((o) => offerChannel(o) === 'voice'));
+    renderOffers(offersEl, offers, {
+      onAccept: accept,
+      onReject: reject,
+      callNumber: (o) => softphone?.numberFor(o) ?? null,
+    });
     updateCounts();
   }
 
@@ -98,6 +116,8 @@ export function mount(container, { me, rt }) {
 
   async function accept(offer) {
     const id = offer.reservation.id;
+    // Answering a call is a click: the moment the browser lets the far end play.
+    if (offerChannel(offer) === 'voice') softphone?.unlock();
     try {
       await post(`/reservations/${seg(id)}/accept`);
       offers.delete(id);
@@ -164,6 +184,15 @@ export function mount(container, { me, rt }) {
     const item = items.find((i) => i.conversation.id === id);
     if (item && item.unread) { item.unread = 0; drawList(); }
     post(`/conversations/${seg(id)}/read`).catch(() => {});
+  }
+
+  // A call I placed opens its conversation, so the customer's history is on screen
+  // while it rings.
+  async function followCall(call) {
+    const convId = call?.conversation_id;
+    if (!convId || convId === openId) return;
+    await loadListNow();
+    if (!destroyed) open(convId);
   }
 
   function closeConversation() {
@@ -243,5 +272,6 @@ export function mount(container, { me, rt }) {
   return () => {
     destroyed = true;
     offs.forEach((off) => off());
+    softphone?.detach();
   };
 }

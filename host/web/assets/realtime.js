@@ -1,5 +1,11 @@
 // The realtime socket: one per signed-in tab, reconnecting with backoff and resuming
 // from the last sequence number seen so a short drop loses nothing.
+//
+// Two kinds of message arrive. Hub events `{seq, type, at, data}` are the feed everyone
+// shares; handlers get `data` (and the whole message second). Direct messages have no
+// `seq` — the host's replies to what this tab sent with `send()`, such as
+// `webrtc.answer` — and handlers get the whole message. Direct messages belong to one
+// socket: after a reconnect (`open` fires again) nothing sent before will be answered.
 
 const MIN_DELAY = 500;
 const MAX_DELAY = 10_000;
@@ -25,16 +31,31 @@ export class Realtime {
     this.onOffline = () => { if (!this.stopped) this.setState('offline'); };
   }
 
-  /** Subscribes to a message type ('offer.created', 'resync', 'state', '*'); returns an unsubscribe. */
+  /**
+   * Subscribes to a message type ('offer.created', 'webrtc.answer', 'resync', '*'), or
+   * to 'state' (connected/reconnecting/offline) or 'open' (every new socket, also when
+   * the badge never left "connected"); returns an unsubscribe.
+   */
   on(type, fn) {
     if (!this.handlers.has(type)) this.handlers.set(type, new Set());
     this.handlers.get(type).add(fn);
     return () => this.handlers.get(type)?.delete(fn);
   }
 
-  emit(type, payload) {
+  emit(type, payload, message) {
     for (const fn of [...(this.handlers.get(type) ?? [])]) {
-      try { fn(payload); } catch (e) { console.error('realtime handler', type, e); }
+      try { fn(payload, message); } catch (e) { console.error('realtime handler', type, e); }
+    }
+  }
+
+  /** Sends a JSON message on the open socket; false when there is none (wait for 'open'). */
+  send(message) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    try {
+      this.ws.send(JSON.stringify(message));
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -89,6 +110,7 @@ export class Realtime {
       this.failures = 0;
       this.delay = MIN_DELAY;
       this.setState('connected');
+      this.emit('open');
     };
     ws.onmessage = (ev) => {
       let msg;
@@ -98,7 +120,7 @@ export class Realtime {
         this.emit('unauthorized', msg);
         return;
       }
-      this.emit(msg.type, msg.data ?? msg);
+      this.emit(msg.type, msg.data ?? msg, msg);
       this.emit('*', msg);
     };
     ws.onclose = () => {

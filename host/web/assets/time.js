@@ -12,6 +12,17 @@ export function duration(ms) {
   return `${seconds}s`;
 }
 
+/** "0:07", "12:03", "1:02:03": a running call's clock. */
+export function stopwatch(ms) {
+  if (ms == null || !Number.isFinite(ms)) return '—';
+  const total = Math.max(0, Math.floor(ms / 1000));
+  const hours = Math.floor(total / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const seconds = String(total % 60).padStart(2, '0');
+  if (hours > 0) return `${hours}:${String(minutes).padStart(2, '0')}:${seconds}`;
+  return `${minutes}:${seconds}`;
+}
+
 /** "14:05" today, "12 Mar 14:05" otherwise. */
 export function clock(ms) {
   if (ms == null) return '';

@@ -25,10 +25,13 @@ use axum::routing::get;
 #[folder = "assets/"]
 struct Assets;
 
-/// The policy of the desk, the wallboard and the demo page.
+/// The policy of the desk, the wallboard and the demo page. `media-src blob:` is for
+/// call recordings: they need the bearer token, so the desk fetches them and plays an
+/// object URL (the softphone's live audio is a MediaStream, which no directive governs).
 pub const CSP_APP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-    img-src 'self' data:; font-src 'self'; connect-src 'self'; frame-src 'self'; \
-    object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+    img-src 'self' data:; font-src 'self'; media-src 'self' blob:; connect-src 'self'; \
+    frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+    frame-ancestors 'none'";
 
 /// The policy of the webchat page, which customers' sites frame.
 pub const CSP_WEBCHAT: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
@@ -184,6 +187,10 @@ mod tests {
         let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
         assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
         assert!(!csp.contains("unsafe-inline"));
+        assert!(
+            csp.contains("media-src 'self' blob:"),
+            "recordings play from blob URLs"
+        );
         let (status, headers, _) = fetch("/webchat/").await;
         assert_eq!(status, StatusCode::OK);
         let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
