@@ -98,9 +98,36 @@ pub fn hold_music() -> Vec<i16> {
         .collect()
 }
 
+/// The greeting stand-in: a two-note chime (E5, C5), 800 ms. Operators replace it
+/// with a spoken greeting in `{data_dir}/prompts/welcome.wav`.
+pub fn welcome() -> Vec<i16> {
+    let mut samples = mix(&[(659, 6000)], 300);
+    samples.extend(mix(&[(523, 6000)], 400));
+    samples.extend(silence(100));
+    samples
+}
+
+/// The IVR menu stand-in: three rising notes (C5, E5, G5) and a pause, 1.2 s: "make
+/// your choice now". Operators replace it with a spoken menu in
+/// `{data_dir}/prompts/main-menu.wav`.
+pub fn main_menu() -> Vec<i16> {
+    let mut samples = Vec::new();
+    for note in [523, 659, 784] {
+        samples.extend(mix(&[(note, 6000)], 250));
+        samples.extend(silence(50));
+    }
+    samples.extend(silence(300));
+    samples
+}
+
 /// Every prompt shipped in `host/media/prompts/`, by file stem, as linear samples.
 pub fn shipped_prompts() -> Vec<(&'static str, Vec<i16>)> {
-    vec![("beep", beep()), ("hold-music", hold_music())]
+    vec![
+        ("beep", beep()),
+        ("hold-music", hold_music()),
+        ("main-menu", main_menu()),
+        ("welcome", welcome()),
+    ]
 }
 
 /// The bytes of a shipped prompt file: 8 kHz mono μ-law WAV.
