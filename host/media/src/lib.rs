@@ -4,9 +4,14 @@
 //! plain RTP G.711, the agent's leg is WebRTC offering PCMU/PCMA, and the bridge between
 //! them relays packets without transcoding. This crate is that bridge and everything the
 //! host says or hears on it, **sans-IO** in the manner of str0m's `Rtc`: datagrams and
-//! `now` (milliseconds on any monotonic scale) go in, datagrams and events come out. It
-//! never opens a socket, reads a clock, spawns a thread or sleeps; the voice driver owns
-//! the UDP sockets (and later str0m) and calls in.
+//! `now` (milliseconds on any monotonic scale) go in, datagrams and events come out. None
+//! of it opens a socket, reads a clock, spawns a thread or sleeps; the voice driver owns
+//! the SIP leg's UDP sockets and calls in.
+//!
+//! The one exception is [`webrtc`], the agent leg's endpoint: the browser's side of the
+//! bridge needs ICE, DTLS and SRTP, so that module runs str0m's sans-IO `Rtc`s on one
+//! tokio task with one UDP socket, and hands the relay plain RTP datagrams like any
+//! other leg's.
 //!
 //! The pieces, from the wire up:
 //!
@@ -22,6 +27,9 @@
 //!   or looping for hold music.
 //! - [`wav`] and [`recording`] — prompt files in, a stereo call [`Recorder`] out.
 //! - [`tones`] — the generator of the prompts shipped in `host/media/prompts/`.
+//! - [`webrtc`] — the agent leg: a [`WebRtcEndpoint`] holding each logged-in agent's
+//!   persistent peer connection (ICE-lite, PCMU/PCMA and telephone-event only), turning
+//!   its SRTP into plain RTP [`WebRtcEvent`]s and back.
 //!
 //! # Relaying a call on virtual time
 //!
@@ -101,6 +109,15 @@
 //!
 //! Recording is a separate consumer of the same packets: feed each leg's received RTP to
 //! [`Recorder::record_rtp`] and call [`Recorder::finish`] when the call ends.
+//!
+//! # The agent's leg over WebRTC
+//!
+//! Leg B's datagrams do not go to a socket of the driver's: they come from and go to the
+//! agent's [`WebRtcEndpoint`] session. [`WebRtcEvent::Rtp`] feeds
+//! [`Relay::handle_packet`] for [`Leg::B`], each [`Output::Transmit`] to [`Leg::B`] goes
+//! to [`WebRtcEndpoint::send_rtp`], and the session's [`Negotiated`] telephone-event
+//! payload type is leg B's [`LegConfig::telephone_event`]. See [`webrtc`] for the
+//! endpoint's own example.
 
 #![deny(missing_docs)]
 
@@ -112,6 +129,7 @@ pub mod relay;
 pub mod rtp;
 pub mod tones;
 pub mod wav;
+pub mod webrtc;
 
 pub use dtmf::{DtmfError, DtmfPacket, DtmfReceiver, DtmfSender, TelephoneEvent};
 pub use g711::Codec;
@@ -122,6 +140,9 @@ pub use rtp::{
     PacketKind, RtpError, RtpExtension, RtpPacket, SequenceUnwrapper, classify, is_rtcp,
 };
 pub use wav::{Wav, WavEncoding, WavError};
+pub use webrtc::{
+    Negotiated, SessionId, WebRtcConfig, WebRtcEndpoint, WebRtcError, WebRtcEvent, WebRtcStats,
+};
 
 /// One side of a bridged call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
