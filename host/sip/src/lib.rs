@@ -1,9 +1,10 @@
-//! Switchboard's sans-IO SIP core: the message parser, the RFC 3261 transaction state
-//! machines, dialogs, and digest authentication, for trunks and desk phones.
+//! Switchboard's SIP stack for trunks and desk phones: a sans-IO core (the message
+//! parser, the RFC 3261 transaction state machines, dialogs, digest authentication and
+//! SDP offer/answer) and the thin tokio transport that drives it.
 //!
-//! Nothing here opens a socket, reads a clock or spawns a thread. A thin driver (the
-//! tokio transport) owns the UDP/TCP/TLS sockets and the timer; this crate turns bytes
-//! and instants into decisions:
+//! Nothing but [`transport`] opens a socket, reads a clock or spawns a task. The core
+//! turns bytes and instants into decisions; the transport owns the UDP/TCP/TLS sockets
+//! and the timer and feeds the core:
 //!
 //! - [`message`]: [`Message::parse`](message::Message::parse) reads one datagram or
 //!   one stream frame (find it with [`message::frame`]); a
@@ -15,6 +16,16 @@
 //!   remote target, and builds ACK, BYE and re-INVITE.
 //! - [`digest`]: [`DigestServer`](digest::DigestServer) challenges REGISTERs from desk
 //!   phones; [`DigestClient`](digest::DigestClient) answers a trunk's 401/407.
+//! - [`sdp`]: [`SessionDescription`](sdp::SessionDescription) reads and writes SDP
+//!   bodies; [`negotiate`](sdp::negotiate) picks a received offer's G.711 codec,
+//!   telephone-event, RTP address and direction, and
+//!   [`Negotiated::answer`](sdp::Negotiated::answer) writes our answer;
+//!   [`LocalAudio::offer`](sdp::LocalAudio::offer) and
+//!   [`Negotiated::from_answer`](sdp::Negotiated::from_answer) do the same for calls
+//!   we place.
+//! - [`transport`]: [`SipEndpoint::bind`](transport::SipEndpoint::bind) listens on
+//!   UDP, TCP and TLS, runs one task that owns the transaction layer, and hands the
+//!   call logic [`SipEvent`](transport::SipEvent)s.
 //!
 //! # The run loop
 //!
@@ -90,6 +101,51 @@
 //! assert!(layer.is_empty());
 //! ```
 //!
+//! # On sockets
+//!
+//! The transport does that loop for you. A transaction user answers what arrives: here,
+//! OPTIONS pings with 200, and INVITEs with the SDP answer to their offer, or 488 when
+//! there is no codec in common:
+//!
+//! ```
+//! use switchboard_sip::message::{Message, Method};
+//! use switchboard_sip::sdp::{AudioCodec, LocalAudio, SessionDescription, negotiate};
+//! use switchboard_sip::transport::{SipEndpoint, SipEvent, TransportConfig};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let config = TransportConfig::new("127.0.0.1:0".parse().unwrap());
+//! let (sip, mut events) = SipEndpoint::bind(config).await?;
+//! let media = LocalAudio::new(sip.udp_addr().ip(), 40000);
+//! let codecs = [AudioCodec::Pcmu, AudioCodec::Pcma];
+//! # sip.shutdown(); // so this example ends
+//! while let Some(event) = events.recv().await {
+//!     match event {
+//!         SipEvent::Request { id, request, .. } => {
+//!             let response = match request.method() {
+//!                 Some(Method::Invite) => {
+//!                     let offer = SessionDescription::parse(request.body());
+//!                     match offer.and_then(|offer| negotiate(&offer, &codecs)) {
+//!                         Ok(call) => {
+//!                             let mut ok = Message::response_to(&request, 200);
+//!                             ok.set_body("application/sdp", call.answer(&media).to_bytes());
+//!                             ok
+//!                         }
+//!                         Err(refused) => Message::response_to(&request, refused.status()),
+//!                     }
+//!                 }
+//!                 _ => Message::response_to(&request, 200),
+//!             };
+//!             sip.respond(id, response);
+//!         }
+//!         SipEvent::Malformed { source, error, .. } => eprintln!("{source}: {error}"),
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Decisions
 //!
 //! - The layer answers CANCEL itself (200, and 487 for the pending INVITE) and
@@ -100,10 +156,19 @@
 //! - Responses to UDP requests go to the source address when `rport` was asked for and
 //!   to the sent-by port otherwise; stream responses go back on the connection.
 //! - Time is [`std::time::Instant`]; tests make their own and add durations to it.
+//! - The layer files every deadline in an ordered index, so a trunk's tens of thousands
+//!   of lingering UDP transactions cost nothing per message.
+//! - SDP answers use the offer's payload type numbers and list one codec plus the
+//!   telephone-event; every stream but one plain-RTP audio stream is turned down.
+//! - The transport parses in its reader tasks and keeps the layer in one task; when the
+//!   call logic falls behind, new requests are answered 503 rather than queued without
+//!   bound.
 #![deny(missing_docs)]
 
 pub mod dialog;
 pub mod digest;
 pub mod fuzzing;
 pub mod message;
+pub mod sdp;
 pub mod transaction;
+pub mod transport;

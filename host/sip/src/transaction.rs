@@ -24,7 +24,7 @@
 //! state, or retransmit ACKs for 2xx (that ACK is the dialog's, sent with
 //! [`TransactionLayer::send_stateless`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -308,6 +308,12 @@ struct Transaction {
     /// Timers D, I, J, K: the transaction ends quietly when they fire.
     linger_until: Option<Instant>,
     acked: bool,
+    /// The deadline filed in [`TransactionLayer::deadlines`], if any.
+    scheduled: Option<Instant>,
+    /// The index entries that lead here, removed with the transaction.
+    client_key: Option<ClientKey>,
+    server_key: Option<ServerKey>,
+    ack_key: Option<AckKey>,
 }
 
 impl Transaction {
@@ -335,6 +341,11 @@ pub struct TransactionLayer {
     servers: HashMap<ServerKey, TransactionId>,
     accepted: HashMap<AckKey, TransactionId>,
     outputs: VecDeque<Output>,
+    /// Every live deadline, so the next one and the due ones are found without a pass
+    /// over all transactions (a busy trunk keeps tens of thousands lingering).
+    deadlines: BTreeSet<(Instant, TransactionId)>,
+    /// Transactions whose timers may have changed since the last [`Self::reschedule`].
+    touched: Vec<TransactionId>,
 }
 
 impl TransactionLayer {
@@ -383,17 +394,35 @@ impl TransactionLayer {
 
     /// When [`TransactionLayer::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.transactions
-            .values()
-            .filter_map(Transaction::next_deadline)
-            .min()
+        self.deadlines.first().map(|(at, _)| *at)
     }
 
     /// Feeds a received message or a TU response.
     pub fn handle_input(&mut self, now: Instant, input: Input) -> Result<(), TransactionError> {
-        match input {
+        let result = match input {
             Input::Received(received) => self.receive(now, received),
             Input::Respond { id, response } => self.respond(now, id, response),
+        };
+        self.reschedule();
+        result
+    }
+
+    /// Files the new deadlines of every transaction touched since the last call.
+    fn reschedule(&mut self) {
+        for id in self.touched.drain(..) {
+            let Some(tx) = self.transactions.get_mut(&id) else {
+                continue;
+            };
+            let next = tx.next_deadline();
+            if next != tx.scheduled {
+                if let Some(old) = tx.scheduled {
+                    self.deadlines.remove(&(old, id));
+                }
+                if let Some(at) = next {
+                    self.deadlines.insert((at, id));
+                }
+                tx.scheduled = next;
+            }
         }
     }
 
@@ -445,12 +474,18 @@ impl TransactionLayer {
             give_up_at: Some(now + self.timers.timeout()),
             linger_until: None,
             acked: false,
+            scheduled: None,
+            client_key: Some(key.clone()),
+            server_key: None,
+            ack_key: None,
         };
         if !transport.is_reliable() {
             tx.retransmit_at = Some(now + self.timers.t1);
         }
         self.clients.insert(key, id);
         self.transactions.insert(id, tx);
+        self.touched.push(id);
+        self.reschedule();
         self.transmit(transport, destination, request);
         Ok(id)
     }
@@ -489,19 +524,20 @@ impl TransactionLayer {
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         let mut due: Vec<TransactionId> = self
-            .transactions
-            .iter()
-            .filter(|(_, t)| t.next_deadline().is_some_and(|d| d <= now))
-            .map(|(id, _)| *id)
+            .deadlines
+            .range(..=(now, TransactionId(u64::MAX)))
+            .map(|(_, id)| *id)
             .collect();
         due.sort();
         for id in due {
             self.fire(now, id);
         }
+        self.reschedule();
     }
 
     fn fire(&mut self, now: Instant, id: TransactionId) {
         let timers = self.timers;
+        self.touched.push(id);
         let Some(tx) = self.transactions.get_mut(&id) else {
             return;
         };
@@ -570,6 +606,7 @@ impl TransactionLayer {
             return Ok(());
         };
         let timers = self.timers;
+        self.touched.push(id);
         let tx = self.transactions.get_mut(&id).expect("indexed");
         let (transport, peer) = (tx.transport, tx.peer);
         match (tx.kind, tx.state) {
@@ -655,6 +692,7 @@ impl TransactionLayer {
                 && let Some(&id) = self.accepted.get(&key)
                 && let Some(tx) = self.transactions.get_mut(&id)
             {
+                self.touched.push(id);
                 tx.acked = true;
                 tx.retransmit_at = None;
             }
@@ -690,6 +728,10 @@ impl TransactionLayer {
                 give_up_at: None,
                 linger_until: None,
                 acked: false,
+                scheduled: None,
+                client_key: None,
+                server_key: Some(key.clone()),
+                ack_key: None,
             },
         );
         self.servers.insert(key.clone(), id);
@@ -711,6 +753,7 @@ impl TransactionLayer {
     }
 
     fn retransmitted_request(&mut self, now: Instant, id: TransactionId, method: &Method) {
+        self.touched.push(id);
         let Some(tx) = self.transactions.get_mut(&id) else {
             return;
         };
@@ -800,6 +843,7 @@ impl TransactionLayer {
     ) -> Result<(), TransactionError> {
         let status = response.status().ok_or(TransactionError::NotAResponse)?;
         let timers = self.timers;
+        self.touched.push(id);
         let tx = self
             .transactions
             .get_mut(&id)
@@ -816,6 +860,7 @@ impl TransactionLayer {
                     tx.retransmit_at = Some(now + timers.t1);
                     tx.give_up_at = Some(now + timers.timeout());
                     if let Some(key) = ack_key(&tx.request) {
+                        tx.ack_key = Some(key.clone());
                         self.accepted.insert(key, id);
                     }
                 } else if status >= 300 {
@@ -865,12 +910,28 @@ impl TransactionLayer {
     }
 
     fn terminate(&mut self, id: TransactionId) {
-        if self.transactions.remove(&id).is_some() {
-            self.clients.retain(|_, v| *v != id);
-            self.servers.retain(|_, v| *v != id);
-            self.accepted.retain(|_, v| *v != id);
-            self.outputs.push_back(Output::Terminated { id });
+        let Some(tx) = self.transactions.remove(&id) else {
+            return;
+        };
+        if let Some(at) = tx.scheduled {
+            self.deadlines.remove(&(at, id));
         }
+        if let Some(key) = tx.client_key
+            && self.clients.get(&key) == Some(&id)
+        {
+            self.clients.remove(&key);
+        }
+        if let Some(key) = tx.server_key
+            && self.servers.get(&key) == Some(&id)
+        {
+            self.servers.remove(&key);
+        }
+        if let Some(key) = tx.ack_key
+            && self.accepted.get(&key) == Some(&id)
+        {
+            self.accepted.remove(&key);
+        }
+        self.outputs.push_back(Output::Terminated { id });
     }
 }
 
@@ -1021,6 +1082,164 @@ mod tests {
             layer.send_request(now, options("z9hG4bKsame"), peer(), Transport::Udp),
             Err(TransactionError::DuplicateBranch(_))
         ));
+    }
+
+    /// The deadline index and the key maps agree with a pass over every transaction.
+    fn assert_indexes_agree(layer: &TransactionLayer) {
+        let brute = layer
+            .transactions
+            .values()
+            .filter_map(Transaction::next_deadline)
+            .min();
+        assert_eq!(layer.poll_timeout(), brute);
+        assert_eq!(
+            layer.deadlines.len(),
+            layer
+                .transactions
+                .values()
+                .filter(|t| t.next_deadline().is_some())
+                .count()
+        );
+        for (id, tx) in &layer.transactions {
+            if let Some(at) = tx.next_deadline() {
+                assert!(layer.deadlines.contains(&(at, *id)), "{id:?} not filed");
+            }
+        }
+        let live = |id: &TransactionId| layer.transactions.contains_key(id);
+        assert!(layer.clients.values().all(live));
+        assert!(layer.servers.values().all(live));
+        assert!(layer.accepted.values().all(live));
+    }
+
+    #[test]
+    fn the_deadline_index_follows_every_timer_change() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut layer = TransactionLayer::new();
+        let mut now = Instant::now();
+        let mut last_received: Option<Message> = None;
+        let mut terminated = 0;
+        for step in 0..3000 {
+            let transport = if next(3) == 0 {
+                Transport::Tcp
+            } else {
+                Transport::Udp
+            };
+            let ids: Vec<TransactionId> = layer.transactions.keys().copied().collect();
+            let pick = |r: u64| ids.get(r as usize % ids.len().max(1)).copied();
+            match next(8) {
+                0 => {
+                    let mut request = options(&new_branch());
+                    if next(2) == 0 {
+                        request.start = crate::message::StartLine::Request {
+                            method: Method::Invite,
+                            uri: SipUri::sip(Some("bob"), "b.example", None),
+                        };
+                        request.set_header("CSeq", "1 INVITE");
+                    }
+                    let _ = layer.send_request(now, request, peer(), transport);
+                }
+                1 => {
+                    let request = match (&last_received, next(4)) {
+                        (Some(again), 0) => again.clone(),
+                        _ => {
+                            let mut r = options(&new_branch());
+                            r.set_header("Call-ID", format!("call-{step}"));
+                            if next(2) == 0 {
+                                r.start = crate::message::StartLine::Request {
+                                    method: Method::Invite,
+                                    uri: SipUri::sip(Some("bob"), "b.example", None),
+                                };
+                                r.set_header("CSeq", "1 INVITE");
+                            }
+                            r
+                        }
+                    };
+                    last_received = Some(request.clone());
+                    let received = Received {
+                        message: request,
+                        source: peer(),
+                        transport,
+                    };
+                    let _ = layer.handle_input(now, Input::Received(received));
+                }
+                2 => {
+                    if let Some(id) = pick(next(1000)) {
+                        let status = [100, 180, 200, 486][next(4) as usize];
+                        if let Some(request) = layer.request(id).cloned() {
+                            let response = Message::response_to(&request, status);
+                            let _ = layer.handle_input(now, Input::Respond { id, response });
+                            let received = Received {
+                                message: Message::response_to(&request, status),
+                                source: peer(),
+                                transport,
+                            };
+                            let _ = layer.handle_input(now, Input::Received(received));
+                        }
+                    }
+                }
+                3 => {
+                    if let Some(request) = pick(next(1000)).and_then(|id| layer.request(id)) {
+                        let mut ack = request.clone();
+                        ack.start = crate::message::StartLine::Request {
+                            method: Method::Ack,
+                            uri: SipUri::sip(Some("bob"), "b.example", None),
+                        };
+                        let number = request.cseq().map(|c| c.number).unwrap_or(1);
+                        ack.set_header("CSeq", format!("{number} ACK"));
+                        if next(2) == 0 {
+                            let via =
+                                Via::new(Transport::Udp, "a.example", Some(5060), &new_branch());
+                            ack.set_top_via(&via);
+                        }
+                        let received = Received {
+                            message: ack,
+                            source: peer(),
+                            transport,
+                        };
+                        let _ = layer.handle_input(now, Input::Received(received));
+                    }
+                }
+                4 => {
+                    if let Some(request) = pick(next(1000)).and_then(|id| layer.request(id)) {
+                        let received = Received {
+                            message: cancel_for(request),
+                            source: peer(),
+                            transport,
+                        };
+                        let _ = layer.handle_input(now, Input::Received(received));
+                    }
+                }
+                5 => {
+                    if let Some(id) = pick(next(1000)) {
+                        let _ = layer.cancel(now, id);
+                    }
+                }
+                _ => {
+                    now += Duration::from_millis(next(4000));
+                    layer.handle_timeout(now);
+                }
+            }
+            while let Some(output) = layer.poll_output() {
+                if matches!(output, Output::Terminated { .. }) {
+                    terminated += 1;
+                }
+            }
+            assert_indexes_agree(&layer);
+        }
+        while let Some(at) = layer.poll_timeout() {
+            layer.handle_timeout(at);
+            assert_indexes_agree(&layer);
+        }
+        // What is left waits for the TU or the peer (a request without an answer, an
+        // INVITE that is ringing), which no timer covers.
+        assert!(layer.deadlines.is_empty());
+        assert!(terminated > 500, "transactions do end: {terminated}");
     }
 
     #[test]
