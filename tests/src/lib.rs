@@ -5,6 +5,8 @@
 //! The binary and the plugins must be built first (`scripts/test.sh` does it):
 //! the binary is looked up beside the test executable, or at `$SWITCHBOARD_BIN`.
 
+pub mod voice;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -225,6 +227,10 @@ pub struct Server {
     pub data: Arc<tempfile::TempDir>,
     /// Options it was started with.
     pub options: Options,
+    /// The SIP address (UDP and TCP), when voice runs.
+    pub sip: Option<std::net::SocketAddr>,
+    /// The WebRTC endpoint's address, when voice runs.
+    pub webrtc: Option<std::net::SocketAddr>,
     child: Child,
     stderr: Arc<Mutex<String>>,
 }
@@ -234,6 +240,9 @@ fn command(data: &Path, options: &Options) -> Command {
     cmd.env("SWITCHBOARD_DATA_DIR", data)
         .env("SWITCHBOARD_HTTP_ADDR", "127.0.0.1:0")
         .env("SWITCHBOARD_LOG", "info")
+        // Voice on loopback ports of its own, so servers run side by side.
+        .env("SWITCHBOARD_SIP_ADDR", "127.0.0.1:0")
+        .env("SWITCHBOARD_WEBRTC_ADDR", "127.0.0.1:0")
         .env_remove("SWITCHBOARD_PUBLIC_URL")
         .current_dir(data)
         .kill_on_drop(true);
@@ -353,8 +362,16 @@ impl Server {
             }
         });
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut voice = (None, None);
         let base = tokio::time::timeout(Duration::from_secs(60), async {
             while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(rest) = line.strip_prefix("voice: SIP on ") {
+                    let words: Vec<&str> = rest.split_whitespace().collect();
+                    voice = (
+                        words.first().and_then(|w| w.parse().ok()),
+                        words.last().and_then(|w| w.parse().ok()),
+                    );
+                }
                 if let Some(rest) = line.strip_prefix("switchboard listening on ") {
                     return rest.split_whitespace().next().map(str::to_string);
                 }
@@ -383,6 +400,8 @@ impl Server {
             http,
             data,
             options,
+            sip: voice.0,
+            webrtc: voice.1,
             child,
             stderr,
         }

@@ -270,6 +270,9 @@ pub async fn resolve(
         ))
         .await?;
     publish_event(&state, &event);
+    if let Some(voice) = &state.voice {
+        voice.note_disposition(&id, &disposition.code).await;
+    }
     if let (Some(routing), Some(task)) = (&state.routing, task) {
         let t = task.id.clone();
         routing

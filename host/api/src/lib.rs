@@ -24,6 +24,7 @@ pub mod routing;
 mod routing_api;
 mod services;
 pub mod supervisor;
+pub mod voice;
 pub mod webchat;
 pub mod worker;
 
@@ -91,6 +92,8 @@ pub struct AppState {
     pub routing: Option<Arc<routing::RoutingService>>,
     /// Webchat visitors' open sockets.
     pub webchat: Arc<webchat::Hub>,
+    /// Voice, once started with [`AppState::start_voice`].
+    pub voice: Option<Arc<voice::VoiceService>>,
     channels: Arc<RwLock<HashMap<String, ChannelInfo>>>,
     dummy_hash: String,
 }
@@ -113,6 +116,7 @@ impl AppState {
             realtime: Arc::default(),
             routing: None,
             webchat: Arc::default(),
+            voice: None,
             channels: Arc::default(),
             dummy_hash: auth::hash_password("not-a-real-password").unwrap_or_default(),
         }
@@ -195,6 +199,13 @@ impl AppState {
         )
         .await?;
         self.routing = Some(service);
+        Ok(())
+    }
+
+    /// Binds SIP, RTP and WebRTC and starts voice (after routing).
+    pub async fn start_voice(&mut self, config: voice::VoiceConfig) -> std::io::Result<()> {
+        let service = voice::VoiceService::start(self.clone(), config).await?;
+        self.voice = Some(service);
         Ok(())
     }
 
@@ -339,6 +350,18 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/tasks/{id}/transfer", post(routing_api::transfer))
         .route("/tasks/{id}/{action}", post(routing_api::task_action))
+        .route("/calls", get(voice::api::all_calls).post(voice::api::dial))
+        .route("/calls/me", get(voice::api::my_calls))
+        .route("/calls/{id}/hangup", post(voice::api::hangup))
+        .route("/calls/{id}/hold", post(voice::api::hold))
+        .route("/calls/{id}/mute", post(voice::api::mute))
+        .route("/calls/{id}/dtmf", post(voice::api::dtmf))
+        .route("/calls/{id}/transfer", post(voice::api::transfer))
+        .route(
+            "/calls/{id}/transfer/{action}",
+            post(voice::api::transfer_action),
+        )
+        .route("/calls/{id}/recording", get(voice::api::recording))
         .route("/outbox", get(routes::list_outbox))
         .route("/outbox/{id}/retry", post(routes::retry_outbox))
         .route(

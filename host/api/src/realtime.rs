@@ -129,6 +129,11 @@ impl Hub {
         Some(recent.iter().filter(|e| e.seq > since).cloned().collect())
     }
 
+    /// Every event from now on, for services inside the host (voice follows routing).
+    pub fn subscribe(&self) -> broadcast::Receiver<RealtimeEvent> {
+        self.live.subscribe()
+    }
+
     /// The newest sequence number published.
     pub fn head(&self) -> u64 {
         self.seq.load(Ordering::SeqCst)
@@ -272,9 +277,41 @@ async fn session(state: AppState, mut socket: WebSocket, agent: Option<Agent>, s
                         return;
                     }
                 }
+                Some(Ok(Message::Text(text))) => {
+                    if let Some(reply) = client_message(&state, &agent, &text).await
+                        && !send(&mut socket, &reply).await
+                    {
+                        return;
+                    }
+                }
                 Some(Ok(_)) => {}
             },
         }
+    }
+}
+
+/// A message from the client: `webrtc.offer` (the softphone's persistent
+/// connection) is answered on the socket; anything else is ignored.
+async fn client_message(state: &AppState, agent: &Agent, text: &str) -> Option<Value> {
+    let message: Value = serde_json::from_str(text).ok()?;
+    match message["type"].as_str()? {
+        "webrtc.offer" => {
+            let Some(voice) = &state.voice else {
+                return Some(
+                    json!({"type": "webrtc.error", "message": "voice is not running on this host"}),
+                );
+            };
+            let Some(sdp) = message["sdp"].as_str().filter(|s| s.len() <= 64 * 1024) else {
+                return Some(
+                    json!({"type": "webrtc.error", "message": "sdp: a string of at most 64 KiB"}),
+                );
+            };
+            Some(match voice.accept_offer(&agent.id, sdp).await {
+                Ok(answer) => json!({"type": "webrtc.answer", "sdp": answer}),
+                Err(e) => json!({"type": "webrtc.error", "message": e}),
+            })
+        }
+        _ => None,
     }
 }
 

@@ -437,14 +437,19 @@ impl RoutingService {
 
     /// A message arrived on a conversation: make sure a task routes it.
     pub async fn on_inbound(&self, conversation_id: &str, contact_id: &str, channel: &str) {
-        if self
-            .live
-            .lock()
-            .expect("live")
-            .contains_key(conversation_id)
-        {
-            return;
-        }
+        self.on_inbound_with(conversation_id, contact_id, channel, BTreeMap::new())
+            .await;
+    }
+
+    /// The policy's view of a task on `conversation_id` with `attributes` so far.
+    async fn task_info_for(
+        &self,
+        id: &TaskId,
+        conversation_id: &str,
+        contact_id: &str,
+        channel: &str,
+        attributes: &BTreeMap<String, String>,
+    ) -> (bindings::TaskInfo, Option<String>) {
         let last_agent = self
             .store
             .last_agent_for_contact(contact_id)
@@ -452,7 +457,8 @@ impl RoutingService {
             .ok()
             .flatten();
         let contact = self.store.contact(contact_id).await.ok();
-        let id = TaskId::from(uuid::Uuid::now_v7().to_string().as_str());
+        let mut attrs = vec![("conversation_id".to_string(), conversation_id.to_string())];
+        attrs.extend(attributes.iter().map(|(k, v)| (k.clone(), v.clone())));
         let info = bindings::TaskInfo {
             id: id.as_str().to_string(),
             channel: channel.to_string(),
@@ -470,10 +476,69 @@ impl RoutingService {
                     .collect(),
                 attributes: flatten(&c.attributes),
             }),
-            attributes: vec![("conversation_id".into(), conversation_id.into())],
+            attributes: attrs,
             waiting_ms: 0,
             last_agent: last_agent.clone(),
         };
+        (info, last_agent)
+    }
+
+    /// The IVR steps the routing policy wants a call on `conversation_id` to run
+    /// before it is queued, given the `attributes` gathered so far (empty once the
+    /// IVR is done, or when no policy answers).
+    pub async fn call_ivr(
+        &self,
+        conversation_id: &str,
+        contact_id: &str,
+        attributes: &BTreeMap<String, String>,
+    ) -> Vec<bindings::IvrStep> {
+        let Some(policy) = self.policy() else {
+            return Vec::new();
+        };
+        let id = TaskId::from(uuid::Uuid::now_v7().to_string().as_str());
+        let (info, _) = self
+            .task_info_for(&id, conversation_id, contact_id, "voice", attributes)
+            .await;
+        match self.plugins.classify(&policy, &info).await {
+            Ok(Ok(c)) => c.ivr,
+            Ok(Err(e)) => {
+                tracing::warn!(plugin = %policy, "classify for the IVR failed, skipping it: {e:?}");
+                Vec::new()
+            }
+            Err(e) => {
+                tracing::warn!(plugin = %policy, "classify for the IVR failed, skipping it: {e}");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Like [`RoutingService::on_inbound`], with task attributes (a call's IVR
+    /// answers). A call on a conversation whose chat or message task is still live
+    /// takes its place: the conversation has moved to the phone, so the old task is
+    /// canceled (waiting) or completed (held by an agent, who is then preferred for
+    /// the call as its last agent).
+    pub async fn on_inbound_with(
+        &self,
+        conversation_id: &str,
+        contact_id: &str,
+        channel: &str,
+        attributes: BTreeMap<String, String>,
+    ) {
+        if channel == "voice" {
+            self.make_way_for_call(conversation_id).await;
+        }
+        if self
+            .live
+            .lock()
+            .expect("live")
+            .contains_key(conversation_id)
+        {
+            return;
+        }
+        let id = TaskId::from(uuid::Uuid::now_v7().to_string().as_str());
+        let (info, last_agent) = self
+            .task_info_for(&id, conversation_id, contact_id, channel, &attributes)
+            .await;
         let (queue, priority, skills) = self.classify(&info).await;
         let mut engine = self.engine.lock().await;
         if self
@@ -488,8 +553,9 @@ impl RoutingService {
         let mut new = NewTask::new(id, channel, queue);
         new.priority = priority;
         new.required_skills = skills;
-        new.attributes =
-            BTreeMap::from([("conversation_id".to_string(), conversation_id.to_string())]);
+        new.attributes = attributes;
+        new.attributes
+            .insert("conversation_id".to_string(), conversation_id.to_string());
         new.contact_id = Some(contact_id.into());
         new.last_agent = last_agent.map(|a| AgentId::from(a.as_str()));
         let at = now();
@@ -500,6 +566,54 @@ impl RoutingService {
         }
         self.trace.write(line);
         self.settle(&mut engine).await;
+    }
+
+    async fn make_way_for_call(&self, conversation_id: &str) {
+        let Some(id) = self.live_task_id(conversation_id) else {
+            return;
+        };
+        let mut engine = self.engine.lock().await;
+        let Some(task) = engine.task(&id) else {
+            return;
+        };
+        if task.channel == "voice" {
+            return;
+        }
+        let result = if worked_by(&task.state).is_some() {
+            engine.complete(now(), &id)
+        } else {
+            engine.cancel(now(), &id)
+        };
+        if let Err(e) = result {
+            tracing::warn!(
+                conversation = conversation_id,
+                "could not end the task a call replaces: {e}"
+            );
+        }
+        self.settle(&mut engine).await;
+    }
+
+    /// A call's task after the caller is gone: waiting or offered, it is canceled
+    /// (an abandon); held by an agent, it moves to wrap-up. Returns whether it
+    /// changed.
+    pub async fn cancel_conversation_task(&self, conversation_id: &str) -> bool {
+        let Some(id) = self.live_task_id(conversation_id) else {
+            return false;
+        };
+        let mut engine = self.engine.lock().await;
+        let ended = match engine.task(&id).map(|t| &t.state) {
+            Some(TaskState::Assigned { .. }) => engine.wrap_up(now(), &id),
+            Some(TaskState::Wrapping { .. }) | None => return false,
+            Some(_) => engine.cancel(now(), &id),
+        };
+        if let Err(e) = &ended {
+            tracing::warn!(
+                conversation = conversation_id,
+                "could not end the task: {e}"
+            );
+        }
+        self.settle(&mut engine).await;
+        ended.is_ok()
     }
 
     /// Runs one engine input and settles.

@@ -304,6 +304,17 @@ pub async fn transfer(
     Path(id): Path<String>,
     Json(body): Json<TransferBody>,
 ) -> ApiResult<Json<Value>> {
+    Ok(Json(transfer_task(&state, &auth, &id, body).await?))
+}
+
+/// A transfer of task `id` by `auth`'s agent (the route above, and call transfers).
+pub async fn transfer_task(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+    body: TransferBody,
+) -> ApiResult<Value> {
+    let id = id.to_string();
     let (to_queue, to_agent) = (body.queue.clone(), body.agent_id.clone());
     let target = RoutingService::target(body.queue, body.agent_id)?;
     let t = TaskId::from(id.as_str());
@@ -362,7 +373,7 @@ pub async fn transfer(
     let handoff_id = handoff.as_ref().map(|e| e.id.clone());
     service
         .apply(|e, now| {
-            own_task(e, &auth, &t)?;
+            own_task(e, auth, &t)?;
             if let Some(h) = &handoff_id {
                 e.set_attribute(&t, HANDOFF_ATTRIBUTE, h)?;
             }
@@ -370,9 +381,7 @@ pub async fn transfer(
         })
         .await?;
     if let Some(e) = &handoff {
-        crate::desk::publish_event(&state, e);
+        crate::desk::publish_event(state, e);
     }
-    Ok(Json(
-        json!({"transferred": id, "handoff_event": handoff_id}),
-    ))
+    Ok(json!({"transferred": id, "handoff_event": handoff_id}))
 }

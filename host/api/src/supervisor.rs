@@ -20,7 +20,7 @@ use crate::error::{ApiError, ApiResult};
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
-fn require_supervisor(auth: &Auth) -> ApiResult<()> {
+pub(crate) fn require_supervisor(auth: &Auth) -> ApiResult<()> {
     if matches!(auth.agent.role, Role::Supervisor | Role::Admin) {
         Ok(())
     } else {

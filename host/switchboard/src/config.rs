@@ -35,6 +35,80 @@ pub struct Settings {
     /// The outcomes agents choose from when resolving (`[[dispositions]]` with `code`
     /// and `label`; `SWITCHBOARD_DISPOSITIONS=code:Label,code2:Label 2`).
     pub dispositions: Vec<switchboard_api::desk::Disposition>,
+    /// Voice: SIP, RTP and WebRTC.
+    pub voice: VoiceSettings,
+}
+
+/// `[voice]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VoiceSettings {
+    /// Run voice at all (`SWITCHBOARD_VOICE=off` turns it off).
+    pub enabled: bool,
+    /// SIP over UDP and TCP (`SWITCHBOARD_SIP_ADDR`).
+    pub sip_addr: String,
+    /// SIP over TLS (`SWITCHBOARD_SIP_TLS_ADDR`), with `tls_cert` and `tls_key` (PEM).
+    pub sip_tls_addr: Option<String>,
+    /// Certificate chain for SIP over TLS (`SWITCHBOARD_SIP_TLS_CERT`).
+    pub tls_cert: Option<PathBuf>,
+    /// Private key for SIP over TLS (`SWITCHBOARD_SIP_TLS_KEY`).
+    pub tls_key: Option<PathBuf>,
+    /// RTP ports of SIP legs, `low-high` (`SWITCHBOARD_RTP_PORTS`).
+    pub rtp_ports: String,
+    /// The ICE-lite WebRTC endpoint (`SWITCHBOARD_WEBRTC_ADDR`).
+    pub webrtc_addr: String,
+    /// The IP written in SDP, Contact and WebRTC candidates (`SWITCHBOARD_MEDIA_IP`);
+    /// default the SIP address, or 127.0.0.1 when that is 0.0.0.0.
+    pub media_ip: Option<String>,
+    /// Record answered calls (`SWITCHBOARD_RECORD_CALLS=false` to stop).
+    pub record_calls: bool,
+    /// Digest realm of desk phones.
+    pub realm: String,
+}
+
+impl Default for VoiceSettings {
+    fn default() -> Self {
+        VoiceSettings {
+            enabled: true,
+            sip_addr: "0.0.0.0:5060".into(),
+            sip_tls_addr: None,
+            tls_cert: None,
+            tls_key: None,
+            rtp_ports: "20000-20999".into(),
+            webrtc_addr: "0.0.0.0:5062".into(),
+            media_ip: None,
+            record_calls: true,
+            realm: "switchboard".into(),
+        }
+    }
+}
+
+impl VoiceSettings {
+    /// The service's configuration (validated by [`Settings::load`]).
+    pub fn config(&self) -> anyhow::Result<switchboard_api::voice::VoiceConfig> {
+        let (low, high) = parse_ports(&self.rtp_ports)
+            .ok_or_else(|| anyhow::anyhow!("rtp_ports {:?} is not low-high", self.rtp_ports))?;
+        let tls = match (&self.sip_tls_addr, &self.tls_cert, &self.tls_key) {
+            (Some(addr), Some(cert), Some(key)) => Some((addr.parse()?, cert.clone(), key.clone())),
+            (None, _, _) => None,
+            _ => bail!("sip_tls_addr needs tls_cert and tls_key"),
+        };
+        Ok(switchboard_api::voice::VoiceConfig {
+            sip_addr: self.sip_addr.parse()?,
+            tls,
+            rtp_ports: (low, high),
+            webrtc_addr: self.webrtc_addr.parse()?,
+            public_ip: self.media_ip.as_deref().map(str::parse).transpose()?,
+            record_calls: self.record_calls,
+            realm: self.realm.clone(),
+        })
+    }
+}
+
+fn parse_ports(text: &str) -> Option<(u16, u16)> {
+    let (low, high) = text.split_once('-')?;
+    let (low, high): (u16, u16) = (low.trim().parse().ok()?, high.trim().parse().ok()?);
+    (low >= 1024 && low < high).then_some((low, high))
 }
 
 /// `[routing]`.
@@ -106,6 +180,7 @@ impl Default for Settings {
             outbox: OutboxSettings::default(),
             routing: RoutingSettings::default(),
             dispositions: switchboard_api::desk::default_dispositions(),
+            voice: VoiceSettings::default(),
         }
     }
 }
@@ -265,6 +340,42 @@ impl Settings {
             &mut self.routing.max_missed_offers,
             problems,
         );
+        let flag = |name: &str, slot: &mut bool, problems: &mut Vec<String>| {
+            if let Some(v) = env(name) {
+                match v.to_ascii_lowercase().as_str() {
+                    "1" | "on" | "true" | "yes" => *slot = true,
+                    "0" | "off" | "false" | "no" => *slot = false,
+                    _ => problems.push(format!("{name}={v:?} is not on/off")),
+                }
+            }
+        };
+        flag("SWITCHBOARD_VOICE", &mut self.voice.enabled, problems);
+        flag(
+            "SWITCHBOARD_RECORD_CALLS",
+            &mut self.voice.record_calls,
+            problems,
+        );
+        if let Some(v) = env("SWITCHBOARD_SIP_ADDR") {
+            self.voice.sip_addr = v;
+        }
+        if let Some(v) = env("SWITCHBOARD_SIP_TLS_ADDR") {
+            self.voice.sip_tls_addr = Some(v);
+        }
+        if let Some(v) = env("SWITCHBOARD_SIP_TLS_CERT") {
+            self.voice.tls_cert = Some(v.into());
+        }
+        if let Some(v) = env("SWITCHBOARD_SIP_TLS_KEY") {
+            self.voice.tls_key = Some(v.into());
+        }
+        if let Some(v) = env("SWITCHBOARD_RTP_PORTS") {
+            self.voice.rtp_ports = v;
+        }
+        if let Some(v) = env("SWITCHBOARD_WEBRTC_ADDR") {
+            self.voice.webrtc_addr = v;
+        }
+        if let Some(v) = env("SWITCHBOARD_MEDIA_IP") {
+            self.voice.media_ip = Some(v);
+        }
     }
 
     fn validate(&self, problems: &mut Vec<String>) {
@@ -284,6 +395,11 @@ impl Settings {
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             problems.push(format!("public_url {url:?} must be an http(s) URL"));
+        }
+        if self.voice.enabled
+            && let Err(e) = self.voice.config()
+        {
+            problems.push(format!("voice: {e}"));
         }
         if self.plugins.call_timeout_ms == 0 || self.plugins.send_timeout_ms == 0 {
             problems.push("plugin timeouts must be above 0".into());

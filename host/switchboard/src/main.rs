@@ -65,6 +65,53 @@ enum Command {
         #[command(subcommand)]
         command: RoutingCommand,
     },
+    /// SIP trunks: where outbound calls go and whose INVITEs are accepted.
+    Trunk {
+        #[command(subcommand)]
+        command: TrunkCommand,
+    },
+    /// Desk phones' SIP accounts (REGISTER and calls with digest authentication).
+    Phone {
+        #[command(subcommand)]
+        command: PhoneCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TrunkCommand {
+    /// Add a trunk (or replace the one of that name).
+    Add {
+        #[arg(long)]
+        name: String,
+        /// host:port of the trunk.
+        #[arg(long)]
+        address: String,
+        /// Digest username for the trunk's challenges.
+        #[arg(long, requires = "password")]
+        username: Option<String>,
+        /// Digest password (stored encrypted).
+        #[arg(long, requires = "username")]
+        password: Option<String>,
+    },
+    /// List trunks (passwords are never shown).
+    List,
+    /// Remove a trunk.
+    Remove { name: String },
+}
+
+#[derive(Subcommand)]
+enum PhoneCommand {
+    /// Add a desk phone account; only the digest HA1 is stored.
+    Add {
+        /// SIP username (the extension), e.g. 1001.
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        password: String,
+        /// The agent whose phone it is (e-mail).
+        #[arg(long)]
+        agent: Option<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -152,8 +199,88 @@ fn main() -> anyhow::Result<()> {
             Command::Routing {
                 command: RoutingCommand::Replay(args),
             } => replay::run(args).await,
+            Command::Trunk { command } => trunk_command(settings, command).await,
+            Command::Phone { command } => phone_command(settings, command).await,
         }
     })
+}
+
+async fn trunk_command(settings: Settings, command: TrunkCommand) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    match command {
+        TrunkCommand::Add {
+            name,
+            address,
+            username,
+            password,
+        } => {
+            if tokio::net::lookup_host(address.as_str()).await.is_err() {
+                anyhow::bail!("--address {address:?} is not a resolvable host:port");
+            }
+            let trunk = store
+                .upsert_trunk(&name, &address, username.as_deref(), password.as_deref())
+                .await?;
+            println!("trunk {} → {}", trunk.name, trunk.address);
+        }
+        TrunkCommand::List => {
+            for t in store.trunks().await? {
+                let auth = match &t.username {
+                    Some(u) => format!(" (digest user {u})"),
+                    None => String::new(),
+                };
+                println!("{}\t{}{auth}", t.name, t.address);
+            }
+        }
+        TrunkCommand::Remove { name } => {
+            if !store.remove_trunk(&name).await? {
+                anyhow::bail!("no trunk {name:?}");
+            }
+            println!("removed trunk {name}");
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn phone_command(settings: Settings, command: PhoneCommand) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    match command {
+        PhoneCommand::Add {
+            user,
+            password,
+            agent,
+        } => {
+            let agent_id = match agent {
+                Some(email) => Some(
+                    store
+                        .agent_by_email(&email)
+                        .await?
+                        .with_context(|| format!("no agent {email}"))?
+                        .0
+                        .id,
+                ),
+                None => None,
+            };
+            let realm = settings.voice.realm.clone();
+            let ha1 = switchboard_sip::digest::ha1(
+                switchboard_sip::digest::Algorithm::Md5,
+                &user,
+                &realm,
+                &password,
+            );
+            store
+                .upsert_sip_account(&switchboard_store::SipAccount {
+                    username: user.clone(),
+                    realm,
+                    ha1,
+                    agent_id,
+                })
+                .await?;
+            println!("desk phone {user} can register");
+        }
+    }
+    store.close().await;
+    Ok(())
 }
 
 async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
@@ -426,6 +553,19 @@ async fn serve(settings: Settings, demo: bool, plugins_dir: PathBuf) -> anyhow::
         .start_routing(settings.routing())
         .await
         .map_err(|e| anyhow::anyhow!("starting routing: {e:?}"))?;
+    if settings.voice.enabled {
+        state
+            .start_voice(settings.voice.config()?)
+            .await
+            .context("starting voice (SWITCHBOARD_VOICE=off runs without it)")?;
+    }
+    if let Some(voice) = &state.voice {
+        println!(
+            "voice: SIP on {} (UDP and TCP), WebRTC on {}",
+            voice.sip_addr(),
+            voice.webrtc_addr()
+        );
+    }
     println!(
         "switchboard listening on http://{addr} (public URL {public_url}, database {})",
         store.backend().as_str()

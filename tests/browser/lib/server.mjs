@@ -71,6 +71,8 @@ export async function startServer({ env = {}, args = [] } = {}) {
     {
       SWITCHBOARD_DATA_DIR: dataDir,
       SWITCHBOARD_HTTP_ADDR: '127.0.0.1:0',
+      SWITCHBOARD_SIP_ADDR: '127.0.0.1:0',
+      SWITCHBOARD_WEBRTC_ADDR: '127.0.0.1:0',
       SWITCHBOARD_LOG: 'info',
       SWITCHBOARD_ACCEPT_TIMEOUT_MS: '60000',
     },
@@ -87,6 +89,7 @@ export async function startServer({ env = {}, args = [] } = {}) {
   let out = '';
   let stdoutBuf = '';
   let base = null;
+  let sip = null;
   let adminPassword = null;
   const adminEmail = 'admin@switchboard.local';
   let exited = null;
@@ -104,6 +107,8 @@ export async function startServer({ env = {}, args = [] } = {}) {
     const scan = (line) => {
       const pw = /demo: admin account\s+email:\s*(\S+)\s+password:\s*(\S+)/.exec(line);
       if (pw) adminPassword = pw[2];
+      const voice = /^voice: SIP on (\S+)/.exec(line);
+      if (voice) sip = voice[1];
       const listen = /switchboard listening on (https?:\/\/[^\s(]+)/.exec(line);
       if (listen) base = listen[1].replace(/\/$/, '');
       check();
@@ -155,7 +160,7 @@ export async function startServer({ env = {}, args = [] } = {}) {
     await stop().catch(() => {});
     throw err;
   }
-  return { base, adminEmail, adminPassword, dataDir, output: () => out, stop };
+  return { base, sip, adminEmail, adminPassword, dataDir, output: () => out, stop };
 }
 
 /** An HTTP error with the status and the parsed (or raw) body. */

@@ -1,0 +1,1392 @@
+//! Voice: SIP calls from trunks and desk phones, run through the routing policy's
+//! IVR, queued with hold music, and bridged to the agent's browser over WebRTC.
+//!
+//! The pieces: the tokio SIP transport (`switchboard_sip::transport`) hands requests
+//! and responses to [`sip`] (the user agent: INVITE, ACK, BYE, CANCEL, OPTIONS,
+//! re-INVITE for hold, REGISTER for desk phones); each call gets a media task
+//! ([`media`]) with its own RTP socket; the agents' browsers keep one persistent
+//! WebRTC session each on the ICE-lite endpoint (`switchboard_media::webrtc`),
+//! negotiated over the realtime WebSocket (`webrtc.offer` → `webrtc.answer`).
+//!
+//! A call is a task on the `voice` channel like any conversation's task: its offer
+//! is accepted through the routing API, and when the routing service publishes the
+//! task as assigned, the call is bridged to that agent's session. Hanging up puts
+//! the task in wrap-up; a caller who hangs up while waiting is an abandon (the task
+//! is canceled). The call is on the contact's timeline from the first ring; its
+//! record (IVR path, queue wait, agent, duration, recording, disposition) is
+//! rewritten on that event as the call goes on.
+
+pub mod api;
+pub mod media;
+pub mod sip;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use switchboard_core::{Direction, Identity, parse_identity_query};
+use switchboard_media::webrtc::{SessionId, WebRtcConfig, WebRtcEndpoint, WebRtcEvent};
+use switchboard_media::{Codec, tones, wav};
+use switchboard_store::{CallRecord, CallStarted, IngestBatch, IngestEvent, IngestOutcome};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::realtime::Audience;
+use media::{AgentSink, MediaCommand, MediaCounters, MediaSetup, Prompt};
+
+/// The channel name of calls (tasks, timeline events, queues).
+pub const VOICE: &str = "voice";
+
+/// Voice settings.
+#[derive(Debug, Clone)]
+pub struct VoiceConfig {
+    /// SIP over UDP and TCP (`SWITCHBOARD_SIP_ADDR`, default `0.0.0.0:5060`).
+    pub sip_addr: SocketAddr,
+    /// SIP over TLS, when configured: address, certificate chain and key (PEM files).
+    pub tls: Option<(SocketAddr, PathBuf, PathBuf)>,
+    /// The RTP port range of the SIP legs (`SWITCHBOARD_RTP_PORTS`, e.g. `20000-20999`).
+    pub rtp_ports: (u16, u16),
+    /// The UDP address of the ICE-lite WebRTC endpoint (`SWITCHBOARD_WEBRTC_ADDR`).
+    pub webrtc_addr: SocketAddr,
+    /// The address written in SDP and Contact headers (the host's reachable IP);
+    /// default: the SIP address, or 127.0.0.1 when that is unspecified.
+    pub public_ip: Option<IpAddr>,
+    /// Record every answered call (stereo WAV: caller left, agent right).
+    pub record_calls: bool,
+    /// The SIP domain and digest realm of desk phones.
+    pub realm: String,
+}
+
+impl Default for VoiceConfig {
+    fn default() -> Self {
+        VoiceConfig {
+            sip_addr: "0.0.0.0:5060".parse().expect("address"),
+            tls: None,
+            rtp_ports: (20000, 20999),
+            webrtc_addr: "0.0.0.0:5062".parse().expect("address"),
+            public_ip: None,
+            record_calls: true,
+            realm: "switchboard".into(),
+        }
+    }
+}
+
+/// A call's state, as the softphone and supervisors see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallState {
+    /// The caller is in the IVR.
+    Ivr,
+    /// Waiting in a queue, hearing hold music.
+    Queued,
+    /// Offered to an agent.
+    Offered,
+    /// An outbound call ringing at the far end.
+    Ringing,
+    /// Caller and agent are talking.
+    Connected,
+    /// The agent put the caller on hold.
+    Held,
+    /// The agent consults another agent; the caller holds.
+    Consulting,
+    /// Over.
+    Ended,
+}
+
+impl CallState {
+    fn as_str(self) -> &'static str {
+        match self {
+            CallState::Ivr => "ivr",
+            CallState::Queued => "queued",
+            CallState::Offered => "offered",
+            CallState::Ringing => "ringing",
+            CallState::Connected => "connected",
+            CallState::Held => "held",
+            CallState::Consulting => "consulting",
+            CallState::Ended => "ended",
+        }
+    }
+}
+
+/// One live call.
+pub struct Call {
+    /// Call id (also the timeline event's provider id).
+    pub id: String,
+    /// Inbound or outbound.
+    pub inbound: bool,
+    /// State.
+    pub state: CallState,
+    /// When the state began, ms since the epoch.
+    pub state_since: i64,
+    /// The customer's number.
+    pub remote_number: String,
+    /// The number dialed.
+    pub dialed_number: String,
+    /// The customer's contact.
+    pub contact_id: Option<String>,
+    /// The conversation the call is on.
+    pub conversation_id: Option<String>,
+    /// The call's timeline event.
+    pub event_id: Option<String>,
+    /// The live task.
+    pub task_id: Option<String>,
+    /// The agent on the call (or offered it).
+    pub agent_id: Option<String>,
+    /// Agents who were on it, in order (transfers).
+    pub agents: Vec<String>,
+    /// IVR steps taken, e.g. `menu=2`.
+    pub ivr_path: Vec<String>,
+    /// The queue it waited in.
+    pub queue: Option<String>,
+    /// When it was queued (for the wait), ms since the epoch.
+    pub queued_at: Option<i64>,
+    /// Total time waited in queues, ms.
+    pub queue_wait_ms: i64,
+    /// Started, ms since the epoch.
+    pub started_at: i64,
+    /// Answered by an agent (or the far end).
+    pub answered_at: Option<i64>,
+    /// Mute flag set by the agent.
+    pub muted: bool,
+    /// The media task.
+    pub media: mpsc::Sender<MediaCommand>,
+    /// The SIP side.
+    pub sip: sip::SipLeg,
+    /// The recording file, once recording.
+    pub recording: Option<PathBuf>,
+    /// A warm transfer in progress: the agent being consulted.
+    pub consult: Option<String>,
+}
+
+impl Call {
+    /// The view the softphone and `GET /calls/me` get.
+    pub fn view(&self) -> Value {
+        json!({
+            "id": self.id,
+            "direction": if self.inbound { "inbound" } else { "outbound" },
+            "state": self.state,
+            "state_since": self.state_since,
+            "from": if self.inbound { &self.remote_number } else { &self.dialed_number },
+            "to": if self.inbound { &self.dialed_number } else { &self.remote_number },
+            "contact_id": self.contact_id,
+            "conversation_id": self.conversation_id,
+            "task_id": self.task_id,
+            "agent_id": self.agent_id,
+            "consult_agent_id": self.consult,
+            "started_at": self.started_at,
+            "answered_at": self.answered_at,
+            "ended_at": Value::Null,
+            "ivr_path": self.ivr_path,
+            "queue": self.queue,
+            "recording_url": self.recording.as_ref().map(|_| format!("/api/v1/calls/{}/recording", self.id)),
+            "muted": self.muted,
+        })
+    }
+
+    fn set_state(&mut self, state: CallState) {
+        let now = crate::now_ms();
+        if self.state == CallState::Queued || self.state == CallState::Offered {
+            if let Some(at) = self.queued_at.take() {
+                self.queue_wait_ms += (now - at).max(0);
+            }
+        }
+        if state == CallState::Queued {
+            self.queued_at = Some(now);
+        }
+        self.state = state;
+        self.state_since = now;
+    }
+}
+
+/// An agent's persistent WebRTC session.
+#[derive(Debug, Clone, Copy)]
+struct AgentLeg {
+    session: SessionId,
+    telephone_event: Option<u8>,
+}
+
+/// The voice service. Shared behind an `Arc`.
+pub struct VoiceService {
+    state: AppState,
+    config: VoiceConfig,
+    sip: switchboard_sip::transport::SipEndpoint,
+    webrtc: WebRtcEndpoint,
+    /// Live calls by id.
+    calls: StdMutex<HashMap<String, Call>>,
+    /// SIP Call-ID → call id.
+    by_dialog: StdMutex<HashMap<String, String>>,
+    /// Agent id → WebRTC session.
+    agents: StdMutex<HashMap<String, AgentLeg>>,
+    /// WebRTC session → (call id, or consult pair) it is bridged to.
+    bridged: StdMutex<HashMap<SessionId, Bridge>>,
+    next_port: AtomicU16,
+    prompts: StdMutex<HashMap<String, Prompt>>,
+    counters: Arc<MediaCounters>,
+    sip_state: StdMutex<sip::UaState>,
+    calls_total: AtomicU64,
+}
+
+/// What an agent's WebRTC session is connected to.
+#[derive(Debug, Clone)]
+enum Bridge {
+    /// A call's caller.
+    Call(String),
+    /// Another agent's session (a warm transfer's consult).
+    Agent(SessionId),
+}
+
+/// Prompts compiled into the binary; `{data_dir}/prompts/{id}.wav` overrides them.
+const SHIPPED_PROMPTS: &[(&str, &[u8])] = &[
+    ("beep", include_bytes!("../../../media/prompts/beep.wav")),
+    (
+        "hold-music",
+        include_bytes!("../../../media/prompts/hold-music.wav"),
+    ),
+    (
+        "main-menu",
+        include_bytes!("../../../media/prompts/main-menu.wav"),
+    ),
+    (
+        "welcome",
+        include_bytes!("../../../media/prompts/welcome.wav"),
+    ),
+];
+
+impl VoiceService {
+    /// Binds the SIP transport and the WebRTC endpoint and starts the service.
+    pub async fn start(state: AppState, config: VoiceConfig) -> std::io::Result<Arc<VoiceService>> {
+        let tls = match &config.tls {
+            Some((addr, cert, key)) => Some((*addr, sip::tls_config(cert, key)?)),
+            None => None,
+        };
+        let (endpoint, sip_events) = switchboard_sip::transport::SipEndpoint::bind(
+            sip::transport_config(config.sip_addr, tls),
+        )
+        .await?;
+        let media_ip = config
+            .public_ip
+            .unwrap_or_else(|| match endpoint.udp_addr().ip() {
+                ip if ip.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+                ip => ip,
+            });
+        let mut webrtc_bind = config.webrtc_addr;
+        if webrtc_bind.ip().is_unspecified() {
+            // Browsers need an address they can send to in the answer's candidate.
+            webrtc_bind.set_ip(media_ip);
+        }
+        let (webrtc, webrtc_events) = WebRtcEndpoint::bind(WebRtcConfig::new(webrtc_bind)).await?;
+        let recordings = state.config.data_dir.join("recordings");
+        std::fs::create_dir_all(&recordings)?;
+        let service = Arc::new(VoiceService {
+            next_port: AtomicU16::new(config.rtp_ports.0),
+            sip_state: StdMutex::new(sip::UaState::new(&config.realm)),
+            state,
+            config,
+            sip: endpoint,
+            webrtc,
+            calls: StdMutex::default(),
+            by_dialog: StdMutex::default(),
+            agents: StdMutex::default(),
+            bridged: StdMutex::default(),
+            prompts: StdMutex::default(),
+            counters: Arc::default(),
+            calls_total: AtomicU64::new(0),
+        });
+        service.end_unfinished().await;
+        tokio::spawn(sip::run(service.clone(), sip_events));
+        tokio::spawn(service.clone().run_webrtc(webrtc_events));
+        tokio::spawn(service.clone().watch_routing());
+        tracing::info!(
+            sip = %service.sip.udp_addr(),
+            webrtc = %service.webrtc.local_addr(),
+            "voice ready"
+        );
+        Ok(service)
+    }
+
+    /// The SIP UDP address (and TCP, same port).
+    pub fn sip_addr(&self) -> SocketAddr {
+        self.sip.udp_addr()
+    }
+
+    /// The WebRTC endpoint's UDP address.
+    pub fn webrtc_addr(&self) -> SocketAddr {
+        self.webrtc.local_addr()
+    }
+
+    /// The IP written into SDP and Contact headers.
+    pub fn public_ip(&self) -> IpAddr {
+        self.config.public_ip.unwrap_or_else(|| {
+            let ip = self.sip.udp_addr().ip();
+            if ip.is_unspecified() {
+                IpAddr::from([127, 0, 0, 1])
+            } else {
+                ip
+            }
+        })
+    }
+
+    /// Calls a crash left open are closed as failed.
+    async fn end_unfinished(&self) {
+        let Ok(calls) = self.state.store.unfinished_calls().await else {
+            return;
+        };
+        for mut record in calls {
+            record.state = "ended".into();
+            record.ended_at = Some(crate::now_ms());
+            record.detail["outcome"] = json!("failed");
+            record.detail["failure"] = json!("the host restarted during the call");
+            let _ = self.state.store.save_call(&record).await;
+            if let Some(event) = &record.event_id {
+                let _ = self
+                    .state
+                    .store
+                    .update_event_detail(event, &summary_text(&record), &record.detail)
+                    .await;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ prompts
+
+    /// A prompt by id: `{data_dir}/prompts/{id}.wav` if present (8 kHz mono), else
+    /// the shipped one, else a short beep (an unknown prompt never breaks a call).
+    pub fn prompt(&self, id: &str) -> Prompt {
+        if let Some(p) = self.prompts.lock().expect("prompts").get(id) {
+            return p.clone();
+        }
+        let safe = !id.is_empty()
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let from_disk = safe
+            .then(|| {
+                self.state
+                    .config
+                    .data_dir
+                    .join("prompts")
+                    .join(format!("{id}.wav"))
+            })
+            .and_then(|path| std::fs::read(path).ok())
+            .and_then(|bytes| match wav::read_prompt(&bytes) {
+                Ok(samples) => Some(samples),
+                Err(e) => {
+                    tracing::warn!(
+                        prompt = id,
+                        "prompt file unusable, using the shipped one: {e}"
+                    );
+                    None
+                }
+            });
+        let samples = from_disk
+            .or_else(|| {
+                SHIPPED_PROMPTS
+                    .iter()
+                    .find(|(name, _)| *name == id)
+                    .and_then(|(_, bytes)| wav::read_prompt(bytes).ok())
+            })
+            .unwrap_or_else(|| {
+                tracing::warn!(prompt = id, "no such prompt; playing a beep");
+                tones::beep()
+            });
+        let prompt = Arc::new(samples);
+        self.prompts
+            .lock()
+            .expect("prompts")
+            .insert(id.to_string(), prompt.clone());
+        prompt
+    }
+
+    // ------------------------------------------------------------------ ports
+
+    /// Binds an RTP socket from the configured range (even ports; RTCP is +1).
+    pub async fn bind_rtp(&self) -> std::io::Result<UdpSocket> {
+        let (low, high) = self.config.rtp_ports;
+        let span = u32::from(high.saturating_sub(low)) / 2 + 1;
+        let bind_ip = match self.config.sip_addr.ip() {
+            ip if ip.is_unspecified() => ip,
+            ip => ip,
+        };
+        for _ in 0..span {
+            let port = self
+                .next_port
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
+                    let next = p.saturating_add(2);
+                    Some(if next > high { low } else { next })
+                })
+                .unwrap_or(low);
+            let port = port & !1;
+            if port < low || port > high {
+                continue;
+            }
+            if let Ok(socket) = UdpSocket::bind(SocketAddr::new(bind_ip, port)).await {
+                return Ok(socket);
+            }
+        }
+        Err(std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            "no free RTP port in SWITCHBOARD_RTP_PORTS",
+        ))
+    }
+
+    /// Starts the media task of a call on `socket`.
+    pub fn start_media(
+        &self,
+        call_id: &str,
+        socket: UdpSocket,
+        remote: SocketAddr,
+        codec: Codec,
+        telephone_event: Option<u8>,
+    ) -> mpsc::Sender<MediaCommand> {
+        let (digits_tx, mut digits_rx) = mpsc::unbounded_channel();
+        let id = call_id.to_string();
+        tokio::spawn(async move {
+            while let Some(d) = digits_rx.recv().await {
+                tracing::debug!(call = %id, digit = %d, "caller pressed a key");
+            }
+        });
+        media::spawn(MediaSetup {
+            socket,
+            remote,
+            codec,
+            telephone_event,
+            digits: digits_tx,
+            counters: self.counters.clone(),
+        })
+    }
+
+    // ------------------------------------------------------------------ calls
+
+    fn publish_call(&self, call: &Call) {
+        let mut agents: Vec<String> = call.agents.clone();
+        if let Some(a) = &call.agent_id
+            && !agents.contains(a)
+        {
+            agents.push(a.clone());
+        }
+        if let Some(a) = &call.consult {
+            agents.push(a.clone());
+        }
+        self.state.realtime.publish(
+            "call.updated",
+            Audience::Agents(agents),
+            json!({"call": call.view()}),
+        );
+    }
+
+    /// Runs `f` on a live call, publishes the change, and returns what `f` returned.
+    fn update<T>(&self, call_id: &str, f: impl FnOnce(&mut Call) -> T) -> Option<T> {
+        let mut calls = self.calls.lock().expect("calls");
+        let call = calls.get_mut(call_id)?;
+        let out = f(call);
+        self.publish_call(call);
+        Some(out)
+    }
+
+    fn with_call<T>(&self, call_id: &str, f: impl FnOnce(&Call) -> T) -> Option<T> {
+        self.calls.lock().expect("calls").get(call_id).map(f)
+    }
+
+    /// Calls an agent is on, was offered, or consults.
+    pub fn calls_of_agent(&self, agent_id: &str) -> Vec<Value> {
+        self.calls
+            .lock()
+            .expect("calls")
+            .values()
+            .filter(|c| {
+                c.agent_id.as_deref() == Some(agent_id) || c.consult.as_deref() == Some(agent_id)
+            })
+            .map(Call::view)
+            .collect()
+    }
+
+    /// Every live call (supervisors).
+    pub fn all_calls(&self) -> Vec<Value> {
+        self.calls
+            .lock()
+            .expect("calls")
+            .values()
+            .map(Call::view)
+            .collect()
+    }
+
+    /// How many calls the host has handled since it started, and how many are live.
+    pub fn counts(&self) -> (u64, usize) {
+        (
+            self.calls_total.load(Ordering::Relaxed),
+            self.calls.lock().expect("calls").len(),
+        )
+    }
+
+    /// Registers a new call (inbound after its 200 OK, outbound before the INVITE).
+    pub fn insert_call(&self, call: Call) {
+        self.calls_total.fetch_add(1, Ordering::Relaxed);
+        self.by_dialog
+            .lock()
+            .expect("dialogs")
+            .insert(call.sip.call_id.clone(), call.id.clone());
+        let mut calls = self.calls.lock().expect("calls");
+        self.publish_call(&call);
+        calls.insert(call.id.clone(), call);
+    }
+
+    /// The call of a SIP Call-ID.
+    pub fn call_of_dialog(&self, sip_call_id: &str) -> Option<String> {
+        self.by_dialog
+            .lock()
+            .expect("dialogs")
+            .get(sip_call_id)
+            .cloned()
+    }
+
+    /// Puts the call on the customer's timeline: resolves the caller's number to a
+    /// contact and joins their open conversation.
+    pub async fn record_start(
+        &self,
+        call_id: &str,
+        party: Identity,
+        inbound: bool,
+    ) -> Result<(), ApiError> {
+        let (body, data) = self
+            .with_call(call_id, |c| {
+                let body = if inbound {
+                    format!("Call from {}", c.remote_number)
+                } else {
+                    format!("Call to {}", c.remote_number)
+                };
+                (body, json!({"call_id": c.id, "direction": if inbound { "inbound" } else { "outbound" }, "outcome": "in_progress"}))
+            })
+            .ok_or_else(|| ApiError::not_found("call ended"))?;
+        let batch = IngestBatch {
+            plugin_id: VOICE.into(),
+            channel: VOICE.into(),
+            now_ms: crate::now_ms(),
+            reopen_window_ms: self.state.config.reopen_window_ms,
+            events: vec![IngestEvent::Call(CallStarted {
+                provider_id: call_id.to_string(),
+                party,
+                direction: if inbound {
+                    Direction::In
+                } else {
+                    Direction::Out
+                },
+                body,
+                data,
+            })],
+        };
+        let outcomes = self.state.store.ingest(batch).await?;
+        if let Some(IngestOutcome::Created {
+            contact_id,
+            conversation_id,
+            event_id,
+            new_contact,
+            new_conversation,
+        }) = outcomes.first()
+        {
+            self.update(call_id, |c| {
+                c.contact_id = Some(contact_id.clone());
+                c.conversation_id = Some(conversation_id.clone());
+                c.event_id = Some(event_id.clone());
+            });
+            self.state.realtime.publish(
+                "timeline.created",
+                self.state.conversation_audience(conversation_id),
+                json!({"plugin_id": VOICE, "contact_id": contact_id, "conversation_id": conversation_id,
+                    "event_id": event_id, "new_contact": new_contact, "new_conversation": new_conversation, "kind": "call"}),
+            );
+        }
+        self.save(call_id).await;
+        Ok(())
+    }
+
+    /// Writes the call's record and its timeline event's detail.
+    async fn save(&self, call_id: &str) {
+        let Some(record) = self.with_call(call_id, record_of) else {
+            return;
+        };
+        self.persist(&record).await;
+    }
+
+    async fn persist(&self, record: &CallRecord) {
+        if let Err(e) = self.state.store.save_call(record).await {
+            tracing::error!(call = %record.id, "call record not saved: {e}");
+        }
+        if let Some(event) = &record.event_id {
+            match self
+                .state
+                .store
+                .update_event_detail(event, &summary_text(record), &record.detail)
+                .await
+            {
+                Ok(e) => crate::desk::publish_event(&self.state, &e),
+                Err(e) => tracing::error!(call = %record.id, "call event not updated: {e}"),
+            }
+        }
+    }
+
+    /// The inbound call flow after the 200 OK: timeline, IVR, queue.
+    pub async fn run_inbound(self: Arc<Self>, call_id: String, party: Identity) {
+        if let Err(e) = self.record_start(&call_id, party, true).await {
+            tracing::error!(call = %call_id, "call not recorded on the timeline: {e:?}");
+        }
+        let Some((conversation, contact, media)) = self.with_call(&call_id, |c| {
+            (
+                c.conversation_id.clone(),
+                c.contact_id.clone(),
+                c.media.clone(),
+            )
+        }) else {
+            return;
+        };
+        let (Some(conversation), Some(contact), Some(routing)) =
+            (conversation, contact, self.state.routing.clone())
+        else {
+            tracing::error!(call = %call_id, "no conversation or routing for the call; hanging up");
+            self.hang_up(&call_id, "failed").await;
+            return;
+        };
+        let mut attributes = BTreeMap::new();
+        // Rounds of classification: each IVR answer may lead to another menu.
+        for _ in 0..5 {
+            let steps = routing.call_ivr(&conversation, &contact, &attributes).await;
+            if steps.is_empty() {
+                break;
+            }
+            for step in steps {
+                if !self.is_live(&call_id) {
+                    return;
+                }
+                match step {
+                    switchboard_plugin_host::bindings::IvrStep::Play(prompt) => {
+                        let (done, wait) = oneshot::channel();
+                        let _ = media
+                            .send(MediaCommand::Play {
+                                prompt: self.prompt(&prompt),
+                                looping: false,
+                                done: Some(done),
+                            })
+                            .await;
+                        let _ = wait.await;
+                        self.update(&call_id, |c| c.ivr_path.push(format!("play:{prompt}")));
+                    }
+                    switchboard_plugin_host::bindings::IvrStep::Gather(g) => {
+                        let _ = media
+                            .send(MediaCommand::Play {
+                                prompt: self.prompt(&g.prompt),
+                                looping: false,
+                                done: None,
+                            })
+                            .await;
+                        let (reply, digits) = oneshot::channel();
+                        let _ = media
+                            .send(MediaCommand::Gather {
+                                max_digits: g.max_digits,
+                                timeout: Duration::from_millis(u64::from(g.timeout_ms)),
+                                reply,
+                            })
+                            .await;
+                        let digits = digits.await.unwrap_or_default();
+                        if !self.is_live(&call_id) {
+                            return;
+                        }
+                        self.update(&call_id, |c| {
+                            c.ivr_path.push(format!("{}={}", g.attribute, digits));
+                        });
+                        attributes.insert(g.attribute.clone(), digits);
+                    }
+                }
+            }
+        }
+        if !self.is_live(&call_id) {
+            return;
+        }
+        let _ = media
+            .send(MediaCommand::Play {
+                prompt: self.prompt("hold-music"),
+                looping: true,
+                done: None,
+            })
+            .await;
+        self.update(&call_id, |c| c.set_state(CallState::Queued));
+        routing
+            .on_inbound_with(&conversation, &contact, VOICE, attributes)
+            .await;
+        if let Some(task) = routing.task_of_conversation(&conversation).await {
+            let queue = task.queue.as_str().to_string();
+            let task_id = task.id.as_str().to_string();
+            self.update(&call_id, |c| {
+                c.queue = Some(queue);
+                c.task_id = Some(task_id);
+            });
+        }
+        self.save(&call_id).await;
+    }
+
+    fn is_live(&self, call_id: &str) -> bool {
+        self.calls.lock().expect("calls").contains_key(call_id)
+    }
+
+    // ------------------------------------------------------------------ bridging
+
+    /// Follows routing: a voice task assigned to an agent bridges its call to that
+    /// agent's browser; an offer marks the call offered; a re-queue plays music.
+    async fn watch_routing(self: Arc<Self>) {
+        let mut events = self.state.realtime.subscribe();
+        loop {
+            let event = match events.recv().await {
+                Ok(e) => e,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!("voice missed {n} routing events");
+                    continue;
+                }
+                Err(_) => return,
+            };
+            match event.kind.as_str() {
+                "task.updated" => self.on_task(&event.data).await,
+                "offer.created" => {
+                    let conversation = event.data["conversation_id"].as_str().unwrap_or_default();
+                    let agent = event.data["reservation"]["agent"]
+                        .as_str()
+                        .map(str::to_string);
+                    if let Some(call) = self.call_of_conversation(conversation) {
+                        self.update(&call, |c| {
+                            if c.state == CallState::Queued {
+                                c.set_state(CallState::Offered);
+                            }
+                            if c.consult.is_none() {
+                                c.agent_id = agent;
+                            }
+                        });
+                    }
+                }
+                "offer.expired" | "offer.canceled" => {
+                    let task = event.data["reservation"]["task"]
+                        .as_str()
+                        .unwrap_or_default();
+                    if let Some(call) = self.call_of_task(task) {
+                        self.update(&call, |c| {
+                            if c.state == CallState::Offered {
+                                c.set_state(CallState::Queued);
+                                c.agent_id = None;
+                            }
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn call_of_conversation(&self, conversation: &str) -> Option<String> {
+        self.calls
+            .lock()
+            .expect("calls")
+            .values()
+            .find(|c| c.conversation_id.as_deref() == Some(conversation))
+            .map(|c| c.id.clone())
+    }
+
+    fn call_of_task(&self, task: &str) -> Option<String> {
+        self.calls
+            .lock()
+            .expect("calls")
+            .values()
+            .find(|c| c.task_id.as_deref() == Some(task))
+            .map(|c| c.id.clone())
+    }
+
+    async fn on_task(&self, data: &Value) {
+        let task = &data["task"];
+        if task.is_null() || task["channel"] != VOICE {
+            return;
+        }
+        let Some(conversation) = task["attributes"]["conversation_id"].as_str() else {
+            return;
+        };
+        let Some(call_id) = self.call_of_conversation(conversation) else {
+            return;
+        };
+        let task_id = task["id"].as_str().map(str::to_string);
+        let queue = task["queue"].as_str().map(str::to_string);
+        self.update(&call_id, |c| {
+            c.task_id = task_id;
+            if queue.is_some() {
+                c.queue = queue;
+            }
+        });
+        let state = task["state"]["state"]
+            .as_str()
+            .or_else(|| task["state"].as_str());
+        let agent = data["agent_id"].as_str();
+        match (state, agent) {
+            (Some("assigned"), Some(agent)) => {
+                let (current, consult) = self
+                    .with_call(&call_id, |c| (c.state, c.consult.clone()))
+                    .unwrap_or((CallState::Ended, None));
+                if consult.as_deref() == Some(agent) {
+                    self.connect_consult(&call_id, agent).await;
+                } else if matches!(current, CallState::Queued | CallState::Offered) {
+                    self.bridge(&call_id, agent).await;
+                }
+            }
+            (Some("pending"), _) => {
+                let requeued = self
+                    .with_call(&call_id, |c| {
+                        matches!(
+                            c.state,
+                            CallState::Connected | CallState::Held | CallState::Offered
+                        ) && c.consult.is_none()
+                    })
+                    .unwrap_or(false);
+                if requeued {
+                    self.to_queue(&call_id).await;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The caller goes back to waiting: unbridged, music, state queued.
+    async fn to_queue(&self, call_id: &str) {
+        self.unbridge_call(call_id);
+        let media = self.with_call(call_id, |c| c.media.clone());
+        if let Some(media) = media {
+            let _ = media.send(MediaCommand::Unbridge).await;
+            let _ = media
+                .send(MediaCommand::Play {
+                    prompt: self.prompt("hold-music"),
+                    looping: true,
+                    done: None,
+                })
+                .await;
+        }
+        self.update(call_id, |c| {
+            if let Some(a) = c.agent_id.take()
+                && !c.agents.contains(&a)
+            {
+                c.agents.push(a);
+            }
+            c.set_state(CallState::Queued);
+        });
+    }
+
+    fn unbridge_call(&self, call_id: &str) {
+        self.bridged
+            .lock()
+            .expect("bridged")
+            .retain(|_, b| !matches!(b, Bridge::Call(c) if c == call_id));
+    }
+
+    fn sink_for(&self, session: SessionId) -> AgentSink {
+        let webrtc = self.webrtc.clone();
+        Arc::new(move |packet: &[u8]| {
+            let _ = webrtc.send_rtp(session, packet);
+        })
+    }
+
+    /// Connects a call's caller to an agent's browser.
+    pub async fn bridge(&self, call_id: &str, agent: &str) {
+        let leg = self.agents.lock().expect("agents").get(agent).copied();
+        let Some(media) = self.with_call(call_id, |c| c.media.clone()) else {
+            return;
+        };
+        self.unbridge_call(call_id);
+        match leg {
+            Some(leg) => {
+                self.bridged
+                    .lock()
+                    .expect("bridged")
+                    .insert(leg.session, Bridge::Call(call_id.to_string()));
+                let _ = media
+                    .send(MediaCommand::Bridge {
+                        sink: self.sink_for(leg.session),
+                        telephone_event: leg.telephone_event,
+                    })
+                    .await;
+            }
+            None => {
+                tracing::warn!(
+                    call = call_id,
+                    agent,
+                    "agent has no audio connection; the caller keeps hearing music"
+                );
+            }
+        }
+        let recording = self.config.record_calls.then(|| {
+            self.state
+                .config
+                .data_dir
+                .join("recordings")
+                .join(format!("{call_id}.wav"))
+        });
+        if let Some(path) = &recording {
+            let _ = media.send(MediaCommand::Record(path.clone())).await;
+        }
+        self.update(call_id, |c| {
+            if let Some(previous) = c.agent_id.replace(agent.to_string())
+                && previous != agent
+                && !c.agents.contains(&previous)
+            {
+                c.agents.push(previous);
+            }
+            if !c.agents.iter().any(|a| a == agent) {
+                c.agents.push(agent.to_string());
+            }
+            if c.answered_at.is_none() {
+                c.answered_at = Some(crate::now_ms());
+            }
+            if c.recording.is_none() {
+                c.recording = recording;
+            }
+            c.muted = false;
+            c.set_state(CallState::Connected);
+        });
+        self.save(call_id).await;
+    }
+
+    // ------------------------------------------------------------------ WebRTC
+
+    /// `webrtc.offer` from an agent's realtime socket: (re)creates their session.
+    pub async fn accept_offer(&self, agent_id: &str, offer: &str) -> Result<String, String> {
+        let (session, answer, negotiated) = self
+            .webrtc
+            .accept_offer(offer)
+            .await
+            .map_err(|e| e.to_string())?;
+        let old = self.agents.lock().expect("agents").insert(
+            agent_id.to_string(),
+            AgentLeg {
+                session,
+                telephone_event: negotiated.telephone_event,
+            },
+        );
+        if let Some(old) = old {
+            self.retarget_session(old.session, session, negotiated.telephone_event)
+                .await;
+            self.webrtc.close(old.session);
+        }
+        Ok(answer)
+    }
+
+    /// An agent reconnected mid-call: the call follows to the new session.
+    async fn retarget_session(&self, old: SessionId, new: SessionId, telephone_event: Option<u8>) {
+        let bridge = self.bridged.lock().expect("bridged").remove(&old);
+        if let Some(Bridge::Call(call_id)) = bridge {
+            self.bridged
+                .lock()
+                .expect("bridged")
+                .insert(new, Bridge::Call(call_id.clone()));
+            if let Some(media) = self.with_call(&call_id, |c| c.media.clone()) {
+                let _ = media
+                    .send(MediaCommand::Bridge {
+                        sink: self.sink_for(new),
+                        telephone_event,
+                    })
+                    .await;
+            }
+        }
+    }
+
+    /// The agent's realtime socket closed: their session goes with it, unless a
+    /// newer one replaced it.
+    pub fn agent_socket_closed(&self, agent_id: &str) {
+        let _ = agent_id;
+    }
+
+    async fn run_webrtc(self: Arc<Self>, mut events: mpsc::Receiver<WebRtcEvent>) {
+        while let Some(event) = events.recv().await {
+            match event {
+                WebRtcEvent::Rtp { session, packet } => {
+                    let bridge = self.bridged.lock().expect("bridged").get(&session).cloned();
+                    match bridge {
+                        Some(Bridge::Call(call_id)) => {
+                            let (media, muted) =
+                                match self.with_call(&call_id, |c| (c.media.clone(), c.muted)) {
+                                    Some(m) => m,
+                                    None => continue,
+                                };
+                            if !muted {
+                                let _ = media.try_send(MediaCommand::FromAgent(packet));
+                            }
+                        }
+                        Some(Bridge::Agent(other)) => {
+                            let _ = self.webrtc.send_rtp(other, &packet);
+                        }
+                        None => {}
+                    }
+                }
+                WebRtcEvent::Connected { session } => {
+                    tracing::debug!(session = ?session, "agent audio connected");
+                }
+                WebRtcEvent::Disconnected { session } => {
+                    self.bridged.lock().expect("bridged").remove(&session);
+                    self.agents
+                        .lock()
+                        .expect("agents")
+                        .retain(|_, leg| leg.session != session);
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ controls
+
+    /// Ends a call from our side (agent hang-up, failure): BYE, then the same end as
+    /// when the caller hangs up.
+    pub async fn hang_up(&self, call_id: &str, outcome: &str) {
+        if let Some(leg) = self.with_call(call_id, |c| c.sip.clone()) {
+            sip::send_bye(self, &leg).await;
+        }
+        self.finish(call_id, Some(outcome)).await;
+    }
+
+    /// The call is over (either side): media stopped, record written, task moved on
+    /// (wrap-up if an agent had it, canceled as an abandon if it was waiting).
+    pub async fn finish(&self, call_id: &str, outcome: Option<&str>) {
+        let Some(mut call) = self.calls.lock().expect("calls").remove(call_id) else {
+            return;
+        };
+        self.by_dialog
+            .lock()
+            .expect("dialogs")
+            .remove(&call.sip.call_id);
+        self.unbridge_call(call_id);
+        if let Some(consult) = &call.consult {
+            self.end_consult(call_id, consult);
+        }
+        let (reply, summary) = oneshot::channel();
+        let _ = call.media.send(MediaCommand::Stop(reply)).await;
+        let summary = tokio::time::timeout(Duration::from_secs(5), summary)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        let was = call.state;
+        call.set_state(CallState::Ended);
+        let outcome = outcome.map(str::to_string).unwrap_or_else(|| {
+            match was {
+                CallState::Ivr | CallState::Queued | CallState::Offered => "abandoned",
+                CallState::Ringing => "missed",
+                _ => "answered",
+            }
+            .to_string()
+        });
+        if call.answered_at.is_none() && outcome == "answered" {
+            call.answered_at = Some(call.state_since);
+        }
+        call.recording = summary.recording.or(call.recording);
+        let mut record = record_of(&call);
+        let ended = crate::now_ms();
+        record.ended_at = Some(ended);
+        record.state = "ended".into();
+        record.detail["outcome"] = json!(outcome);
+        record.detail["duration_ms"] =
+            json!(call.answered_at.map(|a| (ended - a).max(0)).unwrap_or(0));
+        record.detail["total_ms"] = json!((ended - call.started_at).max(0));
+        record.detail["packets"] = json!({
+            "from_caller": summary.caller_packets.0, "to_caller": summary.caller_packets.1,
+            "from_agent": summary.agent_packets.0, "to_agent": summary.agent_packets.1,
+        });
+        self.persist(&record).await;
+        let mut view = call.view();
+        view["ended_at"] = json!(ended);
+        view["outcome"] = json!(outcome);
+        let mut agents = call.agents.clone();
+        agents.extend(call.agent_id.clone());
+        self.state.realtime.publish(
+            "call.updated",
+            Audience::Agents(agents),
+            json!({"call": view}),
+        );
+        if let (Some(routing), Some(conversation)) =
+            (self.state.routing.clone(), &call.conversation_id)
+        {
+            if call.inbound || call.task_id.is_some() {
+                routing.cancel_conversation_task(conversation).await;
+            }
+        }
+    }
+
+    /// Hold or resume (the agent's button).
+    pub async fn hold(&self, call_id: &str, held: bool) -> Result<Value, ApiError> {
+        let media = self
+            .with_call(call_id, |c| c.media.clone())
+            .ok_or_else(|| ApiError::not_found("no live call with that id"))?;
+        let state = self
+            .with_call(call_id, |c| c.state)
+            .unwrap_or(CallState::Ended);
+        if !matches!(state, CallState::Connected | CallState::Held) {
+            return Err(conflict("the call is not connected to an agent"));
+        }
+        let _ = media
+            .send(MediaCommand::Hold {
+                held,
+                music: self.prompt("hold-music"),
+            })
+            .await;
+        let view = self.update(call_id, |c| {
+            c.set_state(if held {
+                CallState::Held
+            } else {
+                CallState::Connected
+            });
+            c.view()
+        });
+        Ok(json!({"call": view}))
+    }
+
+    /// Mute or unmute: the agent's audio stops reaching the caller.
+    pub fn mute(&self, call_id: &str, muted: bool) -> Result<Value, ApiError> {
+        let view = self
+            .update(call_id, |c| {
+                c.muted = muted;
+                c.view()
+            })
+            .ok_or_else(|| ApiError::not_found("no live call with that id"))?;
+        Ok(json!({"call": view}))
+    }
+
+    /// DTMF from the agent's keypad to the caller.
+    pub async fn dtmf(&self, call_id: &str, digits: &str) -> Result<(), ApiError> {
+        if digits.is_empty()
+            || digits.len() > 32
+            || !digits
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D'))
+        {
+            return Err(ApiError::bad_request("digits: 1-32 of 0-9, *, #, A-D"));
+        }
+        let media = self
+            .with_call(call_id, |c| c.media.clone())
+            .ok_or_else(|| ApiError::not_found("no live call with that id"))?;
+        let _ = media
+            .send(MediaCommand::SendDigits(digits.to_string()))
+            .await;
+        Ok(())
+    }
+
+    /// The agent a call belongs to (for permission checks), if live.
+    pub fn call_agents(&self, call_id: &str) -> Option<(Option<String>, Option<String>)> {
+        self.with_call(call_id, |c| (c.agent_id.clone(), c.consult.clone()))
+    }
+
+    /// The live task of a call.
+    pub fn call_task(&self, call_id: &str) -> Option<String> {
+        self.with_call(call_id, |c| c.task_id.clone()).flatten()
+    }
+
+    /// Blind transfer: the caller hears music while routing finds the queue's agent.
+    pub async fn before_transfer(&self, call_id: &str) {
+        self.to_queue(call_id).await;
+    }
+
+    // ------------------------------------------------------------------ warm transfer
+
+    /// Starts a consult: the caller holds, `target` is offered the call's task; when
+    /// they accept, the two agents talk.
+    pub async fn start_consult(&self, call_id: &str, target: &str) -> Result<(), ApiError> {
+        let media = self
+            .with_call(call_id, |c| c.media.clone())
+            .ok_or_else(|| ApiError::not_found("no live call with that id"))?;
+        let _ = media
+            .send(MediaCommand::Hold {
+                held: true,
+                music: self.prompt("hold-music"),
+            })
+            .await;
+        self.update(call_id, |c| {
+            c.consult = Some(target.to_string());
+            c.set_state(CallState::Consulting);
+        });
+        Ok(())
+    }
+
+    async fn connect_consult(&self, call_id: &str, target: &str) {
+        let Some(initiator) = self.with_call(call_id, |c| c.agent_id.clone()).flatten() else {
+            return;
+        };
+        let agents = self.agents.lock().expect("agents");
+        let (a, b) = (agents.get(&initiator).copied(), agents.get(target).copied());
+        drop(agents);
+        if let (Some(a), Some(b)) = (a, b) {
+            let mut bridged = self.bridged.lock().expect("bridged");
+            bridged.insert(a.session, Bridge::Agent(b.session));
+            bridged.insert(b.session, Bridge::Agent(a.session));
+        }
+        self.update(call_id, |_| {});
+    }
+
+    fn end_consult(&self, call_id: &str, target: &str) {
+        let initiator = self.with_call(call_id, |c| c.agent_id.clone()).flatten();
+        let agents = self.agents.lock().expect("agents");
+        let sessions: Vec<SessionId> = [initiator.as_deref(), Some(target)]
+            .into_iter()
+            .flatten()
+            .filter_map(|a| agents.get(a).map(|l| l.session))
+            .collect();
+        drop(agents);
+        let mut bridged = self.bridged.lock().expect("bridged");
+        for s in sessions {
+            if matches!(bridged.get(&s), Some(Bridge::Agent(_))) {
+                bridged.remove(&s);
+            }
+        }
+    }
+
+    /// Completes a warm transfer: the caller is bridged to the consulted agent and
+    /// the first agent leaves the call.
+    pub async fn complete_consult(&self, call_id: &str) -> Result<Value, ApiError> {
+        let target = self
+            .with_call(call_id, |c| c.consult.clone())
+            .flatten()
+            .ok_or_else(|| conflict("no consult in progress"))?;
+        self.end_consult(call_id, &target);
+        self.update(call_id, |c| c.consult = None);
+        self.bridge(call_id, &target).await;
+        Ok(json!({"call": self.with_call(call_id, Call::view)}))
+    }
+
+    /// Cancels a warm transfer: the first agent gets the caller back.
+    pub async fn cancel_consult(&self, call_id: &str) -> Result<(Value, String), ApiError> {
+        let (target, initiator) = self
+            .with_call(call_id, |c| (c.consult.clone(), c.agent_id.clone()))
+            .ok_or_else(|| ApiError::not_found("no live call with that id"))?;
+        let target = target.ok_or_else(|| conflict("no consult in progress"))?;
+        self.end_consult(call_id, &target);
+        self.update(call_id, |c| c.consult = None);
+        if let Some(agent) = &initiator {
+            self.bridge(call_id, agent).await;
+        }
+        Ok((json!({"call": self.with_call(call_id, Call::view)}), target))
+    }
+
+    /// Records the disposition an agent chose on the call's record (the latest call
+    /// of the conversation).
+    pub async fn note_disposition(&self, conversation_id: &str, code: &str) {
+        let Ok(events) = self
+            .state
+            .store
+            .conversation_timeline(conversation_id)
+            .await
+        else {
+            return;
+        };
+        let Some(event) = events
+            .iter()
+            .rev()
+            .find(|e| e.kind == switchboard_core::EventKind::Call)
+        else {
+            return;
+        };
+        let Some(call_id) = event.data["call_id"].as_str() else {
+            return;
+        };
+        if let Ok(mut record) = self.state.store.call(call_id).await
+            && record.ended_at.is_some()
+        {
+            record.detail["disposition"] = json!(code);
+            self.persist(&record).await;
+        }
+    }
+
+    /// The SIP endpoint (for the user agent).
+    pub fn sip_endpoint(&self) -> &switchboard_sip::transport::SipEndpoint {
+        &self.sip
+    }
+
+    /// Shared user-agent state.
+    fn ua(&self) -> std::sync::MutexGuard<'_, sip::UaState> {
+        self.sip_state.lock().expect("sip state")
+    }
+
+    /// Media counters.
+    pub fn counters(&self) -> &MediaCounters {
+        &self.counters
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &VoiceConfig {
+        &self.config
+    }
+
+    /// The app state (store, routing, realtime).
+    pub fn app(&self) -> &AppState {
+        &self.state
+    }
+}
+
+fn conflict(message: &str) -> ApiError {
+    ApiError::new(axum::http::StatusCode::CONFLICT, "conflict", message)
+}
+
+/// The durable record of a live call.
+fn record_of(c: &Call) -> CallRecord {
+    let agent_names: Vec<&String> = c.agents.iter().collect();
+    CallRecord {
+        id: c.id.clone(),
+        direction: if c.inbound { "inbound" } else { "outbound" }.into(),
+        state: c.state.as_str().into(),
+        remote_number: c.remote_number.clone(),
+        dialed_number: c.dialed_number.clone(),
+        contact_id: c.contact_id.clone(),
+        conversation_id: c.conversation_id.clone(),
+        event_id: c.event_id.clone(),
+        agent_id: c.agent_id.clone().or_else(|| c.agents.last().cloned()),
+        recording_path: c.recording.as_ref().map(|p| p.display().to_string()),
+        detail: json!({
+            "call_id": c.id,
+            "direction": if c.inbound { "inbound" } else { "outbound" },
+            "state": c.state,
+            "ivr_path": c.ivr_path,
+            "queue": c.queue,
+            "queue_wait_ms": c.queue_wait_ms + c.queued_at.map(|q| (crate::now_ms() - q).max(0)).unwrap_or(0),
+            "agent_id": c.agent_id.clone().or_else(|| c.agents.last().cloned()),
+            "agents": agent_names,
+            "recording_url": c.recording.as_ref().map(|_| format!("/api/v1/calls/{}/recording", c.id)),
+            "outcome": "in_progress",
+            "remote_number": c.remote_number,
+        }),
+        started_at: c.started_at,
+        answered_at: c.answered_at,
+        ended_at: None,
+    }
+}
+
+/// The timeline text of a call: `Call from +1555… · 3:12 · billing · Sam`.
+fn summary_text(record: &CallRecord) -> String {
+    let head = if record.direction == "inbound" {
+        format!("Call from {}", record.remote_number)
+    } else {
+        format!("Call to {}", record.remote_number)
+    };
+    let mut parts = vec![head];
+    match record.detail["outcome"].as_str() {
+        Some("answered") => {
+            let secs = record.detail["duration_ms"].as_i64().unwrap_or(0) / 1000;
+            parts.push(format!("{}:{:02}", secs / 60, secs % 60));
+        }
+        Some("abandoned") => parts.push("abandoned in queue".into()),
+        Some("missed") => parts.push("not answered".into()),
+        Some("failed") => parts.push("failed".into()),
+        _ => {}
+    }
+    if let Some(q) = record.detail["queue"].as_str() {
+        parts.push(q.to_string());
+    }
+    parts.join(" · ")
+}
+
+/// The caller's identity from a SIP From user part: an E.164 number when it is
+/// one (or one in the default region), else `sip:user@host`.
+pub fn caller_identity(user: &str, host: &str, region: Option<&str>) -> Identity {
+    parse_identity_query(&format!("phone:{user}"), region)
+        .or_else(|_| parse_identity_query(&format!("sip:{user}@{host}"), None))
+        .unwrap_or_else(|_| Identity::from_normalized("sip", format!("{user}@{host}")))
+}

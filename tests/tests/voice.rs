@@ -1,0 +1,445 @@
+//! Voice end to end: the real server, a SIP caller on loopback, and the agent's
+//! softphone as an in-process str0m peer signaling over the realtime socket.
+//!
+//! - A call from the trunk is queued with hold music, offered, answered from the
+//!   "browser", and both sides hear each other: the payloads are compared both ways.
+//!   The recording holds both directions; the call is on the caller's timeline (a
+//!   channel switch after their SMS) with duration, queue, agent and recording.
+//! - The routing policy's IVR gathers a digit (RFC 4733) that picks the queue.
+//! - A caller hanging up while queued is an abandon.
+//! - Untrusted sources, unsupported codecs and malformed packets get 403/488/400 or
+//!   nothing, and calls carry on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use switchboard_e2e::voice::{AgentPhone, SipCaller};
+use switchboard_e2e::{FakeTwilio, Options, Server, cli, plugin_dist, provision};
+
+const AGENT_EMAIL: &str = "sam@voice.test";
+const AGENT_PASSWORD: &str = "sam-password-123";
+const CALLER: &str = "+15551230001";
+const DIALED: &str = "+15550001000";
+
+struct Voice {
+    server: Server,
+    sam: String,
+    _twilio: FakeTwilio,
+}
+
+async fn voice(policy: Option<&[&str]>) -> Voice {
+    let twilio = FakeTwilio::start().await;
+    let options = Options::default();
+    let data = provision(&options, &twilio).await;
+    cli(
+        data.path(),
+        &options,
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            AGENT_EMAIL,
+            "--password",
+            AGENT_PASSWORD,
+            "--role",
+            "agent",
+            "--name",
+            "Sam",
+        ],
+    )
+    .await;
+    // Every loopback caller is "the trunk".
+    cli(
+        data.path(),
+        &options,
+        &[
+            "trunk",
+            "add",
+            "--name",
+            "loopback",
+            "--address",
+            "127.0.0.1:5999",
+        ],
+    )
+    .await;
+    if let Some(config) = policy {
+        let dir = plugin_dist().join("routing-default");
+        let mut args = vec!["plugin", "install", dir.to_str().unwrap()];
+        for c in config {
+            args.extend(["--config", c]);
+        }
+        cli(data.path(), &options, &args).await;
+    }
+    let server = Server::start_in(Arc::new(data), options).await;
+    assert!(server.sip.is_some(), "voice runs: {}", server.log());
+    let (sam, _) = server.login(AGENT_EMAIL, AGENT_PASSWORD).await;
+    Voice {
+        server,
+        sam,
+        _twilio: twilio,
+    }
+}
+
+impl Voice {
+    async fn as_sam(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
+        self.server.call(&self.sam, method, path, body).await
+    }
+
+    async fn available(&self) {
+        let (s, v) = self
+            .as_sam(
+                "PUT",
+                "/api/v1/agents/me/presence",
+                json!({"status": "available"}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+    }
+
+    async fn answer_offer(&self) -> Value {
+        let offer = self
+            .server
+            .eventually(Duration::from_secs(15), || async {
+                let (_, v) = self
+                    .as_sam("GET", "/api/v1/agents/me/offers", json!(null))
+                    .await;
+                v["offers"].as_array()?.first().cloned()
+            })
+            .await
+            .unwrap_or_else(|| panic!("no voice offer; log:\n{}", self.server.log()));
+        assert_eq!(offer["task"]["channel"], "voice");
+        let id = offer["reservation"]["id"].as_str().unwrap();
+        let (s, v) = self
+            .as_sam(
+                "POST",
+                &format!("/api/v1/reservations/{id}/accept"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        offer
+    }
+
+    async fn call_state(&self, state: &str) -> Value {
+        self.server
+            .eventually(Duration::from_secs(10), || async {
+                let (_, v) = self.as_sam("GET", "/api/v1/calls/me", json!(null)).await;
+                v["calls"]
+                    .as_array()?
+                    .iter()
+                    .find(|c| c["state"] == state)
+                    .cloned()
+            })
+            .await
+            .unwrap_or_else(|| panic!("no call in state {state}; log:\n{}", self.server.log()))
+    }
+
+    async fn call_event(&self, number: &str, outcome: &str) -> Value {
+        self.server
+            .eventually(Duration::from_secs(10), || async {
+                let contact = self.server.contact_by(&format!("phone:{number}")).await?;
+                let id = contact["id"].as_str()?.to_string();
+                let (_, t) = self
+                    .server
+                    .get(&format!("/api/v1/contacts/{id}/timeline"))
+                    .await;
+                t["events"]
+                    .as_array()?
+                    .iter()
+                    .find(|e| e["kind"] == "call" && e["data"]["outcome"] == outcome)
+                    .cloned()
+            })
+            .await
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {outcome} call on the timeline; log:\n{}",
+                    self.server.log()
+                )
+            })
+    }
+}
+
+fn rtp_payload(packet: &[u8]) -> Option<(u8, &[u8])> {
+    (packet.len() > 12 && packet[0] >> 6 == 2).then(|| (packet[1] & 0x7f, &packet[12..]))
+}
+
+/// A frame the other side can recognise: 160 bytes of one μ-law value that decodes
+/// far from silence.
+fn frame(n: u8) -> Vec<u8> {
+    vec![0x10 + (n % 0x60); 160]
+}
+
+/// Whether `wanted` appears in `heard` in order (other packets may sit between).
+fn in_order(heard: &[Vec<u8>], wanted: &[Vec<u8>]) -> usize {
+    let mut found = 0;
+    for h in heard {
+        if found < wanted.len() && *h == wanted[found] {
+            found += 1;
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn a_trunk_call_is_queued_answered_in_the_browser_and_both_sides_hear_each_other() {
+    let v = voice(None).await;
+    v.server.sms("SMvoice01", CALLER, "my bill is wrong").await;
+    v.available().await;
+    let phone = AgentPhone::connect(&v.server.base, &v.sam).await;
+
+    let mut caller = SipCaller::new(v.server.sip.unwrap(), CALLER).await;
+    assert_eq!(
+        caller.call(DIALED).await,
+        200,
+        "answered at once for the queue"
+    );
+    // Hold music while the offer is out.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let music = caller.received.lock().unwrap().len();
+    assert!(
+        music >= 5,
+        "the caller hears hold music while queued ({music} packets)"
+    );
+
+    let offer = v.answer_offer().await;
+    assert_eq!(offer["task"]["queue"], "voice", "the built-in voice queue");
+    let call = v.call_state("connected").await;
+    assert_eq!(call["from"], CALLER);
+    assert_eq!(call["direction"], "inbound");
+
+    // Caller → agent: 50 recognisable frames arrive as they were sent.
+    let sent: Vec<Vec<u8>> = (0..50u8).map(frame).collect();
+    for f in &sent {
+        caller.say(f).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let heard = phone.heard.lock().unwrap().clone();
+    let found = in_order(&heard, &sent);
+    assert!(
+        found >= 48,
+        "agent heard {found} of 50 caller frames in order ({} packets)",
+        heard.len()
+    );
+
+    // Agent → caller.
+    let before = caller.received.lock().unwrap().len();
+    let spoken: Vec<Vec<u8>> = (0..50u8).map(|n| vec![0x90 + (n % 0x30); 160]).collect();
+    for (i, f) in spoken.iter().enumerate() {
+        phone.say(i as u64 * 160, f.clone());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got: Vec<Vec<u8>> = caller.received.lock().unwrap()[before..]
+        .iter()
+        .filter_map(|p| rtp_payload(p))
+        .filter(|(pt, _)| *pt == 0)
+        .map(|(_, p)| p.to_vec())
+        .collect();
+    let found = in_order(&got, &spoken);
+    assert!(
+        found >= 48,
+        "caller heard {found} of 50 agent frames in order"
+    );
+
+    // Hold: the caller hears music, not the agent.
+    let id = call["id"].as_str().unwrap().to_string();
+    let (s, held) = v
+        .as_sam(
+            "POST",
+            &format!("/api/v1/calls/{id}/hold"),
+            json!({"held": true}),
+        )
+        .await;
+    assert_eq!(
+        (s, held["call"]["state"].as_str()),
+        (200, Some("held")),
+        "{held}"
+    );
+    let (s, _) = v
+        .as_sam(
+            "POST",
+            &format!("/api/v1/calls/{id}/hold"),
+            json!({"held": false}),
+        )
+        .await;
+    assert_eq!(s, 200);
+
+    // The caller hangs up.
+    caller.bye().await;
+    let event = v.call_event(CALLER, "answered").await;
+    let data = &event["data"];
+    assert_eq!(data["queue"], "voice");
+    assert!(data["duration_ms"].as_i64().unwrap() > 1000, "{data}");
+    assert!(data["agent_id"].is_string(), "{data}");
+    let recording = data["recording_url"]
+        .as_str()
+        .expect("a recording link")
+        .to_string();
+    assert!(
+        event["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("Call from +15551230001")
+    );
+
+    // One conversation, switched from SMS to voice.
+    let contact = v
+        .server
+        .contact_by(&format!("phone:{CALLER}"))
+        .await
+        .unwrap();
+    let (_, timeline) = v
+        .server
+        .get(&format!(
+            "/api/v1/contacts/{}/timeline",
+            contact["id"].as_str().unwrap()
+        ))
+        .await;
+    let kinds: Vec<&str> = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"channel_switch"), "{kinds:?}");
+    let conversations: std::collections::HashSet<&str> = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["conversation_id"].as_str())
+        .collect();
+    assert_eq!(
+        conversations.len(),
+        1,
+        "the call joined the SMS conversation"
+    );
+
+    // The recording has both directions: caller on the left, agent on the right.
+    let wav = v
+        .server
+        .http
+        .get(format!("{}{recording}", v.server.base))
+        .bearer_auth(&v.sam)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wav.status(), 200);
+    let bytes = wav.bytes().await.unwrap();
+    assert_eq!(&bytes[0..4], b"RIFF");
+    assert_eq!(u16::from_le_bytes([bytes[22], bytes[23]]), 2, "stereo");
+    let samples: Vec<i16> = bytes[44..]
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    let loud = |channel: usize| {
+        samples
+            .iter()
+            .skip(channel)
+            .step_by(2)
+            .filter(|s| s.unsigned_abs() > 1000)
+            .count()
+    };
+    assert!(loud(0) > 8000, "caller audio recorded: {}", loud(0));
+    assert!(loud(1) > 8000, "agent audio recorded: {}", loud(1));
+
+    // Someone else may not fetch it.
+    let anon = v
+        .server
+        .http
+        .get(format!("{}{recording}", v.server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon.status(), 401);
+    assert!(
+        !phone.events_of("call.updated").is_empty(),
+        "the softphone was told"
+    );
+}
+
+#[tokio::test]
+async fn the_policy_ivr_gathers_a_digit_that_picks_the_queue_and_an_abandon_is_recorded() {
+    let v = voice(Some(&["ivr_menu=1=sales,2=billing"])).await;
+    for q in ["sales", "billing"] {
+        let (s, body) = v
+            .server
+            .post("/api/v1/queues", json!({"name": q, "channels": ["voice"]}))
+            .await;
+        assert!(s == 200 || s == 201, "{body}");
+    }
+    let mut caller = SipCaller::new(v.server.sip.unwrap(), CALLER).await;
+    assert_eq!(caller.call(DIALED).await, 200);
+    // The menu prompt plays; the caller presses 2 (RFC 4733).
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    caller.press(2).await;
+    let queued = v
+        .server
+        .eventually(Duration::from_secs(10), || async {
+            let (_, all) = v.server.get("/api/v1/calls").await;
+            all["calls"]
+                .as_array()?
+                .iter()
+                .find(|c| c["state"] == "queued" && c["queue"] == "billing")
+                .cloned()
+        })
+        .await
+        .unwrap_or_else(|| panic!("call not queued in billing; log:\n{}", v.server.log()));
+    assert_eq!(queued["ivr_path"], json!(["menu=2"]));
+    // Nobody is available: the caller gives up.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    caller.bye().await;
+    let event = v.call_event(CALLER, "abandoned").await;
+    assert_eq!(event["data"]["queue"], "billing");
+    assert_eq!(event["data"]["ivr_path"], json!(["menu=2"]));
+    assert!(
+        event["data"]["queue_wait_ms"].as_i64().unwrap() >= 300,
+        "{event}"
+    );
+    let (_, stats) = v.server.get("/api/v1/queues/billing/stats").await;
+    assert_eq!(stats["abandoned"], 1, "{stats}");
+}
+
+#[tokio::test]
+async fn hostile_sip_gets_refused_or_dropped_and_calls_carry_on() {
+    let v = voice(None).await;
+    let sip = v.server.sip.unwrap();
+    let probe = SipCaller::new(sip, CALLER).await;
+    // Garbage of every shape: nothing crashes, some of it is answered 400.
+    let junk: Vec<Vec<u8>> = vec![
+        b"\x00\x01\x02garbage".to_vec(),
+        b"INVITE sip:x SIP/2.0\r\n\r\n".to_vec(),
+        b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:1;branch=z9hG4bKx\r\nCSeq: banana\r\n\r\n".to_vec(),
+        vec![b'A'; 60_000],
+        b"SIP/2.0 200 OK\r\n\r\n".to_vec(),
+        b"INVITE sip:1@127.0.0.1 SIP/3.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKv\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: v\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n".to_vec(),
+    ];
+    for _ in 0..20 {
+        for j in &junk {
+            probe.raw(j).await;
+        }
+    }
+    // A codec we do not speak: 488.
+    let mut g729 = SipCaller::new(sip, "+15551239999").await;
+    let status = g729
+        .call_with_sdp_codecs(DIALED, "18", "a=rtpmap:18 G729/8000")
+        .await;
+    assert_eq!(status, 488);
+    // A stranger (not the trunk's address, not a desk phone): 403.
+    let mut stranger = SipCaller::new_on("127.0.0.2", sip, "+15551238888").await;
+    assert_eq!(stranger.call(DIALED).await, 403);
+    assert!(
+        v.server.contact_by("phone:+15551238888").await.is_none(),
+        "nothing recorded"
+    );
+    // After all that, a real call still works.
+    v.available().await;
+    let _phone = AgentPhone::connect(&v.server.base, &v.sam).await;
+    let mut caller = SipCaller::new(sip, CALLER).await;
+    assert_eq!(caller.call(DIALED).await, 200);
+    v.answer_offer().await;
+    v.call_state("connected").await;
+    let log = v.server.log();
+    assert!(!log.contains("panicked"), "{log}");
+}
