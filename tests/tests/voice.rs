@@ -341,8 +341,9 @@ async fn a_trunk_call_is_queued_answered_in_the_browser_and_both_sides_hear_each
             .filter(|s| s.unsigned_abs() > 1000)
             .count()
     };
-    assert!(loud(0) > 8000, "caller audio recorded: {}", loud(0));
-    assert!(loud(1) > 8000, "agent audio recorded: {}", loud(1));
+    // 48 of the 50 frames each way (160 samples a frame), allowing for a lost packet.
+    assert!(loud(0) >= 48 * 160, "caller audio recorded: {}", loud(0));
+    assert!(loud(1) >= 48 * 160, "agent audio recorded: {}", loud(1));
 
     // Someone else may not fetch it.
     let anon = v
@@ -398,7 +399,7 @@ async fn the_policy_ivr_gathers_a_digit_that_picks_the_queue_and_an_abandon_is_r
         "{event}"
     );
     let (_, stats) = v.server.get("/api/v1/queues/billing/stats").await;
-    assert_eq!(stats["abandoned"], 1, "{stats}");
+    assert_eq!(stats["stats"]["abandoned"], 1, "{stats}");
 }
 
 #[tokio::test]
@@ -428,7 +429,7 @@ async fn hostile_sip_gets_refused_or_dropped_and_calls_carry_on() {
     assert_eq!(status, 488);
     // A stranger (not the trunk's address, not a desk phone): 403.
     let mut stranger = SipCaller::new_on("127.0.0.2", sip, "+15551238888").await;
-    assert_eq!(stranger.call(DIALED).await, 403);
+    assert_eq!(stranger.call(DIALED).await, 403, "log:\n{}", v.server.log());
     assert!(
         v.server.contact_by("phone:+15551238888").await.is_none(),
         "nothing recorded"
@@ -437,7 +438,7 @@ async fn hostile_sip_gets_refused_or_dropped_and_calls_carry_on() {
     v.available().await;
     let _phone = AgentPhone::connect(&v.server.base, &v.sam).await;
     let mut caller = SipCaller::new(sip, CALLER).await;
-    assert_eq!(caller.call(DIALED).await, 200);
+    assert_eq!(caller.call(DIALED).await, 200, "log:\n{}", v.server.log());
     v.answer_offer().await;
     v.call_state("connected").await;
     let log = v.server.log();
