@@ -81,6 +81,8 @@ pub struct LegStats {
     pub bytes_out: u64,
     /// RTP from the leg whose payload type is neither the codec nor its telephone-event.
     pub dropped_payload_type: u64,
+    /// Audio packets in the other G.711 law, converted to the call's codec.
+    pub converted: u64,
     /// RTP from the leg dropped because the call is on hold.
     pub dropped_on_hold: u64,
     /// Datagrams from the leg that were neither valid RTP nor RTCP.
@@ -382,8 +384,18 @@ impl Relay {
         };
         state.count_loss(&packet);
 
-        let is_audio = packet.payload_type == codec.payload_type();
         let is_event = state.config.telephone_event == Some(packet.payload_type);
+        // The other G.711 law (a browser that prefers PCMU on a PCMA call) is
+        // converted sample by sample, a table lookup each way; anything else that is
+        // not the call's codec or its events is dropped.
+        let converted = match Codec::from_payload_type(packet.payload_type) {
+            Some(other) if other != codec && !is_event => {
+                state.stats.converted += 1;
+                Some(codec.encode(&other.decode(packet.payload)))
+            }
+            _ => None,
+        };
+        let is_audio = packet.payload_type == codec.payload_type() || converted.is_some();
         if !is_audio && !is_event {
             state.stats.dropped_payload_type += 1;
             return outputs;
@@ -406,7 +418,7 @@ impl Relay {
         let to = from.other();
         let target = self.leg_mut(to);
         let payload_type = if is_audio {
-            packet.payload_type
+            codec.payload_type()
         } else if let Some(event_type) = target.config.telephone_event {
             event_type
         } else {
@@ -425,12 +437,13 @@ impl Relay {
             packet.timestamp,
             samples,
         );
+        let payload = converted.as_deref().unwrap_or(packet.payload);
         let mut forwarded = RtpPacket::new(
             payload_type,
             sequence,
             timestamp,
             target.config.outgoing.ssrc,
-            packet.payload,
+            payload,
         );
         forwarded.marker = packet.marker || switched;
         outputs.push(Output::Transmit {

@@ -76,21 +76,24 @@ fn a_lost_packet_shows_as_a_gap_on_the_far_side_and_in_the_counters() {
 }
 
 #[test]
-fn packets_for_another_codec_are_dropped_and_counted() {
+fn the_other_g711_law_is_converted_and_other_codecs_are_dropped_and_counted() {
     let mut relay = Relay::new(bridge()).unwrap();
     let mut caller = Phone::new(0x1111, 1, 0);
-    caller.payload_type = 8; // PCMA on a PCMU bridge
-    assert!(
-        relay
-            .handle_packet(0, Leg::A, &caller.speak(0xD5))
-            .is_empty()
-    );
+    caller.payload_type = 8; // PCMA on a PCMU bridge: converted, not dropped
+    let out = relay.handle_packet(0, Leg::A, &caller.speak(0xD5));
+    let forwarded = sent_to(&out, Leg::B);
+    assert_eq!(forwarded.len(), 1);
+    assert_eq!(forwarded[0].payload_type, 0);
+    let expected = Codec::Pcmu.encode(&Codec::Pcma.decode(&[0xD5; 160]));
+    assert_eq!(forwarded[0].payload, &expected[..]);
     caller.payload_type = 13; // comfort noise
     assert!(relay.handle_packet(20, Leg::A, &caller.speak(0)).is_empty());
+    caller.payload_type = 96; // some dynamic codec
+    assert!(relay.handle_packet(40, Leg::A, &caller.speak(0)).is_empty());
     caller.payload_type = 0;
     assert_eq!(
         sent_to(
-            &relay.handle_packet(40, Leg::A, &caller.speak(0xFF)),
+            &relay.handle_packet(60, Leg::A, &caller.speak(0xFF)),
             Leg::B
         )
         .len(),
@@ -98,9 +101,9 @@ fn packets_for_another_codec_are_dropped_and_counted() {
     );
 
     let stats = relay.stats(Leg::A);
-    assert_eq!(stats.dropped_payload_type, 2);
-    assert_eq!(stats.packets_in, 3);
-    assert_eq!(relay.stats(Leg::B).packets_out, 1);
+    assert_eq!((stats.dropped_payload_type, stats.converted), (2, 1));
+    assert_eq!(stats.packets_in, 4);
+    assert_eq!(relay.stats(Leg::B).packets_out, 2);
 }
 
 #[test]

@@ -220,7 +220,8 @@ async fn run(setup: MediaSetup, mut commands: mpsc::Receiver<MediaCommand>) {
                 if let Some((_, rec)) = &mut recorder
                     && let Ok(packet) = RtpPacket::parse(&buf[..n])
                 {
-                    let _ = rec.record_rtp(now, Leg::A, codec, &packet);
+                    let law = Codec::from_payload_type(packet.payload_type).unwrap_or(codec);
+                    let _ = rec.record_rtp(now, Leg::A, law, &packet);
                 }
                 for output in relay.handle_packet(now, Leg::A, &buf[..n]) {
                     match output {
@@ -299,7 +300,8 @@ async fn run(setup: MediaSetup, mut commands: mpsc::Receiver<MediaCommand>) {
                         if let Some((_, rec)) = &mut recorder
                             && let Ok(p) = RtpPacket::parse(&packet)
                         {
-                            let _ = rec.record_rtp(now, Leg::B, codec, &p);
+                            let law = Codec::from_payload_type(p.payload_type).unwrap_or(codec);
+                            let _ = rec.record_rtp(now, Leg::B, law, &p);
                         }
                         if sink.is_none() {
                             continue;
