@@ -443,3 +443,90 @@ impl SipCaller {
         self.responses.lock().unwrap().clone()
     }
 }
+
+/// A free UDP port on loopback (bound and released).
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running sipp (Debian `sip-tester`) with a scenario from `tests/sipp/`.
+pub struct Sipp {
+    child: tokio::process::Child,
+    dir: tempfile::TempDir,
+    /// Its SIP port.
+    pub port: u16,
+}
+
+impl Sipp {
+    /// Starts `sipp -sf tests/sipp/{scenario}.xml` for one call towards `target`
+    /// (`None`: a UAS waiting on its port).
+    pub fn start(scenario: &str, target: Option<SocketAddr>) -> Sipp {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_udp_port();
+        let media = free_udp_port();
+        let path = format!("{}/sipp/{scenario}.xml", env!("CARGO_MANIFEST_DIR"));
+        let mut cmd = tokio::process::Command::new("sipp");
+        cmd.current_dir(dir.path())
+            .args(["-sf", &path, "-m", "1", "-l", "1", "-i", "127.0.0.1"])
+            .args(["-p", &port.to_string(), "-mp", &media.to_string()])
+            .args(["-timeout", "90s", "-trace_err"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(t) = target {
+            cmd.arg(t.to_string());
+        }
+        let child = cmd.spawn().expect("sipp runs (apt-get install sip-tester)");
+        Sipp { child, dir, port }
+    }
+
+    /// Waits for sipp to finish; returns whether its one call succeeded, and what it
+    /// printed (screen and error log) for diagnostics.
+    pub async fn finish(self, within: Duration) -> (bool, String) {
+        let Sipp { child, dir, .. } = self;
+        let out = tokio::time::timeout(within, child.wait_with_output()).await;
+        let mut text = String::new();
+        for entry in std::fs::read_dir(dir.path()).unwrap().flatten() {
+            if let Ok(log) = std::fs::read_to_string(entry.path()) {
+                text.push_str(&format!("--- {}\n{log}\n", entry.path().display()));
+            }
+        }
+        match out {
+            Ok(Ok(o)) => {
+                text.push_str(&String::from_utf8_lossy(&o.stdout));
+                text.push_str(&String::from_utf8_lossy(&o.stderr));
+                (o.status.success(), text)
+            }
+            Ok(Err(e)) => (false, format!("{text}\nsipp failed: {e}")),
+            Err(_) => (
+                false,
+                format!("{text}\nsipp still running after {within:?}"),
+            ),
+        }
+    }
+}
+
+/// The RTP payloads of a pcap capture (Ethernet, IPv4, UDP), in order.
+pub fn pcap_rtp_payloads(path: &str) -> Vec<Vec<u8>> {
+    let bytes = std::fs::read(path).unwrap();
+    let mut offset = 24;
+    let mut out = Vec::new();
+    while offset + 16 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[offset + 8..offset + 12].try_into().unwrap()) as usize;
+        offset += 16;
+        let packet = &bytes[offset..offset + len];
+        offset += len;
+        let ip = &packet[14..];
+        let ihl = usize::from(ip[0] & 0x0f) * 4;
+        let rtp = &ip[ihl + 8..];
+        if rtp.len() > 12 {
+            out.push(rtp[12..].to_vec());
+        }
+    }
+    out
+}

@@ -1,0 +1,236 @@
+//! Voice against sipp (Debian `sip-tester`), an independent SIP implementation:
+//!
+//! - a caller from the trunk goes through the routing policy's IVR (a digit played
+//!   from sipp's RFC 4733 capture), queues, and is answered by the agent's
+//!   softphone, which hears the caller's audio played from a capture, payload for
+//!   payload; the agent hangs up and sipp sees the BYE;
+//! - sipp as the carrier answers an agent's outbound call;
+//! - sipp sends bad requests and gets each one's proper 4xx/5xx.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use switchboard_e2e::voice::{AgentPhone, SipCaller, Sipp, pcap_rtp_payloads};
+use switchboard_e2e::{FakeTwilio, Options, Server, cli, plugin_dist, provision};
+
+const AGENT_EMAIL: &str = "ana@sipp.test";
+const AGENT_PASSWORD: &str = "ana-password-123";
+
+async fn start(trunk: &str, policy: bool) -> (Server, String, FakeTwilio) {
+    let twilio = FakeTwilio::start().await;
+    let options = Options::default();
+    let data = provision(&options, &twilio).await;
+    cli(
+        data.path(),
+        &options,
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            AGENT_EMAIL,
+            "--password",
+            AGENT_PASSWORD,
+            "--role",
+            "agent",
+            "--name",
+            "Ana",
+        ],
+    )
+    .await;
+    cli(
+        data.path(),
+        &options,
+        &["trunk", "add", "--name", "carrier", "--address", trunk],
+    )
+    .await;
+    if policy {
+        let dir = plugin_dist().join("routing-default");
+        cli(
+            data.path(),
+            &options,
+            &[
+                "plugin",
+                "install",
+                dir.to_str().unwrap(),
+                "--config",
+                "ivr_menu=1=sales,2=billing",
+            ],
+        )
+        .await;
+    }
+    let server = Server::start_in(Arc::new(data), options).await;
+    let (token, _) = server.login(AGENT_EMAIL, AGENT_PASSWORD).await;
+    let (s, v) = server
+        .call(
+            &token,
+            "PUT",
+            "/api/v1/agents/me/presence",
+            json!({"status": "available"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    (server, token, twilio)
+}
+
+async fn live_call(server: &Server, token: &str, state: &str) -> Value {
+    server
+        .eventually(Duration::from_secs(20), || async {
+            let (_, v) = server
+                .call(token, "GET", "/api/v1/calls/me", json!(null))
+                .await;
+            v["calls"]
+                .as_array()?
+                .iter()
+                .find(|c| c["state"] == state)
+                .cloned()
+        })
+        .await
+        .unwrap_or_else(|| panic!("no call {state}; log:\n{}", server.log()))
+}
+
+async fn timeline_call(server: &Server, number: &str, outcome: &str) -> Value {
+    server
+        .eventually(Duration::from_secs(15), || async {
+            let contact = server.contact_by(&format!("phone:{number}")).await?;
+            let (_, t) = server
+                .get(&format!(
+                    "/api/v1/contacts/{}/timeline",
+                    contact["id"].as_str()?
+                ))
+                .await;
+            t["events"]
+                .as_array()?
+                .iter()
+                .find(|e| e["kind"] == "call" && e["data"]["outcome"] == outcome)
+                .cloned()
+        })
+        .await
+        .unwrap_or_else(|| panic!("no {outcome} call for {number}; log:\n{}", server.log()))
+}
+
+#[tokio::test]
+async fn a_sipp_caller_picks_billing_in_the_ivr_and_the_agent_hears_the_captured_audio() {
+    let (server, ana, _twilio) = start("127.0.0.1:5999", true).await;
+    for q in ["sales", "billing"] {
+        let (s, v) = server
+            .post("/api/v1/queues", json!({"name": q, "channels": ["voice"]}))
+            .await;
+        assert!(s == 200 || s == 201, "{v}");
+    }
+    let phone = AgentPhone::connect(&server.base, &ana).await;
+    let sipp = Sipp::start("caller_ivr", server.sip);
+
+    let offer = server
+        .eventually(Duration::from_secs(20), || async {
+            let (_, v) = server
+                .call(&ana, "GET", "/api/v1/agents/me/offers", json!(null))
+                .await;
+            v["offers"].as_array()?.first().cloned()
+        })
+        .await
+        .unwrap_or_else(|| panic!("no offer; log:\n{}", server.log()));
+    assert_eq!(offer["task"]["queue"], "billing", "the caller pressed 2");
+    let id = offer["reservation"]["id"].as_str().unwrap();
+    let (s, v) = server
+        .call(
+            &ana,
+            "POST",
+            &format!("/api/v1/reservations/{id}/accept"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let call = live_call(&server, &ana, "connected").await;
+    assert_eq!(call["ivr_path"], json!(["menu=2"]));
+
+    // The capture plays for about 7 s; listen for 3.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let capture = pcap_rtp_payloads("/usr/share/sip-tester/g711a.pcap");
+    let heard = phone.heard.lock().unwrap().clone();
+    let start = heard
+        .iter()
+        .find_map(|h| capture.iter().position(|c| c == h))
+        .unwrap_or_else(|| panic!("none of {} heard packets is from the capture", heard.len()));
+    let run = heard
+        .iter()
+        .skip_while(|h| **h != capture[start])
+        .zip(&capture[start..])
+        .take_while(|(h, c)| h == c)
+        .count();
+    assert!(
+        run >= 50,
+        "the agent heard {run} consecutive captured packets unchanged"
+    );
+
+    let call_id = call["id"].as_str().unwrap();
+    let (s, v) = server
+        .call(
+            &ana,
+            "POST",
+            &format!("/api/v1/calls/{call_id}/hangup"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (ok, out) = sipp.finish(Duration::from_secs(30)).await;
+    assert!(ok, "sipp saw the BYE and answered it:\n{out}");
+    let event = timeline_call(&server, "+15557770001", "answered").await;
+    assert_eq!(event["data"]["queue"], "billing");
+    assert_eq!(event["data"]["ivr_path"], json!(["menu=2"]));
+}
+
+#[tokio::test]
+async fn sipp_as_the_carrier_answers_an_agents_outbound_call() {
+    let carrier = Sipp::start("trunk_uas", None);
+    let (server, ana, _twilio) = start(&format!("127.0.0.1:{}", carrier.port), false).await;
+    let _phone = AgentPhone::connect(&server.base, &ana).await;
+    let (s, v) = server
+        .call(
+            &ana,
+            "POST",
+            "/api/v1/calls",
+            json!({"to": "+1 555 888 0001"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["call"]["direction"], "outbound");
+    let call = live_call(&server, &ana, "connected").await;
+    assert_eq!(call["to"], "+15558880001");
+    let (s, _) = server
+        .call(&ana, "POST", "/api/v1/calls", json!({"to": "+15558880002"}))
+        .await;
+    assert_eq!(s, 409, "one call at a time");
+    let id = call["id"].as_str().unwrap();
+    let (s, v) = server
+        .call(
+            &ana,
+            "POST",
+            &format!("/api/v1/calls/{id}/hangup"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (ok, out) = carrier.finish(Duration::from_secs(30)).await;
+    assert!(ok, "the carrier's side completed:\n{out}");
+    let event = timeline_call(&server, "+15558880001", "answered").await;
+    assert_eq!(event["direction"], "out");
+    assert!(
+        event["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("Call to +15558880001")
+    );
+}
+
+#[tokio::test]
+async fn sipp_bad_requests_get_their_4xx_and_calls_carry_on() {
+    let (server, ana, _twilio) = start("127.0.0.1:5999", false).await;
+    let sipp = Sipp::start("hostile", server.sip);
+    let (ok, out) = sipp.finish(Duration::from_secs(30)).await;
+    assert!(ok, "405, 505, 400, 488 and 481 as expected:\n{out}");
+    let _phone = AgentPhone::connect(&server.base, &ana).await;
+    let mut caller = SipCaller::new(server.sip.unwrap(), "+15557770003").await;
+    assert_eq!(caller.call("+15550001000").await, 200);
+    live_call(&server, &ana, "offered").await;
+}
