@@ -46,12 +46,15 @@ const STARTUP_TIMEOUT_MS = 30_000;
  * Starts a fresh server: its own temporary data folder (SQLite), the demo plugins,
  * a random port. `env` adds or overrides environment variables (inherited
  * SWITCHBOARD_* variables are dropped, except SWITCHBOARD_WEB_DIR, so a developer's
- * shell cannot point the test at their own database).
+ * shell cannot point the test at their own database). `setup` is a list of CLI
+ * invocations (argument arrays, e.g. `['trunk', 'add', …]`) run on that data folder,
+ * in order, before `serve`; any that fails fails the start.
  *
- * @returns {Promise<{base: string, adminEmail: string, adminPassword: string,
- *   dataDir: string, output: () => string, stop: () => Promise<void>}>}
+ * @returns {Promise<{base: string, sip: string|null, adminEmail: string,
+ *   adminPassword: string, dataDir: string, output: () => string,
+ *   stop: () => Promise<void>}>}
  */
-export async function startServer({ env = {}, args = [] } = {}) {
+export async function startServer({ env = {}, args = [], setup = [] } = {}) {
   const bin = binaryPath();
   if (!existsSync(bin)) {
     throw new Error(
@@ -78,6 +81,15 @@ export async function startServer({ env = {}, args = [] } = {}) {
     },
     env
   );
+
+  for (const cliArgs of setup) {
+    try {
+      await runCli(bin, cliArgs, { cwd: dataDir, env: childEnv });
+    } catch (err) {
+      await rm(dataDir, { recursive: true, force: true });
+      throw err;
+    }
+  }
 
   const child = spawn(bin, ['serve', '--demo', '--plugins-dir', pluginsDir, ...args], {
     cwd: dataDir,
@@ -161,6 +173,23 @@ export async function startServer({ env = {}, args = [] } = {}) {
     throw err;
   }
   return { base, sip, adminEmail, adminPassword, dataDir, output: () => out, stop };
+}
+
+/** Runs one `switchboard` CLI command to completion; throws with its output unless it exits 0. */
+function runCli(bin, cliArgs, { cwd, env }) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, cliArgs, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (chunk) => { out += chunk; });
+    child.stderr.on('data', (chunk) => { out += chunk; });
+    child.on('error', (err) => reject(new Error(`could not run ${bin}: ${err.message}`)));
+    child.on('exit', (code, signal) => {
+      if (code === 0) resolve(out);
+      else reject(new Error(`switchboard ${cliArgs.join(' ')} failed (code ${code}, signal ${signal}):\n${out}`));
+    });
+  });
 }
 
 /** An HTTP error with the status and the parsed (or raw) body. */

@@ -205,9 +205,10 @@ async fn run(setup: MediaSetup, mut commands: mpsc::Receiver<MediaCommand>) {
             received = socket.recv_from(&mut buf) => {
                 let Ok((n, from)) = received else { continue };
                 if from != remote {
-                    // Symmetric RTP: the first packet from the caller's host names its
-                    // real port (NAT); anything else from elsewhere is dropped.
-                    if !latched && from.ip() == remote.ip() {
+                    // Symmetric RTP ("comedia"): the caller's first packet names its
+                    // real address, which behind NAT is not the one in its SDP; from
+                    // then on anything from elsewhere is dropped.
+                    if !latched {
                         remote = from;
                     } else {
                         counters.foreign_dropped.fetch_add(1, Ordering::Relaxed);

@@ -5,7 +5,9 @@
 //!   softphone, which hears the caller's audio played from a capture, payload for
 //!   payload; the agent hangs up and sipp sees the BYE;
 //! - sipp as the carrier answers an agent's outbound call;
-//! - sipp sends bad requests and gets each one's proper 4xx/5xx.
+//! - sipp sends bad requests and gets each one's proper 4xx/5xx;
+//! - baresip, a second independent peer, registers as a desk phone with digest
+//!   authentication and calls in (challenged, then accepted), and the agent hears it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +20,10 @@ const AGENT_EMAIL: &str = "ana@sipp.test";
 const AGENT_PASSWORD: &str = "ana-password-123";
 
 async fn start(trunk: &str, policy: bool) -> (Server, String, FakeTwilio) {
+    start_with(trunk, policy, &[]).await
+}
+
+async fn start_with(trunk: &str, policy: bool, setup: &[&[&str]]) -> (Server, String, FakeTwilio) {
     let twilio = FakeTwilio::start().await;
     let options = Options::default();
     let data = provision(&options, &twilio).await;
@@ -58,6 +64,9 @@ async fn start(trunk: &str, policy: bool) -> (Server, String, FakeTwilio) {
             ],
         )
         .await;
+    }
+    for args in setup {
+        cli(data.path(), &options, args).await;
     }
     let server = Server::start_in(Arc::new(data), options).await;
     let (token, _) = server.login(AGENT_EMAIL, AGENT_PASSWORD).await;
@@ -233,4 +242,171 @@ async fn sipp_bad_requests_get_their_4xx_and_calls_carry_on() {
     let mut caller = SipCaller::new(server.sip.unwrap(), "+15557770003").await;
     assert_eq!(caller.call("+15550001000").await, 200);
     live_call(&server, &ana, "offered").await;
+}
+
+/// 8 kHz mono 16-bit WAV of a 440 Hz tone, what baresip's `aufile` source reads.
+fn tone_wav(seconds: u32) -> Vec<u8> {
+    let samples: Vec<i16> = (0..8000 * seconds)
+        .map(|n| ((f64::from(n) * 440.0 * std::f64::consts::TAU / 8000.0).sin() * 12000.0) as i16)
+        .collect();
+    let data_len = samples.len() as u32 * 2;
+    let mut wav = Vec::new();
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes());
+    wav.extend_from_slice(&8000u32.to_le_bytes());
+    wav.extend_from_slice(&16000u32.to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        wav.extend_from_slice(&s.to_le_bytes());
+    }
+    wav
+}
+
+#[tokio::test]
+async fn baresip_registers_as_a_desk_phone_with_digest_and_its_call_reaches_the_agent() {
+    // The trunk is elsewhere (127.0.0.2), so baresip on 127.0.0.1 is a desk phone.
+    let (server, ana, _twilio) = start_with(
+        "127.0.0.2:5999",
+        false,
+        &[&[
+            "phone",
+            "add",
+            "--user",
+            "1001",
+            "--password",
+            "desk-secret-1",
+        ]],
+    )
+    .await;
+    let phone = AgentPhone::connect(&server.base, &ana).await;
+    let sip = server.sip.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let listen = switchboard_e2e::voice::free_udp_port();
+    let source = dir.path().join("caller.wav");
+    std::fs::write(&source, tone_wav(30)).unwrap();
+    std::fs::write(
+        dir.path().join("config"),
+        format!(
+            "poll_method epoll\nsip_listen 127.0.0.1:{listen}\n\
+             audio_player aufile,{heard}\naudio_source aufile,{source}\n\
+             audio_alert aufile,{heard}\nmodule_path /usr/lib/baresip/modules\n\
+             module g711.so\nmodule aufile.so\nmodule account.so\nmodule menu.so\n",
+            heard = dir.path().join("heard.wav").display(),
+            source = source.display(),
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("accounts"),
+        format!(
+            "<sip:1001@{sip};transport=udp>;auth_pass=desk-secret-1;regint=600;audio_codecs=PCMU\n"
+        ),
+    )
+    .unwrap();
+    let baresip = tokio::process::Command::new("baresip")
+        .current_dir(dir.path())
+        .args([
+            "-f",
+            dir.path().to_str().unwrap(),
+            "-t",
+            "25",
+            "-n",
+            "127.0.0.1",
+        ])
+        .args(["-e", &format!("/dial sip:+15550001000@{sip}")])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(dir.path().join("out.log")).unwrap())
+        .stderr(std::fs::File::create(dir.path().join("err.log")).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("baresip runs (apt-get install baresip)");
+    let baresip_log = || {
+        ["out.log", "err.log"]
+            .iter()
+            .map(|f| std::fs::read_to_string(dir.path().join(f)).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+
+    let offer = server
+        .eventually(Duration::from_secs(20), || async {
+            let (_, v) = server
+                .call(&ana, "GET", "/api/v1/agents/me/offers", json!(null))
+                .await;
+            v["offers"].as_array()?.first().cloned()
+        })
+        .await
+        .unwrap_or_else(|| panic!("no offer from the desk phone; log:\n{}", server.log()));
+    assert!(
+        server.log().contains("desk phone registered"),
+        "REGISTER with digest"
+    );
+    let id = offer["reservation"]["id"].as_str().unwrap();
+    server
+        .call(
+            &ana,
+            "POST",
+            &format!("/api/v1/reservations/{id}/accept"),
+            json!({}),
+        )
+        .await;
+    let call = live_call(&server, &ana, "connected").await;
+    assert_eq!(
+        call["from"], "1001@127.0.0.1",
+        "a desk phone is known by its SIP address"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let heard = phone.heard.lock().unwrap().clone();
+    // μ-law of silence is 0xFF/0x7F; a 440 Hz tone is not.
+    let tone = heard
+        .iter()
+        .filter(|p| p.iter().filter(|b| **b != 0xFF && **b != 0x7F).count() > 100)
+        .count();
+    assert!(
+        tone >= 50,
+        "the agent heard baresip's tone ({tone} of {} packets); baresip:\n{}\nlog:\n{}",
+        heard.len(),
+        baresip_log(),
+        server.log()
+    );
+    let call_id = call["id"].as_str().unwrap();
+    server
+        .call(
+            &ana,
+            "POST",
+            &format!("/api/v1/calls/{call_id}/hangup"),
+            json!({}),
+        )
+        .await;
+    let event = server
+        .eventually(Duration::from_secs(10), || async {
+            let contact = server.contact_by("sip:1001@127.0.0.1").await?;
+            let (_, t) = server
+                .get(&format!(
+                    "/api/v1/contacts/{}/timeline",
+                    contact["id"].as_str()?
+                ))
+                .await;
+            t["events"]
+                .as_array()?
+                .iter()
+                .find(|e| e["kind"] == "call")
+                .cloned()
+        })
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "the desk phone's call is on a timeline; log:\n{}",
+                server.log()
+            )
+        });
+    assert_eq!(event["data"]["outcome"], "answered");
+    drop(baresip);
 }

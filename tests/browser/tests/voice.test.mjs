@@ -1,0 +1,263 @@
+// The softphone end to end: a real SIP caller (sipp, Debian's sip-tester) on the
+// trunk, the real binary, and an agent in headless Chromium with fake audio devices:
+// - the agent signs in and goes available; the softphone's WebRTC link comes up;
+// - sipp calls in as the trunk and plays captured A-law speech in a loop; the desk
+//   rings with "Incoming call" and the caller's number;
+// - the agent answers on the softphone: the call is connected, the talk clock runs,
+//   and the caller's audio arrives on the tab's RTCPeerConnection (RTP counted in
+//   getStats, with energy in it) and plays on the remote audio element;
+// - the agent hangs up: sipp gets the BYE and ends cleanly, and the call shows on the
+//   conversation's timeline with its duration.
+// The screenshot of the desk during the call goes to tests/browser/artifacts/.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+
+import { launch, screenshot, watch } from '../lib/browser.mjs';
+import { api, createAgent, login, startServer, waitFor } from '../lib/server.mjs';
+
+const SIPP = process.env.SIPP_PATH || '/usr/bin/sipp';
+const SCENARIO = fileURLToPath(new URL('../sipp/caller.xml', import.meta.url));
+// The From user of the scenario's INVITE.
+const CALLER = '+15557770001';
+const AGENT = { email: 'vic@voice.test', password: 'vic-password-1', name: 'Vic Agent' };
+
+let server;
+let browser;
+let admin;
+let sippDir;
+
+before(async () => {
+  server = await startServer({
+    // INVITEs are taken only from a trunk's address; sipp calls from 127.0.0.1.
+    setup: [['trunk', 'add', '--name', 'loopback', '--address', '127.0.0.1:5999']],
+  });
+  assert.ok(server.sip, `the server printed no SIP address; output:\n${server.output()}`);
+  browser = await launch();
+  admin = await login(server.base, server.adminEmail, server.adminPassword);
+  await createAgent(server.base, admin, AGENT);
+  sippDir = await mkdtemp(path.join(tmpdir(), 'switchboard-sipp-'));
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  if (sippDir) await rm(sippDir, { recursive: true, force: true });
+});
+
+/** A UDP port free on loopback right now (and the next `span` after it). */
+async function freeUdpPort(span = 0) {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const ports = [];
+    const sockets = [];
+    try {
+      const first = createSocket('udp4');
+      sockets.push(first);
+      await new Promise((resolve, reject) => first.once('error', reject).bind(0, '127.0.0.1', resolve));
+      ports.push(first.address().port);
+      for (let i = 1; i <= span; i++) {
+        const s = createSocket('udp4');
+        sockets.push(s);
+        await new Promise((resolve, reject) => s.once('error', reject).bind(ports[0] + i, '127.0.0.1', resolve));
+      }
+      return ports[0];
+    } catch {
+      /* taken: try another */
+    } finally {
+      for (const s of sockets) s.close();
+    }
+  }
+  throw new Error('no free UDP port');
+}
+
+/**
+ * Starts sipp as the trunk's caller. `done` resolves with {code, signal} when it
+ * exits; `output()` has its stdout, stderr and error log for diagnostics.
+ */
+async function startCaller() {
+  const sipPort = await freeUdpPort();
+  // sipp binds the audio port and the ones after it (RTCP, video).
+  const mediaPort = await freeUdpPort(3);
+  const args = [
+    server.sip,
+    '-sf', SCENARIO,
+    '-m', '1',
+    '-l', '1',
+    '-i', '127.0.0.1',
+    '-p', String(sipPort),
+    '-mp', String(mediaPort),
+    '-timeout', '60s',
+    '-trace_err',
+    '-nostdin',
+  ];
+  const child = spawn(SIPP, args, { cwd: sippDir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stdout.on('data', (chunk) => {
+    out = (out + chunk).slice(-200_000);
+  });
+  child.stderr.on('data', (chunk) => {
+    out = (out + chunk).slice(-200_000);
+  });
+  const done = new Promise((resolve) => {
+    child.on('error', (err) => resolve({ code: null, signal: null, error: err.message }));
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  const output = async () => {
+    let errors = '';
+    for (const f of await readdir(sippDir).catch(() => [])) {
+      if (f.endsWith('_errors.log')) errors += `\n--- ${f}\n${await readFile(path.join(sippDir, f), 'utf8')}`;
+    }
+    return `sipp ${args.join(' ')}\n${out}${errors}`;
+  };
+  const stop = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  return { done, output, stop };
+}
+
+/** The tab's audio reception: RTP packets and energy of the inbound audio, summed. */
+async function inboundAudio(p) {
+  return p.evaluate(async () => {
+    let packets = 0;
+    let energy = 0;
+    for (const pc of window.__peerConnections ?? []) {
+      if (pc.connectionState === 'closed') continue;
+      const stats = await pc.getStats();
+      stats.forEach((s) => {
+        if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+          packets += s.packetsReceived ?? 0;
+          energy += s.totalAudioEnergy ?? 0;
+        }
+      });
+    }
+    return { packets, energy };
+  });
+}
+
+test('an agent answers a SIP caller on the softphone, hears them and hangs up', async (t) => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  // The app keeps its connection private; the test keeps a reference to every one
+  // the page makes, to read their stats.
+  await context.addInitScript(() => {
+    const Native = window.RTCPeerConnection;
+    window.__peerConnections = [];
+    window.RTCPeerConnection = class extends Native {
+      constructor(...args) {
+        super(...args);
+        window.__peerConnections.push(this);
+      }
+    };
+  });
+  const p = await context.newPage();
+  const watcher = watch(p);
+
+  // The agent signs in, goes available, and the audio link comes up.
+  await p.goto(`${server.base}/`);
+  await p.getByTestId('login-email').fill(AGENT.email);
+  await p.getByTestId('login-password').fill(AGENT.password);
+  await p.getByTestId('login-submit').click();
+  await p.getByTestId('connection-state').filter({ hasText: /^connected$/ }).waitFor({ timeout: 15_000 });
+  await p.getByTestId('presence-select').selectOption('available');
+  await p.locator('[data-testid="softphone-webrtc"][data-state="connected"]').waitFor({ timeout: 20_000 });
+  assert.equal(await p.getByTestId('softphone-state').textContent(), 'idle');
+
+  // sipp calls in as the trunk.
+  const caller = await startCaller();
+  t.after(() => caller.stop());
+  const sippFailed = caller.done.then(async (r) => {
+    throw new Error(`sipp ended before the hang-up (${JSON.stringify(r)}):\n${await caller.output()}`);
+  });
+  sippFailed.catch(() => {});
+  const untilSipp = (promise) => Promise.race([promise, sippFailed]);
+
+  // The desk rings: the offer card and the softphone say who is calling.
+  const offer = p.getByTestId('offer').first();
+  await untilSipp(offer.waitFor({ timeout: 20_000 }));
+  assert.match(await offer.textContent(), /Incoming call/);
+  await untilSipp(offer.getByTestId('offer-number').filter({ hasText: CALLER }).waitFor({ timeout: 10_000 }));
+  await untilSipp(p.getByTestId('softphone-state').filter({ hasText: /^offered$/ }).waitFor());
+  assert.equal(await p.getByTestId('softphone-number').textContent(), CALLER);
+  // Nothing is bridged yet: the host sends the tab no audio.
+  assert.equal((await inboundAudio(p)).packets, 0, 'no audio reaches the agent before answering');
+
+  // The agent answers on the softphone.
+  await p.getByTestId('softphone-answer').click();
+  await untilSipp(p.getByTestId('softphone-state').filter({ hasText: /^connected$/ }).waitFor({ timeout: 15_000 }));
+  assert.equal(await p.getByTestId('softphone-number').textContent(), CALLER);
+  assert.equal(await p.getByTestId('offer').count(), 0, 'the offer is gone once answered');
+
+  // The talk clock runs.
+  const timer = p.getByTestId('softphone-timer');
+  const before = await timer.textContent();
+  assert.match(before, /^\d+:\d\d$/, `timer: ${before}`);
+  await p.waitForTimeout(2_100);
+  const later = await timer.textContent();
+  assert.notEqual(later, before, `the timer runs (${before} → ${later})`);
+
+  // The caller's voice reaches the tab and is played.
+  const heard = await untilSipp(
+    waitFor(async () => {
+      const a = await inboundAudio(p);
+      return a.packets >= 50 && a.energy > 0 ? a : null;
+    }, { timeoutMs: 15_000, what: 'the caller audio on the RTCPeerConnection' })
+  );
+  assert.ok(heard.packets >= 50, `RTP received: ${JSON.stringify(heard)}`);
+  const element = await p.getByTestId('softphone-remote-audio').evaluate((el) => ({
+    tracks: el.srcObject?.getAudioTracks().map((tr) => tr.readyState) ?? [],
+    paused: el.paused,
+  }));
+  assert.deepEqual(element.tracks, ['live'], `remote audio element: ${JSON.stringify(element)}`);
+  assert.equal(element.paused, false, 'the remote audio plays');
+
+  // The host's view: the call is mine and connected.
+  const agent = await login(server.base, AGENT.email, AGENT.password);
+  const { calls } = await api(server.base, agent, 'GET', '/api/v1/calls/me');
+  assert.equal(calls.length, 1, JSON.stringify(calls));
+  const [call] = calls;
+  assert.equal(call.state, 'connected');
+  assert.equal(call.from, CALLER);
+  assert.equal(call.direction, 'inbound');
+
+  // The conversation opens beside the softphone.
+  await p.getByTestId('timeline').waitFor({ timeout: 10_000 });
+  await screenshot(p, 'softphone');
+
+  // The agent hangs up; sipp gets the BYE, answers it and ends cleanly.
+  await p.getByTestId('softphone-hangup').click();
+  const exit = await Promise.race([
+    caller.done,
+    new Promise((resolve) => setTimeout(() => resolve({ timedOut: true }), 15_000)),
+  ]);
+  assert.deepEqual(exit, { code: 0, signal: null }, `sipp did not end cleanly:\n${await caller.output()}`);
+  await p.getByTestId('softphone-state').filter({ hasText: /^(ended|idle)$/ }).waitFor({ timeout: 10_000 });
+
+  // The call is on the open conversation's timeline, answered, with its duration.
+  const row = p.locator(`[data-testid="timeline-call"][data-call="${call.id}"]`);
+  await row.waitFor({ timeout: 15_000 });
+  assert.equal(await row.getAttribute('data-outcome'), 'answered');
+  assert.equal(await row.getAttribute('data-direction'), 'inbound');
+  const rowText = await row.textContent();
+  assert.match(rowText, /Duration\s*\d+:\d\d/, `call row: ${rowText}`);
+  assert.match(rowText, /Vic Agent/, `call row: ${rowText}`);
+
+  // And on the customer's timeline through the API.
+  const { events } = await api(server.base, agent, 'GET', `/api/v1/contacts/${call.contact_id}/timeline`);
+  const record = events.find((e) => e.kind === 'call' && e.data?.call_id === call.id);
+  assert.ok(record, `a call event on the contact's timeline: ${JSON.stringify(events.map((e) => e.kind))}`);
+  assert.equal(record.data.outcome, 'answered');
+  assert.equal(record.data.queue, 'voice');
+  assert.ok(record.data.duration_ms >= 2_000, `duration_ms: ${record.data.duration_ms}`);
+  assert.equal(await p.getByTestId('timeline-call').count(), 1);
+
+  const problems = watcher.problems();
+  assert.deepEqual(problems, [], 'the page raised no errors');
+  await context.close();
+});
