@@ -444,3 +444,144 @@ async fn hostile_sip_gets_refused_or_dropped_and_calls_carry_on() {
     let log = v.server.log();
     assert!(!log.contains("panicked"), "{log}");
 }
+
+#[tokio::test]
+async fn a_warm_transfer_consults_then_hands_the_caller_over_with_the_context() {
+    let v = voice(None).await;
+    let server = &v.server;
+    let (s, alex) = server
+        .post(
+            "/api/v1/agents",
+            json!({"email": "alex@voice.test", "password": "alex-password-123", "name": "Alex", "role": "agent"}),
+        )
+        .await;
+    assert!(s == 200 || s == 201, "{alex}");
+    let alex_id = alex["agent"]["id"]
+        .as_str()
+        .or(alex["id"].as_str())
+        .unwrap()
+        .to_string();
+    let (alex_token, _) = server.login("alex@voice.test", "alex-password-123").await;
+    let sam_phone = AgentPhone::connect(&server.base, &v.sam).await;
+    let alex_phone = AgentPhone::connect(&server.base, &alex_token).await;
+    v.available().await;
+
+    let mut caller = SipCaller::new(server.sip.unwrap(), CALLER).await;
+    assert_eq!(caller.call(DIALED).await, 200);
+    v.answer_offer().await;
+    let call = v.call_state("connected").await;
+    let id = call["id"].as_str().unwrap().to_string();
+    // Alex goes available only now, so the first offer was Sam's.
+    let (s, _) = server
+        .call(
+            &alex_token,
+            "PUT",
+            "/api/v1/agents/me/presence",
+            json!({"status": "available"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+
+    let context = json!({"reason": "disputed charge", "steps": ["checked the invoice"],
+        "commitments": ["refund if confirmed"], "sentiment": "negative"});
+    let (s, consult) = v
+        .as_sam(
+            "POST",
+            &format!("/api/v1/calls/{id}/transfer"),
+            json!({"agent_id": alex_id, "mode": "warm", "context": context}),
+        )
+        .await;
+    assert_eq!(s, 200, "{consult}");
+    assert_eq!(consult["call"]["state"], "consulting");
+
+    // Sam and Alex talk; the caller hears music, not Sam.
+    let before = caller.received.lock().unwrap().len();
+    let words: Vec<Vec<u8>> = (0..25u8).map(|n| vec![0xA0 + n; 160]).collect();
+    for (i, w) in words.iter().enumerate() {
+        sam_phone.say(10_000 + i as u64 * 160, w.clone());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let alex_heard = alex_phone.heard.lock().unwrap().clone();
+    assert!(
+        in_order(&alex_heard, &words) >= 23,
+        "Alex heard Sam during the consult"
+    );
+    let caller_heard: Vec<Vec<u8>> = caller.received.lock().unwrap()[before..]
+        .iter()
+        .filter_map(|p| rtp_payload(p).map(|(_, b)| b.to_vec()))
+        .collect();
+    assert!(
+        !caller_heard.is_empty(),
+        "music keeps playing to the caller"
+    );
+    assert_eq!(
+        in_order(&caller_heard, &words),
+        0,
+        "the caller does not hear the consult"
+    );
+
+    // Complete: the call is offered to Alex with Sam's context.
+    let (s, done) = v
+        .as_sam(
+            "POST",
+            &format!("/api/v1/calls/{id}/transfer/complete"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 200, "{done}");
+    let offer = server
+        .eventually(Duration::from_secs(10), || async {
+            let (_, o) = server
+                .call(&alex_token, "GET", "/api/v1/agents/me/offers", json!(null))
+                .await;
+            o["offers"].as_array()?.first().cloned()
+        })
+        .await
+        .expect("Alex is offered the call");
+    assert_eq!(
+        offer["handoff"]["context"]["reason"], "disputed charge",
+        "the context travels: {offer}"
+    );
+    let rid = offer["reservation"]["id"].as_str().unwrap();
+    let (s, _) = server
+        .call(
+            &alex_token,
+            "POST",
+            &format!("/api/v1/reservations/{rid}/accept"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let connected = server
+        .eventually(Duration::from_secs(10), || async {
+            let (_, c) = server
+                .call(&alex_token, "GET", "/api/v1/calls/me", json!(null))
+                .await;
+            c["calls"]
+                .as_array()?
+                .iter()
+                .find(|c| c["state"] == "connected")
+                .cloned()
+        })
+        .await
+        .expect("the caller is connected to Alex");
+    assert_eq!(connected["agent_id"], alex_id.as_str());
+    let sent: Vec<Vec<u8>> = (0..25u8).map(|n| vec![0x20 + n; 160]).collect();
+    for f in &sent {
+        caller.say(f).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        in_order(&alex_phone.heard.lock().unwrap(), &sent) >= 23,
+        "Alex hears the caller"
+    );
+    caller.bye().await;
+    let event = v.call_event(CALLER, "answered").await;
+    assert_eq!(
+        event["data"]["agents"].as_array().unwrap().len(),
+        2,
+        "{event}"
+    );
+}

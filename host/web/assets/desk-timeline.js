@@ -106,6 +106,8 @@ function system(e, cls) {
 }
 
 const OUTCOME = {
+  // The host records a call as soon as it starts and updates the event as it goes.
+  in_progress: 'in progress',
   answered: 'answered',
   abandoned: 'abandoned in queue',
   missed: 'missed',
@@ -164,7 +166,9 @@ function call(e, names) {
   const d = e.data ?? {};
   const outbound = d.direction ? d.direction === 'outbound' : e.direction === 'out';
   const outcome = d.outcome ?? null;
-  const agent = d.agent_name ?? (e.author_agent_id ? names.get(e.author_agent_id) : null);
+  // The host's call record names the agent by id (`agent_id`); a name, when sent, wins.
+  const agentId = d.agent_id ?? e.author_agent_id;
+  const agent = d.agent_name ?? (agentId ? names.get(agentId) : null);
   const disposition = typeof d.disposition === 'object' && d.disposition ? (d.disposition.label ?? d.disposition.code) : d.disposition;
   const path = Array.isArray(d.ivr_path) ? d.ivr_path.map((step) => (typeof step === 'object' && step ? (step.label ?? step.key ?? JSON.stringify(step)) : String(step))) : [];
   const title = outbound ? 'Outbound call' : 'Inbound call';

@@ -202,6 +202,25 @@ pub async fn transfer(
 ) -> ApiResult<Json<Value>> {
     let voice = voice(&state)?;
     controlled(&auth, &voice, &id)?;
+    let warm = body.mode.as_deref() == Some("warm");
+    if warm {
+        let target = body
+            .agent_id
+            .as_deref()
+            .ok_or_else(|| ApiError::bad_request("a warm transfer needs agent_id"))?;
+        if body.queue.is_some() {
+            return Err(ApiError::bad_request(
+                "a warm transfer goes to an agent, not a queue",
+            ));
+        }
+        state.store.agent(target).await?;
+        // The context travels when the transfer is completed; keep it until then.
+        voice.set_pending_context(&id, body.context.clone());
+        return Ok(Json(voice.start_consult(&id, target).await?));
+    }
+    if body.mode.as_deref().is_some_and(|m| m != "blind") {
+        return Err(ApiError::bad_request("mode: blind or warm"));
+    }
     let task = voice.call_task(&id).ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
@@ -209,31 +228,13 @@ pub async fn transfer(
             "the call has no task to transfer",
         )
     })?;
-    let warm = body.mode.as_deref() == Some("warm");
-    if warm && body.agent_id.is_none() {
-        return Err(ApiError::bad_request("a warm transfer needs agent_id"));
-    }
-    if let Some(target) = &body.agent_id
-        && warm
-    {
-        voice.start_consult(&id, target).await?;
-    }
     let payload = json!({"queue": body.queue, "agent_id": body.agent_id, "context": body.context});
     let transfer_body = serde_json::from_value(payload)
         .map_err(|e| ApiError::bad_request(format!("transfer: {e}")))?;
-    if !warm {
-        voice.before_transfer(&id).await;
-    }
-    let result = crate::routing_api::transfer_task(&state, &auth, &task, transfer_body).await;
-    if result.is_err() && warm {
-        let _ = voice.cancel_consult(&id).await;
-    }
-    let mut out = result?;
-    out["call"] = voice
-        .calls_of_agent(&auth.agent.id)
-        .into_iter()
-        .find(|c| c["id"] == id.as_str())
-        .unwrap_or(Value::Null);
+    let mut out = crate::routing_api::transfer_task(&state, &auth, &task, transfer_body).await?;
+    // The caller waits with music for whoever routing finds.
+    voice.before_transfer(&id).await;
+    out["call"] = json!(voice.call_view(&id));
     Ok(Json(out))
 }
 
@@ -246,17 +247,24 @@ pub async fn transfer_action(
     let voice = voice(&state)?;
     controlled(&auth, &voice, &id)?;
     match action.as_str() {
-        "complete" => Ok(Json(voice.complete_consult(&id).await?)),
-        "cancel" => {
-            let (view, _) = voice.cancel_consult(&id).await?;
-            // The task went to the consulted agent; it comes back to the first one.
-            if let Some(task) = voice.call_task(&id) {
-                let back = serde_json::from_value(json!({"agent_id": auth.agent.id}))
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
-                let _ = crate::routing_api::transfer_task(&state, &auth, &task, back).await;
-            }
-            Ok(Json(view))
+        "complete" => {
+            let task = voice.call_task(&id).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    "the call has no task to transfer",
+                )
+            })?;
+            let context = voice.take_pending_context(&id);
+            let target = voice.complete_consult(&id).await?;
+            let payload = json!({"agent_id": target, "context": context});
+            let body = serde_json::from_value(payload)
+                .map_err(|e| ApiError::bad_request(format!("transfer: {e}")))?;
+            let mut out = crate::routing_api::transfer_task(&state, &auth, &task, body).await?;
+            out["call"] = json!(voice.call_view(&id));
+            Ok(Json(out))
         }
+        "cancel" => Ok(Json(voice.cancel_consult(&id).await?)),
         _ => Err(ApiError::not_found("complete or cancel")),
     }
 }

@@ -163,6 +163,8 @@ pub struct Call {
     pub recording: Option<PathBuf>,
     /// A warm transfer in progress: the agent being consulted.
     pub consult: Option<String>,
+    /// The hand-off context given when the warm transfer started.
+    pub pending_context: Option<Value>,
 }
 
 impl Call {
@@ -830,9 +832,7 @@ impl VoiceService {
                 let (current, consult) = self
                     .with_call(&call_id, |c| (c.state, c.consult.clone()))
                     .unwrap_or((CallState::Ended, None));
-                if consult.as_deref() == Some(agent) {
-                    self.connect_consult(&call_id, agent).await;
-                } else if matches!(current, CallState::Queued | CallState::Offered) {
+                if consult.is_none() && matches!(current, CallState::Queued | CallState::Offered) {
                     self.bridge(&call_id, agent).await;
                 }
             }
@@ -1182,6 +1182,21 @@ impl VoiceService {
         self.with_call(call_id, |c| c.task_id.clone()).flatten()
     }
 
+    /// The softphone's view of a live call.
+    pub fn call_view(&self, call_id: &str) -> Option<Value> {
+        self.with_call(call_id, Call::view)
+    }
+
+    /// Keeps a warm transfer's context until it is completed.
+    pub fn set_pending_context(&self, call_id: &str, context: Option<Value>) {
+        self.update(call_id, |c| c.pending_context = context);
+    }
+
+    /// The warm transfer's context, taken.
+    pub fn take_pending_context(&self, call_id: &str) -> Option<Value> {
+        self.update(call_id, |c| c.pending_context.take()).flatten()
+    }
+
     /// Blind transfer: the caller hears music while routing finds the queue's agent.
     pub async fn before_transfer(&self, call_id: &str) {
         self.to_queue(call_id).await;
@@ -1189,38 +1204,46 @@ impl VoiceService {
 
     // ------------------------------------------------------------------ warm transfer
 
-    /// Starts a consult: the caller holds, `target` is offered the call's task; when
-    /// they accept, the two agents talk.
-    pub async fn start_consult(&self, call_id: &str, target: &str) -> Result<(), ApiError> {
-        let media = self
-            .with_call(call_id, |c| c.media.clone())
+    /// Starts a consult (the first half of a warm transfer): the caller holds with
+    /// music and the agent talks to `target` at once, browser to browser through
+    /// the host. Routing is not involved until the transfer is completed.
+    pub async fn start_consult(&self, call_id: &str, target: &str) -> Result<Value, ApiError> {
+        let (media, initiator, state) = self
+            .with_call(call_id, |c| (c.media.clone(), c.agent_id.clone(), c.state))
             .ok_or_else(|| ApiError::not_found("no live call with that id"))?;
+        if !matches!(state, CallState::Connected | CallState::Held) {
+            return Err(conflict("only a connected call can be transferred warm"));
+        }
+        let initiator = initiator.ok_or_else(|| conflict("the call has no agent"))?;
+        if initiator == target {
+            return Err(ApiError::bad_request("agent_id: someone else"));
+        }
+        let (a, b) = {
+            let agents = self.agents.lock().expect("agents");
+            (agents.get(&initiator).copied(), agents.get(target).copied())
+        };
+        let (Some(a), Some(b)) = (a, b) else {
+            return Err(conflict("the other agent's softphone is not connected"));
+        };
+        self.unbridge_call(call_id);
+        let _ = media.send(MediaCommand::Unbridge).await;
         let _ = media
             .send(MediaCommand::Hold {
                 held: true,
                 music: self.prompt("hold-music"),
             })
             .await;
-        self.update(call_id, |c| {
-            c.consult = Some(target.to_string());
-            c.set_state(CallState::Consulting);
-        });
-        Ok(())
-    }
-
-    async fn connect_consult(&self, call_id: &str, target: &str) {
-        let Some(initiator) = self.with_call(call_id, |c| c.agent_id.clone()).flatten() else {
-            return;
-        };
-        let agents = self.agents.lock().expect("agents");
-        let (a, b) = (agents.get(&initiator).copied(), agents.get(target).copied());
-        drop(agents);
-        if let (Some(a), Some(b)) = (a, b) {
+        {
             let mut bridged = self.bridged.lock().expect("bridged");
             bridged.insert(a.session, Bridge::Agent(b.session));
             bridged.insert(b.session, Bridge::Agent(a.session));
         }
-        self.update(call_id, |_| {});
+        let view = self.update(call_id, |c| {
+            c.consult = Some(target.to_string());
+            c.set_state(CallState::Consulting);
+            c.view()
+        });
+        Ok(json!({"call": view}))
     }
 
     fn end_consult(&self, call_id: &str, target: &str) {
@@ -1240,21 +1263,29 @@ impl VoiceService {
         }
     }
 
-    /// Completes a warm transfer: the caller is bridged to the consulted agent and
-    /// the first agent leaves the call.
-    pub async fn complete_consult(&self, call_id: &str) -> Result<Value, ApiError> {
+    /// Completes a warm transfer: the consult ends and the call's task goes to the
+    /// consulted agent (with the hand-off context), whose softphone is offered it;
+    /// the caller hears music until they answer. Returns the consulted agent.
+    pub async fn complete_consult(&self, call_id: &str) -> Result<String, ApiError> {
         let target = self
             .with_call(call_id, |c| c.consult.clone())
             .flatten()
             .ok_or_else(|| conflict("no consult in progress"))?;
         self.end_consult(call_id, &target);
-        self.update(call_id, |c| c.consult = None);
-        self.bridge(call_id, &target).await;
-        Ok(json!({"call": self.with_call(call_id, Call::view)}))
+        self.update(call_id, |c| {
+            c.consult = None;
+            if let Some(a) = c.agent_id.take()
+                && !c.agents.contains(&a)
+            {
+                c.agents.push(a);
+            }
+            c.set_state(CallState::Queued);
+        });
+        Ok(target)
     }
 
     /// Cancels a warm transfer: the first agent gets the caller back.
-    pub async fn cancel_consult(&self, call_id: &str) -> Result<(Value, String), ApiError> {
+    pub async fn cancel_consult(&self, call_id: &str) -> Result<Value, ApiError> {
         let (target, initiator) = self
             .with_call(call_id, |c| (c.consult.clone(), c.agent_id.clone()))
             .ok_or_else(|| ApiError::not_found("no live call with that id"))?;
@@ -1264,7 +1295,7 @@ impl VoiceService {
         if let Some(agent) = &initiator {
             self.bridge(call_id, agent).await;
         }
-        Ok((json!({"call": self.with_call(call_id, Call::view)}), target))
+        Ok(json!({"call": self.with_call(call_id, Call::view)}))
     }
 
     /// Records the disposition an agent chose on the call's record (the latest call

@@ -440,6 +440,7 @@ async fn on_invite(
         },
         recording: None,
         consult: None,
+        pending_context: None,
     });
     service.sip_endpoint().respond(id, response);
     tokio::spawn(service.clone().run_inbound(call_id, party));
@@ -715,6 +716,7 @@ pub async fn dial(
         },
         recording: None,
         consult: None,
+        pending_context: None,
     });
     service.record_start(&call_id, party, false).await?;
     let service = service.clone();
