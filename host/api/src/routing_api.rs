@@ -318,7 +318,7 @@ pub async fn transfer_task(
     let (to_queue, to_agent) = (body.queue.clone(), body.agent_id.clone());
     let target = RoutingService::target(body.queue, body.agent_id)?;
     let t = TaskId::from(id.as_str());
-    let service = routing(&state)?;
+    let service = routing(state)?;
     let task = service
         .task(&id)
         .await

@@ -194,10 +194,10 @@ impl Call {
 
     fn set_state(&mut self, state: CallState) {
         let now = crate::now_ms();
-        if self.state == CallState::Queued || self.state == CallState::Offered {
-            if let Some(at) = self.queued_at.take() {
-                self.queue_wait_ms += (now - at).max(0);
-            }
+        if matches!(self.state, CallState::Queued | CallState::Offered)
+            && let Some(at) = self.queued_at.take()
+        {
+            self.queue_wait_ms += (now - at).max(0);
         }
         if state == CallState::Queued {
             self.queued_at = Some(now);
@@ -617,6 +617,13 @@ impl VoiceService {
     }
 
     async fn persist(&self, record: &CallRecord) {
+        let mut record = record.clone();
+        if let Some(agent) = &record.agent_id
+            && let Ok(a) = self.state.store.agent(agent).await
+        {
+            record.detail["agent_name"] = json!(a.name);
+        }
+        let record = &record;
         if let Err(e) = self.state.store.save_call(record).await {
             tracing::error!(call = %record.id, "call record not saved: {e}");
         }
@@ -1107,10 +1114,9 @@ impl VoiceService {
         );
         if let (Some(routing), Some(conversation)) =
             (self.state.routing.clone(), &call.conversation_id)
+            && (call.inbound || call.task_id.is_some())
         {
-            if call.inbound || call.task_id.is_some() {
-                routing.cancel_conversation_task(conversation).await;
-            }
+            routing.cancel_conversation_task(conversation).await;
         }
     }
 
@@ -1359,7 +1365,6 @@ fn conflict(message: &str) -> ApiError {
 
 /// The durable record of a live call.
 fn record_of(c: &Call) -> CallRecord {
-    let agent_names: Vec<&String> = c.agents.iter().collect();
     CallRecord {
         id: c.id.clone(),
         direction: if c.inbound { "inbound" } else { "outbound" }.into(),
@@ -1379,7 +1384,7 @@ fn record_of(c: &Call) -> CallRecord {
             "queue": c.queue,
             "queue_wait_ms": c.queue_wait_ms + c.queued_at.map(|q| (crate::now_ms() - q).max(0)).unwrap_or(0),
             "agent_id": c.agent_id.clone().or_else(|| c.agents.last().cloned()),
-            "agents": agent_names,
+            "agents": c.agents,
             "recording_url": c.recording.as_ref().map(|_| format!("/api/v1/calls/{}/recording", c.id)),
             "outcome": "in_progress",
             "remote_number": c.remote_number,
