@@ -104,7 +104,12 @@ impl Voice {
                 let (_, v) = self
                     .as_sam("GET", "/api/v1/agents/me/offers", json!(null))
                     .await;
-                v["offers"].as_array()?.first().cloned()
+                // An SMS offer may come first: the call then takes its place.
+                v["offers"]
+                    .as_array()?
+                    .iter()
+                    .find(|o| o["task"]["channel"] == "voice")
+                    .cloned()
             })
             .await
             .unwrap_or_else(|| panic!("no voice offer; log:\n{}", self.server.log()));

@@ -177,6 +177,7 @@ async fn run(setup: MediaSetup, mut commands: mpsc::Receiver<MediaCommand>) {
     let mut gathering: Option<Gathering> = None;
     let mut dtmf: Vec<(u64, DtmfSender)> = Vec::new();
     let mut pending_digits: Vec<char> = Vec::new();
+    let mut typeahead: Vec<char> = Vec::new();
     let mut recorder: Option<(PathBuf, Recorder<BufWriter<File>>)> = None;
     let mut latched = false;
     let mut buf = vec![0u8; 2048];
@@ -275,8 +276,8 @@ async fn run(setup: MediaSetup, mut commands: mpsc::Receiver<MediaCommand>) {
                             deadline: (!prompting).then(|| Instant::now() + timeout),
                             reply,
                         });
-                        // Digits typed ahead during the prompt count.
-                        pending_digits.clear();
+                        // Digits typed ahead (during an announcement) count.
+                        pending_digits.append(&mut typeahead);
                     }
                     MediaCommand::Bridge { sink: s, telephone_event } => {
                         if let Err(e) = relay.set_telephone_event(Leg::B, telephone_event) {
@@ -414,8 +415,12 @@ async fn run(setup: MediaSetup, mut commands: mpsc::Receiver<MediaCommand>) {
                 complete = true;
             }
         } else {
+            // Kept for the next gather (callers type ahead of the menu), a few only.
             for d in pending_digits.drain(..) {
                 let _ = stray_digits.send(d);
+                if typeahead.len() < 16 {
+                    typeahead.push(d);
+                }
             }
         }
         if complete && let Some(g) = gathering.take() {

@@ -247,6 +247,11 @@ enum Bridge {
 /// Prompts compiled into the binary; `{data_dir}/prompts/{id}.wav` overrides them.
 const SHIPPED_PROMPTS: &[(&str, &[u8])] = &[
     ("beep", include_bytes!("../../../media/prompts/beep.wav")),
+    // "This call may be recorded": the beep until an operator records one.
+    (
+        "recording-notice",
+        include_bytes!("../../../media/prompts/beep.wav"),
+    ),
     (
         "hold-music",
         include_bytes!("../../../media/prompts/hold-music.wav"),
@@ -661,6 +666,18 @@ impl VoiceService {
             self.hang_up(&call_id, "failed").await;
             return;
         };
+        if self.config.record_calls {
+            // Where recording must be announced, it is: before anything else.
+            let (done, wait) = oneshot::channel();
+            let _ = media
+                .send(MediaCommand::Play {
+                    prompt: self.prompt("recording-notice"),
+                    looping: false,
+                    done: Some(done),
+                })
+                .await;
+            let _ = wait.await;
+        }
         let mut attributes = BTreeMap::new();
         // Rounds of classification: each IVR answer may lead to another menu.
         for _ in 0..5 {
