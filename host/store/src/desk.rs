@@ -269,6 +269,16 @@ impl Store {
                 summary.channels.push(c.clone());
             }
             match e.direction {
+                // A call is a conversation in itself: answered (or being answered), it
+                // is an answer; one the customer gave up on waits for a call back.
+                Direction::In | Direction::Out if e.kind == EventKind::Call => {
+                    match e.data.get("outcome").and_then(|o| o.as_str()) {
+                        Some("abandoned" | "missed" | "failed") if e.direction == Direction::In => {
+                            summary.waiting_since.get_or_insert(e.occurred_at);
+                        }
+                        _ => summary.waiting_since = None,
+                    }
+                }
                 Direction::In => {
                     if e.occurred_at > read_at {
                         summary.unread += 1;

@@ -105,6 +105,38 @@ async fn a_call_joins_the_open_chat_with_a_channel_switch_and_its_detail_grows(c
     );
     assert_eq!(timeline[1].body, "sms → voice");
 
+    let sam = ctx
+        .store
+        .create_agent(switchboard_store::NewAgent {
+            email: "sam@voice.test".into(),
+            name: "Sam".into(),
+            role: switchboard_core::Role::Agent,
+            password_hash: "$argon2id$not-checked-here".into(),
+            skills: vec![],
+        })
+        .await
+        .unwrap()
+        .id;
+    let summary = ctx.store.desk_summary(&sam, &conv).await.unwrap();
+    assert_eq!(
+        summary.waiting_since, None,
+        "a call in progress answers the SMS"
+    );
+    ctx.store
+        .update_event_detail(
+            &event,
+            "Call from +15551230001",
+            &json!({"outcome": "abandoned"}),
+        )
+        .await
+        .unwrap();
+    let summary = ctx.store.desk_summary(&sam, &conv).await.unwrap();
+    assert_eq!(
+        summary.waiting_since,
+        Some(T0 + 10),
+        "an abandoned call waits for a call back"
+    );
+
     let detail = json!({"call_id": "call-1", "outcome": "answered", "duration_ms": 61_000,
         "ivr_path": ["menu:2"], "queue": "billing", "queue_wait_ms": 4_000});
     let updated = ctx
