@@ -133,8 +133,8 @@ async fn a_call_joins_the_open_chat_with_a_channel_switch_and_its_detail_grows(c
     let summary = ctx.store.desk_summary(&sam, &conv).await.unwrap();
     assert_eq!(
         summary.waiting_since,
-        Some(T0 + 10),
-        "an abandoned call waits for a call back"
+        Some(T0),
+        "after an abandoned call the customer still waits, since their SMS"
     );
 
     let detail = json!({"call_id": "call-1", "outcome": "answered", "duration_ms": 61_000,
