@@ -271,6 +271,73 @@ async fn a_trunk_call_is_queued_answered_in_the_browser_and_both_sides_hear_each
         .await;
     assert_eq!(s, 200);
 
+    // The keypad: the caller receives the digit as RFC 4733 events (payload type 101).
+    let before = caller.received.lock().unwrap().len();
+    let (s, sent) = v
+        .as_sam(
+            "POST",
+            &format!("/api/v1/calls/{id}/dtmf"),
+            json!({"digits": "5"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{sent}");
+    let (s, _) = v
+        .as_sam(
+            "POST",
+            &format!("/api/v1/calls/{id}/dtmf"),
+            json!({"digits": "5; rm -rf"}),
+        )
+        .await;
+    assert_eq!(s, 400, "only keypad digits");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let events: Vec<Vec<u8>> = caller.received.lock().unwrap()[before..]
+        .iter()
+        .filter_map(|p| rtp_payload(p))
+        .filter(|(pt, _)| *pt == 101)
+        .map(|(_, p)| p.to_vec())
+        .collect();
+    assert!(
+        events.len() >= 3,
+        "start, updates and end packets: {events:?}"
+    );
+    assert!(events.iter().all(|e| e[0] == 5), "digit 5: {events:?}");
+    assert!(
+        events.last().unwrap()[1] & 0x80 != 0,
+        "the last one ends the event"
+    );
+
+    // Mute: the agent's audio stops reaching the caller.
+    let (s, muted) = v
+        .as_sam(
+            "POST",
+            &format!("/api/v1/calls/{id}/mute"),
+            json!({"muted": true}),
+        )
+        .await;
+    assert_eq!((s, muted["call"]["muted"].as_bool()), (200, Some(true)));
+    let before = caller.received.lock().unwrap().len();
+    let quiet: Vec<Vec<u8>> = (0..10u8).map(|n| vec![0xC0 + n; 160]).collect();
+    for (i, f) in quiet.iter().enumerate() {
+        phone.say(20_000 + i as u64 * 160, f.clone());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got: Vec<Vec<u8>> = caller.received.lock().unwrap()[before..]
+        .iter()
+        .filter_map(|p| rtp_payload(p).map(|(_, b)| b.to_vec()))
+        .collect();
+    assert_eq!(
+        in_order(&got, &quiet),
+        0,
+        "muted audio does not reach the caller"
+    );
+    v.as_sam(
+        "POST",
+        &format!("/api/v1/calls/{id}/mute"),
+        json!({"muted": false}),
+    )
+    .await;
+
     // The caller hangs up.
     caller.bye().await;
     let event = v.call_event(CALLER, "answered").await;
@@ -349,6 +416,34 @@ async fn a_trunk_call_is_queued_answered_in_the_browser_and_both_sides_hear_each
     // 48 of the 50 frames each way (160 samples a frame), allowing for a lost packet.
     assert!(loud(0) >= 48 * 160, "caller audio recorded: {}", loud(0));
     assert!(loud(1) >= 48 * 160, "agent audio recorded: {}", loud(1));
+
+    // The disposition chosen when resolving lands on the call's record.
+    let conversation = event["conversation_id"].as_str().unwrap();
+    let (s, resolved) = v
+        .as_sam(
+            "POST",
+            &format!("/api/v1/conversations/{conversation}/resolve"),
+            json!({"disposition": "resolved"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{resolved}");
+    v.server
+        .eventually(Duration::from_secs(10), || async {
+            let (_, t) = v
+                .server
+                .get(&format!(
+                    "/api/v1/contacts/{}/timeline",
+                    contact["id"].as_str()?
+                ))
+                .await;
+            t["events"]
+                .as_array()?
+                .iter()
+                .find(|e| e["kind"] == "call" && e["data"]["disposition"] == "resolved")
+                .cloned()
+        })
+        .await
+        .expect("the call shows its disposition");
 
     // Someone else may not fetch it.
     let anon = v
@@ -589,4 +684,71 @@ async fn a_warm_transfer_consults_then_hands_the_caller_over_with_the_context() 
         2,
         "{event}"
     );
+}
+
+#[tokio::test]
+async fn a_blind_transfer_sends_the_caller_back_to_a_queue_with_music() {
+    let v = voice(None).await;
+    let server = &v.server;
+    let _phone = AgentPhone::connect(&server.base, &v.sam).await;
+    v.available().await;
+    let (s, _) = server
+        .post(
+            "/api/v1/queues",
+            json!({"name": "billing", "channels": ["voice"]}),
+        )
+        .await;
+    assert!(s == 200 || s == 201);
+    let mut caller = SipCaller::new(server.sip.unwrap(), CALLER).await;
+    assert_eq!(caller.call(DIALED).await, 200);
+    v.answer_offer().await;
+    let call = v.call_state("connected").await;
+    let id = call["id"].as_str().unwrap();
+    // Sam steps away so the transfer cannot come straight back.
+    let (s, _) = v
+        .as_sam(
+            "PUT",
+            "/api/v1/agents/me/presence",
+            json!({"status": "away", "reason": "break"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, moved) = v
+        .as_sam(
+            "POST",
+            &format!("/api/v1/calls/{id}/transfer"),
+            json!({"queue": "billing", "context": {"reason": "invoice question",
+                "steps": [], "commitments": [], "sentiment": "neutral"}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{moved}");
+    let queued = server
+        .eventually(Duration::from_secs(10), || async {
+            let (_, all) = server.get("/api/v1/calls").await;
+            all["calls"]
+                .as_array()?
+                .iter()
+                .find(|c| c["state"] == "queued" && c["queue"] == "billing")
+                .cloned()
+        })
+        .await
+        .expect("the call waits in billing");
+    assert!(queued["agent_id"].is_null(), "{queued}");
+    let before = caller.received.lock().unwrap().len();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        caller.received.lock().unwrap().len() > before + 5,
+        "the caller hears music while waiting again"
+    );
+    let (s, wrong) = v
+        .as_sam(
+            "POST",
+            &format!("/api/v1/calls/{id}/transfer"),
+            json!({"queue": "nope"}),
+        )
+        .await;
+    assert!(s == 403 || s == 404 || s == 409, "{s} {wrong}");
+    caller.bye().await;
+    let event = v.call_event(CALLER, "abandoned").await;
+    assert_eq!(event["data"]["queue"], "billing");
 }
