@@ -530,3 +530,59 @@ pub fn pcap_rtp_payloads(path: &str) -> Vec<Vec<u8>> {
     }
     out
 }
+
+/// A server with voice for the voice tests: one agent (`agent` = (email, password,
+/// name)), a trunk at `trunk` (its IP is trusted for INVITEs), `routing-default` with
+/// `policy` settings when given, and extra CLI `setup` commands. Returns the server,
+/// the agent's token, and the stand-in Twilio it was provisioned with.
+pub async fn voice_server(
+    agent: (&str, &str, &str),
+    trunk: &str,
+    policy: Option<&[&str]>,
+    setup: &[&[&str]],
+) -> (crate::Server, String, crate::FakeTwilio) {
+    let twilio = crate::FakeTwilio::start().await;
+    let options = crate::Options::default();
+    let data = crate::provision(&options, &twilio).await;
+    let (email, password, name) = agent;
+    let user = [
+        "admin",
+        "create-user",
+        "--email",
+        email,
+        "--password",
+        password,
+        "--role",
+        "agent",
+        "--name",
+        name,
+    ];
+    crate::cli(data.path(), &options, &user).await;
+    let trunk_add = ["trunk", "add", "--name", "carrier", "--address", trunk];
+    crate::cli(data.path(), &options, &trunk_add).await;
+    if let Some(config) = policy {
+        let dir = crate::plugin_dist().join("routing-default");
+        let mut args = vec!["plugin", "install", dir.to_str().unwrap()];
+        for c in config {
+            args.extend(["--config", c]);
+        }
+        crate::cli(data.path(), &options, &args).await;
+    }
+    for args in setup {
+        crate::cli(data.path(), &options, args).await;
+    }
+    let server = crate::Server::start_in(Arc::new(data), options).await;
+    assert!(server.sip.is_some(), "voice runs: {}", server.log());
+    let (token, _) = server.login(email, password).await;
+    (server, token, twilio)
+}
+
+/// The RTP payloads of `packets[from..]` with payload type `pt` (`None`: any).
+pub fn payloads(packets: &[Vec<u8>], from: usize, pt: Option<u8>) -> Vec<Vec<u8>> {
+    packets[from.min(packets.len())..]
+        .iter()
+        .filter(|p| p.len() > 12 && p[0] >> 6 == 2)
+        .filter(|p| pt.is_none_or(|t| p[1] & 0x7f == t))
+        .map(|p| p[12..].to_vec())
+        .collect()
+}

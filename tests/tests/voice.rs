@@ -10,12 +10,11 @@
 //! - Untrusted sources, unsupported codecs and malformed packets get 403/488/400 or
 //!   nothing, and calls carry on.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use switchboard_e2e::voice::{AgentPhone, SipCaller};
-use switchboard_e2e::{FakeTwilio, Options, Server, cli, plugin_dist, provision};
+use switchboard_e2e::voice::{AgentPhone, SipCaller, payloads, voice_server};
+use switchboard_e2e::{FakeTwilio, Server};
 
 const AGENT_EMAIL: &str = "sam@voice.test";
 const AGENT_PASSWORD: &str = "sam-password-123";
@@ -29,51 +28,14 @@ struct Voice {
 }
 
 async fn voice(policy: Option<&[&str]>) -> Voice {
-    let twilio = FakeTwilio::start().await;
-    let options = Options::default();
-    let data = provision(&options, &twilio).await;
-    cli(
-        data.path(),
-        &options,
-        &[
-            "admin",
-            "create-user",
-            "--email",
-            AGENT_EMAIL,
-            "--password",
-            AGENT_PASSWORD,
-            "--role",
-            "agent",
-            "--name",
-            "Sam",
-        ],
-    )
-    .await;
     // Every loopback caller is "the trunk".
-    cli(
-        data.path(),
-        &options,
-        &[
-            "trunk",
-            "add",
-            "--name",
-            "loopback",
-            "--address",
-            "127.0.0.1:5999",
-        ],
+    let (server, sam, twilio) = voice_server(
+        (AGENT_EMAIL, AGENT_PASSWORD, "Sam"),
+        "127.0.0.1:5999",
+        policy,
+        &[],
     )
     .await;
-    if let Some(config) = policy {
-        let dir = plugin_dist().join("routing-default");
-        let mut args = vec!["plugin", "install", dir.to_str().unwrap()];
-        for c in config {
-            args.extend(["--config", c]);
-        }
-        cli(data.path(), &options, &args).await;
-    }
-    let server = Server::start_in(Arc::new(data), options).await;
-    assert!(server.sip.is_some(), "voice runs: {}", server.log());
-    let (sam, _) = server.login(AGENT_EMAIL, AGENT_PASSWORD).await;
     Voice {
         server,
         sam,
@@ -165,10 +127,6 @@ impl Voice {
     }
 }
 
-fn rtp_payload(packet: &[u8]) -> Option<(u8, &[u8])> {
-    (packet.len() > 12 && packet[0] >> 6 == 2).then(|| (packet[1] & 0x7f, &packet[12..]))
-}
-
 /// A frame the other side can recognise: 160 bytes of one μ-law value that decodes
 /// far from silence.
 fn frame(n: u8) -> Vec<u8> {
@@ -236,12 +194,7 @@ async fn a_trunk_call_is_queued_answered_in_the_browser_and_both_sides_hear_each
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let got: Vec<Vec<u8>> = caller.received.lock().unwrap()[before..]
-        .iter()
-        .filter_map(|p| rtp_payload(p))
-        .filter(|(pt, _)| *pt == 0)
-        .map(|(_, p)| p.to_vec())
-        .collect();
+    let got = payloads(&caller.received.lock().unwrap(), before, Some(0));
     let found = in_order(&got, &spoken);
     assert!(
         found >= 48,
@@ -290,12 +243,7 @@ async fn a_trunk_call_is_queued_answered_in_the_browser_and_both_sides_hear_each
         .await;
     assert_eq!(s, 400, "only keypad digits");
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let events: Vec<Vec<u8>> = caller.received.lock().unwrap()[before..]
-        .iter()
-        .filter_map(|p| rtp_payload(p))
-        .filter(|(pt, _)| *pt == 101)
-        .map(|(_, p)| p.to_vec())
-        .collect();
+    let events = payloads(&caller.received.lock().unwrap(), before, Some(101));
     assert!(
         events.len() >= 3,
         "start, updates and end packets: {events:?}"
@@ -322,10 +270,7 @@ async fn a_trunk_call_is_queued_answered_in_the_browser_and_both_sides_hear_each
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let got: Vec<Vec<u8>> = caller.received.lock().unwrap()[before..]
-        .iter()
-        .filter_map(|p| rtp_payload(p).map(|(_, b)| b.to_vec()))
-        .collect();
+    let got = payloads(&caller.received.lock().unwrap(), before, None);
     assert_eq!(
         in_order(&got, &quiet),
         0,
@@ -607,10 +552,7 @@ async fn a_warm_transfer_consults_then_hands_the_caller_over_with_the_context() 
         in_order(&alex_heard, &words) >= 23,
         "Alex heard Sam during the consult"
     );
-    let caller_heard: Vec<Vec<u8>> = caller.received.lock().unwrap()[before..]
-        .iter()
-        .filter_map(|p| rtp_payload(p).map(|(_, b)| b.to_vec()))
-        .collect();
+    let caller_heard = payloads(&caller.received.lock().unwrap(), before, None);
     assert!(
         !caller_heard.is_empty(),
         "music keeps playing to the caller"

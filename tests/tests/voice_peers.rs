@@ -9,12 +9,11 @@
 //! - baresip, a second independent peer, registers as a desk phone with digest
 //!   authentication and calls in (challenged, then accepted), and the agent hears it.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use switchboard_e2e::voice::{AgentPhone, SipCaller, Sipp, pcap_rtp_payloads};
-use switchboard_e2e::{FakeTwilio, Options, Server, cli, plugin_dist, provision};
+use switchboard_e2e::voice::{AgentPhone, SipCaller, Sipp, pcap_rtp_payloads, voice_server};
+use switchboard_e2e::{FakeTwilio, Server};
 
 const AGENT_EMAIL: &str = "ana@sipp.test";
 const AGENT_PASSWORD: &str = "ana-password-123";
@@ -24,52 +23,14 @@ async fn start(trunk: &str, policy: bool) -> (Server, String, FakeTwilio) {
 }
 
 async fn start_with(trunk: &str, policy: bool, setup: &[&[&str]]) -> (Server, String, FakeTwilio) {
-    let twilio = FakeTwilio::start().await;
-    let options = Options::default();
-    let data = provision(&options, &twilio).await;
-    cli(
-        data.path(),
-        &options,
-        &[
-            "admin",
-            "create-user",
-            "--email",
-            AGENT_EMAIL,
-            "--password",
-            AGENT_PASSWORD,
-            "--role",
-            "agent",
-            "--name",
-            "Ana",
-        ],
+    let menu: &[&str] = &["ivr_menu=1=sales,2=billing"];
+    let (server, token, twilio) = voice_server(
+        (AGENT_EMAIL, AGENT_PASSWORD, "Ana"),
+        trunk,
+        policy.then_some(menu),
+        setup,
     )
     .await;
-    cli(
-        data.path(),
-        &options,
-        &["trunk", "add", "--name", "carrier", "--address", trunk],
-    )
-    .await;
-    if policy {
-        let dir = plugin_dist().join("routing-default");
-        cli(
-            data.path(),
-            &options,
-            &[
-                "plugin",
-                "install",
-                dir.to_str().unwrap(),
-                "--config",
-                "ivr_menu=1=sales,2=billing",
-            ],
-        )
-        .await;
-    }
-    for args in setup {
-        cli(data.path(), &options, args).await;
-    }
-    let server = Server::start_in(Arc::new(data), options).await;
-    let (token, _) = server.login(AGENT_EMAIL, AGENT_PASSWORD).await;
     let (s, v) = server
         .call(
             &token,
@@ -96,6 +57,30 @@ async fn live_call(server: &Server, token: &str, state: &str) -> Value {
         })
         .await
         .unwrap_or_else(|| panic!("no call {state}; log:\n{}", server.log()))
+}
+
+/// Waits for the agent's first offer and accepts it (the softphone's Answer).
+async fn answer_first_offer(server: &Server, token: &str) -> Value {
+    let offer = server
+        .eventually(Duration::from_secs(20), || async {
+            let (_, v) = server
+                .call(token, "GET", "/api/v1/agents/me/offers", json!(null))
+                .await;
+            v["offers"].as_array()?.first().cloned()
+        })
+        .await
+        .unwrap_or_else(|| panic!("no offer; log:\n{}", server.log()));
+    let id = offer["reservation"]["id"].as_str().unwrap();
+    let (s, v) = server
+        .call(
+            token,
+            "POST",
+            &format!("/api/v1/reservations/{id}/accept"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    offer
 }
 
 async fn timeline_call(server: &Server, number: &str, outcome: &str) -> Value {
@@ -130,26 +115,8 @@ async fn a_sipp_caller_picks_billing_in_the_ivr_and_the_agent_hears_the_captured
     let phone = AgentPhone::connect(&server.base, &ana).await;
     let sipp = Sipp::start("caller_ivr", server.sip);
 
-    let offer = server
-        .eventually(Duration::from_secs(20), || async {
-            let (_, v) = server
-                .call(&ana, "GET", "/api/v1/agents/me/offers", json!(null))
-                .await;
-            v["offers"].as_array()?.first().cloned()
-        })
-        .await
-        .unwrap_or_else(|| panic!("no offer; log:\n{}", server.log()));
+    let offer = answer_first_offer(&server, &ana).await;
     assert_eq!(offer["task"]["queue"], "billing", "the caller pressed 2");
-    let id = offer["reservation"]["id"].as_str().unwrap();
-    let (s, v) = server
-        .call(
-            &ana,
-            "POST",
-            &format!("/api/v1/reservations/{id}/accept"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
     let call = live_call(&server, &ana, "connected").await;
     assert_eq!(call["ivr_path"], json!(["menu=2"]));
 
@@ -335,28 +302,11 @@ async fn baresip_registers_as_a_desk_phone_with_digest_and_its_call_reaches_the_
             .join("\n")
     };
 
-    let offer = server
-        .eventually(Duration::from_secs(20), || async {
-            let (_, v) = server
-                .call(&ana, "GET", "/api/v1/agents/me/offers", json!(null))
-                .await;
-            v["offers"].as_array()?.first().cloned()
-        })
-        .await
-        .unwrap_or_else(|| panic!("no offer from the desk phone; log:\n{}", server.log()));
+    let _ = answer_first_offer(&server, &ana).await;
     assert!(
         server.log().contains("desk phone registered"),
         "REGISTER with digest"
     );
-    let id = offer["reservation"]["id"].as_str().unwrap();
-    server
-        .call(
-            &ana,
-            "POST",
-            &format!("/api/v1/reservations/{id}/accept"),
-            json!({}),
-        )
-        .await;
     let call = live_call(&server, &ana, "connected").await;
     assert_eq!(
         call["from"], "1001@127.0.0.1",

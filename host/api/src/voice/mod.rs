@@ -411,6 +411,15 @@ impl VoiceService {
         prompt
     }
 
+    /// Hold music, looping, for the caller.
+    fn music(&self) -> MediaCommand {
+        MediaCommand::Play {
+            prompt: self.prompt("hold-music"),
+            looping: true,
+            done: None,
+        }
+    }
+
     // ------------------------------------------------------------------ ports
 
     /// Binds an RTP socket from the configured range (even ports; RTCP is +1).
@@ -733,13 +742,7 @@ impl VoiceService {
         if !self.is_live(&call_id) {
             return;
         }
-        let _ = media
-            .send(MediaCommand::Play {
-                prompt: self.prompt("hold-music"),
-                looping: true,
-                done: None,
-            })
-            .await;
+        let _ = media.send(self.music()).await;
         self.update(&call_id, |c| c.set_state(CallState::Queued));
         routing
             .on_inbound_with(&conversation, &contact, VOICE, attributes)

@@ -365,10 +365,7 @@ async fn on_invite(
         }
     };
     let port = socket.local_addr().map(|a| a.port()).unwrap_or_default();
-    let codec = match negotiated.codec {
-        AudioCodec::Pcmu => Codec::Pcmu,
-        AudioCodec::Pcma => Codec::Pcma,
-    };
+    let codec = media_codec(negotiated.codec);
     let local = LocalAudio::new(service.public_ip(), port)
         .with_codecs(&[negotiated.codec])
         .with_telephone_event(negotiated.telephone_event);
@@ -555,6 +552,14 @@ async fn on_register(
             tracing::info!(user = %user, ?why, %source, "REGISTER refused");
             respond(service, id, request, 403);
         }
+    }
+}
+
+/// The media crate's codec for an SDP codec.
+fn media_codec(codec: AudioCodec) -> Codec {
+    match codec {
+        AudioCodec::Pcmu => Codec::Pcmu,
+        AudioCodec::Pcma => Codec::Pcma,
     }
 }
 
@@ -816,10 +821,7 @@ async fn outbound(
         }
     };
     let socket = socket.await.map_err(|_| "media socket lost")?;
-    let codec = match negotiated.codec {
-        AudioCodec::Pcmu => Codec::Pcmu,
-        AudioCodec::Pcma => Codec::Pcma,
-    };
+    let codec = media_codec(negotiated.codec);
     let media = service.start_media(
         call_id,
         socket,
