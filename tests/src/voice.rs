@@ -533,16 +533,24 @@ pub fn pcap_rtp_payloads(path: &str) -> Vec<Vec<u8>> {
 
 /// A server with voice for the voice tests: one agent (`agent` = (email, password,
 /// name)), a trunk at `trunk` (its IP is trusted for INVITEs), `routing-default` with
-/// `policy` settings when given, and extra CLI `setup` commands. Returns the server,
+/// `policy` settings when given, extra CLI `setup` commands and environment `env`.
+/// Returns the server,
 /// the agent's token, and the stand-in Twilio it was provisioned with.
 pub async fn voice_server(
     agent: (&str, &str, &str),
     trunk: &str,
     policy: Option<&[&str]>,
     setup: &[&[&str]],
+    env: &[(&str, &str)],
 ) -> (crate::Server, String, crate::FakeTwilio) {
     let twilio = crate::FakeTwilio::start().await;
-    let options = crate::Options::default();
+    let options = crate::Options {
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..crate::Options::default()
+    };
     let data = crate::provision(&options, &twilio).await;
     let (email, password, name) = agent;
     let user = [

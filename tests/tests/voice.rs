@@ -28,12 +28,17 @@ struct Voice {
 }
 
 async fn voice(policy: Option<&[&str]>) -> Voice {
+    voice_with(policy, &[]).await
+}
+
+async fn voice_with(policy: Option<&[&str]>, env: &[(&str, &str)]) -> Voice {
     // Every loopback caller is "the trunk".
     let (server, sam, twilio) = voice_server(
         (AGENT_EMAIL, AGENT_PASSWORD, "Sam"),
         "127.0.0.1:5999",
         policy,
         &[],
+        env,
     )
     .await;
     Voice {
@@ -693,4 +698,31 @@ async fn a_blind_transfer_sends_the_caller_back_to_a_queue_with_music() {
     caller.bye().await;
     let event = v.call_event(CALLER, "abandoned").await;
     assert_eq!(event["data"]["queue"], "billing");
+}
+
+#[tokio::test]
+async fn a_caller_whose_audio_stops_is_hung_up_and_the_agent_freed() {
+    let v = voice_with(None, &[("SWITCHBOARD_RTP_TIMEOUT_SECS", "2")]).await;
+    let _phone = AgentPhone::connect(&v.server.base, &v.sam).await;
+    v.available().await;
+    let mut caller = SipCaller::new(v.server.sip.unwrap(), CALLER).await;
+    assert_eq!(caller.call(DIALED).await, 200);
+    // The caller talks for a moment, then their network dies: no BYE, no RTP.
+    for n in 0..10u8 {
+        caller.say(&frame(n)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    v.answer_offer().await;
+    v.call_state("connected").await;
+    let hung_up = v
+        .server
+        .eventually(Duration::from_secs(10), || async {
+            caller.got_bye().then_some(())
+        })
+        .await;
+    assert!(hung_up.is_some(), "the host sent BYE after 2 s of silence");
+    let event = v.call_event(CALLER, "failed").await;
+    assert!(event["data"]["agent_id"].is_string());
+    let (_, calls) = v.as_sam("GET", "/api/v1/calls/me", json!(null)).await;
+    assert_eq!(calls["calls"], json!([]), "the agent is off the call");
 }

@@ -29,6 +29,7 @@ async fn start_with(trunk: &str, policy: bool, setup: &[&[&str]]) -> (Server, St
         trunk,
         policy.then_some(menu),
         setup,
+        &[],
     )
     .await;
     let (s, v) = server

@@ -64,6 +64,8 @@ pub struct VoiceSettings {
     pub record_calls: bool,
     /// Digest realm of desk phones.
     pub realm: String,
+    /// Hang up a caller silent this long (`SWITCHBOARD_RTP_TIMEOUT_SECS`).
+    pub rtp_timeout_secs: u64,
 }
 
 impl Default for VoiceSettings {
@@ -79,6 +81,7 @@ impl Default for VoiceSettings {
             media_ip: None,
             record_calls: true,
             realm: "switchboard".into(),
+            rtp_timeout_secs: 60,
         }
     }
 }
@@ -101,6 +104,7 @@ impl VoiceSettings {
             public_ip: self.media_ip.as_deref().map(str::parse).transpose()?,
             record_calls: self.record_calls,
             realm: self.realm.clone(),
+            rtp_timeout: std::time::Duration::from_secs(self.rtp_timeout_secs.max(1)),
         })
     }
 }
@@ -376,6 +380,11 @@ impl Settings {
         if let Some(v) = env("SWITCHBOARD_MEDIA_IP") {
             self.voice.media_ip = Some(v);
         }
+        num(
+            "SWITCHBOARD_RTP_TIMEOUT_SECS",
+            &mut self.voice.rtp_timeout_secs,
+            problems,
+        );
     }
 
     fn validate(&self, problems: &mut Vec<String>) {

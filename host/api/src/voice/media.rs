@@ -75,6 +75,9 @@ pub enum MediaCommand {
     SendDigits(String),
     /// Start recording both directions into this file (if not already recording).
     Record(PathBuf),
+    /// The caller put us on hold (`sendonly`/`inactive`): silence from them is
+    /// expected, so the RTP timeout is paused.
+    CallerHold(bool),
     /// Stop everything; gets the summary.
     Stop(oneshot::Sender<MediaSummary>),
 }
@@ -113,6 +116,10 @@ pub struct MediaSetup {
     pub digits: mpsc::UnboundedSender<char>,
     /// Shared counters.
     pub counters: Arc<MediaCounters>,
+    /// No RTP from the caller for this long (and not on hold) means the call is dead.
+    pub rtp_timeout: Duration,
+    /// Told once when that happens.
+    pub dead: mpsc::UnboundedSender<()>,
 }
 
 struct Gathering {
@@ -151,6 +158,8 @@ async fn run(setup: MediaSetup, mut commands: mpsc::Receiver<MediaCommand>) {
         telephone_event,
         digits: stray_digits,
         counters,
+        rtp_timeout,
+        dead,
     } = setup;
     let config = RelayConfig {
         codec,
@@ -180,6 +189,9 @@ async fn run(setup: MediaSetup, mut commands: mpsc::Receiver<MediaCommand>) {
     let mut typeahead: Vec<char> = Vec::new();
     let mut recorder: Option<(PathBuf, Recorder<BufWriter<File>>)> = None;
     let mut latched = false;
+    let mut caller_held = false;
+    let mut last_rx = Instant::now();
+    let mut reported_dead = false;
     let mut buf = vec![0u8; 2048];
 
     loop {
@@ -192,10 +204,11 @@ async fn run(setup: MediaSetup, mut commands: mpsc::Receiver<MediaCommand>) {
         }
         let wake = next.map(|ms| clock + Duration::from_millis(ms));
         let gather_deadline = gathering.as_ref().and_then(|g| g.deadline);
-        let deadline = match (wake, gather_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let silence_deadline = (!caller_held && !reported_dead).then_some(last_rx + rtp_timeout);
+        let deadline = [wake, gather_deadline, silence_deadline]
+            .into_iter()
+            .flatten()
+            .min();
         let sleep = async {
             match deadline {
                 Some(at) => tokio::time::sleep_until(at).await,
@@ -217,6 +230,7 @@ async fn run(setup: MediaSetup, mut commands: mpsc::Receiver<MediaCommand>) {
                     }
                 }
                 latched = true;
+                last_rx = Instant::now();
                 counters.rtp_in.fetch_add(1, Ordering::Relaxed);
                 let now = now_ms();
                 if let Some((_, rec)) = &mut recorder
@@ -335,6 +349,10 @@ async fn run(setup: MediaSetup, mut commands: mpsc::Receiver<MediaCommand>) {
                             }
                         }
                     }
+                    MediaCommand::CallerHold(held) => {
+                        caller_held = held;
+                        last_rx = Instant::now();
+                    }
                     MediaCommand::Stop(reply) => {
                         let mut summary = MediaSummary {
                             caller_packets: (relay.stats(Leg::A).packets_in, relay.stats(Leg::A).packets_out),
@@ -358,6 +376,10 @@ async fn run(setup: MediaSetup, mut commands: mpsc::Receiver<MediaCommand>) {
             _ = sleep => {}
         }
 
+        if !caller_held && !reported_dead && last_rx.elapsed() >= rtp_timeout {
+            reported_dead = true;
+            let _ = dead.send(());
+        }
         // Due work: prompt frames, DTMF packets, gather progress.
         let now = now_ms();
         if let Some(p) = &mut playing {

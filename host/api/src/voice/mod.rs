@@ -62,6 +62,9 @@ pub struct VoiceConfig {
     pub record_calls: bool,
     /// The SIP domain and digest realm of desk phones.
     pub realm: String,
+    /// A caller silent this long (no RTP, not on hold) is hung up: their phone or
+    /// network is gone and would otherwise hold an agent forever.
+    pub rtp_timeout: Duration,
 }
 
 impl Default for VoiceConfig {
@@ -74,6 +77,7 @@ impl Default for VoiceConfig {
             public_ip: None,
             record_calls: true,
             realm: "switchboard".into(),
+            rtp_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -233,6 +237,8 @@ pub struct VoiceService {
     counters: Arc<MediaCounters>,
     sip_state: StdMutex<sip::UaState>,
     calls_total: AtomicU64,
+    /// Calls whose caller went silent, to hang up.
+    dead_calls: mpsc::UnboundedSender<String>,
 }
 
 /// What an agent's WebRTC session is connected to.
@@ -291,6 +297,7 @@ impl VoiceService {
         let (webrtc, webrtc_events) = WebRtcEndpoint::bind(WebRtcConfig::new(webrtc_bind)).await?;
         let recordings = state.config.data_dir.join("recordings");
         std::fs::create_dir_all(&recordings)?;
+        let (dead_calls, mut dead_rx) = mpsc::unbounded_channel::<String>();
         let service = Arc::new(VoiceService {
             next_port: AtomicU16::new(config.rtp_ports.0),
             sip_state: StdMutex::new(sip::UaState::new(&config.realm)),
@@ -305,6 +312,14 @@ impl VoiceService {
             prompts: StdMutex::default(),
             counters: Arc::default(),
             calls_total: AtomicU64::new(0),
+            dead_calls,
+        });
+        let reaper = service.clone();
+        tokio::spawn(async move {
+            while let Some(call) = dead_rx.recv().await {
+                tracing::warn!(call = %call, "no audio from the caller; hanging up");
+                reaper.hang_up(&call, "failed").await;
+            }
         });
         service.end_unfinished().await;
         tokio::spawn(sip::run(service.clone(), sip_events));
@@ -462,6 +477,13 @@ impl VoiceService {
         telephone_event: Option<u8>,
     ) -> mpsc::Sender<MediaCommand> {
         let (digits_tx, mut digits_rx) = mpsc::unbounded_channel();
+        let (dead_tx, mut dead_rx) = mpsc::unbounded_channel();
+        let (id, dead_calls) = (call_id.to_string(), self.dead_calls.clone());
+        tokio::spawn(async move {
+            if dead_rx.recv().await.is_some() {
+                let _ = dead_calls.send(id);
+            }
+        });
         let id = call_id.to_string();
         tokio::spawn(async move {
             while let Some(d) = digits_rx.recv().await {
@@ -475,6 +497,8 @@ impl VoiceService {
             telephone_event,
             digits: digits_tx,
             counters: self.counters.clone(),
+            rtp_timeout: self.config.rtp_timeout,
+            dead: dead_tx,
         })
     }
 
@@ -1019,12 +1043,6 @@ impl VoiceService {
                     .await;
             }
         }
-    }
-
-    /// The agent's realtime socket closed: their session goes with it, unless a
-    /// newer one replaced it.
-    pub fn agent_socket_closed(&self, agent_id: &str) {
-        let _ = agent_id;
     }
 
     async fn run_webrtc(self: Arc<Self>, mut events: mpsc::Receiver<WebRtcEvent>) {

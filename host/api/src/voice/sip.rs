@@ -481,6 +481,9 @@ fn on_reinvite(service: &VoiceService, id: TransactionId, request: &Message) {
         negotiated.answer(&c.sip.local)
     });
     let Some(answer) = answer else { return };
+    if let Some(media) = service.with_call(&call, |c| c.media.clone()) {
+        let _ = media.try_send(super::media::MediaCommand::CallerHold(negotiated.on_hold()));
+    }
     let mut response = Message::response_to(request, 200)
         .with_header("Contact", our_contact(service, "switchboard"));
     response.set_body("application/sdp", answer.to_bytes());
