@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_routing;
+mod bench_voice;
 mod config;
 mod offline;
 mod replay;
@@ -127,6 +128,8 @@ struct BenchCli {
 enum BenchCommand {
     /// Routing decisions per second and enqueue-to-offer latency, Wasm policy vs native.
     Routing(bench_routing::RoutingBenchArgs),
+    /// Call setup rate (sipp) and media relay CPU per packet, each against a baseline.
+    Voice(bench_voice::VoiceBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -195,6 +198,10 @@ fn main() -> anyhow::Result<()> {
                 command: Some(BenchCommand::Routing(args)),
                 ..
             }) => bench_routing::run(args).await,
+            Command::Bench(BenchCli {
+                command: Some(BenchCommand::Voice(args)),
+                ..
+            }) => bench_voice::run(args).await,
             Command::Bench(BenchCli { args, .. }) => bench::run(args).await,
             Command::Routing {
                 command: RoutingCommand::Replay(args),
