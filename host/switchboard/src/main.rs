@@ -524,7 +524,9 @@ async fn demo_setup(
     if settings.voice.enabled && store.trunks().await?.is_empty() {
         // Calls from this machine count as the trunk, so a local softphone or sipp
         // can ring the demo: `sipp -sn uac -s +15550001000 127.0.0.1:5060 -m 1`.
-        store.upsert_trunk("local", "127.0.0.1:5080", None, None).await?;
+        store
+            .upsert_trunk("local", "127.0.0.1:5080", None, None)
+            .await?;
         println!("demo: SIP trunk 'local' (127.0.0.1): calls from this machine are accepted");
     }
     Ok(())
