@@ -10,6 +10,7 @@
 //! - Untrusted sources, unsupported codecs and malformed packets get 403/488/400 or
 //!   nothing, and calls carry on.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -725,4 +726,87 @@ async fn a_caller_whose_audio_stops_is_hung_up_and_the_agent_freed() {
     assert!(event["data"]["agent_id"].is_string());
     let (_, calls) = v.as_sam("GET", "/api/v1/calls/me", json!(null)).await;
     assert_eq!(calls["calls"], json!([]), "the agent is off the call");
+}
+
+#[tokio::test]
+async fn sip_over_tls_is_served_when_configured() {
+    use switchboard_sip::message::{Message, Method, NameAddr, SipUri, Transport, Via, new_branch};
+    use switchboard_sip::transport::{SipEndpoint, SipEvent, TransportConfig};
+
+    let dir = tempfile::tempdir().unwrap();
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("sip.crt"), dir.path().join("sip.key"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, signing_key.serialize_pem()).unwrap();
+    let tls_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tls_addr = format!("127.0.0.1:{tls_port}");
+    let v = voice_with(
+        None,
+        &[
+            ("SWITCHBOARD_SIP_TLS_ADDR", &tls_addr),
+            ("SWITCHBOARD_SIP_TLS_CERT", cert_path.to_str().unwrap()),
+            ("SWITCHBOARD_SIP_TLS_KEY", key_path.to_str().unwrap()),
+        ],
+    )
+    .await;
+
+    // A TLS client that trusts only that certificate.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut config = TransportConfig::new("127.0.0.1:0".parse().unwrap());
+    config.tls_client = Some(Arc::new(client));
+    let (peer, mut events) = SipEndpoint::bind(config).await.unwrap();
+    let to: std::net::SocketAddr = tls_addr.parse().unwrap();
+    let uri = SipUri::sip(None, "127.0.0.1", Some(tls_port));
+    let mut from = NameAddr::new(SipUri::sip(Some("probe"), "127.0.0.1", None));
+    from.params.set("tag", Some("tls1"));
+    let options = Message::request(Method::Options, uri.clone())
+        .with_header(
+            "Via",
+            Via::new(
+                Transport::Tls,
+                "127.0.0.1",
+                Some(peer.udp_addr().port()),
+                &new_branch(),
+            ),
+        )
+        .with_header("Max-Forwards", 70)
+        .with_header("From", &from)
+        .with_header("To", NameAddr::new(uri))
+        .with_header("Call-ID", "tls-options-1")
+        .with_header("CSeq", "1 OPTIONS")
+        .with_header("Content-Length", 0);
+    peer.send_request(options, to, Transport::Tls)
+        .await
+        .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(event) = events.recv().await {
+            if let SipEvent::Response { response, .. } = event {
+                return Some(response);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| panic!("no answer over TLS; log:\n{}", v.server.log()));
+    assert_eq!(response.status(), Some(200));
+    assert!(
+        response
+            .header("Allow")
+            .unwrap_or_default()
+            .contains("INVITE")
+    );
 }
