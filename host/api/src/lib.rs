@@ -352,11 +352,8 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/{id}/{action}", post(routing_api::task_action))
         .route("/calls", get(voice::api::all_calls).post(voice::api::dial))
         .route("/calls/me", get(voice::api::my_calls))
-        .route("/calls/{id}/hangup", post(voice::api::hangup))
-        .route("/calls/{id}/hold", post(voice::api::hold))
-        .route("/calls/{id}/mute", post(voice::api::mute))
-        .route("/calls/{id}/dtmf", post(voice::api::dtmf))
         .route("/calls/{id}/transfer", post(voice::api::transfer))
+        .route("/calls/{id}/{action}", post(voice::api::control))
         .route(
             "/calls/{id}/transfer/{action}",
             post(voice::api::transfer_action),

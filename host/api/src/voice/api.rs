@@ -108,74 +108,54 @@ pub async fn dial(
     Ok((StatusCode::CREATED, Json(json!({"call": call}))))
 }
 
-/// `POST /api/v1/calls/{id}/hangup`.
-pub async fn hangup(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let voice = voice(&state)?;
-    controlled(&auth, &voice, &id)?;
-    voice.hang_up(&id, "answered").await;
-    Ok(Json(json!({"ended": id})))
-}
-
-/// `{held}`.
+/// The body of a softphone control.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HoldBody {
-    held: bool,
+pub struct ControlBody {
+    #[serde(default)]
+    held: Option<bool>,
+    #[serde(default)]
+    muted: Option<bool>,
+    #[serde(default)]
+    digits: Option<String>,
 }
 
-/// `POST /api/v1/calls/{id}/hold`.
-pub async fn hold(
+/// `POST /api/v1/calls/{id}/hangup`, `/hold` `{held}`, `/mute` `{muted}`,
+/// `/dtmf` `{digits}`: the softphone's controls.
+pub async fn control(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<String>,
-    Json(body): Json<HoldBody>,
+    Path((id, action)): Path<(String, String)>,
+    body: Option<Json<ControlBody>>,
 ) -> ApiResult<Json<Value>> {
     let voice = voice(&state)?;
     controlled(&auth, &voice, &id)?;
-    Ok(Json(voice.hold(&id, body.held).await?))
-}
-
-/// `{muted}`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MuteBody {
-    muted: bool,
-}
-
-/// `POST /api/v1/calls/{id}/mute`.
-pub async fn mute(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    Json(body): Json<MuteBody>,
-) -> ApiResult<Json<Value>> {
-    let voice = voice(&state)?;
-    controlled(&auth, &voice, &id)?;
-    Ok(Json(voice.mute(&id, body.muted)?))
-}
-
-/// `{digits}`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DtmfBody {
-    digits: String,
-}
-
-/// `POST /api/v1/calls/{id}/dtmf`.
-pub async fn dtmf(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    Json(body): Json<DtmfBody>,
-) -> ApiResult<Json<Value>> {
-    let voice = voice(&state)?;
-    controlled(&auth, &voice, &id)?;
-    voice.dtmf(&id, &body.digits).await?;
-    Ok(Json(json!({"sent": body.digits})))
+    let body = body.map(|Json(b)| b).unwrap_or(ControlBody {
+        held: None,
+        muted: None,
+        digits: None,
+    });
+    let missing = |field: &str| ApiError::bad_request(format!("{action}: `{field}` is required"));
+    match action.as_str() {
+        "hangup" => {
+            voice.hang_up(&id, "answered").await;
+            Ok(Json(json!({"ended": id})))
+        }
+        "hold" => Ok(Json(
+            voice
+                .hold(&id, body.held.ok_or_else(|| missing("held"))?)
+                .await?,
+        )),
+        "mute" => Ok(Json(
+            voice.mute(&id, body.muted.ok_or_else(|| missing("muted"))?)?,
+        )),
+        "dtmf" => {
+            let digits = body.digits.ok_or_else(|| missing("digits"))?;
+            voice.dtmf(&id, &digits).await?;
+            Ok(Json(json!({"sent": digits})))
+        }
+        _ => Err(ApiError::not_found("hangup, hold, mute, dtmf or transfer")),
+    }
 }
 
 /// `POST /api/v1/calls/{id}/transfer`: `{queue}` blind, or `{agent_id, mode:"warm"}`
