@@ -112,14 +112,14 @@ pub struct MediaSetup {
     pub codec: Codec,
     /// The caller's telephone-event payload type.
     pub telephone_event: Option<u8>,
-    /// Digits pressed by the caller outside a gather (for the call log).
-    pub digits: mpsc::UnboundedSender<char>,
+    /// The call, for logs and for [`MediaSetup::dead`].
+    pub call_id: String,
     /// Shared counters.
     pub counters: Arc<MediaCounters>,
     /// No RTP from the caller for this long (and not on hold) means the call is dead.
     pub rtp_timeout: Duration,
-    /// Told once when that happens.
-    pub dead: mpsc::UnboundedSender<()>,
+    /// Gets the call id once when that happens.
+    pub dead: mpsc::UnboundedSender<String>,
 }
 
 struct Gathering {
@@ -156,7 +156,7 @@ async fn run(setup: MediaSetup, mut commands: mpsc::Receiver<MediaCommand>) {
         mut remote,
         codec,
         telephone_event,
-        digits: stray_digits,
+        call_id,
         counters,
         rtp_timeout,
         dead,
@@ -378,7 +378,7 @@ async fn run(setup: MediaSetup, mut commands: mpsc::Receiver<MediaCommand>) {
 
         if !caller_held && !reported_dead && last_rx.elapsed() >= rtp_timeout {
             reported_dead = true;
-            let _ = dead.send(());
+            let _ = dead.send(call_id.clone());
         }
         // Due work: prompt frames, DTMF packets, gather progress.
         let now = now_ms();
@@ -439,7 +439,7 @@ async fn run(setup: MediaSetup, mut commands: mpsc::Receiver<MediaCommand>) {
         } else {
             // Kept for the next gather (callers type ahead of the menu), a few only.
             for d in pending_digits.drain(..) {
-                let _ = stray_digits.send(d);
+                tracing::debug!(call = %call_id, digit = %d, "caller pressed a key");
                 if typeahead.len() < 16 {
                     typeahead.push(d);
                 }

@@ -239,7 +239,14 @@ pub struct VoiceService {
     calls_total: AtomicU64,
     /// Calls whose caller went silent, to hang up.
     dead_calls: mpsc::UnboundedSender<String>,
+    /// The trunks' IP addresses and when they were read: every INVITE checks them,
+    /// and reading the database each time made INVITEs wait behind other writes.
+    trunk_ips: StdMutex<Option<(std::time::Instant, Vec<IpAddr>)>>,
 }
+
+/// How long the trunk list is trusted before it is read again (a `trunk add` on a
+/// running server applies within this).
+const TRUNK_REFRESH: Duration = Duration::from_secs(2);
 
 /// What an agent's WebRTC session is connected to.
 #[derive(Debug, Clone)]
@@ -313,6 +320,7 @@ impl VoiceService {
             counters: Arc::default(),
             calls_total: AtomicU64::new(0),
             dead_calls,
+            trunk_ips: StdMutex::default(),
         });
         let reaper = service.clone();
         tokio::spawn(async move {
@@ -331,6 +339,35 @@ impl VoiceService {
             "voice ready"
         );
         Ok(service)
+    }
+
+    /// The IP addresses of the configured trunks (cached for [`TRUNK_REFRESH`]).
+    pub async fn trunk_ips(&self) -> Vec<IpAddr> {
+        if let Some((at, ips)) = &*self.trunk_ips.lock().expect("trunks")
+            && at.elapsed() < TRUNK_REFRESH
+        {
+            return ips.clone();
+        }
+        let trunks = match self.state.store.trunks().await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!("trunks not read: {e}");
+                return Vec::new();
+            }
+        };
+        let ips: Vec<IpAddr> = trunks
+            .iter()
+            .filter_map(|t| {
+                t.address
+                    .rsplit_once(':')
+                    .map_or(t.address.as_str(), |(h, _)| h)
+                    .trim_matches(['[', ']'])
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        *self.trunk_ips.lock().expect("trunks") = Some((std::time::Instant::now(), ips.clone()));
+        ips
     }
 
     /// The SIP UDP address (and TCP, same port).
@@ -441,10 +478,7 @@ impl VoiceService {
     pub async fn bind_rtp(&self) -> std::io::Result<UdpSocket> {
         let (low, high) = self.config.rtp_ports;
         let span = u32::from(high.saturating_sub(low)) / 2 + 1;
-        let bind_ip = match self.config.sip_addr.ip() {
-            ip if ip.is_unspecified() => ip,
-            ip => ip,
-        };
+        let bind_ip = self.config.sip_addr.ip();
         for _ in 0..span {
             let port = self
                 .next_port
@@ -476,29 +510,15 @@ impl VoiceService {
         codec: Codec,
         telephone_event: Option<u8>,
     ) -> mpsc::Sender<MediaCommand> {
-        let (digits_tx, mut digits_rx) = mpsc::unbounded_channel();
-        let (dead_tx, mut dead_rx) = mpsc::unbounded_channel();
-        let (id, dead_calls) = (call_id.to_string(), self.dead_calls.clone());
-        tokio::spawn(async move {
-            if dead_rx.recv().await.is_some() {
-                let _ = dead_calls.send(id);
-            }
-        });
-        let id = call_id.to_string();
-        tokio::spawn(async move {
-            while let Some(d) = digits_rx.recv().await {
-                tracing::debug!(call = %id, digit = %d, "caller pressed a key");
-            }
-        });
         media::spawn(MediaSetup {
             socket,
             remote,
             codec,
             telephone_event,
-            digits: digits_tx,
+            call_id: call_id.to_string(),
             counters: self.counters.clone(),
             rtp_timeout: self.config.rtp_timeout,
-            dead: dead_tx,
+            dead: self.dead_calls.clone(),
         })
     }
 

@@ -273,15 +273,7 @@ async fn authorize_invite(
     request: &Message,
     source: SocketAddr,
 ) -> Option<Caller> {
-    let trunks = service.app().store.trunks().await.unwrap_or_default();
-    let from_trunk = trunks.iter().any(|t| {
-        t.address
-            .rsplit_once(':')
-            .map_or(t.address.as_str(), |(h, _)| h)
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip == source.ip())
-    });
+    let from_trunk = service.trunk_ips().await.contains(&source.ip());
     if from_trunk {
         return Some(Caller::Trunk);
     }
@@ -687,9 +679,6 @@ pub async fn dial(
 
     let call_id = uuid::Uuid::now_v7().to_string();
     let now = crate::now_ms();
-    let (media_socket_tx, media_socket_rx) =
-        tokio::sync::oneshot::channel::<tokio::net::UdpSocket>();
-    let _ = media_socket_tx.send(socket);
     // The media task starts when the far end's SDP names its address; until then a
     // placeholder command channel keeps the call's shape.
     let (placeholder, _) = mpsc::channel(1);
@@ -732,15 +721,7 @@ pub async fn dial(
     let id = call_id.clone();
     tokio::spawn(async move {
         let outcome = outbound(
-            &service,
-            &id,
-            &agent,
-            invite,
-            offer,
-            peer,
-            transport,
-            trunk,
-            media_socket_rx,
+            &service, &id, &agent, invite, offer, peer, transport, trunk, socket,
         )
         .await;
         if let Err(why) = outcome {
@@ -766,7 +747,7 @@ async fn outbound(
     peer: SocketAddr,
     transport: Transport,
     trunk: switchboard_store::TrunkRow,
-    socket: tokio::sync::oneshot::Receiver<tokio::net::UdpSocket>,
+    socket: tokio::net::UdpSocket,
 ) -> Result<(), String> {
     let mut request = invite;
     let mut tried_auth = false;
@@ -823,7 +804,6 @@ async fn outbound(
             return Err(e);
         }
     };
-    let socket = socket.await.map_err(|_| "media socket lost")?;
     let codec = media_codec(negotiated.codec);
     let media = service.start_media(
         call_id,

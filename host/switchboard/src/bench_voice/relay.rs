@@ -97,14 +97,13 @@ async fn start_host_side(
         let out = to_agents.clone();
         match path {
             MediaPath::Relay => {
-                let (digits, _) = mpsc::unbounded_channel();
                 let (dead, _) = mpsc::unbounded_channel();
                 let commands = media::spawn(MediaSetup {
                     socket,
                     remote: caller,
                     codec: Codec::Pcmu,
                     telephone_event: Some(TELEPHONE_EVENT),
-                    digits,
+                    call_id: format!("bench-{caller}"),
                     counters: counters.clone(),
                     rtp_timeout: std::time::Duration::from_secs(3600),
                     dead,
