@@ -4,10 +4,12 @@
 # on SQLite and PostgreSQL, harness tests of the real .wasm files, end-to-end
 # tests of the real binary), then the browser tests (headless Chromium driven by
 # playwright-core: the agent desk, the wallboard and the webchat widget against the
-# real binary). PostgreSQL must listen on 127.0.0.1:5432 (user postgres, trust auth);
-# Chromium at /usr/bin/chromium and Node with npm must be installed (.ci/run does it).
+# real binary). scripts/test-deps.sh first installs and starts what is missing:
+# the wasm32-wasip2 target, PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth),
+# Chromium, Node with npm, sipp and baresip (Debian packages; needs root).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/test-deps.sh
 target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
 
 echo "== plugins: unit tests (native)"
