@@ -4,55 +4,20 @@
 //! the client; only its SHA-256 is stored, so a database leak yields no usable
 //! tokens.
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use base64::Engine as _;
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use switchboard_app::accounts::{new_token, token_hash, verify_password};
+use switchboard_app::now_ms;
 use switchboard_core::Role;
 use switchboard_store::Agent;
 
-use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 
 /// How long a login lasts.
 pub const SESSION_TTL_MS: i64 = 12 * 60 * 60 * 1000;
-
-/// Hashes a password for storage.
-pub fn hash_password(password: &str) -> Result<String, ApiError> {
-    let mut salt = [0u8; 16];
-    rand::rng().fill_bytes(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(ApiError::internal)?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(ApiError::internal)
-}
-
-fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
-
-/// The stored form of a bearer token.
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-pub(crate) fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
 
 /// `POST /api/v1/auth/login` body.
 #[derive(Deserialize)]
@@ -93,7 +58,7 @@ pub async fn login(
     // reveal which emails exist.
     let (agent, hash) = match found {
         Some((agent, hash)) => (Some(agent), hash),
-        None => (None, state.dummy_hash.clone()),
+        None => (None, state.dummy_hash().to_string()),
     };
     let ok = verify_password(&body.password, &hash);
     let agent = match (agent, ok) {
@@ -101,7 +66,7 @@ pub async fn login(
         _ => return Err(ApiError::unauthorized("wrong email or password")),
     };
     let token = new_token();
-    let now = crate::now_ms();
+    let now = now_ms();
     state
         .store
         .create_session(&agent.id, &token_hash(&token), now + SESSION_TTL_MS)
@@ -162,7 +127,7 @@ impl FromRequestParts<AppState> for Auth {
         let token_hash = token_hash(token);
         let agent = state
             .store
-            .agent_for_session(&token_hash, crate::now_ms())
+            .agent_for_session(&token_hash, now_ms())
             .await?
             .ok_or_else(|| ApiError::unauthorized("invalid or expired token"))?;
         Ok(Auth { agent, token_hash })

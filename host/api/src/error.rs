@@ -7,6 +7,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use switchboard_app::{AppError, ErrorKind};
 use switchboard_store::StoreError;
 
 /// An API failure, rendered as `{"error": {"code", "message"}}`.
@@ -79,26 +80,27 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> ApiError {
-        match e {
-            StoreError::NotFound { .. } => ApiError::not_found(e.to_string()),
-            StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            StoreError::OptedOut { .. } => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "opted_out", e.to_string())
-            }
-            StoreError::Invalid(m) => ApiError::bad_request(m),
-            StoreError::QuotaExceeded { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "quota_exceeded", e.to_string())
-            }
-            other => ApiError::internal(other),
-        }
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> ApiError {
+        let status = match e.kind() {
+            ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::BadGateway => StatusCode::BAD_GATEWAY,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.code(), e.message())
     }
 }
 
-impl From<switchboard_core::IdentityError> for ApiError {
-    fn from(e: switchboard_core::IdentityError) -> ApiError {
-        ApiError::bad_request(e.to_string())
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        AppError::from(e).into()
     }
 }
 

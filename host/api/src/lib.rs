@@ -1,36 +1,32 @@
 //! Switchboard's HTTP edge.
 //!
-//! This crate owns the `/api/v1` routes, provider webhook ingress at `/hooks`,
-//! authentication, `/healthz` and `/metrics`, and the outbox worker that
-//! delivers replies. It holds no business rules of its own: identities and
-//! enums come from `switchboard-core`, durability from `switchboard-store`,
-//! sandboxing from `switchboard-plugin-host`.
+//! This crate owns the `/api/v1` routes, provider webhook ingress at `/hooks`, the
+//! webchat visitors' `/webchat/v1` routes, authentication and roles, the realtime
+//! WebSockets, `/healthz` and `/metrics`. It holds no business rules: a handler
+//! authenticates, parses the request, calls one use case of the application layer
+//! (`switchboard-app`, or `switchboard-voice` for calls) and shapes the answer,
+//! mapping [`switchboard_app::AppError`] to [`ApiError`]. Read-only lookups that are
+//! one store query (a contact, a conversation's timeline) read the store directly.
 //!
-//! [`serve`] runs the whole thing on a listener until a shutdown signal, so the
-//! server can be tested in-process on `127.0.0.1:0`.
+//! [`serve`] runs the whole thing on a listener until a shutdown signal, with the
+//! application's background workers, so the server can be tested in-process on
+//! `127.0.0.1:0`.
 
 #![deny(missing_docs)]
 
-pub mod admin;
 pub mod auth;
-pub mod desk;
+mod calls;
+mod desk;
 mod error;
 mod hooks;
-mod metrics;
 mod plugins_api;
-pub mod realtime;
+mod realtime;
 mod routes;
-pub mod routing;
 mod routing_api;
-mod services;
-pub mod supervisor;
-pub mod voice;
-pub mod webchat;
-pub mod worker;
+mod state;
+mod supervisor;
+mod webchat;
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -38,192 +34,10 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use switchboard_plugin_host::{CallError, ChannelInfo, PluginHost, PluginKind};
-use switchboard_store::Store;
-use tokio::sync::{Notify, RwLock, watch};
+use tokio::sync::watch;
 
 pub use error::{ApiError, ApiResult};
-pub use metrics::Metrics;
-pub use services::ServerServices;
-pub use worker::OutboxConfig;
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// What the HTTP layer needs to know about the deployment.
-#[derive(Debug, Clone)]
-pub struct ApiConfig {
-    /// The URL providers call, without a trailing slash; connectors verify
-    /// signatures against it.
-    pub public_url: String,
-    /// Where installed plugins are kept.
-    pub data_dir: PathBuf,
-    /// A resolved conversation reopens if the customer writes again within this.
-    pub reopen_window_ms: i64,
-    /// Region for phone numbers written without a country code (e.g. `US`).
-    pub default_region: Option<String>,
-    /// The outcomes agents choose from when resolving.
-    pub dispositions: Vec<desk::Disposition>,
-}
-
-/// Shared state of every handler. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    /// The database.
-    pub store: Store,
-    /// The plugin sandbox.
-    pub plugins: PluginHost,
-    /// Deployment settings.
-    pub config: Arc<ApiConfig>,
-    /// Outbox tuning.
-    pub outbox: Arc<OutboxConfig>,
-    /// Wakes the outbox worker when a reply is queued.
-    pub outbox_wake: Arc<Notify>,
-    /// Metrics registry.
-    pub metrics: Arc<Metrics>,
-    /// Realtime fan-out to agents and supervisors.
-    pub realtime: Arc<realtime::Hub>,
-    /// Routing, once started with [`AppState::start_routing`].
-    pub routing: Option<Arc<routing::RoutingService>>,
-    /// Webchat visitors' open sockets.
-    pub webchat: Arc<webchat::Hub>,
-    /// Voice, once started with [`AppState::start_voice`].
-    pub voice: Option<Arc<voice::VoiceService>>,
-    channels: Arc<RwLock<HashMap<String, ChannelInfo>>>,
-    dummy_hash: String,
-}
-
-impl AppState {
-    /// State over a store and plugin host.
-    pub fn new(
-        store: Store,
-        plugins: PluginHost,
-        config: ApiConfig,
-        outbox: OutboxConfig,
-    ) -> AppState {
-        AppState {
-            store,
-            plugins,
-            config: Arc::new(config),
-            outbox: Arc::new(outbox),
-            outbox_wake: Arc::new(Notify::new()),
-            metrics: Arc::new(Metrics::default()),
-            realtime: Arc::default(),
-            routing: None,
-            webchat: Arc::default(),
-            voice: None,
-            channels: Arc::default(),
-            dummy_hash: auth::hash_password("not-a-real-password").unwrap_or_default(),
-        }
-    }
-
-    /// A channel connector's description, asked once and then cached. Native
-    /// channels (webchat) answer for themselves.
-    pub async fn channel_info(&self, plugin_id: &str) -> Result<ChannelInfo, CallError> {
-        if plugin_id == webchat::PLUGIN_ID {
-            return Ok(webchat::channel_info());
-        }
-        if let Some(info) = self.channels.read().await.get(plugin_id) {
-            return Ok(info.clone());
-        }
-        let info = self.plugins.describe_channel(plugin_id).await?;
-        self.channels
-            .write()
-            .await
-            .insert(plugin_id.to_string(), info.clone());
-        Ok(info)
-    }
-
-    /// Every channel a reply can go out on: webchat, then the enabled channel
-    /// plugins that are not quarantined.
-    pub async fn channel_plugins(&self) -> Vec<String> {
-        let mut ids = vec![webchat::PLUGIN_ID.to_string()];
-        ids.extend(
-            self.plugins
-                .list()
-                .into_iter()
-                .filter(|p| p.kind == PluginKind::Channel && p.enabled && p.quarantined.is_none())
-                .map(|p| p.id),
-        );
-        ids
-    }
-
-    /// The enabled channel plugin whose id or channel name is `name`.
-    pub async fn channel_plugin(&self, name: &str) -> Option<String> {
-        if name == webchat::PLUGIN_ID {
-            return Some(name.to_string());
-        }
-        let candidates: Vec<_> = self
-            .plugins
-            .list()
-            .into_iter()
-            .filter(|p| p.kind == PluginKind::Channel && p.enabled && p.quarantined.is_none())
-            .collect();
-        if candidates.iter().any(|p| p.id == name) {
-            return Some(name.to_string());
-        }
-        for p in candidates {
-            if let Ok(info) = self.channel_info(&p.id).await
-                && info.channel == name
-            {
-                return Some(p.id);
-            }
-        }
-        None
-    }
-
-    /// Who sees changes to a conversation: supervisors, and (once routing
-    /// assigns it) the agents holding its task.
-    pub fn conversation_audience(&self, conversation_id: &str) -> realtime::Audience {
-        match &self.routing {
-            Some(r) => r.audience(conversation_id),
-            None => realtime::Audience::Supervisors,
-        }
-    }
-
-    /// Restores routing from the store and starts it.
-    pub async fn start_routing(
-        &mut self,
-        config: switchboard_routing::EngineConfig,
-    ) -> Result<(), ApiError> {
-        let service = routing::RoutingService::start(
-            self.store.clone(),
-            self.plugins.clone(),
-            self.realtime.clone(),
-            config,
-        )
-        .await?;
-        self.routing = Some(service);
-        Ok(())
-    }
-
-    /// Binds SIP, RTP and WebRTC and starts voice (after routing).
-    pub async fn start_voice(&mut self, config: voice::VoiceConfig) -> std::io::Result<()> {
-        let service = voice::VoiceService::start(self.clone(), config).await?;
-        self.voice = Some(service);
-        Ok(())
-    }
-
-    async fn forget_channel(&self, plugin_id: &str) {
-        self.channels.write().await.remove(plugin_id);
-    }
-
-    /// (Re)loads one installed plugin from the store.
-    pub async fn reload_plugin(&self, id: &str) -> Result<(), ApiError> {
-        let record = self.store.plugin(id).await?;
-        let spec = admin::spec_for(&self.store, &record, &self.config.public_url).await?;
-        self.plugins
-            .load(spec)
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        self.forget_channel(id).await;
-        Ok(())
-    }
-}
+pub use state::AppState;
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match state.store.metrics_counts().await {
@@ -245,7 +59,7 @@ async fn metrics_handler(State(state): State<AppState>) -> impl IntoResponse {
     let mut out = state.metrics.encode();
     out.push('\n');
     if let Ok(counts) = state.store.metrics_counts().await {
-        metrics::encode_counts(&mut out, &counts);
+        switchboard_app::metrics::encode_counts(&mut out, &counts);
     }
     out.push_str("# HELP switchboard_plugin_up 1 if the plugin is enabled and not quarantined.\n");
     out.push_str("# TYPE switchboard_plugin_up gauge\n");
@@ -350,15 +164,15 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/tasks/{id}/transfer", post(routing_api::transfer))
         .route("/tasks/{id}/{action}", post(routing_api::task_action))
-        .route("/calls", get(voice::api::all_calls).post(voice::api::dial))
-        .route("/calls/me", get(voice::api::my_calls))
-        .route("/calls/{id}/transfer", post(voice::api::transfer))
-        .route("/calls/{id}/{action}", post(voice::api::control))
+        .route("/calls", get(calls::all_calls).post(calls::dial))
+        .route("/calls/me", get(calls::my_calls))
+        .route("/calls/{id}/transfer", post(calls::transfer))
+        .route("/calls/{id}/{action}", post(calls::control))
         .route(
             "/calls/{id}/transfer/{action}",
-            post(voice::api::transfer_action),
+            post(calls::transfer_action),
         )
-        .route("/calls/{id}/recording", get(voice::api::recording))
+        .route("/calls/{id}/recording", get(calls::recording))
         .route("/outbox", get(routes::list_outbox))
         .route("/outbox/{id}/retry", post(routes::retry_outbox))
         .route(
@@ -393,14 +207,15 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves HTTP and runs the outbox worker until `shutdown` resolves.
+/// Serves HTTP and runs the application's workers until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let worker = tokio::spawn(worker::run(state.clone(), stop_rx));
+    let app = state.app.clone();
+    let worker = tokio::spawn(async move { app.run_workers(stop_rx).await });
     let app = router(state);
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app)

@@ -1,7 +1,5 @@
-//! `/api/v1/plugins`: install, list, enable, disable, remove (admin only).
-//!
-//! Changes take effect at once in the running server. Config values are
-//! never returned: secrets show as `"set"`, plain values as they are.
+//! `/api/v1/plugins`: install, list, enable, disable, remove (admin only). The use
+//! cases are `switchboard_app::plugins`'.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -11,61 +9,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use switchboard_app::plugins::InstallRequest;
 
-use crate::AppState;
-use crate::admin::{self, AdminError, InstallRequest};
 use crate::auth::Auth;
-use crate::error::{ApiError, ApiResult};
-
-impl From<AdminError> for ApiError {
-    fn from(e: AdminError) -> ApiError {
-        match e {
-            AdminError::Load(e) => ApiError::bad_request(e.to_string()),
-            AdminError::Store(e) => e.into(),
-            AdminError::Io(m) => ApiError::bad_request(m),
-        }
-    }
-}
-
-pub(crate) async fn describe(state: &AppState, id: &str) -> ApiResult<Value> {
-    let record = state.store.plugin(id).await?;
-    let status = state.plugins.status(id);
-    let manifest = state.plugins.manifest(id);
-    let config: Vec<Value> = state
-        .store
-        .plugin_config(id)
-        .await?
-        .into_iter()
-        .map(|e| {
-            if e.secret {
-                json!({"key": e.key, "secret": true, "value": "set"})
-            } else {
-                json!({"key": e.key, "secret": false, "value": e.value})
-            }
-        })
-        .collect();
-    Ok(json!({
-        "id": record.id,
-        "version": record.version,
-        "kind": record.kind,
-        "world": record.world,
-        "enabled": record.enabled,
-        "quarantined": record.quarantine_reason,
-        "loaded": status.is_some(),
-        "health": status,
-        "config": config,
-        "declared_config": manifest.map(|m| m.config).unwrap_or_default(),
-    }))
-}
+use crate::error::ApiResult;
+use crate::state::AppState;
 
 /// `GET /api/v1/plugins`.
 pub async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Value>> {
     auth.require_admin()?;
-    let mut out = Vec::new();
-    for record in state.store.list_plugins().await? {
-        out.push(describe(&state, &record.id).await?);
-    }
-    Ok(Json(json!({ "plugins": out })))
+    Ok(Json(json!({ "plugins": state.plugin_admin.list().await? })))
 }
 
 /// `GET /api/v1/plugins/{id}`.
@@ -75,7 +28,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     auth.require_admin()?;
-    Ok(Json(describe(&state, &id).await?))
+    Ok(Json(state.plugin_admin.describe(&id).await?))
 }
 
 /// `POST /api/v1/plugins` body: a plugin folder on the server's disk.
@@ -96,50 +49,18 @@ pub async fn install(
     Json(body): Json<InstallBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     auth.require_admin()?;
-    let manifest = admin::install(
-        &state.store,
-        &state.plugins,
-        &state.config.data_dir,
-        InstallRequest {
-            source: body.path,
-            config: body.config,
-            allow_hosts: body.allow_hosts,
-        },
-    )
-    .await?;
-    state.reload_plugin(&manifest.id).await?;
-    state
-        .store
-        .audit(
+    let plugin = state
+        .plugin_admin
+        .install(
             &auth.agent.id,
-            "plugin.install",
-            Some(&manifest.id),
-            serde_json::json!(&manifest.version),
+            InstallRequest {
+                source: body.path,
+                config: body.config,
+                allow_hosts: body.allow_hosts,
+            },
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(describe(&state, &manifest.id).await?),
-    ))
-}
-
-async fn set_enabled(state: &AppState, auth: &Auth, id: &str, enabled: bool) -> ApiResult<Value> {
-    auth.require_admin()?;
-    state.store.set_plugin_enabled(id, enabled).await?;
-    state.plugins.set_enabled(id, enabled);
-    if enabled && state.plugins.status(id).is_none() {
-        state.reload_plugin(id).await?;
-    }
-    let action = if enabled {
-        "plugin.enable"
-    } else {
-        "plugin.disable"
-    };
-    state
-        .store
-        .audit(&auth.agent.id, action, Some(id), serde_json::Value::Null)
-        .await?;
-    describe(state, id).await
+    Ok((StatusCode::CREATED, Json(plugin)))
 }
 
 /// `POST /api/v1/plugins/{id}/enable` (also lifts a quarantine).
@@ -148,7 +69,13 @@ pub async fn enable(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(set_enabled(&state, &auth, &id, true).await?))
+    auth.require_admin()?;
+    Ok(Json(
+        state
+            .plugin_admin
+            .set_enabled(&auth.agent.id, &id, true)
+            .await?,
+    ))
 }
 
 /// `POST /api/v1/plugins/{id}/disable`.
@@ -157,7 +84,13 @@ pub async fn disable(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(set_enabled(&state, &auth, &id, false).await?))
+    auth.require_admin()?;
+    Ok(Json(
+        state
+            .plugin_admin
+            .set_enabled(&auth.agent.id, &id, false)
+            .await?,
+    ))
 }
 
 /// `DELETE /api/v1/plugins/{id}`.
@@ -167,19 +100,6 @@ pub async fn remove(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
-    let record = state.store.plugin(&id).await?;
-    state.store.remove_plugin(&id).await?;
-    state.plugins.unload(&id);
-    state.forget_channel(&id).await;
-    let _ = std::fs::remove_dir_all(&record.path);
-    state
-        .store
-        .audit(
-            &auth.agent.id,
-            "plugin.remove",
-            Some(&id),
-            serde_json::json!(null),
-        )
-        .await?;
+    state.plugin_admin.remove(&auth.agent.id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

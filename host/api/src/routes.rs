@@ -1,19 +1,18 @@
 //! `/api/v1` resources: contacts, conversations, replies, the outbox.
 //!
-//! Handlers validate input, call the store and shape JSON; the rules live in
-//! the store and core crates.
+//! Handlers parse the request, call the contact, conversation or outbox use case (or
+//! read the store for a plain lookup) and shape JSON.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchboard_core::{ConversationStatus, OutboxStatus, parse_identity_query};
-use switchboard_store::NewReply;
+use switchboard_core::{ConversationStatus, OutboxStatus};
 
-use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 
 /// `?identity=kind:value`.
 #[derive(Deserialize)]
@@ -32,8 +31,7 @@ pub async fn find_contacts(
             "give ?identity=kind:value, e.g. phone:+15551234567",
         ));
     };
-    let identity = parse_identity_query(&identity, state.config.default_region.as_deref())?;
-    let found = state.store.contact_by_identity(&identity).await?;
+    let found = state.contacts.find(&identity).await?;
     Ok(Json(
         json!({ "contacts": found.into_iter().collect::<Vec<_>>() }),
     ))
@@ -90,25 +88,11 @@ pub async fn add_identity(
     Path(id): Path<String>,
     Json(body): Json<AddIdentity>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let identity = switchboard_core::normalize_identity(
-        &body.kind,
-        &body.value,
-        state.config.default_region.as_deref(),
-    )?;
-    state.store.add_identity(&id, &identity).await?;
-    state
-        .store
-        .audit(
-            &auth.agent.id,
-            "contact.add_identity",
-            Some(&id),
-            serde_json::json!({"kind": identity.kind(), "value": identity.value()}),
-        )
+    let contact = state
+        .contacts
+        .add_identity(&auth.agent.id, &id, &body.kind, &body.value)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!(state.store.contact(&id).await?)),
-    ))
+    Ok((StatusCode::CREATED, Json(json!(contact))))
 }
 
 /// `POST /api/v1/contacts/{id}/merge` body: the contact folded into `{id}`.
@@ -124,13 +108,11 @@ pub async fn merge_contacts(
     Path(id): Path<String>,
     Json(body): Json<MergeBody>,
 ) -> ApiResult<Json<Value>> {
-    let merge_id = state
-        .store
-        .merge_contacts(&id, &body.merge_contact_id, &auth.agent.id)
+    let (merge_id, contact) = state
+        .contacts
+        .merge(&auth.agent.id, &id, &body.merge_contact_id)
         .await?;
-    Ok(Json(
-        json!({ "merge_id": merge_id, "contact": state.store.contact(&id).await? }),
-    ))
+    Ok(Json(json!({ "merge_id": merge_id, "contact": contact })))
 }
 
 /// `POST /api/v1/merges/{id}/undo`.
@@ -139,7 +121,7 @@ pub async fn undo_merge(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    state.store.unmerge(&id, &auth.agent.id).await?;
+    state.contacts.undo_merge(&auth.agent.id, &id).await?;
     Ok(Json(json!({ "undone": id })))
 }
 
@@ -196,15 +178,11 @@ pub async fn set_conversation_status(
     Path(id): Path<String>,
     Json(body): Json<StatusBody>,
 ) -> ApiResult<Json<Value>> {
-    let status: ConversationStatus = body
-        .status
-        .parse()
-        .map_err(|e: switchboard_core::ParseEnumError| ApiError::bad_request(e.to_string()))?;
-    state
-        .store
-        .set_conversation_status(&id, status, crate::now_ms())
+    let conversation = state
+        .contacts
+        .set_conversation_status(&id, &body.status)
         .await?;
-    Ok(Json(json!(state.store.conversation(&id).await?)))
+    Ok(Json(json!(conversation)))
 }
 
 /// `POST /api/v1/conversations/{id}/messages` body.
@@ -223,49 +201,10 @@ pub async fn reply(
     Path(id): Path<String>,
     Json(body): Json<ReplyBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    crate::desk::text_field("body", &body.body)?;
-    let conversation = state.store.conversation(&id).await?;
-    let plugin_id = match &body.channel {
-        Some(c) => state
-            .channel_plugin(c)
-            .await
-            .ok_or_else(|| ApiError::bad_request(format!("no enabled channel plugin `{c}`")))?,
-        None => conversation.last_plugin_id.clone().ok_or_else(|| {
-            ApiError::bad_request("the conversation has no channel yet; give `channel`")
-        })?,
-    };
-    let info = state
-        .channel_info(&plugin_id)
-        .await
-        .map_err(crate::hooks::call_error)?;
-    let contact = state.store.contact(&conversation.contact_id).await?;
-    let to = contact
-        .latest_identity(&info.identity_kind)
-        .map(|i| i.identity())
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "the contact has no {} identity to reach on {}",
-                info.identity_kind, info.channel
-            ))
-        })?;
     let (event, outbox) = state
-        .store
-        .create_reply(NewReply {
-            conversation_id: id.clone(),
-            author_agent_id: Some(auth.agent.id.clone()),
-            body: body.body,
-            plugin_id,
-            channel: info.channel,
-            to,
-            now_ms: crate::now_ms(),
-        })
+        .outbox
+        .reply(&auth.agent.id, &id, body.body, body.channel.as_deref())
         .await?;
-    state.outbox_wake.notify_one();
-    state.realtime.publish(
-        "timeline.created",
-        state.conversation_audience(&id),
-        json!({"conversation_id": id, "contact_id": event.contact_id, "event_id": event.id}),
-    );
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "event": event, "outbox": outbox })),
@@ -300,17 +239,7 @@ pub async fn retry_outbox(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    state.store.outbox_requeue(&id, crate::now_ms()).await?;
-    state
-        .store
-        .audit(
-            &auth.agent.id,
-            "outbox.retry",
-            Some(&id),
-            serde_json::json!(null),
-        )
-        .await?;
-    state.outbox_wake.notify_one();
+    state.outbox.retry(&auth.agent.id, &id).await?;
     Ok(Json(json!({ "requeued": id })))
 }
 
@@ -321,9 +250,6 @@ pub async fn typing(
     _auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let conversation = state.store.conversation(&id).await?;
-    if conversation.last_channel.as_deref() == Some(crate::webchat::PLUGIN_ID) {
-        crate::webchat::agent_typing(&state, &conversation.contact_id).await?;
-    }
+    state.webchat.agent_typing(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -34,7 +34,7 @@ pub struct Settings {
     pub routing: RoutingSettings,
     /// The outcomes agents choose from when resolving (`[[dispositions]]` with `code`
     /// and `label`; `SWITCHBOARD_DISPOSITIONS=code:Label,code2:Label 2`).
-    pub dispositions: Vec<switchboard_api::desk::Disposition>,
+    pub dispositions: Vec<switchboard_app::desk::Disposition>,
     /// Voice: SIP, RTP and WebRTC.
     pub voice: VoiceSettings,
 }
@@ -88,7 +88,7 @@ impl Default for VoiceSettings {
 
 impl VoiceSettings {
     /// The service's configuration (validated by [`Settings::load`]).
-    pub fn config(&self) -> anyhow::Result<switchboard_api::voice::VoiceConfig> {
+    pub fn config(&self) -> anyhow::Result<switchboard_voice::VoiceConfig> {
         let (low, high) = parse_ports(&self.rtp_ports)
             .ok_or_else(|| anyhow::anyhow!("rtp_ports {:?} is not low-high", self.rtp_ports))?;
         let tls = match (&self.sip_tls_addr, &self.tls_cert, &self.tls_key) {
@@ -96,7 +96,7 @@ impl VoiceSettings {
             (None, _, _) => None,
             _ => bail!("sip_tls_addr needs tls_cert and tls_key"),
         };
-        Ok(switchboard_api::voice::VoiceConfig {
+        Ok(switchboard_voice::VoiceConfig {
             sip_addr: self.sip_addr.parse()?,
             tls,
             rtp_ports: (low, high),
@@ -183,7 +183,7 @@ impl Default for Settings {
             plugins: PluginSettings::default(),
             outbox: OutboxSettings::default(),
             routing: RoutingSettings::default(),
-            dispositions: switchboard_api::desk::default_dispositions(),
+            dispositions: switchboard_app::desk::default_dispositions(),
             voice: VoiceSettings::default(),
         }
     }
@@ -203,7 +203,7 @@ impl Default for PluginSettings {
 
 impl Default for OutboxSettings {
     fn default() -> Self {
-        let d = switchboard_api::OutboxConfig::default();
+        let d = switchboard_app::OutboxConfig::default();
         OutboxSettings {
             retry_base_ms: d.retry_base.as_millis() as u64,
             retry_max_ms: d.retry_max.as_millis() as u64,
@@ -278,7 +278,7 @@ impl Settings {
             for item in v.split(',').map(str::trim).filter(|i| !i.is_empty()) {
                 match item.split_once(':') {
                     Some((code, label)) => {
-                        self.dispositions.push(switchboard_api::desk::Disposition {
+                        self.dispositions.push(switchboard_app::desk::Disposition {
                             code: code.trim().to_string(),
                             label: label.trim().to_string(),
                         })
@@ -491,8 +491,8 @@ impl Settings {
     }
 
     /// Outbox policy from these settings.
-    pub fn outbox(&self) -> switchboard_api::OutboxConfig {
-        switchboard_api::OutboxConfig {
+    pub fn outbox(&self) -> switchboard_app::OutboxConfig {
+        switchboard_app::OutboxConfig {
             retry_base: Duration::from_millis(self.outbox.retry_base_ms),
             retry_max: Duration::from_millis(self.outbox.retry_max_ms),
             max_attempts: self.outbox.max_attempts,

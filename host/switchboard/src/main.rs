@@ -3,12 +3,7 @@
 //! `main` parses arguments, sets up tracing and hands off to the library
 //! crates; everything testable lives in them.
 
-mod bench;
-mod bench_routing;
-mod bench_voice;
 mod config;
-mod offline;
-mod replay;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -16,7 +11,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use switchboard_api::{ApiConfig, AppState, ServerServices, admin};
+use switchboard::replay;
+use switchboard_api::AppState;
+use switchboard_app::plugins as admin;
+use switchboard_app::{App, AppConfig, ServerServices};
 use switchboard_core::{Role, Skill};
 use switchboard_plugin_host::PluginHost;
 use switchboard_store::Store;
@@ -59,8 +57,6 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
-    /// Measure plugin call cost and end-to-end ingest against in-run baselines.
-    Bench(BenchCli),
     /// Routing tools.
     Routing {
         #[command(subcommand)]
@@ -113,23 +109,6 @@ enum PhoneCommand {
         #[arg(long)]
         agent: Option<String>,
     },
-}
-
-#[derive(clap::Args)]
-#[command(args_conflicts_with_subcommands = true)]
-struct BenchCli {
-    #[command(subcommand)]
-    command: Option<BenchCommand>,
-    #[command(flatten)]
-    args: bench::BenchArgs,
-}
-
-#[derive(Subcommand)]
-enum BenchCommand {
-    /// Routing decisions per second and enqueue-to-offer latency, Wasm policy vs native.
-    Routing(bench_routing::RoutingBenchArgs),
-    /// Call setup rate (sipp) and media relay CPU per packet, each against a baseline.
-    Voice(bench_voice::VoiceBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -194,15 +173,6 @@ fn main() -> anyhow::Result<()> {
             Command::Serve { demo, plugins_dir } => serve(settings, demo, plugins_dir).await,
             Command::Admin { command } => admin_command(settings, command).await,
             Command::Plugin { command } => plugin_command(settings, command).await,
-            Command::Bench(BenchCli {
-                command: Some(BenchCommand::Routing(args)),
-                ..
-            }) => bench_routing::run(args).await,
-            Command::Bench(BenchCli {
-                command: Some(BenchCommand::Voice(args)),
-                ..
-            }) => bench_voice::run(args).await,
-            Command::Bench(BenchCli { args, .. }) => bench::run(args).await,
             Command::Routing {
                 command: RoutingCommand::Replay(args),
             } => replay::run(args).await,
@@ -331,7 +301,7 @@ async fn create_user(
     name: Option<String>,
     skills: Vec<Skill>,
 ) -> anyhow::Result<switchboard_store::Agent> {
-    switchboard_api::supervisor::create_user(store, email, password, role, name, skills)
+    switchboard_app::accounts::create_user(store, email, password, role, name, skills)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))
 }
@@ -552,28 +522,31 @@ async fn serve(settings: Settings, demo: bool, plugins_dir: PathBuf) -> anyhow::
     for (id, why) in failed {
         eprintln!("plugin {id} not loaded: {why}");
     }
-    let mut state = AppState::new(
+    let app = App::start(
         store.clone(),
         host,
-        ApiConfig {
+        AppConfig {
             public_url: public_url.clone(),
             data_dir: settings.data_dir.clone(),
             reopen_window_ms: (settings.reopen_window_secs * 1000) as i64,
             default_region: settings.default_region.clone(),
             dispositions: settings.dispositions.clone(),
+            outbox: settings.outbox(),
+            routing: Some(settings.routing()),
         },
-        settings.outbox(),
-    );
-    state
-        .start_routing(settings.routing())
-        .await
-        .map_err(|e| anyhow::anyhow!("starting routing: {e:?}"))?;
-    if settings.voice.enabled {
-        state
-            .start_voice(settings.voice.config()?)
-            .await
-            .context("starting voice (SWITCHBOARD_VOICE=off runs without it)")?;
-    }
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("starting routing: {e}"))?;
+    let voice = if settings.voice.enabled {
+        Some(
+            switchboard_voice::VoiceService::start(app.clone(), settings.voice.config()?)
+                .await
+                .context("starting voice (SWITCHBOARD_VOICE=off runs without it)")?,
+        )
+    } else {
+        None
+    };
+    let state = AppState::new(app, voice);
     if let Some(voice) = &state.voice {
         println!(
             "voice: SIP on {} (UDP and TCP), WebRTC on {}",

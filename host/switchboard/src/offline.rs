@@ -77,7 +77,7 @@ impl HostServices for OfflineServices {
     fn now_ms(&self) -> u64 {
         match &self.virtual_now {
             Some(now) => now.load(Ordering::SeqCst),
-            None => switchboard_api::now_ms() as u64,
+            None => switchboard_app::now_ms() as u64,
         }
     }
 

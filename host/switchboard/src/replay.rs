@@ -28,7 +28,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Args;
 use serde::{Deserialize, Serialize};
-use switchboard_api::routing::{fallback_classify, plugin_classify, plugin_rank};
+use switchboard_app::routing::{fallback_classify, plugin_classify, plugin_rank};
 use switchboard_plugin_host::{Limits, LoadSpec, PluginHost, PluginKind, bindings};
 use switchboard_routing::{
     Agent, AgentId, CapacityProfile, Engine, EngineConfig, MatchRequest, NewTask, Output, Presence,

@@ -37,7 +37,9 @@ use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
-use switchboard_api::{ApiConfig, AppState, OutboxConfig, ServerServices, admin};
+use switchboard_api::AppState;
+use switchboard_app::plugins as admin;
+use switchboard_app::{App, AppConfig, OutboxConfig, ServerServices};
 use switchboard_plugin_host::{ChannelEvent, HttpRequest, Limits, LoadSpec, PluginHost};
 use switchboard_store::Store;
 use tokio::net::TcpListener;
@@ -530,7 +532,7 @@ fn backtraces_captured() -> bool {
 async fn connector_cost(plugin_dir: &Path, iterations: usize) -> anyhow::Result<CallCost> {
     let host = PluginHost::new(
         Limits::default(),
-        Arc::new(crate::offline::OfflineServices::wall_clock()),
+        Arc::new(switchboard::offline::OfflineServices::wall_clock()),
     )
     .map_err(|e| anyhow::anyhow!("starting the plugin host: {e:#}"))?;
     let mut spec = LoadSpec::from_dir(plugin_dir)?;
@@ -932,18 +934,22 @@ async fn start_switchboard(
     if let Some((id, why)) = failed.first() {
         bail!("plugin {id} did not load: {why}");
     }
-    let state = AppState::new(
+    let app = App::start(
         store.clone(),
         host,
-        ApiConfig {
+        AppConfig {
             public_url,
             data_dir: data_dir.to_path_buf(),
             reopen_window_ms: 7 * 24 * 3600 * 1000,
             default_region: None,
-            dispositions: switchboard_api::desk::default_dispositions(),
+            dispositions: switchboard_app::desk::default_dispositions(),
+            outbox: OutboxConfig::default(),
+            routing: None,
         },
-        OutboxConfig::default(),
-    );
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("starting the application: {e}"))?;
+    let state = AppState::new(app, None);
     let (shutdown, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(switchboard_api::serve(listener, state, async {
         let _ = stopped.await;

@@ -1,4 +1,4 @@
-//! `/metrics` in Prometheus text format.
+//! The server's metrics, encoded in Prometheus text format for `/metrics`.
 //!
 //! Counters and histograms live in a prometheus-client registry; gauges that
 //! the database already knows (open conversations, outbox depth) are read at
@@ -94,7 +94,7 @@ impl Metrics {
     }
 
     /// The registry in text format, without the final `# EOF`.
-    pub(crate) fn encode(&self) -> String {
+    pub fn encode(&self) -> String {
         let mut out = String::new();
         let registry = self.registry.lock().expect("metrics lock");
         if prometheus_client::encoding::text::encode(&mut out, &registry).is_err() {
@@ -105,7 +105,7 @@ impl Metrics {
 }
 
 /// Database-derived gauges in Prometheus text format.
-pub(crate) fn encode_counts(out: &mut String, counts: &switchboard_store::MetricsCounts) {
+pub fn encode_counts(out: &mut String, counts: &switchboard_store::MetricsCounts) {
     use std::fmt::Write;
     let _ = writeln!(out, "# HELP switchboard_contacts Contacts in the database.");
     let _ = writeln!(out, "# TYPE switchboard_contacts gauge");

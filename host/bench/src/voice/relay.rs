@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use switchboard_api::voice::media::{self, AgentSink, MediaCommand, MediaCounters, MediaSetup};
 use switchboard_media::Codec;
+use switchboard_voice::media::{self, AgentSink, MediaCommand, MediaCounters, MediaSetup};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
@@ -521,7 +521,7 @@ async fn relay_runs(
         WARM_UP.as_secs()
     );
     println!(
-        "   media task = switchboard_api::voice::media::spawn per call, bridged to an agent leg of plain RTP on one shared UDP socket"
+        "   media task = switchboard_voice::media::spawn per call, bridged to an agent leg of plain RTP on one shared UDP socket"
     );
     println!(
         "   (the WebRTC endpoint's ICE/SRTP work is not in this figure); baseline = a task per call doing recv_from -> send_to on the"

@@ -33,7 +33,7 @@ use switchboard_sip::transport::{SipEvent, TransportConfig};
 use tokio::sync::mpsc;
 
 use super::{Call, CallState, VoiceService, caller_identity};
-use crate::error::ApiError;
+use switchboard_app::{AppError, now_ms};
 
 /// What we allow, for OPTIONS and 405s.
 const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER";
@@ -397,7 +397,7 @@ async fn on_invite(
         codec,
         negotiated.telephone_event,
     );
-    let now = crate::now_ms();
+    let now = now_ms();
     service.insert_call(Call {
         id: call_id.clone(),
         inbound: true,
@@ -582,15 +582,15 @@ async fn request_final(
     peer: SocketAddr,
     transport: Transport,
     mut on_provisional: impl FnMut(&Message),
-) -> Result<(TransactionId, Option<Message>), ApiError> {
+) -> Result<(TransactionId, Option<Message>), AppError> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let id = service
         .sip_endpoint()
         .send_request(request, peer, transport)
         .await
         .map_err(|e| {
-            ApiError::new(
-                axum::http::StatusCode::BAD_GATEWAY,
+            AppError::new(
+                switchboard_app::ErrorKind::BadGateway,
                 "sip_unreachable",
                 e.to_string(),
             )
@@ -620,7 +620,7 @@ pub async fn dial(
     service: &Arc<VoiceService>,
     agent_id: &str,
     party: switchboard_core::Identity,
-) -> Result<String, ApiError> {
+) -> Result<String, AppError> {
     let trunk = service
         .app()
         .store
@@ -629,8 +629,8 @@ pub async fn dial(
         .into_iter()
         .next()
         .ok_or_else(|| {
-            ApiError::new(
-                axum::http::StatusCode::CONFLICT,
+            AppError::new(
+                switchboard_app::ErrorKind::Conflict,
                 "no_trunk",
                 "no SIP trunk is configured (switchboard trunk add)",
             )
@@ -640,15 +640,15 @@ pub async fn dial(
         .ok()
         .and_then(|mut a| a.next())
         .ok_or_else(|| {
-            ApiError::bad_request(format!(
+            AppError::bad_request(format!(
                 "trunk address {:?} does not resolve",
                 trunk.address
             ))
         })?;
     let number = party.value().to_string();
     let socket = service.bind_rtp().await.map_err(|e| {
-        ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        AppError::new(
+            switchboard_app::ErrorKind::Unavailable,
             "no_media_port",
             e.to_string(),
         )
@@ -678,7 +678,7 @@ pub async fn dial(
     invite.set_body("application/sdp", offer.to_bytes());
 
     let call_id = uuid::Uuid::now_v7().to_string();
-    let now = crate::now_ms();
+    let now = now_ms();
     // The media task starts when the far end's SDP names its address; until then a
     // placeholder command channel keeps the call's shape.
     let (placeholder, _) = mpsc::channel(1);
@@ -815,15 +815,15 @@ async fn outbound(
     let live = service.update(call_id, |c| {
         c.media = media;
         c.sip.dialog = Some(dialog);
-        c.answered_at = Some(crate::now_ms());
+        c.answered_at = Some(now_ms());
     });
     if live.is_none() {
         return Ok(());
     }
     service.bridge(call_id, agent).await;
-    service.app().realtime.publish(
+    service.app().notifier.publish(
         "call.answered",
-        crate::realtime::Audience::Agents(vec![agent.to_string()]),
+        switchboard_app::Audience::Agents(vec![agent.to_string()]),
         json!({"call_id": call_id}),
     );
     Ok(())

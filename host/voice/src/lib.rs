@@ -1,4 +1,4 @@
-//! Voice: SIP calls from trunks and desk phones, run through the routing policy's
+//! Switchboard's voice: SIP calls from trunks and desk phones, run through the routing policy's
 //! IVR, queued with hold music, and bridged to the agent's browser over WebRTC.
 //!
 //! The pieces: the tokio SIP transport (`switchboard_sip::transport`) hands requests
@@ -15,8 +15,12 @@
 //! is canceled). The call is on the contact's timeline from the first ring; its
 //! record (IVR path, queue wait, agent, duration, recording, disposition) is
 //! rewritten on that event as the call goes on.
+//!
+//! This crate is an edge over the application layer (`switchboard-app`), beside the
+//! HTTP API: it knows no HTTP type. The calls API in `switchboard-api` calls the
+//! public methods of [`VoiceService`]; routing reaches voice only through the event
+//! bus (task and offer events) and the desk's [`CallObserver`].
 
-pub mod api;
 pub mod media;
 pub mod sip;
 
@@ -36,10 +40,10 @@ use switchboard_store::{CallRecord, CallStarted, IngestBatch, IngestEvent, Inges
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::AppState;
-use crate::error::ApiError;
-use crate::realtime::Audience;
 use media::{AgentSink, MediaCommand, MediaCounters, MediaSetup, Prompt};
+use switchboard_app::desk::CallObserver;
+use switchboard_app::{App, AppError, Audience, Delivery, now_ms};
+use switchboard_plugin_host::BoxFuture;
 
 /// The channel name of calls (tasks, timeline events, queues).
 pub const VOICE: &str = "voice";
@@ -197,7 +201,7 @@ impl Call {
     }
 
     fn set_state(&mut self, state: CallState) {
-        let now = crate::now_ms();
+        let now = now_ms();
         if matches!(self.state, CallState::Queued | CallState::Offered)
             && let Some(at) = self.queued_at.take()
         {
@@ -218,9 +222,23 @@ struct AgentLeg {
     telephone_event: Option<u8>,
 }
 
+/// Records a resolved conversation's disposition on its call. Holds the service
+/// weakly: the desk outlives no server.
+struct Dispositions(std::sync::Weak<VoiceService>);
+
+impl CallObserver for Dispositions {
+    fn disposition<'a>(&'a self, conversation_id: &'a str, code: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Some(voice) = self.0.upgrade() {
+                voice.note_disposition(conversation_id, code).await;
+            }
+        })
+    }
+}
+
 /// The voice service. Shared behind an `Arc`.
 pub struct VoiceService {
-    state: AppState,
+    state: App,
     config: VoiceConfig,
     sip: switchboard_sip::transport::SipEndpoint,
     webrtc: WebRtcEndpoint,
@@ -259,29 +277,26 @@ enum Bridge {
 
 /// Prompts compiled into the binary; `{data_dir}/prompts/{id}.wav` overrides them.
 const SHIPPED_PROMPTS: &[(&str, &[u8])] = &[
-    ("beep", include_bytes!("../../../media/prompts/beep.wav")),
+    ("beep", include_bytes!("../../media/prompts/beep.wav")),
     // "This call may be recorded": the beep until an operator records one.
     (
         "recording-notice",
-        include_bytes!("../../../media/prompts/beep.wav"),
+        include_bytes!("../../media/prompts/beep.wav"),
     ),
     (
         "hold-music",
-        include_bytes!("../../../media/prompts/hold-music.wav"),
+        include_bytes!("../../media/prompts/hold-music.wav"),
     ),
     (
         "main-menu",
-        include_bytes!("../../../media/prompts/main-menu.wav"),
+        include_bytes!("../../media/prompts/main-menu.wav"),
     ),
-    (
-        "welcome",
-        include_bytes!("../../../media/prompts/welcome.wav"),
-    ),
+    ("welcome", include_bytes!("../../media/prompts/welcome.wav")),
 ];
 
 impl VoiceService {
     /// Binds the SIP transport and the WebRTC endpoint and starts the service.
-    pub async fn start(state: AppState, config: VoiceConfig) -> std::io::Result<Arc<VoiceService>> {
+    pub async fn start(state: App, config: VoiceConfig) -> std::io::Result<Arc<VoiceService>> {
         let tls = match &config.tls {
             Some((addr, cert, key)) => Some((*addr, sip::tls_config(cert, key)?)),
             None => None,
@@ -329,6 +344,10 @@ impl VoiceService {
                 reaper.hang_up(&call, "failed").await;
             }
         });
+        service
+            .state
+            .desk
+            .observe_calls(Arc::new(Dispositions(Arc::downgrade(&service))));
         service.end_unfinished().await;
         tokio::spawn(sip::run(service.clone(), sip_events));
         tokio::spawn(service.clone().run_webrtc(webrtc_events));
@@ -399,7 +418,7 @@ impl VoiceService {
         };
         for mut record in calls {
             record.state = "ended".into();
-            record.ended_at = Some(crate::now_ms());
+            record.ended_at = Some(now_ms());
             record.detail["outcome"] = json!("failed");
             record.detail["failure"] = json!("the host restarted during the call");
             let _ = self.state.store.save_call(&record).await;
@@ -534,7 +553,7 @@ impl VoiceService {
         if let Some(a) = &call.consult {
             agents.push(a.clone());
         }
-        self.state.realtime.publish(
+        self.state.notifier.publish(
             "call.updated",
             Audience::Agents(agents),
             json!({"call": call.view()}),
@@ -613,7 +632,7 @@ impl VoiceService {
         call_id: &str,
         party: Identity,
         inbound: bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AppError> {
         let (body, data) = self
             .with_call(call_id, |c| {
                 let body = if inbound {
@@ -623,11 +642,11 @@ impl VoiceService {
                 };
                 (body, json!({"call_id": c.id, "direction": if inbound { "inbound" } else { "outbound" }, "outcome": "in_progress"}))
             })
-            .ok_or_else(|| ApiError::not_found("call ended"))?;
+            .ok_or_else(|| AppError::not_found("call ended"))?;
         let batch = IngestBatch {
             plugin_id: VOICE.into(),
             channel: VOICE.into(),
-            now_ms: crate::now_ms(),
+            now_ms: now_ms(),
             reopen_window_ms: self.state.config.reopen_window_ms,
             events: vec![IngestEvent::Call(CallStarted {
                 provider_id: call_id.to_string(),
@@ -655,9 +674,9 @@ impl VoiceService {
                 c.conversation_id = Some(conversation_id.clone());
                 c.event_id = Some(event_id.clone());
             });
-            self.state.realtime.publish(
+            self.state.notifier.publish(
                 "timeline.created",
-                self.state.conversation_audience(conversation_id),
+                self.state.notifier.conversation_audience(conversation_id),
                 json!({"plugin_id": VOICE, "contact_id": contact_id, "conversation_id": conversation_id,
                     "event_id": event_id, "new_contact": new_contact, "new_conversation": new_conversation, "kind": "call"}),
             );
@@ -692,7 +711,7 @@ impl VoiceService {
                 .update_event_detail(event, &summary_text(record), &record.detail)
                 .await
             {
-                Ok(e) => crate::desk::publish_event(&self.state, &e),
+                Ok(e) => self.state.notifier.timeline_event(&e),
                 Err(e) => tracing::error!(call = %record.id, "call event not updated: {e}"),
             }
         }
@@ -811,15 +830,15 @@ impl VoiceService {
     /// Follows routing: a voice task assigned to an agent bridges its call to that
     /// agent's browser; an offer marks the call offered; a re-queue plays music.
     async fn watch_routing(self: Arc<Self>) {
-        let mut events = self.state.realtime.subscribe();
+        let mut events = self.state.events.subscribe(None);
         loop {
-            let event = match events.recv().await {
-                Ok(e) => e,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!("voice missed {n} routing events");
+            let event = match events.next().await {
+                Delivery::Event(e) => e,
+                Delivery::Resync { seq } => {
+                    tracing::warn!("voice missed routing events (resync at {seq})");
                     continue;
                 }
-                Err(_) => return,
+                Delivery::Closed => return,
             };
             match event.kind.as_str() {
                 "task.updated" => self.on_task(&event.data).await,
@@ -1011,7 +1030,7 @@ impl VoiceService {
                 c.agents.push(agent.to_string());
             }
             if c.answered_at.is_none() {
-                c.answered_at = Some(crate::now_ms());
+                c.answered_at = Some(now_ms());
             }
             if c.recording.is_none() {
                 c.recording = recording;
@@ -1148,7 +1167,7 @@ impl VoiceService {
         }
         call.recording = summary.recording.or(call.recording);
         let mut record = record_of(&call);
-        let ended = crate::now_ms();
+        let ended = now_ms();
         record.ended_at = Some(ended);
         record.state = "ended".into();
         record.detail["outcome"] = json!(outcome);
@@ -1165,7 +1184,7 @@ impl VoiceService {
         view["outcome"] = json!(outcome);
         let mut agents = call.agents.clone();
         agents.extend(call.agent_id.clone());
-        self.state.realtime.publish(
+        self.state.notifier.publish(
             "call.updated",
             Audience::Agents(agents),
             json!({"call": view}),
@@ -1179,10 +1198,10 @@ impl VoiceService {
     }
 
     /// Hold or resume (the agent's button).
-    pub async fn hold(&self, call_id: &str, held: bool) -> Result<Value, ApiError> {
+    pub async fn hold(&self, call_id: &str, held: bool) -> Result<Value, AppError> {
         let media = self
             .with_call(call_id, |c| c.media.clone())
-            .ok_or_else(|| ApiError::not_found("no live call with that id"))?;
+            .ok_or_else(|| AppError::not_found("no live call with that id"))?;
         let state = self
             .with_call(call_id, |c| c.state)
             .unwrap_or(CallState::Ended);
@@ -1207,29 +1226,29 @@ impl VoiceService {
     }
 
     /// Mute or unmute: the agent's audio stops reaching the caller.
-    pub fn mute(&self, call_id: &str, muted: bool) -> Result<Value, ApiError> {
+    pub fn mute(&self, call_id: &str, muted: bool) -> Result<Value, AppError> {
         let view = self
             .update(call_id, |c| {
                 c.muted = muted;
                 c.view()
             })
-            .ok_or_else(|| ApiError::not_found("no live call with that id"))?;
+            .ok_or_else(|| AppError::not_found("no live call with that id"))?;
         Ok(json!({"call": view}))
     }
 
     /// DTMF from the agent's keypad to the caller.
-    pub async fn dtmf(&self, call_id: &str, digits: &str) -> Result<(), ApiError> {
+    pub async fn dtmf(&self, call_id: &str, digits: &str) -> Result<(), AppError> {
         if digits.is_empty()
             || digits.len() > 32
             || !digits
                 .chars()
                 .all(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D'))
         {
-            return Err(ApiError::bad_request("digits: 1-32 of 0-9, *, #, A-D"));
+            return Err(AppError::bad_request("digits: 1-32 of 0-9, *, #, A-D"));
         }
         let media = self
             .with_call(call_id, |c| c.media.clone())
-            .ok_or_else(|| ApiError::not_found("no live call with that id"))?;
+            .ok_or_else(|| AppError::not_found("no live call with that id"))?;
         let _ = media
             .send(MediaCommand::SendDigits(digits.to_string()))
             .await;
@@ -1271,16 +1290,16 @@ impl VoiceService {
     /// Starts a consult (the first half of a warm transfer): the caller holds with
     /// music and the agent talks to `target` at once, browser to browser through
     /// the host. Routing is not involved until the transfer is completed.
-    pub async fn start_consult(&self, call_id: &str, target: &str) -> Result<Value, ApiError> {
+    pub async fn start_consult(&self, call_id: &str, target: &str) -> Result<Value, AppError> {
         let (media, initiator, state) = self
             .with_call(call_id, |c| (c.media.clone(), c.agent_id.clone(), c.state))
-            .ok_or_else(|| ApiError::not_found("no live call with that id"))?;
+            .ok_or_else(|| AppError::not_found("no live call with that id"))?;
         if !matches!(state, CallState::Connected | CallState::Held) {
             return Err(conflict("only a connected call can be transferred warm"));
         }
         let initiator = initiator.ok_or_else(|| conflict("the call has no agent"))?;
         if initiator == target {
-            return Err(ApiError::bad_request("agent_id: someone else"));
+            return Err(AppError::bad_request("agent_id: someone else"));
         }
         let (a, b) = {
             let agents = self.agents.lock().expect("agents");
@@ -1330,7 +1349,7 @@ impl VoiceService {
     /// Completes a warm transfer: the consult ends and the call's task goes to the
     /// consulted agent (with the hand-off context), whose softphone is offered it;
     /// the caller hears music until they answer. Returns the consulted agent.
-    pub async fn complete_consult(&self, call_id: &str) -> Result<String, ApiError> {
+    pub async fn complete_consult(&self, call_id: &str) -> Result<String, AppError> {
         let target = self
             .with_call(call_id, |c| c.consult.clone())
             .flatten()
@@ -1349,10 +1368,10 @@ impl VoiceService {
     }
 
     /// Cancels a warm transfer: the first agent gets the caller back.
-    pub async fn cancel_consult(&self, call_id: &str) -> Result<Value, ApiError> {
+    pub async fn cancel_consult(&self, call_id: &str) -> Result<Value, AppError> {
         let (target, initiator) = self
             .with_call(call_id, |c| (c.consult.clone(), c.agent_id.clone()))
-            .ok_or_else(|| ApiError::not_found("no live call with that id"))?;
+            .ok_or_else(|| AppError::not_found("no live call with that id"))?;
         let target = target.ok_or_else(|| conflict("no consult in progress"))?;
         self.end_consult(call_id, &target);
         self.update(call_id, |c| c.consult = None);
@@ -1412,13 +1431,13 @@ impl VoiceService {
     }
 
     /// The app state (store, routing, realtime).
-    pub fn app(&self) -> &AppState {
+    pub fn app(&self) -> &App {
         &self.state
     }
 }
 
-fn conflict(message: &str) -> ApiError {
-    ApiError::new(axum::http::StatusCode::CONFLICT, "conflict", message)
+fn conflict(message: &str) -> AppError {
+    AppError::new(switchboard_app::ErrorKind::Conflict, "conflict", message)
 }
 
 /// The durable record of a live call.
@@ -1440,7 +1459,7 @@ fn record_of(c: &Call) -> CallRecord {
             "state": c.state,
             "ivr_path": c.ivr_path,
             "queue": c.queue,
-            "queue_wait_ms": c.queue_wait_ms + c.queued_at.map(|q| (crate::now_ms() - q).max(0)).unwrap_or(0),
+            "queue_wait_ms": c.queue_wait_ms + c.queued_at.map(|q| (now_ms() - q).max(0)).unwrap_or(0),
             "agent_id": c.agent_id.clone().or_else(|| c.agents.last().cloned()),
             "agents": c.agents,
             "recording_url": c.recording.as_ref().map(|_| format!("/api/v1/calls/{}/recording", c.id)),

@@ -22,10 +22,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use switchboard_api::voice::VoiceConfig;
-use switchboard_api::{ApiConfig, AppState, OutboxConfig, ServerServices, admin};
+use switchboard_api::AppState;
+use switchboard_app::plugins as admin;
+use switchboard_app::{App, AppConfig, OutboxConfig, ServerServices};
 use switchboard_plugin_host::{Limits, PluginHost};
 use switchboard_store::Store;
+use switchboard_voice::VoiceConfig;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -52,7 +54,7 @@ fn free_udp_port() -> anyhow::Result<u16> {
 
 /// The server of part 1, running in this process.
 struct VoiceServer {
-    voice: Arc<switchboard_api::voice::VoiceService>,
+    voice: Arc<switchboard_voice::VoiceService>,
     store: Store,
     policy: Option<&'static str>,
     shutdown: oneshot::Sender<()>,
@@ -105,24 +107,24 @@ impl VoiceServer {
         store
             .upsert_trunk("loopback", "127.0.0.1:5999", None, None)
             .await?;
-        let mut state = AppState::new(
+        let app = App::start(
             store.clone(),
             host,
-            ApiConfig {
+            AppConfig {
                 public_url,
                 data_dir: data_dir.to_path_buf(),
                 reopen_window_ms: 7 * 24 * 3600 * 1000,
                 default_region: None,
-                dispositions: switchboard_api::desk::default_dispositions(),
+                dispositions: switchboard_app::desk::default_dispositions(),
+                outbox: OutboxConfig::default(),
+                routing: Some(switchboard_routing::EngineConfig::default()),
             },
-            OutboxConfig::default(),
-        );
-        state
-            .start_routing(switchboard_routing::EngineConfig::default())
-            .await
-            .map_err(|e| anyhow::anyhow!("starting routing: {e:?}"))?;
-        state
-            .start_voice(VoiceConfig {
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("starting routing: {e}"))?;
+        let voice = switchboard_voice::VoiceService::start(
+            app.clone(),
+            VoiceConfig {
                 sip_addr: SocketAddr::new(LOOPBACK, 0),
                 tls: None,
                 rtp_ports: (20000, 29999),
@@ -131,10 +133,11 @@ impl VoiceServer {
                 record_calls: false,
                 realm: "switchboard".into(),
                 rtp_timeout: std::time::Duration::from_secs(60),
-            })
-            .await
-            .context("starting voice")?;
-        let voice = state.voice.clone().context("voice did not start")?;
+            },
+        )
+        .await
+        .context("starting voice")?;
+        let state = AppState::new(app, Some(voice.clone()));
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(switchboard_api::serve(listener, state, async {
             let _ = stopped.await;

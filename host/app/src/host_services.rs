@@ -69,7 +69,7 @@ impl HostServices for ServerServices {
     }
 
     fn now_ms(&self) -> u64 {
-        crate::now_ms() as u64
+        crate::clock::now_ms() as u64
     }
 
     fn send_http(

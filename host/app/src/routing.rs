@@ -18,17 +18,18 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use switchboard_plugin_host::{PluginHost, PluginKind, bindings};
 use switchboard_routing::{
-    Agent, AgentId, CapacityProfile, Engine, EngineConfig, EngineError, MatchRequest, NewTask,
-    Output, Presence, Queue, QueueId, Reservation, ReservationId, SkillLevel, Target, Task, TaskId,
-    TaskState, default_rank,
+    Agent, AgentId, CapacityProfile, Engine, EngineConfig, MatchRequest, NewTask, Output, Presence,
+    Queue, QueueId, Reservation, ReservationId, SkillLevel, Target, Task, TaskId, TaskState,
+    default_rank,
 };
 use switchboard_store::{
     AgentRoutingRow, QueueRow, ReservationRow, RoutingChanges, Store, TaskRow,
 };
 use tokio::sync::{Mutex, MutexGuard, Notify};
 
-use crate::error::ApiError;
-use crate::realtime::{Audience, Hub};
+use crate::clock::now_ms;
+use crate::error::AppError;
+use crate::events::{Audience, EventBus};
 
 /// The task attribute naming the transfer event whose context travels with the task.
 pub const HANDOFF_ATTRIBUTE: &str = "handoff_event";
@@ -45,19 +46,7 @@ const FALLBACK_QUEUES: &[(&str, &str, i32)] = &[
 ];
 
 fn now() -> u64 {
-    crate::now_ms().max(0) as u64
-}
-
-impl From<EngineError> for ApiError {
-    fn from(e: EngineError) -> ApiError {
-        match e {
-            EngineError::UnknownTask(_)
-            | EngineError::UnknownReservation(_)
-            | EngineError::UnknownAgent(_)
-            | EngineError::UnknownQueue(_) => ApiError::not_found(e.to_string()),
-            _ => ApiError::new(axum::http::StatusCode::CONFLICT, "conflict", e.to_string()),
-        }
-    }
+    now_ms().max(0) as u64
 }
 
 /// The routing service. Cheap to share behind an `Arc`.
@@ -65,7 +54,7 @@ pub struct RoutingService {
     engine: Mutex<Engine>,
     store: Store,
     plugins: PluginHost,
-    hub: Arc<Hub>,
+    hub: Arc<dyn EventBus>,
     timer: Notify,
     /// conversation id → agent holding its task, for realtime audiences.
     holders: StdMutex<HashMap<String, String>>,
@@ -121,14 +110,14 @@ fn presence_row(agent: &Agent) -> AgentRoutingRow {
 }
 
 /// Parses `available`, `away` (with a reason) or `offline`.
-pub fn parse_presence(status: &str, reason: Option<String>) -> Result<Presence, ApiError> {
+pub fn parse_presence(status: &str, reason: Option<String>) -> Result<Presence, AppError> {
     match status {
         "available" => Ok(Presence::Available),
         "away" => Ok(Presence::Away {
             reason: reason.unwrap_or_else(|| "away".into()),
         }),
         "offline" => Ok(Presence::Offline),
-        other => Err(ApiError::bad_request(format!(
+        other => Err(AppError::bad_request(format!(
             "presence must be available, away or offline, not {other:?}"
         ))),
     }
@@ -139,9 +128,9 @@ impl RoutingService {
     pub async fn start(
         store: Store,
         plugins: PluginHost,
-        hub: Arc<Hub>,
+        hub: Arc<dyn EventBus>,
         config: EngineConfig,
-    ) -> Result<Arc<RoutingService>, ApiError> {
+    ) -> Result<Arc<RoutingService>, AppError> {
         let snapshot = store.load_routing().await?;
         let queues: Vec<Queue> = snapshot
             .queues
@@ -195,7 +184,7 @@ impl RoutingService {
             })
             .collect();
         let engine = Engine::restore(config, queues, agents, tasks, reservations, now())
-            .map_err(|e| ApiError::internal(format!("routing state cannot be restored: {e}")))?;
+            .map_err(|e| AppError::internal(format!("routing state cannot be restored: {e}")))?;
         let trace = TraceRecorder::from_env(&engine);
         let service = Arc::new(RoutingService {
             engine: Mutex::new(engine),
@@ -423,13 +412,13 @@ impl RoutingService {
         id
     }
 
-    async fn save_queue(&self, engine: &mut Engine, queue: Queue) -> Result<(), ApiError> {
+    async fn save_queue(&self, engine: &mut Engine, queue: Queue) -> Result<(), AppError> {
         engine.upsert_queue(now(), queue.clone())?;
         self.store
             .upsert_queue(&QueueRow {
                 id: queue.id.as_str().to_string(),
                 name: queue.name.clone(),
-                definition: serde_json::to_value(&queue).map_err(ApiError::internal)?,
+                definition: serde_json::to_value(&queue).map_err(AppError::internal)?,
             })
             .await?;
         Ok(())
@@ -619,8 +608,8 @@ impl RoutingService {
     /// Runs one engine input and settles.
     pub async fn apply<T>(
         &self,
-        input: impl FnOnce(&mut Engine, u64) -> Result<T, ApiError>,
-    ) -> Result<T, ApiError> {
+        input: impl FnOnce(&mut Engine, u64) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
         let mut engine = self.engine.lock().await;
         let result = input(&mut engine, now());
         self.settle(&mut engine).await;
@@ -628,7 +617,7 @@ impl RoutingService {
     }
 
     /// Creates or replaces a queue.
-    pub async fn upsert_queue(&self, queue: Queue) -> Result<(), ApiError> {
+    pub async fn upsert_queue(&self, queue: Queue) -> Result<(), AppError> {
         let mut engine = self.engine.lock().await;
         self.save_queue(&mut engine, queue).await?;
         self.settle(&mut engine).await;
@@ -640,7 +629,7 @@ impl RoutingService {
         &self,
         agent_id: &str,
         presence: Presence,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, AppError> {
         let mut engine = self.engine.lock().await;
         let id = AgentId::from(agent_id);
         if engine.agent(&id).is_none() {
@@ -677,7 +666,7 @@ impl RoutingService {
         agent_id: &str,
         skills: Option<Vec<(String, u8)>>,
         capacity: Option<CapacityProfile>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, AppError> {
         let mut engine = self.engine.lock().await;
         let id = AgentId::from(agent_id);
         let mut agent = match engine.agent(&id) {
@@ -790,7 +779,7 @@ impl RoutingService {
     }
 
     /// One queue's statistics.
-    pub async fn queue_stats(&self, id: &str) -> Result<Value, ApiError> {
+    pub async fn queue_stats(&self, id: &str) -> Result<Value, AppError> {
         let engine = self.engine.lock().await;
         let stats = engine.queue_stats(now(), &QueueId::from(id))?;
         Ok(json!({"queue_id": id, "stats": stats}))
@@ -924,11 +913,11 @@ impl RoutingService {
     }
 
     /// Turns a transfer body into a target.
-    pub fn target(queue: Option<String>, agent: Option<String>) -> Result<Target, ApiError> {
+    pub fn target(queue: Option<String>, agent: Option<String>) -> Result<Target, AppError> {
         match (queue, agent) {
             (Some(q), None) => Ok(Target::Queue(QueueId::from(q.as_str()))),
             (None, Some(a)) => Ok(Target::Agent(AgentId::from(a.as_str()))),
-            _ => Err(ApiError::bad_request(
+            _ => Err(AppError::bad_request(
                 "give exactly one of `queue` or `agent_id`",
             )),
         }

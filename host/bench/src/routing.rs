@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use switchboard_api::routing::{plugin_rank, task_info};
+use switchboard_app::routing::{plugin_rank, task_info};
 use switchboard_plugin_host::bindings::channel::switchboard::plugin::{host, types};
 use switchboard_plugin_host::bindings::routing::Routing;
 use switchboard_plugin_host::bindings::{self, KvError, LogLevel};
@@ -44,7 +44,7 @@ use switchboard_routing::{
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::replay::WasmPolicy;
+use switchboard::replay::WasmPolicy;
 
 const POLICY: &str = "routing-default";
 /// Queue per channel, and the channel's base priority, as routing-default classifies.

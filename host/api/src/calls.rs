@@ -13,10 +13,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard_core::{Role, parse_identity_query};
 
-use super::VoiceService;
-use crate::AppState;
+use switchboard_voice::VoiceService;
+
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
+use crate::routing_api::TransferBody;
+use crate::state::AppState;
 
 fn voice(state: &AppState) -> ApiResult<Arc<VoiceService>> {
     state.voice.clone().ok_or_else(|| {
@@ -57,7 +59,7 @@ pub async fn my_calls(State(state): State<AppState>, auth: Auth) -> ApiResult<Js
 
 /// `GET /api/v1/calls`: every live call (supervisors).
 pub async fn all_calls(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Value>> {
-    crate::supervisor::require_supervisor(&auth)?;
+    switchboard_app::supervisor::require_supervisor(&auth.agent)?;
     let calls = match &state.voice {
         Some(v) => v.all_calls(),
         None => Vec::new(),
@@ -100,7 +102,7 @@ pub async fn dial(
             "you are already on a call",
         ));
     }
-    let id = super::sip::dial(&voice, &auth.agent.id, party).await?;
+    let id = switchboard_voice::sip::dial(&voice, &auth.agent.id, party).await?;
     let call = voice
         .calls_of_agent(&auth.agent.id)
         .into_iter()
@@ -209,9 +211,12 @@ pub async fn transfer(
         )
     })?;
     let payload = json!({"queue": body.queue, "agent_id": body.agent_id, "context": body.context});
-    let transfer_body = serde_json::from_value(payload)
+    let transfer_body: TransferBody = serde_json::from_value(payload)
         .map_err(|e| ApiError::bad_request(format!("transfer: {e}")))?;
-    let mut out = crate::routing_api::transfer_task(&state, &auth, &task, transfer_body).await?;
+    let mut out = state
+        .tasks
+        .transfer(&auth.agent, &task, transfer_body.into())
+        .await?;
     // The caller waits with music for whoever routing finds.
     voice.before_transfer(&id).await;
     out["call"] = json!(voice.call_view(&id));
@@ -238,9 +243,12 @@ pub async fn transfer_action(
             let context = voice.take_pending_context(&id);
             let target = voice.complete_consult(&id).await?;
             let payload = json!({"agent_id": target, "context": context});
-            let body = serde_json::from_value(payload)
+            let body: TransferBody = serde_json::from_value(payload)
                 .map_err(|e| ApiError::bad_request(format!("transfer: {e}")))?;
-            let mut out = crate::routing_api::transfer_task(&state, &auth, &task, body).await?;
+            let mut out = state
+                .tasks
+                .transfer(&auth.agent, &task, body.into())
+                .await?;
             out["call"] = json!(voice.call_view(&id));
             Ok(Json(out))
         }

@@ -1,0 +1,181 @@
+//! [`App`]: the application's use cases, built once and shared by the edges (the HTTP
+//! API, the SIP user agent, the CLI).
+//!
+//! Each service is built from the parts it needs — store, plugin host, event bus,
+//! routing, settings — and nothing else; `App` only holds them together so an edge can
+//! reach the use case a request names.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use switchboard_plugin_host::PluginHost;
+use switchboard_routing::EngineConfig;
+use switchboard_store::Store;
+use tokio::sync::watch;
+
+use crate::channels::Channels;
+use crate::contacts::Contacts;
+use crate::desk::{Desk, Disposition};
+use crate::error::AppResult;
+use crate::events::{EventBus, LocalBus};
+use crate::ingest::{Ingest, IngestConfig};
+use crate::metrics::Metrics;
+use crate::notify::Notifier;
+use crate::outbox::{Outbox, OutboxConfig};
+use crate::plugins::PluginAdmin;
+use crate::routing::RoutingService;
+use crate::supervisor::Supervision;
+use crate::tasks::Tasks;
+use crate::webchat::Webchat;
+
+/// What the application needs to know about the deployment.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// The URL providers call, without a trailing slash; connectors verify
+    /// signatures against it.
+    pub public_url: String,
+    /// Where installed plugins (and recordings, prompts) are kept.
+    pub data_dir: PathBuf,
+    /// A resolved conversation reopens if the customer writes again within this.
+    pub reopen_window_ms: i64,
+    /// Region for phone numbers written without a country code (e.g. `US`).
+    pub default_region: Option<String>,
+    /// The outcomes agents choose from when resolving.
+    pub dispositions: Vec<Disposition>,
+    /// Outbox tuning.
+    pub outbox: OutboxConfig,
+    /// Routing's settings; `None` runs without routing (no tasks, no offers).
+    pub routing: Option<EngineConfig>,
+}
+
+/// The application layer, ready to serve. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    /// The database (read-only lookups go straight to it).
+    pub store: Store,
+    /// The plugin sandbox.
+    pub plugins: PluginHost,
+    /// Deployment settings.
+    pub config: Arc<AppConfig>,
+    /// Where domain events are published and subscribed to.
+    pub events: Arc<dyn EventBus>,
+    /// Publishing with routing's audiences.
+    pub notifier: Notifier,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// The channels a conversation can use.
+    pub channels: Arc<Channels>,
+    /// The routing service, when routing runs.
+    pub routing: Option<Arc<RoutingService>>,
+    /// Provider webhooks into the store and routing.
+    pub ingest: Arc<Ingest>,
+    /// Replies and their delivery.
+    pub outbox: Arc<Outbox>,
+    /// The webchat channel.
+    pub webchat: Arc<Webchat>,
+    /// The agent desk.
+    pub desk: Arc<Desk>,
+    /// Routing on behalf of people: queues, presence, offers, tasks, transfers.
+    pub tasks: Arc<Tasks>,
+    /// Wallboard, reports and the roster.
+    pub supervision: Arc<Supervision>,
+    /// Contacts and conversations.
+    pub contacts: Arc<Contacts>,
+    /// Plugin administration.
+    pub plugin_admin: Arc<PluginAdmin>,
+}
+
+impl App {
+    /// Builds every service over `store` and `plugins` with the in-process event bus;
+    /// restores and starts routing when `config.routing` asks for it.
+    pub async fn start(store: Store, plugins: PluginHost, config: AppConfig) -> AppResult<App> {
+        App::start_with_bus(store, plugins, config, Arc::new(LocalBus::default())).await
+    }
+
+    /// [`App::start`] with another event bus.
+    pub async fn start_with_bus(
+        store: Store,
+        plugins: PluginHost,
+        config: AppConfig,
+        events: Arc<dyn EventBus>,
+    ) -> AppResult<App> {
+        let routing = match config.routing.clone() {
+            Some(engine) => Some(
+                RoutingService::start(store.clone(), plugins.clone(), events.clone(), engine)
+                    .await?,
+            ),
+            None => None,
+        };
+        let notifier = Notifier::new(events.clone(), routing.clone());
+        let metrics = Arc::new(Metrics::default());
+        let channels = Arc::new(Channels::new(plugins.clone()));
+        let ingest = Arc::new(Ingest::new(
+            store.clone(),
+            plugins.clone(),
+            channels.clone(),
+            notifier.clone(),
+            routing.clone(),
+            metrics.clone(),
+            IngestConfig {
+                public_url: config.public_url.clone(),
+                default_region: config.default_region.clone(),
+                reopen_window_ms: config.reopen_window_ms,
+            },
+        ));
+        let webchat = Arc::new(Webchat::new(
+            store.clone(),
+            ingest.clone(),
+            notifier.clone(),
+            routing.clone(),
+        ));
+        let outbox = Arc::new(Outbox::new(
+            store.clone(),
+            plugins.clone(),
+            channels.clone(),
+            notifier.clone(),
+            metrics.clone(),
+            webchat.clone(),
+            config.outbox.clone(),
+        ));
+        let desk = Arc::new(Desk::new(
+            store.clone(),
+            channels.clone(),
+            notifier.clone(),
+            routing.clone(),
+            config.dispositions.clone(),
+        ));
+        let tasks = Arc::new(Tasks::new(store.clone(), routing.clone(), notifier.clone()));
+        let supervision = Arc::new(Supervision::new(store.clone(), routing.clone()));
+        let contacts = Arc::new(Contacts::new(store.clone(), config.default_region.clone()));
+        let plugin_admin = Arc::new(PluginAdmin::new(
+            store.clone(),
+            plugins.clone(),
+            channels.clone(),
+            config.public_url.clone(),
+            config.data_dir.clone(),
+        ));
+        Ok(App {
+            store,
+            plugins,
+            config: Arc::new(config),
+            events,
+            notifier,
+            metrics,
+            channels,
+            routing,
+            ingest,
+            outbox,
+            webchat,
+            desk,
+            tasks,
+            supervision,
+            contacts,
+            plugin_admin,
+        })
+    }
+
+    /// Runs the background work (the outbox worker) until `shutdown` turns true.
+    pub async fn run_workers(&self, shutdown: watch::Receiver<bool>) {
+        self.outbox.run(shutdown).await;
+    }
+}

@@ -1,0 +1,95 @@
+//! Contacts and conversations changed by people: linking identities, reversible
+//! merges, conversation status.
+//!
+//! Identities are normalized here (phones to E.164 with the deployment's default
+//! region) before the store sees them; every change is audited under the acting
+//! agent's id.
+
+use serde_json::json;
+use switchboard_core::{ConversationStatus, parse_identity_query};
+use switchboard_store::{ContactView, ConversationRow, MergeRecord, Store};
+
+use crate::clock::now_ms;
+use crate::error::{AppError, AppResult};
+
+/// The contact use cases.
+pub struct Contacts {
+    store: Store,
+    default_region: Option<String>,
+}
+
+impl Contacts {
+    /// Contacts over the store; phone numbers without a country code are read in
+    /// `default_region`.
+    pub fn new(store: Store, default_region: Option<String>) -> Contacts {
+        Contacts {
+            store,
+            default_region,
+        }
+    }
+
+    /// The contact owning an identity written `kind:value` (`phone:+15551234567`).
+    pub async fn find(&self, identity: &str) -> AppResult<Option<ContactView>> {
+        let identity = parse_identity_query(identity, self.default_region.as_deref())?;
+        Ok(self.store.contact_by_identity(&identity).await?)
+    }
+
+    /// Links another number, e-mail or handle to a contact (a conflict when it belongs
+    /// to someone else).
+    pub async fn add_identity(
+        &self,
+        agent_id: &str,
+        contact_id: &str,
+        kind: &str,
+        value: &str,
+    ) -> AppResult<ContactView> {
+        let identity =
+            switchboard_core::normalize_identity(kind, value, self.default_region.as_deref())?;
+        self.store.add_identity(contact_id, &identity).await?;
+        self.store
+            .audit(
+                agent_id,
+                "contact.add_identity",
+                Some(contact_id),
+                json!({"kind": identity.kind(), "value": identity.value()}),
+            )
+            .await?;
+        Ok(self.store.contact(contact_id).await?)
+    }
+
+    /// Folds `merge_id` into `keep_id`, reversibly; returns the merge's ledger record
+    /// and the contact kept.
+    pub async fn merge(
+        &self,
+        agent_id: &str,
+        keep_id: &str,
+        merge_id: &str,
+    ) -> AppResult<(MergeRecord, ContactView)> {
+        let record = self
+            .store
+            .merge_contacts(keep_id, merge_id, agent_id)
+            .await?;
+        Ok((record, self.store.contact(keep_id).await?))
+    }
+
+    /// Undoes a merge exactly.
+    pub async fn undo_merge(&self, agent_id: &str, merge_ledger_id: &str) -> AppResult<()> {
+        self.store.unmerge(merge_ledger_id, agent_id).await?;
+        Ok(())
+    }
+
+    /// Sets a conversation's status (`open`, `pending`, `snoozed`, `resolved`).
+    pub async fn set_conversation_status(
+        &self,
+        conversation_id: &str,
+        status: &str,
+    ) -> AppResult<ConversationRow> {
+        let status: ConversationStatus = status
+            .parse()
+            .map_err(|e: switchboard_core::ParseEnumError| AppError::bad_request(e.to_string()))?;
+        self.store
+            .set_conversation_status(conversation_id, status, now_ms())
+            .await?;
+        Ok(self.store.conversation(conversation_id).await?)
+    }
+}

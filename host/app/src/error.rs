@@ -1,0 +1,144 @@
+//! The one error type of the use cases.
+//!
+//! An [`AppError`] says what kind of failure it is (the edge maps the kind to an HTTP
+//! status, the SIP user agent to a log line), a stable machine code and a message
+//! meant for the caller. Server-side failures are logged with their cause where they
+//! happen and carry no internal detail.
+
+use switchboard_routing::EngineError;
+use switchboard_store::StoreError;
+
+/// What kind of failure a use case reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request is malformed or names something invalid.
+    BadRequest,
+    /// The caller is not authenticated.
+    Unauthorized,
+    /// The caller may not do this.
+    Forbidden,
+    /// What the request names does not exist.
+    NotFound,
+    /// The request conflicts with the current state.
+    Conflict,
+    /// Understood, but refused by a rule (consent, a closed window…).
+    Unprocessable,
+    /// Too many requests from this caller.
+    TooManyRequests,
+    /// A dependency (the store, a plugin, routing) is unavailable; retry later.
+    Unavailable,
+    /// A peer the request had to reach (a SIP trunk) failed or could not be reached.
+    BadGateway,
+    /// A bug or an unexpected failure; details are in the server log.
+    Internal,
+}
+
+/// A use case's failure.
+#[derive(Debug)]
+pub struct AppError {
+    kind: ErrorKind,
+    code: &'static str,
+    message: String,
+}
+
+/// Result alias of the use cases.
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    /// A failure of this kind, machine code and human message.
+    pub fn new(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> AppError {
+        AppError {
+            kind,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Malformed input.
+    pub fn bad_request(message: impl Into<String>) -> AppError {
+        AppError::new(ErrorKind::BadRequest, "bad_request", message)
+    }
+
+    /// Not authenticated.
+    pub fn unauthorized(message: impl Into<String>) -> AppError {
+        AppError::new(ErrorKind::Unauthorized, "unauthorized", message)
+    }
+
+    /// Not allowed.
+    pub fn forbidden(message: impl Into<String>) -> AppError {
+        AppError::new(ErrorKind::Forbidden, "forbidden", message)
+    }
+
+    /// No such thing.
+    pub fn not_found(message: impl Into<String>) -> AppError {
+        AppError::new(ErrorKind::NotFound, "not_found", message)
+    }
+
+    /// An unexpected failure: the cause is logged, not returned.
+    pub fn internal(cause: impl std::fmt::Display) -> AppError {
+        tracing::error!("internal error: {cause}");
+        AppError::new(
+            ErrorKind::Internal,
+            "internal",
+            "internal error; see the server log",
+        )
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The machine code (`not_found`, `opted_out`…).
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The message for the caller.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} ({}): {}", self.kind, self.code, self.message)
+    }
+}
+
+impl std::error::Error for AppError {}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> AppError {
+        match e {
+            StoreError::NotFound { .. } => AppError::not_found(e.to_string()),
+            StoreError::Conflict(m) => AppError::new(ErrorKind::Conflict, "conflict", m),
+            StoreError::OptedOut { .. } => {
+                AppError::new(ErrorKind::Unprocessable, "opted_out", e.to_string())
+            }
+            StoreError::Invalid(m) => AppError::bad_request(m),
+            StoreError::QuotaExceeded { .. } => {
+                AppError::new(ErrorKind::Conflict, "quota_exceeded", e.to_string())
+            }
+            other => AppError::internal(other),
+        }
+    }
+}
+
+impl From<switchboard_core::IdentityError> for AppError {
+    fn from(e: switchboard_core::IdentityError) -> AppError {
+        AppError::bad_request(e.to_string())
+    }
+}
+
+impl From<EngineError> for AppError {
+    fn from(e: EngineError) -> AppError {
+        match e {
+            EngineError::UnknownTask(_)
+            | EngineError::UnknownReservation(_)
+            | EngineError::UnknownAgent(_)
+            | EngineError::UnknownQueue(_) => AppError::not_found(e.to_string()),
+            _ => AppError::new(ErrorKind::Conflict, "conflict", e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! Switchboard's application layer: the use cases, with no HTTP or SIP types in them.
+//!
+//! Edges — the HTTP API (`switchboard-api`), the SIP user agent (`switchboard-voice`)
+//! and the CLI — parse what arrives, call one use case here and shape the answer.
+//! The use cases work with the domain crates (core, store, routing, plugin-host) and
+//! tell the world what changed through the [`events::EventBus`].
+//!
+//! - [`ingest`]: a provider webhook through its connector into the store, then routing;
+//! - [`outbox`]: agents' replies and the worker that delivers them;
+//! - [`routing`]: the service that drives the sans-IO routing engine with the wall
+//!   clock and the routing policy plugin; [`tasks`]: routing on behalf of people;
+//! - [`webchat`]: the host's own customer channel;
+//! - [`desk`], [`supervisor`], [`contacts`]: what agents and supervisors do and see;
+//! - [`plugins`]: plugin administration; [`channels`]: which channels exist;
+//! - [`events`] and [`notify`]: the event bus and publishing to the right audience;
+//! - [`accounts`]: passwords, tokens and users; [`metrics`]; [`host_services`]: the
+//!   capabilities plugins get in the server (kv in the store, outbound HTTP).
+//!
+//! [`App`] holds the services together; each is built from only the parts it uses.
+//! Module dependencies point one way (no module imports one that imports it back);
+//! `scripts/check-module-cycles.py` checks it.
+
+#![deny(missing_docs)]
+
+pub mod accounts;
+pub mod app;
+pub mod channels;
+pub mod clock;
+pub mod contacts;
+pub mod desk;
+pub mod error;
+pub mod events;
+pub mod host_services;
+pub mod ingest;
+pub mod metrics;
+pub mod notify;
+pub mod outbox;
+pub mod plugins;
+pub mod routing;
+pub mod supervisor;
+pub mod tasks;
+pub mod webchat;
+
+pub use app::{App, AppConfig};
+pub use clock::now_ms;
+pub use error::{AppError, AppResult, ErrorKind};
+pub use events::{Audience, BusEvent, Delivery, EventBus, LocalBus, Subscription};
+pub use host_services::ServerServices;
+pub use metrics::Metrics;
+pub use outbox::OutboxConfig;

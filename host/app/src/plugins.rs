@@ -1,0 +1,363 @@
+//! Plugin administration: installation and lifecycle, shared by the CLI and the API.
+//!
+//! Changes made through [`PluginAdmin`] take effect at once in the running server;
+//! the CLI's (through the free functions) on the next start. Config values are never
+//! returned: secrets show as `"set"`, plain values as they are.
+//!
+//! Installing copies the plugin folder into `{data_dir}/plugins/{id}/`, so the
+//! source may go away, checks the manifest, the config and the component, and
+//! records the plugin with its config (secrets encrypted by the store).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use switchboard_plugin_host::{
+    LoadError, LoadSpec, Manifest, Origin, PluginHost, WEBHOOK_BASE_KEY,
+};
+use switchboard_store::{ConfigEntry, PluginInstall, PluginRecord, Store, StoreError};
+
+use crate::channels::Channels;
+use crate::error::{AppError, AppResult};
+
+/// Why a plugin could not be installed or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The plugin itself is unusable.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Copying files failed.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// What an operator asks for when installing.
+#[derive(Debug, Clone, Default)]
+pub struct InstallRequest {
+    /// The plugin folder (plugin.toml + component).
+    pub source: PathBuf,
+    /// `key=value` settings; merged over the values of a previous install.
+    pub config: HashMap<String, String>,
+    /// Origins added to the manifest's allow-list.
+    pub allow_hosts: Vec<String>,
+}
+
+/// Validates, copies and records a plugin. Returns its manifest. The caller
+/// loads it (the server) or tells the operator to restart (the CLI).
+pub async fn install(
+    store: &Store,
+    host: &PluginHost,
+    data_dir: &Path,
+    req: InstallRequest,
+) -> Result<Manifest, AdminError> {
+    let manifest = Manifest::load(&req.source).map_err(LoadError::from)?;
+    for h in &req.allow_hosts {
+        Origin::parse(h).map_err(|message| LoadError::AllowHost {
+            plugin: manifest.id.clone(),
+            message,
+        })?;
+    }
+    let mut config: HashMap<String, String> = match store.plugin(&manifest.id).await {
+        Ok(_) => store
+            .plugin_config(&manifest.id)
+            .await?
+            .into_iter()
+            .map(|e| (e.key, e.value))
+            .collect(),
+        Err(StoreError::NotFound { .. }) => HashMap::new(),
+        Err(e) => return Err(e.into()),
+    };
+    config.extend(req.config);
+    PluginHost::resolve_config(&manifest, &config)?;
+
+    let dest = data_dir.join("plugins").join(&manifest.id);
+    let staged = data_dir
+        .join("plugins")
+        .join(format!(".{}.staging", manifest.id));
+    copy_plugin(&req.source, &staged, &manifest)?;
+    // Prove the component compiles and links before anything is recorded.
+    let mut spec = LoadSpec::from_dir(&staged)?;
+    spec.config = config.clone();
+    spec.extra_allowed_hosts = req.allow_hosts.clone();
+    host.load(spec)?;
+    host.unload(&manifest.id);
+    if dest.exists() {
+        std::fs::remove_dir_all(&dest).map_err(|e| AdminError::Io(e.to_string()))?;
+    }
+    std::fs::rename(&staged, &dest).map_err(|e| AdminError::Io(e.to_string()))?;
+
+    let manifest_text = toml::to_string(&manifest).map_err(|e| AdminError::Io(e.to_string()))?;
+    store
+        .upsert_plugin(PluginInstall {
+            id: manifest.id.clone(),
+            version: manifest.version.clone(),
+            kind: manifest.kind.as_str().to_string(),
+            world: manifest.world.clone(),
+            manifest: manifest_text,
+            path: dest.display().to_string(),
+            allowed_hosts: req.allow_hosts,
+            enabled: true,
+        })
+        .await?;
+    let entries = config
+        .into_iter()
+        .map(|(key, value)| ConfigEntry {
+            secret: manifest.config_key(&key).is_some_and(|k| k.secret),
+            key,
+            value,
+        })
+        .collect();
+    store.set_plugin_config(&manifest.id, entries).await?;
+    Ok(manifest)
+}
+
+fn copy_plugin(source: &Path, dest: &Path, manifest: &Manifest) -> Result<(), AdminError> {
+    let io = |e: std::io::Error| AdminError::Io(format!("copying plugin files: {e}"));
+    if dest.exists() {
+        std::fs::remove_dir_all(dest).map_err(io)?;
+    }
+    std::fs::create_dir_all(dest).map_err(io)?;
+    std::fs::copy(source.join("plugin.toml"), dest.join("plugin.toml")).map_err(io)?;
+    std::fs::copy(
+        source.join(&manifest.component),
+        dest.join(&manifest.component),
+    )
+    .map_err(io)?;
+    Ok(())
+}
+
+/// The load spec of an installed plugin, config decrypted, webhook base set.
+pub async fn spec_for(
+    store: &Store,
+    record: &PluginRecord,
+    public_url: &str,
+) -> Result<LoadSpec, AdminError> {
+    let dir = PathBuf::from(&record.path);
+    let manifest = Manifest::load(&dir).map_err(LoadError::from)?;
+    let mut config: HashMap<String, String> = store
+        .plugin_config(&record.id)
+        .await?
+        .into_iter()
+        .map(|e| (e.key, e.value))
+        .collect();
+    config.insert(
+        WEBHOOK_BASE_KEY.to_string(),
+        format!("{}/hooks/{}", public_url, record.id),
+    );
+    Ok(LoadSpec {
+        dir,
+        manifest,
+        config,
+        extra_allowed_hosts: record.allowed_hosts.clone(),
+        enabled: record.enabled,
+        quarantined: record.quarantine_reason.clone(),
+    })
+}
+
+/// Loads every installed plugin. A plugin that fails to load is logged and
+/// skipped; the others still serve.
+pub async fn load_installed(
+    store: &Store,
+    host: &PluginHost,
+    public_url: &str,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut failed = Vec::new();
+    for record in store.list_plugins().await? {
+        let result = match spec_for(store, &record, public_url).await {
+            Ok(spec) => host.load(spec).map_err(AdminError::from),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                tracing::info!(plugin = %record.id, version = %record.version, "plugin loaded")
+            }
+            Err(e) => {
+                tracing::error!(plugin = %record.id, "plugin not loaded: {e}");
+                failed.push((record.id.clone(), e.to_string()));
+            }
+        }
+    }
+    Ok(failed)
+}
+
+impl From<AdminError> for AppError {
+    fn from(e: AdminError) -> AppError {
+        match e {
+            AdminError::Load(e) => AppError::bad_request(e.to_string()),
+            AdminError::Store(e) => e.into(),
+            AdminError::Io(m) => AppError::bad_request(m),
+        }
+    }
+}
+
+/// Plugin administration in the running server. Every change is audited under the
+/// acting admin's id.
+pub struct PluginAdmin {
+    store: Store,
+    plugins: PluginHost,
+    channels: Arc<Channels>,
+    public_url: String,
+    data_dir: PathBuf,
+}
+
+impl PluginAdmin {
+    /// Administration over these parts; plugins are installed under `data_dir` and get
+    /// webhook URLs under `public_url`.
+    pub fn new(
+        store: Store,
+        plugins: PluginHost,
+        channels: Arc<Channels>,
+        public_url: String,
+        data_dir: PathBuf,
+    ) -> PluginAdmin {
+        PluginAdmin {
+            store,
+            plugins,
+            channels,
+            public_url,
+            data_dir,
+        }
+    }
+
+    /// (Re)loads one installed plugin from the store.
+    pub async fn reload(&self, id: &str) -> AppResult<()> {
+        let record = self.store.plugin(id).await?;
+        let spec = spec_for(&self.store, &record, &self.public_url).await?;
+        self.plugins
+            .load(spec)
+            .map_err(|e| AppError::bad_request(e.to_string()))?;
+        self.channels.forget(id).await;
+        Ok(())
+    }
+
+    /// A plugin as admins see it: record, health, config (secrets hidden) and the
+    /// config keys its manifest declares.
+    pub async fn describe(&self, id: &str) -> AppResult<Value> {
+        let record = self.store.plugin(id).await?;
+        let status = self.plugins.status(id);
+        let manifest = self.plugins.manifest(id);
+        let config: Vec<Value> = self
+            .store
+            .plugin_config(id)
+            .await?
+            .into_iter()
+            .map(|e| {
+                if e.secret {
+                    json!({"key": e.key, "secret": true, "value": "set"})
+                } else {
+                    json!({"key": e.key, "secret": false, "value": e.value})
+                }
+            })
+            .collect();
+        Ok(json!({
+            "id": record.id,
+            "version": record.version,
+            "kind": record.kind,
+            "world": record.world,
+            "enabled": record.enabled,
+            "quarantined": record.quarantine_reason,
+            "loaded": status.is_some(),
+            "health": status,
+            "config": config,
+            "declared_config": manifest.map(|m| m.config).unwrap_or_default(),
+        }))
+    }
+
+    /// Every installed plugin, described.
+    pub async fn list(&self) -> AppResult<Vec<Value>> {
+        let mut out = Vec::new();
+        for record in self.store.list_plugins().await? {
+            out.push(self.describe(&record.id).await?);
+        }
+        Ok(out)
+    }
+
+    /// Installs or upgrades a plugin from a folder on the server's disk and loads it.
+    pub async fn install(&self, admin_id: &str, request: InstallRequest) -> AppResult<Value> {
+        let manifest = install(&self.store, &self.plugins, &self.data_dir, request).await?;
+        self.reload(&manifest.id).await?;
+        self.store
+            .audit(
+                admin_id,
+                "plugin.install",
+                Some(&manifest.id),
+                serde_json::json!(&manifest.version),
+            )
+            .await?;
+        self.describe(&manifest.id).await
+    }
+
+    /// Enables (also lifting a quarantine) or disables a plugin.
+    pub async fn set_enabled(&self, admin_id: &str, id: &str, enabled: bool) -> AppResult<Value> {
+        self.store.set_plugin_enabled(id, enabled).await?;
+        self.plugins.set_enabled(id, enabled);
+        if enabled && self.plugins.status(id).is_none() {
+            self.reload(id).await?;
+        }
+        let action = if enabled {
+            "plugin.enable"
+        } else {
+            "plugin.disable"
+        };
+        self.store
+            .audit(admin_id, action, Some(id), serde_json::Value::Null)
+            .await?;
+        self.describe(id).await
+    }
+
+    /// Removes a plugin and its files.
+    pub async fn remove(&self, admin_id: &str, id: &str) -> AppResult<()> {
+        let record = self.store.plugin(id).await?;
+        self.store.remove_plugin(id).await?;
+        self.plugins.unload(id);
+        self.channels.forget(id).await;
+        let _ = std::fs::remove_dir_all(&record.path);
+        self.store
+            .audit(admin_id, "plugin.remove", Some(id), serde_json::json!(null))
+            .await?;
+        Ok(())
+    }
+
+    /// Sets config values (secrets are encrypted and never shown again) and reloads
+    /// the plugin. Keys the manifest does not declare are refused.
+    pub async fn set_config(
+        &self,
+        admin_id: &str,
+        id: &str,
+        values: HashMap<String, String>,
+    ) -> AppResult<Value> {
+        let declared = self
+            .plugins
+            .manifest(id)
+            .map(|m| m.config)
+            .ok_or_else(|| AppError::not_found(format!("plugin {id} is not loaded")))?;
+        let mut entries = Vec::new();
+        let mut unknown = Vec::new();
+        for (key, value) in values {
+            match declared.iter().find(|c| c.key == key) {
+                Some(c) if c.secret => entries.push(ConfigEntry::secret(key, value)),
+                Some(_) => entries.push(ConfigEntry::plain(key, value)),
+                None => unknown.push(key),
+            }
+        }
+        if !unknown.is_empty() {
+            unknown.sort();
+            return Err(AppError::bad_request(format!(
+                "the plugin declares no config key {}",
+                unknown.join(", ")
+            )));
+        }
+        let keys: Vec<String> = entries.iter().map(|e| e.key.clone()).collect();
+        self.store.set_plugin_config(id, entries).await?;
+        self.reload(id).await?;
+        self.store
+            .audit(admin_id, "plugin.config", Some(id), json!({"keys": keys}))
+            .await?;
+        self.describe(id).await
+    }
+}

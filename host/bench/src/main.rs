@@ -1,0 +1,67 @@
+//! `switchboard-bench`: Switchboard's benchmarks, outside the production binary.
+//!
+//! Every figure is printed next to a baseline measured in the same run on the same
+//! machine, as a ratio; nothing here is a timed assertion. Everything runs on
+//! loopback. The server under test is wired in-process the way `switchboard serve`
+//! wires it (application layer, voice, HTTP edge), on a scratch database.
+//!
+//! ```sh
+//! cargo run --release -p switchboard-bench             # connector call cost + end-to-end ingest
+//! cargo run --release -p switchboard-bench -- routing  # routing decisions/s, enqueue-to-offer latency
+//! cargo run --release -p switchboard-bench -- voice    # call setup rate (sipp), relay CPU per packet
+//! ```
+//!
+//! Log lines go to standard error and only at `warn` and above by default
+//! (`SWITCHBOARD_LOG` to change), so they do not interleave with the report on
+//! standard output.
+
+mod ingest;
+mod routing;
+mod voice;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "switchboard-bench",
+    version,
+    about = "Switchboard benchmarks, each against a baseline measured in the same run",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    ingest: ingest::BenchArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Plugin call cost and end-to-end ingest (the default).
+    Ingest(ingest::BenchArgs),
+    /// Routing decisions per second and enqueue-to-offer latency, Wasm policy vs native.
+    Routing(routing::RoutingBenchArgs),
+    /// Call setup rate (sipp) and media relay CPU per packet, each against a baseline.
+    Voice(voice::VoiceBenchArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = std::env::var("SWITCHBOARD_LOG").unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&filter)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Some(Command::Ingest(args)) => ingest::run(args).await,
+            Some(Command::Routing(args)) => routing::run(args).await,
+            Some(Command::Voice(args)) => voice::run(args).await,
+            None => ingest::run(cli.ingest).await,
+        }
+    })
+}
