@@ -14,25 +14,24 @@
 //! - Outbound calls ([`dial`]) go to a trunk, answering its digest challenge with the
 //!   trunk's credentials.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use switchboard_media::Codec;
 use switchboard_sip::dialog::Dialog;
-use switchboard_sip::digest::{Algorithm, DigestClient, DigestServer, Secret, Verdict};
+use switchboard_sip::digest::{DigestClient, Secret, Verdict};
 use switchboard_sip::message::{
-    Message, Method, NameAddr, SipUri, Transport, Via, new_branch, new_call_id, new_tag,
+    Message, Method, NameAddr, SipUri, Transport, Via, new_call_id, new_tag,
 };
 use switchboard_sip::sdp::{self, AudioCodec, LocalAudio, SessionDescription};
 use switchboard_sip::transaction::TransactionId;
-use switchboard_sip::transport::{SipEvent, TransportConfig};
+use switchboard_sip::transport::SipEvent;
 use tokio::sync::mpsc;
 
-use super::{Call, CallState, VoiceService, caller_identity};
+use crate::service::{Call, CallState, VoiceService, caller_identity};
+use crate::ua::{Binding, SipLeg, send_bye};
 use switchboard_app::{AppError, now_ms};
 
 /// What we allow, for OPTIONS and 405s.
@@ -41,91 +40,6 @@ const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER";
 const MAX_EXPIRES: u32 = 3600;
 /// Server header.
 const AGENT: &str = "Switchboard";
-
-/// The SIP side of one call.
-#[derive(Debug, Clone)]
-pub struct SipLeg {
-    /// The SIP Call-ID.
-    pub call_id: String,
-    /// The dialog, once established.
-    pub dialog: Option<Dialog>,
-    /// Where requests in the dialog go.
-    pub peer: SocketAddr,
-    /// On which transport.
-    pub transport: Transport,
-    /// Our SDP parameters (version bumped per new answer).
-    pub local: LocalAudio,
-    /// The INVITE server transaction (inbound) until the ACK.
-    pub invite_tx: Option<TransactionId>,
-}
-
-/// A desk phone's registration.
-#[derive(Debug, Clone)]
-pub struct Binding {
-    /// Where the phone is reached.
-    pub contact: String,
-    /// The address REGISTER came from.
-    pub source: SocketAddr,
-    /// When it lapses.
-    pub expires_at: Instant,
-}
-
-/// State shared by the user agent's handlers.
-pub struct UaState {
-    registrar: DigestServer,
-    /// Desk phones' INVITEs are challenged too.
-    inviter: DigestServer,
-    /// SIP username → registration.
-    pub bindings: HashMap<String, Binding>,
-    /// Client transactions waiting for responses.
-    waiters: HashMap<TransactionId, mpsc::UnboundedSender<Option<Message>>>,
-}
-
-impl UaState {
-    /// Fresh state for `realm`.
-    pub fn new(realm: &str) -> UaState {
-        UaState {
-            registrar: DigestServer::new(realm).with_algorithms(&[Algorithm::Md5]),
-            inviter: DigestServer::new(realm)
-                .as_proxy()
-                .with_algorithms(&[Algorithm::Md5]),
-            bindings: HashMap::new(),
-            waiters: HashMap::new(),
-        }
-    }
-}
-
-/// The transport settings for the voice service.
-pub fn transport_config(
-    addr: SocketAddr,
-    tls: Option<(SocketAddr, Arc<rustls::ServerConfig>)>,
-) -> TransportConfig {
-    let mut config = TransportConfig::new(addr);
-    config.tls = tls;
-    config
-}
-
-/// A rustls server config from PEM certificate chain and key files.
-pub fn tls_config(cert: &Path, key: &Path) -> std::io::Result<Arc<rustls::ServerConfig>> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| invalid(format!("{}: {e}", cert.display())))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| invalid(format!("{}: {e}", cert.display())))?;
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| invalid(format!("{}: {e}", key.display())))?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| invalid(e.to_string()))?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .map_err(|e| invalid(e.to_string()))?;
-    Ok(Arc::new(config))
-}
 
 /// The user agent's loop.
 pub async fn run(service: Arc<VoiceService>, mut events: mpsc::Receiver<SipEvent>) {
@@ -199,15 +113,7 @@ pub async fn run(service: Arc<VoiceService>, mut events: mpsc::Receiver<SipEvent
 }
 
 fn our_via(service: &VoiceService, transport: Transport) -> Via {
-    let addr = service.sip_addr();
-    let mut via = Via::new(
-        transport,
-        &service.public_ip().to_string(),
-        Some(addr.port()),
-        &new_branch(),
-    );
-    via.params.set("rport", None);
-    via
+    crate::ua::our_via(service.public_ip(), service.sip_addr().port(), transport)
 }
 
 fn our_contact(service: &VoiceService, user: &str) -> String {
@@ -474,7 +380,7 @@ fn on_reinvite(service: &VoiceService, id: TransactionId, request: &Message) {
     });
     let Some(answer) = answer else { return };
     if let Some(media) = service.with_call(&call, |c| c.media.clone()) {
-        let _ = media.try_send(super::media::MediaCommand::CallerHold(negotiated.on_hold()));
+        let _ = media.try_send(crate::media::MediaCommand::CallerHold(negotiated.on_hold()));
     }
     let mut response = Message::response_to(request, 200)
         .with_header("Contact", our_contact(service, "switchboard"));
@@ -555,22 +461,6 @@ fn media_codec(codec: AudioCodec) -> Codec {
     match codec {
         AudioCodec::Pcmu => Codec::Pcmu,
         AudioCodec::Pcma => Codec::Pcma,
-    }
-}
-
-/// Sends a BYE on the call's dialog (best effort: the call ends either way).
-pub async fn send_bye(service: &VoiceService, leg: &SipLeg) {
-    let Some(mut dialog) = leg.dialog.clone() else {
-        return;
-    };
-    let bye = dialog.bye(&our_via(service, leg.transport));
-    match service
-        .sip_endpoint()
-        .send_request(bye, leg.peer, leg.transport)
-        .await
-    {
-        Ok(_) => {}
-        Err(e) => tracing::warn!("BYE not sent: {e}"),
     }
 }
 
@@ -800,7 +690,13 @@ async fn outbound(
                 local: LocalAudio::new(service.public_ip(), 0),
                 invite_tx: None,
             };
-            send_bye(service, &leg).await;
+            send_bye(
+                service.sip_endpoint(),
+                service.public_ip(),
+                service.sip_addr(),
+                &leg,
+            )
+            .await;
             return Err(e);
         }
     };
