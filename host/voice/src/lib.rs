@@ -21,10 +21,12 @@
 //! public methods of [`VoiceService`]; routing reaches voice only through the event
 //! bus (task and offer events) and the desk's [`CallObserver`].
 
+mod agent_calls;
 pub mod media;
 mod service;
 pub mod sip;
 mod startup;
 pub mod ua;
 
+pub use agent_calls::{CallTransfer, recording};
 pub use service::{CallState, VOICE, VoiceConfig, VoiceService};
