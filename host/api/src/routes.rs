@@ -62,14 +62,9 @@ pub async fn contact_timeline(
     Path(id): Path<String>,
     Query(q): Query<TimelineQuery>,
 ) -> ApiResult<Json<Value>> {
-    state.store.contact(&id).await?;
     let events = state
-        .store
-        .contact_timeline(
-            &id,
-            q.limit.unwrap_or(200).clamp(1, 1000),
-            q.before.as_deref(),
-        )
+        .contacts
+        .timeline(&id, q.limit.unwrap_or(200), q.before.as_deref())
         .await?;
     Ok(Json(json!({ "contact_id": id, "events": events })))
 }
@@ -156,13 +151,7 @@ pub async fn get_conversation(
     _auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let conversation = state.store.conversation(&id).await?;
-    let timeline = state.store.conversation_timeline(&id).await?;
-    let contact = state.store.contact(&conversation.contact_id).await?;
-    let mut v = json!(conversation);
-    v["timeline"] = json!(timeline);
-    v["contact"] = json!(contact);
-    Ok(Json(v))
+    Ok(Json(state.contacts.conversation(&id).await?))
 }
 
 /// `PUT /api/v1/conversations/{id}/status` body.

@@ -5,9 +5,9 @@
 //! region) before the store sees them; every change is audited under the acting
 //! agent's id.
 
-use serde_json::json;
+use serde_json::{Value, json};
 use switchboard_core::{ConversationStatus, parse_identity_query};
-use switchboard_store::{ContactView, ConversationRow, MergeRecord, Store};
+use switchboard_store::{ContactView, ConversationRow, MergeRecord, Store, TimelineEvent};
 
 use crate::clock::now_ms;
 use crate::error::{AppError, AppResult};
@@ -32,6 +32,32 @@ impl Contacts {
     pub async fn find(&self, identity: &str) -> AppResult<Option<ContactView>> {
         let identity = parse_identity_query(identity, self.default_region.as_deref())?;
         Ok(self.store.contact_by_identity(&identity).await?)
+    }
+
+    /// A contact's timeline across every channel, oldest first: at most `limit`
+    /// events (1–1000), older than the event `before` when given.
+    pub async fn timeline(
+        &self,
+        contact_id: &str,
+        limit: u32,
+        before: Option<&str>,
+    ) -> AppResult<Vec<TimelineEvent>> {
+        self.store.contact(contact_id).await?;
+        Ok(self
+            .store
+            .contact_timeline(contact_id, limit.clamp(1, 1000), before)
+            .await?)
+    }
+
+    /// A conversation with its timeline and its contact.
+    pub async fn conversation(&self, conversation_id: &str) -> AppResult<Value> {
+        let conversation = self.store.conversation(conversation_id).await?;
+        let timeline = self.store.conversation_timeline(conversation_id).await?;
+        let contact = self.store.contact(&conversation.contact_id).await?;
+        let mut v = json!(conversation);
+        v["timeline"] = json!(timeline);
+        v["contact"] = json!(contact);
+        Ok(v)
     }
 
     /// Links another number, e-mail or handle to a contact (a conflict when it belongs

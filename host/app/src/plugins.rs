@@ -185,6 +185,38 @@ pub async fn load_installed(
     Ok(failed)
 }
 
+/// Records a plugin enabled (which also lifts a quarantine) or disabled, audited under
+/// `actor`. The CLI's way: a running server applies it on restart; [`PluginAdmin`]
+/// also applies it at once.
+pub async fn record_enabled(
+    store: &Store,
+    actor: &str,
+    id: &str,
+    enabled: bool,
+) -> Result<(), StoreError> {
+    store.set_plugin_enabled(id, enabled).await?;
+    let action = if enabled {
+        "plugin.enable"
+    } else {
+        "plugin.disable"
+    };
+    store
+        .audit(actor, action, Some(id), serde_json::Value::Null)
+        .await?;
+    Ok(())
+}
+
+/// Forgets an installed plugin and deletes its files, audited under `actor`.
+pub async fn record_removed(store: &Store, actor: &str, id: &str) -> Result<(), StoreError> {
+    let record = store.plugin(id).await?;
+    store.remove_plugin(id).await?;
+    let _ = std::fs::remove_dir_all(&record.path);
+    store
+        .audit(actor, "plugin.remove", Some(id), serde_json::json!(null))
+        .await?;
+    Ok(())
+}
+
 impl From<AdminError> for AppError {
     fn from(e: AdminError) -> AppError {
         match e {
@@ -294,32 +326,19 @@ impl PluginAdmin {
 
     /// Enables (also lifting a quarantine) or disables a plugin.
     pub async fn set_enabled(&self, admin_id: &str, id: &str, enabled: bool) -> AppResult<Value> {
-        self.store.set_plugin_enabled(id, enabled).await?;
+        record_enabled(&self.store, admin_id, id, enabled).await?;
         self.plugins.set_enabled(id, enabled);
         if enabled && self.plugins.status(id).is_none() {
             self.reload(id).await?;
         }
-        let action = if enabled {
-            "plugin.enable"
-        } else {
-            "plugin.disable"
-        };
-        self.store
-            .audit(admin_id, action, Some(id), serde_json::Value::Null)
-            .await?;
         self.describe(id).await
     }
 
     /// Removes a plugin and its files.
     pub async fn remove(&self, admin_id: &str, id: &str) -> AppResult<()> {
-        let record = self.store.plugin(id).await?;
-        self.store.remove_plugin(id).await?;
+        record_removed(&self.store, admin_id, id).await?;
         self.plugins.unload(id);
         self.channels.forget(id).await;
-        let _ = std::fs::remove_dir_all(&record.path);
-        self.store
-            .audit(admin_id, "plugin.remove", Some(id), serde_json::json!(null))
-            .await?;
         Ok(())
     }
 

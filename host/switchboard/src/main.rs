@@ -392,26 +392,15 @@ async fn plugin_command(settings: Settings, command: PluginCommand) -> anyhow::R
             }
         }
         PluginCommand::Enable { id } => {
-            store.set_plugin_enabled(&id, true).await?;
-            store
-                .audit("cli", "plugin.enable", Some(&id), serde_json::Value::Null)
-                .await?;
+            admin::record_enabled(&store, "cli", &id, true).await?;
             println!("enabled {id}");
         }
         PluginCommand::Disable { id } => {
-            store.set_plugin_enabled(&id, false).await?;
-            store
-                .audit("cli", "plugin.disable", Some(&id), serde_json::Value::Null)
-                .await?;
+            admin::record_enabled(&store, "cli", &id, false).await?;
             println!("disabled {id}");
         }
         PluginCommand::Remove { id } => {
-            let record = store.plugin(&id).await?;
-            store.remove_plugin(&id).await?;
-            let _ = std::fs::remove_dir_all(&record.path);
-            store
-                .audit("cli", "plugin.remove", Some(&id), serde_json::Value::Null)
-                .await?;
+            admin::record_removed(&store, "cli", &id).await?;
             println!("removed {id}");
         }
     }
