@@ -3,9 +3,10 @@
 //! This module owns the meaning of an [`IngestBatch`] — resolve the sender to a contact,
 //! find or open the conversation on any channel, record channel switches, append the
 //! event idempotently on `(plugin_id, provider_id)`, apply receipts and consent — as a
-//! function over one open transaction. It does not open or commit transactions: the
-//! group-commit writer (`writer.rs`) does, so a batch's effects become visible, and are
-//! reported, only after the commit that contains them.
+//! function over one open transaction. It does not open or commit transactions: it hands
+//! each batch to the group-commit writer (`writer.rs`, which knows batches only as
+//! something to apply), so a batch's effects become visible, and are reported, only
+//! after the commit that contains them.
 
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
@@ -19,6 +20,7 @@ use crate::conversations::{for_inbound, latest_active, touch_channel};
 use crate::db::RowExt;
 use crate::error::{Result, StoreError};
 use crate::timeline::{TimelineEvent, advance_delivery, event_by_provider, insert_event};
+use crate::writer::Batch;
 
 /// Everything one webhook call produced, stored atomically.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -183,23 +185,24 @@ fn validate(batch: &IngestBatch) -> Result<()> {
     Ok(())
 }
 
-/// Applies a batch inside the caller's transaction (a savepoint of the group).
-pub(crate) async fn apply_batch(
-    conn: &mut AnyConnection,
-    batch: &IngestBatch,
-) -> Result<Vec<IngestOutcome>> {
-    validate(batch)?;
-    let mut outcomes = Vec::with_capacity(batch.events.len());
-    for event in &batch.events {
-        let outcome = match event {
-            IngestEvent::InboundMessage(m) => inbound(conn, batch, &Arrival::Message(m)).await?,
-            IngestEvent::Call(c) => inbound(conn, batch, &Arrival::Call(c)).await?,
-            IngestEvent::Receipt(r) => receipt(conn, &batch.plugin_id, r, batch.now_ms).await?,
-            IngestEvent::Consent(c) => consent(conn, batch, c).await?,
-        };
-        outcomes.push(outcome);
+impl Batch for IngestBatch {
+    type Outcome = Vec<IngestOutcome>;
+
+    /// Applies the batch inside the writer's transaction (or a savepoint of it).
+    async fn apply(&self, conn: &mut AnyConnection) -> Result<Vec<IngestOutcome>> {
+        validate(self)?;
+        let mut outcomes = Vec::with_capacity(self.events.len());
+        for event in &self.events {
+            let outcome = match event {
+                IngestEvent::InboundMessage(m) => inbound(conn, self, &Arrival::Message(m)).await?,
+                IngestEvent::Call(c) => inbound(conn, self, &Arrival::Call(c)).await?,
+                IngestEvent::Receipt(r) => receipt(conn, &self.plugin_id, r, self.now_ms).await?,
+                IngestEvent::Consent(c) => consent(conn, self, c).await?,
+            };
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
     }
-    Ok(outcomes)
 }
 
 /// What joins a conversation through [`inbound`].
@@ -459,6 +462,6 @@ impl Store {
     /// the crate docs on group commit). If any event fails, the whole batch is rolled
     /// back and the error returned; other callers' batches are unaffected.
     pub async fn ingest(&self, batch: IngestBatch) -> Result<Vec<IngestOutcome>> {
-        crate::writer::submit(&self.inner.ingest_tx, batch).await
+        self.writer().submit(batch).await
     }
 }

@@ -80,13 +80,9 @@ mod migrate;
 mod outbox;
 mod plugins;
 mod routing;
+mod store;
 mod voice;
 mod writer;
-
-use std::sync::Arc;
-
-use sqlx::AnyPool;
-use tokio::sync::mpsc;
 
 pub use agents::{Agent, NewAgent};
 pub use audit::{AuditEntry, MetricsCounts};
@@ -103,79 +99,7 @@ pub use plugins::{ConfigEntry, PluginInstall, PluginRecord};
 pub use routing::{
     AgentRoutingRow, QueueRow, ReservationRow, RoutingChanges, RoutingSnapshot, TaskRow,
 };
+pub use store::Store;
 pub use timeline::TimelineEvent;
 pub use voice::{CallRecord, SipAccount, TrunkRow};
 pub use writer::{GROUP_COMMIT_MAX_BATCHES, IngestStats};
-
-/// Handle to the database. Cheap to clone; all clones share one pool and one ingest
-/// writer.
-#[derive(Clone)]
-pub struct Store {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    pool: AnyPool,
-    backend: Backend,
-    secrets: crypto::SecretBox,
-    ingest_tx: mpsc::Sender<writer::Job>,
-    ingest_counters: Arc<writer::Counters>,
-}
-
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("backend", &self.inner.backend)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Store {
-    /// Connects to `url` (`sqlite://path/file.db`, `sqlite::memory:`,
-    /// `postgres://user@host/db`), applies pending migrations and starts the ingest
-    /// writer. `secret_key` encrypts plugin secrets at rest; losing it makes stored
-    /// secrets unreadable.
-    ///
-    /// Must be called inside a tokio runtime; the writer task lives in it.
-    pub async fn connect(url: &str, secret_key: [u8; 32]) -> Result<Store> {
-        let backend = Backend::from_url(url)?;
-        let pool = db::open_pool(url, backend).await?;
-        migrate::run(&pool, backend).await?;
-        let ingest_counters = Arc::new(writer::Counters::default());
-        let ingest_tx = writer::spawn(pool.clone(), backend, ingest_counters.clone());
-        Ok(Store {
-            inner: Arc::new(Inner {
-                pool,
-                backend,
-                secrets: crypto::SecretBox::new(secret_key),
-                ingest_tx,
-                ingest_counters,
-            }),
-        })
-    }
-
-    /// The engine behind this store.
-    pub fn backend(&self) -> Backend {
-        self.inner.backend
-    }
-
-    /// Closes the pool: waits for checked-out connections to come back, then closes
-    /// them. Later calls on any clone fail. Ingest batches already queued are answered
-    /// with [`StoreError::Unavailable`] or [`StoreError::Database`].
-    pub async fn close(&self) {
-        self.inner.pool.close().await;
-    }
-
-    /// How many ingest batches and group transactions the writer handled so far.
-    pub fn ingest_stats(&self) -> IngestStats {
-        self.inner.ingest_counters.snapshot()
-    }
-
-    pub(crate) fn pool(&self) -> &AnyPool {
-        &self.inner.pool
-    }
-
-    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        db::begin_write(&self.inner.pool, self.inner.backend).await
-    }
-}

@@ -298,7 +298,7 @@ impl Store {
                 )));
             }
             let stored = if entry.secret {
-                self.inner.secrets.seal(id, &entry.key, &entry.value)?
+                self.secrets().seal(id, &entry.key, &entry.value)?
             } else {
                 entry.value
             };
@@ -346,7 +346,7 @@ impl Store {
                 let secret = row.flag("secret")?;
                 let stored = row.text("value")?;
                 let value = if secret {
-                    self.inner.secrets.open(id, &key, &stored)?
+                    self.secrets().open(id, &key, &stored)?
                 } else {
                     stored
                 };

@@ -99,7 +99,7 @@ fn trunk_from(store: &Store, row: &sqlx::any::AnyRow) -> Result<TrunkRow> {
     let name = row.text("name")?;
     let password = row
         .opt_text("password")?
-        .map(|sealed| store.inner.secrets.open(TRUNK_SECRETS, &name, &sealed))
+        .map(|sealed| store.secrets().open(TRUNK_SECRETS, &name, &sealed))
         .transpose()?;
     Ok(TrunkRow {
         id: row.text("id")?,
@@ -152,7 +152,7 @@ impl Store {
             ));
         }
         let sealed = password
-            .map(|p| self.inner.secrets.seal(TRUNK_SECRETS, name, p))
+            .map(|p| self.secrets().seal(TRUNK_SECRETS, name, p))
             .transpose()?;
         let mut tx = self.begin_write().await?;
         sqlx::query(

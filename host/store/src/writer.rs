@@ -1,24 +1,30 @@
-//! The group-commit writer behind [`Store::ingest`](crate::Store::ingest).
+//! The group-commit writer: one task that applies queued batches in shared transactions.
 //!
-//! One task owns all ingest writes. It waits for a batch, then takes every batch
-//! already queued (up to [`GROUP_COMMIT_MAX_BATCHES`]), applies each inside its own
-//! savepoint of a single transaction, commits once, and only then answers each caller.
-//! A failing batch rolls back to its savepoint and is answered with its own error; the
+//! It waits for a batch, then takes every batch already queued (up to
+//! [`GROUP_COMMIT_MAX_BATCHES`]), applies each inside a single transaction, commits once,
+//! and only then answers each caller. A failing batch is answered with its own error; the
 //! others still commit. If beginning or committing the transaction fails, every caller
 //! of that group gets [`StoreError::Unavailable`] and nothing of the group was stored.
 //!
+//! The writer knows nothing of what a batch means: a batch is anything that can
+//! [`Batch::apply`] itself on the connection it is handed, and the caller gets back what
+//! that returned. [`Store::ingest`](crate::Store::ingest) is its one user (the `ingest`
+//! module gives it webhook batches); the [`Store`](crate::Store) owns the [`Writer`]
+//! without knowing what travels through it.
+//!
 //! This module must never answer a caller before the commit that contains its batch.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
-use sqlx::{Acquire, AnyPool};
+use sqlx::{Acquire, AnyConnection, AnyPool};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{Backend, begin_write};
 use crate::error::{Result, StoreError};
-use crate::ingest::{IngestBatch, IngestOutcome, apply_batch};
 
 /// Most batches committed in one transaction.
 pub const GROUP_COMMIT_MAX_BATCHES: usize = 128;
@@ -38,81 +44,146 @@ pub struct IngestStats {
 }
 
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
+struct Counters {
     batches: AtomicU64,
     groups: AtomicU64,
     failed_groups: AtomicU64,
 }
 
-impl Counters {
-    pub(crate) fn snapshot(&self) -> IngestStats {
+/// One caller's unit of work, applied inside the transaction of its group.
+pub(crate) trait Batch: Send + Sync + 'static {
+    /// What the caller gets back once the group committed.
+    type Outcome: Send + 'static;
+
+    /// Applies the batch on `conn` without committing: the writer commits, or rolls the
+    /// batch back to its savepoint if this fails. It may be called again, on a fresh
+    /// transaction, when another batch of the group failed.
+    fn apply<'c>(
+        &'c self,
+        conn: &'c mut AnyConnection,
+    ) -> impl Future<Output = Result<Self::Outcome>> + Send + 'c;
+}
+
+/// Handle to the writer task. Dropping every handle lets the task finish.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    queue: mpsc::Sender<Box<dyn Job>>,
+    counters: Arc<Counters>,
+}
+
+impl Writer {
+    /// Starts the writer task on the current tokio runtime.
+    pub(crate) fn spawn(pool: AnyPool, backend: Backend) -> Writer {
+        let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let counters = Arc::new(Counters::default());
+        tokio::spawn(run(pool, backend, rx, counters.clone()));
+        Writer { queue, counters }
+    }
+
+    /// Queues `batch` (waiting for room if the queue is full) and returns its outcome
+    /// once the transaction containing it committed.
+    pub(crate) async fn submit<B: Batch>(&self, batch: B) -> Result<B::Outcome> {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Pending {
+            batch,
+            outcome: None,
+            reply,
+        });
+        self.queue
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Unavailable("ingest writer stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("ingest writer stopped before answering".into()))?
+    }
+
+    /// How many batches and groups the writer handled so far.
+    pub(crate) fn stats(&self) -> IngestStats {
+        let counters = &self.counters;
         IngestStats {
-            batches: self.batches.load(Ordering::Relaxed),
-            groups: self.groups.load(Ordering::Relaxed),
-            failed_groups: self.failed_groups.load(Ordering::Relaxed),
+            batches: counters.batches.load(Ordering::Relaxed),
+            groups: counters.groups.load(Ordering::Relaxed),
+            failed_groups: counters.failed_groups.load(Ordering::Relaxed),
         }
     }
 }
 
-pub(crate) struct Job {
-    batch: IngestBatch,
-    reply: oneshot::Sender<Result<Vec<IngestOutcome>>>,
+/// A queued batch with its caller, as the writer task sees it: one queue carries every
+/// kind of [`Batch`], so the task works on this object-safe view.
+trait Job: Send {
+    /// Applies the batch, keeps its outcome for [`Job::answer`], and says whether it
+    /// applied.
+    fn apply<'c>(
+        &'c mut self,
+        conn: &'c mut AnyConnection,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'c>>;
+
+    /// Answers the caller: with the kept outcome if the group committed, else with
+    /// `group_error`.
+    fn answer(self: Box<Self>, group_error: Option<&str>);
 }
 
-pub(crate) fn spawn(pool: AnyPool, backend: Backend, counters: Arc<Counters>) -> mpsc::Sender<Job> {
-    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-    tokio::spawn(run(pool, backend, rx, counters));
-    tx
+struct Pending<B: Batch> {
+    batch: B,
+    /// The outcome of the latest `apply`; only the pass that committed is reported.
+    outcome: Option<Result<B::Outcome>>,
+    reply: oneshot::Sender<Result<B::Outcome>>,
 }
 
-pub(crate) async fn submit(
-    queue: &mpsc::Sender<Job>,
-    batch: IngestBatch,
-) -> Result<Vec<IngestOutcome>> {
-    let (reply, answer) = oneshot::channel();
-    queue
-        .send(Job { batch, reply })
-        .await
-        .map_err(|_| StoreError::Unavailable("ingest writer stopped".into()))?;
-    answer
-        .await
-        .map_err(|_| StoreError::Unavailable("ingest writer stopped before answering".into()))?
+impl<B: Batch> Job for Pending<B> {
+    fn apply<'c>(
+        &'c mut self,
+        conn: &'c mut AnyConnection,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'c>> {
+        Box::pin(async move {
+            let outcome = self.batch.apply(conn).await;
+            let applied = outcome.is_ok();
+            self.outcome = Some(outcome);
+            applied
+        })
+    }
+
+    fn answer(self: Box<Self>, group_error: Option<&str>) {
+        let answer = match (group_error, self.outcome) {
+            (None, Some(outcome)) => outcome,
+            (Some(message), _) => Err(StoreError::Unavailable(format!(
+                "group commit failed: {message}"
+            ))),
+            // Cannot happen: a group commits only after every batch in it was applied.
+            (None, None) => Err(StoreError::Unavailable(
+                "the group committed without applying this batch".into(),
+            )),
+        };
+        // The caller may have given up waiting; its batch is stored all the same and a
+        // retry will be reported as a duplicate.
+        let _ = self.reply.send(answer);
+    }
 }
 
 async fn run(
     pool: AnyPool,
     backend: Backend,
-    mut rx: mpsc::Receiver<Job>,
+    mut rx: mpsc::Receiver<Box<dyn Job>>,
     counters: Arc<Counters>,
 ) {
     let mut group = Vec::with_capacity(GROUP_COMMIT_MAX_BATCHES);
     while rx.recv_many(&mut group, GROUP_COMMIT_MAX_BATCHES).await > 0 {
-        let jobs = std::mem::take(&mut group);
+        let mut jobs = std::mem::take(&mut group);
         let size = jobs.len();
-        let batches: Vec<&IngestBatch> = jobs.iter().map(|j| &j.batch).collect();
-        let outcome = commit_group(&pool, backend, &batches).await;
+        let committed = commit_group(&pool, backend, &mut jobs).await;
         counters.batches.fetch_add(size as u64, Ordering::Relaxed);
         counters.groups.fetch_add(1, Ordering::Relaxed);
-        let answers = match outcome {
-            Ok(results) => results,
+        let group_error = match committed {
+            Ok(()) => None,
             Err(e) => {
                 counters.failed_groups.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(error = %e, batches = size, "ingest group commit failed");
-                let message = e.to_string();
-                (0..size)
-                    .map(|_| {
-                        Err(StoreError::Unavailable(format!(
-                            "group commit failed: {message}"
-                        )))
-                    })
-                    .collect()
+                Some(e.to_string())
             }
         };
-        drop(batches);
-        for (job, answer) in jobs.into_iter().zip(answers) {
-            // The caller may have given up waiting; its batch is stored all the same
-            // and a retry will be reported as a duplicate.
-            let _ = job.reply.send(answer);
+        for job in jobs {
+            job.answer(group_error.as_deref());
         }
         if pool.is_closed() {
             break;
@@ -120,59 +191,45 @@ async fn run(
     }
 }
 
-/// Applies the batches in one transaction; the outer error means nothing committed.
+/// Applies the jobs in one transaction; an error means nothing committed.
 ///
 /// The common case — every batch applies — runs without savepoints, which
 /// saves two round trips per batch. Only when a batch fails is the group
 /// rolled back and applied again with one savepoint per batch, so that the
 /// failing batch fails alone. Both paths apply the batches in the same order
 /// inside one transaction, so they produce the same outcomes.
-async fn commit_group(
-    pool: &AnyPool,
-    backend: Backend,
-    batches: &[&IngestBatch],
-) -> Result<Vec<Result<Vec<IngestOutcome>>>> {
+async fn commit_group(pool: &AnyPool, backend: Backend, jobs: &mut [Box<dyn Job>]) -> Result<()> {
     let mut tx = begin_write(pool, backend).await?;
-    let mut results = Vec::with_capacity(batches.len());
     let mut failed = false;
-    for batch in batches {
-        match apply_batch(&mut tx, batch).await {
-            Ok(outcomes) => results.push(Ok(outcomes)),
-            Err(_) => {
-                failed = true;
-                break;
-            }
+    for job in jobs.iter_mut() {
+        if !job.apply(&mut tx).await {
+            failed = true;
+            break;
         }
     }
     if !failed {
         tx.commit().await?;
-        return Ok(results);
+        return Ok(());
     }
     tx.rollback().await?;
-    commit_group_isolated(pool, backend, batches).await
+    commit_group_isolated(pool, backend, jobs).await
 }
 
 /// The slow path: one savepoint per batch, so a bad batch fails alone.
 async fn commit_group_isolated(
     pool: &AnyPool,
     backend: Backend,
-    batches: &[&IngestBatch],
-) -> Result<Vec<Result<Vec<IngestOutcome>>>> {
+    jobs: &mut [Box<dyn Job>],
+) -> Result<()> {
     let mut tx = begin_write(pool, backend).await?;
-    let mut results = Vec::with_capacity(batches.len());
-    for batch in batches {
+    for job in jobs.iter_mut() {
         let mut savepoint = tx.begin().await?;
-        match apply_batch(&mut savepoint, batch).await {
-            Ok(outcomes) => {
-                savepoint.commit().await?;
-                results.push(Ok(outcomes));
-            }
-            Err(e) => {
-                savepoint.rollback().await?;
-                results.push(Err(e));
-            }
+        if job.apply(&mut savepoint).await {
+            savepoint.commit().await?;
+        } else {
+            savepoint.rollback().await?;
         }
     }
     tx.commit().await?;
-    Ok(results)
+    Ok(())
 }
