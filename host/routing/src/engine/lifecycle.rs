@@ -4,7 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use super::{Counters, Engine, Indexed, MISSED_OFFERS_REASON, TaskEntry, Timer};
+use super::waiting::Indexed;
+use super::{Counters, Engine, MISSED_OFFERS_REASON, TaskEntry, Timer};
 use crate::error::EngineError;
 use crate::model::{
     AgentId, NewTask, Presence, QueueId, Reservation, ReservationId, Target, Task, TaskId,

@@ -12,7 +12,10 @@ use std::collections::{BinaryHeap, btree_set};
 
 use serde::{Deserialize, Serialize};
 
-use super::{AgentEntry, Engine, Group, Timer, Waiting, floor, has_skills, invalid, requirements};
+use super::index::has_skills;
+use super::lifecycle::invalid;
+use super::waiting::{Group, Waiting, floor, requirements};
+use super::{AgentEntry, Engine, Timer};
 use crate::error::EngineError;
 use crate::model::{
     AgentId, Aging, ContactId, Presence, QueueId, Reservation, ReservationId, SkillLevel, Task,

@@ -3,17 +3,23 @@
 //!
 //! This module owns every live queue, agent, task and reservation. Its children split
 //! the work: `lifecycle` moves tasks through their states, `matching` proposes and makes
-//! offers, `index` keeps the indexes that make matching cheap, and `restore` rebuilds the
-//! engine after a restart and states the invariants. Every input first brings the engine
-//! up to `now`, then acts, then fires whatever became due, so the state at an instant
-//! never depends on how often the host called [`Engine::handle_timeout`]. Nothing here
-//! may read a clock, do I/O or call out to the routing policy: ranking is the host's step
-//! between [`Engine::next_match`] and [`Engine::offer`].
+//! offers, `waiting` defines the groups tasks wait in, `index` keeps the indexes that make
+//! matching cheap in step with the rows, and `restore` rebuilds the engine after a restart
+//! and states the invariants. The children build on the state defined here, so this
+//! module imports nothing of theirs but `waiting`, which knows nothing of the engine
+//! (it only re-exports what callers of `matching` need).
+//!
+//! Every input first brings the engine up to `now`, then acts, then fires whatever became
+//! due, so the state at an instant never depends on how often the host called
+//! [`Engine::handle_timeout`]. Nothing here may read a clock, do I/O or call out to the
+//! routing policy: ranking is the host's step between [`Engine::next_match`] and
+//! [`Engine::offer`].
 
 mod index;
 mod lifecycle;
 mod matching;
 mod restore;
+mod waiting;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -26,9 +32,8 @@ use crate::model::{
 };
 use crate::output::Output;
 
-use index::{Group, Indexed, Waiting, floor, has_skills, requirements};
-use lifecycle::invalid;
 pub use matching::{Candidate, MatchRequest, default_rank};
+use waiting::{Group, Indexed, Waiting, requirements};
 
 /// The reason given when the engine sets an agent away for not answering offers.
 pub const MISSED_OFFERS_REASON: &str = "missed offers";

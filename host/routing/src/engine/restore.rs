@@ -10,10 +10,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{
-    AgentEntry, Counters, Engine, Group, Indexed, QueueEntry, TaskEntry, Timer, requirements,
-    validate_queue,
-};
+use super::waiting::{Group, Indexed, requirements};
+use super::{AgentEntry, Counters, Engine, QueueEntry, TaskEntry, Timer, validate_queue};
 use crate::error::EngineError;
 use crate::model::{
     Agent, EngineConfig, Presence, Queue, Reservation, ReservationId, Task, TaskState,
