@@ -38,6 +38,10 @@
 //! It knows nothing of calls: which session belongs to which agent, and which call is
 //! bridged to it, is the call controller's business.
 //!
+//! The handle lives here; `driver` is the task, `session` one agent's `Rtc` without the
+//! network, `model` the types all three speak and `shared` what the handles and the task
+//! share. The children never import from this module, only from each other.
+//!
 //! # An agent logs in and takes a call
 //!
 //! ```no_run
@@ -66,28 +70,29 @@
 //! # }
 //! ```
 
-use std::collections::HashMap;
-use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use str0m::Candidate;
 use str0m::config::CryptoProvider;
-use thiserror::Error;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::g711::Codec;
-use crate::rtp::{RtpError, RtpPacket};
+use crate::rtp::RtpPacket;
 
 mod driver;
+mod model;
 mod session;
+mod shared;
 
 use driver::{Command, Driver, OutgoingRtp};
+pub use model::{Negotiated, SessionId, WebRtcError, WebRtcEvent};
+pub use shared::WebRtcStats;
+use shared::{Counters, Shared};
 
 /// How long a session may go without a datagram from its browser before it is ended.
 ///
@@ -97,8 +102,6 @@ pub const DEFAULT_CONSENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Events the consumer has not read yet, at most.
 const EVENT_CAPACITY: usize = 1024;
-/// Room kept in the event channel for `Connected`/`Disconnected`: audio is dropped first.
-const LIFECYCLE_RESERVE: usize = 64;
 /// Outgoing RTP packets not yet handed to their session, at most (about 20 s of one call).
 const OUTGOING_CAPACITY: usize = 1024;
 /// Offers, renegotiations and new sessions not yet taken up by the driver, at most.
@@ -125,185 +128,6 @@ impl WebRtcConfig {
             public_addr: None,
             consent_timeout: DEFAULT_CONSENT_TIMEOUT,
         }
-    }
-}
-
-/// One agent's peer connection, from its offer until it disconnects or is closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionId(pub u64);
-
-impl fmt::Display for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "webrtc-{}", self.0)
-    }
-}
-
-/// What happened on a session, in the order it happened.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WebRtcEvent {
-    /// ICE and DTLS are up: media can flow both ways. Reported once per session.
-    Connected {
-        /// The session.
-        session: SessionId,
-    },
-    /// Audio (or a telephone event) from the browser, as a plain RTP datagram: the
-    /// 12-byte fixed header with the browser's SSRC, sequence number, timestamp, marker
-    /// and payload type, then the payload. Header extensions and CSRCs are not kept.
-    Rtp {
-        /// The session.
-        session: SessionId,
-        /// The datagram, ready for [`Relay::handle_packet`](crate::Relay::handle_packet).
-        packet: Vec<u8>,
-    },
-    /// The session ended: the browser went away, it stopped answering for the consent
-    /// timeout, or [`WebRtcEndpoint::close`] was called. Reported once per session,
-    /// whether or not it ever connected.
-    Disconnected {
-        /// The session.
-        session: SessionId,
-    },
-}
-
-/// What the browser's offer and the host agreed on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Negotiated {
-    /// The G.711 codecs both sides speak, in the answer's order: the browser's order of
-    /// preference. The browser sends the first unless told otherwise, so that is the
-    /// codec a call bridged to this session should use.
-    pub codecs: Vec<Codec>,
-    /// The browser's `telephone-event/8000` payload type (e.g. 126), if it offered one;
-    /// use it as the agent leg's [`LegConfig::telephone_event`](crate::LegConfig).
-    pub telephone_event: Option<u8>,
-}
-
-impl Negotiated {
-    /// The payload types [`WebRtcEndpoint::send_rtp`] accepts on this session.
-    fn payload_types(&self) -> Vec<u8> {
-        self.codecs
-            .iter()
-            .map(|codec| codec.payload_type())
-            .chain(self.telephone_event)
-            .collect()
-    }
-}
-
-/// Why an offer or a packet was refused.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum WebRtcError {
-    /// The offer is not SDP.
-    #[error("the SDP offer does not parse: {0}")]
-    MalformedOffer(String),
-    /// The offer is SDP but cannot be answered (no ICE credentials, no fingerprint, …).
-    #[error("the SDP offer cannot be answered: {0}")]
-    OfferRejected(String),
-    /// The offer has no audio the host can relay without transcoding.
-    #[error("the SDP offer has no audio m-line offering PCMU or PCMA")]
-    NoG711Audio,
-    /// The session ended or never existed.
-    #[error("there is no WebRTC session {0}")]
-    UnknownSession(SessionId),
-    /// `send_rtp` was given something that is not an RTP packet.
-    #[error("the packet for {session} is not RTP: {source}")]
-    MalformedRtp {
-        /// The session it was meant for.
-        session: SessionId,
-        /// What is wrong with it.
-        source: RtpError,
-    },
-    /// `send_rtp` was given a payload type the session did not negotiate.
-    #[error("payload type {payload_type} was not negotiated on {session}")]
-    PayloadTypeNotNegotiated {
-        /// The session it was meant for.
-        session: SessionId,
-        /// The packet's payload type.
-        payload_type: u8,
-    },
-    /// The outgoing queue is full (the driver is overloaded); the packet was dropped.
-    #[error("the outgoing queue is full; the packet for {session} was dropped")]
-    QueueFull {
-        /// The session it was meant for.
-        session: SessionId,
-    },
-    /// The endpoint's driver task has stopped.
-    #[error("the WebRTC endpoint has shut down")]
-    Closed,
-}
-
-/// The endpoint's counters since it was bound.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WebRtcStats {
-    /// Datagrams on the socket that are none of STUN, DTLS, RTP or RTCP.
-    pub malformed_datagrams: u64,
-    /// Well-formed datagrams that no session claimed (a stranger, or a session that
-    /// already ended).
-    pub unmatched_datagrams: u64,
-    /// Datagrams a session claimed but rejected (failed SRTP authentication, bad DTLS).
-    pub rejected_datagrams: u64,
-    /// RTP packets from browsers delivered as [`WebRtcEvent::Rtp`].
-    pub rtp_in: u64,
-    /// RTP packets from browsers dropped because the consumer was not reading events.
-    pub rtp_in_dropped: u64,
-    /// RTP packets handed to a session for sending.
-    pub rtp_out: u64,
-    /// RTP packets given to `send_rtp` but not sent: the queue was full, or the session
-    /// was not connected yet or had ended by the time the driver got to it.
-    pub rtp_out_dropped: u64,
-    /// `Connected`/`Disconnected` events dropped because the event channel was full.
-    pub events_dropped: u64,
-    /// Datagrams the socket refused to send.
-    pub send_errors: u64,
-}
-
-#[derive(Debug, Default)]
-struct Counters {
-    malformed_datagrams: AtomicU64,
-    unmatched_datagrams: AtomicU64,
-    rejected_datagrams: AtomicU64,
-    rtp_in: AtomicU64,
-    rtp_in_dropped: AtomicU64,
-    rtp_out: AtomicU64,
-    rtp_out_dropped: AtomicU64,
-    events_dropped: AtomicU64,
-    send_errors: AtomicU64,
-}
-
-impl Counters {
-    fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn snapshot(&self) -> WebRtcStats {
-        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        WebRtcStats {
-            malformed_datagrams: get(&self.malformed_datagrams),
-            unmatched_datagrams: get(&self.unmatched_datagrams),
-            rejected_datagrams: get(&self.rejected_datagrams),
-            rtp_in: get(&self.rtp_in),
-            rtp_in_dropped: get(&self.rtp_in_dropped),
-            rtp_out: get(&self.rtp_out),
-            rtp_out_dropped: get(&self.rtp_out_dropped),
-            events_dropped: get(&self.events_dropped),
-            send_errors: get(&self.send_errors),
-        }
-    }
-}
-
-/// What the handles and the driver share: the live sessions (so `send_rtp`, `close` and
-/// `sessions` answer without a round trip) and the counters.
-#[derive(Debug, Default)]
-struct Shared {
-    /// Live sessions and the payload types each accepts. The driver inserts on accept
-    /// and removes when a session ends; `close` removes and wakes the driver, which
-    /// ends every session missing from here.
-    sessions: Mutex<HashMap<SessionId, Vec<u8>>>,
-    wake: Notify,
-    counters: Counters,
-}
-
-impl Shared {
-    fn sessions(&self) -> MutexGuard<'_, HashMap<SessionId, Vec<u8>>> {
-        // The map stays consistent whatever panicked while holding it.
-        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

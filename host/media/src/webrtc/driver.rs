@@ -20,9 +20,13 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
+use super::model::{SessionId, WebRtcError, WebRtcEvent};
 use super::session::{self, AgentSession};
-use super::{Counters, LIFECYCLE_RESERVE, SessionId, Shared, WebRtcError, WebRtcEvent};
+use super::shared::{Counters, Shared};
 
+/// Room kept in the event channel (`EVENT_CAPACITY` long) for `Connected` and
+/// `Disconnected`: audio is dropped first.
+const LIFECYCLE_RESERVE: usize = 64;
 /// Larger than any datagram str0m sends or expects (its MTU ceiling is below 1500).
 const RECEIVE_BUFFER: usize = 2048;
 /// The longest the loop sleeps, so consent expiry is noticed within a second.

@@ -12,7 +12,7 @@ use str0m::format::{Codec as Str0mCodec, FormatParams};
 use str0m::media::{Frequency, MediaKind, Mid};
 use str0m::{Candidate, Output, Rtc, RtcConfig};
 
-use super::{Negotiated, WebRtcError};
+use super::model::{Negotiated, WebRtcError};
 use crate::g711::Codec;
 use crate::rtp::{RtpPacket, SequenceUnwrapper};
 
