@@ -27,7 +27,12 @@
 //!
 //! This module never decides what to answer, never resolves names (destinations are
 //! socket addresses) and never keeps dialog or registration state.
+//!
+//! The handle, the core and the UDP reader live here; `stream` holds the connections and
+//! `shared` what the core and the network tasks share. Neither child imports from this
+//! module.
 
+mod shared;
 mod stream;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -38,7 +43,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use thiserror::Error;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
 use tokio::sync::{mpsc, oneshot};
@@ -46,9 +50,10 @@ use tokio::task::AbortHandle;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tracing::{debug, warn};
 
+use shared::{Counters, Inbound, Shared, StreamPeer, answer_for};
 use stream::{accept_loop, connect, start_stream};
 
-use crate::message::{MAX_MESSAGE_LEN, Message, Method, ParseError, Transport};
+use crate::message::{MAX_MESSAGE_LEN, Message, ParseError, Transport};
 use crate::transaction::{
     Input, Output, Received, Timers, TransactionError, TransactionId, TransactionLayer, Transmit,
 };
@@ -59,14 +64,6 @@ const BATCH: usize = 128;
 /// Parsed messages waiting for the core; readers wait when it is full (backpressure
 /// to the kernel buffers, which is what UDP and TCP are for).
 const INBOUND_CAPACITY: usize = 4096;
-/// Serialized messages waiting for one connection's writer; a peer that does not read
-/// this many is disconnected.
-const WRITE_QUEUE: usize = 1024;
-/// Reads one stream message may take before the sender counts as hostile: it bounds
-/// the rescanning of a slowly trickled frame.
-const MAX_READS_PER_MESSAGE: usize = 1024;
-/// Bytes asked of a stream socket per read.
-const READ_CHUNK: usize = 16 * 1024;
 
 /// What [`SipEndpoint::bind`] listens on and how it behaves.
 #[derive(Debug, Clone)]
@@ -217,60 +214,6 @@ pub enum TransportError {
     },
 }
 
-#[derive(Debug, Default)]
-struct Counters {
-    received: AtomicU64,
-    sent: AtomicU64,
-    malformed: AtomicU64,
-    dropped: AtomicU64,
-}
-
-impl Counters {
-    fn add(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// What the readers and connection tasks share.
-struct Shared {
-    counters: Arc<Counters>,
-    inbound: mpsc::Sender<Inbound>,
-    max_message: usize,
-    idle_timeout: Duration,
-    connect_timeout: Duration,
-    next_connection: AtomicU64,
-}
-
-/// What the network tasks tell the core.
-enum Inbound {
-    Message {
-        message: Message,
-        source: SocketAddr,
-        transport: Transport,
-    },
-    Malformed {
-        source: SocketAddr,
-        transport: Transport,
-        error: String,
-        answered: bool,
-    },
-    Opened {
-        peer: SocketAddr,
-        transport: Transport,
-        connection: StreamPeer,
-    },
-    Closed {
-        peer: SocketAddr,
-        transport: Transport,
-        id: u64,
-    },
-    ConnectFailed {
-        peer: SocketAddr,
-        transport: Transport,
-        error: io::Error,
-    },
-}
-
 /// What the handle asks of the core.
 enum Command {
     Respond {
@@ -295,21 +238,6 @@ enum Command {
     Shutdown,
 }
 
-/// One open connection, as the core sees it.
-struct StreamPeer {
-    id: u64,
-    writer: mpsc::Sender<Vec<u8>>,
-    tasks: [AbortHandle; 2],
-}
-
-impl StreamPeer {
-    fn abort(&self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
-}
-
 /// Something waiting for a connection to open.
 enum Parked {
     Request {
@@ -325,10 +253,6 @@ struct Connecting {
 }
 
 type StreamKey = (Transport, SocketAddr);
-
-trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
-type BoxedStream = Box<dyn Stream>;
 
 #[derive(Debug)]
 struct Addresses {
@@ -959,15 +883,6 @@ impl Core {
         })
         .abort_handle()
     }
-}
-
-/// The stateless answer to a malformed request; an ACK is never answered.
-fn answer_for(error: &ParseError) -> Option<Message> {
-    let answerable = error.can_answer()?;
-    if answerable.request.method() == Some(&Method::Ack) {
-        return None;
-    }
-    error.answer()
 }
 
 async fn udp_loop(socket: Arc<UdpSocket>, shared: Arc<Shared>) {

@@ -7,17 +7,28 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tracing::{debug, warn};
 
-use super::{
-    BoxedStream, Counters, Inbound, MAX_READS_PER_MESSAGE, READ_CHUNK, Shared, StreamPeer,
-    WRITE_QUEUE, answer_for,
-};
+use super::shared::{Counters, Inbound, Shared, StreamPeer, answer_for};
 use crate::message::{Framing, MAX_MESSAGE_LEN, Message, Method, StartLine, Transport, frame};
+
+/// Serialized messages waiting for one connection's writer; a peer that does not read
+/// this many is disconnected.
+const WRITE_QUEUE: usize = 1024;
+/// Reads one stream message may take before the sender counts as hostile: it bounds
+/// the rescanning of a slowly trickled frame.
+const MAX_READS_PER_MESSAGE: usize = 1024;
+/// Bytes asked of a stream socket per read.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A TCP or TLS connection, whichever it is.
+pub(super) trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
+pub(super) type BoxedStream = Box<dyn Stream>;
 
 pub(super) async fn connect(
     peer: SocketAddr,
