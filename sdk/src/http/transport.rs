@@ -11,7 +11,7 @@ use wasi::http::types::{
 };
 use wasi::io::streams::StreamError;
 
-use super::{HttpError, Request, Response};
+use super::message::{HttpError, Request, Response};
 
 /// `blocking-write-and-flush` takes at most this many bytes per call.
 const WRITE_CHUNK: usize = 4096;
