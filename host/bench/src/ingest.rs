@@ -1,8 +1,9 @@
-//! `switchboard bench`: the numbers behind the performance claims in the README.
+//! `switchboard-bench` (the default command, also `switchboard-bench ingest`): connector
+//! call cost and end-to-end ingest, the figures in the README's "Benchmarks".
 //!
 //! Every figure is printed next to a baseline measured in the same run on the same
 //! machine, and compared as a ratio; nothing here asserts a timing (machines are
-//! noisy, see DESIGN.md "Benchmarks").
+//! noisy).
 //!
 //! 1. **Connector call cost.** The real `sms-twilio` component in a [`PluginHost`]
 //!    with default limits handles a signed Twilio inbound-SMS webhook: a fresh
@@ -60,7 +61,7 @@ const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const MESSAGE_TEXT: &str = "Hi, my replacement router (order #48213) still hasn't arrived — \
                             can you check where it is? Thanks!";
 
-/// `switchboard bench` options.
+/// `switchboard-bench ingest` options (also the default command's).
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Where built plugins are (the sms-twilio folder is used).
@@ -104,7 +105,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     println!(
-        "switchboard bench: {} build, {cpus} CPUs, load average {}",
+        "switchboard-bench ingest: {} build, {cpus} CPUs, load average {}",
         build_profile(),
         load_average()
     );

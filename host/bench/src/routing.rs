@@ -1,4 +1,4 @@
-//! `switchboard bench routing`: routing decisions per second and enqueue-to-offer
+//! `switchboard-bench routing`: routing decisions per second and enqueue-to-offer
 //! latency at contact-center scale, with the Wasm `routing-default` policy against the
 //! same ranking compiled natively, in the same run.
 //!
@@ -13,16 +13,20 @@
 //!   decision is one offer.
 //! - **(b) Enqueue-to-offer with an agent free.** From `enqueue` to the offer being made
 //!   (enqueue, `next_match`, rank, `offer`), in two centers: *busy* — the steady state
-//!   of (a), one agent just freed and a VIP email arrives; *quiet* — 150 specialists
-//!   are busy and the 10,000 waiting tasks need them, while 850 generalists are free,
-//!   so the arriving task has hundreds of candidates to rank.
+//!   of (a), one agent just freed and a VIP email arrives; *quiet* — 15 % of the agents
+//!   are specialists, all busy, and the 10,000 waiting tasks need them, while the other
+//!   85 % are free, so the arriving task has hundreds of candidates to rank.
 //!
 //! Rankers: **wasm** is `routing-default` in a [`PluginHost`] with default limits,
-//! called through [`plugin_rank`] as the live service does (a fresh instance per call);
-//! **native** is [`native_rank`], routing-default's `rank` re-implemented here (checked
-//! against the plugin on every decision of (b) and in the tests); **warm** is an
-//! experiment, not something the host does: the same component called on one reused
-//! instance, which is what batching decisions into one instance would cost at best.
+//! called through [`plugin_rank`] as the live service does: on a warm instance from
+//! the host's pool, which the host discards after any failed call and after
+//! [`WARM_POLICY_CALLS`] calls (so one call in that many pays for a fresh instance),
+//! under the host's deadline, memory cap and health bookkeeping. **native** is
+//! [`native_rank`], routing-default's `rank` re-implemented here (checked against the
+//! plugin on every decision of (b) and in the tests). **bare** is a reference, not
+//! something the host does: the same component instantiated once outside the plugin
+//! host (no pool, no deadline or memory cap, no health bookkeeping) and called again
+//! and again, so wasm − bare is what the host adds around a warm call.
 //! Classification happens before `enqueue` and is not timed. Nothing asserts a timing.
 
 use std::cmp::Ordering;
@@ -36,7 +40,7 @@ use switchboard_app::routing::{plugin_rank, task_info};
 use switchboard_plugin_host::bindings::channel::switchboard::plugin::{host, types};
 use switchboard_plugin_host::bindings::routing::Routing;
 use switchboard_plugin_host::bindings::{self, KvError, LogLevel};
-use switchboard_plugin_host::{Manifest, PluginHost};
+use switchboard_plugin_host::{Manifest, PluginHost, WARM_POLICY_CALLS};
 use switchboard_routing::{
     Agent, AgentId, Engine, EngineConfig, MatchRequest, NewTask, Presence, Queue, RoutingStep,
     Task, TaskId, default_rank,
@@ -60,7 +64,7 @@ const LANGUAGES: &[(&str, u64)] = &[("es", 20), ("pt", 5), ("fr", 5)];
 /// Virtual milliseconds between two steps.
 const TICK_MS: u64 = 50;
 
-/// `switchboard bench routing` options.
+/// `switchboard-bench routing` options.
 #[derive(Args, Debug)]
 pub struct RoutingBenchArgs {
     /// Where built plugins are (the routing-default folder is used).
@@ -186,17 +190,17 @@ fn load_ratio_cmp((a_load, a_cap): (u32, u32), (b_load, b_cap): (u32, u32)) -> O
 }
 
 // ---------------------------------------------------------------------------
-// The warm-instance experiment
+// The bare-instance reference
 // ---------------------------------------------------------------------------
 
 /// What a reused instance of the policy sees: the manifest's config, no kv, no network.
-struct WarmState {
+struct BareState {
     table: ResourceTable,
     wasi: WasiCtx,
     config: HashMap<String, String>,
 }
 
-impl WasiView for WarmState {
+impl WasiView for BareState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
             ctx: &mut self.wasi,
@@ -205,9 +209,9 @@ impl WasiView for WarmState {
     }
 }
 
-impl types::Host for WarmState {}
+impl types::Host for BareState {}
 
-impl host::Host for WarmState {
+impl host::Host for BareState {
     async fn log(&mut self, _level: LogLevel, _message: String) {}
 
     async fn get_config(&mut self, key: String) -> Option<String> {
@@ -229,16 +233,17 @@ impl host::Host for WarmState {
     }
 }
 
-/// routing-default instantiated once and called again and again: not how the host
-/// runs plugins (a fresh instance per call isolates calls), but the floor that
-/// amortizing instantiation over many decisions would reach.
-struct WarmPolicy {
-    store: wasmtime::Store<WarmState>,
+/// routing-default instantiated once outside the plugin host and called again and
+/// again: no pool, no recycling, no deadline or memory cap, no health bookkeeping.
+/// Not how the host runs plugins (it calls a warm pooled instance under its limits,
+/// see [`WARM_POLICY_CALLS`]), but the floor of a warm call's cost.
+struct BarePolicy {
+    store: wasmtime::Store<BareState>,
     routing: Routing,
 }
 
-impl WarmPolicy {
-    async fn load(dir: &Path) -> anyhow::Result<WarmPolicy> {
+impl BarePolicy {
+    async fn load(dir: &Path) -> anyhow::Result<BarePolicy> {
         let manifest = Manifest::load(dir)?;
         let config = PluginHost::resolve_config(&manifest, &HashMap::new())?;
         let mut wasm_config = wasmtime::Config::new();
@@ -251,10 +256,10 @@ impl WarmPolicy {
         let component = Component::from_file(&engine, dir.join(&manifest.component))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        Routing::add_to_linker::<WarmState, HasSelf<WarmState>>(&mut linker, |s| s)?;
+        Routing::add_to_linker::<BareState, HasSelf<BareState>>(&mut linker, |s| s)?;
         let mut store = wasmtime::Store::new(
             &engine,
-            WarmState {
+            BareState {
                 table: ResourceTable::new(),
                 wasi: WasiCtx::builder().build(),
                 config,
@@ -262,7 +267,7 @@ impl WarmPolicy {
         );
         store.set_epoch_deadline(u64::MAX);
         let routing = Routing::instantiate_async(&mut store, &component, &linker).await?;
-        Ok(WarmPolicy { store, routing })
+        Ok(BarePolicy { store, routing })
     }
 
     async fn rank(
@@ -312,17 +317,17 @@ fn wit_candidates(request: &MatchRequest) -> Vec<bindings::AgentCandidate> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
     Wasm,
-    Warm,
+    Bare,
     Native,
 }
 
 impl Kind {
-    const ALL: [Kind; 3] = [Kind::Wasm, Kind::Warm, Kind::Native];
+    const ALL: [Kind; 3] = [Kind::Wasm, Kind::Bare, Kind::Native];
 }
 
 struct Rankers {
     wasm: WasmPolicy,
-    warm: WarmPolicy,
+    bare: BarePolicy,
     /// Calls that failed (and fell back to the default order), per ranker.
     failures: BTreeMap<Kind, u64>,
 }
@@ -342,7 +347,7 @@ impl Rankers {
             Kind::Wasm => plugin_rank(&self.wasm.host, &self.wasm.id, task, request, now)
                 .await
                 .map_err(|e| e.to_string()),
-            Kind::Warm => match self.warm.rank(task, request, now).await {
+            Kind::Bare => match self.bare.rank(task, request, now).await {
                 Ok(Some(order)) => Ok(order),
                 Ok(None) => Err("the policy refused".into()),
                 Err(e) => Err(e.to_string()),
@@ -575,7 +580,7 @@ impl World {
         let mut escalations = Queue::new("escalations", "escalations");
         escalations.required_skills = vec![("escalation".into(), 5)];
         world.engine.upsert_queue(0, escalations)?;
-        let specialists = agents * 15 / 100;
+        let specialists = quiet_specialists(agents);
         for i in 0..agents {
             let mut agent = make_agent(i, &mut world.rng, email_cost);
             if i < specialists {
@@ -596,6 +601,11 @@ impl World {
         world.drain();
         Ok(world)
     }
+}
+
+/// The busy specialists of (b)'s quiet world: 15 % of the agents.
+fn quiet_specialists(agents: u32) -> u32 {
+    agents * 15 / 100
 }
 
 // ---------------------------------------------------------------------------
@@ -846,7 +856,7 @@ pub async fn run(args: RoutingBenchArgs) -> anyhow::Result<()> {
     }
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     println!(
-        "switchboard bench routing: {} build, {cpus} CPUs, load average {}",
+        "switchboard-bench routing: {} build, {cpus} CPUs, load average {}",
         if cfg!(debug_assertions) {
             "debug (numbers are not meaningful; use --release)"
         } else {
@@ -857,14 +867,15 @@ pub async fn run(args: RoutingBenchArgs) -> anyhow::Result<()> {
     let waiting = args.waiting as usize;
     let mut rankers = Rankers {
         wasm: WasmPolicy::load(&dir)?,
-        warm: WarmPolicy::load(&dir)
+        bare: BarePolicy::load(&dir)
             .await
-            .context("instantiating the warm experiment")?,
+            .context("instantiating the bare reference")?,
         failures: BTreeMap::new(),
     };
     println!(
-        "policy {POLICY} from {}: wasm = PluginHost, default limits, fresh instance per call \
-         (as live); warm* = one instance reused outside the plugin host (reference); native = the same ranking in Rust",
+        "policy {POLICY} from {}: wasm = PluginHost, default limits, as live (a warm pooled \
+         instance, replaced after any failure and every {WARM_POLICY_CALLS} calls); bare* = one \
+         instance outside the plugin host, no limits (reference); native = the same ranking in Rust",
         dir.display()
     );
 
@@ -914,7 +925,7 @@ pub async fn run(args: RoutingBenchArgs) -> anyhow::Result<()> {
     let per = |s: &Steady, d: Duration| d.as_secs_f64() * 1e6 / s.decisions.max(1) as f64;
     println!(
         "    {:<34}{:>12}{:>12}{:>12}{:>14}",
-        "", "wasm", "warm*", "native", "wasm/native"
+        "", "wasm", "bare*", "native", "wasm/native"
     );
     let row = |label: &str, f: &dyn Fn(&Steady) -> f64, fmt: &dyn Fn(f64) -> String, inv: bool| {
         let v: Vec<f64> = Kind::ALL.iter().map(|k| f(&totals[k])).collect();
@@ -982,7 +993,7 @@ pub async fn run(args: RoutingBenchArgs) -> anyhow::Result<()> {
     );
     println!(
         "    {:<34}{:>20}{:>20}{:>20}{:>12}",
-        "p50 / p99 (us)", "wasm", "warm*", "native", "wasm/native"
+        "p50 / p99 (us)", "wasm", "bare*", "native", "wasm/native"
     );
     let mut busy: BTreeMap<Kind, Latency> = BTreeMap::new();
     for kind in Kind::ALL {
@@ -1010,9 +1021,13 @@ pub async fn run(args: RoutingBenchArgs) -> anyhow::Result<()> {
     }
     let mut p99_wasm = Vec::new();
     let mut p50_ratio = Vec::new();
+    let quiet_name = format!(
+        "quiet: {} agents free",
+        args.agents - quiet_specialists(args.agents)
+    );
     for (name, results) in [
         ("busy: 1 agent just freed, VIP email", &mut busy),
-        ("quiet: 850 agents free", &mut quiet),
+        (quiet_name.as_str(), &mut quiet),
     ] {
         let mut cells = Vec::new();
         let mut p50s = Vec::new();
@@ -1055,7 +1070,7 @@ pub async fn run(args: RoutingBenchArgs) -> anyhow::Result<()> {
     println!("Cost of one rank call by candidates (us, mean)");
     println!(
         "    {:<34}{:>12}{:>12}{:>12}{:>14}",
-        "candidates", "wasm", "warm*", "native", "wasm/native"
+        "candidates", "wasm", "bare*", "native", "wasm/native"
     );
     for (n, calls) in [(1, 2000), (10, 2000), (100, 500), (500, 100)] {
         let Some(costs) = call_cost(&mut rankers, &mut quiet_world, n, calls).await? else {

@@ -1,4 +1,4 @@
-//! `switchboard bench voice`: how many calls a second the voice service sets up
+//! `switchboard-bench voice`: how many calls a second the voice service sets up
 //! ([`call_setup`], next to `sipp -sn uas`), and what its media relay costs per
 //! packet ([`relay`], next to a bare UDP forwarder). Every baseline is measured in
 //! the same run on the same machine, and nothing here asserts a timing. The command
@@ -19,7 +19,7 @@ use clap::Args;
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-/// `switchboard bench voice` options.
+/// `switchboard-bench voice` options.
 #[derive(Args, Debug)]
 pub struct VoiceBenchArgs {
     /// Where built plugins are (routing-default is installed when present).
@@ -55,7 +55,7 @@ pub struct VoiceBenchArgs {
 pub async fn run(mut args: VoiceBenchArgs) -> anyhow::Result<()> {
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     println!(
-        "switchboard bench voice: {} build, {cpus} CPUs, load average {}",
+        "switchboard-bench voice: {} build, {cpus} CPUs, load average {}",
         if cfg!(debug_assertions) {
             "debug (numbers are not meaningful; use --release)"
         } else {
@@ -88,7 +88,6 @@ pub async fn run(mut args: VoiceBenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The 1/5/15-minute load averages, when the system tells them.
 /// The 1/5/15-minute load averages, when the system tells them.
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")

@@ -3,10 +3,11 @@
 //! (when it is), the routing service, voice on 127.0.0.1 with recording off, and a
 //! trunk for 127.0.0.1. sipp (Debian `sip-tester`) calls it at rising rates with
 //! `call_setup_uac.xml`: INVITE with a PCMU offer, 200, ACK, 0–100 ms of call, BYE,
-//! 200. Every call comes from a new number, so each one is a new contact and
-//! conversation, a timeline event, a policy classification, hold music and a queued
-//! task that the hang-up abandons. Baseline: the same caller against
-//! `sipp -sn uas`, the SIP exchange alone.
+//! 200. Every call comes from a new number, so after the 200 each one makes a new
+//! contact and conversation, a timeline event, a policy classification, hold music
+//! and a queued task, as far as it gets before the caller hangs up (the server
+//! answers before any of it; after the run, what was stored is counted per step).
+//! Baseline: the same caller against `sipp -sn uas`, the SIP exchange alone.
 //!
 //! A step is one sipp run of `--step-seconds` at one rate; its figures come from
 //! sipp's own statistics (`-trace_stat`) and response times (`-trace_rtt`). The
@@ -37,6 +38,8 @@ use super::{LOOPBACK, ThreadCpu, VoiceBenchArgs, process_cpu};
 const UAC_SCENARIO: &str = include_str!("call_setup_uac.xml");
 /// The policy installed when it is built.
 const POLICY: &str = "routing-default";
+/// The queue routing-default (and the built-in classification) puts calls in.
+const VOICE_QUEUE: &str = "voice";
 /// A step passes when at least this share of its calls completed...
 const PASS_ANSWERED: f64 = 0.99;
 /// ...and sipp placed them at this share of the step's rate or more (sipp's rate
@@ -56,6 +59,7 @@ fn free_udp_port() -> anyhow::Result<u16> {
 struct VoiceServer {
     voice: Arc<switchboard_voice::VoiceService>,
     store: Store,
+    plugins: PluginHost,
     policy: Option<&'static str>,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
@@ -109,7 +113,7 @@ impl VoiceServer {
             .await?;
         let app = App::start(
             store.clone(),
-            host,
+            host.clone(),
             AppConfig {
                 public_url,
                 data_dir: data_dir.to_path_buf(),
@@ -122,6 +126,14 @@ impl VoiceServer {
         )
         .await
         .map_err(|e| anyhow::anyhow!("starting routing: {e}"))?;
+        // The queue calls are classified into, as an operator would have created it
+        // (else routing creates it on the first call, with a warning).
+        if let Some(routing) = &app.routing {
+            routing
+                .upsert_queue(switchboard_routing::Queue::new(VOICE_QUEUE, VOICE_QUEUE))
+                .await
+                .map_err(|e| anyhow::anyhow!("creating the {VOICE_QUEUE} queue: {e:?}"))?;
+        }
         let voice = switchboard_voice::VoiceService::start(
             app.clone(),
             VoiceConfig {
@@ -145,6 +157,7 @@ impl VoiceServer {
         Ok(VoiceServer {
             voice,
             store,
+            plugins: host,
             policy,
             shutdown,
             task,
@@ -175,8 +188,9 @@ impl VoiceServer {
     }
 }
 
-/// Times the same read the INVITE path makes (`Store::trunks`) every 20 ms while
-/// calls run: it waits for a pool connection like the INVITE does.
+/// Times a store read (`Store::trunks`) every 20 ms while calls run: it waits for a
+/// pool connection behind the calls' own database work (contact, timeline event,
+/// call record, task). INVITEs do not wait for it: they check a cached trunk list.
 struct StoreProbe {
     stop: Arc<AtomicBool>,
     task: JoinHandle<Vec<f64>>,
@@ -240,11 +254,14 @@ struct Step {
     cpu: Option<ThreadCpu>,
     /// Calls still live on the server 10 s after sipp finished.
     left_live: usize,
-    /// Latency of a store read during the step (the trunk lookup every INVITE
-    /// makes before it is answered), ms; only for the server.
+    /// Latency of a store read during the step (a probe of the pool the calls'
+    /// writes use), ms; only for the server.
     store_read: Vec<f64>,
     /// First lines of sipp's error log when calls failed.
     errors: Vec<String>,
+    /// When the step ran (wall clock ms, from sipp's start to the server's drain);
+    /// only for the server.
+    window: Option<(i64, i64)>,
 }
 
 impl Step {
@@ -307,7 +324,7 @@ impl Step {
         if !self.store_read.is_empty() {
             let (p50, p99) = percentiles(&self.store_read);
             println!(
-                "           a store read meanwhile (the trunk lookup each INVITE waits for): p50 {p50:.1} ms, p99 {p99:.1} ms"
+                "           a store read meanwhile (Store::trunks, on the pool the calls write through): p50 {p50:.1} ms, p99 {p99:.1} ms"
             );
         }
     }
@@ -505,6 +522,107 @@ async fn sipp_step(
     Ok((SippStat::read(&stat)?, read_rtt(dir), errors))
 }
 
+/// What the server stored for the calls of each step, counted after it stopped.
+struct StoredCalls {
+    /// Per server step: rate, calls, with a timeline event, with a routing task.
+    steps: Vec<(u32, i64, i64, i64)>,
+    /// Every call record by its `outcome`.
+    outcomes: Vec<(String, i64)>,
+}
+
+impl StoredCalls {
+    /// Counts by step window: call records started in it, those whose timeline event
+    /// exists (the event's provider id is the call id), and voice tasks that arrived
+    /// in it (every call is a new conversation, so at most one task each).
+    async fn read(data_dir: &Path, windows: &[(u32, (i64, i64))]) -> anyhow::Result<StoredCalls> {
+        use sqlx::{Connection, Row};
+        let url = format!(
+            "sqlite://{}?mode=ro",
+            data_dir.join("switchboard.db").display()
+        );
+        let mut db = sqlx::AnyConnection::connect(&url).await?;
+        let mut steps = Vec::new();
+        for &(rate, (from, to)) in windows {
+            let row = sqlx::query(
+                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM timeline_event e \
+                 WHERE e.plugin_id = 'voice' AND e.provider_id = c.id) THEN 1 ELSE 0 END), 0) \
+                 FROM call_record c WHERE c.started_at BETWEEN $1 AND $2",
+            )
+            .bind(from)
+            .bind(to)
+            .fetch_one(&mut db)
+            .await?;
+            let tasks: i64 = sqlx::query(
+                "SELECT COUNT(*) FROM task WHERE channel = 'voice' AND arrived_at BETWEEN $1 AND $2",
+            )
+            .bind(from)
+            .bind(to)
+            .fetch_one(&mut db)
+            .await?
+            .try_get(0)?;
+            steps.push((rate, row.try_get(0)?, row.try_get(1)?, tasks));
+        }
+        let outcomes = sqlx::query(
+            "SELECT COALESCE(json_extract(detail, '$.outcome'), '?') AS outcome, COUNT(*) \
+             FROM call_record GROUP BY outcome ORDER BY COUNT(*) DESC",
+        )
+        .fetch_all(&mut db)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+        db.close().await?;
+        Ok(StoredCalls { steps, outcomes })
+    }
+
+    fn print(&self) {
+        let outcomes: Vec<String> = self
+            .outcomes
+            .iter()
+            .map(|(outcome, n)| format!("{outcome} {n}"))
+            .collect();
+        println!(
+            "   what the server stored, per step (counted after it stopped; call outcomes: {}):",
+            outcomes.join(", ")
+        );
+        println!(
+            "    {:>6} {:>9} {:>22} {:>22}",
+            "rate/s", "calls", "with timeline event", "with routing task"
+        );
+        let share = |n: i64, of: i64| {
+            format!(
+                "{n} ({:.0}%)",
+                if of > 0 {
+                    100.0 * n as f64 / of as f64
+                } else {
+                    0.0
+                }
+            )
+        };
+        for &(rate, calls, events, tasks) in &self.steps {
+            println!(
+                "    {rate:>6} {calls:>9} {:>22} {:>22}",
+                share(events, calls),
+                share(tasks, calls)
+            );
+        }
+        println!(
+            "           a call hung up (after 0-100 ms) before its timeline write or its classification ends there"
+        );
+        let unfinished: i64 = self
+            .outcomes
+            .iter()
+            .filter(|(outcome, _)| outcome == "in_progress")
+            .map(|(_, n)| n)
+            .sum();
+        if unfinished > 0 {
+            println!(
+                "           RECORDS WRONG: {unfinished} calls ended but their record still says in_progress (a save of the live call landed after the hang-up's)"
+            );
+        }
+    }
+}
+
 /// Part 1's results.
 pub(super) struct CallSetup {
     steps: Vec<Step>,
@@ -566,22 +684,26 @@ pub(super) async fn run(args: &VoiceBenchArgs) -> anyhow::Result<CallSetup> {
     );
     match server.policy {
         Some(policy) => println!(
-            "   policy {policy} as built in {}: each call is a new contact, a timeline event, an IVR classify, hold music",
+            "   policy {policy} as built in {}: after the 200 each call makes a new contact, a timeline event, an IVR classify,",
             args.plugins_dir.display()
         ),
         None => println!(
-            "   no policy ({POLICY} is not built in {}): each call is a new contact, a timeline event, hold music",
+            "   no policy ({POLICY} is not built in {}): after the 200 each call makes a new contact, a timeline event,",
             args.plugins_dir.display()
         ),
     }
     println!(
-        "   and a queued routing task; the caller hangs up in the queue (an abandon). Baseline: the same caller against sipp -sn uas"
+        "   hold music and a routing task, as far as it gets before the caller hangs up (an abandon; counted at the end)."
     );
+    println!("   Baseline: the same caller against sipp -sn uas");
     println!(
-        "   {} s per rate; a step passes with >= {:.0}% of calls completed and >= {:.0}% of the rate placed (sipp's rate over the whole run)",
+        "   {} s per rate; a step passes with >= {:.0}% of calls completed and >= {:.0}% of the rate placed (sipp's rate over the whole run);",
         args.step_seconds,
         PASS_ANSWERED * 100.0,
         PASS_RATE * 100.0
+    );
+    println!(
+        "   CPU per call = this process's CPU time (the server; sipp runs apart) over the calls completed"
     );
     println!(
         "    {:>6} {:<14} {:>9} {:>13} {:>7} {:>11} {:>17} {:>8}",
@@ -621,6 +743,7 @@ pub(super) async fn run(args: &VoiceBenchArgs) -> anyhow::Result<CallSetup> {
                 .path()
                 .join(format!("{rate}-{}", callee.name().replace(' ', "")));
             let probe = (callee == Callee::Switchboard).then(|| StoreProbe::start(&server.store));
+            let started_ms = switchboard_app::now_ms();
             let cpu_before = process_cpu();
             let outcome =
                 sipp_step(&args.sipp, &scenario, &dir, target, rate, args.step_seconds).await;
@@ -660,6 +783,8 @@ pub(super) async fn run(args: &VoiceBenchArgs) -> anyhow::Result<CallSetup> {
                 left_live,
                 store_read,
                 errors: if failed > 0 { errors } else { Vec::new() },
+                window: (callee == Callee::Switchboard)
+                    .then(|| (started_ms, switchboard_app::now_ms())),
             };
             step.print();
             if callee == Callee::Switchboard && !step.passed() {
@@ -673,8 +798,14 @@ pub(super) async fn run(args: &VoiceBenchArgs) -> anyhow::Result<CallSetup> {
     }
     uas.stop().await;
     let handled = server.voice.counts().0;
+    let policy_status = server.policy.and_then(|p| server.plugins.status(p));
     server.stop().await?;
     result?;
+    let windows: Vec<(u32, (i64, i64))> = steps
+        .iter()
+        .filter_map(|s: &Step| Some((s.rate, s.window?)))
+        .collect();
+    let stored = StoredCalls::read(&data_dir, &windows).await;
 
     let setup = CallSetup { steps };
     let sipp_completed: u64 = setup
@@ -686,6 +817,22 @@ pub(super) async fn run(args: &VoiceBenchArgs) -> anyhow::Result<CallSetup> {
     println!(
         "   switchboard handled {handled} calls in all; sipp counted {sipp_completed} of them completed"
     );
+    if let Some(status) = policy_status {
+        println!(
+            "   policy {}: {} calls, {} failed{}",
+            status.id,
+            status.calls,
+            status.failures,
+            status
+                .quarantined
+                .map(|why| format!(", QUARANTINED: {why}"))
+                .unwrap_or_default()
+        );
+    }
+    match stored {
+        Ok(s) => s.print(),
+        Err(e) => println!("   what the server stored: not counted ({e:#})"),
+    }
     let describe = |s: Option<&Step>| match s {
         Some(s) => format!("{:.0} calls/s at the {}/s step", s.answered_rate(), s.rate),
         None => "no step passed".into(),
@@ -761,6 +908,7 @@ mod tests {
             left_live: 0,
             store_read: Vec::new(),
             errors: Vec::new(),
+            window: None,
         };
         assert!(step(2500, 2500, 489.0).passed());
         assert!(!step(2500, 2470, 489.0).passed());
