@@ -4,7 +4,8 @@
 #   - the wasm32-wasip2 Rust target (the plugins);
 #   - PostgreSQL listening on 127.0.0.1:5432 with trust auth for user postgres;
 #   - headless Chromium, Node and npm (the browser tests);
-#   - sipp and baresip (the voice tests' SIP peers).
+#   - sipp and baresip (the voice tests' SIP peers);
+#   - python3 (the module import-cycle check).
 # Debian packages need root (apt-get); anything already present is left alone.
 # SWITCHBOARD_SKIP_DEPS=1 skips this step (for machines set up another way).
 set -euo pipefail
@@ -22,6 +23,7 @@ command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 command -v baresip >/dev/null 2>&1 || missing+=(baresip)
 if [ "${#missing[@]}" -gt 0 ]; then

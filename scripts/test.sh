@@ -12,6 +12,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/test-deps.sh
 target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
 
+echo "== module import cycles (every crate under host/ and sdk/)"
+python3 scripts/check-module-cycles.py
+
 echo "== plugins: unit tests (native)"
 (cd plugins && cargo test --workspace --target-dir "${PLUGINS_TARGET_DIR:-$PWD/target}")
 

@@ -43,6 +43,8 @@ use switchboard_app::plugins as admin;
 use switchboard_app::{App, AppConfig, OutboxConfig, ServerServices};
 use switchboard_plugin_host::{ChannelEvent, HttpRequest, Limits, LoadSpec, PluginHost};
 use switchboard_store::Store;
+
+use crate::machine::{load_average, print_header};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -103,12 +105,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             plugin_dir.display()
         );
     }
-    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    println!(
-        "switchboard-bench ingest: {} build, {cpus} CPUs, load average {}",
-        build_profile(),
-        load_average()
-    );
+    print_header("ingest");
     println!();
 
     // Fail fast on an explicit --postgres that does not answer.
@@ -163,22 +160,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bail!("the benchmark saw failed or unstored webhooks (see above)");
     }
     Ok(())
-}
-
-/// The 1/5/15-minute load averages, when the system tells them.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn build_profile() -> &'static str {
-    if cfg!(debug_assertions) {
-        "debug (numbers are not meaningful; use --release)"
-    } else {
-        "release"
-    }
 }
 
 // ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@
 //! warning is worth reading, and failures are counted in the report itself.
 
 mod ingest;
+mod machine;
 mod routing;
 mod voice;
 

@@ -50,6 +50,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use switchboard::replay::WasmPolicy;
 
+use crate::machine::{load_average, print_header};
+
 const POLICY: &str = "routing-default";
 /// Queue per channel, and the channel's base priority, as routing-default classifies.
 const CHANNELS: &[(&str, &str, i32, u64)] = &[
@@ -854,16 +856,7 @@ pub async fn run(args: RoutingBenchArgs) -> anyhow::Result<()> {
             dir.display()
         );
     }
-    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    println!(
-        "switchboard-bench routing: {} build, {cpus} CPUs, load average {}",
-        if cfg!(debug_assertions) {
-            "debug (numbers are not meaningful; use --release)"
-        } else {
-            "release"
-        },
-        load_average()
-    );
+    print_header("routing");
     let waiting = args.waiting as usize;
     let mut rankers = Rankers {
         wasm: WasmPolicy::load(&dir)?,
@@ -1121,13 +1114,6 @@ pub async fn run(args: RoutingBenchArgs) -> anyhow::Result<()> {
         bail!("the native ranking or the plugin misbehaved (see above)");
     }
     Ok(())
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|| "unknown".into())
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use switchboard_voice::VoiceConfig;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::{LOOPBACK, ThreadCpu, VoiceBenchArgs, process_cpu};
+use super::measure::{LOOPBACK, ThreadCpu, VoiceBenchArgs, process_cpu};
 
 /// The sipp caller.
 const UAC_SCENARIO: &str = include_str!("call_setup_uac.xml");

@@ -25,7 +25,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
-use super::{LOOPBACK, ThreadCpu, VoiceBenchArgs, current_tid};
+use super::measure::{LOOPBACK, ThreadCpu, VoiceBenchArgs, current_tid};
 
 /// RTP packets per second in each direction of a call (20 ms G.711 frames).
 const PACKETS_PER_SECOND: u64 = 50;
