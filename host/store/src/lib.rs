@@ -101,5 +101,5 @@ pub use routing::{
 };
 pub use store::Store;
 pub use timeline::TimelineEvent;
-pub use voice::{CallRecord, SipAccount, TrunkRow};
+pub use voice::{CallRecord, CallSave, SipAccount, TrunkRow};
 pub use writer::{GROUP_COMMIT_MAX_BATCHES, IngestStats};

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::Store;
 use crate::db::{RowExt, new_id, wall_clock_ms};
 use crate::error::{Result, StoreError};
+use crate::timeline::TimelineEvent;
 
 /// The namespace trunk passwords are sealed under.
 const TRUNK_SECRETS: &str = "sip-trunk";
@@ -93,6 +94,15 @@ pub struct CallRecord {
     pub answered_at: Option<i64>,
     /// When it ended.
     pub ended_at: Option<i64>,
+}
+
+/// What [`Store::save_call_with_event`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallSave {
+    /// Written; with the call's timeline event as it now reads, when one was updated.
+    Saved(Option<Box<TimelineEvent>>),
+    /// Not written: the stored record had already ended and this one had not.
+    Stale,
 }
 
 fn trunk_from(store: &Store, row: &sqlx::any::AnyRow) -> Result<TrunkRow> {
@@ -246,10 +256,24 @@ impl Store {
         .transpose()
     }
 
-    /// Writes a call record (insert or full update).
-    pub async fn save_call(&self, call: &CallRecord) -> Result<()> {
+    /// Writes a call's record. A record that is already ended is only replaced by
+    /// another ended one, so a save that raced with the hang-up cannot undo the end;
+    /// returns whether the record was written.
+    pub async fn save_call(&self, call: &CallRecord) -> Result<bool> {
+        Ok(self.save_call_with_event(call, None).await? != CallSave::Stale)
+    }
+
+    /// Writes a call's record and, with `summary`, its timeline event's body and
+    /// detail, in one transaction and under the same rule as [`Store::save_call`]:
+    /// an ended record is never replaced by an unended one, and then the event is
+    /// left alone too.
+    pub async fn save_call_with_event(
+        &self,
+        call: &CallRecord,
+        summary: Option<&str>,
+    ) -> Result<CallSave> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
+        let written = sqlx::query(
             "INSERT INTO call_record (id, direction, state, remote_number, dialed_number,
              contact_id, conversation_id, event_id, agent_id, recording_path, detail,
              started_at, answered_at, ended_at)
@@ -258,7 +282,8 @@ impl Store {
              contact_id = excluded.contact_id, conversation_id = excluded.conversation_id,
              event_id = excluded.event_id, agent_id = excluded.agent_id,
              recording_path = excluded.recording_path, detail = excluded.detail,
-             answered_at = excluded.answered_at, ended_at = excluded.ended_at",
+             answered_at = excluded.answered_at, ended_at = excluded.ended_at
+             WHERE call_record.ended_at IS NULL OR excluded.ended_at IS NOT NULL",
         )
         .bind(call.id.clone())
         .bind(call.direction.clone())
@@ -276,8 +301,31 @@ impl Store {
         .bind(call.ended_at)
         .execute(&mut *tx)
         .await?;
+        if written.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(CallSave::Stale);
+        }
+        let event = match (summary, &call.event_id) {
+            (Some(body), Some(id)) => {
+                let done =
+                    sqlx::query("UPDATE timeline_event SET body = $1, data = $2 WHERE id = $3")
+                        .bind(crate::ingest::storable(body))
+                        .bind(call.detail.to_string())
+                        .bind(id.clone())
+                        .execute(&mut *tx)
+                        .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::not_found("timeline event", id));
+                }
+                Some(id.clone())
+            }
+            _ => None,
+        };
         tx.commit().await?;
-        Ok(())
+        Ok(match event {
+            Some(id) => CallSave::Saved(Some(Box::new(self.event(&id).await?))),
+            None => CallSave::Saved(None),
+        })
     }
 
     /// One call record.

@@ -10,8 +10,8 @@ use common::Ctx;
 use serde_json::json;
 use switchboard_core::{Direction, EventKind, Identity, parse_identity_query};
 use switchboard_store::{
-    CallRecord, CallStarted, InboundMessage, IngestBatch, IngestEvent, IngestOutcome, SipAccount,
-    StoreError,
+    CallRecord, CallSave, CallStarted, InboundMessage, IngestBatch, IngestEvent, IngestOutcome,
+    SipAccount, StoreError,
 };
 
 const T0: i64 = 1_700_000_000_000;
@@ -177,6 +177,36 @@ async fn a_call_joins_the_open_chat_with_a_channel_switch_and_its_detail_grows(c
     ctx.store.save_call(&record).await.unwrap();
     assert_eq!(ctx.store.call("call-1").await.unwrap(), record);
     assert!(ctx.store.unfinished_calls().await.unwrap().is_empty());
+
+    // A save of the call as it was before the hang-up, landing after it, changes
+    // neither the record nor the timeline event.
+    let mut late = record.clone();
+    late.state = "queued".into();
+    late.ended_at = None;
+    late.detail = json!({"ivr_path": [], "outcome": "in_progress"});
+    assert_eq!(
+        ctx.store
+            .save_call_with_event(&late, Some("Call from +15551230001"))
+            .await
+            .unwrap(),
+        CallSave::Stale
+    );
+    assert!(!ctx.store.save_call(&late).await.unwrap());
+    assert_eq!(ctx.store.call("call-1").await.unwrap(), record);
+    assert_eq!(ctx.store.event(&event).await.unwrap().data, detail);
+    // The ended call's later changes (a disposition) still land, event included.
+    let mut disposed = record.clone();
+    disposed.detail["disposition"] = json!("resolved");
+    match ctx
+        .store
+        .save_call_with_event(&disposed, Some("Call from +15551230001 · resolved"))
+        .await
+        .unwrap()
+    {
+        CallSave::Saved(Some(e)) => assert_eq!(e.data["disposition"], "resolved"),
+        other => panic!("the disposition was not saved: {other:?}"),
+    }
+    assert_eq!(ctx.store.call("call-1").await.unwrap(), disposed);
 }
 
 async fn trunks_seal_their_password_and_accounts_keep_only_ha1(ctx: Ctx) {

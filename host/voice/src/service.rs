@@ -14,7 +14,9 @@ use serde_json::{Value, json};
 use switchboard_core::{Direction, Identity, parse_identity_query};
 use switchboard_media::webrtc::{SessionId, WebRtcEndpoint, WebRtcEvent};
 use switchboard_media::{Codec, tones, wav};
-use switchboard_store::{CallRecord, CallStarted, IngestBatch, IngestEvent, IngestOutcome};
+use switchboard_store::{
+    CallRecord, CallSave, CallStarted, IngestBatch, IngestEvent, IngestOutcome,
+};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
@@ -615,19 +617,20 @@ impl VoiceService {
             record.detail["agent_name"] = json!(a.name);
         }
         let record = &record;
-        if let Err(e) = self.state.store.save_call(record).await {
-            tracing::error!(call = %record.id, "call record not saved: {e}");
-        }
-        if let Some(event) = &record.event_id {
-            match self
-                .state
-                .store
-                .update_event_detail(event, &summary_text(record), &record.detail)
-                .await
-            {
-                Ok(e) => self.state.notifier.timeline_event(&e),
-                Err(e) => tracing::error!(call = %record.id, "call event not updated: {e}"),
+        // Record and event are written together, and never over a call already
+        // ended: a save that raced with the hang-up is dropped.
+        match self
+            .state
+            .store
+            .save_call_with_event(record, Some(&summary_text(record)))
+            .await
+        {
+            Ok(CallSave::Saved(Some(e))) => self.state.notifier.timeline_event(&e),
+            Ok(CallSave::Saved(None)) => {}
+            Ok(CallSave::Stale) => {
+                tracing::debug!(call = %record.id, "the call ended meanwhile; its end stands")
             }
+            Err(e) => tracing::error!(call = %record.id, "call record not saved: {e}"),
         }
     }
 
