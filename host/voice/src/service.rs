@@ -241,6 +241,8 @@ pub struct VoiceService {
     /// The trunks' IP addresses and when they were read: every INVITE checks them,
     /// and reading the database each time made INVITEs wait behind other writes.
     pub(crate) trunk_ips: StdMutex<Option<(std::time::Instant, Vec<IpAddr>)>>,
+    /// Held by the one INVITE that re-reads the trunks when the list is stale.
+    pub(crate) trunk_refresh: tokio::sync::Mutex<()>,
 }
 
 /// How long the trunk list is trusted before it is read again (a `trunk add` on a
@@ -278,10 +280,14 @@ const SHIPPED_PROMPTS: &[(&str, &[u8])] = &[
 impl VoiceService {
     /// The IP addresses of the configured trunks (cached for [`TRUNK_REFRESH`]).
     pub async fn trunk_ips(&self) -> Vec<IpAddr> {
-        if let Some((at, ips)) = &*self.trunk_ips.lock().expect("trunks")
-            && at.elapsed() < TRUNK_REFRESH
-        {
-            return ips.clone();
+        if let Some(ips) = self.fresh_trunk_ips() {
+            return ips;
+        }
+        // One reader refreshes; INVITEs arriving meanwhile wait for its answer instead
+        // of each reading the database behind the calls' writes.
+        let _refresh = self.trunk_refresh.lock().await;
+        if let Some(ips) = self.fresh_trunk_ips() {
+            return ips;
         }
         let trunks = match self.state.store.trunks().await {
             Ok(t) => t,
@@ -303,6 +309,13 @@ impl VoiceService {
             .collect();
         *self.trunk_ips.lock().expect("trunks") = Some((std::time::Instant::now(), ips.clone()));
         ips
+    }
+
+    fn fresh_trunk_ips(&self) -> Option<Vec<IpAddr>> {
+        match &*self.trunk_ips.lock().expect("trunks") {
+            Some((at, ips)) if at.elapsed() < TRUNK_REFRESH => Some(ips.clone()),
+            _ => None,
+        }
     }
 
     /// The SIP UDP address (and TCP, same port).

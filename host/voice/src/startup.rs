@@ -57,6 +57,7 @@ impl VoiceService {
             calls_total: AtomicU64::new(0),
             dead_calls,
             trunk_ips: StdMutex::default(),
+            trunk_refresh: tokio::sync::Mutex::default(),
         });
         let reaper = service.clone();
         tokio::spawn(async move {
