@@ -11,3 +11,22 @@ pub fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// Midnight UTC before `now_ms`.
+pub fn start_of_day(now_ms: i64) -> i64 {
+    now_ms - now_ms.rem_euclid(DAY_MS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_day_starts_at_midnight_utc() {
+        let t = 1_764_633_600_000; // 2025-12-02T00:00:00Z
+        assert_eq!(start_of_day(t + 5 * 3600 * 1000), t);
+        assert_eq!(start_of_day(t), t);
+    }
+}

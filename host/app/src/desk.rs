@@ -23,9 +23,7 @@ use crate::clock::now_ms;
 use crate::error::{AppError, AppResult};
 use crate::notify::Notifier;
 use crate::routing::{RoutingService, worked_by};
-
-/// The longest note, reply or chat message accepted, in characters.
-pub const MAX_TEXT_CHARS: usize = 4000;
+use crate::text::text_field;
 
 /// An outcome an agent records when resolving.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,20 +52,6 @@ pub fn default_dispositions() -> Vec<Disposition> {
         label: label.into(),
     })
     .collect()
-}
-
-/// A required text field: trimmed, not empty, at most [`MAX_TEXT_CHARS`].
-pub fn text_field(name: &str, value: &str) -> AppResult<String> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(AppError::bad_request(format!("{name} must not be empty")));
-    }
-    if value.chars().count() > MAX_TEXT_CHARS {
-        return Err(AppError::bad_request(format!(
-            "{name} is longer than {MAX_TEXT_CHARS} characters"
-        )));
-    }
-    Ok(value.to_string())
 }
 
 /// Told when a conversation with a call is resolved, so the call's record carries
@@ -449,14 +433,6 @@ fn utterances(timeline: &[TimelineEvent]) -> Vec<Utterance<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn text_fields_are_trimmed_and_bounded() {
-        assert_eq!(text_field("body", "  hi ").unwrap(), "hi");
-        assert!(text_field("body", "   ").is_err());
-        assert!(text_field("body", &"x".repeat(MAX_TEXT_CHARS + 1)).is_err());
-        assert!(text_field("body", &"é".repeat(MAX_TEXT_CHARS)).is_ok());
-    }
 
     #[test]
     fn default_dispositions_have_unique_codes() {

@@ -13,7 +13,8 @@
 //! - [`desk`], [`supervisor`], [`contacts`]: what agents and supervisors do and see;
 //! - [`plugins`]: plugin administration; [`channels`]: which channels exist;
 //! - [`events`] and [`notify`]: the event bus and publishing to the right audience;
-//! - [`accounts`]: passwords, tokens and users; [`metrics`]; [`host_services`]: the
+//! - [`accounts`]: passwords, tokens and users; [`text`]: what people type;
+//!   [`clock`]: the wall clock and the UTC day; [`metrics`]; [`host_services`]: the
 //!   capabilities plugins get in the server (kv in the store, outbound HTTP).
 //!
 //! [`App`] holds the services together; each is built from only the parts it uses.
@@ -39,6 +40,7 @@ pub mod plugins;
 pub mod routing;
 pub mod supervisor;
 pub mod tasks;
+pub mod text;
 pub mod webchat;
 
 pub use app::{App, AppConfig};

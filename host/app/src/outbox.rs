@@ -19,11 +19,11 @@ use tokio::sync::{Notify, watch};
 
 use crate::channels::{Channels, WEBCHAT_PLUGIN_ID};
 use crate::clock::now_ms;
-use crate::desk::text_field;
 use crate::error::{AppError, AppResult};
 use crate::ingest::{call_error, delivery_status};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
+use crate::text::text_field;
 use crate::webchat::Webchat;
 
 /// Outbox tuning.

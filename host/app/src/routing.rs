@@ -28,7 +28,7 @@ use switchboard_store::{
 use tokio::sync::{Mutex, MutexGuard, Notify};
 
 use crate::clock::now_ms;
-use crate::error::AppError;
+use crate::error::{AppError, ErrorKind};
 use crate::events::{Audience, EventBus};
 
 /// The task attribute naming the transfer event whose context travels with the task.
@@ -47,6 +47,17 @@ const FALLBACK_QUEUES: &[(&str, &str, i32)] = &[
 
 fn now() -> u64 {
     now_ms().max(0) as u64
+}
+
+/// Routing, or the answer that it is not running.
+pub fn running(routing: &Option<Arc<RoutingService>>) -> Result<&Arc<RoutingService>, AppError> {
+    routing.as_ref().ok_or_else(|| {
+        AppError::new(
+            ErrorKind::Unavailable,
+            "routing_off",
+            "routing is not running",
+        )
+    })
 }
 
 /// The routing service. Cheap to share behind an `Arc`.

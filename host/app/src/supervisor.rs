@@ -13,11 +13,9 @@ use switchboard_core::{EventKind, Role, Skill};
 use switchboard_store::{Agent, Store, TaskDayRow};
 
 use crate::accounts::{create_user, is_supervisor};
-use crate::clock::now_ms;
-use crate::error::{AppError, AppResult, ErrorKind};
-use crate::routing::{AgentBoard, RoutingService};
-
-const DAY_MS: i64 = 24 * 3600 * 1000;
+use crate::clock::{now_ms, start_of_day};
+use crate::error::{AppError, AppResult};
+use crate::routing::{AgentBoard, RoutingService, running};
 
 /// Refuses unless the agent is a supervisor or an admin.
 pub fn require_supervisor(agent: &Agent) -> AppResult<()> {
@@ -30,26 +28,10 @@ pub fn require_supervisor(agent: &Agent) -> AppResult<()> {
     }
 }
 
-/// Routing, or the answer that it is not running.
-pub fn running(routing: &Option<Arc<RoutingService>>) -> AppResult<&Arc<RoutingService>> {
-    routing.as_ref().ok_or_else(|| {
-        AppError::new(
-            ErrorKind::Unavailable,
-            "routing_off",
-            "routing is not running",
-        )
-    })
-}
-
 /// The supervisors' view and the roster.
 pub struct Supervision {
     store: Store,
     routing: Option<Arc<RoutingService>>,
-}
-
-/// Midnight UTC before `now_ms`.
-pub fn start_of_day(now_ms: i64) -> i64 {
-    now_ms - now_ms.rem_euclid(DAY_MS)
 }
 
 /// Today's figures of one queue.
@@ -325,12 +307,5 @@ mod tests {
         );
         assert_eq!(f.sla_pct, Some(33.3));
         assert_eq!(day_figures([].iter(), 20_000).sla_pct, None);
-    }
-
-    #[test]
-    fn the_day_starts_at_midnight_utc() {
-        let t = 1_764_633_600_000; // 2025-12-02T00:00:00Z
-        assert_eq!(start_of_day(t + 5 * 3600 * 1000), t);
-        assert_eq!(start_of_day(t), t);
     }
 }

@@ -15,8 +15,9 @@ use crate::accounts::is_supervisor;
 use crate::clock::now_ms;
 use crate::error::{AppError, AppResult};
 use crate::notify::Notifier;
-use crate::routing::{HANDOFF_ATTRIBUTE, RoutingService, parse_presence, valid_queue_name};
-use crate::supervisor::running;
+use crate::routing::{
+    HANDOFF_ATTRIBUTE, RoutingService, parse_presence, running, valid_queue_name,
+};
 
 /// `me` or an id; only supervisors may act for someone else.
 fn agent_id(actor: &Agent, id: &str) -> AppResult<String> {

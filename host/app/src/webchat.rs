@@ -28,14 +28,13 @@ use switchboard_store::{
 
 use crate::accounts::{new_token, token_hash};
 use crate::channels::WEBCHAT_PLUGIN_ID;
-use crate::clock::now_ms;
-use crate::desk::text_field;
+use crate::clock::{now_ms, start_of_day};
 use crate::error::{AppError, AppResult, ErrorKind};
 use crate::events::{Audience, Delivery, Subscription};
 use crate::ingest::Ingest;
 use crate::notify::Notifier;
 use crate::routing::RoutingService;
-use crate::supervisor::start_of_day;
+use crate::text::text_field;
 
 /// The plugin id and channel name webchat events carry.
 pub const PLUGIN_ID: &str = WEBCHAT_PLUGIN_ID;
