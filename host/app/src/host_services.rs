@@ -1,10 +1,12 @@
 //! The server's [`HostServices`]: plugin kv in the store, real outbound HTTP,
 //! quarantines persisted so they survive a restart.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_plugin_host::{
-    BoxFuture, HostServices, HttpFailure, KvFailure, OutboundRequest, OutboundResponse, send_direct,
+    BoxFuture, HostServices, HttpFailure, KvFailure, Limits, OutboundRequest, OutboundResponse,
+    PluginHost, send_direct,
 };
 use switchboard_store::{Store, StoreError};
 
@@ -24,6 +26,18 @@ impl ServerServices {
             max_body,
         }
     }
+}
+
+/// A plugin host with `limits` and the server's capabilities: kv in `store`, outbound
+/// HTTP within the limits' send timeout and body size. What `switchboard serve`, the
+/// CLI and the benchmarks run plugins in.
+pub fn server_plugin_host(store: &Store, limits: Limits) -> Result<PluginHost, String> {
+    let services = ServerServices::new(
+        store.clone(),
+        limits.send_timeout,
+        limits.max_http_body_bytes,
+    );
+    PluginHost::new(limits, Arc::new(services)).map_err(|e| format!("{e:#}"))
 }
 
 impl HostServices for ServerServices {

@@ -39,8 +39,9 @@ use sha1::Sha1;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 use switchboard_api::AppState;
+use switchboard_app::host_services::server_plugin_host;
 use switchboard_app::plugins as admin;
-use switchboard_app::{App, AppConfig, OutboxConfig, ServerServices};
+use switchboard_app::{App, AppConfig, OutboxConfig};
 use switchboard_plugin_host::{ChannelEvent, HttpRequest, Limits, LoadSpec, PluginHost};
 use switchboard_store::Store;
 
@@ -889,14 +890,8 @@ async fn start_switchboard(
     let store = Store::connect(db_url, key)
         .await
         .context("opening the store")?;
-    let limits = Limits::default();
-    let services = ServerServices::new(
-        store.clone(),
-        limits.send_timeout,
-        limits.max_http_body_bytes,
-    );
-    let host = PluginHost::new(limits, Arc::new(services))
-        .map_err(|e| anyhow::anyhow!("plugin host: {e:#}"))?;
+    let host = server_plugin_host(&store, Limits::default())
+        .map_err(|e| anyhow::anyhow!("plugin host: {e}"))?;
     admin::install(
         &store,
         &host,

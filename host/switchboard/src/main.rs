@@ -7,14 +7,14 @@ mod config;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use switchboard::replay;
 use switchboard_api::AppState;
+use switchboard_app::host_services::server_plugin_host;
 use switchboard_app::plugins as admin;
-use switchboard_app::{App, AppConfig, ServerServices};
+use switchboard_app::{App, AppConfig};
 use switchboard_core::{Role, Skill};
 use switchboard_plugin_host::PluginHost;
 use switchboard_store::Store;
@@ -270,13 +270,7 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
 }
 
 fn plugin_host(settings: &Settings, store: &Store) -> anyhow::Result<PluginHost> {
-    let limits = settings.limits();
-    let services = ServerServices::new(
-        store.clone(),
-        limits.send_timeout,
-        limits.max_http_body_bytes,
-    );
-    PluginHost::new(limits, Arc::new(services)).map_err(|e| anyhow::anyhow!("{e}"))
+    server_plugin_host(store, settings.limits()).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 fn parse_skills(text: &str) -> anyhow::Result<Vec<Skill>> {

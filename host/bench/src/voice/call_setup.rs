@@ -24,8 +24,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use switchboard_api::AppState;
+use switchboard_app::host_services::server_plugin_host;
 use switchboard_app::plugins as admin;
-use switchboard_app::{App, AppConfig, OutboxConfig, ServerServices};
+use switchboard_app::{App, AppConfig, OutboxConfig};
 use switchboard_plugin_host::{Limits, PluginHost};
 use switchboard_store::Store;
 use switchboard_voice::VoiceConfig;
@@ -75,14 +76,8 @@ impl VoiceServer {
         let store = Store::connect(&db_url, key)
             .await
             .context("opening the store")?;
-        let limits = Limits::default();
-        let services = ServerServices::new(
-            store.clone(),
-            limits.send_timeout,
-            limits.max_http_body_bytes,
-        );
-        let host = PluginHost::new(limits, Arc::new(services))
-            .map_err(|e| anyhow::anyhow!("plugin host: {e:#}"))?;
+        let host = server_plugin_host(&store, Limits::default())
+            .map_err(|e| anyhow::anyhow!("plugin host: {e}"))?;
         let policy_dir = plugins_dir.join(POLICY);
         let policy = if policy_dir.join("plugin.toml").exists() {
             admin::install(
