@@ -172,7 +172,27 @@ impl VoiceServer {
         self.live_calls()
     }
 
+    /// Waits (at most 30 s) for the work the calls left behind to finish — the last
+    /// calls' hang-ups, routing steps still queued behind the engine — so nothing is
+    /// cut off when the store closes: no live call, and the task count steady for 1 s.
+    async fn settle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = None;
+        let mut steady_since = Instant::now();
+        while Instant::now() < deadline {
+            let tasks = self.store.tasks_since(0).await.map(|t| t.len()).ok();
+            if tasks != last || self.live_calls() > 0 {
+                last = tasks;
+                steady_since = Instant::now();
+            } else if steady_since.elapsed() >= Duration::from_secs(1) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn stop(self) -> anyhow::Result<()> {
+        self.settle().await;
         let _ = self.shutdown.send(());
         match tokio::time::timeout(Duration::from_secs(15), self.task).await {
             Ok(joined) => joined.context("server task")?.context("server")?,
