@@ -1,14 +1,18 @@
 //! Login, bearer tokens and the extractor that guards every `/api/v1` route.
 //!
-//! Passwords are hashed with argon2id. A token is 32 random bytes shown once to
-//! the client; only its SHA-256 is stored, so a database leak yields no usable
-//! tokens.
+//! Passwords are hashed with argon2id, off the runtime's workers, and failed logins
+//! are throttled per address and per account (`switchboard_app::login`). A token is 32
+//! random bytes shown once to the client; only its SHA-256 is stored, so a database
+//! leak yields no usable tokens.
+
+use std::net::SocketAddr;
 
 use axum::Json;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::Extensions;
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
-use switchboard_app::accounts::{new_token, token_hash, verify_password};
+use switchboard_app::accounts::token_hash;
 use switchboard_app::now_ms;
 use switchboard_core::Role;
 use switchboard_store::Agent;
@@ -17,7 +21,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// How long a login lasts.
-pub const SESSION_TTL_MS: i64 = 12 * 60 * 60 * 1000;
+pub use switchboard_app::login::SESSION_TTL_MS;
 
 /// `POST /api/v1/auth/login` body.
 #[derive(Deserialize)]
@@ -48,33 +52,24 @@ impl From<&Agent> for AgentView {
     }
 }
 
-/// `POST /api/v1/auth/login`: `{email, password}` → `{token, agent}`.
+/// `POST /api/v1/auth/login`: `{email, password}` → `{token, agent}`; throttled per
+/// client address and per account (429 with `Retry-After`).
 pub async fn login(
     State(state): State<AppState>,
+    extensions: Extensions,
     Json(body): Json<LoginRequest>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let found = state.store.agent_by_email(&body.email).await?;
-    // Verify against a dummy hash when the user is unknown so timing does not
-    // reveal which emails exist.
-    let (agent, hash) = match found {
-        Some((agent, hash)) => (Some(agent), hash),
-        None => (None, state.dummy_hash().to_string()),
-    };
-    let ok = verify_password(&body.password, &hash);
-    let agent = match (agent, ok) {
-        (Some(agent), true) => agent,
-        _ => return Err(ApiError::unauthorized("wrong email or password")),
-    };
-    let token = new_token();
-    let now = now_ms();
-    state
-        .store
-        .create_session(&agent.id, &token_hash(&token), now + SESSION_TTL_MS)
+    let address = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let session = state
+        .logins
+        .login(address, &body.email, &body.password)
         .await?;
     Ok(Json(serde_json::json!({
-        "token": token,
-        "expires_at": now + SESSION_TTL_MS,
-        "agent": AgentView::from(&agent),
+        "token": session.token,
+        "expires_at": session.expires_at,
+        "agent": AgentView::from(&session.agent),
     })))
 }
 

@@ -13,27 +13,12 @@ pub struct AppState {
     pub app: App,
     /// Voice, when it runs.
     pub voice: Option<Arc<VoiceService>>,
-    dummy_hash: Arc<String>,
 }
 
 impl AppState {
     /// The edge over an application and, optionally, voice.
     pub fn new(app: App, voice: Option<Arc<VoiceService>>) -> AppState {
-        AppState {
-            app,
-            voice,
-            dummy_hash: Arc::new(
-                switchboard_app::accounts::hash_password("not-a-real-password").unwrap_or_default(),
-            ),
-        }
-    }
-}
-
-impl AppState {
-    /// A real argon2 hash of no one's password: logins of unknown e-mails verify
-    /// against it so timing does not reveal which e-mails exist.
-    pub(crate) fn dummy_hash(&self) -> &str {
-        &self.dummy_hash
+        AppState { app, voice }
     }
 }
 

@@ -3,7 +3,7 @@
 //! Passwords are hashed with argon2id. A token is 32 random bytes shown once to its
 //! holder; only its SHA-256 is stored, so a database leak yields no usable tokens.
 //! Checking a request's token is the edge's business; making and hashing them is here
-//! because webchat sessions use the same scheme.
+//! because webchat sessions use the same scheme. Logging in is [`crate::login`]'s.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -14,6 +14,7 @@ use switchboard_core::{Role, Skill};
 use switchboard_store::{Agent, NewAgent, Store};
 
 use crate::error::{AppError, AppResult};
+use crate::login::Passwords;
 
 /// Hashes a password for storage.
 pub fn hash_password(password: &str) -> AppResult<String> {
@@ -49,9 +50,11 @@ pub fn new_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Creates a user from the CLI or the API: the password needs 8 characters.
+/// Creates a user from the CLI or the API: the password needs 8 characters. The hash
+/// is computed on the blocking pool ([`Passwords`]).
 pub async fn create_user(
     store: &Store,
+    passwords: &Passwords,
     email: &str,
     password: &str,
     role: Role,
@@ -66,7 +69,7 @@ pub async fn create_user(
     if !email.contains('@') {
         return Err(AppError::bad_request("email must be an e-mail address"));
     }
-    let hash = hash_password(password)?;
+    let hash = passwords.hash(password).await?;
     let name = name
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty())

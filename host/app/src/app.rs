@@ -19,6 +19,7 @@ use crate::desk::{Desk, Disposition};
 use crate::error::AppResult;
 use crate::events::{EventBus, LocalBus};
 use crate::ingest::{Ingest, IngestConfig};
+use crate::login::{Logins, Passwords, ThrottleConfig};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::outbox::{Outbox, OutboxConfig};
@@ -46,6 +47,8 @@ pub struct AppConfig {
     pub outbox: OutboxConfig,
     /// Routing's settings; `None` runs without routing (no tasks, no offers).
     pub routing: Option<EngineConfig>,
+    /// Login throttling.
+    pub login: ThrottleConfig,
 }
 
 /// The application layer, ready to serve. Cheap to clone.
@@ -83,6 +86,8 @@ pub struct App {
     pub contacts: Arc<Contacts>,
     /// Plugin administration.
     pub plugin_admin: Arc<PluginAdmin>,
+    /// Logging in, throttled.
+    pub logins: Arc<Logins>,
 }
 
 impl App {
@@ -145,7 +150,21 @@ impl App {
             config.dispositions.clone(),
         ));
         let tasks = Arc::new(Tasks::new(store.clone(), routing.clone(), notifier.clone()));
-        let supervision = Arc::new(Supervision::new(store.clone(), routing.clone()));
+        let passwords = Passwords::default();
+        let supervision = Arc::new(Supervision::new(
+            store.clone(),
+            routing.clone(),
+            passwords.clone(),
+        ));
+        let logins = Arc::new(
+            Logins::new(
+                store.clone(),
+                passwords,
+                config.login.clone(),
+                metrics.clone(),
+            )
+            .await?,
+        );
         let contacts = Arc::new(Contacts::new(store.clone(), config.default_region.clone()));
         let plugin_admin = Arc::new(PluginAdmin::new(
             store.clone(),
@@ -171,6 +190,7 @@ impl App {
             supervision,
             contacts,
             plugin_admin,
+            logins,
         })
     }
 

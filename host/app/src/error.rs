@@ -39,6 +39,7 @@ pub struct AppError {
     kind: ErrorKind,
     code: &'static str,
     message: String,
+    retry_after_secs: Option<u64>,
 }
 
 /// Result alias of the use cases.
@@ -51,7 +52,19 @@ impl AppError {
             kind,
             code,
             message: message.into(),
+            retry_after_secs: None,
         }
+    }
+
+    /// The same failure, telling the caller when to try again.
+    pub fn with_retry_after(mut self, secs: u64) -> AppError {
+        self.retry_after_secs = Some(secs);
+        self
+    }
+
+    /// When the caller may try again, in seconds, if the failure says.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after_secs
     }
 
     /// Malformed input.

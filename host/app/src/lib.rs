@@ -13,6 +13,7 @@
 //! - [`desk`], [`supervisor`], [`contacts`]: what agents and supervisors do and see;
 //! - [`plugins`]: plugin administration; [`channels`]: which channels exist;
 //! - [`events`] and [`notify`]: the event bus and publishing to the right audience;
+//! - [`login`]: signing in, with hashing off the I/O path and throttling;
 //! - [`accounts`]: passwords, tokens and users; [`text`]: what people type;
 //!   [`clock`]: the wall clock and the UTC day; [`metrics`]; [`host_services`]: the
 //!   capabilities plugins get in the server (kv in the store, outbound HTTP).
@@ -33,6 +34,7 @@ pub mod error;
 pub mod events;
 pub mod host_services;
 pub mod ingest;
+pub mod login;
 pub mod metrics;
 pub mod notify;
 pub mod outbox;

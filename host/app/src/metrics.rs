@@ -24,8 +24,14 @@ struct OutboxLabels {
     result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LoginLabels {
+    outcome: String,
+}
+
 /// The server's metrics.
 pub struct Metrics {
+    logins: Family<LoginLabels, Counter>,
     registry: Mutex<Registry>,
     webhooks: Family<WebhookLabels, Counter>,
     webhook_seconds: Histogram,
@@ -60,7 +66,14 @@ impl Default for Metrics {
             "Outbox delivery attempts by result",
             outbox.clone(),
         );
+        let logins = Family::<LoginLabels, Counter>::default();
+        registry.register(
+            "logins",
+            "Login attempts by outcome: ok, failed (wrong e-mail or password), throttled",
+            logins.clone(),
+        );
         Metrics {
+            logins,
             registry: Mutex::new(registry),
             webhooks,
             webhook_seconds,
@@ -83,6 +96,14 @@ impl Metrics {
 
     pub(crate) fn ingest(&self, took: Duration) {
         self.ingest_seconds.observe(took.as_secs_f64());
+    }
+
+    pub(crate) fn login(&self, outcome: &str) {
+        self.logins
+            .get_or_create(&LoginLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc();
     }
 
     pub(crate) fn outbox(&self, result: &str) {

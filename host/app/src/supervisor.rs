@@ -15,6 +15,7 @@ use switchboard_store::{Agent, Store, TaskDayRow};
 use crate::accounts::{create_user, is_supervisor};
 use crate::clock::{now_ms, start_of_day};
 use crate::error::{AppError, AppResult};
+use crate::login::Passwords;
 use crate::routing::{AgentBoard, RoutingService, running};
 
 /// Refuses unless the agent is a supervisor or an admin.
@@ -32,6 +33,7 @@ pub fn require_supervisor(agent: &Agent) -> AppResult<()> {
 pub struct Supervision {
     store: Store,
     routing: Option<Arc<RoutingService>>,
+    passwords: Passwords,
 }
 
 /// Today's figures of one queue.
@@ -75,8 +77,16 @@ pub fn day_figures<'a>(rows: impl Iterator<Item = &'a TaskDayRow>, sla_ms: i64) 
 
 impl Supervision {
     /// Supervision over the store and routing.
-    pub fn new(store: Store, routing: Option<Arc<RoutingService>>) -> Supervision {
-        Supervision { store, routing }
+    pub fn new(
+        store: Store,
+        routing: Option<Arc<RoutingService>>,
+        passwords: Passwords,
+    ) -> Supervision {
+        Supervision {
+            store,
+            routing,
+            passwords,
+        }
     }
 
     /// The live wallboard: per queue waiting, longest wait and today's SLA figures;
@@ -255,7 +265,16 @@ impl Supervision {
             .iter()
             .map(|(n, p)| Skill::new(n, *p).map_err(|e| AppError::bad_request(e.to_string())))
             .collect::<AppResult<Vec<_>>>()?;
-        let agent = create_user(&self.store, email, password, role, name, skills).await?;
+        let agent = create_user(
+            &self.store,
+            &self.passwords,
+            email,
+            password,
+            role,
+            name,
+            skills,
+        )
+        .await?;
         self.store
             .audit(
                 admin_id,

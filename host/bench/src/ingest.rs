@@ -922,6 +922,7 @@ async fn start_switchboard(
             dispositions: switchboard_app::desk::default_dispositions(),
             outbox: OutboxConfig::default(),
             routing: None,
+            login: Default::default(),
         },
     )
     .await

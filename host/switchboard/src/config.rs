@@ -37,6 +37,31 @@ pub struct Settings {
     pub dispositions: Vec<switchboard_app::desk::Disposition>,
     /// Voice: SIP, RTP and WebRTC.
     pub voice: VoiceSettings,
+    /// Login throttling.
+    pub login: LoginSettings,
+}
+
+/// `[login]`: failed logins per client address and per account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginSettings {
+    /// Failures before a wait (`SWITCHBOARD_LOGIN_FREE_FAILURES`).
+    pub free_failures: u32,
+    /// The first wait, doubling per further failure (`SWITCHBOARD_LOGIN_DELAY_MS`).
+    pub delay_ms: u64,
+    /// The longest wait (`SWITCHBOARD_LOGIN_MAX_DELAY_MS`).
+    pub max_delay_ms: u64,
+}
+
+impl Default for LoginSettings {
+    fn default() -> Self {
+        let d = switchboard_app::login::ThrottleConfig::default();
+        LoginSettings {
+            free_failures: d.free_failures,
+            delay_ms: d.base_delay_ms,
+            max_delay_ms: d.max_delay_ms,
+        }
+    }
 }
 
 /// `[voice]`.
@@ -185,6 +210,7 @@ impl Default for Settings {
             routing: RoutingSettings::default(),
             dispositions: switchboard_app::desk::default_dispositions(),
             voice: VoiceSettings::default(),
+            login: LoginSettings::default(),
         }
     }
 }
@@ -327,6 +353,21 @@ impl Settings {
         num(
             "SWITCHBOARD_OUTBOX_MAX_ATTEMPTS",
             &mut self.outbox.max_attempts,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_LOGIN_FREE_FAILURES",
+            &mut self.login.free_failures,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_LOGIN_DELAY_MS",
+            &mut self.login.delay_ms,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_LOGIN_MAX_DELAY_MS",
+            &mut self.login.max_delay_ms,
             problems,
         );
         num(
@@ -487,6 +528,16 @@ impl Settings {
                     step: self.routing.aging_step,
                 },
             ),
+        }
+    }
+
+    /// Login throttling from these settings.
+    pub fn login(&self) -> switchboard_app::login::ThrottleConfig {
+        switchboard_app::login::ThrottleConfig {
+            free_failures: self.login.free_failures,
+            base_delay_ms: self.login.delay_ms.max(1),
+            max_delay_ms: self.login.max_delay_ms.max(self.login.delay_ms),
+            ..switchboard_app::login::ThrottleConfig::default()
         }
     }
 

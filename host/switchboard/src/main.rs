@@ -295,7 +295,8 @@ async fn create_user(
     name: Option<String>,
     skills: Vec<Skill>,
 ) -> anyhow::Result<switchboard_store::Agent> {
-    switchboard_app::accounts::create_user(store, email, password, role, name, skills)
+    let passwords = switchboard_app::login::Passwords::default();
+    switchboard_app::accounts::create_user(store, &passwords, email, password, role, name, skills)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))
 }
@@ -516,6 +517,7 @@ async fn serve(settings: Settings, demo: bool, plugins_dir: PathBuf) -> anyhow::
             dispositions: settings.dispositions.clone(),
             outbox: settings.outbox(),
             routing: Some(settings.routing()),
+            login: settings.login(),
         },
     )
     .await

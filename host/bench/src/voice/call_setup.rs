@@ -117,6 +117,7 @@ impl VoiceServer {
                 dispositions: switchboard_app::desk::default_dispositions(),
                 outbox: OutboxConfig::default(),
                 routing: Some(switchboard_routing::EngineConfig::default()),
+                login: Default::default(),
             },
         )
         .await
