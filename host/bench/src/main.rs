@@ -9,6 +9,7 @@
 //! cargo run --release -p switchboard-bench             # connector call cost + end-to-end ingest
 //! cargo run --release -p switchboard-bench -- routing  # routing decisions/s, enqueue-to-offer latency
 //! cargo run --release -p switchboard-bench -- voice    # call setup rate (sipp), relay CPU per packet
+//! cargo run --release -p switchboard-bench -- login    # /healthz during a login storm
 //! ```
 //!
 //! Log lines go to standard error and only at `warn` and above by default
@@ -18,6 +19,7 @@
 //! warning is worth reading, and failures are counted in the report itself.
 
 mod ingest;
+mod login;
 mod machine;
 mod routing;
 mod voice;
@@ -46,6 +48,8 @@ enum Command {
     Routing(routing::RoutingBenchArgs),
     /// Call setup rate (sipp) and media relay CPU per packet, each against a baseline.
     Voice(voice::VoiceBenchArgs),
+    /// /healthz latency during a storm of wrong logins, against the idle server.
+    Login(login::LoginBenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -65,6 +69,7 @@ fn main() -> anyhow::Result<()> {
             Some(Command::Ingest(args)) => ingest::run(args).await,
             Some(Command::Routing(args)) => routing::run(args).await,
             Some(Command::Voice(args)) => voice::run(args).await,
+            Some(Command::Login(args)) => login::run(args).await,
             None => ingest::run(cli.ingest).await,
         }
     })
