@@ -82,6 +82,43 @@ pub async fn logout(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
+/// `POST /api/v1/auth/logout-all`: ends every session of the caller, this one
+/// included, and closes their sockets.
+pub async fn logout_all(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> ApiResult<Json<serde_json::Value>> {
+    let ended = state.logins.logout_everywhere(&auth.agent.id).await?;
+    Ok(Json(serde_json::json!({"sessions_ended": ended})))
+}
+
+/// `POST /api/v1/auth/password` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /api/v1/auth/password`: changes the caller's password; every other session
+/// of theirs ends.
+pub async fn change_password(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<PasswordChange>,
+) -> ApiResult<axum::http::StatusCode> {
+    state
+        .logins
+        .change_password(
+            &auth.agent,
+            &body.current_password,
+            &body.new_password,
+            &auth.token_hash,
+        )
+        .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
 /// `GET /api/v1/auth/me`.
 pub async fn me(auth: Auth) -> Json<AgentView> {
     Json(AgentView::from(&auth.agent))

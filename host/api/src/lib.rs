@@ -107,6 +107,8 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
+        .route("/auth/logout-all", post(auth::logout_all))
+        .route("/auth/password", post(auth::change_password))
         .route("/auth/me", get(auth::me))
         .route("/contacts", get(routes::find_contacts))
         .route(
@@ -158,6 +160,7 @@ pub fn router(state: AppState) -> Router {
         .route("/agents/{id}/presence", put(routing_api::set_presence))
         .route("/agents/{id}/routing", put(routing_api::set_profile))
         .route("/agents/{id}/offers", get(routing_api::offers))
+        .route("/agents/{id}/{action}", post(supervisor::set_disabled))
         .route(
             "/reservations/{id}/{action}",
             post(routing_api::reservation_action),

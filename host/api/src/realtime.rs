@@ -5,15 +5,19 @@
 //! later event of the application's event bus that it is entitled to: its own offers
 //! and tasks, and — for supervisors and admins — everything. When the bus cannot
 //! fill a gap the client gets a `resync` message and reloads through the REST API.
-//! The socket also carries the softphone's WebRTC signaling (`webrtc.offer`).
+//! The socket also carries the softphone's WebRTC signaling (`webrtc.offer`). When
+//! the session behind a socket is revoked (the agent disabled, signed out everywhere,
+//! or their password changed from another session) the socket gets
+//! `{"type": "session.revoked"}` and is closed.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use switchboard_app::Delivery;
 use switchboard_app::accounts::token_hash;
+use switchboard_app::login::SESSIONS_REVOKED;
+use switchboard_app::{BusEvent, Delivery};
 use switchboard_store::Agent;
 
 use crate::error::ApiError;
@@ -34,7 +38,7 @@ pub async fn realtime(
 ) -> Result<Response, ApiError> {
     // With a token in the URL, refuse before upgrading.
     let agent = match &q.token {
-        Some(token) => Some(authenticate(&state, token).await?),
+        Some(token) => Some((authenticate(&state, token).await?, token_hash(token))),
         None => None,
     };
     Ok(ws.on_upgrade(move |socket| session(state, socket, agent, q.since)))
@@ -55,8 +59,13 @@ async fn send(socket: &mut WebSocket, value: &impl Serialize) -> bool {
     }
 }
 
-async fn session(state: AppState, mut socket: WebSocket, agent: Option<Agent>, since: Option<u64>) {
-    let agent = match agent {
+async fn session(
+    state: AppState,
+    mut socket: WebSocket,
+    agent: Option<(Agent, String)>,
+    since: Option<u64>,
+) {
+    let (agent, session) = match agent {
         Some(a) => a,
         None => {
             // The first message must carry the token.
@@ -68,8 +77,11 @@ async fn session(state: AppState, mut socket: WebSocket, agent: Option<Agent>, s
                     .and_then(|v| v["token"].as_str().map(str::to_string)),
                 _ => None,
             };
-            let Some(agent) = (match token {
-                Some(t) => authenticate(&state, &t).await.ok(),
+            let Some(agent) = (match &token {
+                Some(t) => authenticate(&state, t)
+                    .await
+                    .ok()
+                    .map(|a| (a, token_hash(t))),
                 None => None,
             }) else {
                 let _ = send(
@@ -96,6 +108,11 @@ async fn session(state: AppState, mut socket: WebSocket, agent: Option<Agent>, s
         tokio::select! {
             delivery = events.next() => match delivery {
                 Delivery::Event(e) => {
+                    if revokes(&e, &agent.id, &session) {
+                        let _ = send(&mut socket, &json!({"type": "session.revoked"})).await;
+                        let _ = socket.send(Message::Close(None)).await;
+                        return;
+                    }
                     if e.visible_to(&agent) && !send(&mut socket, &*e).await {
                         return;
                     }
@@ -125,6 +142,15 @@ async fn session(state: AppState, mut socket: WebSocket, agent: Option<Agent>, s
             },
         }
     }
+}
+
+/// Whether `event` ends this socket's session: the agent's sessions were revoked
+/// (disabled, signed out everywhere, password changed elsewhere) and this one was not
+/// kept.
+fn revokes(event: &BusEvent, agent_id: &str, session: &str) -> bool {
+    event.kind == SESSIONS_REVOKED
+        && event.data["agent_id"] == agent_id
+        && event.data["keep"].as_str() != Some(session)
 }
 
 /// A message from the client: `webrtc.offer` (the softphone's persistent

@@ -70,6 +70,28 @@ pub async fn create_agent(
     ))
 }
 
+/// `POST /api/v1/agents/{id}/disable` and `/enable` (admin): a disabled agent cannot
+/// sign in, and their sessions and sockets end at once.
+pub async fn set_disabled(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, action)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    auth.require_admin()?;
+    let disabled = match action.as_str() {
+        "disable" => true,
+        "enable" => false,
+        _ => return Err(crate::error::ApiError::not_found("no such route")),
+    };
+    let agent = state
+        .supervision
+        .set_disabled(&auth.agent.id, &id, disabled)
+        .await?;
+    Ok(Json(
+        json!({ "agent": AgentView::from(&agent), "disabled": agent.disabled }),
+    ))
+}
+
 /// `PUT /api/v1/plugins/{id}/config` body.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

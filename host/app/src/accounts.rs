@@ -50,7 +50,7 @@ pub fn new_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Creates a user from the CLI or the API: the password needs 8 characters. The hash
+/// Creates a user from the CLI or the API; the password must pass [`check_password`]. The hash
 /// is computed on the blocking pool ([`Passwords`]).
 pub async fn create_user(
     store: &Store,
@@ -61,11 +61,7 @@ pub async fn create_user(
     name: Option<String>,
     skills: Vec<Skill>,
 ) -> AppResult<Agent> {
-    if password.chars().count() < 8 {
-        return Err(AppError::bad_request(
-            "the password must have at least 8 characters",
-        ));
-    }
+    check_password(email, password)?;
     if !email.contains('@') {
         return Err(AppError::bad_request("email must be an e-mail address"));
     }
@@ -85,7 +81,87 @@ pub async fn create_user(
         .await?)
 }
 
+/// Passwords nobody should be allowed to choose: the most common ones of at least
+/// eight characters in public breach lists.
+const COMMON_PASSWORDS: &[&str] = &[
+    "password",
+    "password1",
+    "password123",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "qwertyuiop",
+    "qwerty123",
+    "11111111",
+    "00000000",
+    "iloveyou",
+    "sunshine",
+    "princess",
+    "football",
+    "baseball",
+    "welcome1",
+    "admin123",
+    "letmein1",
+    "trustno1",
+    "changeme",
+    "abcdefgh",
+    "abc12345",
+    "passw0rd",
+    "p@ssw0rd",
+    "switchboard",
+];
+
+/// A password's minimum strength: 8 to 1024 characters, not one repeated character,
+/// not a well-known password, not the account's own e-mail or its name part alone.
+pub fn check_password(email: &str, password: &str) -> AppResult<()> {
+    let chars: Vec<char> = password.chars().collect();
+    if chars.len() < 8 {
+        return Err(AppError::bad_request(
+            "the password must have at least 8 characters",
+        ));
+    }
+    if chars.len() > 1024 {
+        return Err(AppError::bad_request(
+            "the password must have at most 1024 characters",
+        ));
+    }
+    let lower = password.to_lowercase();
+    let email = email.trim().to_lowercase();
+    let local = email.split('@').next().unwrap_or_default();
+    let weak = chars.iter().all(|c| *c == chars[0])
+        || COMMON_PASSWORDS.contains(&lower.as_str())
+        || lower == email
+        || lower == local;
+    if weak {
+        return Err(AppError::bad_request(
+            "the password is too easy to guess: not a common password, not your e-mail",
+        ));
+    }
+    Ok(())
+}
+
 /// Whether the agent has the supervisor or admin role.
 pub fn is_supervisor(agent: &Agent) -> bool {
     matches!(agent.role, Role::Supervisor | Role::Admin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weak_passwords_are_refused() {
+        let email = "sam.jones@example.com";
+        assert!(check_password(email, "correct-horse-battery").is_ok());
+        for weak in [
+            "short",
+            "aaaaaaaaaaaa",
+            "Password123",
+            "sam.jones@example.com",
+            "Sam.Jones",
+        ] {
+            assert!(check_password(email, weak).is_err(), "{weak} refused");
+        }
+        assert!(check_password(email, &"x".repeat(1025)).is_err());
+    }
 }

@@ -155,6 +155,7 @@ impl App {
             store.clone(),
             routing.clone(),
             passwords.clone(),
+            events.clone(),
         ));
         let logins = Arc::new(
             Logins::new(
@@ -162,6 +163,7 @@ impl App {
                 passwords,
                 config.login.clone(),
                 metrics.clone(),
+                events.clone(),
             )
             .await?,
         );

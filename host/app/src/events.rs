@@ -45,6 +45,9 @@ pub enum Audience {
     Everyone,
     /// One webchat visitor (by visitor id), and no agent.
     Visitor(String),
+    /// Services and sockets inside the host only (a session revoked); never sent to
+    /// any client.
+    Host,
 }
 
 /// One published event.
@@ -68,7 +71,7 @@ impl BusEvent {
     /// Whether a signed-in agent may see this event: supervisors and admins see every
     /// agent-facing event, agents what is addressed to them or to everyone.
     pub fn visible_to(&self, agent: &Agent) -> bool {
-        if let Audience::Visitor(_) = self.audience {
+        if matches!(self.audience, Audience::Visitor(_) | Audience::Host) {
             return false;
         }
         if matches!(agent.role, Role::Supervisor | Role::Admin) {
@@ -76,7 +79,7 @@ impl BusEvent {
         }
         match &self.audience {
             Audience::Everyone => true,
-            Audience::Supervisors | Audience::Visitor(_) => false,
+            Audience::Supervisors | Audience::Visitor(_) | Audience::Host => false,
             Audience::Agents(ids) => ids.contains(&agent.id),
         }
     }

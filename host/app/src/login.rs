@@ -25,9 +25,10 @@ use std::sync::{Arc, Mutex};
 use switchboard_store::{Agent, Store};
 use tokio::sync::Semaphore;
 
-use crate::accounts::{hash_password, new_token, token_hash, verify_password};
+use crate::accounts::{check_password, hash_password, new_token, token_hash, verify_password};
 use crate::clock::now_ms;
 use crate::error::{AppError, AppResult, ErrorKind};
+use crate::events::{Audience, EventBus};
 use crate::metrics::Metrics;
 
 /// How long a login lasts.
@@ -193,7 +194,21 @@ pub struct Logins {
     passwords: Passwords,
     throttle: Throttle,
     metrics: Arc<Metrics>,
+    events: Arc<dyn EventBus>,
     dummy_hash: String,
+}
+
+/// The bus event that ends sockets: every session of `agent_id` but `keep` (a token
+/// hash) is gone. Published to [`Audience::Host`] only.
+pub const SESSIONS_REVOKED: &str = "sessions.revoked";
+
+/// Tells the host's sockets that `agent_id`'s sessions but `keep` ended.
+pub fn publish_revoked(events: &dyn EventBus, agent_id: &str, keep: Option<&str>) {
+    events.publish(
+        SESSIONS_REVOKED,
+        Audience::Host,
+        serde_json::json!({"agent_id": agent_id, "keep": keep}),
+    );
 }
 
 impl Logins {
@@ -203,6 +218,7 @@ impl Logins {
         passwords: Passwords,
         config: ThrottleConfig,
         metrics: Arc<Metrics>,
+        events: Arc<dyn EventBus>,
     ) -> AppResult<Logins> {
         let dummy_hash = passwords.hash("not-a-real-password").await?;
         Ok(Logins {
@@ -210,6 +226,7 @@ impl Logins {
             passwords,
             throttle: Throttle::new(config),
             metrics,
+            events,
             dummy_hash,
         })
     }
@@ -255,7 +272,8 @@ impl Logins {
         };
         let ok = self.passwords.verify(password, &hash).await;
         let agent = match (agent, ok) {
-            (Some(agent), true) => agent,
+            // A disabled account answers like a wrong password.
+            (Some(agent), true) if !agent.disabled => agent,
             _ => {
                 let now = now_ms();
                 for key in keys {
@@ -288,6 +306,60 @@ impl Logins {
             expires_at: now + SESSION_TTL_MS,
             agent,
         })
+    }
+
+    /// Ends every session of `agent_id` ("sign out everywhere"), sockets included.
+    pub async fn logout_everywhere(&self, agent_id: &str) -> AppResult<u64> {
+        let ended = self.store.delete_agent_sessions(agent_id, None).await?;
+        publish_revoked(self.events.as_ref(), agent_id, None);
+        self.store
+            .audit(
+                agent_id,
+                "auth.logout_all",
+                Some(agent_id),
+                serde_json::json!({"sessions": ended}),
+            )
+            .await?;
+        Ok(ended)
+    }
+
+    /// Changes `agent`'s password after checking the current one; every other session
+    /// (and its sockets) ends, the one with token hash `keep` stays.
+    pub async fn change_password(
+        &self,
+        agent: &Agent,
+        current: &str,
+        new: &str,
+        keep: &str,
+    ) -> AppResult<()> {
+        let Some((_, hash)) = self.store.agent_by_email(&agent.email).await? else {
+            return Err(AppError::unauthorized("no such account"));
+        };
+        if !self.passwords.verify(current, &hash).await {
+            self.metrics.login("failed");
+            return Err(AppError::new(
+                ErrorKind::Forbidden,
+                "wrong_password",
+                "the current password is wrong",
+            ));
+        }
+        check_password(&agent.email, new)?;
+        let hash = self.passwords.hash(new).await?;
+        self.store.set_password_hash(&agent.id, &hash).await?;
+        let ended = self
+            .store
+            .delete_agent_sessions(&agent.id, Some(keep))
+            .await?;
+        publish_revoked(self.events.as_ref(), &agent.id, Some(keep));
+        self.store
+            .audit(
+                &agent.id,
+                "auth.password_changed",
+                Some(&agent.id),
+                serde_json::json!({"other_sessions_ended": ended}),
+            )
+            .await?;
+        Ok(())
     }
 }
 

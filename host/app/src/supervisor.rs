@@ -15,7 +15,8 @@ use switchboard_store::{Agent, Store, TaskDayRow};
 use crate::accounts::{create_user, is_supervisor};
 use crate::clock::{now_ms, start_of_day};
 use crate::error::{AppError, AppResult};
-use crate::login::Passwords;
+use crate::events::EventBus;
+use crate::login::{Passwords, publish_revoked};
 use crate::routing::{AgentBoard, RoutingService, running};
 
 /// Refuses unless the agent is a supervisor or an admin.
@@ -34,6 +35,7 @@ pub struct Supervision {
     store: Store,
     routing: Option<Arc<RoutingService>>,
     passwords: Passwords,
+    events: Arc<dyn EventBus>,
 }
 
 /// Today's figures of one queue.
@@ -81,12 +83,47 @@ impl Supervision {
         store: Store,
         routing: Option<Arc<RoutingService>>,
         passwords: Passwords,
+        events: Arc<dyn EventBus>,
     ) -> Supervision {
         Supervision {
             store,
             routing,
             passwords,
+            events,
         }
+    }
+
+    /// Disables an agent on behalf of `admin_id` — every session and socket of theirs
+    /// ends at once and routing sets them offline — or enables them again.
+    pub async fn set_disabled(
+        &self,
+        admin_id: &str,
+        agent_id: &str,
+        disabled: bool,
+    ) -> AppResult<Agent> {
+        if disabled && admin_id == agent_id {
+            return Err(AppError::bad_request("you cannot disable yourself"));
+        }
+        let agent = self.store.set_agent_disabled(agent_id, disabled).await?;
+        if disabled {
+            publish_revoked(self.events.as_ref(), agent_id, None);
+            if let Some(routing) = &self.routing
+                && let Err(e) = routing
+                    .set_presence(agent_id, switchboard_routing::Presence::Offline)
+                    .await
+            {
+                tracing::warn!(agent = agent_id, "disabled agent not set offline: {e}");
+            }
+        }
+        let action = if disabled {
+            "agent.disable"
+        } else {
+            "agent.enable"
+        };
+        self.store
+            .audit(admin_id, action, Some(agent_id), json!(null))
+            .await?;
+        Ok(agent)
     }
 
     /// The live wallboard: per queue waiting, longest wait and today's SLA figures;
@@ -238,6 +275,7 @@ impl Supervision {
                     "reason": l.and_then(|l| l.reason.clone()),
                 });
                 if full {
+                    v["disabled"] = json!(a.disabled);
                     v["email"] = json!(a.email);
                     v["capacity"] = json!(l.map(|l| json!(l.capacity)));
                 }

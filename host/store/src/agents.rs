@@ -30,6 +30,8 @@ pub struct Agent {
     pub skills: Vec<Skill>,
     /// Created, ms since the epoch.
     pub created_at: i64,
+    /// Disabled by an admin: cannot sign in, has no session.
+    pub disabled: bool,
 }
 
 /// A user to create.
@@ -73,6 +75,7 @@ fn agent_from_row(row: &AnyRow, skills: Vec<Skill>) -> Result<Agent> {
         role: row.parsed("role")?,
         skills,
         created_at: row.int("created_at")?,
+        disabled: row.opt_int("disabled_at")?.is_some(),
     })
 }
 
@@ -119,6 +122,7 @@ impl Store {
             role: new.role,
             skills,
             created_at: wall_clock_ms(),
+            disabled: false,
         };
         let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
@@ -160,7 +164,7 @@ impl Store {
         };
         let mut conn = self.pool().acquire().await?;
         let row = sqlx::query(
-            "SELECT id, email, name, role, password_hash, created_at FROM agent WHERE email = $1",
+            "SELECT id, email, name, role, password_hash, created_at, disabled_at FROM agent WHERE email = $1",
         )
         .bind(email)
         .fetch_optional(&mut *conn)
@@ -173,10 +177,12 @@ impl Store {
     /// One agent; [`StoreError::NotFound`] if absent.
     pub async fn agent(&self, id: &str) -> Result<Agent> {
         let mut conn = self.pool().acquire().await?;
-        let row = sqlx::query("SELECT id, email, name, role, created_at FROM agent WHERE id = $1")
-            .bind(id.to_owned())
-            .fetch_optional(&mut *conn)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, email, name, role, created_at, disabled_at FROM agent WHERE id = $1",
+        )
+        .bind(id.to_owned())
+        .fetch_optional(&mut *conn)
+        .await?;
         load(&mut conn, row)
             .await?
             .ok_or_else(|| StoreError::not_found("agent", id))
@@ -197,15 +203,17 @@ impl Store {
                 .or_default()
                 .push(skill_from_row(&row)?);
         }
-        sqlx::query("SELECT id, email, name, role, created_at FROM agent ORDER BY name, email")
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(|row| {
-                let own = skills.remove(&row.text("id")?).unwrap_or_default();
-                agent_from_row(row, own)
-            })
-            .collect()
+        sqlx::query(
+            "SELECT id, email, name, role, created_at, disabled_at FROM agent ORDER BY name, email",
+        )
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|row| {
+            let own = skills.remove(&row.text("id")?).unwrap_or_default();
+            agent_from_row(row, own)
+        })
+        .collect()
     }
 
     /// Replaces an agent's skills.
@@ -263,8 +271,9 @@ impl Store {
     pub async fn agent_for_session(&self, token_hash: &str, now_ms: i64) -> Result<Option<Agent>> {
         let mut conn = self.pool().acquire().await?;
         let row = sqlx::query(
-            "SELECT a.id, a.email, a.name, a.role, a.created_at FROM agent_session s
-             JOIN agent a ON a.id = s.agent_id WHERE s.token_hash = $1 AND s.expires_at > $2",
+            "SELECT a.id, a.email, a.name, a.role, a.created_at, a.disabled_at FROM agent_session s
+             JOIN agent a ON a.id = s.agent_id
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND a.disabled_at IS NULL",
         )
         .bind(token_hash.to_owned())
         .bind(now_ms)
@@ -280,6 +289,51 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Ends every session of an agent but `keep` (a token hash); returns how many.
+    pub async fn delete_agent_sessions(&self, agent_id: &str, keep: Option<&str>) -> Result<u64> {
+        let done =
+            sqlx::query("DELETE FROM agent_session WHERE agent_id = $1 AND token_hash <> $2")
+                .bind(agent_id.to_owned())
+                .bind(keep.unwrap_or("").to_owned())
+                .execute(self.pool())
+                .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Disables (ending every session in the same transaction) or re-enables an agent.
+    pub async fn set_agent_disabled(&self, agent_id: &str, disabled: bool) -> Result<Agent> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("UPDATE agent SET disabled_at = $1 WHERE id = $2")
+            .bind(disabled.then(wall_clock_ms))
+            .bind(agent_id.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("agent", agent_id));
+        }
+        if disabled {
+            sqlx::query("DELETE FROM agent_session WHERE agent_id = $1")
+                .bind(agent_id.to_owned())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.agent(agent_id).await
+    }
+
+    /// Replaces an agent's password hash.
+    pub async fn set_password_hash(&self, agent_id: &str, password_hash: &str) -> Result<()> {
+        let done = sqlx::query("UPDATE agent SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash.to_owned())
+            .bind(agent_id.to_owned())
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("agent", agent_id));
+        }
+        Ok(())
     }
 
     /// Deletes sessions that expired by `now_ms`; returns how many.

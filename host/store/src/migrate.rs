@@ -48,6 +48,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/common/0004_voice.sql"),
         postgres: include_str!("../migrations/common/0004_voice.sql"),
     },
+    Migration {
+        version: 5,
+        name: "accounts",
+        sqlite: include_str!("../migrations/common/0005_accounts.sql"),
+        postgres: include_str!("../migrations/common/0005_accounts.sql"),
+    },
 ];
 
 /// Brings the schema up to date. Returns the versions it applied.
