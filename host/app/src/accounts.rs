@@ -5,6 +5,8 @@
 //! Checking a request's token is the edge's business; making and hashing them is here
 //! because webchat sessions use the same scheme. Logging in is [`crate::login`]'s.
 
+use std::sync::Arc;
+
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine as _;
@@ -12,9 +14,9 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use switchboard_core::{Role, Skill};
 use switchboard_store::{Agent, NewAgent, Store};
+use tokio::sync::Semaphore;
 
 use crate::error::{AppError, AppResult};
-use crate::login::Passwords;
 
 /// Hashes a password for storage.
 pub fn hash_password(password: &str) -> AppResult<String> {
@@ -48,6 +50,48 @@ pub fn new_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Password hashing and checking on the blocking pool, at most one per CPU at a time.
+#[derive(Clone)]
+pub struct Passwords {
+    permits: Arc<Semaphore>,
+}
+
+impl Default for Passwords {
+    fn default() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        Passwords::new(cpus)
+    }
+}
+
+impl Passwords {
+    /// At most `concurrent` hashes or checks at a time.
+    pub fn new(concurrent: usize) -> Passwords {
+        Passwords {
+            permits: Arc::new(Semaphore::new(concurrent.max(1))),
+        }
+    }
+
+    /// Hashes a password for storage.
+    pub async fn hash(&self, password: &str) -> AppResult<String> {
+        let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
+        let password = password.to_string();
+        tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(AppError::internal)?
+    }
+
+    /// Whether `password` matches `hash`.
+    pub async fn verify(&self, password: &str, hash: &str) -> bool {
+        let Ok(_permit) = self.permits.acquire().await else {
+            return false;
+        };
+        let (password, hash) = (password.to_string(), hash.to_string());
+        tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+            .await
+            .unwrap_or(false)
+    }
 }
 
 /// Creates a user from the CLI or the API; the password must pass [`check_password`]. The hash

@@ -13,13 +13,14 @@ use switchboard_routing::EngineConfig;
 use switchboard_store::Store;
 use tokio::sync::watch;
 
+use crate::accounts::Passwords;
 use crate::channels::Channels;
 use crate::contacts::Contacts;
 use crate::desk::{Desk, Disposition};
 use crate::error::AppResult;
 use crate::events::{EventBus, LocalBus};
 use crate::ingest::{Ingest, IngestConfig};
-use crate::login::{Logins, Passwords, ThrottleConfig};
+use crate::login::{Logins, ThrottleConfig};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::outbox::{Outbox, OutboxConfig};

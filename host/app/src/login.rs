@@ -4,8 +4,8 @@
 //!
 //! - **Hashing off the I/O path.** argon2 costs tens of milliseconds of CPU. It runs on
 //!   tokio's blocking pool, never on the runtime's workers (which serve webhooks,
-//!   sockets and SIP), and at most one check per CPU at a time ([`Passwords`]): a storm
-//!   queues logins, not the server.
+//!   sockets and SIP), and at most one check per CPU at a time
+//!   ([`crate::accounts::Passwords`]): a storm queues logins, not the server.
 //! - **Throttling before hashing.** Failed logins are counted per client address and
 //!   per account (the e-mail as typed, whether or not such an account exists). After
 //!   [`ThrottleConfig::free_failures`] failures a key waits before it may try again,
@@ -23,9 +23,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use switchboard_store::{Agent, Store};
-use tokio::sync::Semaphore;
 
-use crate::accounts::{check_password, hash_password, new_token, token_hash, verify_password};
+use crate::accounts::{Passwords, check_password, new_token, token_hash};
 use crate::clock::now_ms;
 use crate::error::{AppError, AppResult, ErrorKind};
 use crate::events::{Audience, EventBus};
@@ -33,48 +32,6 @@ use crate::metrics::Metrics;
 
 /// How long a login lasts.
 pub const SESSION_TTL_MS: i64 = 12 * 60 * 60 * 1000;
-
-/// Password hashing and checking on the blocking pool, at most one per CPU at a time.
-#[derive(Clone)]
-pub struct Passwords {
-    permits: Arc<Semaphore>,
-}
-
-impl Default for Passwords {
-    fn default() -> Self {
-        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-        Passwords::new(cpus)
-    }
-}
-
-impl Passwords {
-    /// At most `concurrent` hashes or checks at a time.
-    pub fn new(concurrent: usize) -> Passwords {
-        Passwords {
-            permits: Arc::new(Semaphore::new(concurrent.max(1))),
-        }
-    }
-
-    /// Hashes a password for storage.
-    pub async fn hash(&self, password: &str) -> AppResult<String> {
-        let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
-        let password = password.to_string();
-        tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(AppError::internal)?
-    }
-
-    /// Whether `password` matches `hash`.
-    pub async fn verify(&self, password: &str, hash: &str) -> bool {
-        let Ok(_permit) = self.permits.acquire().await else {
-            return false;
-        };
-        let (password, hash) = (password.to_string(), hash.to_string());
-        tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-            .await
-            .unwrap_or(false)
-    }
-}
 
 /// Login throttling settings.
 #[derive(Debug, Clone)]

@@ -12,11 +12,12 @@ use serde_json::{Value, json};
 use switchboard_core::{EventKind, Role, Skill};
 use switchboard_store::{Agent, Store, TaskDayRow};
 
+use crate::accounts::Passwords;
 use crate::accounts::{create_user, is_supervisor};
 use crate::clock::{now_ms, start_of_day};
 use crate::error::{AppError, AppResult};
 use crate::events::EventBus;
-use crate::login::{Passwords, publish_revoked};
+use crate::login::publish_revoked;
 use crate::routing::{AgentBoard, RoutingService, running};
 
 /// Refuses unless the agent is a supervisor or an admin.

@@ -295,7 +295,7 @@ async fn create_user(
     name: Option<String>,
     skills: Vec<Skill>,
 ) -> anyhow::Result<switchboard_store::Agent> {
-    let passwords = switchboard_app::login::Passwords::default();
+    let passwords = switchboard_app::accounts::Passwords::default();
     switchboard_app::accounts::create_user(store, &passwords, email, password, role, name, skills)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))
