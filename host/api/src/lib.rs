@@ -23,6 +23,7 @@ mod plugins_api;
 mod realtime;
 mod routes;
 mod routing_api;
+pub mod sockets;
 mod state;
 mod supervisor;
 mod webchat;

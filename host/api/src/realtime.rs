@@ -21,6 +21,7 @@ use switchboard_app::{BusEvent, Delivery};
 use switchboard_store::Agent;
 
 use crate::error::ApiError;
+use crate::sockets::SocketSlot;
 use crate::state::AppState;
 
 /// `?token=…&since=…`.
@@ -38,10 +39,18 @@ pub async fn realtime(
 ) -> Result<Response, ApiError> {
     // With a token in the URL, refuse before upgrading.
     let agent = match &q.token {
-        Some(token) => Some((authenticate(&state, token).await?, token_hash(token))),
+        Some(token) => {
+            let agent = authenticate(&state, token).await?;
+            let slot = state.sockets.acquire(format!("agent:{}", agent.id))?;
+            Some((agent, token_hash(token), slot))
+        }
         None => None,
     };
-    Ok(ws.on_upgrade(move |socket| session(state, socket, agent, q.since)))
+    let max = state.sockets.limits().max_message_bytes;
+    Ok(ws
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| session(state, socket, agent, q.since)))
 }
 
 async fn authenticate(state: &AppState, token: &str) -> Result<Agent, ApiError> {
@@ -62,10 +71,10 @@ async fn send(socket: &mut WebSocket, value: &impl Serialize) -> bool {
 async fn session(
     state: AppState,
     mut socket: WebSocket,
-    agent: Option<(Agent, String)>,
+    agent: Option<(Agent, String, SocketSlot)>,
     since: Option<u64>,
 ) {
-    let (agent, session) = match agent {
+    let (agent, session, _slot) = match agent {
         Some(a) => a,
         None => {
             // The first message must carry the token.
@@ -77,7 +86,7 @@ async fn session(
                     .and_then(|v| v["token"].as_str().map(str::to_string)),
                 _ => None,
             };
-            let Some(agent) = (match &token {
+            let Some((agent, hash)) = (match &token {
                 Some(t) => authenticate(&state, t)
                     .await
                     .ok()
@@ -91,7 +100,17 @@ async fn session(
                 .await;
                 return;
             };
-            agent
+            match state.sockets.acquire(format!("agent:{}", agent.id)) {
+                Ok(slot) => (agent, hash, slot),
+                Err(_) => {
+                    let _ = send(
+                        &mut socket,
+                        &json!({"type": "error", "code": "too_many_sockets"}),
+                    )
+                    .await;
+                    return;
+                }
+            }
         }
     };
     let mut events = state.events.subscribe(since);

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use switchboard_app::App;
 use switchboard_voice::VoiceService;
 
+use crate::sockets::{SocketLimits, Sockets};
+
 /// Shared state of every handler: the application and, when it runs, voice. Cheap
 /// to clone; dereferences to the [`App`].
 #[derive(Clone)]
@@ -13,12 +15,24 @@ pub struct AppState {
     pub app: App,
     /// Voice, when it runs.
     pub voice: Option<Arc<VoiceService>>,
+    /// Open WebSockets and their limits.
+    pub sockets: Arc<Sockets>,
 }
 
 impl AppState {
     /// The edge over an application and, optionally, voice.
     pub fn new(app: App, voice: Option<Arc<VoiceService>>) -> AppState {
-        AppState { app, voice }
+        AppState {
+            app,
+            voice,
+            sockets: Arc::new(Sockets::new(SocketLimits::default())),
+        }
+    }
+
+    /// The same state with other socket limits.
+    pub fn with_socket_limits(mut self, limits: SocketLimits) -> AppState {
+        self.sockets = Arc::new(Sockets::new(limits));
+        self
     }
 }
 

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use switchboard_store::WebchatVisitor;
 
 use crate::error::{ApiError, ApiResult};
+use crate::sockets::SocketSlot;
 use crate::state::AppState;
 
 fn visitor_token(headers: &HeaderMap) -> ApiResult<String> {
@@ -106,10 +107,20 @@ pub async fn socket(
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
     let visitor = state.webchat.visitor(&q.token).await?;
-    Ok(ws.on_upgrade(move |socket| session(state, socket, visitor)))
+    let slot = state.sockets.acquire(format!("visitor:{}", visitor.id))?;
+    let max = state.sockets.limits().max_message_bytes;
+    Ok(ws
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| session(state, socket, visitor, slot)))
 }
 
-async fn session(state: AppState, mut socket: WebSocket, visitor: WebchatVisitor) {
+async fn session(
+    state: AppState,
+    mut socket: WebSocket,
+    visitor: WebchatVisitor,
+    _slot: SocketSlot,
+) {
     let mut pushes = state.webchat.connect(&visitor);
     let mut last_typing = tokio::time::Instant::now() - Duration::from_secs(10);
     if socket

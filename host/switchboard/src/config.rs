@@ -39,6 +39,31 @@ pub struct Settings {
     pub voice: VoiceSettings,
     /// Login throttling.
     pub login: LoginSettings,
+    /// WebSocket limits.
+    pub sockets: SocketSettings,
+}
+
+/// `[sockets]`: WebSockets of agents and webchat visitors.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SocketSettings {
+    /// Open sockets per agent or visitor (`SWITCHBOARD_WS_PER_CLIENT`).
+    pub per_client: usize,
+    /// Open sockets on this host (`SWITCHBOARD_WS_TOTAL`).
+    pub total: usize,
+    /// The largest message a client may send (`SWITCHBOARD_WS_MAX_MESSAGE_BYTES`).
+    pub max_message_bytes: usize,
+}
+
+impl Default for SocketSettings {
+    fn default() -> Self {
+        let d = switchboard_api::sockets::SocketLimits::default();
+        SocketSettings {
+            per_client: d.per_owner,
+            total: d.total,
+            max_message_bytes: d.max_message_bytes,
+        }
+    }
 }
 
 /// `[login]`: failed logins per client address and per account.
@@ -211,6 +236,7 @@ impl Default for Settings {
             dispositions: switchboard_app::desk::default_dispositions(),
             voice: VoiceSettings::default(),
             login: LoginSettings::default(),
+            sockets: SocketSettings::default(),
         }
     }
 }
@@ -353,6 +379,17 @@ impl Settings {
         num(
             "SWITCHBOARD_OUTBOX_MAX_ATTEMPTS",
             &mut self.outbox.max_attempts,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_WS_PER_CLIENT",
+            &mut self.sockets.per_client,
+            problems,
+        );
+        num("SWITCHBOARD_WS_TOTAL", &mut self.sockets.total, problems);
+        num(
+            "SWITCHBOARD_WS_MAX_MESSAGE_BYTES",
+            &mut self.sockets.max_message_bytes,
             problems,
         );
         num(
@@ -528,6 +565,15 @@ impl Settings {
                     step: self.routing.aging_step,
                 },
             ),
+        }
+    }
+
+    /// WebSocket limits from these settings.
+    pub fn sockets(&self) -> switchboard_api::sockets::SocketLimits {
+        switchboard_api::sockets::SocketLimits {
+            per_owner: self.sockets.per_client.max(1),
+            total: self.sockets.total.max(1),
+            max_message_bytes: self.sockets.max_message_bytes.max(1024),
         }
     }
 

@@ -531,7 +531,7 @@ async fn serve(settings: Settings, demo: bool, plugins_dir: PathBuf) -> anyhow::
     } else {
         None
     };
-    let state = AppState::new(app, voice);
+    let state = AppState::new(app, voice).with_socket_limits(settings.sockets());
     if let Some(voice) = &state.voice {
         println!(
             "voice: SIP on {} (UDP and TCP), WebRTC on {}",
