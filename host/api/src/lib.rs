@@ -19,6 +19,7 @@ mod calls;
 mod desk;
 mod error;
 mod hooks;
+pub mod limits;
 mod plugins_api;
 mod realtime;
 mod routes;
@@ -30,7 +31,7 @@ mod webchat;
 
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
@@ -105,6 +106,7 @@ async fn not_found() -> ApiError {
 
 /// Every route of the server.
 pub fn router(state: AppState) -> Router {
+    let limits = state.body_limits.clone();
     let api = Router::new()
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
@@ -189,24 +191,29 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/plugins/{id}/enable", post(plugins_api::enable))
         .route("/plugins/{id}/disable", post(plugins_api::disable))
-        .fallback(not_found);
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limits.api_bytes));
     let webchat = Router::new()
         .route("/sessions", post(webchat::start))
         .route("/transcript", get(webchat::transcript))
         .route("/messages", post(webchat::post_message))
         .route("/ws", get(webchat::socket))
-        .fallback(not_found);
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limits.webchat_bytes));
+    let hooks = Router::new()
+        .route("/hooks/{plugin_id}", post(hooks::webhook_root))
+        .route("/hooks/{plugin_id}/{*rest}", post(hooks::webhook))
+        .layer(DefaultBodyLimit::max(limits.webhook_bytes));
     Router::new()
         .nest("/api/v1", api)
         .nest("/webchat/v1", webchat)
-        .route("/hooks/{plugin_id}", post(hooks::webhook_root))
-        .route("/hooks/{plugin_id}/{*rest}", post(hooks::webhook))
+        .merge(hooks)
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_handler))
         .merge(switchboard_web::routes(
             switchboard_web::WebAssets::from_env(),
         ))
-        .layer(axum::extract::DefaultBodyLimit::max(2 << 20))
+        .layer(DefaultBodyLimit::max(limits.api_bytes))
         .layer(axum::middleware::map_response(no_sniff))
         .with_state(state)
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use switchboard_app::App;
 use switchboard_voice::VoiceService;
 
+use crate::limits::BodyLimits;
 use crate::sockets::{SocketLimits, Sockets};
 
 /// Shared state of every handler: the application and, when it runs, voice. Cheap
@@ -17,6 +18,8 @@ pub struct AppState {
     pub voice: Option<Arc<VoiceService>>,
     /// Open WebSockets and their limits.
     pub sockets: Arc<Sockets>,
+    /// Request body limits per kind of route.
+    pub body_limits: BodyLimits,
 }
 
 impl AppState {
@@ -26,7 +29,14 @@ impl AppState {
             app,
             voice,
             sockets: Arc::new(Sockets::new(SocketLimits::default())),
+            body_limits: BodyLimits::default(),
         }
+    }
+
+    /// The same state with other body limits.
+    pub fn with_body_limits(mut self, limits: BodyLimits) -> AppState {
+        self.body_limits = limits;
+        self
     }
 
     /// The same state with other socket limits.

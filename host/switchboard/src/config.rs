@@ -41,6 +41,31 @@ pub struct Settings {
     pub login: LoginSettings,
     /// WebSocket limits.
     pub sockets: SocketSettings,
+    /// Request body limits.
+    pub bodies: BodySettings,
+}
+
+/// `[bodies]`: the largest request body per kind of route, in bytes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BodySettings {
+    /// `/api/v1` (`SWITCHBOARD_API_BODY_BYTES`).
+    pub api_bytes: usize,
+    /// `/webchat/v1` (`SWITCHBOARD_WEBCHAT_BODY_BYTES`).
+    pub webchat_bytes: usize,
+    /// `/hooks` (`SWITCHBOARD_WEBHOOK_BODY_BYTES`).
+    pub webhook_bytes: usize,
+}
+
+impl Default for BodySettings {
+    fn default() -> Self {
+        let d = switchboard_api::limits::BodyLimits::default();
+        BodySettings {
+            api_bytes: d.api_bytes,
+            webchat_bytes: d.webchat_bytes,
+            webhook_bytes: d.webhook_bytes,
+        }
+    }
 }
 
 /// `[sockets]`: WebSockets of agents and webchat visitors.
@@ -237,6 +262,7 @@ impl Default for Settings {
             voice: VoiceSettings::default(),
             login: LoginSettings::default(),
             sockets: SocketSettings::default(),
+            bodies: BodySettings::default(),
         }
     }
 }
@@ -379,6 +405,21 @@ impl Settings {
         num(
             "SWITCHBOARD_OUTBOX_MAX_ATTEMPTS",
             &mut self.outbox.max_attempts,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_API_BODY_BYTES",
+            &mut self.bodies.api_bytes,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_WEBCHAT_BODY_BYTES",
+            &mut self.bodies.webchat_bytes,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_WEBHOOK_BODY_BYTES",
+            &mut self.bodies.webhook_bytes,
             problems,
         );
         num(
@@ -565,6 +606,15 @@ impl Settings {
                     step: self.routing.aging_step,
                 },
             ),
+        }
+    }
+
+    /// Request body limits from these settings (at least 1 KiB each).
+    pub fn bodies(&self) -> switchboard_api::limits::BodyLimits {
+        switchboard_api::limits::BodyLimits {
+            api_bytes: self.bodies.api_bytes.max(1024),
+            webchat_bytes: self.bodies.webchat_bytes.max(1024),
+            webhook_bytes: self.bodies.webhook_bytes.max(1024),
         }
     }
 

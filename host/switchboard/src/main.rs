@@ -531,7 +531,9 @@ async fn serve(settings: Settings, demo: bool, plugins_dir: PathBuf) -> anyhow::
     } else {
         None
     };
-    let state = AppState::new(app, voice).with_socket_limits(settings.sockets());
+    let state = AppState::new(app, voice)
+        .with_socket_limits(settings.sockets())
+        .with_body_limits(settings.bodies());
     if let Some(voice) = &state.voice {
         println!(
             "voice: SIP on {} (UDP and TCP), WebRTC on {}",

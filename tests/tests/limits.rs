@@ -1,4 +1,5 @@
-//! WebSocket limits: sockets per client and message size (SWITCHBOARD_WS_*).
+//! Limits: WebSockets per client and their message size (SWITCHBOARD_WS_*), request
+//! bodies per kind of route (SWITCHBOARD_*_BODY_BYTES).
 
 use std::time::Duration;
 
@@ -116,4 +117,44 @@ async fn sockets_per_client_are_capped_and_oversized_messages_close_the_socket()
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn bodies_over_their_routes_limit_are_refused_with_413() {
+    let twilio = FakeTwilio::start().await;
+    let server = Server::start(Options::default(), &twilio).await;
+    let post = |path: &str, body: String, token: Option<&str>| {
+        let mut request = server
+            .http
+            .post(format!("{}{path}", server.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        request.send()
+    };
+    // /api/v1: 256 KiB by default.
+    let note = json!({"body": "x".repeat(300 * 1024)}).to_string();
+    let r = post("/api/v1/conversations/x/notes", note, Some(&server.token))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    // /webchat/v1: 64 KiB.
+    let chat = json!({"name": "x".repeat(100 * 1024)}).to_string();
+    let r = post("/webchat/v1/sessions", chat, None).await.unwrap();
+    assert_eq!(r.status(), 413);
+    // /hooks: 2 MiB; a webhook of 1 MiB is still read (and refused by the connector's
+    // signature check, not by size).
+    let r = post("/hooks/sms-twilio/inbound", "x".repeat(3 << 20), None)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let r = post("/hooks/sms-twilio/inbound", "x".repeat(1 << 20), None)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // The server carries on.
+    let (status, _) = server.sms("SMafterbig", "+15553000001", "hello").await;
+    assert_eq!(status, 200);
 }
