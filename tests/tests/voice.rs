@@ -810,3 +810,49 @@ async fn sip_over_tls_is_served_when_configured() {
             .contains("INVITE")
     );
 }
+
+#[tokio::test]
+async fn a_sip_flood_from_one_address_is_shed_while_the_trunks_calls_go_through() {
+    let v = voice_with(
+        None,
+        &[
+            ("SWITCHBOARD_SIP_SOURCE_RATE", "20"),
+            ("SWITCHBOARD_SIP_SOURCE_BURST", "20"),
+        ],
+    )
+    .await;
+    let sip = v.server.sip.unwrap();
+    // 300 OPTIONS at once from 127.0.0.2, which is not a trunk.
+    let flooder = tokio::net::UdpSocket::bind("127.0.0.2:0").await.unwrap();
+    let local = flooder.local_addr().unwrap();
+    for i in 0..300 {
+        let options = format!(
+            "OPTIONS sip:{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};rport;branch=z9hG4bKflood{i}\r\n\
+             From: <sip:flood@127.0.0.2>;tag=f{i}\r\nTo: <sip:{sip}>\r\nCall-ID: flood{i}@127.0.0.2\r\n\
+             CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        );
+        flooder.send_to(options.as_bytes(), sip).await.unwrap();
+    }
+    let (mut ok, mut shed) = (0, 0);
+    let mut buf = vec![0u8; 65536];
+    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(2), flooder.recv(&mut buf)).await
+    {
+        let text = String::from_utf8_lossy(&buf[..n]);
+        if text.starts_with("SIP/2.0 200") {
+            ok += 1;
+        } else if text.starts_with("SIP/2.0 503") {
+            assert!(text.contains("Retry-After"), "{text}");
+            shed += 1;
+        }
+    }
+    assert!(ok >= 20, "the burst is answered: {ok}");
+    assert!(ok < 100, "the rest is not: {ok} answered");
+    assert!(shed >= 150, "the flood is shed with 503: {shed}");
+    // Meanwhile the trunk (127.0.0.1) is not limited: its call goes through.
+    v.available().await;
+    let _phone = AgentPhone::connect(&v.server.base, &v.sam).await;
+    let mut caller = SipCaller::new(sip, CALLER).await;
+    assert_eq!(caller.call(DIALED).await, 200, "log:\n{}", v.server.log());
+    v.answer_offer().await;
+    v.call_state("connected").await;
+}

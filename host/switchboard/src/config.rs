@@ -141,6 +141,11 @@ pub struct VoiceSettings {
     pub realm: String,
     /// Hang up a caller silent this long (`SWITCHBOARD_RTP_TIMEOUT_SECS`).
     pub rtp_timeout_secs: u64,
+    /// SIP requests a second from one address that is not a trunk
+    /// (`SWITCHBOARD_SIP_SOURCE_RATE`, 0: no limit).
+    pub source_rate: u32,
+    /// Their burst (`SWITCHBOARD_SIP_SOURCE_BURST`).
+    pub source_burst: u32,
 }
 
 impl Default for VoiceSettings {
@@ -157,6 +162,8 @@ impl Default for VoiceSettings {
             record_calls: true,
             realm: "switchboard".into(),
             rtp_timeout_secs: 60,
+            source_rate: switchboard_voice::VoiceConfig::default().source_rate.0,
+            source_burst: switchboard_voice::VoiceConfig::default().source_rate.1,
         }
     }
 }
@@ -180,6 +187,7 @@ impl VoiceSettings {
             record_calls: self.record_calls,
             realm: self.realm.clone(),
             rtp_timeout: std::time::Duration::from_secs(self.rtp_timeout_secs.max(1)),
+            source_rate: (self.source_rate, self.source_burst),
         })
     }
 }
@@ -405,6 +413,16 @@ impl Settings {
         num(
             "SWITCHBOARD_OUTBOX_MAX_ATTEMPTS",
             &mut self.outbox.max_attempts,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_SIP_SOURCE_RATE",
+            &mut self.voice.source_rate,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_SIP_SOURCE_BURST",
+            &mut self.voice.source_burst,
             problems,
         );
         num(

@@ -22,6 +22,7 @@
 //! bus (task and offer events) and the desk's [`CallObserver`].
 
 mod agent_calls;
+pub mod flood;
 pub mod media;
 mod service;
 pub mod sip;

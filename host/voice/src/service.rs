@@ -50,6 +50,9 @@ pub struct VoiceConfig {
     /// A caller silent this long (no RTP, not on hold) is hung up: their phone or
     /// network is gone and would otherwise hold an agent forever.
     pub rtp_timeout: Duration,
+    /// SIP requests a second one source address other than a trunk may send, and its
+    /// burst; beyond them requests are answered 503 (`0`: no limit).
+    pub source_rate: (u32, u32),
 }
 
 impl Default for VoiceConfig {
@@ -63,6 +66,7 @@ impl Default for VoiceConfig {
             record_calls: true,
             realm: "switchboard".into(),
             rtp_timeout: Duration::from_secs(60),
+            source_rate: (50, 100),
         }
     }
 }
@@ -243,6 +247,8 @@ pub struct VoiceService {
     pub(crate) trunk_ips: StdMutex<Option<(std::time::Instant, Vec<IpAddr>)>>,
     /// Held by the one INVITE that re-reads the trunks when the list is stale.
     pub(crate) trunk_refresh: tokio::sync::Mutex<()>,
+    /// Requests per source address (trunks exempt).
+    pub(crate) sources: crate::flood::SourceLimiter,
 }
 
 /// How long the trunk list is trusted before it is read again (a `trunk add` on a

@@ -51,6 +51,14 @@ pub async fn run(service: Arc<VoiceService>, mut events: mpsc::Receiver<SipEvent
                 source,
                 transport,
             } => {
+                if !service.trunk_ips().await.contains(&source.ip())
+                    && !service
+                        .sources
+                        .allow(source.ip(), std::time::Instant::now())
+                {
+                    shed(&service, id, &request, source);
+                    continue;
+                }
                 let service = service.clone();
                 // INVITEs wait on the database; everything else is quick, but one
                 // task per request keeps a slow one from holding up the rest.
@@ -122,6 +130,15 @@ fn our_contact(service: &VoiceService, user: &str) -> String {
         service.public_ip(),
         service.sip_addr().port()
     )
+}
+
+/// A request over its source's budget: 503 with Retry-After, nothing else done.
+fn shed(service: &VoiceService, id: TransactionId, request: &Message, source: SocketAddr) {
+    tracing::debug!(%source, "SIP request shed: over the source's rate");
+    let response = Message::response_to(request, 503)
+        .with_header("Server", AGENT)
+        .with_header("Retry-After", "5");
+    service.sip_endpoint().respond(id, response);
 }
 
 fn respond(service: &VoiceService, id: TransactionId, request: &Message, status: u16) {

@@ -41,6 +41,7 @@ impl VoiceService {
         let recordings = state.config.data_dir.join("recordings");
         std::fs::create_dir_all(&recordings)?;
         let (dead_calls, mut dead_rx) = mpsc::unbounded_channel::<String>();
+        let sources = crate::flood::SourceLimiter::new(config.source_rate.0, config.source_rate.1);
         let service = Arc::new(VoiceService {
             next_port: AtomicU16::new(config.rtp_ports.0),
             sip_state: StdMutex::new(UaState::new(&config.realm)),
@@ -58,6 +59,7 @@ impl VoiceService {
             dead_calls,
             trunk_ips: StdMutex::default(),
             trunk_refresh: tokio::sync::Mutex::default(),
+            sources,
         });
         let reaper = service.clone();
         tokio::spawn(async move {

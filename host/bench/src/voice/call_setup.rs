@@ -141,6 +141,7 @@ impl VoiceServer {
                 record_calls: false,
                 realm: "switchboard".into(),
                 rtp_timeout: std::time::Duration::from_secs(60),
+                source_rate: (50, 100),
             },
         )
         .await
