@@ -848,8 +848,14 @@ async fn a_sip_flood_from_one_address_is_shed_while_the_trunks_calls_go_through(
     // The burst, and what the rate refilled while the flood was read, are answered;
     // the rest is shed (how much depends on how fast this machine reads them).
     assert!(ok >= 20, "the burst is answered: {ok}");
-    assert!(shed >= 100, "the flood is shed with 503: {shed} (answered {ok})");
-    assert!(ok < shed, "most of the flood is shed: {ok} answered, {shed} shed");
+    assert!(
+        shed >= 100,
+        "the flood is shed with 503: {shed} (answered {ok})"
+    );
+    assert!(
+        ok < shed,
+        "most of the flood is shed: {ok} answered, {shed} shed"
+    );
     // Meanwhile the trunk (127.0.0.1) is not limited: its call goes through.
     v.available().await;
     let _phone = AgentPhone::connect(&v.server.base, &v.sam).await;
