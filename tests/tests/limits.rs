@@ -4,31 +4,15 @@
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use serde_json::json;
 use switchboard_e2e::*;
 use tokio_tungstenite::tungstenite::Message;
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn url(server: &Server, query: &str) -> String {
     format!(
         "{}/api/v1/realtime{query}",
         server.base.replacen("http", "ws", 1)
     )
-}
-
-async fn next_json(socket: &mut Socket) -> Value {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a message within 10 s")
-            .expect("socket open")
-            .expect("frame");
-        if let Message::Text(text) = msg {
-            return serde_json::from_str(&text).unwrap();
-        }
-    }
 }
 
 async fn open(server: &Server) -> Socket {

@@ -2,15 +2,10 @@
 //! they are stored, a reconnecting client resumes from its last sequence number
 //! without losing events, and an unauthenticated socket gets nothing.
 
-use std::time::Duration;
-
-use futures::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use futures::SinkExt;
+use serde_json::json;
 use switchboard_e2e::*;
 use tokio_tungstenite::tungstenite::Message;
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(server: &Server, query: &str) -> Socket {
     let url = format!(
@@ -21,19 +16,6 @@ async fn connect(server: &Server, query: &str) -> Socket {
         .await
         .expect("websocket")
         .0
-}
-
-async fn next_json(socket: &mut Socket) -> Value {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a message within 10 s")
-            .expect("socket open")
-            .expect("frame");
-        if let Message::Text(text) = msg {
-            return serde_json::from_str(&text).unwrap();
-        }
-    }
 }
 
 #[tokio::test]

@@ -5,12 +5,9 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::json;
 use switchboard_e2e::*;
 use tokio_tungstenite::tungstenite::Message;
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const SAM: (&str, &str) = ("sam@sessions.test", "sam-password-123");
 
@@ -25,19 +22,6 @@ async fn socket(server: &Server, token: &str) -> Socket {
         .0;
     assert_eq!(next_json(&mut socket).await["type"], "hello");
     socket
-}
-
-async fn next_json(socket: &mut Socket) -> Value {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a message within 10 s")
-            .expect("socket open")
-            .expect("frame");
-        if let Message::Text(text) = msg {
-            return serde_json::from_str(&text).unwrap();
-        }
-    }
 }
 
 /// Waits for `session.revoked` and the close; returns how long it took.

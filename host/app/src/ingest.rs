@@ -96,11 +96,6 @@ impl Ingest {
         }
     }
 
-    /// The deployment settings ingest runs with.
-    pub fn config(&self) -> &IngestConfig {
-        &self.config
-    }
-
     /// Handles one provider webhook for `plugin_id`, counting it in the metrics.
     pub async fn webhook(
         &self,

@@ -188,11 +188,6 @@ impl Logins {
         })
     }
 
-    /// Password hashing for the other use cases (creating users).
-    pub fn passwords(&self) -> &Passwords {
-        &self.passwords
-    }
-
     /// Signs in with e-mail and password from client `address`: a new session, 401
     /// for a wrong e-mail or password (the same either way), 429 with the wait when
     /// the address or the account has failed too often.

@@ -51,10 +51,12 @@ pub async fn run(service: Arc<VoiceService>, mut events: mpsc::Receiver<SipEvent
                 source,
                 transport,
             } => {
-                if !service.trunk_ips().await.contains(&source.ip())
-                    && !service
-                        .sources
-                        .allow(source.ip(), std::time::Instant::now())
+                // Trunks are exempt; their list is only consulted for a source over
+                // its budget, so ordinary traffic never waits for it.
+                if !service
+                    .sources
+                    .allow(source.ip(), std::time::Instant::now())
+                    && !service.trunk_ips().await.contains(&source.ip())
                 {
                     shed(&service, id, &request, source);
                     continue;
