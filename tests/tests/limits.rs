@@ -142,3 +142,267 @@ async fn bodies_over_their_routes_limit_are_refused_with_413() {
     let (status, _) = server.sms("SMafterbig", "+15553000001", "hello").await;
     assert_eq!(status, 200);
 }
+
+/// Reads from `stream` until the server closes it (or `within` passes); returns
+/// everything read and whether it was closed.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, within: Duration) -> (String, bool) {
+    use tokio::io::AsyncReadExt;
+    let mut seen = Vec::new();
+    let closed = tokio::time::timeout(within, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .is_ok();
+    (String::from_utf8_lossy(&seen).into_owned(), closed)
+}
+
+#[tokio::test]
+async fn slow_idle_and_oversized_requests_are_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let twilio = FakeTwilio::start().await;
+    let options = Options {
+        env: vec![
+            ("SWITCHBOARD_HTTP_HEADER_TIMEOUT_MS".into(), "1000".into()),
+            ("SWITCHBOARD_HTTP_REQUEST_TIMEOUT_MS".into(), "1500".into()),
+            ("SWITCHBOARD_HTTP_MAX_HEADER_BYTES".into(), "16384".into()),
+        ],
+        ..Options::default()
+    };
+    let server = Server::start(options, &twilio).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let connect = || tokio::net::TcpStream::connect(addr.clone());
+
+    // Slowloris: a head trickled one header every 200 ms is cut off by the header
+    // timeout, long before the client would have finished (60 headers, 12 s).
+    let mut slow = connect().await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut cut_off = false;
+    for i in 0..60 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if slow
+            .write_all(format!("X-Slow-{i}: y\r\n").as_bytes())
+            .await
+            .is_err()
+        {
+            cut_off = true;
+            break;
+        }
+        let (_, closed) = read_until_closed(&mut slow, Duration::from_millis(1)).await;
+        if closed {
+            cut_off = true;
+            break;
+        }
+    }
+    assert!(
+        cut_off,
+        "a trickled request head was still accepted after 12 s"
+    );
+
+    // A connection that sends nothing, and a keep-alive connection left idle after
+    // its request, are closed too.
+    let mut silent = connect().await.unwrap();
+    let (_, closed) = read_until_closed(&mut silent, Duration::from_secs(20)).await;
+    assert!(closed, "a silent connection stayed open");
+    let mut idle = connect().await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (answer, closed) = read_until_closed(&mut idle, Duration::from_secs(20)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(closed, "an idle keep-alive connection stayed open");
+
+    // A head over the size limit is refused with 431.
+    let mut big = connect().await.unwrap();
+    let head = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(32 * 1024)
+    );
+    let _ = big.write_all(head.as_bytes()).await;
+    let (answer, closed) = read_until_closed(&mut big, Duration::from_secs(20)).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?}");
+    assert!(closed);
+
+    // A body that stops coming: 408 in the API's error shape.
+    let mut stalled = connect().await.unwrap();
+    stalled
+        .write_all(
+            b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{\"email\":",
+        )
+        .await
+        .unwrap();
+    let (answer, _) = read_until_closed(&mut stalled, Duration::from_secs(20)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
+
+    // Ordinary requests were served all along.
+    let health = server
+        .http
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn a_source_of_forged_webhooks_is_throttled_and_real_ones_from_elsewhere_pass() {
+    let twilio = FakeTwilio::start().await;
+    let options = Options {
+        env: vec![
+            ("SWITCHBOARD_WEBHOOK_FAILURES_PER_MINUTE".into(), "6".into()),
+            ("SWITCHBOARD_WEBHOOK_FAILURE_BURST".into(), "10".into()),
+        ],
+        ..Options::default()
+    };
+    let server = Server::start(options, &twilio).await;
+    let url = format!("{}/hooks/sms-twilio/inbound", server.base);
+    let params = [
+        ("MessageSid", "SMforged"),
+        ("From", "+15553000009"),
+        ("Body", "x"),
+    ];
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        let (status, _) = server.raw_webhook(&url, &params, Some("forged")).await;
+        statuses.push(status);
+    }
+    assert_eq!(&statuses[..10], &[403; 10], "{statuses:?}");
+    assert_eq!(&statuses[10..], &[429; 10], "{statuses:?}");
+    let refused = server
+        .http
+        .post(&url)
+        .header("X-Twilio-Signature", "forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+
+    // The provider, from another address, is not affected.
+    let provider = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let params = [
+        ("MessageSid", "SMreal"),
+        ("SmsSid", "SMreal"),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", "+15553000010"),
+        ("To", FROM_NUMBER),
+        ("Body", "a real one"),
+        ("NumMedia", "0"),
+        ("SmsStatus", "received"),
+    ];
+    let signature = twilio_signature(AUTH_TOKEN, &url, &params);
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    let real = provider
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("X-Twilio-Signature", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(real.status(), 200);
+    assert!(server.contact_by("+15553000010").await.is_some());
+}
+
+#[tokio::test]
+async fn webchat_visitors_and_sockets_are_held_to_a_message_rate() {
+    let twilio = FakeTwilio::start().await;
+    let options = Options {
+        env: vec![
+            ("SWITCHBOARD_WEBCHAT_MESSAGES_PER_MINUTE".into(), "6".into()),
+            ("SWITCHBOARD_WEBCHAT_MESSAGE_BURST".into(), "5".into()),
+            ("SWITCHBOARD_WS_MESSAGES_PER_SECOND".into(), "1".into()),
+            ("SWITCHBOARD_WS_MESSAGE_BURST".into(), "5".into()),
+        ],
+        ..Options::default()
+    };
+    let server = Server::start(options, &twilio).await;
+    let start = |name: &str| {
+        server
+            .http
+            .post(format!("{}/webchat/v1/sessions", server.base))
+            .json(&json!({"name": name}))
+            .send()
+    };
+    let first: serde_json::Value = start("Ada").await.unwrap().json().await.unwrap();
+    let second: serde_json::Value = start("Grace").await.unwrap().json().await.unwrap();
+    let send = |token: String, id: usize| {
+        server
+            .http
+            .post(format!("{}/webchat/v1/messages", server.base))
+            .bearer_auth(token)
+            .json(&json!({"client_id": format!("m{id}"), "body": format!("line {id}")}))
+            .send()
+    };
+    let token = first["token"].as_str().unwrap().to_string();
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let r = send(token.clone(), i).await.unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            assert!(r.headers().contains_key("retry-after"));
+        }
+    }
+    assert_eq!(
+        statuses,
+        [201, 201, 201, 201, 201, 429, 429, 429],
+        "{statuses:?}"
+    );
+    let other = send(second["token"].as_str().unwrap().to_string(), 0)
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 201, "another visitor is not affected");
+
+    // An agent's socket that floods is told why and closed; a new one works.
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(url(&server, &format!("?token={}", server.token)))
+            .await
+            .expect("websocket");
+    assert_eq!(next_json(&mut socket).await["type"], "hello");
+    for _ in 0..20 {
+        if socket
+            .send(Message::Text(json!({"type": "noop"}).to_string().into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let mut told = false;
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Text(t))) => {
+                    let v: serde_json::Value = serde_json::from_str(&t).unwrap_or_default();
+                    told |= v["code"] == "rate_limited";
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return frame.map(|f| u16::from(f.code));
+                }
+                None | Some(Err(_)) => return None,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .expect("the flooding socket is closed");
+    assert!(told, "the client is told why");
+    assert_eq!(ended, Some(1008));
+    let _fresh = open(&server).await;
+}

@@ -16,28 +16,60 @@ use switchboard_app::accounts::token_hash;
 use switchboard_app::now_ms;
 use switchboard_core::Role;
 use switchboard_store::Agent;
+use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::ErrorBody;
 use crate::state::AppState;
 
 /// How long a login lasts.
 pub use switchboard_app::login::SESSION_TTL_MS;
 
 /// `POST /api/v1/auth/login` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
     email: String,
     password: String,
 }
 
 /// An agent as the API shows it (never the password hash).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AgentView {
     id: String,
     email: String,
     name: String,
+    /// `agent`, `supervisor` or `admin`.
     role: String,
+    #[schema(value_type = Vec<SkillSchema>)]
     skills: Vec<switchboard_core::Skill>,
+}
+
+/// A skill as the API shows and takes it.
+#[derive(ToSchema)]
+#[schema(as = Skill)]
+#[allow(dead_code)]
+pub struct SkillSchema {
+    /// Lower case, no spaces, commas or colons.
+    name: String,
+    /// 1 (novice) to 5 (expert).
+    #[schema(minimum = 1, maximum = 5)]
+    proficiency: u8,
+}
+
+/// `POST /api/v1/auth/login` answer.
+#[derive(Serialize, ToSchema)]
+pub struct LoginAnswer {
+    /// The bearer token; shown once.
+    token: String,
+    /// When the session ends, in milliseconds since the Unix epoch.
+    expires_at: i64,
+    agent: AgentView,
+}
+
+/// `POST /api/v1/auth/logout-all` answer.
+#[derive(Serialize, ToSchema)]
+pub struct SessionsEnded {
+    sessions_ended: u64,
 }
 
 impl From<&Agent> for AgentView {
@@ -54,11 +86,19 @@ impl From<&Agent> for AgentView {
 
 /// `POST /api/v1/auth/login`: `{email, password}` → `{token, agent}`; throttled per
 /// client address and per account (429 with `Retry-After`).
+#[utoipa::path(post, path = "/auth/login", tag = "auth", security(()),
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = LoginAnswer),
+        (status = 401, description = "Wrong e-mail or password", body = ErrorBody),
+        (status = 429, description = "Too many failed logins; see Retry-After", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 pub async fn login(
     State(state): State<AppState>,
     extensions: Extensions,
     Json(body): Json<LoginRequest>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<LoginAnswer>> {
     let address = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
@@ -66,14 +106,16 @@ pub async fn login(
         .logins
         .login(address, &body.email, &body.password)
         .await?;
-    Ok(Json(serde_json::json!({
-        "token": session.token,
-        "expires_at": session.expires_at,
-        "agent": AgentView::from(&session.agent),
-    })))
+    Ok(Json(LoginAnswer {
+        token: session.token,
+        expires_at: session.expires_at,
+        agent: AgentView::from(&session.agent),
+    }))
 }
 
 /// `POST /api/v1/auth/logout`: ends the session of the presented token.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth",
+    responses((status = 204, description = "The session has ended")))]
 pub async fn logout(
     State(state): State<AppState>,
     auth: Auth,
@@ -84,16 +126,20 @@ pub async fn logout(
 
 /// `POST /api/v1/auth/logout-all`: ends every session of the caller, this one
 /// included, and closes their sockets.
+#[utoipa::path(post, path = "/auth/logout-all", tag = "auth",
+    responses((status = 200, description = "Every session of the caller has ended", body = SessionsEnded)))]
 pub async fn logout_all(
     State(state): State<AppState>,
     auth: Auth,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<SessionsEnded>> {
     let ended = state.logins.logout_everywhere(&auth.agent.id).await?;
-    Ok(Json(serde_json::json!({"sessions_ended": ended})))
+    Ok(Json(SessionsEnded {
+        sessions_ended: ended as u64,
+    }))
 }
 
 /// `POST /api/v1/auth/password` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     current_password: String,
@@ -102,6 +148,12 @@ pub struct PasswordChange {
 
 /// `POST /api/v1/auth/password`: changes the caller's password; every other session
 /// of theirs ends.
+#[utoipa::path(post, path = "/auth/password", tag = "auth", request_body = PasswordChange,
+    responses(
+        (status = 204, description = "Changed; the caller's other sessions have ended"),
+        (status = 400, description = "The new password is too weak", body = ErrorBody),
+        (status = 401, description = "Wrong current password", body = ErrorBody),
+    ))]
 pub async fn change_password(
     State(state): State<AppState>,
     auth: Auth,
@@ -120,6 +172,8 @@ pub async fn change_password(
 }
 
 /// `GET /api/v1/auth/me`.
+#[utoipa::path(get, path = "/auth/me", tag = "auth",
+    responses((status = 200, description = "The caller", body = AgentView)))]
 pub async fn me(auth: Auth) -> Json<AgentView> {
     Json(AgentView::from(&auth.agent))
 }

@@ -11,12 +11,15 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use switchboard_voice::{CallTransfer, VoiceService};
+use utoipa::ToSchema;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::ErrorBody;
+use crate::routing_api::HandoffContextSchema;
 use crate::state::AppState;
 
 fn voice(state: &AppState) -> ApiResult<Arc<VoiceService>> {
@@ -29,61 +32,144 @@ fn voice(state: &AppState) -> ApiResult<Arc<VoiceService>> {
     })
 }
 
+/// `GET /api/v1/calls` and `GET /api/v1/calls/me` answer.
+#[derive(Serialize, ToSchema)]
+pub struct CallList {
+    /// Live calls as the softphone shows them: `id`, `direction` (`inbound` or
+    /// `outbound`), `state`, `state_since`, `from`, `to`, `contact_id`,
+    /// `conversation_id`, `task_id`, `agent_id`, `consult_agent_id`, `started_at`,
+    /// `answered_at`, `ended_at`, `ivr_path`, `queue`, `recording_url`, `muted`.
+    #[schema(value_type = Vec<Object>)]
+    calls: Vec<Value>,
+}
+
 /// `GET /api/v1/calls/me`: live calls I am on, offered, or consulted about.
-pub async fn my_calls(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Value>> {
+#[utoipa::path(get, path = "/calls/me", tag = "calls",
+    responses(
+        (status = 200, description = "The caller's live calls (none when voice is not running)",
+            body = CallList),
+    ))]
+pub async fn my_calls(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<CallList>> {
     let calls = match &state.voice {
         Some(v) => v.calls_of_agent(&auth.agent.id),
         None => Vec::new(),
     };
-    Ok(Json(json!({"calls": calls})))
+    Ok(Json(CallList { calls }))
 }
 
 /// `GET /api/v1/calls`: every live call (supervisors).
-pub async fn all_calls(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Value>> {
+#[utoipa::path(get, path = "/calls", tag = "calls",
+    responses(
+        (status = 200, description = "Every live call (none when voice is not running)",
+            body = CallList),
+        (status = 403, description = "Needs the supervisor or admin role", body = ErrorBody),
+    ))]
+pub async fn all_calls(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<CallList>> {
     switchboard_app::supervisor::require_supervisor(&auth.agent)?;
     let calls = match &state.voice {
         Some(v) => v.all_calls(),
         None => Vec::new(),
     };
-    Ok(Json(json!({"calls": calls})))
+    Ok(Json(CallList { calls }))
 }
 
 /// `POST /api/v1/calls` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DialBody {
+    /// The phone number to call (E.164, or national in the host's default region).
     to: String,
+    /// The contact being called: `to` must then be one of their numbers, and the call
+    /// lands on their timeline.
     #[serde(default)]
     contact_id: Option<String>,
 }
 
+/// `POST /api/v1/calls` answer.
+#[derive(Serialize, ToSchema)]
+pub struct DialAnswer {
+    /// The new call as the softphone shows it (see `GET /calls/me`), or null if it
+    /// already ended.
+    #[schema(value_type = Option<Object>)]
+    call: Option<Value>,
+}
+
 /// `POST /api/v1/calls`: an outbound call through the trunk.
+#[utoipa::path(post, path = "/calls", tag = "calls", request_body = DialBody,
+    responses(
+        (status = 201, description = "Dialing", body = DialAnswer),
+        (status = 400, description = "`to` is not a phone number, or not one of the contact's",
+            body = ErrorBody),
+        (status = 404, description = "No such contact", body = ErrorBody),
+        (status = 409, description = "The caller is already on a call", body = ErrorBody),
+        (status = 503, description = "Voice is not running on this host", body = ErrorBody),
+    ))]
 pub async fn dial(
     State(state): State<AppState>,
     auth: Auth,
     Json(body): Json<DialBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<DialAnswer>)> {
     let voice = voice(&state)?;
     let call = voice
         .dial_for(&auth.agent, &body.to, body.contact_id.as_deref())
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({"call": call}))))
+    Ok((StatusCode::CREATED, Json(DialAnswer { call })))
 }
 
 /// The body of a softphone control.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ControlBody {
+    /// `hold`: true to hold, false to resume.
     #[serde(default)]
     held: Option<bool>,
+    /// `mute`: true to mute, false to unmute.
     #[serde(default)]
     muted: Option<bool>,
+    /// `dtmf`: 1 to 32 of `0-9`, `*`, `#`, `A-D`.
     #[serde(default)]
     digits: Option<String>,
 }
 
+/// The softphone controls of `POST /calls/{id}/{action}`.
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum CallAction {
+    /// Ends the call; no body.
+    Hangup,
+    /// Holds or resumes: `{"held": bool}`.
+    Hold,
+    /// Mutes or unmutes the agent: `{"muted": bool}`.
+    Mute,
+    /// Sends keypad tones: `{"digits": "…"}`.
+    Dtmf,
+}
+
 /// `POST /api/v1/calls/{id}/hangup`, `/hold` `{held}`, `/mute` `{muted}`,
 /// `/dtmf` `{digits}`: the softphone's controls.
+#[utoipa::path(post, path = "/calls/{id}/{action}", tag = "calls",
+    params(
+        ("id" = String, Path, description = "Call id"),
+        ("action" = inline(CallAction), Path,
+            description = "`hangup` (no body), `hold` `{held}`, `mute` `{muted}` or `dtmf` `{digits}`"),
+    ),
+    request_body(content = Option<ControlBody>,
+        description = "The field the action needs; none for `hangup`"),
+    responses(
+        (status = 200, description = "Done. `hangup`: `{\"ended\": call id}`; `hold` and `mute`: \
+            `{\"call\": the call as the softphone shows it (see GET /calls/me), or null}`; \
+            `dtmf`: `{\"sent\": digits}`", body = Object),
+        (status = 400, description = "The action's field is missing, or `digits` is invalid",
+            body = ErrorBody),
+        (status = 403, description = "Not the caller's call (supervisors may control any)",
+            body = ErrorBody),
+        (status = 404, description = "No live call with that id, or no such action",
+            body = ErrorBody),
+        (status = 409, description = "`hold`: the call is not connected to an agent",
+            body = ErrorBody),
+        (status = 503, description = "Voice is not running on this host", body = ErrorBody),
+    ))]
 pub async fn control(
     State(state): State<AppState>,
     auth: Auth,
@@ -122,20 +208,56 @@ pub async fn control(
 
 /// `POST /api/v1/calls/{id}/transfer`: `{queue}` blind, or `{agent_id, mode:"warm"}`
 /// (consult first). Either carries `context` like a digital transfer.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallTransferBody {
+    /// Blind: to this queue (not with `mode: warm`).
     #[serde(default)]
     queue: Option<String>,
+    /// To this agent; with `mode: warm`, consult them first.
     #[serde(default)]
     agent_id: Option<String>,
+    /// `blind` (the default) or `warm`.
     #[serde(default)]
+    #[schema(value_type = Option<TransferMode>)]
     mode: Option<String>,
+    /// The warm hand-off: what the receiver needs to know. A warm transfer keeps it
+    /// until it is completed.
     #[serde(default)]
+    #[schema(value_type = Option<HandoffContextSchema>)]
     context: Option<Value>,
 }
 
+/// How a call is transferred.
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum TransferMode {
+    /// At once, to a queue or an agent; the caller waits with music.
+    Blind,
+    /// Consult the agent first while the caller holds, then complete or cancel.
+    Warm,
+}
+
 /// `POST /api/v1/calls/{id}/transfer`.
+#[utoipa::path(post, path = "/calls/{id}/transfer", tag = "calls",
+    params(("id" = String, Path, description = "Call id")),
+    request_body = CallTransferBody,
+    responses(
+        (status = 200, description = "Blind: `{transferred, handoff_event, call}` (the task id, \
+            the timeline event holding the context or null, and the call as the softphone shows \
+            it); warm: `{call}`, the call now consulting", body = Object),
+        (status = 400, description = "Not exactly one of `queue` or `agent_id`, a warm transfer \
+            without `agent_id` or to oneself, an unknown `mode`, or an invalid `context`",
+            body = ErrorBody),
+        (status = 403, description = "Not the caller's call (supervisors may transfer any)",
+            body = ErrorBody),
+        (status = 404, description = "No live call, task, queue or agent with that id",
+            body = ErrorBody),
+        (status = 409, description = "The call has no task, is not connected, or the other \
+            agent's softphone is not connected", body = ErrorBody),
+        (status = 503, description = "Voice is not running on this host", body = ErrorBody),
+    ))]
 pub async fn transfer(
     State(state): State<AppState>,
     auth: Auth,
@@ -160,7 +282,38 @@ pub async fn transfer(
     Ok(Json(voice.transfer_for(&auth.agent, &id, transfer).await?))
 }
 
+/// What `POST /calls/{id}/transfer/{action}` does to a warm transfer.
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum TransferAction {
+    /// Hands the call to the consulted agent, with the context.
+    Complete,
+    /// Gives the caller back to the first agent.
+    Cancel,
+}
+
 /// `POST /api/v1/calls/{id}/transfer/complete` and `/transfer/cancel`.
+#[utoipa::path(post, path = "/calls/{id}/transfer/{action}", tag = "calls",
+    params(
+        ("id" = String, Path, description = "Call id"),
+        ("action" = inline(TransferAction), Path,
+            description = "`complete` or `cancel` the warm transfer in progress"),
+    ),
+    responses(
+        (status = 200, description = "`complete`: `{transferred, handoff_event, call}` (the task \
+            id, the timeline event holding the context or null, and the call as the softphone \
+            shows it); `cancel`: `{call}`", body = Object),
+        (status = 400, description = "The context kept for the transfer is invalid",
+            body = ErrorBody),
+        (status = 403, description = "Not the caller's call (supervisors may act on any)",
+            body = ErrorBody),
+        (status = 404, description = "No live call with that id, or no such action",
+            body = ErrorBody),
+        (status = 409, description = "No consult in progress, or the call has no task",
+            body = ErrorBody),
+        (status = 503, description = "Voice is not running on this host", body = ErrorBody),
+    ))]
 pub async fn transfer_action(
     State(state): State<AppState>,
     auth: Auth,
@@ -177,8 +330,23 @@ pub async fn transfer_action(
     }
 }
 
+/// A call recording: a WAV file.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary, content_media_type = "audio/wav")]
+#[allow(dead_code)]
+pub struct Wav(Vec<u8>);
+
 /// `GET /api/v1/calls/{id}/recording`: the WAV, to the agents who were on the call
 /// and to supervisors.
+#[utoipa::path(get, path = "/calls/{id}/recording", tag = "calls",
+    params(("id" = String, Path, description = "Call id (live or ended)")),
+    responses(
+        (status = 200, description = "The recording (`Cache-Control: private, no-store`)",
+            content_type = "audio/wav", body = Wav),
+        (status = 403, description = "The caller was not on the call and is not a supervisor",
+            body = ErrorBody),
+        (status = 404, description = "No such call, or it has no recording", body = ErrorBody),
+    ))]
 pub async fn recording(
     State(state): State<AppState>,
     auth: Auth,

@@ -3,10 +3,14 @@
 //! The request's parts go to the ingest use case as they came; the connector's
 //! answer goes back to the provider only after the batch is committed.
 
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use switchboard_app::ErrorKind;
 use switchboard_app::ingest::WebhookRequest;
 
 use crate::error::ApiError;
@@ -16,28 +20,40 @@ use crate::state::AppState;
 pub async fn webhook_root(
     State(state): State<AppState>,
     Path(plugin_id): Path<String>,
+    extensions: Extensions,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&state, &plugin_id, method, uri, headers, body).await
+    let source = client(&extensions);
+    handle(&state, source, &plugin_id, method, uri, headers, body).await
 }
 
 /// `POST /hooks/{plugin_id}/{rest…}`.
 pub async fn webhook(
     State(state): State<AppState>,
     Path((plugin_id, _rest)): Path<(String, String)>,
+    extensions: Extensions,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&state, &plugin_id, method, uri, headers, body).await
+    let source = client(&extensions);
+    handle(&state, source, &plugin_id, method, uri, headers, body).await
+}
+
+/// The client's address, when the server loop recorded it.
+fn client(extensions: &Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
 }
 
 async fn handle(
     state: &AppState,
+    source: Option<IpAddr>,
     plugin_id: &str,
     method: Method,
     uri: Uri,
@@ -57,7 +73,34 @@ async fn handle(
             .collect(),
         body: body.to_vec(),
     };
-    let answer = match state.ingest.webhook(plugin_id, request).await {
+    let failures = &state.webhook_failures;
+    if let Some(source) = source
+        && let Err(wait) = failures.check(source, Instant::now())
+    {
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many webhooks from this address failed verification; try again later",
+        )
+        .with_retry_after(wait)
+        .into_response();
+    }
+    let answer = state.ingest.webhook(plugin_id, request).await;
+    let refused = match &answer {
+        Ok(answer) => matches!(answer.status, 400 | 401 | 403 | 404),
+        Err(e) => matches!(
+            e.kind(),
+            ErrorKind::BadRequest
+                | ErrorKind::Unauthorized
+                | ErrorKind::Forbidden
+                | ErrorKind::NotFound
+                | ErrorKind::Unprocessable
+        ),
+    };
+    if refused && let Some(source) = source {
+        let _ = failures.take(source, Instant::now());
+    }
+    let answer = match answer {
         Ok(answer) => answer,
         Err(e) => return ApiError::from(e).into_response(),
     };

@@ -20,10 +20,12 @@ mod desk;
 mod error;
 mod hooks;
 pub mod limits;
+pub mod openapi;
 mod plugins_api;
 mod realtime;
 mod routes;
 mod routing_api;
+mod server;
 pub mod sockets;
 mod state;
 mod supervisor;
@@ -34,9 +36,12 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::sync::watch;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::{ApiError, ApiResult};
 pub use state::AppState;
@@ -100,106 +105,112 @@ async fn no_sniff(mut response: axum::response::Response) -> axum::response::Res
     response
 }
 
+/// Answers 408 when reading and answering a request takes longer than `limit`.
+async fn within(
+    limit: Duration,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("the request was not read and answered within {limit:?}"),
+        )
+        .into_response(),
+    }
+}
+
 async fn not_found() -> ApiError {
     ApiError::not_found("no such route")
+}
+
+/// The `/api/v1` routes with their OpenAPI document; see [`openapi`].
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(openapi_json))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::logout_all))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(auth::me))
+        .routes(routes!(routes::find_contacts))
+        .routes(routes!(routes::get_contact, desk::update_contact))
+        .routes(routes!(routes::contact_timeline))
+        .routes(routes!(routes::add_identity))
+        .routes(routes!(routes::merge_contacts))
+        .routes(routes!(routes::undo_merge))
+        .routes(routes!(routes::list_conversations))
+        .routes(routes!(routes::get_conversation))
+        .routes(routes!(routes::set_conversation_status))
+        .routes(routes!(routes::reply))
+        .routes(routes!(desk::mark_read))
+        .routes(routes!(desk::add_note))
+        .routes(routes!(routes::typing))
+        .routes(routes!(desk::reply_channels))
+        .routes(routes!(desk::resolve))
+        .routes(routes!(desk::handoff_draft))
+        .routes(routes!(desk::dispositions))
+        .routes(routes!(desk::profile))
+        .routes(routes!(supervisor::list_agents, supervisor::create_agent))
+        .routes(routes!(desk::my_conversations))
+        .routes(routes!(supervisor::wallboard))
+        .routes(routes!(supervisor::context_transfer))
+        .routes(routes!(supervisor::set_plugin_config))
+        .routes(routes!(realtime::realtime))
+        .routes(routes!(routing_api::list_queues, routing_api::create_queue))
+        .routes(routes!(routing_api::queue_stats))
+        .routes(routes!(routing_api::set_presence))
+        .routes(routes!(routing_api::set_profile))
+        .routes(routes!(routing_api::offers))
+        .routes(routes!(supervisor::set_disabled))
+        .routes(routes!(routing_api::reservation_action))
+        .routes(routes!(routing_api::transfer))
+        .routes(routes!(routing_api::task_action))
+        .routes(routes!(calls::all_calls, calls::dial))
+        .routes(routes!(calls::my_calls))
+        .routes(routes!(calls::transfer))
+        .routes(routes!(calls::control))
+        .routes(routes!(calls::transfer_action))
+        .routes(routes!(calls::recording))
+        .routes(routes!(routes::list_outbox))
+        .routes(routes!(routes::retry_outbox))
+        .routes(routes!(plugins_api::list, plugins_api::install))
+        .routes(routes!(plugins_api::get, plugins_api::remove))
+        .routes(routes!(plugins_api::enable))
+        .routes(routes!(plugins_api::disable))
+}
+
+/// The OpenAPI document of `/api/v1`, as the router generates it.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    openapi::finish(api_routes().split_for_parts().1)
+}
+
+/// `GET /api/v1/openapi.json`: this document.
+#[utoipa::path(get, path = "/openapi.json", tag = "auth",
+    responses((status = 200, description = "The OpenAPI 3.1 document of /api/v1", body = Object)))]
+async fn openapi_json(_auth: auth::Auth) -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi_document())
 }
 
 /// Every route of the server.
 pub fn router(state: AppState) -> Router {
     let limits = state.body_limits.clone();
-    let api = Router::new()
-        .route("/auth/login", post(auth::login))
-        .route("/auth/logout", post(auth::logout))
-        .route("/auth/logout-all", post(auth::logout_all))
-        .route("/auth/password", post(auth::change_password))
-        .route("/auth/me", get(auth::me))
-        .route("/contacts", get(routes::find_contacts))
-        .route(
-            "/contacts/{id}",
-            get(routes::get_contact).patch(desk::update_contact),
-        )
-        .route("/contacts/{id}/timeline", get(routes::contact_timeline))
-        .route("/contacts/{id}/identities", post(routes::add_identity))
-        .route("/contacts/{id}/merge", post(routes::merge_contacts))
-        .route("/merges/{id}/undo", post(routes::undo_merge))
-        .route("/conversations", get(routes::list_conversations))
-        .route("/conversations/{id}", get(routes::get_conversation))
-        .route(
-            "/conversations/{id}/status",
-            put(routes::set_conversation_status),
-        )
-        .route("/conversations/{id}/messages", post(routes::reply))
-        .route("/conversations/{id}/read", post(desk::mark_read))
-        .route("/conversations/{id}/notes", post(desk::add_note))
-        .route("/conversations/{id}/typing", post(routes::typing))
-        .route(
-            "/conversations/{id}/reply-channels",
-            get(desk::reply_channels),
-        )
-        .route("/conversations/{id}/resolve", post(desk::resolve))
-        .route(
-            "/conversations/{id}/handoff-draft",
-            get(desk::handoff_draft),
-        )
-        .route("/dispositions", get(desk::dispositions))
-        .route("/contacts/{id}/profile", get(desk::profile))
-        .route(
-            "/agents",
-            get(supervisor::list_agents).post(supervisor::create_agent),
-        )
-        .route("/agents/me/conversations", get(desk::my_conversations))
-        .route("/wallboard", get(supervisor::wallboard))
-        .route(
-            "/reports/context-transfer",
-            get(supervisor::context_transfer),
-        )
-        .route("/plugins/{id}/config", put(supervisor::set_plugin_config))
-        .route("/realtime", get(realtime::realtime))
-        .route(
-            "/queues",
-            get(routing_api::list_queues).post(routing_api::create_queue),
-        )
-        .route("/queues/{id}/stats", get(routing_api::queue_stats))
-        .route("/agents/{id}/presence", put(routing_api::set_presence))
-        .route("/agents/{id}/routing", put(routing_api::set_profile))
-        .route("/agents/{id}/offers", get(routing_api::offers))
-        .route("/agents/{id}/{action}", post(supervisor::set_disabled))
-        .route(
-            "/reservations/{id}/{action}",
-            post(routing_api::reservation_action),
-        )
-        .route("/tasks/{id}/transfer", post(routing_api::transfer))
-        .route("/tasks/{id}/{action}", post(routing_api::task_action))
-        .route("/calls", get(calls::all_calls).post(calls::dial))
-        .route("/calls/me", get(calls::my_calls))
-        .route("/calls/{id}/transfer", post(calls::transfer))
-        .route("/calls/{id}/{action}", post(calls::control))
-        .route(
-            "/calls/{id}/transfer/{action}",
-            post(calls::transfer_action),
-        )
-        .route("/calls/{id}/recording", get(calls::recording))
-        .route("/outbox", get(routes::list_outbox))
-        .route("/outbox/{id}/retry", post(routes::retry_outbox))
-        .route(
-            "/plugins",
-            get(plugins_api::list).post(plugins_api::install),
-        )
-        .route(
-            "/plugins/{id}",
-            get(plugins_api::get).delete(plugins_api::remove),
-        )
-        .route("/plugins/{id}/enable", post(plugins_api::enable))
-        .route("/plugins/{id}/disable", post(plugins_api::disable))
+    let request_timeout = state.connection_limits.request_timeout;
+    let (api, _) = api_routes().split_for_parts();
+    let api = api
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(limits.api_bytes));
+        .layer(DefaultBodyLimit::max(limits.api_bytes))
+        .layer(axum::middleware::map_response(error::json_errors));
     let webchat = Router::new()
         .route("/sessions", post(webchat::start))
         .route("/transcript", get(webchat::transcript))
         .route("/messages", post(webchat::post_message))
         .route("/ws", get(webchat::socket))
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(limits.webchat_bytes));
+        .layer(DefaultBodyLimit::max(limits.webchat_bytes))
+        .layer(axum::middleware::map_response(error::json_errors));
     let hooks = Router::new()
         .route("/hooks/{plugin_id}", post(hooks::webhook_root))
         .route("/hooks/{plugin_id}/{*rest}", post(hooks::webhook))
@@ -215,6 +226,9 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(limits.api_bytes))
         .layer(axum::middleware::map_response(no_sniff))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            within(request_timeout, request, next)
+        }))
         .with_state(state)
 }
 
@@ -227,11 +241,9 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let app = state.app.clone();
     let worker = tokio::spawn(async move { app.run_workers(stop_rx).await });
+    let limits = state.connection_limits.clone();
     let app = router(state);
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = server::run(listener, app, &limits, shutdown, Duration::from_secs(10)).await;
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
     result

@@ -19,19 +19,49 @@ use switchboard_app::accounts::token_hash;
 use switchboard_app::login::SESSIONS_REVOKED;
 use switchboard_app::{BusEvent, Delivery};
 use switchboard_store::Agent;
+use utoipa::IntoParams;
 
 use crate::error::ApiError;
-use crate::sockets::SocketSlot;
+use crate::openapi::ErrorBody;
+use crate::sockets::{SocketSlot, close_rate_limited};
 use crate::state::AppState;
 
 /// `?token=…&since=…`.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RealtimeQuery {
+    /// A bearer token from `POST /auth/login`; without it the first message must be
+    /// `{"token": "…"}`.
     token: Option<String>,
+    /// The last event sequence number the client saw: events after it are replayed
+    /// (a `resync` message if they are no longer kept).
     since: Option<u64>,
 }
 
 /// `GET /api/v1/realtime`.
+#[utoipa::path(get, path = "/realtime", tag = "routing",
+    description = "The realtime feed, a WebSocket. The `Authorization` header is not read: \
+        pass the token as `?token=` (refused with 401 or 429 before the upgrade), or send \
+        `{\"token\": \"…\"}` as the first text message within 10 seconds (else the socket gets \
+        `{\"type\": \"error\", \"code\": \"unauthorized\"}` or `too_many_sockets` and closes). \
+        Every server message is a JSON text: first `{\"type\": \"hello\", \"agent_id\", \"seq\"}`, \
+        then each event of the application's event bus the agent may see (their own offers \
+        and tasks; everything for supervisors and admins), `{\"type\": \"resync\", \"seq\"}` \
+        when events were missed (reload through the REST API), and \
+        `{\"type\": \"session.revoked\"}` before the socket closes when the session ends. \
+        The client may send `{\"type\": \"webrtc.offer\", \"sdp\"}` (at most 64 KiB) for the \
+        softphone and gets `{\"type\": \"webrtc.answer\", \"sdp\"}` or \
+        `{\"type\": \"webrtc.error\", \"message\"}`; other messages are ignored. A client \
+        sending messages faster than the server allows gets \
+        `{\"type\": \"error\", \"code\": \"rate_limited\"}` and the socket closes (1008).",
+    params(RealtimeQuery),
+    responses(
+        (status = 101, description = "Switching Protocols: the WebSocket is open"),
+        (status = 400, description = "Not a WebSocket handshake, or a bad query string",
+            body = ErrorBody),
+        (status = 401, description = "`?token=` is invalid or expired", body = ErrorBody),
+        (status = 429, description = "Too many open sockets; close one first", body = ErrorBody),
+    ))]
 pub async fn realtime(
     State(state): State<AppState>,
     Query(q): Query<RealtimeQuery>,
@@ -114,6 +144,7 @@ async fn session(
         }
     };
     let mut events = state.events.subscribe(since);
+    let mut budget = state.sockets.message_budget();
     let hello_seq = since.unwrap_or_else(|| state.events.head());
     if !send(
         &mut socket,
@@ -149,6 +180,10 @@ async fn session(
                     if socket.send(Message::Pong(p)).await.is_err() {
                         return;
                     }
+                }
+                Some(Ok(Message::Text(_))) if !budget.take() => {
+                    close_rate_limited(&mut socket).await;
+                    return;
                 }
                 Some(Ok(Message::Text(text))) => {
                     if let Some(reply) = client_message(&state, &agent, &text).await

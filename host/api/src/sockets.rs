@@ -6,7 +6,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::http::StatusCode;
+use serde_json::json;
+use switchboard_app::rate::Bucket;
+use tokio::time::Instant;
 
 use crate::error::ApiError;
 
@@ -19,6 +23,11 @@ pub struct SocketLimits {
     pub total: usize,
     /// The largest message a client may send, in bytes.
     pub max_message_bytes: usize,
+    /// Messages a client may send per second on one socket, on average…
+    pub messages_per_second: u32,
+    /// …with bursts of this many. Past it the socket gets a `rate_limited` error
+    /// and is closed (close code 1008, policy violation).
+    pub message_burst: u32,
 }
 
 impl Default for SocketLimits {
@@ -27,8 +36,38 @@ impl Default for SocketLimits {
             per_owner: 10,
             total: 20_000,
             max_message_bytes: 64 * 1024,
+            messages_per_second: 10,
+            message_burst: 30,
         }
     }
+}
+
+/// How many more messages a client may send on one socket now.
+pub struct MessageBudget(Bucket);
+
+impl MessageBudget {
+    /// Counts one message from the client; false when it is over the rate, and
+    /// then the socket is to be closed with [`close_rate_limited`].
+    pub fn take(&mut self) -> bool {
+        self.0.take(Instant::now().into_std())
+    }
+}
+
+/// Tells a client that sent messages faster than allowed why, and closes its
+/// socket (1008, policy violation).
+pub async fn close_rate_limited(socket: &mut WebSocket) {
+    let error = json!({
+        "type": "error",
+        "code": "rate_limited",
+        "message": "messages were sent faster than this server allows",
+    });
+    let _ = socket.send(Message::Text(error.to_string().into())).await;
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code: 1008,
+            reason: "rate limited".into(),
+        })))
+        .await;
 }
 
 /// Open sockets, counted against [`SocketLimits`].
@@ -56,6 +95,15 @@ impl Sockets {
     /// The limits in force.
     pub fn limits(&self) -> &SocketLimits {
         &self.limits
+    }
+
+    /// A fresh budget of client messages for one socket.
+    pub fn message_budget(&self) -> MessageBudget {
+        MessageBudget(Bucket::new(
+            f64::from(self.limits.messages_per_second),
+            self.limits.message_burst,
+            Instant::now().into_std(),
+        ))
     }
 
     /// A place for one more socket of `owner` (`agent:ID`, `visitor:ID`), or 429.
@@ -101,6 +149,7 @@ mod tests {
             per_owner: 2,
             total: 3,
             max_message_bytes: 1024,
+            ..SocketLimits::default()
         }));
         let a1 = sockets.acquire("agent:a".into()).unwrap();
         let _a2 = sockets.acquire("agent:a".into()).unwrap();

@@ -5,7 +5,11 @@ use std::sync::Arc;
 use switchboard_app::App;
 use switchboard_voice::VoiceService;
 
-use crate::limits::BodyLimits;
+use std::net::IpAddr;
+
+use switchboard_app::rate::Buckets;
+
+use crate::limits::{BodyLimits, ConnectionLimits, WebhookLimits};
 use crate::sockets::{SocketLimits, Sockets};
 
 /// Shared state of every handler: the application and, when it runs, voice. Cheap
@@ -20,6 +24,10 @@ pub struct AppState {
     pub sockets: Arc<Sockets>,
     /// Request body limits per kind of route.
     pub body_limits: BodyLimits,
+    /// Header size and time limits per connection and request.
+    pub connection_limits: ConnectionLimits,
+    /// Failed webhook verifications per client address.
+    pub webhook_failures: Arc<Buckets<IpAddr>>,
 }
 
 impl AppState {
@@ -30,6 +38,8 @@ impl AppState {
             voice,
             sockets: Arc::new(Sockets::new(SocketLimits::default())),
             body_limits: BodyLimits::default(),
+            connection_limits: ConnectionLimits::default(),
+            webhook_failures: Arc::new(webhook_buckets(&WebhookLimits::default())),
         }
     }
 
@@ -39,11 +49,30 @@ impl AppState {
         self
     }
 
+    /// The same state with other connection limits.
+    pub fn with_connection_limits(mut self, limits: ConnectionLimits) -> AppState {
+        self.connection_limits = limits;
+        self
+    }
+
+    /// The same state with another limit on failed webhooks.
+    pub fn with_webhook_limits(mut self, limits: &WebhookLimits) -> AppState {
+        self.webhook_failures = Arc::new(webhook_buckets(limits));
+        self
+    }
+
     /// The same state with other socket limits.
     pub fn with_socket_limits(mut self, limits: SocketLimits) -> AppState {
         self.sockets = Arc::new(Sockets::new(limits));
         self
     }
+}
+
+fn webhook_buckets(limits: &WebhookLimits) -> Buckets<IpAddr> {
+    Buckets::new(
+        f64::from(limits.failures_per_minute) / 60.0,
+        limits.failure_burst,
+    )
 }
 
 impl std::ops::Deref for AppState {

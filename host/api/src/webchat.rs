@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use switchboard_store::WebchatVisitor;
 
 use crate::error::{ApiError, ApiResult};
-use crate::sockets::SocketSlot;
+use crate::sockets::{SocketSlot, close_rate_limited};
 use crate::state::AppState;
 
 fn visitor_token(headers: &HeaderMap) -> ApiResult<String> {
@@ -123,6 +123,7 @@ async fn session(
 ) {
     let mut pushes = state.webchat.connect(&visitor);
     let mut last_typing = tokio::time::Instant::now() - Duration::from_secs(10);
+    let mut budget = state.sockets.message_budget();
     if socket
         .send(Message::Text(json!({"type": "hello"}).to_string().into()))
         .await
@@ -143,6 +144,10 @@ async fn session(
                 None => return,
             },
             incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Text(_))) if !budget.take() => {
+                    close_rate_limited(&mut socket).await;
+                    return;
+                }
                 Some(Ok(Message::Text(text))) => {
                     let typing = serde_json::from_str::<Value>(&text)
                         .is_ok_and(|v| v["type"] == "typing");

@@ -28,7 +28,7 @@ use crate::plugins::PluginAdmin;
 use crate::routing::RoutingService;
 use crate::supervisor::Supervision;
 use crate::tasks::Tasks;
-use crate::webchat::Webchat;
+use crate::webchat::{Webchat, WebchatLimits};
 
 /// What the application needs to know about the deployment.
 #[derive(Debug, Clone)]
@@ -50,6 +50,8 @@ pub struct AppConfig {
     pub routing: Option<EngineConfig>,
     /// Login throttling.
     pub login: ThrottleConfig,
+    /// What webchat visitors may do.
+    pub webchat: WebchatLimits,
 }
 
 /// The application layer, ready to serve. Cheap to clone.
@@ -133,6 +135,7 @@ impl App {
             ingest.clone(),
             notifier.clone(),
             routing.clone(),
+            &config.webchat,
         ));
         let outbox = Arc::new(Outbox::new(
             store.clone(),

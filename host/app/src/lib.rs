@@ -39,6 +39,7 @@ pub mod metrics;
 pub mod notify;
 pub mod outbox;
 pub mod plugins;
+pub mod rate;
 pub mod routing;
 pub mod supervisor;
 pub mod tasks;

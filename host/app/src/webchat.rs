@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use switchboard_core::{ConversationStatus, DeliveryStatus, Direction, EventKind};
@@ -33,6 +33,7 @@ use crate::error::{AppError, AppResult, ErrorKind};
 use crate::events::{Audience, Delivery, Subscription};
 use crate::ingest::Ingest;
 use crate::notify::Notifier;
+use crate::rate::Buckets;
 use crate::routing::RoutingService;
 use crate::text::text_field;
 
@@ -42,9 +43,27 @@ pub const PLUGIN_ID: &str = WEBCHAT_PLUGIN_ID;
 /// How many messages a transcript returns at most.
 const TRANSCRIPT_LIMIT: u32 = 500;
 
-/// New chats one client address may start per minute: enough for a family behind one
-/// router, too few to fill the contact table from a script.
-pub const SESSIONS_PER_MINUTE: u32 = 20;
+/// Limits on what webchat visitors, who have no account, may do.
+#[derive(Debug, Clone)]
+pub struct WebchatLimits {
+    /// New chats one client address may start per minute: enough for a family
+    /// behind one router, too few to fill the contact table from a script.
+    pub starts_per_minute: u32,
+    /// Messages one visitor may send per minute, on average…
+    pub messages_per_minute: u32,
+    /// …with bursts of this many (a pasted list, quick short lines).
+    pub message_burst: u32,
+}
+
+impl Default for WebchatLimits {
+    fn default() -> Self {
+        WebchatLimits {
+            starts_per_minute: 20,
+            messages_per_minute: 30,
+            message_burst: 10,
+        }
+    }
+}
 
 /// The webchat channel's use cases.
 pub struct Webchat {
@@ -52,32 +71,12 @@ pub struct Webchat {
     ingest: Arc<Ingest>,
     notifier: Notifier,
     routing: Option<Arc<RoutingService>>,
-    limiter: StartLimiter,
+    /// New chats per client address.
+    starts: Buckets<Option<IpAddr>>,
+    /// Messages per visitor.
+    messages: Buckets<String>,
     /// Open sockets per visitor on this host.
     connected: Arc<Mutex<HashMap<String, usize>>>,
-}
-
-/// New chats per address and minute.
-#[derive(Default)]
-struct StartLimiter {
-    starts: Mutex<HashMap<Option<IpAddr>, (i64, u32)>>,
-}
-
-impl StartLimiter {
-    /// Counts a new chat from `addr` in the minute of `now_ms`; false when over the limit.
-    fn allow(&self, addr: Option<IpAddr>, now_ms: i64) -> bool {
-        let minute = now_ms.div_euclid(60_000);
-        let mut starts = self.starts.lock().expect("webchat starts");
-        if starts.len() > 10_000 {
-            starts.retain(|_, (m, _)| *m == minute);
-        }
-        let entry = starts.entry(addr).or_insert((minute, 0));
-        if entry.0 != minute {
-            *entry = (minute, 0);
-        }
-        entry.1 += 1;
-        entry.1 <= SESSIONS_PER_MINUTE
-    }
 }
 
 /// A visitor's open socket: the bus events addressed to them.
@@ -140,6 +139,11 @@ pub fn describe_wait(ms: u64) -> String {
     }
 }
 
+/// Buckets refilled at `per_minute` a minute with bursts of `burst`.
+fn per_minute<K: std::hash::Hash + Eq>(per_minute: u32, burst: u32) -> Buckets<K> {
+    Buckets::new(f64::from(per_minute) / 60.0, burst)
+}
+
 impl Webchat {
     /// Webchat over these parts.
     pub fn new(
@@ -147,13 +151,15 @@ impl Webchat {
         ingest: Arc<Ingest>,
         notifier: Notifier,
         routing: Option<Arc<RoutingService>>,
+        limits: &WebchatLimits,
     ) -> Webchat {
         Webchat {
             store,
             ingest,
             notifier,
             routing,
-            limiter: StartLimiter::default(),
+            starts: per_minute(limits.starts_per_minute, limits.starts_per_minute),
+            messages: per_minute(limits.messages_per_minute, limits.message_burst),
             connected: Arc::default(),
         }
     }
@@ -166,12 +172,13 @@ impl Webchat {
         name: &str,
         email: Option<&str>,
     ) -> AppResult<(WebchatVisitor, String)> {
-        if !self.limiter.allow(addr, now_ms()) {
+        if let Err(wait) = self.starts.take(addr, Instant::now()) {
             return Err(AppError::new(
                 ErrorKind::TooManyRequests,
                 "rate_limited",
                 "too many new chats from this address; try again in a minute",
-            ));
+            )
+            .with_retry_after(wait));
         }
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 80 {
@@ -246,6 +253,14 @@ impl Webchat {
             ));
         }
         let text = text_field("body", body)?;
+        if let Err(wait) = self.messages.take(visitor.id.clone(), Instant::now()) {
+            return Err(AppError::new(
+                ErrorKind::TooManyRequests,
+                "rate_limited",
+                "too many messages; wait a moment before sending more",
+            )
+            .with_retry_after(wait));
+        }
         let events = vec![IngestEvent::InboundMessage(InboundMessage {
             // Namespaced by visitor: one visitor cannot collide with another's ids.
             provider_id: format!("{}:{client_id}", visitor.id),
@@ -458,19 +473,21 @@ mod tests {
     }
 
     #[test]
-    fn new_chats_are_limited_per_address_and_minute() {
-        let limiter = StartLimiter::default();
+    fn new_chats_are_limited_per_address() {
+        let limits = WebchatLimits::default();
+        let starts = per_minute(limits.starts_per_minute, limits.starts_per_minute);
         let a = Some(IpAddr::from([192, 0, 2, 1]));
         let b = Some(IpAddr::from([192, 0, 2, 2]));
-        for _ in 0..SESSIONS_PER_MINUTE {
-            assert!(limiter.allow(a, 0));
+        let t0 = Instant::now();
+        for _ in 0..limits.starts_per_minute {
+            assert!(starts.allow(a, t0));
         }
+        assert!(!starts.allow(a, t0), "over the limit");
+        assert!(starts.allow(b, t0), "another address is not affected");
         assert!(
-            !limiter.allow(a, 59_999),
-            "over the limit in the same minute"
+            starts.allow(a, t0 + std::time::Duration::from_secs(3)),
+            "one more every three seconds"
         );
-        assert!(limiter.allow(b, 59_999), "another address is not affected");
-        assert!(limiter.allow(a, 60_000), "the next minute starts afresh");
     }
 
     fn feed(bus: &crate::events::LocalBus, visitor: &str) -> VisitorFeed {

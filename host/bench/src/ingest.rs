@@ -923,6 +923,7 @@ async fn start_switchboard(
             outbox: OutboxConfig::default(),
             routing: None,
             login: Default::default(),
+            webchat: Default::default(),
         },
     )
     .await

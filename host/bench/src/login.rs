@@ -84,6 +84,7 @@ async fn start(data_dir: &Path, throttle: ThrottleConfig) -> anyhow::Result<Serv
             outbox: OutboxConfig::default(),
             routing: None,
             login: throttle,
+            webchat: Default::default(),
         },
     )
     .await

@@ -43,6 +43,87 @@ pub struct Settings {
     pub sockets: SocketSettings,
     /// Request body limits.
     pub bodies: BodySettings,
+    /// HTTP connection and request limits.
+    pub http: HttpSettings,
+    /// Failed webhook verifications per source.
+    pub webhooks: WebhookSettings,
+    /// What webchat visitors may do.
+    pub webchat: WebchatSettings,
+}
+
+/// `[http]`: limits on each HTTP connection and request (slowloris and friends).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Time to send a request head, and to stay idle between requests
+    /// (`SWITCHBOARD_HTTP_HEADER_TIMEOUT_MS`).
+    pub header_timeout_ms: u64,
+    /// Time to send a request and get its answer (`SWITCHBOARD_HTTP_REQUEST_TIMEOUT_MS`).
+    pub request_timeout_ms: u64,
+    /// The largest request head in bytes, at least 8192
+    /// (`SWITCHBOARD_HTTP_MAX_HEADER_BYTES`).
+    pub max_header_bytes: usize,
+    /// The most header fields in a request (`SWITCHBOARD_HTTP_MAX_HEADERS`).
+    pub max_headers: usize,
+    /// Proxies whose `X-Forwarded-For` is believed: addresses or CIDR blocks
+    /// (`SWITCHBOARD_TRUSTED_PROXIES=10.0.0.0/8,192.0.2.7`).
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        let d = switchboard_api::limits::ConnectionLimits::default();
+        HttpSettings {
+            header_timeout_ms: d.header_timeout.as_millis() as u64,
+            request_timeout_ms: d.request_timeout.as_millis() as u64,
+            max_header_bytes: d.max_header_bytes,
+            max_headers: d.max_headers,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// `[webhooks]`: sources whose webhooks keep failing verification.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookSettings {
+    /// Failures per minute per source, 0 = off (`SWITCHBOARD_WEBHOOK_FAILURES_PER_MINUTE`).
+    pub failures_per_minute: u32,
+    /// Failures in a burst (`SWITCHBOARD_WEBHOOK_FAILURE_BURST`).
+    pub failure_burst: u32,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        let d = switchboard_api::limits::WebhookLimits::default();
+        WebhookSettings {
+            failures_per_minute: d.failures_per_minute,
+            failure_burst: d.failure_burst,
+        }
+    }
+}
+
+/// `[webchat]`: what visitors, who have no account, may do.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebchatSettings {
+    /// New chats per client address and minute (`SWITCHBOARD_WEBCHAT_STARTS_PER_MINUTE`).
+    pub starts_per_minute: u32,
+    /// Messages per visitor and minute (`SWITCHBOARD_WEBCHAT_MESSAGES_PER_MINUTE`).
+    pub messages_per_minute: u32,
+    /// Messages in a burst (`SWITCHBOARD_WEBCHAT_MESSAGE_BURST`).
+    pub message_burst: u32,
+}
+
+impl Default for WebchatSettings {
+    fn default() -> Self {
+        let d = switchboard_app::webchat::WebchatLimits::default();
+        WebchatSettings {
+            starts_per_minute: d.starts_per_minute,
+            messages_per_minute: d.messages_per_minute,
+            message_burst: d.message_burst,
+        }
+    }
 }
 
 /// `[bodies]`: the largest request body per kind of route, in bytes.
@@ -78,6 +159,11 @@ pub struct SocketSettings {
     pub total: usize,
     /// The largest message a client may send (`SWITCHBOARD_WS_MAX_MESSAGE_BYTES`).
     pub max_message_bytes: usize,
+    /// Messages a client may send per second on a socket
+    /// (`SWITCHBOARD_WS_MESSAGES_PER_SECOND`).
+    pub messages_per_second: u32,
+    /// Messages in a burst (`SWITCHBOARD_WS_MESSAGE_BURST`).
+    pub message_burst: u32,
 }
 
 impl Default for SocketSettings {
@@ -87,6 +173,8 @@ impl Default for SocketSettings {
             per_client: d.per_owner,
             total: d.total,
             max_message_bytes: d.max_message_bytes,
+            messages_per_second: d.messages_per_second,
+            message_burst: d.message_burst,
         }
     }
 }
@@ -271,6 +359,9 @@ impl Default for Settings {
             login: LoginSettings::default(),
             sockets: SocketSettings::default(),
             bodies: BodySettings::default(),
+            http: HttpSettings::default(),
+            webhooks: WebhookSettings::default(),
+            webchat: WebchatSettings::default(),
         }
     }
 }
@@ -358,6 +449,67 @@ impl Settings {
         }
         if let Some(v) = env("SWITCHBOARD_LOG") {
             self.log = v;
+        }
+        for (name, slot) in [
+            (
+                "SWITCHBOARD_HTTP_HEADER_TIMEOUT_MS",
+                &mut self.http.header_timeout_ms,
+            ),
+            (
+                "SWITCHBOARD_HTTP_REQUEST_TIMEOUT_MS",
+                &mut self.http.request_timeout_ms,
+            ),
+        ] {
+            num(name, slot, problems);
+        }
+        for (name, slot) in [
+            (
+                "SWITCHBOARD_HTTP_MAX_HEADER_BYTES",
+                &mut self.http.max_header_bytes,
+            ),
+            ("SWITCHBOARD_HTTP_MAX_HEADERS", &mut self.http.max_headers),
+        ] {
+            num(name, slot, problems);
+        }
+        if let Some(v) = env("SWITCHBOARD_TRUSTED_PROXIES") {
+            self.http.trusted_proxies = v
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+                .collect();
+        }
+        for (name, slot) in [
+            (
+                "SWITCHBOARD_WEBHOOK_FAILURES_PER_MINUTE",
+                &mut self.webhooks.failures_per_minute,
+            ),
+            (
+                "SWITCHBOARD_WEBHOOK_FAILURE_BURST",
+                &mut self.webhooks.failure_burst,
+            ),
+            (
+                "SWITCHBOARD_WEBCHAT_STARTS_PER_MINUTE",
+                &mut self.webchat.starts_per_minute,
+            ),
+            (
+                "SWITCHBOARD_WEBCHAT_MESSAGES_PER_MINUTE",
+                &mut self.webchat.messages_per_minute,
+            ),
+            (
+                "SWITCHBOARD_WEBCHAT_MESSAGE_BURST",
+                &mut self.webchat.message_burst,
+            ),
+            (
+                "SWITCHBOARD_WS_MESSAGES_PER_SECOND",
+                &mut self.sockets.messages_per_second,
+            ),
+            (
+                "SWITCHBOARD_WS_MESSAGE_BURST",
+                &mut self.sockets.message_burst,
+            ),
+        ] {
+            num(name, slot, problems);
         }
         if let Some(v) = env("SWITCHBOARD_DISPOSITIONS") {
             self.dispositions.clear();
@@ -582,6 +734,16 @@ impl Settings {
                 problems.push(format!("disposition code {:?} is given twice", d.code));
             }
         }
+        for proxy in &self.http.trusted_proxies {
+            if parse_net(proxy).is_none() {
+                problems.push(format!(
+                    "trusted_proxies: {proxy:?} is not an IP address or CIDR block"
+                ));
+            }
+        }
+        if self.http.header_timeout_ms == 0 || self.http.request_timeout_ms == 0 {
+            problems.push("http timeouts must be above 0".into());
+        }
         if let Some(r) = &self.default_region
             && (r.len() != 2 || !r.chars().all(|c| c.is_ascii_uppercase()))
         {
@@ -636,12 +798,47 @@ impl Settings {
         }
     }
 
+    /// HTTP connection limits from these settings.
+    pub fn connections(&self) -> switchboard_api::limits::ConnectionLimits {
+        switchboard_api::limits::ConnectionLimits {
+            header_timeout: std::time::Duration::from_millis(self.http.header_timeout_ms.max(1)),
+            request_timeout: std::time::Duration::from_millis(self.http.request_timeout_ms.max(1)),
+            max_header_bytes: self.http.max_header_bytes.max(8192),
+            max_headers: self.http.max_headers.max(16),
+            trusted_proxies: self
+                .http
+                .trusted_proxies
+                .iter()
+                .filter_map(|p| parse_net(p))
+                .collect(),
+        }
+    }
+
+    /// The limit on failed webhooks from these settings.
+    pub fn webhooks(&self) -> switchboard_api::limits::WebhookLimits {
+        switchboard_api::limits::WebhookLimits {
+            failures_per_minute: self.webhooks.failures_per_minute,
+            failure_burst: self.webhooks.failure_burst.max(1),
+        }
+    }
+
+    /// Webchat visitors' limits from these settings.
+    pub fn webchat(&self) -> switchboard_app::webchat::WebchatLimits {
+        switchboard_app::webchat::WebchatLimits {
+            starts_per_minute: self.webchat.starts_per_minute,
+            messages_per_minute: self.webchat.messages_per_minute,
+            message_burst: self.webchat.message_burst.max(1),
+        }
+    }
+
     /// WebSocket limits from these settings.
     pub fn sockets(&self) -> switchboard_api::sockets::SocketLimits {
         switchboard_api::sockets::SocketLimits {
             per_owner: self.sockets.per_client.max(1),
             total: self.sockets.total.max(1),
             max_message_bytes: self.sockets.max_message_bytes.max(1024),
+            messages_per_second: self.sockets.messages_per_second,
+            message_burst: self.sockets.message_burst.max(1),
         }
     }
 
@@ -704,6 +901,15 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     let mut file = std::fs::File::create(path)?;
     file.write_all(text.as_bytes())?;
     Ok(())
+}
+
+/// An address or a CIDR block.
+fn parse_net(text: &str) -> Option<ipnet::IpNet> {
+    text.parse().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
 }
 
 #[cfg(test)]

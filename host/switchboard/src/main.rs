@@ -47,6 +47,9 @@ enum Command {
         #[arg(long, default_value = "plugins/dist")]
         plugins_dir: PathBuf,
     },
+    /// Print the OpenAPI 3.1 document of `/api/v1` (the server also serves it at
+    /// `GET /api/v1/openapi.json`).
+    Openapi,
     /// Manage users.
     Admin {
         #[command(subcommand)]
@@ -171,6 +174,13 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve { demo, plugins_dir } => serve(settings, demo, plugins_dir).await,
+            Command::Openapi => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&switchboard_api::openapi_document())?
+                );
+                Ok(())
+            }
             Command::Admin { command } => admin_command(settings, command).await,
             Command::Plugin { command } => plugin_command(settings, command).await,
             Command::Routing {
@@ -518,6 +528,7 @@ async fn serve(settings: Settings, demo: bool, plugins_dir: PathBuf) -> anyhow::
             outbox: settings.outbox(),
             routing: Some(settings.routing()),
             login: settings.login(),
+            webchat: settings.webchat(),
         },
     )
     .await
@@ -533,7 +544,9 @@ async fn serve(settings: Settings, demo: bool, plugins_dir: PathBuf) -> anyhow::
     };
     let state = AppState::new(app, voice)
         .with_socket_limits(settings.sockets())
-        .with_body_limits(settings.bodies());
+        .with_body_limits(settings.bodies())
+        .with_connection_limits(settings.connections())
+        .with_webhook_limits(&settings.webhooks());
     if let Some(voice) = &state.voice {
         println!(
             "voice: SIP on {} (UDP and TCP), WebRTC on {}",

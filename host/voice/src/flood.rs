@@ -5,52 +5,24 @@
 //! so they are never limited here. Time is passed in, so the rule is tested without
 //! sleeping.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::Instant;
 
-/// Sources tracked before idle ones are swept.
-const SWEEP_AT: usize = 10_000;
+use switchboard_app::rate::Buckets;
 
 /// Token buckets per source address.
-pub struct SourceLimiter {
-    rate_per_sec: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
-}
+pub struct SourceLimiter(Buckets<IpAddr>);
 
 impl SourceLimiter {
     /// `rate_per_sec` requests a second with bursts of `burst`; a rate of 0 turns
     /// the limit off.
     pub fn new(rate_per_sec: u32, burst: u32) -> SourceLimiter {
-        SourceLimiter {
-            rate_per_sec: f64::from(rate_per_sec),
-            burst: f64::from(burst.max(1)),
-            buckets: Mutex::default(),
-        }
+        SourceLimiter(Buckets::new(f64::from(rate_per_sec), burst))
     }
 
     /// Whether one more request from `source` at `now` is within its budget.
     pub fn allow(&self, source: IpAddr, now: Instant) -> bool {
-        if self.rate_per_sec <= 0.0 {
-            return true;
-        }
-        let mut buckets = self.buckets.lock().expect("sip sources");
-        if buckets.len() >= SWEEP_AT {
-            let full = self.burst / self.rate_per_sec;
-            buckets.retain(|_, (_, at)| now.duration_since(*at).as_secs_f64() < full);
-        }
-        let (tokens, at) = buckets.entry(source).or_insert((self.burst, now));
-        let elapsed = now.saturating_duration_since(*at).as_secs_f64();
-        *tokens = (*tokens + elapsed * self.rate_per_sec).min(self.burst);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        self.0.allow(source, now)
     }
 }
 

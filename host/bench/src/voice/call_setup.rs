@@ -118,6 +118,7 @@ impl VoiceServer {
                 outbox: OutboxConfig::default(),
                 routing: Some(switchboard_routing::EngineConfig::default()),
                 login: Default::default(),
+                webchat: Default::default(),
             },
         )
         .await
