@@ -5,7 +5,8 @@
 #   - PostgreSQL listening on 127.0.0.1:5432 with trust auth for user postgres;
 #   - headless Chromium, Node and npm (the browser tests);
 #   - sipp and baresip (the voice tests' SIP peers);
-#   - python3 (the module import-cycle check).
+#   - python3 with venv (the module import-cycle check; the API fuzzer's virtualenv)
+#     and curl (the API fuzzer's sign-in).
 # Debian packages need root (apt-get); anything already present is left alone.
 # SWITCHBOARD_SKIP_DEPS=1 skips this step (for machines set up another way).
 set -euo pipefail
@@ -24,6 +25,8 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 command -v baresip >/dev/null 2>&1 || missing+=(baresip)
 if [ "${#missing[@]}" -gt 0 ]; then

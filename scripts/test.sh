@@ -4,7 +4,8 @@
 # on SQLite and PostgreSQL, harness tests of the real .wasm files, end-to-end
 # tests of the real binary), then the browser tests (headless Chromium driven by
 # playwright-core: the agent desk, the wallboard and the webchat widget against the
-# real binary). scripts/test-deps.sh first installs and starts what is missing:
+# real binary), then a bounded property-based fuzz of the API against the real
+# server (scripts/api-fuzz.sh). scripts/test-deps.sh first installs and starts what is missing:
 # the wasm32-wasip2 target, PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth),
 # Chromium, Node with npm, sipp and baresip (Debian packages; needs root).
 set -euo pipefail
@@ -30,3 +31,6 @@ cargo test --workspace
 
 echo "== browser: agent desk, wallboard and webchat in headless Chromium"
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && npm test)
+
+echo "== API fuzz: schemathesis over /api/v1's OpenAPI document against the real server"
+SWITCHBOARD_API_FUZZ_SECS="${SWITCHBOARD_API_FUZZ_SECS:-90}" bash scripts/api-fuzz.sh

@@ -96,13 +96,26 @@ async fn metrics_handler(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// Every answer, API or page, is taken as the type it says it is.
+/// Every answer, API or page, is taken as the type it says it is. A body refused
+/// for its size was not read, so its connection cannot carry another request: the
+/// client is told to open a new one.
 async fn no_sniff(mut response: axum::response::Response) -> axum::response::Response {
     response.headers_mut().insert(
         header::X_CONTENT_TYPE_OPTIONS,
         header::HeaderValue::from_static("nosniff"),
     );
+    if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        close_after(&mut response);
+    }
     response
+}
+
+/// Asks the client not to reuse this connection.
+fn close_after(response: &mut axum::response::Response) {
+    response.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
 }
 
 /// Answers 408 when reading and answering a request takes longer than `limit`.
@@ -113,12 +126,16 @@ async fn within(
 ) -> axum::response::Response {
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::new(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
-            format!("the request was not read and answered within {limit:?}"),
-        )
-        .into_response(),
+        Err(_) => {
+            let mut response = ApiError::new(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!("the request was not read and answered within {limit:?}"),
+            )
+            .into_response();
+            close_after(&mut response);
+            response
+        }
     }
 }
 
@@ -229,6 +246,13 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(move |request, next| {
             within(request_timeout, request, next)
         }))
+        // A handler that panics (a bug) answers 500 in the error shape; the panic
+        // is logged, and the connection and the server carry on.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                ApiError::internal("a request handler panicked").into_response()
+            },
+        ))
         .with_state(state)
 }
 

@@ -42,7 +42,9 @@ pub async fn list_queues(State(state): State<AppState>, _auth: Auth) -> ApiResul
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepBody {
-    /// Seconds after a task entered the queue at which this step applies.
+    /// Seconds after a task entered the queue at which this step applies (at most
+    /// a week).
+    #[schema(maximum = 604800)]
     after_secs: u64,
     /// From then on every required skill needs at most this proficiency.
     #[serde(default)]
@@ -65,8 +67,9 @@ pub struct QueueBody {
     #[serde(default)]
     required_skills: Vec<(String, u8)>,
     /// Service level target: seconds within which a task should be assigned (20 if
-    /// not given).
+    /// not given; at most a week).
     #[serde(default)]
+    #[schema(maximum = 604800)]
     sla_target_secs: Option<u64>,
     /// Base priority added to every task's own priority.
     #[serde(default)]
@@ -97,20 +100,35 @@ pub async fn create_queue(
     queue.channels = body.channels;
     queue.required_skills = body.required_skills;
     if let Some(s) = body.sla_target_secs {
-        queue.sla_target_ms = s * 1000;
+        queue.sla_target_ms = within_a_week("sla_target_secs", s)?;
     }
     queue.priority = body.priority;
     queue.steps = body
         .steps
         .into_iter()
-        .map(|s| RoutingStep {
-            after_ms: s.after_secs * 1000,
-            min_proficiency: s.min_proficiency,
-            overflow_queue: s.overflow_queue.map(|q| QueueId::from(q.as_str())),
+        .map(|s| {
+            Ok(RoutingStep {
+                after_ms: within_a_week("steps[].after_secs", s.after_secs)?,
+                min_proficiency: s.min_proficiency,
+                overflow_queue: s.overflow_queue.map(|q| QueueId::from(q.as_str())),
+            })
         })
-        .collect();
+        .collect::<Result<_, ApiError>>()?;
     let queue = state.tasks.save_queue(queue).await?;
     Ok((StatusCode::CREATED, Json(json!(queue))))
+}
+
+/// The longest queue timer: a week.
+const WEEK_SECS: u64 = 7 * 24 * 3600;
+
+/// `secs` in milliseconds, if it is at most a week.
+fn within_a_week(field: &str, secs: u64) -> Result<u64, ApiError> {
+    if secs > WEEK_SECS {
+        return Err(ApiError::bad_request(format!(
+            "{field}: at most {WEEK_SECS} seconds (a week)"
+        )));
+    }
+    Ok(secs * 1000)
 }
 
 /// `GET /api/v1/queues/{id}/stats`.
