@@ -221,6 +221,8 @@ pub struct SipCaller {
     pub host_rtp: Option<SocketAddr>,
     /// RTP packets received from the host (raw datagrams).
     pub received: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// When each of `received` arrived.
+    pub arrivals: Arc<Mutex<Vec<std::time::Instant>>>,
     /// SIP requests the host sent us (e.g. its BYE).
     pub requests: Arc<Mutex<Vec<Message>>>,
     responses: Arc<Mutex<Vec<Message>>>,
@@ -251,17 +253,21 @@ impl SipCaller {
             to: None,
             host_rtp: None,
             received: Arc::default(),
+            arrivals: Arc::default(),
             requests: Arc::default(),
             responses: Arc::default(),
             cseq: 0,
             sequence: 1,
             timestamp: 0,
         };
-        let received = caller.received.clone();
+        let (received, arrivals) = (caller.received.clone(), caller.arrivals.clone());
         tokio::spawn(async move {
             let mut buf = vec![0u8; 2048];
             while let Ok((n, _)) = rtp.recv_from(&mut buf).await {
-                received.lock().unwrap().push(buf[..n].to_vec());
+                let at = std::time::Instant::now();
+                let mut received = received.lock().unwrap();
+                received.push(buf[..n].to_vec());
+                arrivals.lock().unwrap().push(at);
             }
         });
         let (requests, responses) = (caller.requests.clone(), caller.responses.clone());
@@ -583,6 +589,25 @@ pub async fn voice_server(
     assert!(server.sip.is_some(), "voice runs: {}", server.log());
     let (token, _) = server.login(email, password).await;
     (server, token, twilio)
+}
+
+/// The gaps between consecutive arrivals within `[from, to)`, in milliseconds,
+/// sorted.
+pub fn gaps_ms(
+    arrivals: &[std::time::Instant],
+    from: std::time::Instant,
+    to: std::time::Instant,
+) -> Vec<f64> {
+    let within: Vec<_> = arrivals
+        .iter()
+        .filter(|at| **at >= from && **at < to)
+        .collect();
+    let mut gaps: Vec<f64> = within
+        .windows(2)
+        .map(|w| w[1].duration_since(*w[0]).as_secs_f64() * 1e3)
+        .collect();
+    gaps.sort_by(f64::total_cmp);
+    gaps
 }
 
 /// The RTP payloads of `packets[from..]` with payload type `pt` (`None`: any).

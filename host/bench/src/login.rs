@@ -1,13 +1,19 @@
-//! `switchboard-bench login`: does a storm of wrong logins stall the server?
+//! `switchboard-bench login`: does a storm of wrong logins stall the server or a
+//! call's audio?
 //!
-//! The real server runs in-process on `127.0.0.1:0` (application layer and HTTP edge,
-//! SQLite in a temporary folder, no plugins). A prober asks `GET /healthz` every
-//! 10 ms and times the answers: first with nothing else going on (the baseline), then
-//! while 64 clients send wrong passwords as fast as they are answered, once with the
-//! login throttle as shipped and once with it off (every attempt is hashed, so the
-//! figure shows what keeping argon2 off the runtime's workers buys on its own).
-//! Nothing here asserts a timing; the ratios are against the idle run of the same
-//! server.
+//! The real server runs in-process on loopback, wired like `switchboard serve`
+//! (application layer, routing, voice and the HTTP edge on one tokio runtime, SQLite
+//! in a temporary folder). One SIP call waits in a queue hearing music, whose every
+//! RTP packet is timed by the server's media task; the caller, on a thread of its
+//! own, notes when each packet arrives. A prober asks `GET /healthz` every 10 ms and
+//! times the answers. Each is measured first with nothing else going on (the
+//! baseline), then while 64 clients send wrong passwords as fast as they are
+//! answered, once with the login throttle as shipped and once with it off (every
+//! attempt is hashed: the CPU is busy with argon2 on both cores, so the figures show
+//! what keeping hashing off the runtime's workers buys on its own). The prober and
+//! the storm run on a runtime of their own, so their work does not queue behind the
+//! server's. Nothing here asserts a timing; the ratios are against the idle run of
+//! the same server.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -18,17 +24,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use serde_json::json;
-use switchboard_api::AppState;
 use switchboard_app::accounts::Passwords;
-use switchboard_app::host_services::server_plugin_host;
 use switchboard_app::login::ThrottleConfig;
-use switchboard_app::{App, AppConfig, OutboxConfig};
 use switchboard_core::Role;
-use switchboard_plugin_host::Limits;
-use switchboard_store::Store;
+use switchboard_e2e::voice::{SipCaller, gaps_ms};
 use tokio::sync::oneshot;
 
 use crate::machine::{load_average, print_header};
+use crate::voice::call_setup::VoiceServer;
 
 const ADMIN: &str = "admin@bench.test";
 
@@ -43,22 +46,12 @@ pub struct LoginBenchArgs {
     pub seconds: u64,
 }
 
-struct Server {
-    addr: SocketAddr,
-    store: Store,
-    shutdown: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-async fn start(data_dir: &Path, throttle: ThrottleConfig) -> anyhow::Result<Server> {
-    let mut key = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
-    let url = format!("sqlite://{}", data_dir.join("switchboard.db").display());
-    let store = Store::connect(&url, key)
-        .await
-        .context("opening the store")?;
+async fn start(data_dir: &Path, throttle: ThrottleConfig) -> anyhow::Result<VoiceServer> {
+    std::fs::create_dir_all(data_dir)?;
+    // No plugins: calls wait in the default queue with its music.
+    let server = VoiceServer::start(&data_dir.join("no-plugins"), data_dir, throttle).await?;
     switchboard_app::accounts::create_user(
-        &store,
+        &server.store,
         &Passwords::default(),
         ADMIN,
         "the-right-password",
@@ -68,48 +61,58 @@ async fn start(data_dir: &Path, throttle: ThrottleConfig) -> anyhow::Result<Serv
     )
     .await
     .map_err(|e| anyhow::anyhow!("creating the admin: {e}"))?;
-    let host = server_plugin_host(&store, Limits::default())
-        .map_err(|e| anyhow::anyhow!("plugin host: {e}"))?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let app = App::start(
-        store.clone(),
-        host,
-        AppConfig {
-            public_url: format!("http://{addr}"),
-            data_dir: data_dir.to_path_buf(),
-            reopen_window_ms: 7 * 24 * 3600 * 1000,
-            default_region: None,
-            dispositions: switchboard_app::desk::default_dispositions(),
-            outbox: OutboxConfig::default(),
-            routing: None,
-            login: throttle,
-            webchat: Default::default(),
-        },
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("starting the application: {e}"))?;
-    let (shutdown, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(switchboard_api::serve(
-        listener,
-        AppState::new(app, None),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    Ok(Server {
-        addr,
-        store,
-        shutdown,
-        task,
-    })
+    Ok(server)
 }
 
-impl Server {
-    async fn stop(self) {
-        let _ = self.shutdown.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
-        self.store.close().await;
+/// A caller waiting in a queue, on a thread and runtime of its own so that the
+/// arrival times it notes are not delayed by the rest of the process.
+struct WaitingCaller {
+    arrivals: Arc<std::sync::Mutex<Vec<Instant>>>,
+    hang_up: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WaitingCaller {
+    async fn call(sip: SocketAddr) -> anyhow::Result<WaitingCaller> {
+        let (ready, answered) = oneshot::channel();
+        let (hang_up, hung_up) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                let mut caller = SipCaller::new(sip, "+15551230009").await;
+                let status = caller.call("+15550001000").await;
+                let _ = ready.send((status, caller.arrivals.clone()));
+                let _ = hung_up.await;
+                caller.bye().await;
+            });
+        });
+        let (status, arrivals) = answered.await.context("the caller's thread")?;
+        anyhow::ensure!(status == 200, "the call was answered {status}");
+        Ok(WaitingCaller {
+            arrivals,
+            hang_up: Some(hang_up),
+            thread: Some(thread),
+        })
+    }
+
+    /// Gaps between the packets that arrived in `[from, to)`, sorted, in ms.
+    fn gaps(&self, from: Instant, to: Instant) -> Vec<f64> {
+        let arrivals = self.arrivals.lock().expect("arrivals").clone();
+        gaps_ms(&arrivals, from, to)
+    }
+
+    fn hang_up(mut self) {
+        if let Some(h) = self.hang_up.take() {
+            let _ = h.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -181,24 +184,47 @@ struct Phase {
     times: Vec<f64>,
     failed: u64,
     storm: Option<(u64, u64, u64)>,
+    /// Gaps between the waiting caller's RTP packets, sorted, in ms.
+    gaps: Vec<f64>,
 }
 
 impl Phase {
     fn p(&self, q: f64) -> f64 {
         percentile(&self.times, q)
     }
+
+    fn gap(&self, q: f64) -> f64 {
+        percentile(&self.gaps, q)
+    }
 }
 
 async fn phase(
     name: &'static str,
-    server: &Server,
+    server: &VoiceServer,
+    caller: &WaitingCaller,
     args: &LoginBenchArgs,
     with_storm: bool,
-) -> Phase {
-    let stop = Arc::new(AtomicBool::new(false));
-    let counts = with_storm.then(|| storm(server.addr, args.clients, stop.clone()));
-    let (mut times, failed) = probe(server.addr, args.seconds).await;
-    stop.store(true, Ordering::Relaxed);
+) -> anyhow::Result<Phase> {
+    let (addr, clients, seconds) = (server.http, args.clients, args.seconds);
+    let began = Instant::now();
+    let (done, measured) = oneshot::channel();
+    std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async move {
+            let stop = Arc::new(AtomicBool::new(false));
+            let counts = with_storm.then(|| storm(addr, clients, stop.clone()));
+            let probed = probe(addr, seconds).await;
+            stop.store(true, Ordering::Relaxed);
+            let _ = done.send((probed, counts));
+        });
+    });
+    let ((mut times, failed), counts) = measured.await.context("the prober's thread")?;
+    let gaps = caller.gaps(began, Instant::now());
     times.sort_by(f64::total_cmp);
     let storm = counts.map(|c| {
         (
@@ -209,12 +235,13 @@ async fn phase(
     });
     // Let the last attempts drain before the next phase.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    Phase {
+    Ok(Phase {
         name,
         times,
         failed,
         storm,
-    }
+        gaps,
+    })
 }
 
 /// Runs the three phases and prints the report.
@@ -232,9 +259,11 @@ pub async fn run(args: LoginBenchArgs) -> anyhow::Result<()> {
     println!();
     let dir = tempfile::tempdir()?;
     let shipped = start(&dir.path().join("shipped"), ThrottleConfig::default()).await?;
-    let idle = phase("idle (baseline)", &shipped, &args, false).await;
-    let throttled = phase("storm, throttle as shipped", &shipped, &args, true).await;
-    shipped.stop().await;
+    let caller = WaitingCaller::call(shipped.voice.sip_addr()).await?;
+    let idle = phase("idle (baseline)", &shipped, &caller, &args, false).await?;
+    let throttled = phase("storm, throttle as shipped", &shipped, &caller, &args, true).await?;
+    caller.hang_up();
+    shipped.stop().await?;
     let open = start(
         &dir.path().join("open"),
         ThrottleConfig {
@@ -243,9 +272,11 @@ pub async fn run(args: LoginBenchArgs) -> anyhow::Result<()> {
         },
     )
     .await?;
-    let idle_open = phase("idle, throttle off", &open, &args, false).await;
-    let hashed = phase("storm, throttle off", &open, &args, true).await;
-    open.stop().await;
+    let caller = WaitingCaller::call(open.voice.sip_addr()).await?;
+    let idle_open = phase("idle, throttle off", &open, &caller, &args, false).await?;
+    let hashed = phase("storm, throttle off", &open, &caller, &args, true).await?;
+    caller.hang_up();
+    open.stop().await?;
 
     println!(
         "   {:<28} {:>7} {:>9} {:>9} {:>9} {:>7}   logins answered: 401 / 429 / other",
@@ -273,6 +304,29 @@ pub async fn run(args: LoginBenchArgs) -> anyhow::Result<()> {
         ratio(&hashed, &idle_open)
     );
     println!();
+    println!(
+        "   RTP to the waiting caller (music on hold, one packet every 20 ms, timed by the server's media task)"
+    );
+    println!(
+        "   {:<28} {:>7} {:>9} {:>9} {:>9}",
+        "phase", "packets", "p50 ms", "p99 ms", "max ms"
+    );
+    for p in [&idle, &throttled, &idle_open, &hashed] {
+        println!(
+            "   {:<28} {:>7} {:>9.2} {:>9.2} {:>9.2}",
+            p.name,
+            p.gaps.len() + 1,
+            p.gap(0.5),
+            p.gap(0.99),
+            p.gaps.last().copied().unwrap_or(f64::NAN),
+        );
+    }
+    println!(
+        "   gap p99 storm - idle: throttle as shipped {:+.2} ms, throttle off {:+.2} ms",
+        throttled.gap(0.99) - idle.gap(0.99),
+        hashed.gap(0.99) - idle_open.gap(0.99)
+    );
+    println!();
     println!("Goals");
     let p99 = throttled.p(0.99);
     println!(
@@ -284,6 +338,17 @@ pub async fn run(args: LoginBenchArgs) -> anyhow::Result<()> {
             "MISSED"
         }
     );
+    for (name, storm, base) in [
+        ("as shipped", &throttled, &idle),
+        ("off", &hashed, &idle_open),
+    ] {
+        let over = storm.gap(0.99) - base.gap(0.99);
+        println!(
+            "    RTP gap p99 within 5 ms of idle (throttle {name:<10}) {:>+9.2} ms   {}",
+            over,
+            if over <= 5.0 { "met" } else { "MISSED" }
+        );
+    }
     println!("    load average at the end {}", load_average());
     Ok(())
 }

@@ -8,7 +8,7 @@
 //! This module holds the report's frame; the options and the CPU clocks both parts
 //! read from `/proc` are in [`measure`].
 
-mod call_setup;
+pub(crate) mod call_setup;
 mod measure;
 mod relay;
 

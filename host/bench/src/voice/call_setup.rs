@@ -56,10 +56,12 @@ fn free_udp_port() -> anyhow::Result<u16> {
         .port())
 }
 
-/// The server of part 1, running in this process.
-struct VoiceServer {
-    voice: Arc<switchboard_voice::VoiceService>,
-    store: Store,
+/// The server of part 1 (and of `switchboard-bench login`), running in this process.
+pub(crate) struct VoiceServer {
+    pub(crate) voice: Arc<switchboard_voice::VoiceService>,
+    pub(crate) store: Store,
+    /// The HTTP API's address.
+    pub(crate) http: SocketAddr,
     plugins: PluginHost,
     policy: Option<&'static str>,
     shutdown: oneshot::Sender<()>,
@@ -68,8 +70,12 @@ struct VoiceServer {
 
 impl VoiceServer {
     /// Store, plugin host with the server's services, the policy, routing, voice and
-    /// the HTTP API, wired like `switchboard serve`.
-    async fn start(plugins_dir: &Path, data_dir: &Path) -> anyhow::Result<VoiceServer> {
+    /// the HTTP API, wired like `switchboard serve`, with the login throttle `login`.
+    pub(crate) async fn start(
+        plugins_dir: &Path,
+        data_dir: &Path,
+        login: switchboard_app::login::ThrottleConfig,
+    ) -> anyhow::Result<VoiceServer> {
         let mut key = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
         let db_url = format!("sqlite://{}", data_dir.join("switchboard.db").display());
@@ -97,7 +103,8 @@ impl VoiceServer {
             None
         };
         let listener = tokio::net::TcpListener::bind((LOOPBACK, 0)).await?;
-        let public_url = format!("http://{}", listener.local_addr()?);
+        let http = listener.local_addr()?;
+        let public_url = format!("http://{http}");
         let failed = admin::load_installed(&store, &host, &public_url).await?;
         if let Some((id, why)) = failed.first() {
             bail!("plugin {id} did not load: {why}");
@@ -117,7 +124,7 @@ impl VoiceServer {
                 dispositions: switchboard_app::desk::default_dispositions(),
                 outbox: OutboxConfig::default(),
                 routing: Some(switchboard_routing::EngineConfig::default()),
-                login: Default::default(),
+                login,
                 webchat: Default::default(),
             },
         )
@@ -155,6 +162,7 @@ impl VoiceServer {
         Ok(VoiceServer {
             voice,
             store,
+            http,
             plugins: host,
             policy,
             shutdown,
@@ -194,7 +202,7 @@ impl VoiceServer {
         }
     }
 
-    async fn stop(self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
         self.settle().await;
         let _ = self.shutdown.send(());
         match tokio::time::timeout(Duration::from_secs(15), self.task).await {
@@ -690,7 +698,7 @@ pub(super) async fn run(args: &VoiceBenchArgs) -> anyhow::Result<CallSetup> {
     std::fs::write(&scenario, UAC_SCENARIO)?;
     let data_dir = work.path().join("data");
     std::fs::create_dir_all(&data_dir)?;
-    let server = VoiceServer::start(&args.plugins_dir, &data_dir).await?;
+    let server = VoiceServer::start(&args.plugins_dir, &data_dir, Default::default()).await?;
     let uas = SippUas::start(&args.sipp, work.path()).await?;
 
     println!(
