@@ -125,10 +125,16 @@ async fn a_login_storm_is_throttled_while_webhooks_a_call_and_other_clients_carr
     caller.bye().await;
     let throttled: Vec<_> = answers.iter().filter(|(s, ..)| *s == 429).collect();
     let refused = answers.iter().filter(|(s, ..)| *s == 401).count();
-    assert_eq!(
-        throttled.len() + refused,
-        STORM,
-        "every wrong login is refused or throttled"
+    // On a slow machine a login can wait for its password check longer than the
+    // request timeout (30 s): it is then answered 408, also a refusal.
+    let other: Vec<u16> = answers
+        .iter()
+        .map(|(s, ..)| *s)
+        .filter(|s| ![401, 408, 429].contains(s))
+        .collect();
+    assert!(
+        other.is_empty(),
+        "every wrong login is refused or throttled: {other:?}"
     );
     assert!(
         throttled.len() >= STORM / 2,

@@ -64,6 +64,22 @@ async fn start(data_dir: &Path, throttle: ThrottleConfig) -> anyhow::Result<Voic
     Ok(server)
 }
 
+/// Runs `work` on a new thread with a single-threaded runtime of its own, so that
+/// its timing does not depend on the server's runtime (nor the server's on it).
+fn on_own_thread(
+    work: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(work),
+            Err(e) => eprintln!("a runtime for the measuring thread: {e}"),
+        }
+    })
+}
+
 /// A caller waiting in a queue, on a thread and runtime of its own so that the
 /// arrival times it notes are not delayed by the rest of the process.
 struct WaitingCaller {
@@ -76,20 +92,12 @@ impl WaitingCaller {
     async fn call(sip: SocketAddr) -> anyhow::Result<WaitingCaller> {
         let (ready, answered) = oneshot::channel();
         let (hang_up, hung_up) = oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async move {
-                let mut caller = SipCaller::new(sip, "+15551230009").await;
-                let status = caller.call("+15550001000").await;
-                let _ = ready.send((status, caller.arrivals.clone()));
-                let _ = hung_up.await;
-                caller.bye().await;
-            });
+        let thread = on_own_thread(async move {
+            let mut caller = SipCaller::new(sip, "+15551230009").await;
+            let status = caller.call("+15550001000").await;
+            let _ = ready.send((status, caller.arrivals.clone()));
+            let _ = hung_up.await;
+            caller.bye().await;
         });
         let (status, arrivals) = answered.await.context("the caller's thread")?;
         anyhow::ensure!(status == 200, "the call was answered {status}");
@@ -208,20 +216,12 @@ async fn phase(
     let (addr, clients, seconds) = (server.http, args.clients, args.seconds);
     let began = Instant::now();
     let (done, measured) = oneshot::channel();
-    std::thread::spawn(move || {
-        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        runtime.block_on(async move {
-            let stop = Arc::new(AtomicBool::new(false));
-            let counts = with_storm.then(|| storm(addr, clients, stop.clone()));
-            let probed = probe(addr, seconds).await;
-            stop.store(true, Ordering::Relaxed);
-            let _ = done.send((probed, counts));
-        });
+    on_own_thread(async move {
+        let stop = Arc::new(AtomicBool::new(false));
+        let counts = with_storm.then(|| storm(addr, clients, stop.clone()));
+        let probed = probe(addr, seconds).await;
+        stop.store(true, Ordering::Relaxed);
+        let _ = done.send((probed, counts));
     });
     let ((mut times, failed), counts) = measured.await.context("the prober's thread")?;
     let gaps = caller.gaps(began, Instant::now());
@@ -249,7 +249,7 @@ pub async fn run(args: LoginBenchArgs) -> anyhow::Result<()> {
     print_header("login");
     println!();
     println!(
-        "GET /healthz every 10 ms for {} s per phase, on the real server in this process (SQLite, no plugins);",
+        "GET /healthz every 10 ms for {} s per phase, on the real server in this process (SQLite, routing, voice, no plugins);",
         args.seconds
     );
     println!(
@@ -344,7 +344,7 @@ pub async fn run(args: LoginBenchArgs) -> anyhow::Result<()> {
     ] {
         let over = storm.gap(0.99) - base.gap(0.99);
         println!(
-            "    RTP gap p99 within 5 ms of idle (throttle {name:<10}) {:>+9.2} ms   {}",
+            "    RTP gap p99 within 5 ms of idle, throttle {name:<10} {:>+9.2} ms   {}",
             over,
             if over <= 5.0 { "met" } else { "MISSED" }
         );

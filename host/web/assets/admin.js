@@ -177,7 +177,7 @@ async function queuesPage(body) {
 // ------------------------------------------------------------ agents
 
 async function agentsPage(body) {
-  const { agents } = await get('/agents');
+  const [{ agents }, me] = await Promise.all([get('/agents'), get('/auth/me')]);
   const email = h('input', { type: 'email', required: true, autocomplete: 'off' });
   const password = h('input', { type: 'password', required: true, minlength: '8', autocomplete: 'new-password' });
   const name = h('input', { type: 'text', required: true });
@@ -226,18 +226,36 @@ async function agentsPage(body) {
         },
       },
     }, input, save);
-    return h('tr', { 'data-agent': a.id },
+    const action = a.disabled ? 'enable' : 'disable';
+    const toggle = h('button', {
+      type: 'button',
+      class: ['btn', 'btn-small', a.disabled ? null : 'btn-danger'],
+      'data-testid': `agent-${action}`,
+      on: {
+        click: async () => {
+          try {
+            await post(`/agents/${seg(a.id)}/${action}`);
+            toast(a.disabled ? `${a.name} can sign in again.` : `${a.name} is disabled and signed out everywhere.`);
+            agentsPage(body);
+          } catch (e) { toast(`Not changed: ${e.message}`, 'error'); }
+        },
+      },
+    }, a.disabled ? 'Enable' : 'Disable');
+    return h('tr', { 'data-agent': a.id, 'data-testid': 'admin-agent', class: a.disabled ? 'row-disabled' : null },
       h('th', { scope: 'row' }, a.name),
       h('td', null, a.email),
       h('td', null, a.role),
       h('td', null, edit),
       h('td', null, h('span', { class: ['pres', `pres-${a.presence}`] }, a.presence ?? '—', a.reason ? ` — ${a.reason}` : '')),
-      h('td', { class: 'num' }, a.capacity?.total != null ? String(a.capacity.total) : '—'));
+      h('td', { class: 'num' }, a.capacity?.total != null ? String(a.capacity.total) : '—'),
+      // Nobody disables themselves (the server refuses it too).
+      h('td', null, h('span', { class: 'account-state', 'data-testid': 'agent-state' }, a.disabled ? 'Disabled' : 'Active'),
+        a.id === me.id ? null : [' ', toggle]));
   });
   replace(body, h('div', { class: 'cards' },
     h('section', { class: 'card card-wide', 'aria-label': 'Agents' }, h('h2', null, 'Agents'),
       h('div', { class: 'table-wrap' }, h('table', null,
-        h('thead', null, h('tr', null, ['Name', 'E-mail', 'Role', 'Skills', 'Presence', 'Capacity']
+        h('thead', null, h('tr', null, ['Name', 'E-mail', 'Role', 'Skills', 'Presence', 'Capacity', 'Account']
           .map((t, i) => h('th', { scope: 'col', class: i === 5 ? 'num' : null }, t)))),
         h('tbody', null, rows)))),
     form));

@@ -6,6 +6,7 @@ import { h, mount, field, select, toast } from './dom.js';
 import { api, get, post, put, token, setUnauthorizedHandler } from './api.js';
 import { Realtime, STATE_TEXT } from './realtime.js';
 import { Softphone } from './softphone.js';
+import { openDialog } from './dialog.js';
 
 const PRESENCE = [['available', 'Available'], ['away', 'Away'], ['offline', 'Offline']];
 const REASONS = [['break', 'Break'], ['lunch', 'Lunch'], ['meeting', 'Meeting'], ['training', 'Training'], ['other', 'Other']];
@@ -110,6 +111,47 @@ function signOut(callServer = true) {
   showLogin();
 }
 
+// ---------------------------------------------------------------- account
+
+// My password, and signing out on every device. A new password ends my other
+// sessions (their tabs return to sign-in); this one stays.
+function accountDialog() {
+  const current = h('input', { type: 'password', autocomplete: 'current-password', required: true, 'data-testid': 'account-current' });
+  const next = h('input', { type: 'password', autocomplete: 'new-password', required: true, minlength: '8', 'data-testid': 'account-new' });
+  const everywhere = h('button', {
+    type: 'button',
+    class: 'btn btn-danger',
+    'data-testid': 'account-logout-all',
+    on: {
+      click: async () => {
+        try {
+          await post('/auth/logout-all');
+        } catch (e) { toast(`Not signed out: ${e.message}`, 'error'); return; }
+        dialog.close();
+        signOut(false);
+        showLogin('You were signed out on every device.');
+      },
+    },
+  }, 'Sign out everywhere');
+  const dialog = openDialog({
+    title: 'My account',
+    body: [
+      h('p', { class: 'muted' }, `${session.me.name} · ${session.me.email}`),
+      h('h3', null, 'Change my password'),
+      field('Current password', current),
+      field('New password', next, 'At least 8 characters; not a common password or your e-mail. Your other sessions end.'),
+      h('h3', null, 'Other devices'),
+      h('p', null, everywhere),
+    ],
+    confirmLabel: 'Change password',
+    confirmTestId: 'account-change',
+    onConfirm: async () => {
+      await post('/auth/password', { current_password: current.value, new_password: next.value });
+      toast('Password changed; your other sessions have ended.');
+    },
+  });
+}
+
 let presenceSelect; let reasonSelect; let badge; let navEl; let mainEl;
 
 function buildShell() {
@@ -149,6 +191,7 @@ function buildShell() {
       h('span', { class: 'me', title: `${me.email} · ${me.role}` },
         h('span', { class: 'me-name' }, me.name),
         h('span', { class: 'me-role' }, me.role)),
+      h('button', { type: 'button', class: 'btn btn-ghost', 'data-testid': 'account-open', on: { click: () => accountDialog() } }, 'Account'),
       h('button', { type: 'button', class: 'btn btn-ghost', on: { click: () => signOut(true) } }, 'Sign out')));
   mainEl = h('main', { id: 'main', class: 'main', tabindex: '-1' });
   mount(root, h('a', { class: 'skip', href: '#main', on: { click: (e) => { e.preventDefault(); mainEl.focus(); } } }, 'Skip to content'), top, mainEl);

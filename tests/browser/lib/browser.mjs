@@ -62,3 +62,28 @@ export function watch(page) {
   });
   return { problems: () => seen.slice() };
 }
+
+/** Names every visible control must have, computed the way assistive tech would. */
+export async function unnamedControls(p) {
+  return p.evaluate(() => {
+    const controls = document.querySelectorAll(
+      'button, input:not([type=hidden]), select, textarea, a[href], [role=button], [tabindex]:not([tabindex="-1"])'
+    );
+    const missing = [];
+    for (const el of controls) {
+      const style = getComputedStyle(el);
+      if (style.display === 'none' || style.visibility === 'hidden' || el.closest('[hidden]')) continue;
+      const labelledBy = (el.getAttribute('aria-labelledby') || '')
+        .split(/\s+/)
+        .map((id) => document.getElementById(id)?.textContent || '')
+        .join(' ');
+      const labels = el.labels ? [...el.labels].map((l) => l.textContent).join(' ') : '';
+      const name = [el.getAttribute('aria-label'), labelledBy, labels, el.getAttribute('title'),
+        ['button', 'a'].includes(el.tagName.toLowerCase()) || el.getAttribute('role') === 'button' ? el.textContent : '']
+        .join(' ')
+        .trim();
+      if (!name) missing.push(el.outerHTML.slice(0, 120));
+    }
+    return missing;
+  });
+}

@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { launch, screenshot, watch } from '../lib/browser.mjs';
+import { launch, screenshot, unnamedControls, watch } from '../lib/browser.mjs';
 import { api, createAgent, login, signedTwilioSms, startServer, waitFor } from '../lib/server.mjs';
 
 const SAM = { email: 'sam@desk.test', password: 'sam-password-1', name: 'Sam Agent' };
@@ -59,31 +59,6 @@ async function signIn(p, who) {
 
 async function setPresence(p, value) {
   await p.getByTestId('presence-select').selectOption(value);
-}
-
-/** Names every visible control must have, computed the way assistive tech would. */
-async function unnamedControls(p) {
-  return p.evaluate(() => {
-    const controls = document.querySelectorAll(
-      'button, input:not([type=hidden]), select, textarea, a[href], [role=button], [tabindex]:not([tabindex="-1"])'
-    );
-    const missing = [];
-    for (const el of controls) {
-      const style = getComputedStyle(el);
-      if (style.display === 'none' || style.visibility === 'hidden' || el.closest('[hidden]')) continue;
-      const labelledBy = (el.getAttribute('aria-labelledby') || '')
-        .split(/\s+/)
-        .map((id) => document.getElementById(id)?.textContent || '')
-        .join(' ');
-      const labels = el.labels ? [...el.labels].map((l) => l.textContent).join(' ') : '';
-      const name = [el.getAttribute('aria-label'), labelledBy, labels, el.getAttribute('title'),
-        ['button', 'a'].includes(el.tagName.toLowerCase()) || el.getAttribute('role') === 'button' ? el.textContent : '']
-        .join(' ')
-        .trim();
-      if (!name) missing.push(el.outerHTML.slice(0, 120));
-    }
-    return missing;
-  });
 }
 
 async function wallboardRow(p, queue) {
