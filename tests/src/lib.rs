@@ -215,6 +215,41 @@ pub struct Options {
     pub env: Vec<(String, String)>,
 }
 
+impl Options {
+    /// Options with these environment variables (SQLite).
+    pub fn env(vars: &[(&str, &str)]) -> Options {
+        Options {
+            env: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Options::default()
+        }
+    }
+}
+
+/// Posts a Twilio-style form with `http` (any client, e.g. one bound to another
+/// loopback address) and the given signature (or none); returns status and body.
+pub async fn post_form(
+    http: &reqwest::Client,
+    url: &str,
+    params: &[(&str, &str)],
+    signature: Option<&str>,
+) -> (u16, String) {
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    let mut req = http
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body);
+    if let Some(s) = signature {
+        req = req.header("X-Twilio-Signature", s);
+    }
+    let r = req.send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
 /// A running `switchboard serve` and its data folder.
 pub struct Server {
     /// `http://127.0.0.1:PORT`.
@@ -491,19 +526,18 @@ impl Server {
         params: &[(&str, &str)],
         signature: Option<&str>,
     ) -> (u16, String) {
-        let body: String = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(params)
-            .finish();
-        let mut req = self
+        post_form(&self.http, url, params, signature).await
+    }
+
+    /// The status `GET /healthz` answers.
+    pub async fn healthz(&self) -> u16 {
+        let r = self
             .http
-            .post(url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body);
-        if let Some(s) = signature {
-            req = req.header("X-Twilio-Signature", s);
-        }
-        let r = req.send().await.unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
+            .get(format!("{}/healthz", self.base))
+            .send()
+            .await
+            .unwrap();
+        r.status().as_u16()
     }
 
     /// An inbound SMS from `from` with Twilio's usual fields.

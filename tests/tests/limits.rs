@@ -27,13 +27,10 @@ async fn open(server: &Server) -> Socket {
 #[tokio::test]
 async fn sockets_per_client_are_capped_and_oversized_messages_close_the_socket() {
     let twilio = FakeTwilio::start().await;
-    let options = Options {
-        env: vec![
-            ("SWITCHBOARD_WS_PER_CLIENT".into(), "2".into()),
-            ("SWITCHBOARD_WS_MAX_MESSAGE_BYTES".into(), "4096".into()),
-        ],
-        ..Options::default()
-    };
+    let options = Options::env(&[
+        ("SWITCHBOARD_WS_PER_CLIENT", "2"),
+        ("SWITCHBOARD_WS_MAX_MESSAGE_BYTES", "4096"),
+    ]);
     let server = Server::start(options, &twilio).await;
     let first = open(&server).await;
     let _second = open(&server).await;
@@ -94,13 +91,7 @@ async fn sockets_per_client_are_capped_and_oversized_messages_close_the_socket()
         matches!(end, None | Some(Ok(Message::Close(_))) | Some(Err(_))),
         "closed, got {end:?}"
     );
-    let health = server
-        .http
-        .get(format!("{}/healthz", server.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(health.status(), 200);
+    assert_eq!(server.healthz().await, 200);
 }
 
 #[tokio::test]
@@ -166,16 +157,13 @@ async fn read_until_closed(stream: &mut tokio::net::TcpStream, within: Duration)
 async fn slow_idle_and_oversized_requests_are_cut_off() {
     use tokio::io::AsyncWriteExt;
     let twilio = FakeTwilio::start().await;
-    let options = Options {
-        env: vec![
-            ("SWITCHBOARD_HTTP_HEADER_TIMEOUT_MS".into(), "1000".into()),
-            // Long enough for the test server's own sign-in (argon2 in a debug build on
-            // a busy machine).
-            ("SWITCHBOARD_HTTP_REQUEST_TIMEOUT_MS".into(), "8000".into()),
-            ("SWITCHBOARD_HTTP_MAX_HEADER_BYTES".into(), "16384".into()),
-        ],
-        ..Options::default()
-    };
+    let options = Options::env(&[
+        ("SWITCHBOARD_HTTP_HEADER_TIMEOUT_MS", "1000"),
+        // Long enough for the test server's own sign-in (argon2 in a debug build on
+        // a busy machine).
+        ("SWITCHBOARD_HTTP_REQUEST_TIMEOUT_MS", "8000"),
+        ("SWITCHBOARD_HTTP_MAX_HEADER_BYTES", "16384"),
+    ]);
     let server = Server::start(options, &twilio).await;
     let addr = server.base.trim_start_matches("http://").to_string();
     let connect = || tokio::net::TcpStream::connect(addr.clone());
@@ -246,25 +234,16 @@ async fn slow_idle_and_oversized_requests_are_cut_off() {
     assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
 
     // Ordinary requests were served all along.
-    let health = server
-        .http
-        .get(format!("{}/healthz", server.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(health.status(), 200);
+    assert_eq!(server.healthz().await, 200);
 }
 
 #[tokio::test]
 async fn a_source_of_forged_webhooks_is_throttled_and_real_ones_from_elsewhere_pass() {
     let twilio = FakeTwilio::start().await;
-    let options = Options {
-        env: vec![
-            ("SWITCHBOARD_WEBHOOK_FAILURES_PER_MINUTE".into(), "6".into()),
-            ("SWITCHBOARD_WEBHOOK_FAILURE_BURST".into(), "10".into()),
-        ],
-        ..Options::default()
-    };
+    let options = Options::env(&[
+        ("SWITCHBOARD_WEBHOOK_FAILURES_PER_MINUTE", "6"),
+        ("SWITCHBOARD_WEBHOOK_FAILURE_BURST", "10"),
+    ]);
     let server = Server::start(options, &twilio).await;
     let url = format!("{}/hooks/sms-twilio/inbound", server.base);
     let params = [
@@ -307,33 +286,20 @@ async fn a_source_of_forged_webhooks_is_throttled_and_real_ones_from_elsewhere_p
         ("SmsStatus", "received"),
     ];
     let signature = twilio_signature(AUTH_TOKEN, &url, &params);
-    let body: String = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params)
-        .finish();
-    let real = provider
-        .post(&url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("X-Twilio-Signature", signature)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(real.status(), 200);
+    let (status, _) = post_form(&provider, &url, &params, Some(&signature)).await;
+    assert_eq!(status, 200);
     assert!(server.contact_by("phone:+15553000010").await.is_some());
 }
 
 #[tokio::test]
 async fn webchat_visitors_and_sockets_are_held_to_a_message_rate() {
     let twilio = FakeTwilio::start().await;
-    let options = Options {
-        env: vec![
-            ("SWITCHBOARD_WEBCHAT_MESSAGES_PER_MINUTE".into(), "6".into()),
-            ("SWITCHBOARD_WEBCHAT_MESSAGE_BURST".into(), "5".into()),
-            ("SWITCHBOARD_WS_MESSAGES_PER_SECOND".into(), "1".into()),
-            ("SWITCHBOARD_WS_MESSAGE_BURST".into(), "5".into()),
-        ],
-        ..Options::default()
-    };
+    let options = Options::env(&[
+        ("SWITCHBOARD_WEBCHAT_MESSAGES_PER_MINUTE", "6"),
+        ("SWITCHBOARD_WEBCHAT_MESSAGE_BURST", "5"),
+        ("SWITCHBOARD_WS_MESSAGES_PER_SECOND", "1"),
+        ("SWITCHBOARD_WS_MESSAGE_BURST", "5"),
+    ]);
     let server = Server::start(options, &twilio).await;
     let start = |name: &str| {
         server
