@@ -220,6 +220,14 @@ async fn slow_idle_and_oversized_requests_are_cut_off() {
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?}");
     assert!(closed);
 
+    // So is a head with more fields than allowed (100 by default).
+    let mut many = connect().await.unwrap();
+    let fields: String = (0..150).map(|i| format!("X-F{i}: v\r\n")).collect();
+    let head = format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{fields}\r\n");
+    let _ = many.write_all(head.as_bytes()).await;
+    let (answer, _) = read_until_closed(&mut many, Duration::from_secs(20)).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?}");
+
     // A body that stops coming: 408 in the API's error shape.
     let mut stalled = connect().await.unwrap();
     stalled
