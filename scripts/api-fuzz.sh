@@ -65,6 +65,9 @@ common=(
     --warnings off
 )
 
+# schemathesis keeps a cache in the folder it runs in: the scratch folder, not the
+# repository.
+cd "$work"
 echo "== API fuzz, signed in as an admin (${secs}s)"
 # Signing out would end the fuzzer's own session mid-run.
 "$venv/bin/st" run "${common[@]}" -H "Authorization: Bearer $token" \

@@ -207,8 +207,9 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 /// `GET /api/v1/openapi.json`: this document.
 #[utoipa::path(get, path = "/openapi.json", tag = "auth",
     responses((status = 200, description = "The OpenAPI 3.1 document of /api/v1", body = Object)))]
-async fn openapi_json(_auth: auth::Auth) -> Json<utoipa::openapi::OpenApi> {
-    Json(openapi_document())
+async fn openapi_json(_auth: auth::Auth) -> Json<&'static utoipa::openapi::OpenApi> {
+    static DOCUMENT: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    Json(DOCUMENT.get_or_init(openapi_document))
 }
 
 /// Every route of the server.

@@ -11,6 +11,7 @@
 
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -42,6 +43,8 @@ pub async fn run(
         .max_buf_size(limits.max_header_bytes.max(8192))
         .max_headers(limits.max_headers)
         .keep_alive(true);
+    // What each request needs to find its client, shared by every connection.
+    let shared = Arc::new(limits.clone());
     // Connections watch `stop` and hold a clone of `open` until they end.
     let (stop_tx, stop_rx) = watch::channel(false);
     let (open_tx, open_rx) = watch::channel(());
@@ -60,7 +63,7 @@ pub async fn run(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let proxies = limits.clone();
+        let proxies = Arc::clone(&shared);
         let service = router
             .clone()
             .map_request(move |request: Request<Incoming>| {

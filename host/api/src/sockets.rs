@@ -5,12 +5,12 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::http::StatusCode;
 use serde_json::json;
 use switchboard_app::rate::Bucket;
-use tokio::time::Instant;
 
 use crate::error::ApiError;
 
@@ -49,7 +49,7 @@ impl MessageBudget {
     /// Counts one message from the client; false when it is over the rate, and
     /// then the socket is to be closed with [`close_rate_limited`].
     pub fn take(&mut self) -> bool {
-        self.0.take(Instant::now().into_std())
+        self.0.take(Instant::now())
     }
 }
 
@@ -102,7 +102,7 @@ impl Sockets {
         MessageBudget(Bucket::new(
             f64::from(self.limits.messages_per_second),
             self.limits.message_burst,
-            Instant::now().into_std(),
+            Instant::now(),
         ))
     }
 

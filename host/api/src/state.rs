@@ -69,10 +69,7 @@ impl AppState {
 }
 
 fn webhook_buckets(limits: &WebhookLimits) -> Buckets<IpAddr> {
-    Buckets::new(
-        f64::from(limits.failures_per_minute) / 60.0,
-        limits.failure_burst,
-    )
+    Buckets::per_minute(limits.failures_per_minute, limits.failure_burst)
 }
 
 impl std::ops::Deref for AppState {

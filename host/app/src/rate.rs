@@ -96,6 +96,11 @@ impl<K: Hash + Eq> Buckets<K> {
         }
     }
 
+    /// `per_minute` a minute for each key, with bursts of `burst`; 0 turns it off.
+    pub fn per_minute(per_minute: u32, burst: u32) -> Buckets<K> {
+        Buckets::new(f64::from(per_minute) / 60.0, burst)
+    }
+
     /// Whether the limit is on.
     pub fn is_on(&self) -> bool {
         self.rate_per_sec > 0.0
@@ -121,25 +126,26 @@ impl<K: Hash + Eq> Buckets<K> {
 
     /// `Err(seconds to wait)` when `key` has no token left; takes none.
     pub fn check(&self, key: K, now: Instant) -> Result<(), u64> {
-        if !self.is_on() {
-            return Ok(());
-        }
-        self.with(key, now, |b| {
-            if b.has_token(now) {
-                Ok(())
-            } else {
-                Err(b.retry_after_secs())
-            }
-        })
+        self.spend(key, now, Bucket::has_token)
     }
 
     /// Takes one of `key`'s tokens, or `Err(seconds to wait)`.
     pub fn take(&self, key: K, now: Instant) -> Result<(), u64> {
+        self.spend(key, now, Bucket::take)
+    }
+
+    /// `Ok` when `try_bucket` finds a token in `key`'s bucket, else the wait.
+    fn spend(
+        &self,
+        key: K,
+        now: Instant,
+        try_bucket: fn(&mut Bucket, Instant) -> bool,
+    ) -> Result<(), u64> {
         if !self.is_on() {
             return Ok(());
         }
         self.with(key, now, |b| {
-            if b.take(now) {
+            if try_bucket(b, now) {
                 Ok(())
             } else {
                 Err(b.retry_after_secs())

@@ -139,11 +139,6 @@ pub fn describe_wait(ms: u64) -> String {
     }
 }
 
-/// Buckets refilled at `per_minute` a minute with bursts of `burst`.
-fn per_minute<K: std::hash::Hash + Eq>(per_minute: u32, burst: u32) -> Buckets<K> {
-    Buckets::new(f64::from(per_minute) / 60.0, burst)
-}
-
 impl Webchat {
     /// Webchat over these parts.
     pub fn new(
@@ -158,8 +153,8 @@ impl Webchat {
             ingest,
             notifier,
             routing,
-            starts: per_minute(limits.starts_per_minute, limits.starts_per_minute),
-            messages: per_minute(limits.messages_per_minute, limits.message_burst),
+            starts: Buckets::per_minute(limits.starts_per_minute, limits.starts_per_minute),
+            messages: Buckets::per_minute(limits.messages_per_minute, limits.message_burst),
             connected: Arc::default(),
         }
     }
@@ -475,7 +470,7 @@ mod tests {
     #[test]
     fn new_chats_are_limited_per_address() {
         let limits = WebchatLimits::default();
-        let starts = per_minute(limits.starts_per_minute, limits.starts_per_minute);
+        let starts = Buckets::per_minute(limits.starts_per_minute, limits.starts_per_minute);
         let a = Some(IpAddr::from([192, 0, 2, 1]));
         let b = Some(IpAddr::from([192, 0, 2, 2]));
         let t0 = Instant::now();
