@@ -10,7 +10,6 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use switchboard_app::ErrorKind;
 use switchboard_app::ingest::WebhookRequest;
 
 use crate::error::ApiError;
@@ -60,6 +59,18 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let failures = &state.webhook_failures;
+    if let Some(source) = source
+        && let Err(wait) = failures.check(source, Instant::now())
+    {
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many webhooks from this address failed verification; try again later",
+        )
+        .with_retry_after(wait)
+        .into_response();
+    }
     let request = WebhookRequest {
         method: method.to_string(),
         path_and_query: uri
@@ -73,36 +84,24 @@ async fn handle(
             .collect(),
         body: body.to_vec(),
     };
-    let failures = &state.webhook_failures;
-    if let Some(source) = source
-        && let Err(wait) = failures.check(source, Instant::now())
-    {
-        return ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many webhooks from this address failed verification; try again later",
-        )
-        .with_retry_after(wait)
-        .into_response();
-    }
-    let answer = state.ingest.webhook(plugin_id, request).await;
-    let refused = match &answer {
-        Ok(answer) => matches!(answer.status, 400 | 401 | 403 | 404),
-        Err(e) => matches!(
-            e.kind(),
-            ErrorKind::BadRequest
-                | ErrorKind::Unauthorized
-                | ErrorKind::Forbidden
-                | ErrorKind::NotFound
-                | ErrorKind::Unprocessable
-        ),
+    let answer = state
+        .ingest
+        .webhook(plugin_id, request)
+        .await
+        .map_err(ApiError::from);
+    // Refused by the connector or the host: a failure counted against the source.
+    let status = match &answer {
+        Ok(answer) => answer.status,
+        Err(e) => e.status().as_u16(),
     };
-    if refused && let Some(source) = source {
+    if matches!(status, 400 | 401 | 403 | 404 | 422)
+        && let Some(source) = source
+    {
         let _ = failures.take(source, Instant::now());
     }
     let answer = match answer {
         Ok(answer) => answer,
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => return e.into_response(),
     };
     let mut response =
         Response::builder().status(StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK));
