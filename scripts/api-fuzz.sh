@@ -57,11 +57,14 @@ curl -fsS -H "Authorization: Bearer $token" "$base/api/v1/openapi.json" >"$work/
 status="$(curl -s -o /dev/null -w '%{http_code}' "$base/api/v1/openapi.json")"
 [ "$status" = 401 ] || { echo "GET /api/v1/openapi.json without a token answered $status"; exit 1; }
 
+# One worker: with two, hypothesis parses lambda sources from two threads at once,
+# which CPython 3.11 before 3.11.8 can fail with "AST constructor recursion depth
+# mismatch" (an error of the tool, not a finding; seen once in CI).
 checks="not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance,ignored_auth"
 common=(
     "$work/openapi.json" --url "$base/api/v1"
     --checks "$checks" --max-response-time 10 --request-timeout 15
-    --max-time "$secs" --workers 2 --seed 20261206 --suppress-health-check all
+    --max-time "$secs" --workers 1 --seed 20261206 --suppress-health-check all
     --warnings off
 )
 
