@@ -1,4 +1,4 @@
-//! Generated bindings for `switchboard:plugin@0.1.0`, one module per world.
+//! Generated bindings for `switchboard:plugin@0.2.0`, one module per world.
 //!
 //! The `channel` world generates the shared `types` and `host` interfaces; the
 //! other two worlds reuse them through `with`, so every plugin sees one
@@ -14,9 +14,9 @@
 
 pub mod channel {
     wit_bindgen::generate!({
-        path: "../wit/switchboard-plugin@0.1.0",
-        world: "switchboard:plugin/channel@0.1.0",
-        additional_derives: [PartialEq, Eq],
+        path: "../wit/switchboard-plugin@0.2.0",
+        world: "switchboard:plugin/channel@0.2.0",
+        additional_derives: [PartialEq],
         pub_export_macro: true,
         export_macro_name: "export_channel_world",
         default_bindings_module: "switchboard_sdk::__private::channel",
@@ -25,12 +25,12 @@ pub mod channel {
 
 pub mod routing {
     wit_bindgen::generate!({
-        path: "../wit/switchboard-plugin@0.1.0",
-        world: "switchboard:plugin/routing@0.1.0",
-        additional_derives: [PartialEq, Eq],
+        path: "../wit/switchboard-plugin@0.2.0",
+        world: "switchboard:plugin/routing@0.2.0",
+        additional_derives: [PartialEq],
         with: {
-            "switchboard:plugin/types@0.1.0": crate::bindings::channel::switchboard::plugin::types,
-            "switchboard:plugin/host@0.1.0": crate::bindings::channel::switchboard::plugin::host,
+            "switchboard:plugin/types@0.2.0": crate::bindings::channel::switchboard::plugin::types,
+            "switchboard:plugin/host@0.2.0": crate::bindings::channel::switchboard::plugin::host,
         },
         pub_export_macro: true,
         export_macro_name: "export_routing_world",
@@ -40,12 +40,12 @@ pub mod routing {
 
 pub mod crm {
     wit_bindgen::generate!({
-        path: "../wit/switchboard-plugin@0.1.0",
-        world: "switchboard:plugin/crm@0.1.0",
-        additional_derives: [PartialEq, Eq],
+        path: "../wit/switchboard-plugin@0.2.0",
+        world: "switchboard:plugin/crm@0.2.0",
+        additional_derives: [PartialEq],
         with: {
-            "switchboard:plugin/types@0.1.0": crate::bindings::channel::switchboard::plugin::types,
-            "switchboard:plugin/host@0.1.0": crate::bindings::channel::switchboard::plugin::host,
+            "switchboard:plugin/types@0.2.0": crate::bindings::channel::switchboard::plugin::types,
+            "switchboard:plugin/host@0.2.0": crate::bindings::channel::switchboard::plugin::host,
         },
         pub_export_macro: true,
         export_macro_name: "export_crm_world",

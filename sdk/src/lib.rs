@@ -2,7 +2,7 @@
 //!
 //! A Switchboard plugin is a WebAssembly component (target `wasm32-wasip2`) plus a
 //! `plugin.toml`. It implements one of three worlds of the WIT package
-//! `switchboard:plugin@0.1.0`:
+//! `switchboard:plugin@0.2.0`:
 //!
 //! | world     | trait              | export macro          | what the host asks     |
 //! |-----------|--------------------|-----------------------|------------------------|
@@ -61,7 +61,7 @@
 //! crate-type = ["cdylib"]
 //!
 //! [dependencies]
-//! switchboard-sdk = "0.1"
+//! switchboard-sdk = "0.2"
 //! ```
 //!
 //! and is built with `cargo build --release --target wasm32-wasip2` (install the
@@ -100,7 +100,7 @@
 //! name = "Echo SMS"
 //! version = "0.1.0"
 //! kind = "channel"                         # channel | routing | crm
-//! world = "switchboard:plugin/channel@0.1.0"
+//! world = "switchboard:plugin/channel@0.2.0"
 //! component = "echo_sms.wasm"              # relative to the plugin folder
 //!
 //! [capabilities]
@@ -138,8 +138,45 @@
 //!
 //! # Versions
 //!
-//! This SDK implements `switchboard:plugin@0.1.0`. A released WIT package is never
+//! This SDK implements `switchboard:plugin@0.2.0`. A released WIT package is never
 //! edited; a new contract comes as a new package version and a new SDK release.
+//! The host keeps running plugins built against every released version, so
+//! upgrading is never forced.
+//!
+//! # Migrating from 0.1.0
+//!
+//! Most connectors compile again after these changes:
+//!
+//! 1. `plugin.toml`: `world = "switchboard:plugin/channel@0.2.0"` (or
+//!    `routing@0.2.0`, `crm@0.2.0`), and `switchboard-sdk = "0.2"` in
+//!    `Cargo.toml`.
+//! 2. `ChannelInfo` no longer has `supports_media`/`supports_receipts`; it
+//!    has [`Capabilities`]: the messaging window (`window_secs`, and
+//!    `human_window_secs` for a longer window for replies written by a
+//!    person), `max_body_chars`, [`AttachmentLimits`], templates, interactive
+//!    messages, delivery and read receipts and `poll_interval_ms`.
+//!    `ChannelInfo::new(…)` still gives a plain channel; set what you support
+//!    with `ChannelInfo::new(…).with(Capabilities { … })`.
+//! 3. [`InboundMessage`] gained `html_body` and [`MessageMetadata`]
+//!    (`metadata`: subject, thread and reply references, interactive replies,
+//!    reactions, locations, shared contacts and identities) — built with
+//!    `InboundMessage::new` they are empty; [`Attachment`] gained `content` and
+//!    `content_id` (`Attachment::new(url)`); [`DeliveryReceipt`] gained
+//!    `at_ms`.
+//! 4. [`OutboundMessage`] gained `from`, `template`, `interactive`,
+//!    `metadata`, `author` and `window`; a connector that sends only text
+//!    can ignore them, except `window` on channels with a human-agent tag.
+//! 5. [`Channel`] gained `fetch_attachment`, `list_templates` and `poll`, all
+//!    with defaults: attachments are fetched by URL, no templates, no polling.
+//! 6. [`RoutingPolicy::rank`] receives `&routing::Candidates`, a host
+//!    resource read by column (`idle_ms()`, `load()`, `skill(name)`…), instead
+//!    of a list of records. Read the columns you rank on; build records
+//!    yourself only if you must.
+//! 7. [`PluginError`] gained `WindowClosed` (the provider refused a free-form
+//!    message outside its window) and `Unsupported`; match them if you match
+//!    exhaustively. `Eq` is no longer derived on the generated types (a
+//!    location has `f64` coordinates); `PartialEq` still is.
+//! 8. [`Crm`] gained `create_contact` (default: unsupported).
 
 #![deny(missing_docs)]
 
@@ -153,19 +190,24 @@ mod types;
 mod url;
 pub mod webhook;
 
-pub use bindings::channel::exports::switchboard::plugin::connector::ChannelInfo;
+pub use bindings::channel::exports::switchboard::plugin::connector::{
+    AttachmentLimits, Capabilities, ChannelInfo, PollOutcome, TemplateInfo,
+};
 pub use bindings::channel::switchboard::plugin::types::{
-    Attachment, ChannelEvent, ConsentAction, ConsentEvent, ContactSummary, DeliveryReceipt,
-    DeliveryStatus, HttpRequest, HttpResponse, Identity, InboundMessage, OutboundMessage,
-    PluginError, SendReceipt, WebhookOutcome,
+    Attachment, AttachmentDownload, ChannelEvent, Choice, ChoiceList, ConsentAction,
+    ConsentEvent, ContactSummary, DeliveryReceipt, DeliveryStatus, DownloadRequest,
+    DownloadedFile, HttpRequest, HttpResponse, Identity, InboundMessage, InteractiveMessage,
+    InteractiveReply, Location, MessageMetadata, OutboundMessage, OutboundMetadata, PluginError,
+    Reaction, SendReceipt, SharedContact, TemplateMessage, TemplateParameter, WebhookOutcome,
+    WindowUse,
 };
 
 /// Types of the `routing` world: what a [`RoutingPolicy`] receives and returns.
 pub mod routing {
     pub use crate::bindings::routing::exports::switchboard::plugin::policy::{
-        AgentCandidate, Classification, GatherDigits, IvrStep, RoutingStep, SkillRequirement,
-        TaskInfo,
+        Classification, GatherDigits, IvrStep, RoutingStep, SkillRequirement, TaskInfo,
     };
+    pub use crate::bindings::routing::switchboard::plugin::agents::Candidates;
 }
 
 /// Types of the `crm` world: what a [`Crm`] integration receives and returns.
@@ -196,8 +238,36 @@ pub trait Channel {
     ///
     /// The host retries [`PluginError::Transient`] and
     /// [`PluginError::RateLimited`] with backoff, with the same
-    /// `message.message_id`; it gives up on the other errors.
+    /// `message.message_id`; it gives up on the other errors. It has already
+    /// checked consent and the messaging window: `message.window` says
+    /// whether the reply needs the channel's human-agent tag.
     fn send(message: OutboundMessage) -> Result<SendReceipt, PluginError>;
+
+    /// How the host downloads an inbound attachment this connector reported.
+    ///
+    /// The default asks the host to `GET` `attachment.url` as it is (still only
+    /// from the plugin's allowed hosts). A provider that needs credentials
+    /// (WhatsApp media ids, Twilio media with HTTP auth) resolves the reference
+    /// and returns the authenticated request.
+    fn fetch_attachment(attachment: Attachment) -> Result<AttachmentDownload, PluginError> {
+        Ok(AttachmentDownload::Request(DownloadRequest {
+            url: attachment.url,
+            headers: Vec::new(),
+        }))
+    }
+
+    /// The templates the provider approved. The default: none.
+    fn list_templates() -> Result<Vec<TemplateInfo>, PluginError> {
+        Ok(Vec::new())
+    }
+
+    /// Pulls new events, for channels that are not called by webhooks; the
+    /// host calls it every [`Capabilities::poll_interval_ms`]. The default
+    /// answers [`PluginError::Unsupported`].
+    fn poll(cursor: Option<String>) -> Result<PollOutcome, PluginError> {
+        let _ = cursor;
+        Err(PluginError::Unsupported("this connector does not poll".into()))
+    }
 }
 
 /// A routing policy (the `routing` world): decides where a task goes and who is
@@ -210,9 +280,13 @@ pub trait RoutingPolicy {
 
     /// Orders the eligible agents best first, as indices into `candidates`;
     /// indices left out are not offered this round.
+    ///
+    /// `candidates` is the host's: read only the columns you rank on
+    /// (`candidates.idle_ms()`, `candidates.skill("billing")`…), each a list
+    /// indexed like `candidates.ids()`.
     fn rank(
         task: routing::TaskInfo,
-        candidates: Vec<routing::AgentCandidate>,
+        candidates: &routing::Candidates,
     ) -> Result<Vec<u32>, PluginError>;
 }
 
@@ -224,6 +298,13 @@ pub trait Crm {
 
     /// Writes one timeline entry (message, call, disposition…) to the CRM.
     fn record_activity(entry: crm::TimelineEntry) -> Result<(), PluginError>;
+
+    /// Creates the person in the CRM. The default answers
+    /// [`PluginError::Unsupported`].
+    fn create_contact(contact: ContactSummary) -> Result<crm::CrmProfile, PluginError> {
+        let _ = contact;
+        Err(PluginError::Unsupported("this CRM plugin does not create contacts".into()))
+    }
 }
 
 /// Exports a [`Channel`] implementation as the plugin's `channel` world.
@@ -305,6 +386,20 @@ pub mod __private {
         fn send(message: crate::OutboundMessage) -> Result<crate::SendReceipt, crate::PluginError> {
             T::send(message)
         }
+
+        fn fetch_attachment(
+            attachment: crate::Attachment,
+        ) -> Result<crate::AttachmentDownload, crate::PluginError> {
+            T::fetch_attachment(attachment)
+        }
+
+        fn list_templates() -> Result<Vec<crate::TemplateInfo>, crate::PluginError> {
+            T::list_templates()
+        }
+
+        fn poll(cursor: Option<String>) -> Result<crate::PollOutcome, crate::PluginError> {
+            T::poll(cursor)
+        }
     }
 
     /// Adapts a [`crate::RoutingPolicy`] to the generated `policy` exports.
@@ -321,7 +416,7 @@ pub mod __private {
 
         fn rank(
             task: crate::routing::TaskInfo,
-            candidates: Vec<crate::routing::AgentCandidate>,
+            candidates: &crate::routing::Candidates,
         ) -> Result<Vec<u32>, crate::PluginError> {
             T::rank(task, candidates)
         }
@@ -339,6 +434,12 @@ pub mod __private {
 
         fn record_activity(entry: crate::crm::TimelineEntry) -> Result<(), crate::PluginError> {
             T::record_activity(entry)
+        }
+
+        fn create_contact(
+            contact: crate::ContactSummary,
+        ) -> Result<crate::crm::CrmProfile, crate::PluginError> {
+            T::create_contact(contact)
         }
     }
 }

@@ -1,55 +1,120 @@
-//! The one place that generates host bindings for `switchboard:plugin@0.1.0`.
+//! The one place that generates host bindings, for every released version of
+//! `switchboard:plugin`.
 //!
-//! The channel world generates the shared `types` and `host` interfaces; the
-//! routing and crm worlds reuse them, so one `Host` implementation serves all
-//! three and the rest of the crate sees one set of types.
+//! - [`v0_2`] is the current contract; its types are the host's own and are
+//!   re-exported at the root of this module.
+//! - [`v0_1`] is frozen: plugins built against it keep loading, and
+//!   [`crate::compat`] converts between its types and 0.2.0 at the boundary.
+//!
+//! In each version the channel world generates the shared `types` and `host`
+//! interfaces and the routing and crm worlds reuse them, so one `Host`
+//! implementation per version serves all three worlds.
 
 #![allow(missing_docs)]
 
-/// Bindings for the `channel` world (and the shared `types` and `host`).
-pub mod channel {
-    wasmtime::component::bindgen!({
-        world: "channel",
-        path: "../../wit/switchboard-plugin@0.1.0",
-        imports: { default: async },
-        exports: { default: async },
-    });
+/// `switchboard:plugin@0.1.0`, frozen.
+pub mod v0_1 {
+    /// Bindings for the `channel` world (and the shared `types` and `host`).
+    pub mod channel {
+        wasmtime::component::bindgen!({
+            world: "channel",
+            path: "../../wit/switchboard-plugin@0.1.0",
+            imports: { default: async },
+            exports: { default: async },
+        });
+    }
+
+    /// Bindings for the `routing` world.
+    pub mod routing {
+        wasmtime::component::bindgen!({
+            world: "routing",
+            path: "../../wit/switchboard-plugin@0.1.0",
+            imports: { default: async },
+            exports: { default: async },
+            with: {
+                "switchboard:plugin/types": super::channel::switchboard::plugin::types,
+                "switchboard:plugin/host": super::channel::switchboard::plugin::host,
+            },
+        });
+    }
+
+    /// Bindings for the `crm` world.
+    pub mod crm {
+        wasmtime::component::bindgen!({
+            world: "crm",
+            path: "../../wit/switchboard-plugin@0.1.0",
+            imports: { default: async },
+            exports: { default: async },
+            with: {
+                "switchboard:plugin/types": super::channel::switchboard::plugin::types,
+                "switchboard:plugin/host": super::channel::switchboard::plugin::host,
+            },
+        });
+    }
+
+    pub use channel::exports::switchboard::plugin::connector::ChannelInfo;
+    pub use channel::switchboard::plugin::host::{KvError, LogLevel};
+    pub use channel::switchboard::plugin::types::*;
+    pub use crm::exports::switchboard::plugin::crm_sync::{
+        CrmProfile, Direction as CrmDirection, TimelineEntry,
+    };
+    pub use routing::exports::switchboard::plugin::policy::{
+        AgentCandidate, Classification, GatherDigits, IvrStep, RoutingStep, SkillRequirement,
+        TaskInfo,
+    };
 }
 
-/// Bindings for the `routing` world.
-pub mod routing {
-    wasmtime::component::bindgen!({
-        world: "routing",
-        path: "../../wit/switchboard-plugin@0.1.0",
-        imports: { default: async },
-        exports: { default: async },
-        with: {
-            "switchboard:plugin/types": crate::bindings::channel::switchboard::plugin::types,
-            "switchboard:plugin/host": crate::bindings::channel::switchboard::plugin::host,
-        },
-    });
+/// `switchboard:plugin@0.2.0`, the current contract.
+pub mod v0_2 {
+    /// Bindings for the `channel` world (and the shared `types` and `host`).
+    pub mod channel {
+        wasmtime::component::bindgen!({
+            world: "channel",
+            path: "../../wit/switchboard-plugin@0.2.0",
+            imports: { default: async },
+            exports: { default: async },
+        });
+    }
+
+    /// Bindings for the `routing` world; the `agents.candidates` resource is
+    /// the host's [`crate::CandidateSet`].
+    pub mod routing {
+        wasmtime::component::bindgen!({
+            world: "routing",
+            path: "../../wit/switchboard-plugin@0.2.0",
+            imports: { default: async },
+            exports: { default: async },
+            with: {
+                "switchboard:plugin/types": super::channel::switchboard::plugin::types,
+                "switchboard:plugin/host": super::channel::switchboard::plugin::host,
+                "switchboard:plugin/agents.candidates": crate::candidates::CandidateSet,
+            },
+        });
+    }
+
+    /// Bindings for the `crm` world.
+    pub mod crm {
+        wasmtime::component::bindgen!({
+            world: "crm",
+            path: "../../wit/switchboard-plugin@0.2.0",
+            imports: { default: async },
+            exports: { default: async },
+            with: {
+                "switchboard:plugin/types": super::channel::switchboard::plugin::types,
+                "switchboard:plugin/host": super::channel::switchboard::plugin::host,
+            },
+        });
+    }
 }
 
-/// Bindings for the `crm` world.
-pub mod crm {
-    wasmtime::component::bindgen!({
-        world: "crm",
-        path: "../../wit/switchboard-plugin@0.1.0",
-        imports: { default: async },
-        exports: { default: async },
-        with: {
-            "switchboard:plugin/types": crate::bindings::channel::switchboard::plugin::types,
-            "switchboard:plugin/host": crate::bindings::channel::switchboard::plugin::host,
-        },
-    });
-}
-
-pub use channel::exports::switchboard::plugin::connector::ChannelInfo;
-pub use channel::switchboard::plugin::host::{KvError, LogLevel};
-pub use channel::switchboard::plugin::types::*;
-pub use crm::exports::switchboard::plugin::crm_sync::{
+pub use v0_2::channel::exports::switchboard::plugin::connector::{
+    AttachmentLimits, Capabilities as ChannelCapabilities, ChannelInfo, PollOutcome, TemplateInfo,
+};
+pub use v0_2::channel::switchboard::plugin::host::{KvError, LogLevel};
+pub use v0_2::channel::switchboard::plugin::types::*;
+pub use v0_2::crm::exports::switchboard::plugin::crm_sync::{
     CrmProfile, Direction as CrmDirection, TimelineEntry,
 };
-pub use routing::exports::switchboard::plugin::policy::{
-    AgentCandidate, Classification, GatherDigits, IvrStep, RoutingStep, SkillRequirement, TaskInfo,
+pub use v0_2::routing::exports::switchboard::plugin::policy::{
+    Classification, GatherDigits, IvrStep, RoutingStep, SkillRequirement, TaskInfo,
 };

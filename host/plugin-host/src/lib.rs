@@ -37,6 +37,8 @@
 #![deny(missing_docs)]
 
 pub mod bindings;
+mod candidates;
+mod compat;
 mod error;
 mod limits;
 mod manifest;
@@ -53,20 +55,26 @@ use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
 use wasmtime::{Engine, Store, Trap};
 
 pub use bindings::{
-    ChannelEvent, ChannelInfo, HttpRequest, HttpResponse, OutboundMessage, PluginError,
-    SendReceipt, WebhookOutcome,
+    Attachment, AttachmentDownload, ChannelEvent, ChannelInfo, HttpRequest, HttpResponse,
+    OutboundMessage, PluginError, PollOutcome, SendReceipt, TemplateInfo, WebhookOutcome,
 };
+pub use candidates::{AgentCandidate, CandidateSet};
 pub use error::{CallError, LoadError, ManifestError};
 pub use limits::Limits;
-pub use manifest::{Capabilities, ConfigKey, Manifest, Origin, PluginKind, SUPPORTED_WORLDS};
+pub use manifest::{
+    ApiVersion, Capabilities, ConfigKey, Manifest, Origin, PluginKind, SUPPORTED_WORLDS,
+};
 pub use services::{
     BoxFuture, HostServices, HttpFailure, KvFailure, OutboundRequest, OutboundResponse,
 };
 pub use state::send_direct;
 
-use bindings::channel::ChannelPre;
-use bindings::crm::CrmPre;
-use bindings::routing::RoutingPre;
+use bindings::v0_1::channel::ChannelPre as ChannelPreV1;
+use bindings::v0_1::crm::CrmPre as CrmPreV1;
+use bindings::v0_1::routing::{Routing as RoutingV1, RoutingPre as RoutingPreV1};
+use bindings::v0_2::channel::ChannelPre;
+use bindings::v0_2::crm::CrmPre;
+use bindings::v0_2::routing::{Routing, RoutingPre};
 use state::PluginState;
 
 /// Config key the host sets for every plugin: `{public_url}/hooks/{plugin_id}`.
@@ -130,31 +138,20 @@ pub struct PluginStatus {
     pub allowed_hosts: Vec<String>,
 }
 
-/// Runs one export on a fresh instance of plugin `$id` under the deadline and
-/// memory cap, and settles the outcome (health, quarantine). Evaluates to
-/// `(Result<R, CallError>, Arc<Loaded>)`.
-macro_rules! call_guest {
-    ($host:expr, $id:expr, $kind:ident, $call:literal, $timeout:expr, |$b:ident, $store:ident| $body:expr) => {{
-        let (p, mut store) = $host.checkout($id, PluginKind::$kind)?;
-        let Pre::$kind(pre) = &p.pre else {
-            unreachable!("kind checked in checkout")
-        };
-        Self::arm(&mut store, $timeout);
-        let outcome = tokio::time::timeout($timeout, async {
-            let $b = pre.instantiate_async(&mut store).await?;
-            let $store = &mut store;
-            $body.await
-        })
-        .await;
-        let hit = store.data().memory.hit;
-        ($host.settle(&p, $call, $timeout, hit, outcome).await, p)
-    }};
+/// A linked component, by world and version.
+enum Pre {
+    ChannelV1(ChannelPreV1<PluginState>),
+    Channel(ChannelPre<PluginState>),
+    RoutingV1(RoutingPreV1<PluginState>),
+    Routing(RoutingPre<PluginState>),
+    CrmV1(CrmPreV1<PluginState>),
+    Crm(CrmPre<PluginState>),
 }
 
-enum Pre {
-    Channel(ChannelPre<PluginState>),
-    Routing(RoutingPre<PluginState>),
-    Crm(CrmPre<PluginState>),
+/// An instantiated routing policy of either version.
+enum PolicyBindings {
+    V1(RoutingV1),
+    V2(Routing),
 }
 
 struct Loaded {
@@ -175,7 +172,7 @@ struct Loaded {
 /// A routing-policy instance kept between calls.
 struct WarmPolicy {
     store: Store<PluginState>,
-    bindings: Option<bindings::routing::Routing>,
+    bindings: Option<PolicyBindings>,
     uses: u32,
 }
 
@@ -188,40 +185,6 @@ struct WarmPolicy {
 pub const WARM_POLICY_CALLS: u32 = 1000;
 /// Warm instances kept per routing plugin.
 pub const WARM_POLICY_POOL: usize = 2;
-
-/// Runs one routing-policy export on a warm instance (or a fresh one when none
-/// is pooled) under the same deadline and memory cap as every other call.
-macro_rules! call_policy {
-    ($host:expr, $id:expr, $call:literal, |$b:ident, $store:ident| $body:expr) => {{
-        let timeout = $host.inner.limits.call_timeout;
-        let (p, mut warm) = $host.checkout_policy($id)?;
-        let Pre::Routing(pre) = &p.pre else {
-            unreachable!("kind checked in checkout")
-        };
-        warm.store.data_mut().memory.hit = false;
-        Self::arm(&mut warm.store, timeout);
-        let outcome = tokio::time::timeout(timeout, async {
-            if warm.bindings.is_none() {
-                warm.bindings = Some(pre.instantiate_async(&mut warm.store).await?);
-            }
-            let $b = warm.bindings.as_ref().expect("instantiated above");
-            let $store = &mut warm.store;
-            $body.await
-        })
-        .await;
-        let hit = warm.store.data().memory.hit;
-        let reusable = matches!(outcome, Ok(Ok(_)));
-        let result = $host.settle(&p, $call, timeout, hit, outcome).await;
-        warm.uses += 1;
-        if reusable && warm.uses < WARM_POLICY_CALLS {
-            let mut pool = p.warm.lock().expect("warm pool lock");
-            if pool.len() < WARM_POLICY_POOL {
-                pool.push(warm);
-            }
-        }
-        result
-    }};
-}
 
 struct Inner {
     engine: Engine,
@@ -263,10 +226,20 @@ impl PluginHost {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        bindings::channel::Channel::add_to_linker::<PluginState, HasSelf<PluginState>>(
+        // Every released version side by side: a component links against the
+        // interfaces of the version it was built for.
+        bindings::v0_1::channel::Channel::add_to_linker::<PluginState, HasSelf<PluginState>>(
             &mut linker,
             |s| s,
         )?;
+        bindings::v0_2::channel::Channel::add_to_linker::<PluginState, HasSelf<PluginState>>(
+            &mut linker,
+            |s| s,
+        )?;
+        bindings::v0_2::routing::switchboard::plugin::agents::add_to_linker::<
+            PluginState,
+            HasSelf<PluginState>,
+        >(&mut linker, |s| s)?;
 
         let weak = engine.weak();
         std::thread::Builder::new()
@@ -362,14 +335,25 @@ impl PluginHost {
             .linker
             .instantiate_pre(&component)
             .map_err(component_err)?;
-        let pre = match spec.manifest.kind {
-            PluginKind::Channel => {
+        let pre = match (spec.manifest.kind, spec.manifest.api_version()) {
+            (PluginKind::Channel, ApiVersion::V0_1) => {
+                Pre::ChannelV1(ChannelPreV1::new(instance_pre).map_err(component_err)?)
+            }
+            (PluginKind::Channel, ApiVersion::V0_2) => {
                 Pre::Channel(ChannelPre::new(instance_pre).map_err(component_err)?)
             }
-            PluginKind::Routing => {
+            (PluginKind::Routing, ApiVersion::V0_1) => {
+                Pre::RoutingV1(RoutingPreV1::new(instance_pre).map_err(component_err)?)
+            }
+            (PluginKind::Routing, ApiVersion::V0_2) => {
                 Pre::Routing(RoutingPre::new(instance_pre).map_err(component_err)?)
             }
-            PluginKind::Crm => Pre::Crm(CrmPre::new(instance_pre).map_err(component_err)?),
+            (PluginKind::Crm, ApiVersion::V0_1) => {
+                Pre::CrmV1(CrmPreV1::new(instance_pre).map_err(component_err)?)
+            }
+            (PluginKind::Crm, ApiVersion::V0_2) => {
+                Pre::Crm(CrmPre::new(instance_pre).map_err(component_err)?)
+            }
         };
         let loaded = Arc::new(Loaded {
             id: Arc::from(id.as_str()),
@@ -573,13 +557,86 @@ impl PluginHost {
         }
     }
 
-    /// Asks a channel connector what it is.
+    /// Runs one export on a fresh instance of plugin `id` under the deadline
+    /// and memory cap, and settles the outcome (health, quarantine).
+    async fn call<R>(
+        &self,
+        id: &str,
+        kind: PluginKind,
+        call: &'static str,
+        timeout: Duration,
+        f: impl AsyncFnOnce(&Pre, &mut Store<PluginState>) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        let (p, mut store) = self.checkout(id, kind)?;
+        Self::arm(&mut store, timeout);
+        let outcome = tokio::time::timeout(timeout, f(&p.pre, &mut store)).await;
+        let hit = store.data().memory.hit;
+        self.settle(&p, call, timeout, hit, outcome).await
+    }
+
+    /// Runs one routing-policy export on a warm instance (or a fresh one when
+    /// none is pooled) under the same deadline and memory cap as every other
+    /// call.
+    async fn call_policy<R>(
+        &self,
+        id: &str,
+        call: &'static str,
+        f: impl AsyncFnOnce(&PolicyBindings, &mut Store<PluginState>) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        let timeout = self.inner.limits.call_timeout;
+        let (p, mut warm) = self.checkout_policy(id)?;
+        warm.store.data_mut().memory.hit = false;
+        Self::arm(&mut warm.store, timeout);
+        let outcome = tokio::time::timeout(timeout, async {
+            let WarmPolicy {
+                store, bindings, ..
+            } = &mut warm;
+            if bindings.is_none() {
+                *bindings = Some(match &p.pre {
+                    Pre::RoutingV1(pre) => PolicyBindings::V1(pre.instantiate_async(&mut *store).await?),
+                    Pre::Routing(pre) => PolicyBindings::V2(pre.instantiate_async(&mut *store).await?),
+                    _ => unreachable!("kind checked in checkout"),
+                });
+            }
+            f(bindings.as_ref().expect("instantiated above"), store).await
+        })
+        .await;
+        let hit = warm.store.data().memory.hit;
+        let reusable = matches!(outcome, Ok(Ok(_)));
+        let result = self.settle(&p, call, timeout, hit, outcome).await;
+        warm.uses += 1;
+        if reusable && warm.uses < WARM_POLICY_CALLS {
+            let mut pool = p.warm.lock().expect("warm pool lock");
+            if pool.len() < WARM_POLICY_POOL {
+                pool.push(warm);
+            }
+        }
+        result
+    }
+
+    /// The package version a loaded plugin was built against.
+    pub fn api_version(&self, id: &str) -> Option<ApiVersion> {
+        self.get(id).map(|p| p.manifest.api_version())
+    }
+
+    /// Asks a channel connector what it is and what it can do.
     pub async fn describe_channel(&self, id: &str) -> Result<ChannelInfo, CallError> {
         let timeout = self.inner.limits.call_timeout;
-        let (result, _) = call_guest!(self, id, Channel, "describe", timeout, |b, store| b
-            .switchboard_plugin_connector()
-            .call_describe(store));
-        result
+        self.call(id, PluginKind::Channel, "describe", timeout, async |pre, store| {
+            match pre {
+                Pre::Channel(pre) => {
+                    let b = pre.instantiate_async(&mut *store).await?;
+                    b.switchboard_plugin_connector().call_describe(store).await
+                }
+                Pre::ChannelV1(pre) => {
+                    let b = pre.instantiate_async(&mut *store).await?;
+                    let info = b.switchboard_plugin_connector().call_describe(store).await?;
+                    Ok(compat::channel_info_in(info))
+                }
+                _ => unreachable!("kind checked in checkout"),
+            }
+        })
+        .await
     }
 
     /// Hands one provider webhook to a connector.
@@ -589,34 +646,66 @@ impl PluginHost {
         request: &HttpRequest,
     ) -> Result<Result<WebhookOutcome, PluginError>, CallError> {
         let timeout = self.inner.limits.call_timeout;
-        let (result, p) = call_guest!(self, id, Channel, "handle-webhook", timeout, |b, store| b
-            .switchboard_plugin_connector()
-            .call_handle_webhook(store, request));
-        let result = result?;
+        let result = self
+            .call(id, PluginKind::Channel, "handle-webhook", timeout, async |pre, store| {
+                match pre {
+                    Pre::Channel(pre) => {
+                        let b = pre.instantiate_async(&mut *store).await?;
+                        b.switchboard_plugin_connector()
+                            .call_handle_webhook(store, request)
+                            .await
+                    }
+                    Pre::ChannelV1(pre) => {
+                        let b = pre.instantiate_async(&mut *store).await?;
+                        let r = b
+                            .switchboard_plugin_connector()
+                            .call_handle_webhook(store, &compat::request_out(request))
+                            .await?;
+                        Ok(compat::result_in(r, compat::outcome_in))
+                    }
+                    _ => unreachable!("kind checked in checkout"),
+                }
+            })
+            .await?;
         if let Ok(out) = &result {
-            let limits = &self.inner.limits;
-            let too_large = if out.events.len() > limits.max_events {
-                Some(format!(
-                    "{} events (limit {})",
-                    out.events.len(),
-                    limits.max_events
-                ))
-            } else {
-                let size = outcome_size(out);
-                (size > limits.max_output_bytes)
-                    .then(|| format!("{size} bytes (limit {})", limits.max_output_bytes))
-            };
-            if let Some(message) = too_large {
-                let e = CallError::OutputTooLarge {
-                    plugin: p.id.to_string(),
-                    call: "handle-webhook",
-                    message,
-                };
-                self.record_failure(&p, &e).await;
-                return Err(e);
-            }
+            self.check_events(id, "handle-webhook", &out.events, outcome_size(out))
+                .await?;
         }
         Ok(result)
+    }
+
+    /// Refuses a webhook or poll answer over the event-count or size caps, and
+    /// counts it against the plugin.
+    async fn check_events(
+        &self,
+        id: &str,
+        call: &'static str,
+        events: &[ChannelEvent],
+        size: usize,
+    ) -> Result<(), CallError> {
+        let limits = &self.inner.limits;
+        let too_large = if events.len() > limits.max_events {
+            Some(format!(
+                "{} events (limit {})",
+                events.len(),
+                limits.max_events
+            ))
+        } else {
+            (size > limits.max_output_bytes)
+                .then(|| format!("{size} bytes (limit {})", limits.max_output_bytes))
+        };
+        let Some(message) = too_large else {
+            return Ok(());
+        };
+        let e = CallError::OutputTooLarge {
+            plugin: id.to_string(),
+            call,
+            message,
+        };
+        if let Some(p) = self.get(id) {
+            self.record_failure(&p, &e).await;
+        }
+        Err(e)
     }
 
     /// Asks a connector to deliver one message.
@@ -626,10 +715,187 @@ impl PluginHost {
         message: &OutboundMessage,
     ) -> Result<Result<SendReceipt, PluginError>, CallError> {
         let timeout = self.inner.limits.send_timeout;
-        let (result, _) = call_guest!(self, id, Channel, "send", timeout, |b, store| b
-            .switchboard_plugin_connector()
-            .call_send(store, message));
-        result
+        self.call(id, PluginKind::Channel, "send", timeout, async |pre, store| match pre {
+            Pre::Channel(pre) => {
+                let b = pre.instantiate_async(&mut *store).await?;
+                b.switchboard_plugin_connector().call_send(store, message).await
+            }
+            Pre::ChannelV1(pre) => {
+                let b = pre.instantiate_async(&mut *store).await?;
+                let r = b
+                    .switchboard_plugin_connector()
+                    .call_send(store, &compat::message_out(message))
+                    .await?;
+                Ok(compat::result_in(r, compat::send_receipt_in))
+            }
+            _ => unreachable!("kind checked in checkout"),
+        })
+        .await
+    }
+
+    /// Asks a connector how to download an inbound attachment. A 0.1.0
+    /// connector has no such export: its attachment URL is fetched as it is,
+    /// still only from its allowed hosts.
+    pub async fn fetch_attachment(
+        &self,
+        id: &str,
+        attachment: &Attachment,
+    ) -> Result<Result<AttachmentDownload, PluginError>, CallError> {
+        let timeout = self.inner.limits.send_timeout;
+        self.call(id, PluginKind::Channel, "fetch-attachment", timeout, async |pre, store| {
+            match pre {
+                Pre::Channel(pre) => {
+                    let b = pre.instantiate_async(&mut *store).await?;
+                    b.switchboard_plugin_connector()
+                        .call_fetch_attachment(store, attachment)
+                        .await
+                }
+                Pre::ChannelV1(_) => Ok(Ok(AttachmentDownload::Request(
+                    bindings::DownloadRequest {
+                        url: attachment.url.clone(),
+                        headers: Vec::new(),
+                    },
+                ))),
+                _ => unreachable!("kind checked in checkout"),
+            }
+        })
+        .await
+    }
+
+    /// Downloads an inbound attachment: asks the connector how, then makes
+    /// the request itself (only to the connector's allowed hosts, at most
+    /// `max_bytes`), so large files never pass through the sandbox.
+    pub async fn download_attachment(
+        &self,
+        id: &str,
+        attachment: &Attachment,
+        max_bytes: usize,
+    ) -> Result<Downloaded, DownloadError> {
+        if let Some(content) = &attachment.content {
+            return Ok(Downloaded {
+                content: content.clone().into(),
+                content_type: attachment.content_type.clone(),
+            });
+        }
+        let how = self
+            .fetch_attachment(id, attachment)
+            .await
+            .map_err(DownloadError::Plugin)?
+            .map_err(DownloadError::Refused)?;
+        let request = match how {
+            AttachmentDownload::Bytes(file) => {
+                if file.content.len() > max_bytes {
+                    return Err(DownloadError::TooLarge { max_bytes });
+                }
+                return Ok(Downloaded {
+                    content: file.content.into(),
+                    content_type: file.content_type.or_else(|| attachment.content_type.clone()),
+                });
+            }
+            AttachmentDownload::Request(r) => r,
+        };
+        let p = self
+            .get(id)
+            .ok_or_else(|| DownloadError::Plugin(CallError::NotFound(id.to_string())))?;
+        let uri: hyper::Uri = request
+            .url
+            .parse()
+            .map_err(|_| DownloadError::Denied(format!("`{}` is not a URL", request.url)))?;
+        let allowed = match (uri.scheme_str(), uri.host()) {
+            (Some(scheme), Some(host)) => p
+                .allowed
+                .iter()
+                .any(|o| o.matches(scheme, host, uri.port_u16())),
+            _ => false,
+        };
+        if !allowed {
+            return Err(DownloadError::Denied(format!(
+                "{}://{} is not on the plugin's allow-list",
+                uri.scheme_str().unwrap_or(""),
+                uri.host().unwrap_or("")
+            )));
+        }
+        let response = self
+            .inner
+            .services
+            .fetch_file(
+                OutboundRequest {
+                    plugin: id.to_string(),
+                    method: "GET".into(),
+                    uri: request.url,
+                    headers: request.headers,
+                    body: Default::default(),
+                },
+                max_bytes,
+            )
+            .await
+            .map_err(|e| match e {
+                HttpFailure::ResponseTooLarge => DownloadError::TooLarge { max_bytes },
+                other => DownloadError::Http(format!("{other:?}")),
+            })?;
+        if !(200..300).contains(&response.status) {
+            return Err(DownloadError::Status(response.status));
+        }
+        let header_type = response
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.clone());
+        Ok(Downloaded {
+            content: response.body,
+            content_type: header_type.or_else(|| attachment.content_type.clone()),
+        })
+    }
+
+    /// The templates a connector's provider approved; a connector without
+    /// templates has none.
+    pub async fn list_templates(
+        &self,
+        id: &str,
+    ) -> Result<Result<Vec<TemplateInfo>, PluginError>, CallError> {
+        let timeout = self.inner.limits.send_timeout;
+        self.call(id, PluginKind::Channel, "list-templates", timeout, async |pre, store| {
+            match pre {
+                Pre::Channel(pre) => {
+                    let b = pre.instantiate_async(&mut *store).await?;
+                    b.switchboard_plugin_connector()
+                        .call_list_templates(store)
+                        .await
+                }
+                Pre::ChannelV1(_) => Ok(Ok(Vec::new())),
+                _ => unreachable!("kind checked in checkout"),
+            }
+        })
+        .await
+    }
+
+    /// Pulls new events from a connector that polls.
+    pub async fn poll(
+        &self,
+        id: &str,
+        cursor: Option<&str>,
+    ) -> Result<Result<PollOutcome, PluginError>, CallError> {
+        let timeout = self.inner.limits.send_timeout;
+        let cursor = cursor.map(str::to_string);
+        let result = self
+            .call(id, PluginKind::Channel, "poll", timeout, async |pre, store| match pre {
+                Pre::Channel(pre) => {
+                    let b = pre.instantiate_async(&mut *store).await?;
+                    b.switchboard_plugin_connector()
+                        .call_poll(store, cursor.as_deref())
+                        .await
+                }
+                Pre::ChannelV1(_) => Ok(Err(PluginError::Unsupported(
+                    "plugin API 0.1.0 has no poll".into(),
+                ))),
+                _ => unreachable!("kind checked in checkout"),
+            })
+            .await?;
+        if let Ok(out) = &result {
+            let size = events_size(&out.events) + out.cursor.as_ref().map_or(0, String::len);
+            self.check_events(id, "poll", &out.events, size).await?;
+        }
+        Ok(result)
     }
 
     /// Asks a routing policy to classify a task.
@@ -638,21 +904,49 @@ impl PluginHost {
         id: &str,
         task: &bindings::TaskInfo,
     ) -> Result<Result<bindings::Classification, PluginError>, CallError> {
-        call_policy!(self, id, "classify", |b, store| b
-            .switchboard_plugin_policy()
-            .call_classify(store, task))
+        self.call_policy(id, "classify", async |b, store| match b {
+            PolicyBindings::V2(b) => b.switchboard_plugin_policy().call_classify(store, task).await,
+            PolicyBindings::V1(b) => {
+                let r = b
+                    .switchboard_plugin_policy()
+                    .call_classify(store, &compat::task_out(task))
+                    .await?;
+                Ok(compat::result_in(r, compat::classification_in))
+            }
+        })
+        .await
     }
 
-    /// Asks a routing policy to rank eligible agents.
+    /// Asks a routing policy to rank eligible agents. A 0.2.0 policy reads
+    /// the candidates as a resource, column by column; a 0.1.0 policy gets
+    /// them as a list of records.
     pub async fn rank(
         &self,
         id: &str,
         task: &bindings::TaskInfo,
-        candidates: &[bindings::AgentCandidate],
+        candidates: &CandidateSet,
     ) -> Result<Result<Vec<u32>, PluginError>, CallError> {
-        call_policy!(self, id, "rank", |b, store| b
-            .switchboard_plugin_policy()
-            .call_rank(store, task, candidates))
+        self.call_policy(id, "rank", async |b, store| match b {
+            PolicyBindings::V2(b) => {
+                let handle = store.data_mut().table_mut().push(candidates.clone())?;
+                let borrowed = wasmtime::component::Resource::new_borrow(handle.rep());
+                let result = b
+                    .switchboard_plugin_policy()
+                    .call_rank(&mut *store, task, borrowed)
+                    .await;
+                store.data_mut().table_mut().delete(handle)?;
+                result
+            }
+            PolicyBindings::V1(b) => {
+                let rows: Vec<_> = candidates.rows().iter().map(compat::candidate_out).collect();
+                let r = b
+                    .switchboard_plugin_policy()
+                    .call_rank(store, &compat::task_out(task), &rows)
+                    .await?;
+                Ok(r.map_err(compat::error_in))
+            }
+        })
+        .await
     }
 
     /// Asks a CRM plugin about a person.
@@ -662,10 +956,24 @@ impl PluginHost {
         identity: &bindings::Identity,
     ) -> Result<Result<Option<bindings::CrmProfile>, PluginError>, CallError> {
         let timeout = self.inner.limits.send_timeout;
-        let (result, _) = call_guest!(self, id, Crm, "lookup-contact", timeout, |b, store| b
-            .switchboard_plugin_crm_sync()
-            .call_lookup_contact(store, identity));
-        result
+        self.call(id, PluginKind::Crm, "lookup-contact", timeout, async |pre, store| match pre {
+            Pre::Crm(pre) => {
+                let b = pre.instantiate_async(&mut *store).await?;
+                b.switchboard_plugin_crm_sync()
+                    .call_lookup_contact(store, identity)
+                    .await
+            }
+            Pre::CrmV1(pre) => {
+                let b = pre.instantiate_async(&mut *store).await?;
+                let r = b
+                    .switchboard_plugin_crm_sync()
+                    .call_lookup_contact(store, &compat::identity_out(identity))
+                    .await?;
+                Ok(compat::result_in(r, |p| p.map(compat::profile_in)))
+            }
+            _ => unreachable!("kind checked in checkout"),
+        })
+        .await
     }
 
     /// Hands a timeline entry to a CRM plugin to write back.
@@ -675,10 +983,77 @@ impl PluginHost {
         entry: &bindings::TimelineEntry,
     ) -> Result<Result<(), PluginError>, CallError> {
         let timeout = self.inner.limits.send_timeout;
-        let (result, _) = call_guest!(self, id, Crm, "record-activity", timeout, |b, store| b
-            .switchboard_plugin_crm_sync()
-            .call_record_activity(store, entry));
-        result
+        self.call(id, PluginKind::Crm, "record-activity", timeout, async |pre, store| {
+            match pre {
+                Pre::Crm(pre) => {
+                    let b = pre.instantiate_async(&mut *store).await?;
+                    b.switchboard_plugin_crm_sync()
+                        .call_record_activity(store, entry)
+                        .await
+                }
+                Pre::CrmV1(pre) => {
+                    let b = pre.instantiate_async(&mut *store).await?;
+                    let r = b
+                        .switchboard_plugin_crm_sync()
+                        .call_record_activity(store, &compat::entry_out(entry))
+                        .await?;
+                    Ok(r.map_err(compat::error_in))
+                }
+                _ => unreachable!("kind checked in checkout"),
+            }
+        })
+        .await
+    }
+}
+
+/// A downloaded inbound attachment.
+#[derive(Debug, Clone)]
+pub struct Downloaded {
+    /// The file.
+    pub content: bytes::Bytes,
+    /// What the provider said it is (the host sniffs the bytes as well).
+    pub content_type: Option<String>,
+}
+
+/// Why an attachment could not be downloaded. Every one is worth retrying
+/// later except [`DownloadError::TooLarge`] and [`DownloadError::Denied`].
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    /// The plugin call failed.
+    #[error("{0}")]
+    Plugin(CallError),
+    /// The plugin answered with an error.
+    #[error("the connector refused: {0:?}")]
+    Refused(PluginError),
+    /// The download URL is not on the plugin's allow-list.
+    #[error("download denied: {0}")]
+    Denied(String),
+    /// The file is larger than the host accepts.
+    #[error("the file is larger than {max_bytes} bytes")]
+    TooLarge {
+        /// The cap.
+        max_bytes: usize,
+    },
+    /// The provider answered with an error status.
+    #[error("the provider answered HTTP {0}")]
+    Status(u16),
+    /// No answer.
+    #[error("download failed: {0}")]
+    Http(String),
+}
+
+impl DownloadError {
+    /// Whether trying again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            DownloadError::TooLarge { .. } | DownloadError::Denied(_) => false,
+            DownloadError::Refused(e) => !matches!(
+                e,
+                PluginError::Permanent(_) | PluginError::Unsupported(_) | PluginError::Config(_)
+            ),
+            DownloadError::Status(s) => *s >= 500 || *s == 429 || *s == 408,
+            _ => true,
+        }
     }
 }
 
@@ -720,34 +1095,62 @@ fn outcome_size(out: &WebhookOutcome) -> usize {
         .iter()
         .map(|(k, v)| k.len() + v.len())
         .sum();
-    let events: usize = out
-        .events
+    out.response.body.len() + headers + events_size(&out.events)
+}
+
+fn opt_len(s: &Option<String>) -> usize {
+    s.as_ref().map_or(0, String::len)
+}
+
+fn attachment_size(a: &Attachment) -> usize {
+    a.url.len()
+        + opt_len(&a.content_type)
+        + opt_len(&a.filename)
+        + opt_len(&a.content_id)
+        + a.content.as_ref().map_or(0, Vec::len)
+}
+
+fn metadata_size(m: &bindings::MessageMetadata) -> usize {
+    opt_len(&m.subject)
+        + opt_len(&m.thread_id)
+        + opt_len(&m.in_reply_to)
+        + m.references.iter().map(String::len).sum::<usize>()
+        + m.interactive_reply
+            .as_ref()
+            .map_or(0, |r| r.id.len() + r.title.len())
+        + m.reaction
+            .as_ref()
+            .map_or(0, |r| r.provider_id.len() + r.emoji.len())
+        + m.location
+            .as_ref()
+            .map_or(0, |l| 16 + opt_len(&l.name) + opt_len(&l.address))
+        + m.contacts
+            .iter()
+            .map(|c| opt_len(&c.name) + c.identities.iter().map(identity_size).sum::<usize>())
+            .sum::<usize>()
+        + m.shared_identities.iter().map(identity_size).sum::<usize>()
+}
+
+fn events_size(events: &[ChannelEvent]) -> usize {
+    events
         .iter()
         .map(|e| match e {
             ChannelEvent::Message(m) => {
                 m.provider_id.len()
                     + identity_size(&m.sender)
                     + m.recipient.as_ref().map_or(0, identity_size)
-                    + m.sender_name.as_ref().map_or(0, |s| s.len())
+                    + opt_len(&m.sender_name)
                     + m.body.len()
-                    + m.attachments
-                        .iter()
-                        .map(|a| {
-                            a.url.len()
-                                + a.content_type.as_ref().map_or(0, |s| s.len())
-                                + a.filename.as_ref().map_or(0, |s| s.len())
-                        })
-                        .sum::<usize>()
+                    + opt_len(&m.html_body)
+                    + m.attachments.iter().map(attachment_size).sum::<usize>()
+                    + metadata_size(&m.metadata)
             }
             ChannelEvent::Receipt(r) => {
-                r.provider_id.len()
-                    + r.error_code.as_ref().map_or(0, |s| s.len())
-                    + r.error_message.as_ref().map_or(0, |s| s.len())
+                r.provider_id.len() + opt_len(&r.error_code) + opt_len(&r.error_message)
             }
             ChannelEvent::Consent(c) => {
                 c.provider_id.len() + identity_size(&c.identity) + c.keyword.len()
             }
         })
-        .sum();
-    out.response.body.len() + headers + events
+        .sum()
 }

@@ -11,12 +11,25 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ManifestError;
 
-/// The WIT worlds this host implements, by kind.
+/// The WIT worlds this host implements, by kind: every released version side
+/// by side.
 pub const SUPPORTED_WORLDS: &[(PluginKind, &str)] = &[
     (PluginKind::Channel, "switchboard:plugin/channel@0.1.0"),
     (PluginKind::Routing, "switchboard:plugin/routing@0.1.0"),
     (PluginKind::Crm, "switchboard:plugin/crm@0.1.0"),
+    (PluginKind::Channel, "switchboard:plugin/channel@0.2.0"),
+    (PluginKind::Routing, "switchboard:plugin/routing@0.2.0"),
+    (PluginKind::Crm, "switchboard:plugin/crm@0.2.0"),
 ];
+
+/// A released version of the `switchboard:plugin` package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ApiVersion {
+    /// `@0.1.0`, frozen.
+    V0_1,
+    /// `@0.2.0`, current.
+    V0_2,
+}
 
 /// What a plugin does for the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -181,6 +194,15 @@ impl Manifest {
         problems
     }
 
+    /// The package version of the declared world (validated at parse time).
+    pub fn api_version(&self) -> ApiVersion {
+        if self.world.ends_with("@0.1.0") {
+            ApiVersion::V0_1
+        } else {
+            ApiVersion::V0_2
+        }
+    }
+
     /// The declared config key, if any.
     pub fn config_key(&self, key: &str) -> Option<&ConfigKey> {
         self.config.iter().find(|k| k.key == key)
@@ -205,11 +227,26 @@ pub struct Origin {
     pub host: String,
     /// Explicit or default port.
     pub port: u16,
+    /// `https://*.fbcdn.net`: any subdomain of `host` (not `host` itself).
+    /// Providers serve media from CDN hosts whose names vary.
+    pub subdomains: bool,
 }
 
 impl Origin {
-    /// Parses `https://api.example.com` or `http://127.0.0.1:8080`.
+    /// Parses `https://api.example.com`, `http://127.0.0.1:8080` or
+    /// `https://*.cdn.example.com` (every subdomain; a name, not an IP).
     pub fn parse(text: &str) -> Result<Origin, String> {
+        if let Some((scheme, rest)) = text.split_once("://*.") {
+            let mut origin = Origin::parse(&format!("{scheme}://{rest}"))?;
+            if origin.host.parse::<std::net::IpAddr>().is_ok() || origin.host.starts_with('[') {
+                return Err(format!("`{text}`: a wildcard needs a host name"));
+            }
+            if !origin.host.contains('.') {
+                return Err(format!("`{text}`: a wildcard needs a domain with a dot"));
+            }
+            origin.subdomains = true;
+            return Ok(origin);
+        }
         let url = url::Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
         let scheme = url.scheme().to_string();
         if scheme != "http" && scheme != "https" {
@@ -227,23 +264,33 @@ impl Origin {
         let port = url
             .port_or_known_default()
             .ok_or_else(|| format!("`{text}` has no port"))?;
-        Ok(Origin { scheme, host, port })
+        Ok(Origin {
+            scheme,
+            host,
+            port,
+            subdomains: false,
+        })
     }
 
     /// Whether `uri` points at this origin.
     pub fn matches(&self, scheme: &str, host: &str, port: Option<u16>) -> bool {
         let default = if scheme == "https" { 443 } else { 80 };
-        self.scheme == scheme
-            && self
-                .host
-                .eq_ignore_ascii_case(host.trim_start_matches('[').trim_end_matches(']'))
-            && self.port == port.unwrap_or(default)
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let host_matches = if self.subdomains {
+            let host = host.to_ascii_lowercase();
+            host.strip_suffix(self.host.as_str())
+                .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('.'))
+        } else {
+            self.host.eq_ignore_ascii_case(host)
+        };
+        self.scheme == scheme && host_matches && self.port == port.unwrap_or(default)
     }
 }
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+        let wildcard = if self.subdomains { "*." } else { "" };
+        write!(f, "{}://{wildcard}{}:{}", self.scheme, self.host, self.port)
     }
 }
 
@@ -267,6 +314,20 @@ key = "auth_token"
 required = true
 secret = true
 "#;
+
+    #[test]
+    fn wildcard_origins_match_subdomains_only() {
+        let o = Origin::parse("https://*.fbcdn.net").unwrap();
+        assert!(o.matches("https", "scontent-iad3-1.xx.fbcdn.net", None));
+        assert!(o.matches("https", "a.FBCDN.net", Some(443)));
+        assert!(!o.matches("https", "fbcdn.net", None));
+        assert!(!o.matches("https", "evilfbcdn.net", None));
+        assert!(!o.matches("https", "a.fbcdn.net.evil.com", None));
+        assert!(!o.matches("http", "a.fbcdn.net", None));
+        assert_eq!(o.to_string(), "https://*.fbcdn.net:443");
+        assert!(Origin::parse("https://*.127.0.0.1").is_err());
+        assert!(Origin::parse("https://*.com").is_err());
+    }
 
     #[test]
     fn parses_a_good_manifest() {

@@ -81,6 +81,17 @@ pub trait HostServices: Send + Sync + 'static {
         &self,
         request: OutboundRequest,
     ) -> BoxFuture<'_, Result<OutboundResponse, HttpFailure>>;
+    /// Downloads a file for the host (an inbound attachment), reading at most
+    /// `max_bytes` of body. The allow-list was checked by the caller. By
+    /// default this is [`HostServices::send_http`].
+    fn fetch_file(
+        &self,
+        request: OutboundRequest,
+        max_bytes: usize,
+    ) -> BoxFuture<'_, Result<OutboundResponse, HttpFailure>> {
+        let _ = max_bytes;
+        self.send_http(request)
+    }
     /// Told when a plugin is quarantined, so the server can persist it.
     fn plugin_quarantined(&self, plugin: String, reason: String) -> BoxFuture<'_, ()>;
 }

@@ -15,8 +15,10 @@ use wasmtime_wasi_http::{
 };
 
 use crate::Limits;
-use crate::bindings::channel::switchboard::plugin::{host, types};
+use crate::bindings::v0_1::channel::switchboard::plugin as v1;
+use crate::bindings::v0_2::channel::switchboard::plugin::{host, types};
 use crate::bindings::{KvError, LogLevel};
+use crate::compat;
 use crate::manifest::Origin;
 use crate::services::{HostServices, HttpFailure, KvFailure, OutboundRequest};
 
@@ -35,6 +37,14 @@ pub(crate) struct PluginState {
 }
 
 impl PluginState {
+    pub(crate) fn table(&self) -> &ResourceTable {
+        &self.table
+    }
+
+    pub(crate) fn table_mut(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
     pub(crate) fn new(
         plugin: Arc<str>,
         config: Arc<HashMap<String, String>>,
@@ -121,6 +131,36 @@ impl WasiHttpView for PluginState {
 }
 
 impl types::Host for PluginState {}
+impl v1::types::Host for PluginState {}
+
+/// 0.1.0 plugins see the same host, through the frozen types.
+impl v1::host::Host for PluginState {
+    async fn log(&mut self, level: v1::host::LogLevel, message: String) {
+        host::Host::log(self, compat::log_level_in(level), message).await
+    }
+
+    async fn get_config(&mut self, key: String) -> Option<String> {
+        host::Host::get_config(self, key).await
+    }
+
+    async fn kv_get(&mut self, key: String) -> Option<Vec<u8>> {
+        host::Host::kv_get(self, key).await
+    }
+
+    async fn kv_set(&mut self, key: String, value: Vec<u8>) -> Result<(), v1::host::KvError> {
+        host::Host::kv_set(self, key, value)
+            .await
+            .map_err(compat::kv_error_out)
+    }
+
+    async fn kv_delete(&mut self, key: String) {
+        host::Host::kv_delete(self, key).await
+    }
+
+    async fn now_ms(&mut self) -> u64 {
+        host::Host::now_ms(self).await
+    }
+}
 
 fn truncate(text: &str, max: usize) -> &str {
     if text.len() <= max {

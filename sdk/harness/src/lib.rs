@@ -34,9 +34,10 @@ use bytes::Bytes;
 pub use switchboard_plugin_host::bindings;
 use switchboard_plugin_host::{BoxFuture, HostServices, KvFailure, LoadSpec};
 pub use switchboard_plugin_host::{
-    CallError, ChannelEvent, HttpFailure, HttpRequest, HttpResponse, Limits, LoadError,
-    OutboundMessage, OutboundRequest, OutboundResponse, PluginError, PluginHost, SendReceipt,
-    WARM_POLICY_CALLS, WebhookOutcome,
+    AgentCandidate, Attachment, AttachmentDownload, CallError, CandidateSet, ChannelEvent,
+    ChannelInfo, DownloadError, Downloaded, HttpFailure, HttpRequest, HttpResponse, Limits,
+    LoadError, OutboundMessage, OutboundRequest, OutboundResponse, PluginError, PluginHost,
+    PollOutcome, SendReceipt, TemplateInfo, WARM_POLICY_CALLS, WebhookOutcome,
 };
 
 /// Where `plugins/build.sh` puts the plugin with this id.
@@ -252,6 +253,46 @@ impl Harness {
         message: &OutboundMessage,
     ) -> Result<Result<SendReceipt, PluginError>, CallError> {
         self.host.send(&self.id, message).await
+    }
+
+    /// Calls `describe`.
+    pub async fn describe(&self) -> Result<ChannelInfo, CallError> {
+        self.host.describe_channel(&self.id).await
+    }
+
+    /// Calls `fetch-attachment`: how the host would download this file.
+    pub async fn fetch_attachment(
+        &self,
+        attachment: &Attachment,
+    ) -> Result<Result<AttachmentDownload, PluginError>, CallError> {
+        self.host.fetch_attachment(&self.id, attachment).await
+    }
+
+    /// Downloads an attachment the way the server does: `fetch-attachment`,
+    /// then the request through the fake HTTP (allow-list checked).
+    pub async fn download_attachment(
+        &self,
+        attachment: &Attachment,
+        max_bytes: usize,
+    ) -> Result<Downloaded, DownloadError> {
+        self.host
+            .download_attachment(&self.id, attachment, max_bytes)
+            .await
+    }
+
+    /// Calls `list-templates`.
+    pub async fn list_templates(
+        &self,
+    ) -> Result<Result<Vec<TemplateInfo>, PluginError>, CallError> {
+        self.host.list_templates(&self.id).await
+    }
+
+    /// Calls `poll` with this cursor.
+    pub async fn poll(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<Result<PollOutcome, PluginError>, CallError> {
+        self.host.poll(&self.id, cursor).await
     }
 }
 
