@@ -17,6 +17,7 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     retry_after_secs: Option<u64>,
+    details: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
@@ -27,6 +28,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after_secs: None,
+            details: serde_json::Map::new(),
         }
     }
 
@@ -80,11 +82,10 @@ impl std::fmt::Display for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (
-            self.status,
-            Json(json!({"error": {"code": self.code, "message": self.message}})),
-        )
-            .into_response();
+        let mut error = self.details;
+        error.insert("code".into(), json!(self.code));
+        error.insert("message".into(), json!(self.message));
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
         if let Some(secs) = self.retry_after_secs {
             response
                 .headers_mut()
@@ -104,12 +105,14 @@ impl From<AppError> for ApiError {
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::BadGateway => StatusCode::BAD_GATEWAY,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let mut error = ApiError::new(status, e.code(), e.message());
         error.retry_after_secs = e.retry_after_secs();
+        error.details = e.details().clone();
         error
     }
 }

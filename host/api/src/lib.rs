@@ -14,6 +14,7 @@
 
 #![deny(missing_docs)]
 
+mod attachments;
 pub mod auth;
 mod calls;
 mod desk;
@@ -162,6 +163,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::get_conversation))
         .routes(routes!(routes::set_conversation_status))
         .routes(routes!(routes::reply))
+        .routes(routes!(attachments::upload))
+        .routes(routes!(attachments::download))
+        .routes(routes!(attachments::window))
+        .routes(routes!(attachments::templates))
         .routes(routes!(desk::mark_read))
         .routes(routes!(desk::add_note))
         .routes(routes!(routes::typing))
@@ -237,6 +242,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .nest("/webchat/v1", webchat)
         .merge(hooks)
+        .route("/media/{id}", get(attachments::media))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_handler))
         .merge(switchboard_web::routes(

@@ -68,6 +68,11 @@ pub struct InstallBody {
     /// Origins added to the manifest's allow-list.
     #[serde(default)]
     allow_hosts: Vec<String>,
+    /// Install under this plugin id instead of the manifest's, to run the same
+    /// component again (a second WhatsApp number, another mailbox) with its own
+    /// config, secrets, kv, webhook path `/hooks/{id}` and health.
+    #[serde(default)]
+    id: Option<String>,
 }
 
 /// `POST /api/v1/plugins`: install or upgrade, and load at once.
@@ -92,6 +97,7 @@ pub async fn install(
                 source: body.path,
                 config: body.config,
                 allow_hosts: body.allow_hosts,
+                id: body.id,
             },
         )
         .await?;

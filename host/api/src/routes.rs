@@ -15,6 +15,7 @@ use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
+use switchboard_app::outbox::ReplyContent;
 
 /// `?identity=kind:value`.
 #[derive(Deserialize, IntoParams)]
@@ -277,11 +278,25 @@ pub async fn set_conversation_status(
 /// `POST /api/v1/conversations/{id}/messages` body.
 #[derive(Deserialize, ToSchema)]
 pub struct ReplyBody {
-    /// The reply; trimmed, not empty, at most 4000 characters.
+    /// The reply; trimmed, at most 4000 characters (and the channel's own limit);
+    /// may be empty when files are attached; ignored with a template.
+    #[serde(default)]
     body: String,
     /// A channel plugin id or channel name to answer on instead of the conversation's
     /// current one.
     channel: Option<String>,
+    /// Upload ids from `POST /attachments`, in order.
+    #[serde(default)]
+    attachments: Vec<String>,
+    /// An approved template, sent even outside the messaging window:
+    /// `{name, language, parameters}`; each parameter is a string or
+    /// `{name, value}` (named placeholders).
+    #[schema(value_type = Option<Object>)]
+    template: Option<switchboard_app::outbox::Template>,
+    /// Choices to tap: `{"buttons": [{id, title}]}` or
+    /// `{"list": {button, choices: [{id, title, description?}]}}`.
+    #[schema(value_type = Option<Object>)]
+    interactive: Option<switchboard_app::outbox::Interactive>,
 }
 
 /// `POST /api/v1/conversations/{id}/messages`: reply on the conversation's
@@ -295,8 +310,10 @@ pub struct ReplyBody {
         (status = 400, description = "Empty or too long, no such channel, no channel yet, or \
             the contact has no identity to reach on it", body = ErrorBody),
         (status = 404, description = "No such conversation or channel plugin", body = ErrorBody),
-        (status = 422, description = "`opted_out`: the contact opted out of that channel",
-            body = ErrorBody),
+        (status = 422, description = "`opted_out`: the contact opted out of that channel; \
+            `window_closed`: a free-form reply outside the channel's messaging window (the \
+            error carries `closed_at`; send a template); `templates_unsupported` / \
+            `interactive_unsupported`: the channel has none", body = ErrorBody),
     ))]
 pub async fn reply(
     State(state): State<AppState>,
@@ -306,7 +323,17 @@ pub async fn reply(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (event, outbox) = state
         .outbox
-        .reply(&auth.agent.id, &id, body.body, body.channel.as_deref())
+        .reply(
+            &auth.agent.id,
+            &id,
+            ReplyContent {
+                body: body.body,
+                attachments: body.attachments,
+                template: body.template,
+                interactive: body.interactive,
+            },
+            body.channel.as_deref(),
+        )
         .await?;
     Ok((
         StatusCode::ACCEPTED,

@@ -14,12 +14,14 @@ use switchboard_store::Store;
 use tokio::sync::watch;
 
 use crate::accounts::Passwords;
+use crate::attachments::{AttachmentConfig, Attachments};
+use crate::blobs::BlobStore;
 use crate::channels::Channels;
 use crate::contacts::Contacts;
 use crate::desk::{Desk, Disposition};
 use crate::error::AppResult;
 use crate::events::{EventBus, LocalBus};
-use crate::ingest::{Ingest, IngestConfig};
+use crate::ingest::{Ingest, IngestConfig, IngestParts};
 use crate::login::{Logins, ThrottleConfig};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
@@ -52,6 +54,8 @@ pub struct AppConfig {
     pub login: ThrottleConfig,
     /// What webchat visitors may do.
     pub webchat: WebchatLimits,
+    /// Attachment limits and retries.
+    pub attachments: AttachmentConfig,
 }
 
 /// The application layer, ready to serve. Cheap to clone.
@@ -91,6 +95,8 @@ pub struct App {
     pub plugin_admin: Arc<PluginAdmin>,
     /// Logging in, throttled.
     pub logins: Arc<Logins>,
+    /// Attachments: the blob store, uploads, the copy worker, signed URLs.
+    pub attachments: Arc<Attachments>,
 }
 
 impl App {
@@ -117,13 +123,24 @@ impl App {
         let notifier = Notifier::new(events.clone(), routing.clone());
         let metrics = Arc::new(Metrics::default());
         let channels = Arc::new(Channels::new(plugins.clone()));
-        let ingest = Arc::new(Ingest::new(
+        let attachments = Arc::new(Attachments::new(
             store.clone(),
             plugins.clone(),
-            channels.clone(),
+            BlobStore::new(config.data_dir.join("blobs"), config.attachments.max_bytes),
             notifier.clone(),
-            routing.clone(),
-            metrics.clone(),
+            config.attachments.clone(),
+            config.public_url.clone(),
+        ));
+        let ingest = Arc::new(Ingest::new(
+            IngestParts {
+                store: store.clone(),
+                plugins: plugins.clone(),
+                channels: channels.clone(),
+                notifier: notifier.clone(),
+                routing: routing.clone(),
+                metrics: metrics.clone(),
+                attachments: attachments.clone(),
+            },
             IngestConfig {
                 public_url: config.public_url.clone(),
                 default_region: config.default_region.clone(),
@@ -144,6 +161,7 @@ impl App {
             notifier.clone(),
             metrics.clone(),
             webchat.clone(),
+            attachments.clone(),
             config.outbox.clone(),
         ));
         let desk = Arc::new(Desk::new(
@@ -197,11 +215,17 @@ impl App {
             contacts,
             plugin_admin,
             logins,
+            attachments,
         })
     }
 
-    /// Runs the background work (the outbox worker) until `shutdown` turns true.
+    /// Runs the background work (the outbox worker, the attachment copier and
+    /// the pollers) until `shutdown` turns true.
     pub async fn run_workers(&self, shutdown: watch::Receiver<bool>) {
-        self.outbox.run(shutdown).await;
+        tokio::join!(
+            self.outbox.run(shutdown.clone()),
+            self.attachments.run(shutdown.clone()),
+            self.ingest.run_pollers(shutdown),
+        );
     }
 }

@@ -2,8 +2,14 @@
 //! own webchat, with each connector's `describe` answer asked once and cached.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
-use switchboard_plugin_host::{CallError, ChannelInfo, PluginHost, PluginKind};
+use switchboard_plugin_host::bindings::{AttachmentLimits, ChannelCapabilities};
+use switchboard_plugin_host::{CallError, ChannelInfo, PluginHost, PluginKind, TemplateInfo};
+
+use crate::error::{AppError, AppResult, ErrorKind};
+use crate::ingest::call_error;
+use crate::outbox::{Template, TemplateParameter};
 use switchboard_store::WEBCHAT;
 use tokio::sync::RwLock;
 
@@ -16,8 +22,21 @@ pub fn webchat_info() -> ChannelInfo {
         channel: WEBCHAT_PLUGIN_ID.into(),
         identity_kind: WEBCHAT.into(),
         display_name: "Webchat".into(),
-        supports_media: false,
-        supports_receipts: true,
+        capabilities: ChannelCapabilities {
+            window_secs: None,
+            human_window_secs: None,
+            max_body_chars: Some(crate::text::MAX_TEXT_CHARS as u32),
+            attachments: AttachmentLimits {
+                max_count: 0,
+                max_bytes: 0,
+                content_types: Vec::new(),
+            },
+            templates: false,
+            interactive: false,
+            delivery_receipts: true,
+            read_receipts: false,
+            poll_interval_ms: None,
+        },
     }
 }
 
@@ -25,6 +44,7 @@ pub fn webchat_info() -> ChannelInfo {
 pub struct Channels {
     plugins: PluginHost,
     cache: RwLock<HashMap<String, ChannelInfo>>,
+    templates: RwLock<HashMap<String, (Instant, Vec<TemplateInfo>)>>,
 }
 
 impl Channels {
@@ -33,6 +53,7 @@ impl Channels {
         Channels {
             plugins,
             cache: RwLock::default(),
+            templates: RwLock::default(),
         }
     }
 
@@ -91,8 +112,123 @@ impl Channels {
         None
     }
 
-    /// Forgets a plugin's cached description (it was reloaded or removed).
+    /// Forgets a plugin's cached description and templates (it was reloaded or
+    /// removed).
     pub async fn forget(&self, plugin_id: &str) {
         self.cache.write().await.remove(plugin_id);
+        self.templates.write().await.remove(plugin_id);
+    }
+
+    /// The templates a connector's provider approved, asked at most every
+    /// [`TEMPLATE_TTL`] (the answer is kept when the provider is down).
+    pub async fn templates(&self, plugin_id: &str) -> AppResult<Vec<TemplateInfo>> {
+        if let Some((at, list)) = self.templates.read().await.get(plugin_id)
+            && at.elapsed() < TEMPLATE_TTL
+        {
+            return Ok(list.clone());
+        }
+        match self.plugins.list_templates(plugin_id).await {
+            Ok(Ok(list)) => {
+                self.templates
+                    .write()
+                    .await
+                    .insert(plugin_id.to_string(), (Instant::now(), list.clone()));
+                Ok(list)
+            }
+            failure => {
+                if let Some((_, list)) = self.templates.read().await.get(plugin_id) {
+                    return Ok(list.clone());
+                }
+                Err(match failure {
+                    Err(e) => call_error(e),
+                    Ok(Err(e)) => AppError::new(
+                        ErrorKind::Unavailable,
+                        "templates_unavailable",
+                        format!("the provider's templates could not be listed: {e:?}"),
+                    ),
+                    Ok(Ok(_)) => unreachable!("handled above"),
+                })
+            }
+        }
+    }
+
+    /// The text a template sends, with its parameters filled in, for the
+    /// timeline; `name (language): values` when the catalogue does not have it.
+    pub async fn render_template(&self, plugin_id: &str, template: &Template) -> String {
+        let known = self.templates(plugin_id).await.ok().and_then(|list| {
+            list.into_iter()
+                .find(|t| t.name == template.name && t.language == template.language)
+        });
+        match known {
+            Some(t) => fill_template(&t.body, &t.parameters, &template.parameters),
+            None => {
+                let values: Vec<&str> = template
+                    .parameters
+                    .iter()
+                    .map(|p| p.value.as_str())
+                    .collect();
+                format!(
+                    "Template {} ({}): {}",
+                    template.name,
+                    template.language,
+                    values.join(", ")
+                )
+            }
+        }
+    }
+}
+
+/// How long a connector's template list is kept.
+pub const TEMPLATE_TTL: Duration = Duration::from_secs(300);
+
+/// `Hello {{1}}` with `["Jane"]` → `Hello Jane`: positional values fill the
+/// placeholders in order, named values fill `{{name}}`.
+pub fn fill_template(body: &str, names: &[String], values: &[TemplateParameter]) -> String {
+    let mut out = body.to_string();
+    for (i, name) in names.iter().enumerate() {
+        let value = values
+            .iter()
+            .find(|v| v.name.as_deref() == Some(name.as_str()))
+            .or_else(|| values.get(i).filter(|v| v.name.is_none()));
+        if let Some(v) = value {
+            out = out.replace(&format!("{{{{{name}}}}}"), &v.value);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn param(name: Option<&str>, value: &str) -> TemplateParameter {
+        TemplateParameter {
+            name: name.map(str::to_string),
+            value: value.to_string(),
+        }
+    }
+
+    #[test]
+    fn templates_fill_positional_and_named_placeholders() {
+        let names = vec!["1".to_string(), "2".to_string()];
+        assert_eq!(
+            fill_template(
+                "Hi {{1}}, order {{2}} shipped",
+                &names,
+                &[param(None, "Jane"), param(None, "42")]
+            ),
+            "Hi Jane, order 42 shipped"
+        );
+        let names = vec!["first_name".to_string()];
+        assert_eq!(
+            fill_template(
+                "Hi {{first_name}}",
+                &names,
+                &[param(Some("first_name"), "Ann")]
+            ),
+            "Hi Ann"
+        );
+        // A missing value leaves the placeholder for the agent to see.
+        assert_eq!(fill_template("Hi {{1}}", &["1".into()], &[]), "Hi {{1}}");
     }
 }

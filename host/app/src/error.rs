@@ -25,6 +25,8 @@ pub enum ErrorKind {
     Unprocessable,
     /// Too many requests from this caller.
     TooManyRequests,
+    /// The body or file is larger than allowed.
+    PayloadTooLarge,
     /// A dependency (the store, a plugin, routing) is unavailable; retry later.
     Unavailable,
     /// A peer the request had to reach (a SIP trunk) failed or could not be reached.
@@ -40,6 +42,7 @@ pub struct AppError {
     code: &'static str,
     message: String,
     retry_after_secs: Option<u64>,
+    details: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Result alias of the use cases.
@@ -53,7 +56,20 @@ impl AppError {
             code,
             message: message.into(),
             retry_after_secs: None,
+            details: serde_json::Map::new(),
         }
+    }
+
+    /// The same failure with a machine-readable detail (`closed_at` of a
+    /// closed messaging window), returned beside `code` and `message`.
+    pub fn with_detail(mut self, key: &str, value: serde_json::Value) -> AppError {
+        self.details.insert(key.to_string(), value);
+        self
+    }
+
+    /// The details, if any.
+    pub fn details(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.details
     }
 
     /// The same failure, telling the caller when to try again.

@@ -11,13 +11,17 @@
 
 use std::sync::Arc;
 
-use switchboard_core::{Attachment, ConsentAction, DeliveryStatus, Identity, normalize_identity};
+use serde_json::{Map, Value, json};
+use switchboard_core::{ConsentAction, DeliveryStatus, Identity, normalize_identity};
 use switchboard_plugin_host::{
     CallError, ChannelEvent, HttpRequest, PluginError, PluginHost, bindings,
 };
 use switchboard_store::{
-    ConsentEvent, InboundMessage, IngestBatch, IngestEvent, IngestOutcome, Receipt, Store,
+    ConsentEvent, InboundAttachment, InboundMessage, IngestBatch, IngestEvent, IngestOutcome,
+    Receipt, Store,
 };
+
+use crate::attachments::Attachments;
 
 use crate::channels::Channels;
 use crate::clock::now_ms;
@@ -71,27 +75,40 @@ pub struct Ingest {
     notifier: Notifier,
     routing: Option<Arc<RoutingService>>,
     metrics: Arc<Metrics>,
+    attachments: Arc<Attachments>,
     config: IngestConfig,
+}
+
+/// What ingest is built from.
+pub struct IngestParts {
+    /// The store.
+    pub store: Store,
+    /// The plugin host.
+    pub plugins: PluginHost,
+    /// Channel descriptions.
+    pub channels: Arc<Channels>,
+    /// Realtime notifications.
+    pub notifier: Notifier,
+    /// Routing, when it runs.
+    pub routing: Option<Arc<RoutingService>>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Attachments (inline files are kept before the commit; pending ones are
+    /// copied after it).
+    pub attachments: Arc<Attachments>,
 }
 
 impl Ingest {
     /// Ingest over these parts.
-    pub fn new(
-        store: Store,
-        plugins: PluginHost,
-        channels: Arc<Channels>,
-        notifier: Notifier,
-        routing: Option<Arc<RoutingService>>,
-        metrics: Arc<Metrics>,
-        config: IngestConfig,
-    ) -> Ingest {
+    pub fn new(parts: IngestParts, config: IngestConfig) -> Ingest {
         Ingest {
-            store,
-            plugins,
-            channels,
-            notifier,
-            routing,
-            metrics,
+            store: parts.store,
+            plugins: parts.plugins,
+            channels: parts.channels,
+            notifier: parts.notifier,
+            routing: parts.routing,
+            metrics: parts.metrics,
+            attachments: parts.attachments,
             config,
         }
     }
@@ -136,10 +153,7 @@ impl Ingest {
             .await
             .map_err(call_error)?
             .channel;
-        let mut events = Vec::with_capacity(outcome.events.len());
-        for event in outcome.events {
-            events.push(convert(event, self.config.default_region.as_deref())?);
-        }
+        let events = self.convert_all(outcome.events).await?;
         if !events.is_empty() {
             self.commit(plugin_id, &channel, events)
                 .await
@@ -162,6 +176,138 @@ impl Ingest {
         })
     }
 
+    /// Calls `poll` on every enabled connector that declares a poll interval,
+    /// each on its own schedule, until `shutdown` turns true. Events are stored
+    /// like a webhook's; the connector's cursor is kept only after they are, so
+    /// a crash re-reads (ingest is idempotent) instead of losing.
+    pub async fn run_pollers(&self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut due: std::collections::HashMap<String, std::time::Instant> = Default::default();
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            for plugin_id in self.channels.plugin_ids() {
+                let Ok(info) = self.channels.info(&plugin_id).await else {
+                    continue;
+                };
+                let Some(interval) = info.capabilities.poll_interval_ms else {
+                    continue;
+                };
+                let interval = std::time::Duration::from_millis(u64::from(interval.max(1000)));
+                let now = std::time::Instant::now();
+                if due.get(&plugin_id).is_some_and(|at| *at > now) {
+                    continue;
+                }
+                due.insert(plugin_id.clone(), now + interval);
+                self.poll_once(&plugin_id, &info.channel).await;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// Polls one connector until it says nothing more is waiting (at most a few
+    /// rounds, so one busy mailbox cannot starve the others).
+    pub async fn poll_once(&self, plugin_id: &str, channel: &str) {
+        for _ in 0..10 {
+            let cursor = match self.store.poll_cursor(plugin_id).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(plugin = plugin_id, "poll cursor unavailable: {e}");
+                    return;
+                }
+            };
+            let outcome = match self.plugins.poll(plugin_id, cursor.as_deref()).await {
+                Ok(Ok(outcome)) => outcome,
+                failure => {
+                    let reason = match failure {
+                        Ok(Err(e)) => format!("{e:?}"),
+                        Err(e) => e.to_string(),
+                        Ok(Ok(_)) => unreachable!("handled above"),
+                    };
+                    tracing::warn!(plugin = plugin_id, "poll failed: {reason}");
+                    let _ = self
+                        .store
+                        .record_poll(plugin_id, None, Some(&reason), now_ms())
+                        .await;
+                    return;
+                }
+            };
+            let more = outcome.more;
+            let stored = match self.convert_all(outcome.events).await {
+                Ok(events) if events.is_empty() => Ok(()),
+                Ok(events) => self
+                    .commit(plugin_id, channel, events)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let error = stored.as_ref().err().map(String::as_str);
+            let cursor = if stored.is_ok() {
+                outcome.cursor.as_deref()
+            } else {
+                None
+            };
+            if let Err(e) = self
+                .store
+                .record_poll(plugin_id, cursor, error, now_ms())
+                .await
+            {
+                tracing::error!(plugin = plugin_id, "recording a poll failed: {e}");
+                return;
+            }
+            if let Some(e) = error {
+                tracing::error!(plugin = plugin_id, "polled events could not be stored: {e}");
+                return;
+            }
+            if !more {
+                return;
+            }
+        }
+    }
+
+    /// Normalizes a connector's events; files the connector handed over as bytes
+    /// are kept in the blob store first, so the batch only names them.
+    async fn convert_all(&self, events: Vec<ChannelEvent>) -> AppResult<Vec<IngestEvent>> {
+        let region = self.config.default_region.as_deref();
+        let mut out = Vec::with_capacity(events.len());
+        for event in events {
+            out.push(match event {
+                ChannelEvent::Message(mut m) => {
+                    let mut files = Vec::with_capacity(m.attachments.len());
+                    for a in std::mem::take(&mut m.attachments) {
+                        let stored = match &a.content {
+                            Some(bytes) => Some(self.attachments.keep_inline(bytes).await?),
+                            None => None,
+                        };
+                        files.push(InboundAttachment {
+                            source: a.url,
+                            content_type: a.content_type,
+                            filename: a.filename,
+                            size: a.size,
+                            content_id: a.content_id,
+                            stored,
+                        });
+                    }
+                    IngestEvent::InboundMessage(InboundMessage {
+                        provider_id: m.provider_id,
+                        sender: identity(&m.sender, region)?,
+                        sender_name: m.sender_name,
+                        body: m.body,
+                        attachments: files,
+                        sent_at_ms: m.sent_at_ms.and_then(|t| i64::try_from(t).ok()),
+                        metadata: metadata_json(&m.metadata, m.html_body.as_deref(), region),
+                    })
+                }
+                other => convert(other, region)?,
+            });
+        }
+        Ok(out)
+    }
+
     /// Commits events of one channel as one batch, then hands new messages to
     /// routing and tells connected clients. Used by connectors' webhooks and by
     /// the host's own channels (webchat).
@@ -179,10 +325,57 @@ impl Ingest {
             events,
         };
         let started = std::time::Instant::now();
+        let files = batch.events.iter().any(|e| {
+            matches!(e, IngestEvent::InboundMessage(m) if m.attachments.iter().any(|a| a.stored.is_none()))
+        });
+        let shared = shared_identities(&batch.events);
         let outcomes = self.store.ingest(batch).await?;
         self.metrics.ingest(started.elapsed());
+        if files {
+            self.attachments.wake();
+        }
+        self.join_shared(&outcomes, shared).await;
         self.publish(plugin_id, channel, &outcomes);
         Ok(outcomes)
+    }
+
+    /// Joins a sender to the contact that already holds an identity they shared
+    /// as their own (a phone number or e-mail from a Messenger quick reply, which
+    /// the provider takes from the person's verified profile): their contact is
+    /// merged into that one, reversibly through the merge ledger. An identity no
+    /// contact holds yet is added to the sender's contact.
+    async fn join_shared(&self, outcomes: &[IngestOutcome], shared: Vec<Vec<Identity>>) {
+        for (outcome, identities) in outcomes.iter().zip(shared) {
+            let IngestOutcome::Created { contact_id, .. } = outcome else {
+                continue;
+            };
+            for identity in identities {
+                let result = match self.store.contact_by_identity(&identity).await {
+                    Ok(Some(other)) if other.id != *contact_id => self
+                        .store
+                        .merge_contacts(&other.id, contact_id, "system:shared-identity")
+                        .await
+                        .map(|_| true),
+                    Ok(Some(_)) => Ok(false),
+                    Ok(None) => self
+                        .store
+                        .add_identity(contact_id, &identity)
+                        .await
+                        .map(|_| false),
+                    Err(e) => Err(e),
+                };
+                match result {
+                    Ok(true) => {
+                        tracing::info!(contact = %contact_id, "sender joined the contact holding an identity they shared");
+                        break;
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(contact = %contact_id, "could not join a shared identity: {e}")
+                    }
+                }
+            }
+        }
     }
 
     /// Tells connected clients what the webhook changed.
@@ -252,25 +445,102 @@ fn identity(i: &bindings::Identity, region: Option<&str>) -> Result<Identity, Ap
     })
 }
 
-fn convert(event: ChannelEvent, region: Option<&str>) -> Result<IngestEvent, AppError> {
-    Ok(match event {
-        ChannelEvent::Message(m) => IngestEvent::InboundMessage(InboundMessage {
-            provider_id: m.provider_id,
-            sender: identity(&m.sender, region)?,
-            sender_name: m.sender_name,
-            body: m.body,
-            attachments: m
-                .attachments
-                .into_iter()
-                .map(|a| Attachment {
-                    url: a.url,
-                    content_type: a.content_type,
-                    filename: a.filename,
-                    size: a.size,
+/// The identities each message's sender gave as their own, one entry per
+/// event (empty for events without any).
+fn shared_identities(events: &[IngestEvent]) -> Vec<Vec<Identity>> {
+    events
+        .iter()
+        .map(|e| match e {
+            IngestEvent::InboundMessage(m) => {
+                let shared: Vec<Identity> = m
+                    .metadata
+                    .get("shared_identities")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|i| serde_json::from_value::<Identity>(i.clone()).ok())
+                    .collect();
+                shared
+            }
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+/// Message metadata as the event keeps it: only what is there.
+fn metadata_json(
+    m: &bindings::MessageMetadata,
+    html_body: Option<&str>,
+    region: Option<&str>,
+) -> Value {
+    let mut o = Map::new();
+    let mut put = |k: &str, v: Value| {
+        if !(v.is_null() || v.as_array().is_some_and(Vec::is_empty)) {
+            o.insert(k.to_string(), v);
+        }
+    };
+    put("subject", json!(m.subject));
+    put("thread_id", json!(m.thread_id));
+    put("in_reply_to", json!(m.in_reply_to));
+    put("references", json!(m.references));
+    put(
+        "interactive_reply",
+        m.interactive_reply
+            .as_ref()
+            .map_or(Value::Null, |r| json!({"id": r.id, "title": r.title})),
+    );
+    put(
+        "reaction",
+        m.reaction.as_ref().map_or(
+            Value::Null,
+            |r| json!({"provider_id": r.provider_id, "emoji": r.emoji}),
+        ),
+    );
+    put(
+        "location",
+        m.location.as_ref().map_or(Value::Null, |l| {
+            json!({"latitude": l.latitude, "longitude": l.longitude, "name": l.name, "address": l.address})
+        }),
+    );
+    put(
+        "contacts",
+        Value::Array(
+            m.contacts
+                .iter()
+                .map(|c| {
+                    json!({
+                        "name": c.name,
+                        "identities": c.identities.iter()
+                            .map(|i| json!({"kind": i.kind, "value": i.value}))
+                            .collect::<Vec<_>>(),
+                    })
                 })
                 .collect(),
-            sent_at_ms: m.sent_at_ms.map(|t| t as i64),
-        }),
+        ),
+    );
+    put(
+        "shared_identities",
+        Value::Array(
+            m.shared_identities
+                .iter()
+                .filter_map(|i| identity(i, region).ok())
+                .filter_map(|i| serde_json::to_value(i).ok())
+                .collect(),
+        ),
+    );
+    put("html_body", json!(html_body));
+    Value::Object(o)
+}
+
+fn convert(event: ChannelEvent, region: Option<&str>) -> Result<IngestEvent, AppError> {
+    Ok(match event {
+        ChannelEvent::Message(_) => {
+            return Err(AppError::new(
+                ErrorKind::Internal,
+                "internal",
+                "messages are converted with their attachments",
+            ));
+        }
         ChannelEvent::Receipt(r) => IngestEvent::Receipt(Receipt {
             provider_id: r.provider_id,
             status: delivery_status(r.status),

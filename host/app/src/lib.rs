@@ -26,6 +26,8 @@
 
 pub mod accounts;
 pub mod app;
+pub mod attachments;
+pub mod blobs;
 pub mod channels;
 pub mod clock;
 pub mod contacts;

@@ -11,15 +11,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 use switchboard_core::{ConsentState, retry_delay};
+use switchboard_plugin_host::bindings::ChannelCapabilities;
 use switchboard_plugin_host::{CallError, OutboundMessage, PluginError, PluginHost, bindings};
 use switchboard_store::{NewReply, OutboxRow, Store, TimelineEvent};
 use tokio::sync::{Notify, watch};
 
+use crate::attachments::Attachments;
 use crate::channels::{Channels, WEBCHAT_PLUGIN_ID};
 use crate::clock::now_ms;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorKind};
 use crate::ingest::{call_error, delivery_status};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
@@ -61,6 +63,7 @@ pub struct Outbox {
     notifier: Notifier,
     metrics: Arc<Metrics>,
     webchat: Arc<Webchat>,
+    attachments: Arc<Attachments>,
     config: OutboxConfig,
     wake: Notify,
 }
@@ -74,6 +77,7 @@ impl Outbox {
         notifier: Notifier,
         metrics: Arc<Metrics>,
         webchat: Arc<Webchat>,
+        attachments: Arc<Attachments>,
         config: OutboxConfig,
     ) -> Outbox {
         Outbox {
@@ -83,6 +87,7 @@ impl Outbox {
             notifier,
             metrics,
             webchat,
+            attachments,
             config,
             wake: Notify::new(),
         }
@@ -91,14 +96,18 @@ impl Outbox {
     /// An agent's reply on the conversation's current channel, or on `channel` (a
     /// plugin id or a channel name): the event and its outbox row are committed
     /// together, then the worker is woken.
+    ///
+    /// The host decides here whether the message may leave (consent in the
+    /// store; the channel's messaging window, body length, attachment count,
+    /// size and types, templates and interactive support from its `describe`),
+    /// so the agent learns at once instead of from a provider error later.
     pub async fn reply(
         &self,
         agent_id: &str,
         conversation_id: &str,
-        body: String,
+        content: ReplyContent,
         channel: Option<&str>,
     ) -> AppResult<(TimelineEvent, OutboxRow)> {
-        text_field("body", &body)?;
         let conversation = self.store.conversation(conversation_id).await?;
         let plugin_id =
             match channel {
@@ -110,6 +119,64 @@ impl Outbox {
                 })?,
             };
         let info = self.channels.info(&plugin_id).await.map_err(call_error)?;
+        let caps = &info.capabilities;
+        let now = now_ms();
+        let mut payload = serde_json::Map::new();
+        let body = match &content.template {
+            Some(template) => {
+                if !caps.templates {
+                    return Err(AppError::new(
+                        ErrorKind::Unprocessable,
+                        "templates_unsupported",
+                        format!("{} has no message templates", info.display_name),
+                    ));
+                }
+                if !content.attachments.is_empty() || content.interactive.is_some() {
+                    return Err(AppError::bad_request(
+                        "a template is sent on its own, without files or choices",
+                    ));
+                }
+                template.validate()?;
+                payload.insert("template".into(), json!(template));
+                self.channels.render_template(&plugin_id, template).await
+            }
+            None => {
+                let body = content.body.trim().to_string();
+                if body.is_empty() && content.attachments.is_empty() {
+                    return Err(AppError::bad_request("`body` must not be empty"));
+                }
+                if !body.is_empty() {
+                    text_field("body", &body)?;
+                }
+                if let Some(max) = caps.max_body_chars
+                    && body.chars().count() > max as usize
+                {
+                    return Err(AppError::bad_request(format!(
+                        "{} takes at most {max} characters",
+                        info.display_name
+                    )));
+                }
+                let window = self.window(conversation_id, &plugin_id, caps, now).await?;
+                payload.insert("window".into(), json!(window));
+                if let Some(interactive) = &content.interactive {
+                    if !caps.interactive {
+                        return Err(AppError::new(
+                            ErrorKind::Unprocessable,
+                            "interactive_unsupported",
+                            format!("{} has no interactive messages", info.display_name),
+                        ));
+                    }
+                    interactive.validate()?;
+                    payload.insert("interactive".into(), json!(interactive));
+                }
+                self.check_files(&content.attachments, caps, &info.display_name)
+                    .await?;
+                body
+            }
+        };
+        if let Ok(agent) = self.store.agent(agent_id).await {
+            payload.insert("author".into(), json!(agent.name));
+        }
         let contact = self.store.contact(&conversation.contact_id).await?;
         let to = contact
             .latest_identity(&info.identity_kind)
@@ -129,7 +196,9 @@ impl Outbox {
                 plugin_id,
                 channel: info.channel,
                 to,
-                now_ms: now_ms(),
+                now_ms: now,
+                payload: Value::Object(payload),
+                attachments: content.attachments,
             })
             .await?;
         self.wake.notify_one();
@@ -139,6 +208,121 @@ impl Outbox {
             json!({"conversation_id": conversation_id, "contact_id": event.contact_id, "event_id": event.id}),
         );
         Ok((event, outbox))
+    }
+
+    /// Where a free-form reply stands against the channel's window: open,
+    /// inside the longer window for people (Messenger's `HUMAN_AGENT`), or
+    /// refused with `window_closed` and when it closed.
+    async fn window(
+        &self,
+        conversation_id: &str,
+        plugin_id: &str,
+        caps: &ChannelCapabilities,
+        now: i64,
+    ) -> AppResult<WindowDecision> {
+        let Some(window) = caps.window_secs else {
+            return Ok(WindowDecision::Open);
+        };
+        let last = self
+            .store
+            .last_inbound_at(conversation_id, plugin_id)
+            .await?;
+        let state = window_state(last, window, caps.human_window_secs, now);
+        match state.decision {
+            Some(decision) => Ok(decision),
+            None => {
+                let message = match state.closed_at {
+                    Some(at) => format!(
+                        "the messaging window closed at {}; send an approved template instead",
+                        crate::clock::iso8601(at)
+                    ),
+                    None => "the customer has not written on this channel yet; send an approved template instead".to_string(),
+                };
+                Err(
+                    AppError::new(ErrorKind::Unprocessable, "window_closed", message).with_detail(
+                        "closed_at",
+                        state
+                            .closed_at
+                            .map_or(Value::Null, |at| json!(crate::clock::iso8601(at))),
+                    ),
+                )
+            }
+        }
+    }
+
+    /// Refuses files the channel will not carry.
+    async fn check_files(
+        &self,
+        ids: &[String],
+        caps: &ChannelCapabilities,
+        channel: &str,
+    ) -> AppResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let limits = &caps.attachments;
+        if ids.len() > limits.max_count as usize {
+            return Err(AppError::bad_request(if limits.max_count == 0 {
+                format!("{channel} does not carry files")
+            } else {
+                format!(
+                    "{channel} takes at most {} files per message",
+                    limits.max_count
+                )
+            }));
+        }
+        for id in ids {
+            let row = self.store.attachment(id).await?;
+            let size = row.size.unwrap_or(0).max(0) as u64;
+            if size > limits.max_bytes {
+                return Err(AppError::bad_request(format!(
+                    "{} is {size} bytes; {channel} takes files up to {} bytes",
+                    row.filename.as_deref().unwrap_or("the file"),
+                    limits.max_bytes
+                )));
+            }
+            let content_type = row
+                .content_type
+                .as_deref()
+                .unwrap_or("application/octet-stream");
+            if !type_allowed(&limits.content_types, content_type) {
+                return Err(AppError::bad_request(format!(
+                    "{channel} does not take {content_type} files"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The messaging window of a conversation on one channel, for the desk.
+    pub async fn window_status(&self, conversation_id: &str, plugin_id: &str) -> AppResult<Value> {
+        let info = self.channels.info(plugin_id).await.map_err(call_error)?;
+        let caps = &info.capabilities;
+        let Some(window) = caps.window_secs else {
+            return Ok(
+                json!({"plugin_id": plugin_id, "channel": info.channel, "has_window": false, "open": true}),
+            );
+        };
+        let last = self
+            .store
+            .last_inbound_at(conversation_id, plugin_id)
+            .await?;
+        let now = now_ms();
+        let state = window_state(last, window, caps.human_window_secs, now);
+        let at = |t: Option<i64>| t.map_or(Value::Null, |t| json!(crate::clock::iso8601(t)));
+        Ok(json!({
+            "plugin_id": plugin_id,
+            "channel": info.channel,
+            "has_window": true,
+            "open": state.decision == Some(WindowDecision::Open),
+            "human_agent": state.decision == Some(WindowDecision::HumanAgent),
+            "last_inbound_at": at(last),
+            "closes_at": at(state.closes_at),
+            "human_closes_at": at(state.human_closes_at),
+            "closed_at": at(state.closed_at),
+            "seconds_left": state.closes_at.or(state.human_closes_at).map(|c| ((c - now) / 1000).max(0)),
+            "templates": caps.templates,
+        }))
     }
 
     /// Puts a dead letter back in line, on behalf of `agent_id`.
@@ -212,15 +396,13 @@ impl Outbox {
             }
             return;
         }
-        let message = OutboundMessage {
-            message_id: row.event_id.clone(),
-            conversation_id: row.conversation_id.clone(),
-            to: bindings::Identity {
-                kind: row.to.kind().to_string(),
-                value: row.to.value().to_string(),
-            },
-            body: row.body.clone(),
-            attachments: Vec::new(),
+        let message = match self.outbound(&row).await {
+            Ok(m) => m,
+            Err(e) => {
+                self.retry_later(&row, format!("preparing the message failed: {e}"), None)
+                    .await;
+                return;
+            }
         };
         let verdict = match self.plugins.send(&row.plugin_id, &message).await {
             Ok(Ok(receipt)) => {
@@ -248,6 +430,12 @@ impl Outbox {
                 PluginError::Config(m) => Verdict::Dead(format!("connector misconfigured: {m}")),
                 PluginError::InvalidRequest(m) => Verdict::Dead(format!("invalid message: {m}")),
                 PluginError::Unauthorized(m) => Verdict::Dead(format!("provider auth failed: {m}")),
+                PluginError::WindowClosed(m) => {
+                    Verdict::Dead(format!("outside the messaging window: {m}"))
+                }
+                PluginError::Unsupported(m) => {
+                    Verdict::Dead(format!("the channel cannot send this: {m}"))
+                }
             },
             Err(e @ CallError::NotFound(_)) | Err(e @ CallError::WrongKind { .. }) => {
                 Verdict::Dead(e.to_string())
@@ -258,6 +446,64 @@ impl Outbox {
             Verdict::Retry(reason, after) => self.retry_later(&row, reason, after).await,
             Verdict::Dead(reason) => self.finish_dead(&row, &reason).await,
         }
+    }
+
+    /// The message a connector gets for an outbox row: the reply's text and
+    /// payload, its files as signed URLs the provider can fetch.
+    async fn outbound(&self, row: &OutboxRow) -> AppResult<OutboundMessage> {
+        let payload: Payload = serde_json::from_value(row.payload.clone())
+            .map_err(|e| AppError::internal(format!("outbox payload: {e}")))?;
+        let mut attachments = Vec::new();
+        for file in self.store.event_attachments(&row.event_id).await? {
+            attachments.push(bindings::Attachment {
+                url: self.attachments.signed_url(&file.id),
+                content_type: file.content_type.clone(),
+                filename: file.filename.clone(),
+                size: file.size.and_then(|s| u64::try_from(s).ok()),
+                content: None,
+                content_id: None,
+            });
+        }
+        Ok(OutboundMessage {
+            message_id: row.event_id.clone(),
+            conversation_id: row.conversation_id.clone(),
+            to: bindings::Identity {
+                kind: row.to.kind().to_string(),
+                value: row.to.value().to_string(),
+            },
+            from: None,
+            body: if payload.template.is_some() {
+                String::new()
+            } else {
+                row.body.clone()
+            },
+            attachments,
+            template: payload.template.map(|t| bindings::TemplateMessage {
+                name: t.name,
+                language: t.language,
+                parameters: t
+                    .parameters
+                    .into_iter()
+                    .map(|p| bindings::TemplateParameter {
+                        name: p.name,
+                        value: p.value,
+                    })
+                    .collect(),
+            }),
+            interactive: payload.interactive.map(Interactive::into_wit),
+            metadata: bindings::OutboundMetadata {
+                subject: None,
+                thread_id: None,
+                in_reply_to: None,
+                references: Vec::new(),
+            },
+            author: payload.author,
+            window: match payload.window {
+                Some(WindowDecision::HumanAgent) => bindings::WindowUse::HumanAgent,
+                _ if row.payload.get("template").is_some() => bindings::WindowUse::Template,
+                _ => bindings::WindowUse::Open,
+            },
+        })
     }
 
     async fn retry_later(&self, row: &OutboxRow, reason: String, after: Option<Duration>) {
@@ -304,4 +550,295 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futs: impl Iterat
 enum Verdict {
     Retry(String, Option<Duration>),
     Dead(String),
+}
+
+/// What an agent sends: text, files (upload ids), or a template; optionally
+/// choices to tap.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ReplyContent {
+    /// Text (ignored with a template).
+    #[serde(default)]
+    pub body: String,
+    /// Upload ids (`POST /api/v1/attachments`), in order.
+    #[serde(default)]
+    pub attachments: Vec<String>,
+    /// An approved template, which the messaging window does not limit.
+    #[serde(default)]
+    pub template: Option<Template>,
+    /// Choices offered with the text.
+    #[serde(default)]
+    pub interactive: Option<Interactive>,
+}
+
+impl ReplyContent {
+    /// Plain text.
+    pub fn text(body: impl Into<String>) -> ReplyContent {
+        ReplyContent {
+            body: body.into(),
+            ..ReplyContent::default()
+        }
+    }
+}
+
+/// A template by name and language, with its parameters in order.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+pub struct Template {
+    /// The template's name as the provider approved it.
+    pub name: String,
+    /// Its language code (`en_US`).
+    pub language: String,
+    /// Values for its placeholders, in order (`name` for named placeholders).
+    #[serde(default)]
+    pub parameters: Vec<TemplateParameter>,
+}
+
+/// One value of a template: `"Jane"` or `{"name": "first_name", "value": "Jane"}`.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(from = "ParameterInput")]
+pub struct TemplateParameter {
+    /// The placeholder's name, for templates with named placeholders.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The value.
+    pub value: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum ParameterInput {
+    Plain(String),
+    Named {
+        #[serde(default)]
+        name: Option<String>,
+        value: String,
+    },
+}
+
+impl From<ParameterInput> for TemplateParameter {
+    fn from(p: ParameterInput) -> TemplateParameter {
+        match p {
+            ParameterInput::Plain(value) => TemplateParameter { name: None, value },
+            ParameterInput::Named { name, value } => TemplateParameter { name, value },
+        }
+    }
+}
+
+impl Template {
+    fn validate(&self) -> AppResult<()> {
+        let ok =
+            |s: &str| !s.trim().is_empty() && s.len() <= 512 && !s.chars().any(char::is_control);
+        if !ok(&self.name) || !ok(&self.language) {
+            return Err(AppError::bad_request(
+                "a template needs a `name` and a `language`",
+            ));
+        }
+        if self.parameters.len() > 64 {
+            return Err(AppError::bad_request("at most 64 template parameters"));
+        }
+        for p in &self.parameters {
+            text_field("template parameter", &p.value)?;
+        }
+        Ok(())
+    }
+}
+
+/// Choices offered with a message.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Interactive {
+    /// Reply buttons.
+    Buttons(Vec<Choice>),
+    /// A list behind a button labelled `button`.
+    List {
+        /// The button's label.
+        button: String,
+        /// The rows.
+        choices: Vec<Choice>,
+    },
+}
+
+/// One choice.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+pub struct Choice {
+    /// What the connector reports when it is tapped.
+    pub id: String,
+    /// What the customer sees.
+    pub title: String,
+    /// More text, for list rows.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+impl Interactive {
+    fn choices(&self) -> &[Choice] {
+        match self {
+            Interactive::Buttons(c) | Interactive::List { choices: c, .. } => c,
+        }
+    }
+
+    fn validate(&self) -> AppResult<()> {
+        let choices = self.choices();
+        if choices.is_empty() || choices.len() > 13 {
+            return Err(AppError::bad_request("offer 1 to 13 choices"));
+        }
+        for c in choices {
+            if c.id.trim().is_empty() || c.title.trim().is_empty() {
+                return Err(AppError::bad_request(
+                    "every choice needs an `id` and a `title`",
+                ));
+            }
+            text_field("choice", &c.title)?;
+        }
+        Ok(())
+    }
+
+    fn into_wit(self) -> bindings::InteractiveMessage {
+        let choice = |c: Choice| bindings::Choice {
+            id: c.id,
+            title: c.title,
+            description: c.description,
+        };
+        match self {
+            Interactive::Buttons(c) => {
+                bindings::InteractiveMessage::Buttons(c.into_iter().map(choice).collect())
+            }
+            Interactive::List { button, choices } => {
+                bindings::InteractiveMessage::List(bindings::ChoiceList {
+                    button,
+                    choices: choices.into_iter().map(choice).collect(),
+                })
+            }
+        }
+    }
+}
+
+/// Where a free-form reply stands against the messaging window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowDecision {
+    /// Inside the standard window (or the channel has none).
+    Open,
+    /// Outside it, inside the longer window for replies written by a person.
+    HumanAgent,
+}
+
+/// The window of one conversation on one channel at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowState {
+    /// What a person's reply may do now; none when the window is closed.
+    pub decision: Option<WindowDecision>,
+    /// When the standard window closes (while open).
+    pub closes_at: Option<i64>,
+    /// When the longer window for people closes (while open).
+    pub human_closes_at: Option<i64>,
+    /// When the last window closed (once closed; none if never opened).
+    pub closed_at: Option<i64>,
+}
+
+/// The window after the customer's last message at `last` (none: they never
+/// wrote on this channel), `window` seconds long, with an optional longer
+/// window for people.
+pub fn window_state(last: Option<i64>, window: u32, human: Option<u32>, now: i64) -> WindowState {
+    let Some(last) = last else {
+        return WindowState {
+            decision: None,
+            closes_at: None,
+            human_closes_at: None,
+            closed_at: None,
+        };
+    };
+    let closes = last + i64::from(window) * 1000;
+    let human_closes = human.map(|h| last + i64::from(h) * 1000);
+    let decision = if now < closes {
+        Some(WindowDecision::Open)
+    } else if human_closes.is_some_and(|h| now < h) {
+        Some(WindowDecision::HumanAgent)
+    } else {
+        None
+    };
+    WindowState {
+        decision,
+        closes_at: (now < closes).then_some(closes),
+        human_closes_at: human_closes.filter(|h| now < *h),
+        closed_at: decision
+            .is_none()
+            .then(|| human_closes.unwrap_or(closes).max(closes)),
+    }
+}
+
+/// Whether `content_type` is among `accepted` (`image/*` patterns; empty
+/// accepts all).
+pub fn type_allowed(accepted: &[String], content_type: &str) -> bool {
+    accepted.is_empty()
+        || accepted.iter().any(|a| {
+            a.eq_ignore_ascii_case(content_type)
+                || a.strip_suffix("/*").is_some_and(|major| {
+                    content_type
+                        .split('/')
+                        .next()
+                        .is_some_and(|m| m.eq_ignore_ascii_case(major))
+                })
+        })
+}
+
+/// What the send worker reads from an outbox row's payload.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Payload {
+    #[serde(default)]
+    template: Option<Template>,
+    #[serde(default)]
+    interactive: Option<Interactive>,
+    #[serde(default)]
+    author: Option<String>,
+    #[serde(default)]
+    window: Option<WindowDecision>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3600 * 1000;
+
+    #[test]
+    fn the_window_opens_on_the_last_message_and_the_human_window_outlasts_it() {
+        let day = 24 * 3600;
+        let open = window_state(Some(0), day, Some(7 * day), 23 * H);
+        assert_eq!(open.decision, Some(WindowDecision::Open));
+        assert_eq!(open.closes_at, Some(24 * H));
+        let human = window_state(Some(0), day, Some(7 * day), 25 * H);
+        assert_eq!(human.decision, Some(WindowDecision::HumanAgent));
+        assert_eq!(human.closes_at, None);
+        assert_eq!(human.human_closes_at, Some(7 * 24 * H));
+        let closed = window_state(Some(0), day, Some(7 * day), 8 * 24 * H);
+        assert_eq!(closed.decision, None);
+        assert_eq!(closed.closed_at, Some(7 * 24 * H));
+        let whatsapp = window_state(Some(0), day, None, 25 * H);
+        assert_eq!(whatsapp.decision, None);
+        assert_eq!(whatsapp.closed_at, Some(24 * H));
+        let never = window_state(None, day, None, 0);
+        assert_eq!((never.decision, never.closed_at), (None, None));
+    }
+
+    #[test]
+    fn types_match_exactly_or_by_major_type() {
+        let accepted = vec!["image/*".to_string(), "application/pdf".to_string()];
+        assert!(type_allowed(&accepted, "image/png"));
+        assert!(type_allowed(&accepted, "application/pdf"));
+        assert!(!type_allowed(&accepted, "text/html"));
+        assert!(!type_allowed(&accepted, "imagex/png"));
+        assert!(type_allowed(&[], "anything/else"));
+    }
+
+    #[test]
+    fn template_parameters_are_plain_or_named() {
+        let t: Template = serde_json::from_value(json!({
+            "name": "order_update", "language": "en_US",
+            "parameters": ["Jane", {"name": "order", "value": "42"}]
+        }))
+        .unwrap();
+        assert_eq!(t.parameters[0].name, None);
+        assert_eq!(t.parameters[0].value, "Jane");
+        assert_eq!(t.parameters[1].name.as_deref(), Some("order"));
+    }
 }

@@ -45,6 +45,10 @@ pub struct InstallRequest {
     pub config: HashMap<String, String>,
     /// Origins added to the manifest's allow-list.
     pub allow_hosts: Vec<String>,
+    /// Install under this id instead of the manifest's (`--id`), to run the
+    /// same component more than once with its own config, secrets, kv,
+    /// webhook path and health.
+    pub id: Option<String>,
 }
 
 /// Validates, copies and records a plugin. Returns its manifest. The caller
@@ -55,7 +59,10 @@ pub async fn install(
     data_dir: &Path,
     req: InstallRequest,
 ) -> Result<Manifest, AdminError> {
-    let manifest = Manifest::load(&req.source).map_err(LoadError::from)?;
+    let mut manifest = Manifest::load(&req.source).map_err(LoadError::from)?;
+    if let Some(id) = &req.id {
+        manifest = manifest.with_id(id).map_err(LoadError::from)?;
+    }
     for h in &req.allow_hosts {
         Origin::parse(h).map_err(|message| LoadError::AllowHost {
             plugin: manifest.id.clone(),
@@ -122,7 +129,9 @@ fn copy_plugin(source: &Path, dest: &Path, manifest: &Manifest) -> Result<(), Ad
         std::fs::remove_dir_all(dest).map_err(io)?;
     }
     std::fs::create_dir_all(dest).map_err(io)?;
-    std::fs::copy(source.join("plugin.toml"), dest.join("plugin.toml")).map_err(io)?;
+    // The installed manifest carries the id it was installed under.
+    let text = toml::to_string(manifest).map_err(|e| AdminError::Io(e.to_string()))?;
+    std::fs::write(dest.join("plugin.toml"), text).map_err(io)?;
     std::fs::copy(
         source.join(&manifest.component),
         dest.join(&manifest.component),
@@ -138,7 +147,9 @@ pub async fn spec_for(
     public_url: &str,
 ) -> Result<LoadSpec, AdminError> {
     let dir = PathBuf::from(&record.path);
-    let manifest = Manifest::load(&dir).map_err(LoadError::from)?;
+    let manifest = Manifest::load(&dir)
+        .and_then(|m| m.with_id(&record.id))
+        .map_err(LoadError::from)?;
     let mut config: HashMap<String, String> = store
         .plugin_config(&record.id)
         .await?

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use switchboard_plugin_host::{PluginHost, PluginKind, bindings};
+use switchboard_plugin_host::{AgentCandidate, CandidateSet, PluginHost, PluginKind, bindings};
 use switchboard_routing::{
     Agent, AgentId, CapacityProfile, Engine, EngineConfig, MatchRequest, NewTask, Output, Presence,
     Queue, QueueId, Reservation, ReservationId, SkillLevel, Target, Task, TaskId, TaskState,
@@ -1057,10 +1057,10 @@ pub async fn plugin_rank(
     now: u64,
 ) -> Result<Vec<AgentId>, String> {
     let info = task_info(task, now);
-    let candidates: Vec<bindings::AgentCandidate> = request
+    let candidates: Vec<AgentCandidate> = request
         .candidates
         .iter()
-        .map(|c| bindings::AgentCandidate {
+        .map(|c| AgentCandidate {
             id: c.agent_id.as_str().to_string(),
             skills: c.skills.clone(),
             idle_ms: c.idle_ms,
@@ -1070,7 +1070,10 @@ pub async fn plugin_rank(
             attributes: Vec::new(),
         })
         .collect();
-    match plugins.rank(policy, &info, &candidates).await {
+    match plugins
+        .rank(policy, &info, &CandidateSet::new(candidates))
+        .await
+    {
         Ok(Ok(order)) => Ok(order
             .into_iter()
             .filter_map(|i| request.candidates.get(i as usize))

@@ -264,6 +264,7 @@ impl Webchat {
             body: text,
             attachments: Vec::new(),
             sent_at_ms: None,
+            metadata: serde_json::Value::Null,
         })];
         let outcomes = self
             .ingest

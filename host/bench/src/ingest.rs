@@ -900,6 +900,7 @@ async fn start_switchboard(
             source: plugin_dir.to_path_buf(),
             config: twilio_config(),
             allow_hosts: Vec::new(),
+            id: None,
         },
     )
     .await
@@ -924,6 +925,7 @@ async fn start_switchboard(
             routing: None,
             login: Default::default(),
             webchat: Default::default(),
+            attachments: Default::default(),
         },
     )
     .await

@@ -37,10 +37,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Args;
 use switchboard_app::routing::{plugin_rank, task_info};
-use switchboard_plugin_host::bindings::channel::switchboard::plugin::{host, types};
-use switchboard_plugin_host::bindings::routing::Routing;
-use switchboard_plugin_host::bindings::{self, KvError, LogLevel};
-use switchboard_plugin_host::{Manifest, PluginHost, WARM_POLICY_CALLS};
+use switchboard_plugin_host::bindings::v0_2::channel::switchboard::plugin::{host, types};
+use switchboard_plugin_host::bindings::v0_2::routing::Routing;
+use switchboard_plugin_host::bindings::{KvError, LogLevel};
+use switchboard_plugin_host::{
+    AgentCandidate, CandidateSet, CandidateTable, Manifest, PluginHost, WARM_POLICY_CALLS,
+};
 use switchboard_routing::{
     Agent, AgentId, Engine, EngineConfig, MatchRequest, NewTask, Presence, Queue, RoutingStep,
     Task, TaskId, default_rank,
@@ -213,6 +215,18 @@ impl WasiView for BareState {
 
 impl types::Host for BareState {}
 
+impl CandidateTable for BareState {
+    fn candidate_table(&self) -> &ResourceTable {
+        &self.table
+    }
+
+    fn candidate_table_mut(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+}
+
+switchboard_plugin_host::impl_candidate_host!(BareState);
+
 impl host::Host for BareState {
     async fn log(&mut self, _level: LogLevel, _message: String) {}
 
@@ -279,12 +293,15 @@ impl BarePolicy {
         now: u64,
     ) -> anyhow::Result<Option<Vec<AgentId>>> {
         let info = task_info(task, now);
-        let candidates = wit_candidates(request);
+        let handle = self.store.data_mut().table.push(wit_candidates(request))?;
+        let borrowed = wasmtime::component::Resource::new_borrow(handle.rep());
         let order = self
             .routing
             .switchboard_plugin_policy()
-            .call_rank(&mut self.store, &info, &candidates)
-            .await?;
+            .call_rank(&mut self.store, &info, borrowed)
+            .await;
+        self.store.data_mut().table.delete(handle)?;
+        let order = order?;
         Ok(order.ok().map(|order| {
             order
                 .into_iter()
@@ -296,11 +313,11 @@ impl BarePolicy {
 }
 
 /// The candidates as [`plugin_rank`] hands them to the plugin.
-fn wit_candidates(request: &MatchRequest) -> Vec<bindings::AgentCandidate> {
-    request
+fn wit_candidates(request: &MatchRequest) -> CandidateSet {
+    let rows: Vec<AgentCandidate> = request
         .candidates
         .iter()
-        .map(|c| bindings::AgentCandidate {
+        .map(|c| AgentCandidate {
             id: c.agent_id.as_str().to_string(),
             skills: c.skills.clone(),
             idle_ms: c.idle_ms,
@@ -309,7 +326,8 @@ fn wit_candidates(request: &MatchRequest) -> Vec<bindings::AgentCandidate> {
             served_contact_last: c.served_contact_last,
             attributes: Vec::new(),
         })
-        .collect()
+        .collect();
+    CandidateSet::new(rows)
 }
 
 // ---------------------------------------------------------------------------

@@ -114,11 +114,24 @@ impl DeliveryStatus {
     }
 }
 
-/// A file attached to a message, as the provider describes it.
+/// A file attached to a message.
+///
+/// On the timeline, `url` is the host's own authenticated URL
+/// (`/api/v1/attachments/{id}`); the provider's reference stays with the host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attachment {
-    /// Where the file can be fetched (usually the provider's media URL).
+    /// The host's attachment id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Where an agent fetches the file, with `Authorization: Bearer`.
     pub url: String,
+    /// `pending` while the host copies it from the provider, `stored` once it is in
+    /// the blob store, `failed` when it could not be copied (see `error`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Why the copy failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// MIME type, e.g. `image/jpeg`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,

@@ -9,9 +9,8 @@
 
 use std::sync::Arc;
 
-use wasmtime::component::Resource;
+use wasmtime::component::{Resource, ResourceTable};
 
-use crate::bindings::v0_2::routing::switchboard::plugin::agents;
 use crate::state::PluginState;
 
 /// One agent the host found eligible for a task.
@@ -50,79 +49,129 @@ impl CandidateSet {
         &self.rows
     }
 
-    fn column<T>(&self, f: impl Fn(&AgentCandidate) -> T) -> Vec<T> {
+    /// One value per candidate, in order.
+    pub fn column_of<T>(&self, f: impl Fn(&AgentCandidate) -> T) -> Vec<T> {
         self.rows.iter().map(f).collect()
     }
 }
 
-impl PluginState {
+/// A store's data that can lend candidate sets to a policy: the plugin host's
+/// own state, and anything else that runs 0.2.0 policies (the routing
+/// benchmark's bare reference).
+pub trait CandidateTable: Send {
+    /// The resource table the sets live in.
+    fn candidate_table(&self) -> &ResourceTable;
+    /// The same, mutable.
+    fn candidate_table_mut(&mut self) -> &mut ResourceTable;
+
     /// The set behind a handle. The host made every handle a policy holds, so
     /// a missing one reads as an empty set rather than a trap.
     fn candidates(&self, handle: &Resource<CandidateSet>) -> CandidateSet {
-        self.table().get(handle).cloned().unwrap_or_default()
+        self.candidate_table()
+            .get(handle)
+            .cloned()
+            .unwrap_or_default()
     }
 }
 
-impl agents::Host for PluginState {}
-
-impl agents::HostCandidates for PluginState {
-    async fn len(&mut self, this: Resource<CandidateSet>) -> u32 {
-        u32::try_from(self.candidates(&this).rows.len()).unwrap_or(u32::MAX)
+impl CandidateTable for PluginState {
+    fn candidate_table(&self) -> &ResourceTable {
+        self.table()
     }
 
-    async fn ids(&mut self, this: Resource<CandidateSet>) -> Vec<String> {
-        self.candidates(&this).column(|c| c.id.clone())
-    }
-
-    async fn idle_ms(&mut self, this: Resource<CandidateSet>) -> Vec<u64> {
-        self.candidates(&this).column(|c| c.idle_ms)
-    }
-
-    async fn load(&mut self, this: Resource<CandidateSet>) -> Vec<u32> {
-        self.candidates(&this).column(|c| c.load)
-    }
-
-    async fn capacity(&mut self, this: Resource<CandidateSet>) -> Vec<u32> {
-        self.candidates(&this).column(|c| c.capacity)
-    }
-
-    async fn served_contact_last(
-        &mut self,
-        this: Resource<CandidateSet>,
-    ) -> Vec<bool> {
-        self.candidates(&this).column(|c| c.served_contact_last)
-    }
-
-    async fn skill(
-        &mut self,
-        this: Resource<CandidateSet>,
-        skill: String,
-    ) -> Vec<u8> {
-        self.candidates(&this).column(|c| {
-            c.skills
-                .iter()
-                .filter(|(s, _)| *s == skill)
-                .map(|(_, level)| *level)
-                .max()
-                .unwrap_or(0)
-        })
-    }
-
-    async fn attribute(
-        &mut self,
-        this: Resource<CandidateSet>,
-        name: String,
-    ) -> Vec<Option<String>> {
-        self.candidates(&this).column(|c| {
-            c.attributes
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.clone())
-        })
-    }
-
-    async fn drop(&mut self, this: Resource<CandidateSet>) -> wasmtime::Result<()> {
-        self.table_mut().delete(this)?;
-        Ok(())
+    fn candidate_table_mut(&mut self) -> &mut ResourceTable {
+        self.table_mut()
     }
 }
+
+/// Implements the `agents.candidates` host resource for a store's data type
+/// that is a [`CandidateTable`] (generated bindings forbid a blanket impl).
+#[macro_export]
+macro_rules! impl_candidate_host {
+    ($t:ty) => {
+        impl $crate::bindings::v0_2::routing::switchboard::plugin::agents::Host for $t {}
+
+        impl $crate::bindings::v0_2::routing::switchboard::plugin::agents::HostCandidates for $t {
+            async fn len(
+                &mut self,
+                this: $crate::wasmtime_resource::Resource<$crate::CandidateSet>,
+            ) -> u32 {
+                u32::try_from($crate::CandidateTable::candidates(self, &this).rows().len())
+                    .unwrap_or(u32::MAX)
+            }
+
+            async fn ids(
+                &mut self,
+                this: $crate::wasmtime_resource::Resource<$crate::CandidateSet>,
+            ) -> Vec<String> {
+                $crate::CandidateTable::candidates(self, &this).column_of(|c| c.id.clone())
+            }
+
+            async fn idle_ms(
+                &mut self,
+                this: $crate::wasmtime_resource::Resource<$crate::CandidateSet>,
+            ) -> Vec<u64> {
+                $crate::CandidateTable::candidates(self, &this).column_of(|c| c.idle_ms)
+            }
+
+            async fn load(
+                &mut self,
+                this: $crate::wasmtime_resource::Resource<$crate::CandidateSet>,
+            ) -> Vec<u32> {
+                $crate::CandidateTable::candidates(self, &this).column_of(|c| c.load)
+            }
+
+            async fn capacity(
+                &mut self,
+                this: $crate::wasmtime_resource::Resource<$crate::CandidateSet>,
+            ) -> Vec<u32> {
+                $crate::CandidateTable::candidates(self, &this).column_of(|c| c.capacity)
+            }
+
+            async fn served_contact_last(
+                &mut self,
+                this: $crate::wasmtime_resource::Resource<$crate::CandidateSet>,
+            ) -> Vec<bool> {
+                $crate::CandidateTable::candidates(self, &this).column_of(|c| c.served_contact_last)
+            }
+
+            async fn skill(
+                &mut self,
+                this: $crate::wasmtime_resource::Resource<$crate::CandidateSet>,
+                skill: String,
+            ) -> Vec<u8> {
+                $crate::CandidateTable::candidates(self, &this).column_of(|c| {
+                    c.skills
+                        .iter()
+                        .filter(|(s, _)| *s == skill)
+                        .map(|(_, level)| *level)
+                        .max()
+                        .unwrap_or(0)
+                })
+            }
+
+            async fn attribute(
+                &mut self,
+                this: $crate::wasmtime_resource::Resource<$crate::CandidateSet>,
+                name: String,
+            ) -> Vec<Option<String>> {
+                $crate::CandidateTable::candidates(self, &this).column_of(|c| {
+                    c.attributes
+                        .iter()
+                        .find(|(k, _)| *k == name)
+                        .map(|(_, v)| v.clone())
+                })
+            }
+
+            async fn drop(
+                &mut self,
+                this: $crate::wasmtime_resource::Resource<$crate::CandidateSet>,
+            ) -> wasmtime::Result<()> {
+                $crate::CandidateTable::candidate_table_mut(self).delete(this)?;
+                Ok(())
+            }
+        }
+    };
+}
+
+impl_candidate_host!(PluginState);

@@ -58,7 +58,7 @@ pub use bindings::{
     Attachment, AttachmentDownload, ChannelEvent, ChannelInfo, HttpRequest, HttpResponse,
     OutboundMessage, PluginError, PollOutcome, SendReceipt, TemplateInfo, WebhookOutcome,
 };
-pub use candidates::{AgentCandidate, CandidateSet};
+pub use candidates::{AgentCandidate, CandidateSet, CandidateTable};
 pub use error::{CallError, LoadError, ManifestError};
 pub use limits::Limits;
 pub use manifest::{
@@ -68,6 +68,8 @@ pub use services::{
     BoxFuture, HostServices, HttpFailure, KvFailure, OutboundRequest, OutboundResponse,
 };
 pub use state::send_direct;
+#[doc(hidden)]
+pub use wasmtime::component as wasmtime_resource;
 
 use bindings::v0_1::channel::ChannelPre as ChannelPreV1;
 use bindings::v0_1::crm::CrmPre as CrmPreV1;
@@ -593,8 +595,12 @@ impl PluginHost {
             } = &mut warm;
             if bindings.is_none() {
                 *bindings = Some(match &p.pre {
-                    Pre::RoutingV1(pre) => PolicyBindings::V1(pre.instantiate_async(&mut *store).await?),
-                    Pre::Routing(pre) => PolicyBindings::V2(pre.instantiate_async(&mut *store).await?),
+                    Pre::RoutingV1(pre) => {
+                        PolicyBindings::V1(pre.instantiate_async(&mut *store).await?)
+                    }
+                    Pre::Routing(pre) => {
+                        PolicyBindings::V2(pre.instantiate_async(&mut *store).await?)
+                    }
                     _ => unreachable!("kind checked in checkout"),
                 });
             }
@@ -622,20 +628,27 @@ impl PluginHost {
     /// Asks a channel connector what it is and what it can do.
     pub async fn describe_channel(&self, id: &str) -> Result<ChannelInfo, CallError> {
         let timeout = self.inner.limits.call_timeout;
-        self.call(id, PluginKind::Channel, "describe", timeout, async |pre, store| {
-            match pre {
+        self.call(
+            id,
+            PluginKind::Channel,
+            "describe",
+            timeout,
+            async |pre, store| match pre {
                 Pre::Channel(pre) => {
                     let b = pre.instantiate_async(&mut *store).await?;
                     b.switchboard_plugin_connector().call_describe(store).await
                 }
                 Pre::ChannelV1(pre) => {
                     let b = pre.instantiate_async(&mut *store).await?;
-                    let info = b.switchboard_plugin_connector().call_describe(store).await?;
+                    let info = b
+                        .switchboard_plugin_connector()
+                        .call_describe(store)
+                        .await?;
                     Ok(compat::channel_info_in(info))
                 }
                 _ => unreachable!("kind checked in checkout"),
-            }
-        })
+            },
+        )
         .await
     }
 
@@ -647,8 +660,12 @@ impl PluginHost {
     ) -> Result<Result<WebhookOutcome, PluginError>, CallError> {
         let timeout = self.inner.limits.call_timeout;
         let result = self
-            .call(id, PluginKind::Channel, "handle-webhook", timeout, async |pre, store| {
-                match pre {
+            .call(
+                id,
+                PluginKind::Channel,
+                "handle-webhook",
+                timeout,
+                async |pre, store| match pre {
                     Pre::Channel(pre) => {
                         let b = pre.instantiate_async(&mut *store).await?;
                         b.switchboard_plugin_connector()
@@ -664,8 +681,8 @@ impl PluginHost {
                         Ok(compat::result_in(r, compat::outcome_in))
                     }
                     _ => unreachable!("kind checked in checkout"),
-                }
-            })
+                },
+            )
             .await?;
         if let Ok(out) = &result {
             self.check_events(id, "handle-webhook", &out.events, outcome_size(out))
@@ -715,21 +732,29 @@ impl PluginHost {
         message: &OutboundMessage,
     ) -> Result<Result<SendReceipt, PluginError>, CallError> {
         let timeout = self.inner.limits.send_timeout;
-        self.call(id, PluginKind::Channel, "send", timeout, async |pre, store| match pre {
-            Pre::Channel(pre) => {
-                let b = pre.instantiate_async(&mut *store).await?;
-                b.switchboard_plugin_connector().call_send(store, message).await
-            }
-            Pre::ChannelV1(pre) => {
-                let b = pre.instantiate_async(&mut *store).await?;
-                let r = b
-                    .switchboard_plugin_connector()
-                    .call_send(store, &compat::message_out(message))
-                    .await?;
-                Ok(compat::result_in(r, compat::send_receipt_in))
-            }
-            _ => unreachable!("kind checked in checkout"),
-        })
+        self.call(
+            id,
+            PluginKind::Channel,
+            "send",
+            timeout,
+            async |pre, store| match pre {
+                Pre::Channel(pre) => {
+                    let b = pre.instantiate_async(&mut *store).await?;
+                    b.switchboard_plugin_connector()
+                        .call_send(store, message)
+                        .await
+                }
+                Pre::ChannelV1(pre) => {
+                    let b = pre.instantiate_async(&mut *store).await?;
+                    let r = b
+                        .switchboard_plugin_connector()
+                        .call_send(store, &compat::message_out(message))
+                        .await?;
+                    Ok(compat::result_in(r, compat::send_receipt_in))
+                }
+                _ => unreachable!("kind checked in checkout"),
+            },
+        )
         .await
     }
 
@@ -742,23 +767,27 @@ impl PluginHost {
         attachment: &Attachment,
     ) -> Result<Result<AttachmentDownload, PluginError>, CallError> {
         let timeout = self.inner.limits.send_timeout;
-        self.call(id, PluginKind::Channel, "fetch-attachment", timeout, async |pre, store| {
-            match pre {
+        self.call(
+            id,
+            PluginKind::Channel,
+            "fetch-attachment",
+            timeout,
+            async |pre, store| match pre {
                 Pre::Channel(pre) => {
                     let b = pre.instantiate_async(&mut *store).await?;
                     b.switchboard_plugin_connector()
                         .call_fetch_attachment(store, attachment)
                         .await
                 }
-                Pre::ChannelV1(_) => Ok(Ok(AttachmentDownload::Request(
-                    bindings::DownloadRequest {
+                Pre::ChannelV1(_) => {
+                    Ok(Ok(AttachmentDownload::Request(bindings::DownloadRequest {
                         url: attachment.url.clone(),
                         headers: Vec::new(),
-                    },
-                ))),
+                    })))
+                }
                 _ => unreachable!("kind checked in checkout"),
-            }
-        })
+            },
+        )
         .await
     }
 
@@ -789,7 +818,9 @@ impl PluginHost {
                 }
                 return Ok(Downloaded {
                     content: file.content.into(),
-                    content_type: file.content_type.or_else(|| attachment.content_type.clone()),
+                    content_type: file
+                        .content_type
+                        .or_else(|| attachment.content_type.clone()),
                 });
             }
             AttachmentDownload::Request(r) => r,
@@ -854,8 +885,12 @@ impl PluginHost {
         id: &str,
     ) -> Result<Result<Vec<TemplateInfo>, PluginError>, CallError> {
         let timeout = self.inner.limits.send_timeout;
-        self.call(id, PluginKind::Channel, "list-templates", timeout, async |pre, store| {
-            match pre {
+        self.call(
+            id,
+            PluginKind::Channel,
+            "list-templates",
+            timeout,
+            async |pre, store| match pre {
                 Pre::Channel(pre) => {
                     let b = pre.instantiate_async(&mut *store).await?;
                     b.switchboard_plugin_connector()
@@ -864,8 +899,8 @@ impl PluginHost {
                 }
                 Pre::ChannelV1(_) => Ok(Ok(Vec::new())),
                 _ => unreachable!("kind checked in checkout"),
-            }
-        })
+            },
+        )
         .await
     }
 
@@ -878,18 +913,24 @@ impl PluginHost {
         let timeout = self.inner.limits.send_timeout;
         let cursor = cursor.map(str::to_string);
         let result = self
-            .call(id, PluginKind::Channel, "poll", timeout, async |pre, store| match pre {
-                Pre::Channel(pre) => {
-                    let b = pre.instantiate_async(&mut *store).await?;
-                    b.switchboard_plugin_connector()
-                        .call_poll(store, cursor.as_deref())
-                        .await
-                }
-                Pre::ChannelV1(_) => Ok(Err(PluginError::Unsupported(
-                    "plugin API 0.1.0 has no poll".into(),
-                ))),
-                _ => unreachable!("kind checked in checkout"),
-            })
+            .call(
+                id,
+                PluginKind::Channel,
+                "poll",
+                timeout,
+                async |pre, store| match pre {
+                    Pre::Channel(pre) => {
+                        let b = pre.instantiate_async(&mut *store).await?;
+                        b.switchboard_plugin_connector()
+                            .call_poll(store, cursor.as_deref())
+                            .await
+                    }
+                    Pre::ChannelV1(_) => Ok(Err(PluginError::Unsupported(
+                        "plugin API 0.1.0 has no poll".into(),
+                    ))),
+                    _ => unreachable!("kind checked in checkout"),
+                },
+            )
             .await?;
         if let Ok(out) = &result {
             let size = events_size(&out.events) + out.cursor.as_ref().map_or(0, String::len);
@@ -905,7 +946,11 @@ impl PluginHost {
         task: &bindings::TaskInfo,
     ) -> Result<Result<bindings::Classification, PluginError>, CallError> {
         self.call_policy(id, "classify", async |b, store| match b {
-            PolicyBindings::V2(b) => b.switchboard_plugin_policy().call_classify(store, task).await,
+            PolicyBindings::V2(b) => {
+                b.switchboard_plugin_policy()
+                    .call_classify(store, task)
+                    .await
+            }
             PolicyBindings::V1(b) => {
                 let r = b
                     .switchboard_plugin_policy()
@@ -938,7 +983,11 @@ impl PluginHost {
                 result
             }
             PolicyBindings::V1(b) => {
-                let rows: Vec<_> = candidates.rows().iter().map(compat::candidate_out).collect();
+                let rows: Vec<_> = candidates
+                    .rows()
+                    .iter()
+                    .map(compat::candidate_out)
+                    .collect();
                 let r = b
                     .switchboard_plugin_policy()
                     .call_rank(store, &compat::task_out(task), &rows)
@@ -956,23 +1005,29 @@ impl PluginHost {
         identity: &bindings::Identity,
     ) -> Result<Result<Option<bindings::CrmProfile>, PluginError>, CallError> {
         let timeout = self.inner.limits.send_timeout;
-        self.call(id, PluginKind::Crm, "lookup-contact", timeout, async |pre, store| match pre {
-            Pre::Crm(pre) => {
-                let b = pre.instantiate_async(&mut *store).await?;
-                b.switchboard_plugin_crm_sync()
-                    .call_lookup_contact(store, identity)
-                    .await
-            }
-            Pre::CrmV1(pre) => {
-                let b = pre.instantiate_async(&mut *store).await?;
-                let r = b
-                    .switchboard_plugin_crm_sync()
-                    .call_lookup_contact(store, &compat::identity_out(identity))
-                    .await?;
-                Ok(compat::result_in(r, |p| p.map(compat::profile_in)))
-            }
-            _ => unreachable!("kind checked in checkout"),
-        })
+        self.call(
+            id,
+            PluginKind::Crm,
+            "lookup-contact",
+            timeout,
+            async |pre, store| match pre {
+                Pre::Crm(pre) => {
+                    let b = pre.instantiate_async(&mut *store).await?;
+                    b.switchboard_plugin_crm_sync()
+                        .call_lookup_contact(store, identity)
+                        .await
+                }
+                Pre::CrmV1(pre) => {
+                    let b = pre.instantiate_async(&mut *store).await?;
+                    let r = b
+                        .switchboard_plugin_crm_sync()
+                        .call_lookup_contact(store, &compat::identity_out(identity))
+                        .await?;
+                    Ok(compat::result_in(r, |p| p.map(compat::profile_in)))
+                }
+                _ => unreachable!("kind checked in checkout"),
+            },
+        )
         .await
     }
 
@@ -983,8 +1038,12 @@ impl PluginHost {
         entry: &bindings::TimelineEntry,
     ) -> Result<Result<(), PluginError>, CallError> {
         let timeout = self.inner.limits.send_timeout;
-        self.call(id, PluginKind::Crm, "record-activity", timeout, async |pre, store| {
-            match pre {
+        self.call(
+            id,
+            PluginKind::Crm,
+            "record-activity",
+            timeout,
+            async |pre, store| match pre {
                 Pre::Crm(pre) => {
                     let b = pre.instantiate_async(&mut *store).await?;
                     b.switchboard_plugin_crm_sync()
@@ -1000,8 +1059,8 @@ impl PluginHost {
                     Ok(r.map_err(compat::error_in))
                 }
                 _ => unreachable!("kind checked in checkout"),
-            }
-        })
+            },
+        )
         .await
     }
 }

@@ -194,6 +194,19 @@ impl Manifest {
         problems
     }
 
+    /// The same plugin under another id: one component installed several times
+    /// (two WhatsApp numbers, several mailboxes), each with its own config,
+    /// secrets, key-value store, webhook path and health.
+    pub fn with_id(mut self, id: &str) -> Result<Manifest, ManifestError> {
+        if !valid_id(id) {
+            return Err(ManifestError::Invalid(vec![format!(
+                "id `{id}` must be 1-64 lower-case letters, digits or dashes, starting with a letter"
+            )]));
+        }
+        self.id = id.to_string();
+        Ok(self)
+    }
+
     /// The package version of the declared world (validated at parse time).
     pub fn api_version(&self) -> ApiVersion {
         if self.world.ends_with("@0.1.0") {

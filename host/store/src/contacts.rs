@@ -241,6 +241,22 @@ pub(crate) async fn resolve_or_create(
         }
         return Ok((contact_id, false));
     }
+    // A WhatsApp number is the customer's mobile number: the same person as the
+    // phone identity with the same E.164 value, and the other way round.
+    if let Some(twin) = twin_identity(identity)
+        && let Some(contact_id) = contact_id_for(conn, &twin).await?
+    {
+        insert_identity(conn, &contact_id, identity, now_ms).await?;
+        if let Some(name) = display_name {
+            sqlx::query("UPDATE contact SET display_name = $1, updated_at = $2 WHERE id = $3 AND display_name IS NULL")
+                .bind(name.to_owned())
+                .bind(now_ms)
+                .bind(contact_id.clone())
+                .execute(&mut *conn)
+                .await?;
+        }
+        return Ok((contact_id, false));
+    }
     let contact_id = new_id();
     sqlx::query(
         "INSERT INTO contact (id, display_name, attributes, created_at, updated_at) VALUES ($1, $2, '{}', $3, $3)",
@@ -252,6 +268,20 @@ pub(crate) async fn resolve_or_create(
     .await?;
     insert_identity(conn, &contact_id, identity, now_ms).await?;
     Ok((contact_id, true))
+}
+
+/// The identity that names the same person on the other phone-number channel:
+/// `whatsapp:+1555…` for `phone:+1555…` and the reverse.
+pub(crate) fn twin_identity(identity: &Identity) -> Option<Identity> {
+    let twin_kind = match identity.kind() {
+        switchboard_core::identity::PHONE => switchboard_core::identity::WHATSAPP,
+        switchboard_core::identity::WHATSAPP => switchboard_core::identity::PHONE,
+        _ => return None,
+    };
+    Some(Identity::from_normalized(
+        twin_kind.to_owned(),
+        identity.value().to_owned(),
+    ))
 }
 
 pub(crate) async fn insert_identity(
@@ -364,7 +394,13 @@ impl Store {
     /// The contact owning `identity`, if any.
     pub async fn contact_by_identity(&self, identity: &Identity) -> Result<Option<ContactView>> {
         let mut conn = self.pool().acquire().await?;
-        match contact_id_for(&mut conn, identity).await? {
+        let mut found = contact_id_for(&mut conn, identity).await?;
+        if found.is_none()
+            && let Some(twin) = twin_identity(identity)
+        {
+            found = contact_id_for(&mut conn, &twin).await?;
+        }
+        match found {
             Some(id) => Ok(Some(view(&mut conn, &id).await?)),
             None => Ok(None),
         }

@@ -20,6 +20,8 @@ const NONCE_LEN: usize = 12;
 
 pub(crate) struct SecretBox {
     cipher: ChaCha20Poly1305,
+    /// Keys derived for other purposes (signing URLs), never the key itself.
+    derive_base: [u8; 32],
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -40,7 +42,24 @@ impl SecretBox {
     pub(crate) fn new(key: [u8; 32]) -> Self {
         SecretBox {
             cipher: ChaCha20Poly1305::new(&key.into()),
+            derive_base: {
+                use sha2::Digest;
+                let mut h = sha2::Sha256::new();
+                h.update(b"switchboard derive v1\0");
+                h.update(key);
+                h.finalize().into()
+            },
         }
+    }
+
+    /// A 32-byte key for `purpose`, derived from the store key: the same on every
+    /// node and across restarts, and useless for opening secrets.
+    pub(crate) fn derive(&self, purpose: &str) -> [u8; 32] {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(self.derive_base);
+        h.update(purpose.as_bytes());
+        h.finalize().into()
     }
 
     pub(crate) fn seal(&self, plugin_id: &str, key: &str, plaintext: &str) -> Result<String> {

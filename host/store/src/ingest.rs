@@ -11,10 +11,11 @@
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 use switchboard_core::{
-    Attachment, ConsentAction, ConsentState, DeliveryStatus, Direction, EventKind, Identity,
+    ConsentAction, ConsentState, DeliveryStatus, Direction, EventKind, Identity,
 };
 
 use crate::Store;
+use crate::attachments::{InboundAttachment, record_inbound};
 use crate::contacts::{resolve_or_create, set_consent};
 use crate::conversations::{for_inbound, latest_active, touch_channel};
 use crate::db::RowExt;
@@ -78,11 +79,16 @@ pub struct InboundMessage {
     pub sender_name: Option<String>,
     /// Text.
     pub body: String,
-    /// Attached files.
+    /// Attached files, recorded `pending` until the host copied them.
     #[serde(default)]
-    pub attachments: Vec<Attachment>,
+    pub attachments: Vec<InboundAttachment>,
     /// When the provider says it was sent, ms since the epoch.
     pub sent_at_ms: Option<i64>,
+    /// What the message carries besides its text (subject, reply references,
+    /// interactive choice, location…), a JSON object kept on the event under
+    /// `metadata`; `null` or `{}` for none.
+    #[serde(default)]
+    pub metadata: serde_json::Value,
 }
 
 /// A delivery status callback.
@@ -268,16 +274,30 @@ async fn inbound(
         now,
     )
     .on_channel(&batch.channel, &batch.plugin_id);
+    let mut files: &[InboundAttachment] = &[];
     match arrival {
         Arrival::Message(m) => {
-            event.attachments = m.attachments.clone();
+            files = &m.attachments;
             event.sent_at = m.sent_at_ms;
+            if m.metadata.as_object().is_some_and(|o| !o.is_empty()) {
+                event.data = serde_json::json!({ "metadata": m.metadata });
+            }
         }
         Arrival::Call(c) => event.data = c.data.clone(),
     }
     event.identity = Some(arrival.sender().clone());
     event.provider_id = Some(provider_id);
+    // The files' rows need the event; the event's JSON needs their ids.
     insert_event(conn, &event).await?;
+    if !files.is_empty() {
+        let shown = record_inbound(conn, &event.id, &batch.plugin_id, files, now).await?;
+        let text = serde_json::to_string(&shown).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        sqlx::query("UPDATE timeline_event SET attachments = $1 WHERE id = $2")
+            .bind(text)
+            .bind(event.id.clone())
+            .execute(&mut *conn)
+            .await?;
+    }
     sqlx::query("UPDATE contact SET updated_at = $1 WHERE id = $2 AND updated_at < $1")
         .bind(now)
         .bind(contact_id.clone())

@@ -68,6 +68,7 @@
 mod timeline;
 
 mod agents;
+mod attachments;
 mod audit;
 mod contacts;
 mod conversations;
@@ -85,6 +86,7 @@ mod voice;
 mod writer;
 
 pub use agents::{Agent, NewAgent};
+pub use attachments::{AttachmentRow, InboundAttachment, attachment_url};
 pub use audit::{AuditEntry, MetricsCounts};
 pub use contacts::{ConsentRow, ContactView, IdentityRow, MergeRecord, MovedByMerge};
 pub use conversations::ConversationRow;

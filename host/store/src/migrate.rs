@@ -54,6 +54,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/common/0005_accounts.sql"),
         postgres: include_str!("../migrations/common/0005_accounts.sql"),
     },
+    Migration {
+        version: 6,
+        name: "messaging",
+        sqlite: include_str!("../migrations/common/0006_messaging.sql"),
+        postgres: include_str!("../migrations/common/0006_messaging.sql"),
+    },
 ];
 
 /// Brings the schema up to date. Returns the versions it applied.

@@ -16,6 +16,7 @@ use switchboard_core::{
 };
 
 use crate::Store;
+use crate::attachments::bind_uploads;
 use crate::contacts::{consent_of, contact_id_for};
 use crate::conversations::{self, touch_channel};
 use crate::db::{Backend, RowExt, new_id, sql_limit, wall_clock_ms};
@@ -27,7 +28,7 @@ macro_rules! outbox_columns {
     () => {
         "id, event_id, conversation_id, plugin_id, channel, to_kind, to_value, body, status, \
          attempts, next_attempt_at, lease_until, last_error, provider_id, delivery_status, \
-         created_at, updated_at"
+         created_at, updated_at, payload"
     };
 }
 
@@ -48,6 +49,13 @@ pub struct NewReply {
     pub to: Identity,
     /// Now, ms since the epoch (also the first attempt's due time).
     pub now_ms: i64,
+    /// What the message carries besides its text (template, interactive
+    /// choices, the author's name, the window decision), a JSON object the
+    /// send worker reads; `{}` for plain text.
+    pub payload: serde_json::Value,
+    /// Uploads (attachment ids) sent with it, in order; each must be an unsent
+    /// upload by the author.
+    pub attachments: Vec<String>,
 }
 
 /// One queued outbound message.
@@ -85,6 +93,8 @@ pub struct OutboxRow {
     pub created_at: i64,
     /// Last change, ms since the epoch.
     pub updated_at: i64,
+    /// What the message carries besides its text (see [`NewReply::payload`]).
+    pub payload: serde_json::Value,
 }
 
 impl OutboxRow {
@@ -106,6 +116,8 @@ impl OutboxRow {
             delivery_status: row.opt_parsed("delivery_status")?,
             created_at: row.int("created_at")?,
             updated_at: row.int("updated_at")?,
+            payload: serde_json::from_str(&row.text("payload")?)
+                .map_err(|e| StoreError::Invalid(format!("outbox payload: {e}")))?,
         })
     }
 }
@@ -195,7 +207,27 @@ impl Store {
         event.identity = Some(reply.to.clone());
         event.author_agent_id = reply.author_agent_id.clone();
         event.delivery_status = Some(DeliveryStatus::Queued);
+        if let Some(template) = reply.payload.get("template") {
+            event.data = serde_json::json!({ "template": template });
+        }
         insert_event(&mut tx, &event).await?;
+        if !reply.attachments.is_empty() {
+            event.attachments = bind_uploads(
+                &mut tx,
+                &event.id,
+                &reply.plugin_id,
+                &reply.attachments,
+                reply.author_agent_id.as_deref(),
+            )
+            .await?;
+            let text = serde_json::to_string(&event.attachments)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            sqlx::query("UPDATE timeline_event SET attachments = $1 WHERE id = $2")
+                .bind(text)
+                .bind(event.id.clone())
+                .execute(&mut *tx)
+                .await?;
+        }
         let row = OutboxRow {
             id: new_id(),
             event_id: event.id.clone(),
@@ -213,11 +245,12 @@ impl Store {
             delivery_status: Some(DeliveryStatus::Queued),
             created_at: now,
             updated_at: now,
+            payload: reply.payload,
         };
         sqlx::query(concat!(
             "INSERT INTO outbox (",
             outbox_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         ))
         .bind(row.id.clone())
         .bind(row.event_id.clone())
@@ -236,6 +269,7 @@ impl Store {
         .bind(row.delivery_status.map(|s| s.as_str()))
         .bind(row.created_at)
         .bind(row.updated_at)
+        .bind(row.payload.to_string())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -86,6 +86,12 @@ impl Store {
         db::begin_write(&self.inner.pool, self.inner.backend).await
     }
 
+    /// A key for `purpose` (such as signing media URLs), derived from the store's
+    /// secret key: the same on every node and across restarts.
+    pub fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        self.inner.secrets.derive(purpose)
+    }
+
     pub(crate) fn secrets(&self) -> &SecretBox {
         &self.inner.secrets
     }

@@ -41,6 +41,7 @@ fn inbound(
             body: body.into(),
             attachments: vec![],
             sent_at_ms: None,
+            metadata: serde_json::Value::Null,
         })],
     }
 }
@@ -205,6 +206,8 @@ async fn unread_counts_and_waiting_follow_the_read_marker_and_our_answers(ctx: C
             channel: "sms".into(),
             to: jane.clone(),
             now_ms: T0 + 20,
+            payload: serde_json::json!({}),
+            attachments: Vec::new(),
         })
         .await
         .unwrap();

@@ -32,6 +32,7 @@ fn message(provider_id: &str, from: &str, body: &str) -> IngestEvent {
         body: body.into(),
         attachments: vec![],
         sent_at_ms: None,
+        metadata: serde_json::Value::Null,
     })
 }
 
@@ -96,6 +97,8 @@ fn reply(conversation_id: &str, to: &str, channel: &str, now_ms: i64) -> NewRepl
         channel: channel.into(),
         to: id(to),
         now_ms,
+        payload: serde_json::json!({}),
+        attachments: Vec::new(),
     }
 }
 
@@ -144,11 +147,13 @@ async fn first_message_creates_contact_and_conversation(ctx: Ctx) {
     if let IngestEvent::InboundMessage(m) = &mut b.events[0] {
         m.sender_name = Some("Jane Doe".into());
         m.sent_at_ms = Some(T0 - 500);
-        m.attachments = vec![switchboard_core::Attachment {
-            url: "https://media.example/1.jpg".into(),
+        m.attachments = vec![switchboard_store::InboundAttachment {
+            source: "https://media.example/1.jpg".into(),
             content_type: Some("image/jpeg".into()),
             filename: None,
             size: Some(42),
+            content_id: None,
+            stored: None,
         }];
     }
     let c = created(ingest_one(store, b).await);

@@ -175,6 +175,7 @@ async fn conversations_without_a_task_are_found_for_reconciliation(ctx: Ctx) {
                 body: "hi".into(),
                 attachments: vec![],
                 sent_at_ms: None,
+                metadata: serde_json::Value::Null,
             },
         )],
     };

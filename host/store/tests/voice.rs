@@ -56,6 +56,7 @@ async fn a_call_joins_the_open_chat_with_a_channel_switch_and_its_detail_grows(c
         body: "my invoice".into(),
         attachments: vec![],
         sent_at_ms: None,
+        metadata: serde_json::Value::Null,
     });
     let (contact, conv, _) = created(
         ctx.store

@@ -49,6 +49,37 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     /// What webchat visitors may do.
     pub webchat: WebchatSettings,
+    /// Files of messages.
+    pub attachments: AttachmentSettings,
+}
+
+/// `[attachments]`: files customers send and agents attach.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttachmentSettings {
+    /// Largest file kept, inbound or uploaded (`SWITCHBOARD_ATTACHMENT_MAX_BYTES`).
+    pub max_bytes: u64,
+    /// Copy attempts before an inbound file is marked failed
+    /// (`SWITCHBOARD_ATTACHMENT_MAX_ATTEMPTS`).
+    pub max_attempts: u32,
+    /// Delay before the first retry of a failed copy, in ms; doubles each attempt
+    /// (`SWITCHBOARD_ATTACHMENT_RETRY_BASE_MS`).
+    pub retry_base_ms: u64,
+    /// How long a signed link to an outbound file stays valid, in seconds
+    /// (`SWITCHBOARD_ATTACHMENT_URL_TTL_SECS`).
+    pub url_ttl_secs: u64,
+}
+
+impl Default for AttachmentSettings {
+    fn default() -> Self {
+        let d = switchboard_app::attachments::AttachmentConfig::default();
+        AttachmentSettings {
+            max_bytes: d.max_bytes,
+            max_attempts: d.max_attempts,
+            retry_base_ms: d.retry_base.as_millis() as u64,
+            url_ttl_secs: d.url_ttl.as_secs(),
+        }
+    }
 }
 
 /// `[http]`: limits on each HTTP connection and request (slowloris and friends).
@@ -362,6 +393,7 @@ impl Default for Settings {
             http: HttpSettings::default(),
             webhooks: WebhookSettings::default(),
             webchat: WebchatSettings::default(),
+            attachments: AttachmentSettings::default(),
         }
     }
 }
@@ -507,6 +539,26 @@ impl Settings {
             (
                 "SWITCHBOARD_WS_MESSAGE_BURST",
                 &mut self.sockets.message_burst,
+            ),
+            (
+                "SWITCHBOARD_ATTACHMENT_MAX_ATTEMPTS",
+                &mut self.attachments.max_attempts,
+            ),
+        ] {
+            num(name, slot, problems);
+        }
+        for (name, slot) in [
+            (
+                "SWITCHBOARD_ATTACHMENT_MAX_BYTES",
+                &mut self.attachments.max_bytes,
+            ),
+            (
+                "SWITCHBOARD_ATTACHMENT_RETRY_BASE_MS",
+                &mut self.attachments.retry_base_ms,
+            ),
+            (
+                "SWITCHBOARD_ATTACHMENT_URL_TTL_SECS",
+                &mut self.attachments.url_ttl_secs,
             ),
         ] {
             num(name, slot, problems);
@@ -823,6 +875,18 @@ impl Settings {
     }
 
     /// Webchat visitors' limits from these settings.
+    pub fn attachments(&self) -> switchboard_app::attachments::AttachmentConfig {
+        let d = switchboard_app::attachments::AttachmentConfig::default();
+        switchboard_app::attachments::AttachmentConfig {
+            max_bytes: self.attachments.max_bytes.max(1024),
+            max_attempts: self.attachments.max_attempts.max(1),
+            retry_base: std::time::Duration::from_millis(self.attachments.retry_base_ms.max(10)),
+            url_ttl: std::time::Duration::from_secs(self.attachments.url_ttl_secs.max(60)),
+            ..d
+        }
+    }
+
+    /// Webchat limits from these settings.
     pub fn webchat(&self) -> switchboard_app::webchat::WebchatLimits {
         switchboard_app::webchat::WebchatLimits {
             starts_per_minute: self.webchat.starts_per_minute,

@@ -149,6 +149,11 @@ enum PluginCommand {
         /// Extra origin the plugin may call, repeatable.
         #[arg(long = "allow-host", value_name = "URL")]
         allow_hosts: Vec<String>,
+        /// Install under this id instead of the manifest's (run one connector
+        /// for several accounts: each id has its own config, secrets, kv,
+        /// webhook path and health).
+        #[arg(long = "id", value_name = "NAME")]
+        id: Option<String>,
     },
     /// List installed plugins.
     List,
@@ -360,6 +365,7 @@ async fn plugin_command(settings: Settings, command: PluginCommand) -> anyhow::R
             path,
             config,
             allow_hosts,
+            id,
         } => {
             let host = plugin_host(&settings, &store)?;
             let manifest = admin::install(
@@ -370,6 +376,7 @@ async fn plugin_command(settings: Settings, command: PluginCommand) -> anyhow::R
                     source: path,
                     config: parse_config(&config)?,
                     allow_hosts,
+                    id,
                 },
             )
             .await?;
@@ -467,6 +474,7 @@ async fn demo_setup(
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
                 allow_hosts: Vec::new(),
+                id: None,
             },
         )
         .await?;
@@ -529,6 +537,7 @@ async fn serve(settings: Settings, demo: bool, plugins_dir: PathBuf) -> anyhow::
             routing: Some(settings.routing()),
             login: settings.login(),
             webchat: settings.webchat(),
+            attachments: settings.attachments(),
         },
     )
     .await

@@ -94,6 +94,7 @@ impl VoiceServer {
                     source: policy_dir,
                     config: HashMap::new(),
                     allow_hosts: Vec::new(),
+                    id: None,
                 },
             )
             .await
@@ -126,6 +127,7 @@ impl VoiceServer {
                 routing: Some(switchboard_routing::EngineConfig::default()),
                 login,
                 webchat: Default::default(),
+                attachments: Default::default(),
             },
         )
         .await

@@ -1,0 +1,385 @@
+//! Attachments: inbound files copied into the blob store, agents' uploads, and
+//! the URLs each side fetches them from.
+//!
+//! - **Inbound.** Ingest records a message's files `pending` in the message's own
+//!   transaction; [`Attachments::run`] then copies each through its connector
+//!   (`fetch-attachment`, then a size-capped download from the connector's allowed
+//!   hosts), sniffs the type and keeps the bytes in the [`BlobStore`]. A failed
+//!   copy is retried with backoff and, after the last attempt, marked `failed`
+//!   with the reason the agent sees. Nothing is lost by answering the provider
+//!   first: the provider's reference is durable before the answer.
+//! - **Agents** fetch files from `/api/v1/attachments/{id}` with their token;
+//!   only raster images, audio and video are served inline (see
+//!   [`crate::blobs::safe_inline`]).
+//! - **Providers** fetch outbound files from signed, expiring URLs
+//!   (`/media/{id}?expires=…&sig=…`, HMAC-SHA256 under a key derived from the
+//!   store key) that need no account.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use switchboard_core::{Direction, retry_delay};
+use switchboard_plugin_host::{DownloadError, PluginHost, bindings};
+use switchboard_store::{AttachmentRow, Store};
+use tokio::sync::{Notify, watch};
+
+use crate::blobs::{BlobError, BlobStore, sniff};
+use crate::clock::now_ms;
+use crate::error::{AppError, AppResult, ErrorKind};
+use crate::notify::Notifier;
+
+/// Attachment tuning.
+#[derive(Debug, Clone)]
+pub struct AttachmentConfig {
+    /// Largest file kept, inbound or uploaded.
+    pub max_bytes: u64,
+    /// Copy attempts before a file is marked failed.
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubles each attempt.
+    pub retry_base: Duration,
+    /// Longest delay between attempts.
+    pub retry_max: Duration,
+    /// How long a signed media URL for a provider stays valid.
+    pub url_ttl: Duration,
+    /// Idle polling interval (new files wake the worker at once).
+    pub poll: Duration,
+}
+
+impl Default for AttachmentConfig {
+    fn default() -> Self {
+        AttachmentConfig {
+            max_bytes: 25 * 1024 * 1024,
+            max_attempts: 8,
+            retry_base: Duration::from_secs(2),
+            retry_max: Duration::from_secs(600),
+            url_ttl: Duration::from_secs(3600),
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A file ready to serve.
+#[derive(Debug)]
+pub struct ServedFile {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// Its sniffed content type.
+    pub content_type: String,
+    /// Its name, if known.
+    pub filename: Option<String>,
+}
+
+/// The attachments use case.
+pub struct Attachments {
+    store: Store,
+    plugins: PluginHost,
+    blobs: BlobStore,
+    notifier: Notifier,
+    config: AttachmentConfig,
+    public_url: String,
+    key: [u8; 32],
+    wake: Notify,
+}
+
+impl Attachments {
+    /// Attachments over these parts; files live in `blobs`.
+    pub fn new(
+        store: Store,
+        plugins: PluginHost,
+        blobs: BlobStore,
+        notifier: Notifier,
+        config: AttachmentConfig,
+        public_url: String,
+    ) -> Attachments {
+        let key = store.derived_key("media-url");
+        Attachments {
+            store,
+            plugins,
+            blobs,
+            notifier,
+            config,
+            public_url,
+            key,
+            wake: Notify::new(),
+        }
+    }
+
+    /// The limits in force.
+    pub fn config(&self) -> &AttachmentConfig {
+        &self.config
+    }
+
+    /// New pending files exist: copy them now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Keeps an agent's upload. Its type is sniffed from the bytes.
+    pub async fn upload(
+        &self,
+        agent_id: &str,
+        bytes: &[u8],
+        declared_type: Option<&str>,
+        filename: Option<&str>,
+    ) -> AppResult<AttachmentRow> {
+        if bytes.is_empty() {
+            return Err(AppError::bad_request("the file is empty"));
+        }
+        let filename = filename
+            .map(|f| f.rsplit(['/', '\\']).next().unwrap_or(f).trim())
+            .filter(|f| !f.is_empty() && f.len() <= 255 && !f.chars().any(char::is_control));
+        let content_type = sniff(bytes, declared_type);
+        let key = self.blobs.put(bytes).await.map_err(blob_error)?;
+        Ok(self
+            .store
+            .create_upload(
+                agent_id,
+                &key,
+                bytes.len() as u64,
+                &content_type,
+                filename,
+                now_ms(),
+            )
+            .await?)
+    }
+
+    /// Keeps a file a connector handed over as bytes (an e-mail part) and returns
+    /// its key and size; the message then names it as stored.
+    pub async fn keep_inline(&self, bytes: &[u8]) -> AppResult<(String, u64)> {
+        let key = self.blobs.put(bytes).await.map_err(blob_error)?;
+        Ok((key, bytes.len() as u64))
+    }
+
+    /// A stored file, for an agent.
+    pub async fn open(&self, id: &str) -> AppResult<ServedFile> {
+        let row = self.store.attachment(id).await?;
+        let Some(blob) = row.blob.as_deref() else {
+            return Err(match row.status.as_str() {
+                "failed" => AppError::new(
+                    ErrorKind::NotFound,
+                    "attachment_failed",
+                    format!(
+                        "the file could not be copied from the provider: {}",
+                        row.last_error.as_deref().unwrap_or("unknown error")
+                    ),
+                ),
+                _ => AppError::new(
+                    ErrorKind::Conflict,
+                    "attachment_pending",
+                    "the file is still being copied from the provider; try again shortly",
+                ),
+            });
+        };
+        let bytes = self.blobs.get(blob).await.map_err(blob_error)?;
+        Ok(ServedFile {
+            bytes,
+            content_type: row
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "application/octet-stream".into()),
+            filename: row.filename.clone(),
+        })
+    }
+
+    fn signature(&self, id: &str, expires: i64) -> String {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
+        mac.update(id.as_bytes());
+        mac.update(b"\0");
+        mac.update(expires.to_string().as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// A URL a provider can fetch `id` from until the TTL runs out.
+    pub fn signed_url(&self, id: &str) -> String {
+        let expires = now_ms() / 1000 + self.config.url_ttl.as_secs() as i64;
+        format!(
+            "{}/media/{id}?expires={expires}&sig={}",
+            self.public_url,
+            self.signature(id, expires)
+        )
+    }
+
+    /// A file behind a signed URL; refused when the signature is wrong or expired.
+    pub async fn open_signed(&self, id: &str, expires: i64, sig: &str) -> AppResult<ServedFile> {
+        let expected = self.signature(id, expires);
+        let matches = expected.len() == sig.len()
+            && expected
+                .bytes()
+                .zip(sig.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if !matches {
+            return Err(AppError::forbidden("the media link is not valid"));
+        }
+        if expires < now_ms() / 1000 {
+            return Err(AppError::forbidden("the media link has expired"));
+        }
+        let row = self.store.attachment(id).await?;
+        if row.direction != Direction::Out {
+            return Err(AppError::forbidden(
+                "only outbound files are shared this way",
+            ));
+        }
+        self.open(id).await
+    }
+
+    /// Copies pending inbound files until `shutdown` turns true.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+        const BATCH: u32 = 8;
+        let lease = Duration::from_secs(300).as_millis() as i64;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let claimed = match self.store.claim_attachments(now_ms(), BATCH, lease).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::error!("attachment claim failed: {e}");
+                    Vec::new()
+                }
+            };
+            let full = claimed.len() == BATCH as usize;
+            for row in claimed {
+                self.copy(row).await;
+            }
+            if full {
+                continue;
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.config.poll) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    async fn copy(&self, row: AttachmentRow) {
+        let Some(plugin_id) = row.plugin_id.clone() else {
+            return;
+        };
+        let reference = bindings::Attachment {
+            url: row.source.clone(),
+            content_type: row.content_type.clone(),
+            filename: row.filename.clone(),
+            size: row.size.and_then(|s| u64::try_from(s).ok()),
+            content: None,
+            content_id: row.content_id.clone(),
+        };
+        let max = usize::try_from(self.config.max_bytes).unwrap_or(usize::MAX);
+        let result = match self
+            .plugins
+            .download_attachment(&plugin_id, &reference, max)
+            .await
+        {
+            Ok(file) => {
+                let content_type = sniff(&file.content, file.content_type.as_deref());
+                match self.blobs.put(&file.content).await {
+                    Ok(key) => Ok((key, file.content.len() as u64, content_type)),
+                    Err(e @ BlobError::TooLarge { .. }) => Err((e.to_string(), false)),
+                    Err(e) => Err((e.to_string(), true)),
+                }
+            }
+            Err(e) => Err((download_reason(&e), e.is_retryable())),
+        };
+        let now = now_ms();
+        let stored = match result {
+            Ok((key, size, content_type)) => {
+                self.store
+                    .attachment_stored(&row.id, &key, size, &content_type, now)
+                    .await
+            }
+            Err((reason, retryable)) => {
+                let attempt = row.attempts + 1;
+                let next = (retryable && attempt < self.config.max_attempts).then(|| {
+                    now + retry_delay(attempt, self.config.retry_base, self.config.retry_max)
+                        .as_millis() as i64
+                });
+                tracing::warn!(
+                    plugin = %plugin_id,
+                    attachment = %row.id,
+                    attempt,
+                    gave_up = next.is_none(),
+                    "attachment copy failed: {reason}"
+                );
+                self.store
+                    .attachment_failed(&row.id, &reason, next, now)
+                    .await
+            }
+        };
+        match stored {
+            Ok(updated) if updated.status != "pending" => {
+                if let Some(event_id) = &updated.event_id
+                    && let Ok(event) = self.store.event(event_id).await
+                    && let Some(conversation_id) = &event.conversation_id
+                {
+                    self.notifier.conversation(
+                        "timeline.updated",
+                        conversation_id,
+                        serde_json::json!({
+                            "conversation_id": conversation_id,
+                            "event_id": event_id,
+                            "attachment_id": updated.id,
+                            "status": updated.status,
+                        }),
+                    );
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(attachment = %row.id, "recording a copy failed: {e}"),
+        }
+    }
+}
+
+/// A reason an agent can read, without provider URLs (they may carry tokens).
+fn download_reason(e: &DownloadError) -> String {
+    match e {
+        DownloadError::Plugin(call) => format!("the connector failed: {call}"),
+        DownloadError::Refused(p) => format!("the connector refused: {}", plugin_reason(p)),
+        DownloadError::Denied(_) => {
+            "the provider's file is on a host the connector may not reach".into()
+        }
+        DownloadError::TooLarge { max_bytes } => {
+            format!("the file is larger than the {max_bytes} byte limit")
+        }
+        DownloadError::Status(s) => format!("the provider answered HTTP {s}"),
+        DownloadError::Http(_) => "the provider could not be reached".into(),
+    }
+}
+
+fn plugin_reason(e: &switchboard_plugin_host::PluginError) -> String {
+    use switchboard_plugin_host::PluginError as P;
+    match e {
+        P::InvalidRequest(m)
+        | P::Unauthorized(m)
+        | P::Config(m)
+        | P::Transient(m)
+        | P::Permanent(m)
+        | P::Internal(m)
+        | P::WindowClosed(m)
+        | P::Unsupported(m) => m.clone(),
+        P::RateLimited(_) => "the provider is throttling requests".into(),
+    }
+}
+
+fn blob_error(e: BlobError) -> AppError {
+    match e {
+        BlobError::TooLarge { .. } => {
+            AppError::new(ErrorKind::PayloadTooLarge, "too_large", e.to_string())
+        }
+        BlobError::BadKey => AppError::not_found("no such file"),
+        BlobError::Io(io) => {
+            tracing::error!("blob store: {io}");
+            AppError::new(
+                ErrorKind::Unavailable,
+                "storage_unavailable",
+                "the file store is unavailable",
+            )
+        }
+    }
+}
+
+/// Shared handle.
+pub type SharedAttachments = Arc<Attachments>;
