@@ -5,6 +5,7 @@
 //! The binary and the plugins must be built first (`scripts/test.sh` does it):
 //! the binary is looked up beside the test executable, or at `$SWITCHBOARD_BIN`.
 
+pub mod meta;
 pub mod voice;
 
 use std::path::{Path, PathBuf};
@@ -579,6 +580,30 @@ impl Server {
             .unwrap()
             .status()
             .as_u16()
+    }
+
+    /// Posts a JSON webhook to `/hooks/{plugin}`. `signature`: `None` signs it
+    /// as Meta does, `Some("")` sends no signature, `Some(sig)` sends `sig`.
+    pub async fn meta_webhook(
+        &self,
+        plugin: &str,
+        body: &Value,
+        signature: Option<&str>,
+    ) -> (u16, String) {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let mut req = self
+            .http
+            .post(format!("{}/hooks/{plugin}", self.base))
+            .header("content-type", "application/json")
+            .body(bytes.clone());
+        let signed = meta::meta_signature(&bytes);
+        match signature {
+            Some("") => {}
+            Some(sig) => req = req.header("X-Hub-Signature-256", sig),
+            None => req = req.header("X-Hub-Signature-256", signed),
+        }
+        let r = req.send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap_or_default())
     }
 
     /// The contact with this identity, if any.

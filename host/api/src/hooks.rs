@@ -1,4 +1,6 @@
-//! Provider webhook ingress: `POST /hooks/{plugin_id}/{rest…}`.
+//! Provider webhook ingress: `POST /hooks/{plugin_id}/{rest…}` (and `GET`, for
+//! subscription handshakes). Query strings are never logged: a handshake carries
+//! the verify token in one.
 //!
 //! The request's parts go to the ingest use case as they came; the connector's
 //! answer goes back to the provider only after the batch is committed.

@@ -235,8 +235,16 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limits.webchat_bytes))
         .layer(axum::middleware::map_response(error::json_errors));
     let hooks = Router::new()
-        .route("/hooks/{plugin_id}", post(hooks::webhook_root))
-        .route("/hooks/{plugin_id}/{*rest}", post(hooks::webhook))
+        // GET too: subscription handshakes (Meta's `hub.challenge`) are GETs that
+        // the connector verifies like any webhook.
+        .route(
+            "/hooks/{plugin_id}",
+            post(hooks::webhook_root).get(hooks::webhook_root),
+        )
+        .route(
+            "/hooks/{plugin_id}/{*rest}",
+            post(hooks::webhook).get(hooks::webhook),
+        )
         .layer(DefaultBodyLimit::max(limits.webhook_bytes));
     Router::new()
         .nest("/api/v1", api)
