@@ -13,6 +13,9 @@ target=wasm32-wasip2
 # Folders holding a plugin.toml and the crate that builds its component.
 plugin_crates=(
     "$plugins_dir/sms-twilio"
+    "$plugins_dir/whatsapp-cloud"
+    "$plugins_dir/messenger"
+    "$plugins_dir/instagram"
     "$plugins_dir/routing-default"
     "$plugins_dir/test-misbehave"
     "$plugins_dir/test-misbehave-routing"

@@ -194,12 +194,11 @@ pub use bindings::channel::exports::switchboard::plugin::connector::{
     AttachmentLimits, Capabilities, ChannelInfo, PollOutcome, TemplateInfo,
 };
 pub use bindings::channel::switchboard::plugin::types::{
-    Attachment, AttachmentDownload, ChannelEvent, Choice, ChoiceList, ConsentAction,
-    ConsentEvent, ContactSummary, DeliveryReceipt, DeliveryStatus, DownloadRequest,
-    DownloadedFile, HttpRequest, HttpResponse, Identity, InboundMessage, InteractiveMessage,
-    InteractiveReply, Location, MessageMetadata, OutboundMessage, OutboundMetadata, PluginError,
-    Reaction, SendReceipt, SharedContact, TemplateMessage, TemplateParameter, WebhookOutcome,
-    WindowUse,
+    Attachment, AttachmentDownload, ChannelEvent, Choice, ChoiceList, ConsentAction, ConsentEvent,
+    ContactSummary, DeliveryReceipt, DeliveryStatus, DownloadRequest, DownloadedFile, HttpRequest,
+    HttpResponse, Identity, InboundMessage, InteractiveMessage, InteractiveReply, Location,
+    MessageMetadata, OutboundMessage, OutboundMetadata, PluginError, Reaction, SendReceipt,
+    SharedContact, TemplateMessage, TemplateParameter, WebhookOutcome, WindowUse,
 };
 
 /// Types of the `routing` world: what a [`RoutingPolicy`] receives and returns.
@@ -266,7 +265,9 @@ pub trait Channel {
     /// answers [`PluginError::Unsupported`].
     fn poll(cursor: Option<String>) -> Result<PollOutcome, PluginError> {
         let _ = cursor;
-        Err(PluginError::Unsupported("this connector does not poll".into()))
+        Err(PluginError::Unsupported(
+            "this connector does not poll".into(),
+        ))
     }
 }
 
@@ -303,7 +304,9 @@ pub trait Crm {
     /// [`PluginError::Unsupported`].
     fn create_contact(contact: ContactSummary) -> Result<crm::CrmProfile, PluginError> {
         let _ = contact;
-        Err(PluginError::Unsupported("this CRM plugin does not create contacts".into()))
+        Err(PluginError::Unsupported(
+            "this CRM plugin does not create contacts".into(),
+        ))
     }
 }
 

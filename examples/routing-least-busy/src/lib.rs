@@ -1,12 +1,17 @@
 //! `routing-least-busy`: an example routing policy, written the way a third
-//! party would, against `switchboard-sdk` alone. See `README.md`.
+//! party would, against `switchboard-sdk` alone (plugin API
+//! `switchboard:plugin@0.2.0`). See `README.md`.
 //!
 //! Every task joins one queue; the agent with the most spare capacity gets it.
+//! `rank` reads three columns of the host's candidates — load, capacity and
+//! idle time — and nothing else.
 
 pub mod policy;
 
-use switchboard_sdk::routing::{AgentCandidate, Classification, TaskInfo};
+use switchboard_sdk::routing::{Candidates, Classification, TaskInfo};
 use switchboard_sdk::{PluginError, RoutingPolicy, config};
+
+use crate::policy::Workload;
 
 struct LeastBusy;
 
@@ -16,8 +21,12 @@ impl RoutingPolicy for LeastBusy {
         policy::classify(&queue, &task)
     }
 
-    fn rank(_task: TaskInfo, candidates: Vec<AgentCandidate>) -> Result<Vec<u32>, PluginError> {
-        Ok(policy::rank(&candidates))
+    fn rank(_task: TaskInfo, candidates: &Candidates) -> Result<Vec<u32>, PluginError> {
+        policy::rank(&Workload {
+            load: candidates.load(),
+            capacity: candidates.capacity(),
+            idle_ms: candidates.idle_ms(),
+        })
     }
 }
 

@@ -1,10 +1,10 @@
-//! The policy itself, as plain functions over the SDK's routing types: no host
-//! calls here, so `cargo test` runs it natively.
+//! The policy itself, as plain functions over the SDK's routing types and
+//! [`Workload`]: no host calls here, so `cargo test` runs it natively.
 
 use core::cmp::Ordering;
 
 use switchboard_sdk::PluginError;
-use switchboard_sdk::routing::{AgentCandidate, Classification, TaskInfo};
+use switchboard_sdk::routing::{Classification, TaskInfo};
 
 /// The queue when the operator sets none.
 pub const DEFAULT_QUEUE: &str = "general";
@@ -62,32 +62,61 @@ pub fn classify(queue: &str, task: &TaskInfo) -> Result<Classification, PluginEr
     })
 }
 
+/// The three columns of the host's candidates this policy ranks on, each
+/// indexed like the candidates. `lib.rs` reads them with
+/// `candidates.load()`, `candidates.capacity()` and `candidates.idle_ms()`;
+/// skills, ids and attributes are never read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Workload {
+    /// Capacity each agent has in use.
+    pub load: Vec<u32>,
+    /// Each agent's total capacity.
+    pub capacity: Vec<u32>,
+    /// Milliseconds since each agent last finished work.
+    pub idle_ms: Vec<u64>,
+}
+
 /// Every candidate, least loaded first (`load / capacity`; no capacity counts
 /// as full), then the longest idle, then the host's order. Skills and who
 /// served the contact last are ignored on purpose.
-pub fn rank(candidates: &[AgentCandidate]) -> Vec<u32> {
-    let mut order: Vec<usize> = (0..candidates.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (a, b) = (&candidates[a], &candidates[b]);
-        load_ratio_cmp(a, b).then(b.idle_ms.cmp(&a.idle_ms))
-    });
-    // The host passes at most `u32::MAX` candidates (a WIT list), so every
+///
+/// # Errors
+///
+/// [`PluginError::Internal`] when the columns differ in length.
+pub fn rank(workload: &Workload) -> Result<Vec<u32>, PluginError> {
+    let Workload {
+        load,
+        capacity,
+        idle_ms,
+    } = workload;
+    if capacity.len() != load.len() || idle_ms.len() != load.len() {
+        return Err(PluginError::Internal(format!(
+            "the host gave {} loads, {} capacities and {} idle times",
+            load.len(),
+            capacity.len(),
+            idle_ms.len()
+        )));
+    }
+    // The host lends at most `u32::MAX` candidates (a WIT list), so every
     // index fits.
-    order
-        .into_iter()
+    let mut order: Vec<u32> = (0..load.len())
         .filter_map(|i| u32::try_from(i).ok())
-        .collect()
+        .collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (a as usize, b as usize);
+        load_ratio_cmp((load[a], capacity[a]), (load[b], capacity[b]))
+            .then(idle_ms[b].cmp(&idle_ms[a]))
+    });
+    Ok(order)
 }
 
-/// `a.load / a.capacity` against `b.load / b.capacity`, in integers.
-fn load_ratio_cmp(a: &AgentCandidate, b: &AgentCandidate) -> Ordering {
-    match (a.capacity, b.capacity) {
+/// `a_load / a_capacity` against `b_load / b_capacity`, in integers.
+fn load_ratio_cmp((a_load, a_cap): (u32, u32), (b_load, b_cap): (u32, u32)) -> Ordering {
+    match (a_cap, b_cap) {
         (0, 0) => Ordering::Equal,
         (0, _) => Ordering::Greater,
         (_, 0) => Ordering::Less,
-        (a_cap, b_cap) => {
-            (u64::from(a.load) * u64::from(b_cap)).cmp(&(u64::from(b.load) * u64::from(a_cap)))
-        }
+        _ => (u64::from(a_load) * u64::from(b_cap)).cmp(&(u64::from(b_load) * u64::from(a_cap))),
     }
 }
 
@@ -110,15 +139,12 @@ mod tests {
         }
     }
 
-    fn agent(id: &str, load: u32, capacity: u32, idle_ms: u64) -> AgentCandidate {
-        AgentCandidate {
-            id: id.into(),
-            skills: vec![("billing".into(), 5)],
-            idle_ms,
-            load,
-            capacity,
-            served_contact_last: id == "sticky",
-            attributes: Vec::new(),
+    /// The columns of agents given as (load, capacity, idle-ms).
+    fn workload(agents: &[(u32, u32, u64)]) -> Workload {
+        Workload {
+            load: agents.iter().map(|a| a.0).collect(),
+            capacity: agents.iter().map(|a| a.1).collect(),
+            idle_ms: agents.iter().map(|a| a.2).collect(),
         }
     }
 
@@ -164,16 +190,29 @@ mod tests {
     }
 
     #[test]
-    fn least_loaded_first_then_longest_idle_and_stickiness_ignored() {
-        let candidates = [
-            agent("sticky", 75, 100, 90_000),
-            agent("half", 50, 100, 1_000),
-            agent("big", 50, 200, 1_000),
-            agent("free-short", 0, 100, 1_000),
-            agent("free-long", 0, 100, 30_000),
-            agent("no-capacity", 0, 0, 99_000),
-        ];
-        assert_eq!(rank(&candidates), vec![4, 3, 2, 1, 0, 5]);
-        assert_eq!(rank(&[]), Vec::<u32>::new());
+    fn least_loaded_first_then_longest_idle() {
+        let candidates = workload(&[
+            (75, 100, 90_000), // the longest idle, but the busiest
+            (50, 100, 1_000),  // half
+            (50, 200, 1_000),  // a quarter of a bigger capacity
+            (0, 100, 1_000),   // free
+            (0, 100, 30_000),  // free, and idle longer
+            (0, 0, 99_000),    // no capacity counts as full
+        ]);
+        assert_eq!(rank(&candidates).unwrap(), vec![4, 3, 2, 1, 0, 5]);
+        assert_eq!(rank(&Workload::default()).unwrap(), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn equals_keep_the_hosts_order() {
+        let candidates = workload(&[(1, 4, 10), (25, 100, 10), (0, 0, 10), (0, 0, 99)]);
+        assert_eq!(rank(&candidates).unwrap(), vec![0, 1, 3, 2]);
+    }
+
+    #[test]
+    fn columns_of_different_lengths_are_an_internal_error() {
+        let mut candidates = workload(&[(0, 100, 1), (0, 100, 2)]);
+        candidates.idle_ms.pop();
+        assert!(matches!(rank(&candidates), Err(PluginError::Internal(_))));
     }
 }

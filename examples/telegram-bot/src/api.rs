@@ -1,6 +1,8 @@
-//! The Bot API's `sendMessage`: what `send` posts and what the answer means.
+//! The Bot API's `sendMessage`: what `send` posts and what the answer means;
+//! and how any Bot API answer reads ([`result`]).
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::json;
 use switchboard_sdk::http::Response;
 use switchboard_sdk::{OutboundMessage, PluginError, SendReceipt};
@@ -42,9 +44,9 @@ pub fn send_message_body(message: &OutboundMessage) -> Result<String, PluginErro
 }
 
 #[derive(Deserialize)]
-struct Answer {
+struct Answer<T> {
     ok: bool,
-    result: Option<Sent>,
+    result: Option<T>,
     error_code: Option<u16>,
     description: Option<String>,
     parameters: Option<Parameters>,
@@ -64,17 +66,27 @@ struct Parameters {
 ///
 /// # Errors
 ///
+/// As [`result`].
+pub fn receipt(chat_id: &str, response: &Response) -> Result<SendReceipt, PluginError> {
+    let sent: Sent = result(response)?;
+    Ok(SendReceipt::sent(provider_id(chat_id, sent.message_id)))
+}
+
+/// The `result` of a Bot API answer (`{"ok": true, "result": …}`).
+///
+/// # Errors
+///
 /// 429 → [`PluginError::RateLimited`] (with `parameters.retry_after`), 5xx →
 /// [`PluginError::Transient`], other failures → [`PluginError::Permanent`] with
 /// Telegram's description.
-pub fn receipt(chat_id: &str, response: &Response) -> Result<SendReceipt, PluginError> {
-    let answer: Option<Answer> = serde_json::from_slice(&response.body).ok();
+pub fn result<T: DeserializeOwned>(response: &Response) -> Result<T, PluginError> {
+    let answer: Option<Answer<T>> = serde_json::from_slice(&response.body).ok();
     match answer {
         Some(Answer {
             ok: true,
-            result: Some(sent),
+            result: Some(result),
             ..
-        }) if response.is_success() => Ok(SendReceipt::sent(provider_id(chat_id, sent.message_id))),
+        }) if response.is_success() => Ok(result),
         Some(answer) => {
             if response.status == 429 || answer.error_code == Some(429) {
                 let retry_after = answer
@@ -89,7 +101,7 @@ pub fn receipt(chat_id: &str, response: &Response) -> Result<SendReceipt, Plugin
                 answer.description.as_deref().unwrap_or("no description")
             );
             if response.is_success() {
-                // `ok: false` under a 2xx, or `ok: true` without a message.
+                // `ok: false` under a 2xx, or `ok: true` without a result.
                 Err(PluginError::Permanent(detail))
             } else {
                 Err(response.failure(detail))
@@ -108,13 +120,12 @@ mod tests {
     use switchboard_sdk::{Attachment, DeliveryStatus, Identity};
 
     fn message(kind: &str, chat: &str) -> OutboundMessage {
-        OutboundMessage {
-            message_id: "m-1".into(),
-            conversation_id: "c-1".into(),
-            to: Identity::new(kind, chat),
-            body: "Your ticket is solved".into(),
-            attachments: Vec::new(),
-        }
+        OutboundMessage::text(
+            "m-1",
+            "c-1",
+            Identity::new(kind, chat),
+            "Your ticket is solved",
+        )
     }
 
     fn response(status: u16, body: &str) -> Response {
@@ -136,12 +147,9 @@ mod tests {
             r#"{"chat_id":4242,"text":"Your ticket is solved"}"#
         );
         let mut to_channel = message("telegram", "@news");
-        to_channel.attachments.push(Attachment {
-            url: "https://cdn.test/a.png".into(),
-            content_type: None,
-            filename: None,
-            size: None,
-        });
+        to_channel
+            .attachments
+            .push(Attachment::new("https://cdn.test/a.png"));
         assert_eq!(
             send_message_body(&to_channel).unwrap(),
             r#"{"chat_id":"@news","text":"Your ticket is solved\nhttps://cdn.test/a.png"}"#

@@ -1,30 +1,46 @@
 //! `telegram-bot`: an example channel connector for a Telegram bot, written the
-//! way a third party would, against `switchboard-sdk` alone. See `README.md`.
+//! way a third party would, against `switchboard-sdk` alone (plugin API
+//! `switchboard:plugin@0.2.0`). See `README.md`.
 //!
 //! - Inbound: Telegram posts each `Update` as JSON to the webhook registered
 //!   with `setWebhook` (`{public_url}/hooks/telegram-bot`), with the
-//!   `secret_token` given there in `X-Telegram-Bot-Api-Secret-Token`.
-//! - Outbound: `POST {api_base}/bot{bot_token}/sendMessage`.
+//!   `secret_token` given there in `X-Telegram-Bot-Api-Secret-Token`
+//!   ([`update`]).
+//! - Files: messages carry photos and documents as `telegram-file:{file_id}`;
+//!   `fetch-attachment` resolves one with `getFile` into the download link the
+//!   host fetches ([`file`]).
+//! - Outbound: `POST {api_base}/bot{bot_token}/sendMessage` ([`api`]).
 
 pub mod api;
+pub mod file;
 pub mod update;
 
 use switchboard_sdk::http::{self, Request};
 use switchboard_sdk::{
-    Channel, ChannelInfo, HttpRequest, HttpResponse, OutboundMessage, PluginError, SendReceipt,
-    WebhookOutcome, config, webhook,
+    Attachment, AttachmentDownload, Capabilities, Channel, ChannelInfo, DownloadRequest,
+    HttpRequest, HttpResponse, OutboundMessage, PluginError, SendReceipt, WebhookOutcome, config,
+    webhook,
 };
 
 const DEFAULT_API_BASE: &str = "https://api.telegram.org";
 const SECRET_HEADER: &str = "X-Telegram-Bot-Api-Secret-Token";
 
+/// What this connector carries: no messaging window (a bot may answer any
+/// time after the customer wrote first), text of up to 4096 characters
+/// (`sendMessage`'s limit), and no outbound files: `send` posts text only, so
+/// agents are not offered attachments. Bots get no delivery or read receipts.
+pub fn capabilities() -> Capabilities {
+    Capabilities {
+        max_body_chars: Some(4096),
+        ..Capabilities::default()
+    }
+}
+
 struct TelegramBot;
 
 impl Channel for TelegramBot {
     fn describe() -> ChannelInfo {
-        // Inbound photos and documents arrive as attachments, but `send` posts
-        // text only, so agents are not offered media.
-        ChannelInfo::new("telegram", update::TELEGRAM, "Telegram")
+        ChannelInfo::new("telegram", update::TELEGRAM, "Telegram").with(capabilities())
     }
 
     fn handle_webhook(request: HttpRequest) -> Result<WebhookOutcome, PluginError> {
@@ -52,6 +68,36 @@ impl Channel for TelegramBot {
             http::send(Request::post(api::send_message_url(&api_base, &bot_token)).json(body))?;
         api::receipt(&message.to.value, &response)
     }
+
+    fn fetch_attachment(attachment: Attachment) -> Result<AttachmentDownload, PluginError> {
+        let file_id = file::file_id(&attachment.url)?;
+        let bot_token = config::require("bot_token")?;
+        let api_base = config::get_or("api_base", DEFAULT_API_BASE);
+
+        let response = http::send(Request::get(file::get_file_url(
+            &api_base, &bot_token, file_id,
+        )))?;
+        Ok(AttachmentDownload::Request(DownloadRequest {
+            url: file::download_url(&api_base, &bot_token, &response)?,
+            headers: Vec::new(),
+        }))
+    }
 }
 
 switchboard_sdk::export_channel!(TelegramBot);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capabilities_are_text_up_to_4096_characters() {
+        let c = capabilities();
+        assert_eq!(c.window_secs, None);
+        assert_eq!(c.max_body_chars, Some(4096));
+        assert_eq!(c.attachments.max_count, 0);
+        assert!(!c.templates && !c.interactive);
+        assert!(!c.delivery_receipts && !c.read_receipts);
+        assert_eq!(c.poll_interval_ms, None);
+    }
+}

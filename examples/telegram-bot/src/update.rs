@@ -2,10 +2,14 @@
 //!
 //! Only `message` updates carry a customer's message; every other kind (edits,
 //! channel posts, button presses) is acknowledged and ignored, so Telegram does
-//! not redeliver it.
+//! not redeliver it. A photo (its largest size) and a document become
+//! attachments whose URL is the file id (`telegram-file:…`, see
+//! [`crate::file`]); `date` becomes `sent-at-ms`.
 
 use serde::Deserialize;
 use switchboard_sdk::{Attachment, ChannelEvent, Identity, InboundMessage, PluginError};
+
+use crate::file::file_url;
 
 /// Identity kind of Telegram chats.
 pub const TELEGRAM: &str = "telegram";
@@ -58,13 +62,6 @@ struct Document {
     file_size: Option<u64>,
 }
 
-/// Where a Telegram file is: the Bot API hands out download links only with
-/// the bot token in them, which must not land on the timeline, so attachments
-/// carry the file id under this scheme instead.
-pub fn file_url(file_id: &str) -> String {
-    format!("telegram-file:{file_id}")
-}
-
 /// Switchboard's id for a Telegram message: message ids are per chat.
 pub fn provider_id(chat_id: &str, message_id: i64) -> String {
     format!("{chat_id}:{message_id}")
@@ -87,18 +84,17 @@ pub fn events(body: &[u8]) -> Result<Vec<ChannelEvent>, PluginError> {
     // Telegram sends every size of a photo, smallest first.
     if let Some(photo) = message.photo.last() {
         attachments.push(Attachment {
-            url: file_url(&photo.file_id),
             content_type: Some("image/jpeg".into()),
-            filename: None,
             size: photo.file_size,
+            ..Attachment::new(file_url(&photo.file_id))
         });
     }
     if let Some(document) = message.document {
         attachments.push(Attachment {
-            url: file_url(&document.file_id),
             content_type: document.mime_type,
             filename: document.file_name,
             size: document.file_size,
+            ..Attachment::new(file_url(&document.file_id))
         });
     }
 

@@ -1,6 +1,10 @@
 //! Twilio's webhook payloads, already verified, turned into channel events:
 //! an inbound message (plus a consent event for STOP/START/HELP keywords) or a
 //! delivery receipt from a status callback.
+//!
+//! Neither payload says when the message was sent or its status changed
+//! (`RawDlrDoneDate` on some receipts is the carrier's local time without a
+//! zone), so no event carries a provider time.
 
 use switchboard_sdk::webhook::form_value;
 use switchboard_sdk::{
@@ -98,10 +102,8 @@ fn message(params: &[(String, String)]) -> Result<Vec<ChannelEvent>, PluginError
     let attachments = (0..media_count)
         .map(|index| {
             Ok(Attachment {
-                url: required(params, &format!("MediaUrl{index}"))?.to_owned(),
                 content_type: optional(params, &format!("MediaContentType{index}")),
-                filename: None,
-                size: None,
+                ..Attachment::new(required(params, &format!("MediaUrl{index}"))?)
             })
         })
         .collect::<Result<Vec<_>, PluginError>>()?;
@@ -247,10 +249,9 @@ mod tests {
         assert_eq!(
             events(&p).unwrap(),
             vec![ChannelEvent::Receipt(DeliveryReceipt {
-                provider_id: "SM9".into(),
-                status: DeliveryStatus::Undelivered,
                 error_code: Some("30003".into()),
                 error_message: Some("Unreachable destination handset".into()),
+                ..DeliveryReceipt::new("SM9", DeliveryStatus::Undelivered)
             })]
         );
         let unknown = params(&[("MessageSid", "SM9"), ("MessageStatus", "teleported")]);

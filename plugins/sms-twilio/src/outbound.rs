@@ -18,7 +18,10 @@ pub fn messages_url(api_base: &str, account_sid: &str) -> String {
 ///
 /// # Errors
 ///
-/// [`PluginError::Permanent`] when the recipient is not a phone number.
+/// [`PluginError::Permanent`] when the recipient is not a phone number;
+/// [`PluginError::Unsupported`] for a template or an interactive message,
+/// which SMS cannot carry (the connector's capabilities say so, so the host
+/// does not ask).
 pub fn form(
     message: &OutboundMessage,
     from_number: &str,
@@ -29,6 +32,11 @@ pub fn form(
             "SMS goes to phone identities, not `{}`",
             message.to.kind
         )));
+    }
+    if message.template.is_some() || message.interactive.is_some() {
+        return Err(PluginError::Unsupported(
+            "SMS carries neither templates nor interactive messages".into(),
+        ));
     }
     let mut form = vec![
         ("To", message.to.value.clone()),
@@ -110,20 +118,22 @@ fn error_detail(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_sdk::{Attachment, DeliveryStatus, Identity};
+    use switchboard_sdk::{
+        Attachment, Choice, DeliveryStatus, Identity, InteractiveMessage, TemplateMessage,
+    };
 
     fn message(kind: &str) -> OutboundMessage {
         OutboundMessage {
-            message_id: "m-1".into(),
-            conversation_id: "c-1".into(),
-            to: Identity::new(kind, "+15551234567"),
-            body: "Your order shipped".into(),
             attachments: vec![Attachment {
-                url: "https://cdn.test/label.pdf".into(),
                 content_type: Some("application/pdf".into()),
-                filename: None,
-                size: None,
+                ..Attachment::new("https://cdn.test/label.pdf")
             }],
+            ..OutboundMessage::text(
+                "m-1",
+                "c-1",
+                Identity::new(kind, "+15551234567"),
+                "Your order shipped",
+            )
         }
     }
 
@@ -171,6 +181,33 @@ mod tests {
             super::form(&message("email"), "+1", None),
             Err(PluginError::Permanent(_))
         ));
+    }
+
+    #[test]
+    fn templates_and_interactive_messages_are_unsupported() {
+        let template = OutboundMessage {
+            body: String::new(),
+            template: Some(TemplateMessage {
+                name: "order_update".into(),
+                language: "en_US".into(),
+                parameters: Vec::new(),
+            }),
+            ..message("phone")
+        };
+        let buttons = OutboundMessage {
+            interactive: Some(InteractiveMessage::Buttons(vec![Choice {
+                id: "yes".into(),
+                title: "Yes".into(),
+                description: None,
+            }])),
+            ..message("phone")
+        };
+        for message in [template, buttons] {
+            assert!(matches!(
+                form(&message, "+1", None),
+                Err(PluginError::Unsupported(_))
+            ));
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@
 
 use core::hint::black_box;
 
-use switchboard_sdk::routing::{AgentCandidate, Classification, TaskInfo};
+use switchboard_sdk::routing::{Candidates, Classification, TaskInfo};
 use switchboard_sdk::{PluginError, RoutingPolicy, config};
 
 /// A queue name no queue may have (spaces, and a trailing `!`).
@@ -59,7 +59,7 @@ impl RoutingPolicy for Misbehave {
         }
     }
 
-    fn rank(_task: TaskInfo, candidates: Vec<AgentCandidate>) -> Result<Vec<u32>, PluginError> {
+    fn rank(_task: TaskInfo, candidates: &Candidates) -> Result<Vec<u32>, PluginError> {
         match mode()? {
             Mode::Panic => panic!("deliberate panic in rank"),
             Mode::Loop => spin(),
@@ -73,8 +73,7 @@ switchboard_sdk::export_routing!(Misbehave);
 
 /// Out-of-range indices first, then every real index twice (last first), with
 /// more out-of-range ones in between.
-fn garbage_rank(n: usize) -> Vec<u32> {
-    let n = u32::try_from(n).unwrap_or(u32::MAX);
+fn garbage_rank(n: u32) -> Vec<u32> {
     let mut order = vec![u32::MAX, n, n.saturating_add(7)];
     for i in (0..n).rev() {
         order.extend([i, i, n.saturating_add(i), i]);

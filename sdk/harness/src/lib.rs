@@ -9,6 +9,10 @@
 //!   ([`Harness::http`]);
 //! - a clock that stands still until you move it ([`Harness::set_now`]).
 //!
+//! More plugins can join the same host with [`Harness::load_beside`], for
+//! instance a connector built against an older plugin API next to its
+//! current build.
+//!
 //! ```no_run
 //! use switchboard_harness::{Harness, plugin_dir};
 //! # async fn demo() {
@@ -32,13 +36,13 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 pub use switchboard_plugin_host::bindings;
-use switchboard_plugin_host::{BoxFuture, HostServices, KvFailure, LoadSpec};
 pub use switchboard_plugin_host::{
     AgentCandidate, Attachment, AttachmentDownload, CallError, CandidateSet, ChannelEvent,
     ChannelInfo, DownloadError, Downloaded, HttpFailure, HttpRequest, HttpResponse, Limits,
     LoadError, OutboundMessage, OutboundRequest, OutboundResponse, PluginError, PluginHost,
     PollOutcome, SendReceipt, TemplateInfo, WARM_POLICY_CALLS, WebhookOutcome,
 };
+use switchboard_plugin_host::{BoxFuture, HostServices, KvFailure, LoadSpec};
 
 /// Where `plugins/build.sh` puts the plugin with this id.
 pub fn plugin_dir(id: &str) -> PathBuf {
@@ -191,15 +195,23 @@ impl Harness {
             plugin: dir.display().to_string(),
             message: e.to_string(),
         })?;
-        let mut spec = LoadSpec::from_dir(dir)?;
-        spec.config = config
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        spec.extra_allowed_hosts = extra_allowed_hosts.iter().map(|s| s.to_string()).collect();
-        let id = spec.manifest.id.clone();
-        host.load(spec)?;
+        let id = load_into(&host, dir, config, extra_allowed_hosts)?;
         Ok(Harness { host, services, id })
+    }
+
+    /// Loads another plugin into this harness's host, beside the one it
+    /// tests: the answer is a harness for the new plugin that shares the
+    /// host, its limits and the fake capabilities (one HTTP script and
+    /// recording, one kv store kept per plugin, one clock). Use it to run
+    /// plugins side by side, such as builds of the same connector against
+    /// two plugin API versions.
+    pub fn load_beside(&self, dir: &Path, config: &[(&str, &str)]) -> Result<Harness, LoadError> {
+        let id = load_into(&self.host, dir, config, &[])?;
+        Ok(Harness {
+            host: self.host.clone(),
+            services: self.services.clone(),
+            id,
+        })
     }
 
     /// The plugin id.
@@ -296,6 +308,24 @@ impl Harness {
     }
 }
 
+/// Loads the plugin folder into `host`, enabled, and answers its id.
+fn load_into(
+    host: &PluginHost,
+    dir: &Path,
+    config: &[(&str, &str)],
+    extra_allowed_hosts: &[&str],
+) -> Result<String, LoadError> {
+    let mut spec = LoadSpec::from_dir(dir)?;
+    spec.config = config
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    spec.extra_allowed_hosts = extra_allowed_hosts.iter().map(|s| s.to_string()).collect();
+    let id = spec.manifest.id.clone();
+    host.load(spec)?;
+    Ok(id)
+}
+
 /// Builds a webhook request: `POST url` with these headers and body.
 pub fn webhook(url: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpRequest {
     HttpRequest {
@@ -306,5 +336,47 @@ pub fn webhook(url: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpRequest 
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         body: body.to_vec(),
+    }
+}
+
+/// An outbound text message to `to`, as the host builds a reply inside the
+/// messaging window: no sender address, attachments, template, interactive
+/// choices, thread metadata or author. Set other fields on the result.
+pub fn text_message(
+    message_id: &str,
+    conversation_id: &str,
+    to: bindings::Identity,
+    body: &str,
+) -> OutboundMessage {
+    OutboundMessage {
+        message_id: message_id.into(),
+        conversation_id: conversation_id.into(),
+        to,
+        from: None,
+        body: body.into(),
+        attachments: Vec::new(),
+        template: None,
+        interactive: None,
+        metadata: bindings::OutboundMetadata {
+            subject: None,
+            thread_id: None,
+            in_reply_to: None,
+            references: Vec::new(),
+        },
+        author: None,
+        window: bindings::WindowUse::Open,
+    }
+}
+
+/// A file at `url` with nothing else known: no content type, name, size,
+/// inline bytes or content id.
+pub fn attachment(url: &str) -> Attachment {
+    Attachment {
+        url: url.into(),
+        content_type: None,
+        filename: None,
+        size: None,
+        content: None,
+        content_id: None,
     }
 }

@@ -5,9 +5,9 @@
 //! Run with `bash plugins/build.sh && cargo test -p switchboard-harness`.
 
 use switchboard_harness::bindings::{
-    AgentCandidate, Classification, ContactSummary, IvrStep, SkillRequirement, TaskInfo,
+    Classification, ContactSummary, IvrStep, SkillRequirement, TaskInfo,
 };
-use switchboard_harness::{Harness, PluginError, plugin_dir};
+use switchboard_harness::{AgentCandidate, CandidateSet, Harness, PluginError, plugin_dir};
 
 fn load(config: &[(&str, &str)]) -> Harness {
     Harness::load(&plugin_dir("routing-default"), config)
@@ -73,7 +73,7 @@ async fn classify_error(h: &Harness, task: &TaskInfo) -> PluginError {
 
 async fn rank(h: &Harness, task: &TaskInfo, candidates: &[AgentCandidate]) -> Vec<u32> {
     h.host()
-        .rank(h.id(), task, candidates)
+        .rank(h.id(), task, &CandidateSet::new(candidates))
         .await
         .expect("the call completes")
         .expect("the candidates are ranked")
@@ -306,6 +306,133 @@ async fn skill_match_then_longest_idle_then_lowest_load() {
     assert_eq!(rank(&h, &t, &[]).await, Vec::<u32>::new());
 }
 
+/// SplitMix64: the same candidates on every run and platform.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn pick<'a, T>(&mut self, from: &'a [T]) -> &'a T {
+        &from[(self.next() % from.len() as u64) as usize]
+    }
+}
+
+/// The order the policy gave before candidates became columns (plugin API
+/// 0.1.0, one record per agent), restated row by row: sticky first, then the
+/// sum of proficiencies in `required`, the longest idle, the lowest
+/// load/capacity (none counts as full), the host's order.
+fn row_by_row_rank(
+    last_agent: Option<&str>,
+    required: &[&str],
+    rows: &[AgentCandidate],
+) -> Vec<u32> {
+    let skill_match = |c: &AgentCandidate| -> u32 {
+        required
+            .iter()
+            .map(|name| {
+                c.skills
+                    .iter()
+                    .filter(|(s, _)| s == name)
+                    .map(|(_, level)| u32::from(*level))
+                    .max()
+                    .unwrap_or(0)
+            })
+            .sum()
+    };
+    let sticky = |c: &AgentCandidate| c.served_contact_last || last_agent == Some(c.id.as_str());
+    let ratio = |a: &AgentCandidate, b: &AgentCandidate| match (a.capacity, b.capacity) {
+        (0, 0) => std::cmp::Ordering::Equal,
+        (0, _) => std::cmp::Ordering::Greater,
+        (_, 0) => std::cmp::Ordering::Less,
+        _ => (u64::from(a.load) * u64::from(b.capacity))
+            .cmp(&(u64::from(b.load) * u64::from(a.capacity))),
+    };
+    let mut order: Vec<u32> = (0..rows.len() as u32).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&rows[a as usize], &rows[b as usize]);
+        sticky(b)
+            .cmp(&sticky(a))
+            .then(skill_match(b).cmp(&skill_match(a)))
+            .then(b.idle_ms.cmp(&a.idle_ms))
+            .then(ratio(a, b))
+    });
+    order
+}
+
+/// The column-reading policy orders exactly as the record-reading one did, on
+/// generated tasks and candidates full of ties (the same idle times, loads
+/// and skill sums), duplicate skill entries, agents without capacity, sticky
+/// agents by flag and by `last-agent`, and agents' attributes it must ignore.
+#[tokio::test]
+async fn rank_orders_as_the_row_by_row_policy_did() {
+    let h = load(&[]);
+    let mut rng = Rng(0x5EED);
+    // The `skills` attribute, and the skills it requires once parsed.
+    let asks: &[(&str, &[&str])] = &[
+        ("", &[]),
+        ("billing:2", &["billing"]),
+        ("billing:3, tech", &["billing", "tech"]),
+        ("tech:1,sales:5,tech:4", &["tech", "sales"]),
+        ("lang-es:3", &["lang-es"]),
+    ];
+    let skill_names = ["billing", "tech", "sales", "lang-es", "lang-pt"];
+    for case in 0..300 {
+        let (skills_attr, asked) = *rng.pick(asks);
+        let language = *rng.pick(&[None, Some("es"), Some("pt")]);
+        let mut required: Vec<&str> = asked.to_vec();
+        let language_skill = language.map(|code| format!("lang-{code}"));
+        if let Some(skill) = &language_skill
+            && !required.contains(&skill.as_str())
+        {
+            required.push(skill);
+        }
+
+        let n = (rng.next() % 31) as usize;
+        let rows: Vec<AgentCandidate> = (0..n)
+            .map(|i| AgentCandidate {
+                id: format!("a{i}"),
+                skills: (0..rng.next() % 4)
+                    .map(|_| {
+                        let level = 1 + (rng.next() % 5) as u8;
+                        ((*rng.pick(&skill_names)).to_owned(), level)
+                    })
+                    .collect(),
+                idle_ms: *rng.pick(&[0, 1_000, 5_000, 90_000]),
+                load: *rng.pick(&[0, 25, 50, 75, 100]),
+                capacity: *rng.pick(&[0, 100, 100, 200]),
+                served_contact_last: rng.next().is_multiple_of(20),
+                attributes: vec![("team".into(), format!("t{}", rng.next() % 3))],
+            })
+            .collect();
+        let last_agent = match rng.next() % 3 {
+            0 if n > 0 => Some(format!("a{}", rng.next() % n as u64)),
+            1 => Some("someone-offline".to_owned()),
+            _ => None,
+        };
+
+        let attributes: &[(&str, &str)] = if skills_attr.is_empty() {
+            &[]
+        } else {
+            &[("skills", skills_attr)]
+        };
+        let contact: Option<Vec<(&str, &str)>> = language.map(|code| vec![("language", code)]);
+        let mut t = task("chat", attributes, contact.as_deref());
+        t.last_agent = last_agent.clone();
+
+        assert_eq!(
+            rank(&h, &t, &rows).await,
+            row_by_row_rank(last_agent.as_deref(), &required, &rows),
+            "case {case}: skills {skills_attr:?}, language {language:?}, last agent {last_agent:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn bad_config_is_a_config_error() {
     for (key, value, expected) in [
@@ -332,7 +459,11 @@ async fn bad_config_is_a_config_error() {
     let h = load(&[("language_skills", "perhaps")]);
     let result = h
         .host()
-        .rank(h.id(), &task("chat", &[], None), &[agent("a", &[], 0, 0)])
+        .rank(
+            h.id(),
+            &task("chat", &[], None),
+            &CandidateSet::new(vec![agent("a", &[], 0, 0)]),
+        )
         .await
         .expect("the call completes");
     assert!(

@@ -4,8 +4,8 @@
 //!
 //! Run with `bash plugins/build.sh && cargo test -p switchboard-harness`.
 
-use switchboard_harness::bindings::{AgentCandidate, Classification, ContactSummary, TaskInfo};
-use switchboard_harness::{Harness, PluginError, plugin_dir};
+use switchboard_harness::bindings::{Classification, ContactSummary, TaskInfo};
+use switchboard_harness::{AgentCandidate, CandidateSet, Harness, PluginError, plugin_dir};
 
 fn load(id: &str, config: &[(&str, &str)]) -> Harness {
     Harness::load(&plugin_dir(id), config)
@@ -60,7 +60,7 @@ async fn classify(h: &Harness, task: &TaskInfo) -> Result<Classification, Plugin
 
 async fn rank(h: &Harness, task: &TaskInfo, candidates: &[AgentCandidate]) -> Vec<u32> {
     h.host()
-        .rank(h.id(), task, candidates)
+        .rank(h.id(), task, &CandidateSet::new(candidates))
         .await
         .expect("the call completes")
         .expect("the candidates are ranked")

@@ -1,38 +1,23 @@
 //! The built `sms-twilio` component in the real sandbox, against fake
-//! capabilities: signed webhooks in, Messages API calls out.
-//!
-//! Signatures are computed here from Twilio's documented algorithm
-//! (base64(HMAC-SHA1(auth token, URL + every POST parameter sorted by name,
-//! name then value))), independently of the plugin's own code.
+//! capabilities: signed webhooks in, media downloads, Messages API calls out.
+//! Twilio's side (signatures, payloads) is in `twilio/mod.rs`.
 //!
 //! Run with `bash plugins/build.sh && cargo test -p switchboard-harness`.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
+mod twilio;
+
 use switchboard_harness::bindings::{
-    Attachment, ConsentAction, DeliveryStatus, Identity, InboundMessage,
+    Attachment, ConsentAction, DeliveryStatus, DownloadRequest, Identity, InboundMessage,
 };
 use switchboard_harness::{
-    ChannelEvent, Harness, HttpFailure, HttpRequest, Limits, OutboundMessage, OutboundRequest,
-    OutboundResponse, PluginError, WebhookOutcome, plugin_dir, webhook,
+    AttachmentDownload, ChannelEvent, Harness, HttpFailure, HttpRequest, Limits, OutboundMessage,
+    OutboundRequest, OutboundResponse, PluginError, WebhookOutcome, attachment, plugin_dir,
+    text_message,
 };
-
-const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
-const AUTH_TOKEN: &str = "test-auth-token";
-const FROM_NUMBER: &str = "+15550001111";
-const API_BASE: &str = "https://api.twilio.com";
-const WEBHOOK_BASE: &str = "https://sb.example.com/hooks/sms-twilio";
-const CUSTOMER: &str = "+15551234567";
-const MEDIA_URL: &str = "https://api.twilio.com/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages/MM1/Media/ME1";
+use twilio::*;
 
 fn load(extra: &[(&str, &str)]) -> Harness {
-    let mut config = vec![
-        ("account_sid", ACCOUNT_SID),
-        ("auth_token", AUTH_TOKEN),
-        ("from_number", FROM_NUMBER),
-    ];
+    let mut config = account();
     config.extend_from_slice(extra);
     Harness::load(&plugin_dir("sms-twilio"), &config)
         .expect("load sms-twilio (run `bash plugins/build.sh` first)")
@@ -40,59 +25,6 @@ fn load(extra: &[(&str, &str)]) -> Harness {
 
 fn sms() -> Harness {
     load(&[])
-}
-
-/// `X-Twilio-Signature` for a POST to `url` with these parameters.
-fn twilio_signature(auth_token: &str, url: &str, params: &[(&str, &str)]) -> String {
-    let mut sorted = params.to_vec();
-    sorted.sort();
-    let mut data = url.to_owned();
-    for (name, value) in sorted {
-        data.push_str(name);
-        data.push_str(value);
-    }
-    let mut mac = Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()).unwrap();
-    mac.update(data.as_bytes());
-    STANDARD.encode(mac.finalize().into_bytes())
-}
-
-fn form(params: &[(&str, &str)]) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params)
-        .finish()
-}
-
-/// A webhook POST to `url` carrying `params`, with this signature header (or none).
-fn twilio_post(url: &str, params: &[(&str, &str)], signature: Option<&str>) -> HttpRequest {
-    let mut headers = vec![("Content-Type", "application/x-www-form-urlencoded")];
-    if let Some(signature) = signature {
-        headers.push(("X-Twilio-Signature", signature));
-    }
-    webhook(url, &headers, form(params).as_bytes())
-}
-
-/// A webhook POST to `url` carrying `params`, signed with the right token.
-fn signed(url: &str, params: &[(&str, &str)]) -> HttpRequest {
-    let signature = twilio_signature(AUTH_TOKEN, url, params);
-    twilio_post(url, params, Some(&signature))
-}
-
-/// An inbound SMS as Twilio posts it.
-fn inbound_sms(body: &str) -> Vec<(&str, &str)> {
-    vec![
-        ("ToCountry", "US"),
-        ("SmsMessageSid", "SM0123456789abcdef0123456789abcdef"),
-        ("NumMedia", "0"),
-        ("SmsSid", "SM0123456789abcdef0123456789abcdef"),
-        ("SmsStatus", "received"),
-        ("Body", body),
-        ("To", FROM_NUMBER),
-        ("NumSegments", "1"),
-        ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
-        ("AccountSid", ACCOUNT_SID),
-        ("From", CUSTOMER),
-        ("ApiVersion", "2010-04-01"),
-    ]
 }
 
 async fn accepted(h: &Harness, request: &HttpRequest) -> WebhookOutcome {
@@ -132,13 +64,6 @@ fn only_message(events: &[ChannelEvent]) -> &InboundMessage {
     }
 }
 
-fn phone(value: &str) -> Identity {
-    Identity {
-        kind: "phone".into(),
-        value: value.into(),
-    }
-}
-
 fn assert_identity(identity: &Identity, kind: &str, value: &str) {
     assert_eq!(
         (identity.kind.as_str(), identity.value.as_str()),
@@ -175,6 +100,11 @@ async fn signed_inbound_sms_with_media_is_one_message() {
     };
     assert_eq!(attachment.url, MEDIA_URL);
     assert_eq!(attachment.content_type.as_deref(), Some("image/jpeg"));
+    assert_eq!(
+        attachment.content, None,
+        "the host downloads the media later"
+    );
+    assert_eq!(message.sent_at_ms, None, "Twilio's webhook carries no time");
     assert!(
         h.http().requests().is_empty(),
         "a webhook makes no API calls"
@@ -361,16 +291,134 @@ async fn signed_but_malformed_payload_is_an_invalid_request() {
     assert!(matches!(error, PluginError::InvalidRequest(_)), "{error:?}");
 }
 
+// ------------------------------------------------------ describe and media
+
+#[tokio::test]
+async fn describe_states_twilio_mms_capabilities() {
+    let info = sms().describe().await.expect("the call completes");
+    assert_eq!(
+        (
+            info.channel.as_str(),
+            info.identity_kind.as_str(),
+            info.display_name.as_str()
+        ),
+        ("sms", "phone", "Twilio SMS")
+    );
+    let c = &info.capabilities;
+    assert_eq!((c.window_secs, c.human_window_secs), (None, None));
+    assert_eq!(c.max_body_chars, Some(1600));
+    assert_eq!(c.attachments.max_count, 10);
+    assert_eq!(c.attachments.max_bytes, 5 * 1024 * 1024);
+    assert_eq!(
+        c.attachments.content_types,
+        ["image/*", "video/*", "audio/*", "application/pdf"]
+    );
+    assert!(c.delivery_receipts && !c.read_receipts);
+    assert!(!c.templates && !c.interactive);
+    assert_eq!(c.poll_interval_ms, None);
+}
+
+async fn download_request(h: &Harness, url: &str) -> DownloadRequest {
+    match h
+        .fetch_attachment(&attachment(url))
+        .await
+        .expect("the call completes")
+        .expect("the connector knows how")
+    {
+        AttachmentDownload::Request(request) => request,
+        other => panic!("expected a download request, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn twilio_media_is_fetched_with_the_accounts_credentials() {
+    let h = sms();
+    let request = download_request(&h, MEDIA_URL).await;
+    assert_eq!(request.url, MEDIA_URL);
+    assert_eq!(
+        request.headers,
+        vec![("authorization".to_owned(), basic_credentials())]
+    );
+    assert!(
+        h.http().requests().is_empty(),
+        "fetch-attachment only says how; the host downloads"
+    );
+
+    // The host makes the request, credentials included, and keeps the bytes.
+    h.http().respond_with(OutboundResponse {
+        status: 200,
+        headers: vec![("content-type".into(), "image/jpeg".into())],
+        body: "jpeg bytes".into(),
+    });
+    let file = h
+        .download_attachment(&attachment(MEDIA_URL), 1 << 20)
+        .await
+        .expect("downloaded");
+    assert_eq!(&file.content[..], b"jpeg bytes");
+    assert_eq!(file.content_type.as_deref(), Some("image/jpeg"));
+    let download = only_request(&h);
+    assert_eq!(
+        (download.method.as_str(), download.uri.as_str()),
+        ("GET", MEDIA_URL)
+    );
+    assert_eq!(
+        header(&download, "authorization"),
+        Some(basic_credentials().as_str())
+    );
+}
+
+#[tokio::test]
+async fn media_under_an_operator_api_base_is_fetched_with_credentials() {
+    let h = Harness::load_with(
+        &plugin_dir("sms-twilio"),
+        &[
+            ("account_sid", ACCOUNT_SID),
+            ("auth_token", AUTH_TOKEN),
+            ("from_number", FROM_NUMBER),
+            ("api_base", "http://127.0.0.1:9"),
+        ],
+        Limits::default(),
+        &["http://127.0.0.1:9"],
+    )
+    .expect("load sms-twilio");
+    let url = "http://127.0.0.1:9/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1";
+    let request = download_request(&h, url).await;
+    assert_eq!(
+        request.headers,
+        vec![("authorization".to_owned(), basic_credentials())]
+    );
+    // Twilio's own API keeps getting them too.
+    let request = download_request(&h, MEDIA_URL).await;
+    assert_eq!(request.headers.len(), 1);
+}
+
+#[tokio::test]
+async fn credentials_never_go_to_other_hosts() {
+    let h = sms();
+    for url in [
+        "https://cdn.example.com/ME1.jpg",
+        "https://api.twilio.com.example.net/2010-04-01/Media/ME1",
+    ] {
+        let request = download_request(&h, url).await;
+        assert_eq!(request.url, url);
+        assert!(request.headers.is_empty(), "{url}: {:?}", request.headers);
+    }
+    // And the host downloads only from the allow-list anyway.
+    let refused = h
+        .download_attachment(&attachment("https://cdn.example.com/ME1.jpg"), 1 << 20)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, switchboard_harness::DownloadError::Denied(_)),
+        "{refused}"
+    );
+    assert!(h.http().requests().is_empty());
+}
+
 // --------------------------------------------------------------- outbound
 
 fn outbound(body: &str) -> OutboundMessage {
-    OutboundMessage {
-        message_id: "msg-1".into(),
-        conversation_id: "conv-1".into(),
-        to: phone(CUSTOMER),
-        body: body.into(),
-        attachments: Vec::new(),
-    }
+    text_message("msg-1", "conv-1", phone(CUSTOMER), body)
 }
 
 async fn send(
@@ -378,29 +426,6 @@ async fn send(
     message: &OutboundMessage,
 ) -> Result<switchboard_harness::SendReceipt, PluginError> {
     h.send(message).await.expect("the call completes")
-}
-
-fn header<'a>(request: &'a OutboundRequest, name: &str) -> Option<&'a str> {
-    request
-        .headers
-        .iter()
-        .find(|(key, _)| key.eq_ignore_ascii_case(name))
-        .map(|(_, value)| value.as_str())
-}
-
-fn form_fields(request: &OutboundRequest) -> Vec<(String, String)> {
-    form_urlencoded::parse(&request.body).into_owned().collect()
-}
-
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    fields
-        .iter()
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value.as_str())
-}
-
-fn messages_url(api_base: &str) -> String {
-    format!("{api_base}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json")
 }
 
 fn only_request(h: &Harness) -> OutboundRequest {
@@ -429,10 +454,9 @@ async fn send_posts_the_message_and_returns_twilio_sid() {
     assert_eq!(request.plugin, "sms-twilio");
     assert_eq!(request.method, "POST");
     assert_eq!(request.uri, messages_url(API_BASE));
-    let credentials = STANDARD.encode(format!("{ACCOUNT_SID}:{AUTH_TOKEN}"));
     assert_eq!(
         header(&request, "authorization"),
-        Some(format!("Basic {credentials}").as_str())
+        Some(basic_credentials().as_str())
     );
     assert_eq!(
         header(&request, "content-type"),
@@ -469,10 +493,8 @@ async fn send_passes_attachments_as_media_urls() {
         .respond(201, r#"{"sid":"MM9","status":"accepted"}"#);
     let mut message = outbound("label attached");
     message.attachments.push(Attachment {
-        url: "https://cdn.example.com/label.pdf".into(),
         content_type: Some("application/pdf".into()),
-        filename: None,
-        size: None,
+        ..attachment("https://cdn.example.com/label.pdf")
     });
     let receipt = send(&h, &message).await.expect("sent");
     assert_eq!(receipt.provider_id, "MM9");

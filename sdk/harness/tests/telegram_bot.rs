@@ -5,8 +5,9 @@
 
 use switchboard_harness::bindings::{Attachment, DeliveryStatus, Identity, InboundMessage};
 use switchboard_harness::{
-    ChannelEvent, Harness, HttpFailure, HttpRequest, Limits, OutboundMessage, OutboundRequest,
-    OutboundResponse, PluginError, SendReceipt, WebhookOutcome, plugin_dir, webhook,
+    AttachmentDownload, ChannelEvent, DownloadError, Harness, HttpFailure, HttpRequest, Limits,
+    OutboundMessage, OutboundRequest, OutboundResponse, PluginError, SendReceipt, WebhookOutcome,
+    attachment, plugin_dir, text_message, webhook,
 };
 
 const BOT_TOKEN: &str = "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11";
@@ -154,19 +155,117 @@ async fn authenticated_garbage_is_an_invalid_request() {
     assert!(matches!(error, PluginError::InvalidRequest(_)), "{error:?}");
 }
 
+// ------------------------------------------------------- describe and files
+
+#[tokio::test]
+async fn describe_states_a_text_channel_without_a_window() {
+    let info = bot().describe().await.expect("the call completes");
+    assert_eq!(
+        (info.channel.as_str(), info.identity_kind.as_str()),
+        ("telegram", "telegram")
+    );
+    let c = &info.capabilities;
+    assert_eq!((c.window_secs, c.human_window_secs), (None, None));
+    assert_eq!(c.max_body_chars, Some(4096));
+    assert_eq!(c.attachments.max_count, 0, "send posts text only");
+    assert!(!c.templates && !c.interactive);
+    assert!(!c.delivery_receipts && !c.read_receipts);
+    assert_eq!(c.poll_interval_ms, None);
+}
+
+const GET_FILE: &str = r#"{"ok":true,"result":{"file_id":"large-id","file_unique_id":"b",
+    "file_size":98765,"file_path":"photos/file_12.jpg"}}"#;
+
+#[tokio::test]
+async fn a_photo_is_downloaded_through_get_file() {
+    let h = bot();
+    h.http().respond(200, GET_FILE);
+    let how = h
+        .fetch_attachment(&attachment("telegram-file:large-id"))
+        .await
+        .expect("the call completes")
+        .expect("the file exists");
+    let AttachmentDownload::Request(request) = how else {
+        panic!("expected a download request, got {how:?}");
+    };
+    assert_eq!(
+        request.url,
+        format!("{API_BASE}/file/bot{BOT_TOKEN}/photos/file_12.jpg")
+    );
+    assert!(request.headers.is_empty(), "the token is in the link");
+    let get_file = only_request(&h);
+    assert_eq!(get_file.method, "GET");
+    assert_eq!(
+        get_file.uri,
+        format!("{API_BASE}/bot{BOT_TOKEN}/getFile?file_id=large-id")
+    );
+}
+
+#[tokio::test]
+async fn the_host_downloads_the_file_getfile_points_at() {
+    let h = bot();
+    h.http().respond(200, GET_FILE);
+    h.http().respond_with(OutboundResponse {
+        status: 200,
+        headers: vec![("content-type".into(), "image/jpeg".into())],
+        body: "jpeg bytes".into(),
+    });
+    let mut photo = attachment("telegram-file:large-id");
+    photo.content_type = Some("image/jpeg".into());
+    let file = h
+        .download_attachment(&photo, 1 << 20)
+        .await
+        .expect("downloaded");
+    assert_eq!(&file.content[..], b"jpeg bytes");
+    assert_eq!(file.content_type.as_deref(), Some("image/jpeg"));
+    let uris: Vec<String> = h.http().requests().into_iter().map(|r| r.uri).collect();
+    assert_eq!(
+        uris,
+        [
+            format!("{API_BASE}/bot{BOT_TOKEN}/getFile?file_id=large-id"),
+            format!("{API_BASE}/file/bot{BOT_TOKEN}/photos/file_12.jpg"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn files_telegram_will_not_serve_are_permanent() {
+    let h = bot();
+    h.http().respond(
+        400,
+        r#"{"ok":false,"error_code":400,"description":"Bad Request: file is too big"}"#,
+    );
+    let error = h
+        .download_attachment(&attachment("telegram-file:huge-id"), 1 << 20)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, DownloadError::Refused(PluginError::Permanent(m)) if m.contains("file is too big")),
+        "{error}"
+    );
+    assert!(!error.is_retryable());
+
+    // A URL this connector never reported is refused without a call.
+    let h = bot();
+    let result = h
+        .fetch_attachment(&attachment("https://cdn.example.com/a.png"))
+        .await
+        .expect("the call completes");
+    assert!(
+        matches!(&result, Err(PluginError::Permanent(_))),
+        "{result:?}"
+    );
+    assert!(h.http().requests().is_empty());
+}
+
 // --------------------------------------------------------------- outbound
 
 fn outbound(chat: &str, body: &str) -> OutboundMessage {
-    OutboundMessage {
-        message_id: "msg-1".into(),
-        conversation_id: "conv-1".into(),
-        to: Identity {
-            kind: "telegram".into(),
-            value: chat.into(),
-        },
-        body: body.into(),
-        attachments: Vec::new(),
-    }
+    let to = Identity {
+        kind: "telegram".into(),
+        value: chat.into(),
+    };
+    text_message("msg-1", "conv-1", to, body)
 }
 
 async fn send(h: &Harness, message: &OutboundMessage) -> Result<SendReceipt, PluginError> {
@@ -230,10 +329,8 @@ async fn send_to_a_channel_name_and_with_attachments() {
     );
     let mut message = outbound("@shop_news", "New arrivals");
     message.attachments.push(Attachment {
-        url: "https://cdn.example.com/a.png".into(),
         content_type: Some("image/png".into()),
-        filename: None,
-        size: None,
+        ..attachment("https://cdn.example.com/a.png")
     });
     let receipt = send(&h, &message).await.expect("sent");
     // Telegram numbers messages per chat; the chat part is not pinned here
