@@ -828,42 +828,75 @@ impl PluginHost {
         let p = self
             .get(id)
             .ok_or_else(|| DownloadError::Plugin(CallError::NotFound(id.to_string())))?;
-        let uri: hyper::Uri = request
-            .url
-            .parse()
-            .map_err(|_| DownloadError::Denied(format!("`{}` is not a URL", request.url)))?;
-        let allowed = match (uri.scheme_str(), uri.host()) {
+        let allowed = |uri: &hyper::Uri| match (uri.scheme_str(), uri.host()) {
             (Some(scheme), Some(host)) => p
                 .allowed
                 .iter()
                 .any(|o| o.matches(scheme, host, uri.port_u16())),
             _ => false,
         };
-        if !allowed {
-            return Err(DownloadError::Denied(format!(
-                "{}://{} is not on the plugin's allow-list",
-                uri.scheme_str().unwrap_or(""),
-                uri.host().unwrap_or("")
-            )));
-        }
-        let response = self
-            .inner
-            .services
-            .fetch_file(
-                OutboundRequest {
-                    plugin: id.to_string(),
-                    method: "GET".into(),
-                    uri: request.url,
-                    headers: request.headers,
-                    body: Default::default(),
-                },
-                max_bytes,
-            )
-            .await
-            .map_err(|e| match e {
-                HttpFailure::ResponseTooLarge => DownloadError::TooLarge { max_bytes },
-                other => DownloadError::Http(format!("{other:?}")),
-            })?;
+        let mut url = request.url;
+        let mut headers = request.headers;
+        let mut redirects = 0;
+        let response = loop {
+            let uri: hyper::Uri = url
+                .parse()
+                .map_err(|_| DownloadError::Denied(format!("`{url}` is not a URL")))?;
+            if !allowed(&uri) {
+                return Err(DownloadError::Denied(format!(
+                    "{}://{} is not on the plugin's allow-list",
+                    uri.scheme_str().unwrap_or(""),
+                    uri.host().unwrap_or("")
+                )));
+            }
+            let response = self
+                .inner
+                .services
+                .fetch_file(
+                    OutboundRequest {
+                        plugin: id.to_string(),
+                        method: "GET".into(),
+                        uri: url.clone(),
+                        headers: headers.clone(),
+                        body: Default::default(),
+                    },
+                    max_bytes,
+                )
+                .await
+                .map_err(|e| match e {
+                    HttpFailure::ResponseTooLarge => DownloadError::TooLarge { max_bytes },
+                    other => DownloadError::Http(format!("{other:?}")),
+                })?;
+            let location = response
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("location"))
+                .map(|(_, v)| v.clone());
+            match location {
+                // Providers hand media out through redirects to their CDNs
+                // (Twilio): follow a few, each hop checked against the
+                // allow-list, credentials kept only on the same origin.
+                Some(next) if matches!(response.status, 301 | 302 | 303 | 307 | 308) => {
+                    redirects += 1;
+                    if redirects > MAX_DOWNLOAD_REDIRECTS {
+                        return Err(DownloadError::Http("too many redirects".into()));
+                    }
+                    let base = url::Url::parse(&url)
+                        .map_err(|_| DownloadError::Denied(format!("`{url}` is not a URL")))?;
+                    let target = base.join(&next).map_err(|_| {
+                        DownloadError::Http("the provider redirected to a bad URL".into())
+                    })?;
+                    if target.origin() != base.origin() {
+                        headers.retain(|(k, _)| {
+                            !k.eq_ignore_ascii_case("authorization")
+                                && !k.eq_ignore_ascii_case("cookie")
+                        });
+                    }
+                    url = target.to_string();
+                }
+                _ => break response,
+            }
+        };
         if !(200..300).contains(&response.status) {
             return Err(DownloadError::Status(response.status));
         }
@@ -1064,6 +1097,9 @@ impl PluginHost {
         .await
     }
 }
+
+/// Redirects an attachment download follows.
+pub const MAX_DOWNLOAD_REDIRECTS: usize = 3;
 
 /// A downloaded inbound attachment.
 #[derive(Debug, Clone)]

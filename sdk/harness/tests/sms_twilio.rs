@@ -368,6 +368,62 @@ async fn twilio_media_is_fetched_with_the_accounts_credentials() {
 }
 
 #[tokio::test]
+async fn media_redirects_are_followed_on_the_allow_list_without_leaking_credentials() {
+    let h = sms();
+    let redirect = |to: &str| OutboundResponse {
+        status: 302,
+        headers: vec![("location".into(), to.into())],
+        body: Default::default(),
+    };
+    // Same origin, then Twilio's CDN, then the file.
+    h.http()
+        .respond_with(redirect("/2010-04-01/Media/ME1-moved"));
+    h.http()
+        .respond_with(redirect("https://media.twiliocdn.com/AC0/ME1.jpg"));
+    h.http().respond_with(OutboundResponse {
+        status: 200,
+        headers: vec![("content-type".into(), "image/jpeg".into())],
+        body: "cdn bytes".into(),
+    });
+    let file = h
+        .download_attachment(&attachment(MEDIA_URL), 1 << 20)
+        .await
+        .expect("downloaded through the redirects");
+    assert_eq!(&file.content[..], b"cdn bytes");
+    let hops = h.http().requests();
+    assert_eq!(hops.len(), 3);
+    assert_eq!(
+        hops[1].uri,
+        "https://api.twilio.com/2010-04-01/Media/ME1-moved"
+    );
+    assert_eq!(
+        header(&hops[1], "authorization"),
+        Some(basic_credentials().as_str()),
+        "credentials stay on the same origin"
+    );
+    assert_eq!(hops[2].uri, "https://media.twiliocdn.com/AC0/ME1.jpg");
+    assert_eq!(
+        header(&hops[2], "authorization"),
+        None,
+        "credentials never follow a redirect to another origin"
+    );
+
+    // A redirect off the allow-list is refused before anything is fetched there.
+    let h = sms();
+    h.http()
+        .respond_with(redirect("https://attacker.example/steal"));
+    let refused = h
+        .download_attachment(&attachment(MEDIA_URL), 1 << 20)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, switchboard_harness::DownloadError::Denied(_)),
+        "{refused}"
+    );
+    assert_eq!(h.http().requests().len(), 1);
+}
+
+#[tokio::test]
 async fn media_under_an_operator_api_base_is_fetched_with_credentials() {
     let h = Harness::load_with(
         &plugin_dir("sms-twilio"),
