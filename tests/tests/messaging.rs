@@ -715,3 +715,122 @@ async fn one_connector_runs_twice_and_a_plugin_api_0_1_component_runs_beside_0_2
     );
     assert_eq!(sent[before].field("To"), Some("+15551230004"));
 }
+
+/// A stand-in Bot API whose `getUpdates` serves `updates` from the offset asked.
+async fn fake_telegram(
+    updates: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    offsets: std::sync::Arc<std::sync::Mutex<Vec<Option<i64>>>>,
+) -> String {
+    use axum::extract::{Query, State};
+    type Shared = (
+        std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+        std::sync::Arc<std::sync::Mutex<Vec<Option<i64>>>>,
+    );
+    async fn get_updates(
+        State((updates, offsets)): State<Shared>,
+        Query(q): Query<std::collections::HashMap<String, String>>,
+    ) -> axum::Json<Value> {
+        let offset = q.get("offset").and_then(|o| o.parse::<i64>().ok());
+        offsets.lock().unwrap().push(offset);
+        let result: Vec<Value> = updates
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|u| offset.is_none_or(|o| u["update_id"].as_i64().unwrap() >= o))
+            .cloned()
+            .collect();
+        axum::Json(json!({"ok": true, "result": result}))
+    }
+    let app = axum::Router::new()
+        .route("/bot{token}/getUpdates", axum::routing::get(get_updates))
+        .with_state((updates, offsets));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+fn telegram_update(update_id: i64, chat: i64, message_id: i64, text: &str) -> Value {
+    json!({"update_id": update_id, "message": {
+        "message_id": message_id, "date": 1_700_000_000, "chat": {"id": chat, "type": "private"},
+        "from": {"id": chat, "is_bot": false, "first_name": "Poll"}, "text": text}})
+}
+
+#[tokio::test]
+async fn a_polling_connector_is_called_on_its_interval_and_its_cursor_survives_a_restart() {
+    let twilio = FakeTwilio::start().await;
+    let updates = std::sync::Arc::new(std::sync::Mutex::new(vec![
+        telegram_update(500, 9001, 1, "first by poll"),
+        telegram_update(501, 9001, 2, "second by poll"),
+    ]));
+    let offsets = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let api = fake_telegram(updates.clone(), offsets.clone()).await;
+    let server = Server::start(Options::default(), &twilio).await;
+    let dir = plugin_dist().join("telegram-bot");
+    let (status, body) = server
+        .post(
+            "/api/v1/plugins",
+            json!({"path": dir, "id": "telegram-poll", "allow_hosts": [api],
+                   "config": {"bot_token": "42:poll", "updates": "poll", "api_base": api}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let contact = server
+        .eventually(Duration::from_secs(20), || async {
+            server.contact_by("telegram:9001").await
+        })
+        .await
+        .unwrap_or_else(|| panic!("polled messages arrive: {}", server.log()));
+    let contact_id = contact["id"].as_str().unwrap().to_string();
+    let texts = server
+        .eventually(Duration::from_secs(10), || async {
+            let t = timeline(&server, &contact_id).await;
+            let texts: Vec<String> = t
+                .iter()
+                .filter(|e| e["kind"] == "message")
+                .map(|e| e["body"].as_str().unwrap().to_string())
+                .collect();
+            (texts.len() == 2).then_some(texts)
+        })
+        .await
+        .expect("both updates stored");
+    assert_eq!(texts, ["first by poll", "second by poll"]);
+    // The next poll starts after the last update.
+    server
+        .eventually(Duration::from_secs(10), || async {
+            offsets.lock().unwrap().contains(&Some(502)).then_some(())
+        })
+        .await
+        .expect("the cursor moved to 502");
+
+    // A restart keeps the cursor: nothing is read twice, new updates arrive.
+    let (data, options) = server.kill().await;
+    updates
+        .lock()
+        .unwrap()
+        .push(telegram_update(502, 9001, 3, "after the restart"));
+    offsets.lock().unwrap().clear();
+    let server = Server::start_in(data, options).await;
+    let texts = server
+        .eventually(Duration::from_secs(20), || async {
+            let t = timeline(&server, &contact_id).await;
+            let texts: Vec<String> = t
+                .iter()
+                .filter(|e| e["kind"] == "message")
+                .map(|e| e["body"].as_str().unwrap().to_string())
+                .collect();
+            (texts.len() >= 3).then_some(texts)
+        })
+        .await
+        .unwrap_or_else(|| panic!("the update after the restart arrives: {}", server.log()));
+    assert_eq!(
+        texts,
+        ["first by poll", "second by poll", "after the restart"]
+    );
+    assert_eq!(
+        offsets.lock().unwrap().first(),
+        Some(&Some(502)),
+        "the first poll after the restart starts at the stored cursor"
+    );
+}

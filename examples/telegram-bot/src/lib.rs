@@ -9,17 +9,21 @@
 //! - Files: messages carry photos and documents as `telegram-file:{file_id}`;
 //!   `fetch-attachment` resolves one with `getFile` into the download link the
 //!   host fetches ([`file`]).
+//! - Or, with `updates = "poll"`, no webhook at all: the host calls `poll`
+//!   every two seconds and the connector asks `getUpdates` for what is new
+//!   ([`poll`]) — for bots behind a firewall, and an example of a pull channel.
 //! - Outbound: `POST {api_base}/bot{bot_token}/sendMessage` ([`api`]).
 
 pub mod api;
 pub mod file;
+pub mod poll;
 pub mod update;
 
 use switchboard_sdk::http::{self, Request};
 use switchboard_sdk::{
     Attachment, AttachmentDownload, Capabilities, Channel, ChannelInfo, DownloadRequest,
-    HttpRequest, HttpResponse, OutboundMessage, PluginError, SendReceipt, WebhookOutcome, config,
-    webhook,
+    HttpRequest, HttpResponse, OutboundMessage, PluginError, PollOutcome, SendReceipt,
+    WebhookOutcome, config, webhook,
 };
 
 const DEFAULT_API_BASE: &str = "https://api.telegram.org";
@@ -40,11 +44,34 @@ struct TelegramBot;
 
 impl Channel for TelegramBot {
     fn describe() -> ChannelInfo {
-        ChannelInfo::new("telegram", update::TELEGRAM, "Telegram").with(capabilities())
+        let mut capabilities = capabilities();
+        if config::get_or("updates", "webhook") == "poll" {
+            capabilities.poll_interval_ms = Some(poll::INTERVAL_MS);
+        }
+        ChannelInfo::new("telegram", update::TELEGRAM, "Telegram").with(capabilities)
+    }
+
+    fn poll(cursor: Option<String>) -> Result<PollOutcome, PluginError> {
+        if config::get_or("updates", "webhook") != "poll" {
+            return Err(PluginError::Unsupported(
+                "updates arrive by webhook (set updates = \"poll\" to poll)".into(),
+            ));
+        }
+        let bot_token = config::require("bot_token")?;
+        let api_base = config::get_or("api_base", DEFAULT_API_BASE);
+        let offset = poll::offset(cursor.as_deref())?;
+        let response = http::send(Request::get(poll::get_updates_url(
+            &api_base, &bot_token, offset,
+        )))?;
+        poll::outcome(&response)
     }
 
     fn handle_webhook(request: HttpRequest) -> Result<WebhookOutcome, PluginError> {
-        let secret = config::require("webhook_secret")?;
+        let secret = config::get("webhook_secret")
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                PluginError::Unauthorized("no webhook_secret is set; webhooks are refused".into())
+            })?;
         let provided = request
             .header(SECRET_HEADER)
             .ok_or_else(|| PluginError::Unauthorized(format!("missing {SECRET_HEADER} header")))?;

@@ -14,12 +14,12 @@ use crate::file::file_url;
 /// Identity kind of Telegram chats.
 pub const TELEGRAM: &str = "telegram";
 
+/// One update, from the webhook or from `getUpdates`.
 #[derive(Deserialize)]
-struct Update {
-    /// Required, so a body without it is not taken for an update; unused,
-    /// since ingest is idempotent on the message id.
-    #[serde(rename = "update_id")]
-    _update_id: i64,
+pub struct Update {
+    /// Required, so a body without it is not taken for an update; the poll
+    /// cursor (ingest itself is idempotent on the message id).
+    pub update_id: i64,
     message: Option<Message>,
 }
 
@@ -75,8 +75,13 @@ pub fn provider_id(chat_id: &str, message_id: i64) -> String {
 pub fn events(body: &[u8]) -> Result<Vec<ChannelEvent>, PluginError> {
     let update: Update = serde_json::from_slice(body)
         .map_err(|error| PluginError::InvalidRequest(format!("not a Telegram update: {error}")))?;
+    Ok(update_events(update))
+}
+
+/// The events of one update: a message, or nothing.
+pub fn update_events(update: Update) -> Vec<ChannelEvent> {
     let Some(message) = update.message else {
-        return Ok(Vec::new());
+        return Vec::new();
     };
 
     let chat_id = message.chat.id.to_string();
@@ -99,7 +104,7 @@ pub fn events(body: &[u8]) -> Result<Vec<ChannelEvent>, PluginError> {
     }
 
     let body = message.text.or(message.caption).unwrap_or_default();
-    Ok(vec![ChannelEvent::Message(InboundMessage {
+    vec![ChannelEvent::Message(InboundMessage {
         sender_name: message.from.as_ref().map(display_name),
         attachments,
         sent_at_ms: message.date.map(|secs| secs.saturating_mul(1000)),
@@ -108,7 +113,7 @@ pub fn events(body: &[u8]) -> Result<Vec<ChannelEvent>, PluginError> {
             Identity::new(TELEGRAM, chat_id),
             body,
         )
-    })])
+    })]
 }
 
 /// "First Last", else the first name, else "@username".

@@ -64,6 +64,37 @@ fn only_message(events: &[ChannelEvent]) -> &InboundMessage {
 // ---------------------------------------------------------------- inbound
 
 #[tokio::test]
+async fn a_polling_bot_without_a_webhook_secret_refuses_every_webhook() {
+    let h = Harness::load(
+        &plugin_dir("telegram-bot"),
+        &[("bot_token", BOT_TOKEN), ("updates", "poll")],
+    )
+    .expect("webhook_secret is optional when polling");
+    let info = h.describe().await.unwrap();
+    assert_eq!(info.capabilities.poll_interval_ms, Some(2000));
+    let request = update(None, TEXT_UPDATE);
+    assert!(matches!(
+        refused(&h, &request).await,
+        PluginError::Unauthorized(_)
+    ));
+    let request = update(Some(""), TEXT_UPDATE);
+    assert!(matches!(
+        refused(&h, &request).await,
+        PluginError::Unauthorized(_)
+    ));
+    // A webhook bot is not polled.
+    assert_eq!(
+        bot()
+            .describe()
+            .await
+            .unwrap()
+            .capabilities
+            .poll_interval_ms,
+        None
+    );
+}
+
+#[tokio::test]
 async fn update_with_the_secret_is_a_message() {
     let h = bot();
     let outcome = accepted(&h, &update(Some(WEBHOOK_SECRET), TEXT_UPDATE)).await;
