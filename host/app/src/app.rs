@@ -25,7 +25,7 @@ use crate::ingest::{Ingest, IngestConfig, IngestParts};
 use crate::login::{Logins, ThrottleConfig};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
-use crate::outbox::{Outbox, OutboxConfig};
+use crate::outbox::{Outbox, OutboxConfig, OutboxParts};
 use crate::plugins::PluginAdmin;
 use crate::routing::RoutingService;
 use crate::supervisor::Supervision;
@@ -155,13 +155,15 @@ impl App {
             &config.webchat,
         ));
         let outbox = Arc::new(Outbox::new(
-            store.clone(),
-            plugins.clone(),
-            channels.clone(),
-            notifier.clone(),
-            metrics.clone(),
-            webchat.clone(),
-            attachments.clone(),
+            OutboxParts {
+                store: store.clone(),
+                plugins: plugins.clone(),
+                channels: channels.clone(),
+                notifier: notifier.clone(),
+                metrics: metrics.clone(),
+                webchat: webchat.clone(),
+                attachments: attachments.clone(),
+            },
             config.outbox.clone(),
         ));
         let desk = Arc::new(Desk::new(

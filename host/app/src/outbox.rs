@@ -68,18 +68,36 @@ pub struct Outbox {
     wake: Notify,
 }
 
+/// What the outbox is built from.
+pub struct OutboxParts {
+    /// The store.
+    pub store: Store,
+    /// The plugin host.
+    pub plugins: PluginHost,
+    /// Channel descriptions (capabilities, templates).
+    pub channels: Arc<Channels>,
+    /// Realtime notifications.
+    pub notifier: Notifier,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Webchat, which delivers its own replies.
+    pub webchat: Arc<Webchat>,
+    /// Attachments (signed links for outbound files).
+    pub attachments: Arc<Attachments>,
+}
+
 impl Outbox {
     /// The outbox over these parts.
-    pub fn new(
-        store: Store,
-        plugins: PluginHost,
-        channels: Arc<Channels>,
-        notifier: Notifier,
-        metrics: Arc<Metrics>,
-        webchat: Arc<Webchat>,
-        attachments: Arc<Attachments>,
-        config: OutboxConfig,
-    ) -> Outbox {
+    pub fn new(parts: OutboxParts, config: OutboxConfig) -> Outbox {
+        let OutboxParts {
+            store,
+            plugins,
+            channels,
+            notifier,
+            metrics,
+            webchat,
+            attachments,
+        } = parts;
         Outbox {
             store,
             plugins,

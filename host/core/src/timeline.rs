@@ -201,7 +201,10 @@ mod tests {
     #[test]
     fn attachments_serialize_compactly() {
         let a = Attachment {
+            id: None,
             url: "https://m.example/1.jpg".into(),
+            status: None,
+            error: None,
             content_type: Some("image/jpeg".into()),
             filename: None,
             size: Some(1234),
