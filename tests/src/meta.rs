@@ -146,6 +146,11 @@ async fn graph(
                     .into_response()
             }
         }
+        ("GET", [_, id]) if id.starts_with("nomedia") => error(
+            StatusCode::BAD_REQUEST,
+            100,
+            "(#100) Unsupported get request. Object does not exist",
+        ),
         ("GET", [_, id]) => {
             if id.starts_with("media") {
                 axum::Json(json!({

@@ -834,3 +834,200 @@ async fn a_polling_connector_is_called_on_its_interval_and_its_cursor_survives_a
         "the first poll after the restart starts at the stored cursor"
     );
 }
+
+#[tokio::test]
+async fn hostile_files_payloads_and_replies_get_clear_errors_and_change_nothing() {
+    let twilio = FakeTwilio::start().await;
+    let graph = FakeGraph::start().await;
+    let server = Server::start(
+        Options::env(&[("SWITCHBOARD_ATTACHMENT_MAX_BYTES", "4096")]),
+        &twilio,
+    )
+    .await;
+    install(
+        &server,
+        &graph,
+        "whatsapp-cloud",
+        "whatsapp-cloud",
+        json!({"phone_number_id": WA_PHONE_ID}),
+    )
+    .await;
+    let http = reqwest::Client::new();
+
+    // A signed but malformed payload: 400, nothing stored.
+    let bytes =
+        b"{\"object\": \"whatsapp_business_account\", \"entry\": [{\"changes\": 7}]}".to_vec();
+    let r = http
+        .post(format!("{}/hooks/whatsapp-cloud", server.base))
+        .header("content-type", "application/json")
+        .header("X-Hub-Signature-256", meta_signature(&bytes))
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let (_, open) = server.get("/api/v1/conversations?status=open").await;
+    assert_eq!(open["conversations"].as_array().unwrap().len(), 0, "{open}");
+
+    let now = now_secs();
+    let payload = whatsapp_payload(
+        WA_PHONE_ID,
+        "15551230007",
+        "Eve",
+        vec![json!({"from": "15551230007", "id": "wamid.h.1", "timestamp": now.to_string(),
+                    "type": "text", "text": {"body": "hi"}})],
+        vec![],
+    );
+    assert_eq!(
+        server
+            .meta_webhook("whatsapp-cloud", &payload, None)
+            .await
+            .0,
+        200
+    );
+    let (_, conversation) = conversation_of(&server, "whatsapp:+15551230007").await;
+
+    let upload = |body: Vec<u8>, content_type: &'static str, name: &'static str| {
+        let http = http.clone();
+        let url = format!("{}/api/v1/attachments?filename={name}", server.base);
+        let token = server.token.clone();
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(token)
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // Too large: 413. Empty: 400. Without a token: 401.
+    assert_eq!(upload(vec![0u8; 5000], "image/png", "big.png").await.0, 413);
+    assert_eq!(upload(Vec::new(), "image/png", "empty.png").await.0, 400);
+    let r = http
+        .post(format!("{}/api/v1/attachments", server.base))
+        .body(PNG.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // An SVG with a script, labelled as an image: kept, but never served inline.
+    let svg = br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#;
+    let (status, svg_upload) = upload(svg.to_vec(), "image/svg+xml", "cat.svg").await;
+    assert_eq!(status, 201, "{svg_upload}");
+    let svg_id = svg_upload["attachment"]["id"].as_str().unwrap().to_string();
+    let r = http
+        .get(format!("{}/api/v1/attachments/{svg_id}", server.base))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/octet-stream");
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("sandbox")
+    );
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    // WhatsApp does not take SVG: refused at reply time, nothing queued.
+    let before = graph.sends().len();
+    let (status, body) = reply(
+        &server,
+        &conversation,
+        json!({"body": "", "attachments": [svg_id]}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("image/svg+xml"),
+        "{body}"
+    );
+
+    // Too many files, unknown ids, someone else's upload, malformed templates.
+    let mut many = Vec::new();
+    for i in 0..11 {
+        let (s, u) = upload(PNG.to_vec(), "image/png", "p.png").await;
+        assert_eq!(s, 201, "upload {i}: {u}");
+        many.push(u["attachment"]["id"].as_str().unwrap().to_string());
+    }
+    let (status, body) = reply(
+        &server,
+        &conversation,
+        json!({"body": "x", "attachments": many}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = reply(
+        &server,
+        &conversation,
+        json!({"body": "x", "attachments": ["nope"]}),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = reply(
+        &server,
+        &conversation,
+        json!({"template": {"name": "", "language": "en_US"}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = reply(&server, &conversation, json!({"template": "order_update"})).await;
+    assert!(
+        status == 400 || status == 422,
+        "a template must be an object: {status}"
+    );
+    let (status, body) = reply(&server, &conversation, json!({"body": "   "})).await;
+    assert_eq!(status, 400, "{body}");
+
+    // Media the provider will not hand over: marked failed with a reason, never lost silently.
+    let media = whatsapp_payload(
+        WA_PHONE_ID,
+        "15551230007",
+        "Eve",
+        vec![json!({
+        "from": "15551230007", "id": "wamid.h.2", "timestamp": now.to_string(), "type": "image",
+        "image": {"id": "nomedia-1", "mime_type": "image/png"}})],
+        vec![],
+    );
+    assert_eq!(
+        server.meta_webhook("whatsapp-cloud", &media, None).await.0,
+        200
+    );
+    let (contact_id, _) = conversation_of(&server, "whatsapp:+15551230007").await;
+    let failed = server
+        .eventually(Duration::from_secs(20), || async {
+            let e = event(&server, &contact_id, |e| e["provider_id"] == "wamid.h.2").await?;
+            (e["attachments"][0]["status"] == "failed").then_some(e)
+        })
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "a media id the provider refuses ends failed: {}",
+                server.log()
+            )
+        });
+    assert!(
+        failed["attachments"][0]["error"].as_str().is_some(),
+        "{failed}"
+    );
+    assert_eq!(
+        graph.sends().len(),
+        before,
+        "nothing refused reached the provider"
+    );
+}
