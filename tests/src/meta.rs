@@ -44,6 +44,8 @@ pub struct GraphRequest {
     pub query: Option<String>,
     /// The Authorization header.
     pub authorization: Option<String>,
+    /// The Host header.
+    pub host: Option<String>,
     /// The JSON body (`null` when there is none).
     pub json: Value,
 }
@@ -90,6 +92,10 @@ async fn graph(
         path: path.clone(),
         query: uri.query().map(str::to_string),
         authorization: authorization.clone(),
+        host: headers
+            .get("host")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
         json: json.clone(),
     });
     if authorization.as_deref() != Some(&format!("Bearer {META_TOKEN}")) {

@@ -248,6 +248,16 @@ async fn whatsapp_end_to_end_with_the_stand_in_graph_api() {
         .filter(|r| r.path == "/media-bytes/media-001")
         .count();
     assert_eq!(downloads, 2, "failed once, then fetched again");
+    let authority = graph.base.trim_start_matches("http://").to_string();
+    for r in graph.requests() {
+        assert_eq!(
+            r.host.as_deref(),
+            Some(authority.as_str()),
+            "every request carries Host, as HTTP/1.1 requires: {} {}",
+            r.method,
+            r.path
+        );
+    }
     let resolves = graph
         .requests()
         .iter()
@@ -874,8 +884,10 @@ async fn hostile_files_payloads_and_replies_get_clear_errors_and_change_nothing(
         WA_PHONE_ID,
         "15551230007",
         "Eve",
-        vec![json!({"from": "15551230007", "id": "wamid.h.1", "timestamp": now.to_string(),
-                    "type": "text", "text": {"body": "hi"}})],
+        vec![
+            json!({"from": "15551230007", "id": "wamid.h.1", "timestamp": now.to_string(),
+                    "type": "text", "text": {"body": "hi"}}),
+        ],
         vec![],
     );
     assert_eq!(

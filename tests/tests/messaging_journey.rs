@@ -104,6 +104,17 @@ async fn instagram_then_whatsapp_then_a_call_then_an_sms_is_one_journey() {
         .await;
     assert_eq!(s, 201, "{v}");
 
+    // Sam's desk listens.
+    let url = format!(
+        "{}/api/v1/realtime?token={sam}",
+        server.base.replacen("http", "ws", 1)
+    );
+    let mut desk = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("websocket")
+        .0;
+    assert_eq!(next_json(&mut desk).await["type"], "hello");
+
     // 2. WhatsApp from that number: the same person (same E.164), same case.
     let wa = whatsapp_payload(
         "PNID1",
@@ -144,6 +155,23 @@ async fn instagram_then_whatsapp_then_a_call_then_an_sms_is_one_journey() {
         "the reply goes by the channel the customer used last"
     );
     assert_eq!(sends[0].json["to"], &CUSTOMER[1..]);
+    // The agent who wrote it sees its status move without reloading.
+    let reply_event = v["event"]["id"].as_str().unwrap().to_string();
+    let mut statuses = Vec::new();
+    let pushed = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            let m = next_json(&mut desk).await;
+            if m["type"] == "timeline.delivery" && m["data"]["event_id"] == reply_event.as_str() {
+                statuses.push(m["data"]["delivery_status"].clone());
+                if m["data"]["delivery_status"] == "sent" {
+                    return m;
+                }
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no delivery push to the agent: {statuses:?}"));
+    assert_eq!(pushed["data"]["conversation_id"], case.as_str(), "{pushed}");
 
     // 3. A call from the same number.
     let mut caller = SipCaller::new(server.sip.unwrap(), CUSTOMER).await;

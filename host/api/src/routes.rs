@@ -15,7 +15,7 @@ use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
-use switchboard_app::outbox::ReplyContent;
+use switchboard_app::compose::ReplyContent;
 
 /// `?identity=kind:value`.
 #[derive(Deserialize, IntoParams)]
@@ -292,11 +292,11 @@ pub struct ReplyBody {
     /// `{name, language, parameters}`; each parameter is a string or
     /// `{name, value}` (named placeholders).
     #[schema(value_type = Option<Object>)]
-    template: Option<switchboard_app::outbox::Template>,
+    template: Option<switchboard_app::compose::Template>,
     /// Choices to tap: `{"buttons": [{id, title}]}` or
     /// `{"list": {button, choices: [{id, title, description?}]}}`.
     #[schema(value_type = Option<Object>)]
-    interactive: Option<switchboard_app::outbox::Interactive>,
+    interactive: Option<switchboard_app::compose::Interactive>,
 }
 
 /// `POST /api/v1/conversations/{id}/messages`: reply on the conversation's

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use switchboard_plugin_host::bindings::{AttachmentLimits, ChannelCapabilities};
 use switchboard_plugin_host::{CallError, ChannelInfo, PluginHost, PluginKind, TemplateInfo};
 
+use crate::compose::{Template, TemplateParameter};
+use crate::error::call_error;
 use crate::error::{AppError, AppResult, ErrorKind};
-use crate::ingest::call_error;
-use crate::outbox::{Template, TemplateParameter};
 use switchboard_store::WEBCHAT;
 use tokio::sync::RwLock;
 
@@ -181,15 +181,20 @@ impl Channels {
 /// How long a connector's template list is kept.
 pub const TEMPLATE_TTL: Duration = Duration::from_secs(300);
 
-/// `Hello {{1}}` with `["Jane"]` → `Hello Jane`: positional values fill the
-/// placeholders in order, named values fill `{{name}}`.
+/// `Hello {{1}}` with `["Jane"]` → `Hello Jane`: a numbered placeholder `{{n}}`
+/// takes the n-th unnamed value (as WhatsApp fills them, whatever order they
+/// appear in the body), a named one the value with its name.
 pub fn fill_template(body: &str, names: &[String], values: &[TemplateParameter]) -> String {
+    let positional: Vec<&TemplateParameter> = values.iter().filter(|v| v.name.is_none()).collect();
     let mut out = body.to_string();
     for (i, name) in names.iter().enumerate() {
         let value = values
             .iter()
             .find(|v| v.name.as_deref() == Some(name.as_str()))
-            .or_else(|| values.get(i).filter(|v| v.name.is_none()));
+            .or_else(|| match name.parse::<usize>() {
+                Ok(n) => n.checked_sub(1).and_then(|n| positional.get(n).copied()),
+                Err(_) => positional.get(i).copied(),
+            });
         if let Some(v) = value {
             out = out.replace(&format!("{{{{{name}}}}}"), &v.value);
         }
@@ -227,6 +232,16 @@ mod tests {
                 &[param(Some("first_name"), "Ann")]
             ),
             "Hi Ann"
+        );
+        // Numbered placeholders take values by number, not by where they appear.
+        let names = vec!["2".to_string(), "1".to_string()];
+        assert_eq!(
+            fill_template(
+                "{{2}} before {{1}}",
+                &names,
+                &[param(None, "one"), param(None, "two")]
+            ),
+            "two before one"
         );
         // A missing value leaves the placeholder for the agent to see.
         assert_eq!(fill_template("Hi {{1}}", &["1".into()], &[]), "Hi {{1}}");

@@ -5,6 +5,7 @@
 //! meant for the caller. Server-side failures are logged with their cause where they
 //! happen and carry no internal detail.
 
+use switchboard_plugin_host::CallError;
 use switchboard_routing::EngineError;
 use switchboard_store::StoreError;
 
@@ -169,5 +170,16 @@ impl From<EngineError> for AppError {
             | EngineError::UnknownQueue(_) => AppError::not_found(e.to_string()),
             _ => AppError::new(ErrorKind::Conflict, "conflict", e.to_string()),
         }
+    }
+}
+
+/// A failed plugin call as a use case failure.
+pub fn call_error(e: CallError) -> AppError {
+    match &e {
+        CallError::NotFound(_) | CallError::WrongKind { .. } => AppError::not_found(e.to_string()),
+        CallError::Disabled(_) | CallError::Quarantined { .. } => {
+            AppError::new(ErrorKind::Unavailable, "plugin_unavailable", e.to_string())
+        }
+        _ => AppError::new(ErrorKind::Internal, "plugin_failed", e.to_string()),
     }
 }

@@ -13,9 +13,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 use switchboard_core::{ConsentAction, DeliveryStatus, Identity, normalize_identity};
-use switchboard_plugin_host::{
-    CallError, ChannelEvent, HttpRequest, PluginError, PluginHost, bindings,
-};
+use switchboard_plugin_host::{ChannelEvent, HttpRequest, PluginError, PluginHost, bindings};
 use switchboard_store::{
     ConsentEvent, InboundAttachment, InboundMessage, IngestBatch, IngestEvent, IngestOutcome,
     Receipt, Store,
@@ -25,7 +23,7 @@ use crate::attachments::Attachments;
 
 use crate::channels::Channels;
 use crate::clock::now_ms;
-use crate::error::{AppError, AppResult, ErrorKind};
+use crate::error::{AppError, AppResult, ErrorKind, call_error};
 use crate::events::Audience;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
@@ -416,11 +414,12 @@ impl Ingest {
                     status,
                     changed: true,
                 } => {
-                    self.notifier.publish(
-                        "timeline.delivery",
-                        Audience::Supervisors,
-                        serde_json::json!({"event_id": event_id, "delivery_status": status}),
-                    );
+                    // The agents on the conversation see their message's status move.
+                    let (store, notifier) = (self.store.clone(), self.notifier.clone());
+                    let (event_id, status) = (event_id.clone(), *status);
+                    tokio::spawn(async move {
+                        notify_delivery(&store, &notifier, &event_id, status).await;
+                    });
                 }
                 IngestOutcome::ConsentRecorded {
                     contact_id,
@@ -560,6 +559,35 @@ fn convert(event: ChannelEvent, region: Option<&str>) -> Result<IngestEvent, App
     })
 }
 
+/// Tells the conversation's audience (its agents and supervisors) that an
+/// outbound message's delivery status changed.
+pub async fn notify_delivery(
+    store: &Store,
+    notifier: &Notifier,
+    event_id: &str,
+    status: DeliveryStatus,
+) {
+    match store.event(event_id).await {
+        Ok(event) => {
+            let payload = serde_json::json!({
+                "event_id": event_id,
+                "conversation_id": event.conversation_id,
+                "delivery_status": status,
+                "error": event.error,
+            });
+            match &event.conversation_id {
+                Some(conversation) => {
+                    notifier.conversation("timeline.delivery", conversation, payload);
+                }
+                None => {
+                    notifier.publish("timeline.delivery", Audience::Supervisors, payload);
+                }
+            }
+        }
+        Err(e) => tracing::warn!(event = event_id, "delivery status not published: {e}"),
+    }
+}
+
 /// WIT delivery status → domain delivery status.
 pub fn delivery_status(s: bindings::DeliveryStatus) -> DeliveryStatus {
     match s {
@@ -590,16 +618,5 @@ fn plugin_error(plugin_id: &str, e: PluginError) -> AppError {
                 "the connector failed to process the webhook",
             )
         }
-    }
-}
-
-/// A failed plugin call as an HTTP answer.
-pub fn call_error(e: CallError) -> AppError {
-    match &e {
-        CallError::NotFound(_) | CallError::WrongKind { .. } => AppError::not_found(e.to_string()),
-        CallError::Disabled(_) | CallError::Quarantined { .. } => {
-            AppError::new(ErrorKind::Unavailable, "plugin_unavailable", e.to_string())
-        }
-        _ => AppError::new(ErrorKind::Internal, "plugin_failed", e.to_string()),
     }
 }

@@ -30,6 +30,7 @@ pub mod attachments;
 pub mod blobs;
 pub mod channels;
 pub mod clock;
+pub mod compose;
 pub mod contacts;
 pub mod desk;
 pub mod error;

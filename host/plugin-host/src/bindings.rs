@@ -32,8 +32,8 @@ pub mod v0_1 {
             imports: { default: async },
             exports: { default: async },
             with: {
-                "switchboard:plugin/types": super::channel::switchboard::plugin::types,
-                "switchboard:plugin/host": super::channel::switchboard::plugin::host,
+                "switchboard:plugin/types": crate::bindings::v0_1::channel::switchboard::plugin::types,
+                "switchboard:plugin/host": crate::bindings::v0_1::channel::switchboard::plugin::host,
             },
         });
     }
@@ -46,8 +46,8 @@ pub mod v0_1 {
             imports: { default: async },
             exports: { default: async },
             with: {
-                "switchboard:plugin/types": super::channel::switchboard::plugin::types,
-                "switchboard:plugin/host": super::channel::switchboard::plugin::host,
+                "switchboard:plugin/types": crate::bindings::v0_1::channel::switchboard::plugin::types,
+                "switchboard:plugin/host": crate::bindings::v0_1::channel::switchboard::plugin::host,
             },
         });
     }
@@ -85,8 +85,8 @@ pub mod v0_2 {
             imports: { default: async },
             exports: { default: async },
             with: {
-                "switchboard:plugin/types": super::channel::switchboard::plugin::types,
-                "switchboard:plugin/host": super::channel::switchboard::plugin::host,
+                "switchboard:plugin/types": crate::bindings::v0_2::channel::switchboard::plugin::types,
+                "switchboard:plugin/host": crate::bindings::v0_2::channel::switchboard::plugin::host,
                 "switchboard:plugin/agents.candidates": crate::candidates::CandidateSet,
             },
         });
@@ -100,8 +100,8 @@ pub mod v0_2 {
             imports: { default: async },
             exports: { default: async },
             with: {
-                "switchboard:plugin/types": super::channel::switchboard::plugin::types,
-                "switchboard:plugin/host": super::channel::switchboard::plugin::host,
+                "switchboard:plugin/types": crate::bindings::v0_2::channel::switchboard::plugin::types,
+                "switchboard:plugin/host": crate::bindings::v0_2::channel::switchboard::plugin::host,
             },
         });
     }

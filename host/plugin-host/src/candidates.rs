@@ -11,8 +11,6 @@ use std::sync::Arc;
 
 use wasmtime::component::{Resource, ResourceTable};
 
-use crate::state::PluginState;
-
 /// One agent the host found eligible for a task.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentCandidate {
@@ -71,16 +69,6 @@ pub trait CandidateTable: Send {
             .get(handle)
             .cloned()
             .unwrap_or_default()
-    }
-}
-
-impl CandidateTable for PluginState {
-    fn candidate_table(&self) -> &ResourceTable {
-        self.table()
-    }
-
-    fn candidate_table_mut(&mut self) -> &mut ResourceTable {
-        self.table_mut()
     }
 }
 
@@ -173,5 +161,3 @@ macro_rules! impl_candidate_host {
         }
     };
 }
-
-impl_candidate_host!(PluginState);

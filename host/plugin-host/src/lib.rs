@@ -79,6 +79,9 @@ use bindings::v0_2::crm::CrmPre;
 use bindings::v0_2::routing::{Routing, RoutingPre};
 use state::PluginState;
 
+// The `agents.candidates` host resource, on every store the host makes.
+impl_candidate_host!(PluginState);
+
 /// Config key the host sets for every plugin: `{public_url}/hooks/{plugin_id}`.
 pub const WEBHOOK_BASE_KEY: &str = "switchboard.webhook-base";
 

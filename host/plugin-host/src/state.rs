@@ -354,11 +354,25 @@ pub async fn send_direct(
     max_body: usize,
     timeout: std::time::Duration,
 ) -> Result<crate::services::OutboundResponse, HttpFailure> {
+    let uri: hyper::Uri = request
+        .uri
+        .parse()
+        .map_err(|e: hyper::http::uri::InvalidUri| HttpFailure::Other(e.to_string()))?;
     let mut builder = hyper::Request::builder()
         .method(request.method.as_str())
-        .uri(request.uri.as_str());
+        .uri(uri.clone());
     for (k, v) in &request.headers {
         builder = builder.header(k, v);
+    }
+    // HTTP/1.1 requires `Host`, and servers and CDNs refuse requests without
+    // it; the client connection does not add one from the URI.
+    if !request
+        .headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("host"))
+        && let Some(authority) = uri.authority()
+    {
+        builder = builder.header(hyper::header::HOST, authority.as_str());
     }
     let req = builder
         .body(
@@ -405,4 +419,15 @@ pub async fn send_direct(
     tokio::time::timeout(timeout, work)
         .await
         .map_err(|_| HttpFailure::Timeout)?
+}
+
+/// A policy's store lends candidate sets from this state's resource table.
+impl crate::candidates::CandidateTable for PluginState {
+    fn candidate_table(&self) -> &ResourceTable {
+        self.table()
+    }
+
+    fn candidate_table_mut(&mut self) -> &mut ResourceTable {
+        self.table_mut()
+    }
 }

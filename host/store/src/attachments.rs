@@ -156,16 +156,16 @@ pub(crate) async fn record_inbound(
             event_id: Some(event_id.to_owned()),
             plugin_id: Some(plugin_id.to_owned()),
             direction: Direction::In,
-            source: crate::ingest::storable(&f.source),
-            content_type: f.content_type.as_deref().map(crate::ingest::storable),
-            filename: f.filename.as_deref().map(crate::ingest::storable),
+            source: crate::db::storable(&f.source),
+            content_type: f.content_type.as_deref().map(crate::db::storable),
+            filename: f.filename.as_deref().map(crate::db::storable),
             size: f
                 .stored
                 .as_ref()
                 .map(|(_, size)| *size)
                 .or(f.size)
                 .and_then(|s| i64::try_from(s).ok()),
-            content_id: f.content_id.as_deref().map(crate::ingest::storable),
+            content_id: f.content_id.as_deref().map(crate::db::storable),
             blob: f.stored.as_ref().map(|(key, _)| key.clone()),
             status: if f.stored.is_some() { STORED } else { PENDING }.into(),
             attempts: 0,
@@ -332,7 +332,7 @@ impl Store {
             direction: Direction::Out,
             source: "upload".into(),
             content_type: Some(content_type.to_owned()),
-            filename: filename.map(crate::ingest::storable),
+            filename: filename.map(crate::db::storable),
             size: i64::try_from(size).ok(),
             content_id: None,
             blob: Some(blob.to_owned()),
@@ -421,7 +421,7 @@ impl Store {
             FAILED
         })
         .bind(next_attempt_at.unwrap_or(now_ms))
-        .bind(crate::ingest::storable(error))
+        .bind(crate::db::storable(error))
         .bind(now_ms)
         .bind(id.to_owned())
         .execute(&mut *tx)

@@ -233,6 +233,12 @@ pub(crate) fn sql_limit(limit: u32) -> i64 {
     i64::from(limit.clamp(1, 10_000))
 }
 
+/// Text as the databases can store it: PostgreSQL rejects NUL in TEXT, so NUL becomes
+/// U+FFFD on both backends (a webhook must never fail forever over one byte).
+pub(crate) fn storable(text: &str) -> String {
+    text.replace('\0', "\u{FFFD}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

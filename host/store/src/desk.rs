@@ -127,7 +127,7 @@ async fn append_in(conn: &mut AnyConnection, new: NewEvent) -> Result<TimelineEv
         Some(&conv.id),
         new.direction,
         new.kind,
-        crate::ingest::storable(&new.body),
+        crate::db::storable(&new.body),
         new.now_ms,
     );
     if let Some((channel, plugin)) = &new.channel {
@@ -160,7 +160,7 @@ impl Store {
     ) -> Result<TimelineEvent> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("UPDATE timeline_event SET body = $1, data = $2 WHERE id = $3")
-            .bind(crate::ingest::storable(body))
+            .bind(crate::db::storable(body))
             .bind(data.to_string())
             .bind(id.to_owned())
             .execute(&mut *tx)

@@ -18,7 +18,7 @@ use crate::Store;
 use crate::attachments::{InboundAttachment, record_inbound};
 use crate::contacts::{resolve_or_create, set_consent};
 use crate::conversations::{for_inbound, latest_active, touch_channel};
-use crate::db::RowExt;
+use crate::db::{RowExt, storable};
 use crate::error::{Result, StoreError};
 use crate::timeline::{TimelineEvent, advance_delivery, event_by_provider, insert_event};
 use crate::writer::Batch;
@@ -160,12 +160,6 @@ pub enum IngestOutcome {
         /// The resulting consent state (`None` for help requests).
         state: Option<ConsentState>,
     },
-}
-
-/// Text as the databases can store it: PostgreSQL rejects NUL in TEXT, so NUL becomes
-/// U+FFFD on both backends (a webhook must never fail forever over one byte).
-pub(crate) fn storable(text: &str) -> String {
-    text.replace('\0', "\u{FFFD}")
 }
 
 fn validate(batch: &IngestBatch) -> Result<()> {

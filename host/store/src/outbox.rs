@@ -200,7 +200,7 @@ impl Store {
             Some(&conv.id),
             Direction::Out,
             EventKind::Message,
-            crate::ingest::storable(&reply.body),
+            crate::db::storable(&reply.body),
             now,
         )
         .on_channel(&reply.channel, &reply.plugin_id);

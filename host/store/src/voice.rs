@@ -309,7 +309,7 @@ impl Store {
             (Some(body), Some(id)) => {
                 let done =
                     sqlx::query("UPDATE timeline_event SET body = $1, data = $2 WHERE id = $3")
-                        .bind(crate::ingest::storable(body))
+                        .bind(crate::db::storable(body))
                         .bind(call.detail.to_string())
                         .bind(id.clone())
                         .execute(&mut *tx)

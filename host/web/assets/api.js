@@ -15,11 +15,13 @@ let onUnauthorized = () => {};
 export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  /** `details` is the whole error object, for fields beside code and message (`closed_at`). */
+  constructor(status, code, message, details = {}) {
     super(message || code || `HTTP ${status}`);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
+    this.details = details;
   }
 }
 
@@ -52,16 +54,16 @@ async function readJson(res) {
 
 function failure(res, data, path) {
   const err = data?.error ?? {};
-  const error = new ApiError(res.status, err.code ?? `http_${res.status}`, err.message ?? res.statusText);
+  const error = new ApiError(res.status, err.code ?? `http_${res.status}`, err.message ?? res.statusText, err);
   // Login itself answers 401 for a wrong password; that is not a lost session.
   if (res.status === 401 && path !== '/auth/login') onUnauthorized(error);
   return error;
 }
 
 /**
- * Fetches an authenticated file of the host (a call recording) as a Blob. `url` is an
- * address the API handed out (`/api/v1/calls/1/recording`); the token is only ever
- * sent to this origin.
+ * Fetches an authenticated file of the host (a call recording, a timeline file) as a
+ * Blob. `url` is an address the API handed out (`/api/v1/calls/1/recording`,
+ * `/api/v1/attachments/…`); the token is only ever sent to this origin.
  */
 export async function blob(url) {
   let target;
@@ -78,6 +80,25 @@ export async function blob(url) {
   }
   if (!res.ok) throw failure(res, await readJson(res), target.pathname);
   return res.blob();
+}
+
+/**
+ * Uploads a file as the raw request body (`POST /attachments?filename=…`), labelled
+ * with its own type; returns the parsed answer.
+ */
+export async function upload(path, file) {
+  const headers = { accept: 'application/json', 'content-type': file.type || 'application/octet-stream' };
+  const t = token.get();
+  if (t) headers.authorization = `Bearer ${t}`;
+  let res;
+  try {
+    res = await fetch(`/api/v1${path}`, { method: 'POST', headers, body: file });
+  } catch {
+    throw new ApiError(0, 'network', 'The server cannot be reached');
+  }
+  const data = await readJson(res);
+  if (!res.ok) throw failure(res, data, path);
+  return data;
 }
 
 export const get = (path) => api('GET', path);

@@ -1,15 +1,33 @@
 // The open conversation: header with actions, the pinned hand-off, the timeline, the
-// typing hint and the composer. The composer is built once per conversation so a
-// half-written reply survives the timeline reloading under it.
+// typing hint and the composer (desk-composer.js). The composer is built once per
+// conversation so a half-written reply survives the timeline reloading under it. The
+// pane owns the object URLs of the timeline's pictures (a FileShelf) and lets them go
+// when the conversation closes.
 
 import { h, mount, toast, nextId } from './dom.js';
-import { get, post, seg } from './api.js';
-import { channelBadge, channelName } from './channels.js';
+import { get, seg } from './api.js';
+import { channelBadge } from './channels.js';
 import { timelineItems } from './desk-timeline.js';
+import { FileShelf } from './desk-files.js';
+import { Composer } from './desk-composer.js';
 import { handoffCard, latestHandoff } from './handoff.js';
 
 const TYPING_SHOW_MS = 4000;
-const TYPING_SEND_MS = 2000;
+// Agents get no push when the outbox hands a reply over or a provider reports on it
+// later (delivery receipts go to supervisors), so the pane looks again: shortly after
+// each send, then every minute while a recent reply has no final status.
+const FOLLOW_UP_MS = [2000, 6000, 20000];
+const RECHECK_MS = 60_000;
+const RECENT_MS = 15 * 60_000;
+const FINAL = new Set(['delivered', 'read', 'failed', 'undelivered']);
+
+function lastInbound(timeline) {
+  for (let i = (timeline?.length ?? 0) - 1; i >= 0; i -= 1) {
+    const e = timeline[i];
+    if (e.kind === 'message' && e.direction === 'in') return e.id;
+  }
+  return null;
+}
 
 export class ConversationPane {
   constructor(el, { names, onTransfer, onResolve, onSent }) {
@@ -23,20 +41,49 @@ export class ConversationPane {
     this.data = null;
     this.loadSeq = 0;
     this.typingTimer = null;
-    this.lastTypingSent = 0;
+    this.files = new FileShelf();
+    this.composer = null;
+    this.followUps = [];
+    this.recheck = null;
     this.empty();
   }
 
   empty(text = 'Select a conversation, or accept an offer.') {
+    this.release();
     this.id = null;
     this.data = null;
     mount(this.el, h('div', { class: 'empty pane-empty' }, text));
   }
 
+  /** Lets go of what the open conversation holds: picture URLs, the window timer. */
+  release() {
+    this.files.clear();
+    this.composer?.dispose();
+    this.composer = null;
+    this.followUps.forEach(clearTimeout);
+    this.followUps = [];
+    clearInterval(this.recheck);
+    this.recheck = null;
+  }
+
+  /** Reloads a few times after a send, to show what became of it. */
+  followDelivery() {
+    this.followUps.forEach(clearTimeout);
+    this.followUps = FOLLOW_UP_MS.map((ms) => setTimeout(() => this.reload(), ms));
+  }
+
+  /** Whether a reply of the last minutes still waits for its final status. */
+  unsettled(now = Date.now()) {
+    return (this.data?.timeline ?? []).some((e) => e.kind === 'message' && e.direction === 'out'
+      && e.delivery_status && !FINAL.has(e.delivery_status) && now - e.occurred_at < RECENT_MS);
+  }
+
   /** Opens conversation `id`; `item` is its entry in my list (carries the task). */
   async open(id, item) {
     if (this.id !== id) {
+      this.release();
       this.id = id;
+      this.data = null;
       this.item = item ?? null;
       this.build();
     } else if (item) {
@@ -69,7 +116,19 @@ export class ConversationPane {
       'aria-label': 'Conversation timeline', tabindex: '0',
     });
     this.typing = h('div', { class: 'typing', 'aria-live': 'polite' });
-    this.composer = this.buildComposer();
+    this.lastInboundId = undefined;
+    this.composer = new Composer(this.id, {
+      conversation: () => this.data,
+      fallbackChannel: () => this.item?.conversation ?? null,
+      onSent: async ({ note = false } = {}) => {
+        if (!note) {
+          this.onSent?.();
+          this.followDelivery();
+        }
+        await this.reload();
+      },
+    });
+    this.recheck = setInterval(() => { if (this.unsettled()) this.reload(); }, RECHECK_MS);
     mount(this.el,
       h('section', { class: 'conv-pane', 'aria-labelledby': this.title.id },
         h('header', { class: 'conv-head' },
@@ -78,47 +137,8 @@ export class ConversationPane {
         this.pinned,
         this.timeline,
         this.typing,
-        this.composer));
+        this.composer.el));
     this.setItem(this.item);
-  }
-
-  buildComposer() {
-    const replyId = nextId('reply');
-    const noteId = nextId('note');
-    this.channelSelect = h('select', { 'data-testid': 'reply-channel', 'aria-label': 'Reply channel', class: 'reply-channel' });
-    this.channelNotes = h('div', { class: 'channel-notes small' });
-    this.replyBody = h('textarea', {
-      id: replyId, 'data-testid': 'reply-body', rows: '3', class: 'reply-body',
-      placeholder: 'Write a reply… (Ctrl+Enter to send)',
-      on: {
-        keydown: (ev) => {
-          if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); this.send(); }
-        },
-        input: () => this.typed(),
-      },
-    });
-    this.sendBtn = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'reply-send' }, 'Send');
-    this.noteBody = h('textarea', {
-      id: noteId, 'data-testid': 'note-body', rows: '2', class: 'note-body',
-      placeholder: 'Only your team sees notes',
-      on: { keydown: (ev) => { if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); this.addNote(); } } },
-    });
-    this.noteBtn = h('button', { type: 'button', class: 'btn btn-note', 'data-testid': 'note-add', on: { click: () => this.addNote() } }, 'Add note');
-    const reply = h('form', {
-      class: 'composer-reply',
-      on: { submit: (ev) => { ev.preventDefault(); this.send(); } },
-    },
-    h('div', { class: 'composer-row' },
-      h('label', { for: replyId, class: 'composer-label' }, 'Reply'),
-      h('span', { class: 'composer-via' }, 'via'),
-      this.channelSelect),
-    this.channelNotes,
-    this.replyBody,
-    h('div', { class: 'composer-actions' }, this.sendBtn));
-    const notes = h('div', { class: 'composer-note' },
-      h('label', { for: noteId, class: 'composer-label' }, 'Internal note'),
-      h('div', { class: 'composer-inline' }, this.noteBody, this.noteBtn));
-    return h('div', { class: 'composer' }, reply, notes);
   }
 
   async reload() {
@@ -137,36 +157,14 @@ export class ConversationPane {
     this.render();
   }
 
+  /** Reloads the reply channels (and with them the messaging window). */
   async loadChannels() {
-    const id = this.id;
-    let res;
-    try {
-      res = await get(`/conversations/${seg(id)}/reply-channels`);
-    } catch {
-      res = null;
-    }
-    if (this.id !== id) return;
-    const previous = this.channelSelect.value;
-    const channels = res?.channels ?? [];
-    const allowed = channels.filter((c) => c.allowed);
-    const refused = channels.filter((c) => !c.allowed);
-    mount(this.channelSelect, allowed.map((c) => h('option', {
-      value: c.plugin_id,
-      'data-channel': c.channel,
-    }, `${c.display_name}${c.identity ? ` · ${c.identity}` : ''}`)));
-    if (!res) {
-      // Without the list, offer the conversation's current channel so replying still works.
-      const last = this.data?.last_plugin_id ?? this.data?.last_channel ?? this.item?.conversation?.last_plugin_id;
-      const ch = this.data?.last_channel ?? this.item?.conversation?.last_channel;
-      if (last) this.channelSelect.append(h('option', { value: last, 'data-channel': ch ?? '' }, channelName(ch)));
-    }
-    const want = allowed.some((c) => c.plugin_id === previous) ? previous : (res?.default ?? allowed[0]?.plugin_id);
-    if (want) this.channelSelect.value = want;
-    mount(this.channelNotes, refused.map((c) => h('span', { class: 'channel-refused' },
-      `${c.display_name} not offered: ${reasonText(c.reason)}`)));
-    const none = this.channelSelect.options.length === 0;
-    this.sendBtn.disabled = none;
-    if (none) this.channelNotes.prepend(h('span', { class: 'channel-refused' }, 'No channel can reach this customer right now.'));
+    await this.composer?.loadChannels();
+  }
+
+  /** Whether event `eventId` is on the open timeline. */
+  shows(eventId) {
+    return Boolean(eventId && this.data?.timeline?.some((e) => e.id === eventId));
   }
 
   render() {
@@ -188,10 +186,17 @@ export class ConversationPane {
 
     const atBottom = this.timeline.scrollHeight - this.timeline.scrollTop - this.timeline.clientHeight < 60;
     const first = this.timeline.childElementCount === 0;
+    this.files.begin();
     mount(this.timeline, (d.timeline ?? []).length === 0
       ? h('li', { class: 'empty small' }, 'Nothing here yet.')
-      : timelineItems(d.timeline, this.names));
+      : timelineItems(d.timeline, { names: this.names, files: this.files }));
+    this.files.sweep();
     if (first || atBottom) this.timeline.scrollTop = this.timeline.scrollHeight;
+
+    // A new message from the customer reopens (or restarts) the messaging window.
+    const inbound = lastInbound(d.timeline);
+    if (this.lastInboundId !== undefined && inbound !== this.lastInboundId) this.composer?.refreshWindow();
+    this.lastInboundId = inbound;
   }
 
   showTyping() {
@@ -199,62 +204,4 @@ export class ConversationPane {
     clearTimeout(this.typingTimer);
     this.typingTimer = setTimeout(() => { this.typing.textContent = ''; }, TYPING_SHOW_MS);
   }
-
-  selectedChannel() {
-    const opt = this.channelSelect.selectedOptions[0];
-    return opt?.dataset.channel || this.data?.last_channel || '';
-  }
-
-  typed() {
-    if (this.selectedChannel() !== 'webchat') return;
-    const now = Date.now();
-    if (now - this.lastTypingSent < TYPING_SEND_MS || !this.replyBody.value.trim()) return;
-    this.lastTypingSent = now;
-    post(`/conversations/${seg(this.id)}/typing`).catch(() => {});
-  }
-
-  async send() {
-    const body = this.replyBody.value.trim();
-    if (!body || this.sendBtn.disabled) return;
-    const id = this.id;
-    this.sendBtn.disabled = true;
-    try {
-      const payload = { body };
-      if (this.channelSelect.value) payload.channel = this.channelSelect.value;
-      await post(`/conversations/${seg(id)}/messages`, payload);
-      if (this.id === id) this.replyBody.value = '';
-      this.clearTypingLine();
-      this.onSent?.();
-      await this.reload();
-    } catch (e) {
-      toast(e.code === 'opted_out' ? 'Not sent: the customer opted out of this channel.' : `Not sent: ${e.message}`, 'error');
-      if (e.code === 'opted_out') this.loadChannels();
-    } finally {
-      this.sendBtn.disabled = this.channelSelect.options.length === 0;
-      this.replyBody.focus();
-    }
-  }
-
-  clearTypingLine() { this.lastTypingSent = 0; }
-
-  async addNote() {
-    const body = this.noteBody.value.trim();
-    if (!body) return;
-    this.noteBtn.disabled = true;
-    try {
-      await post(`/conversations/${seg(this.id)}/notes`, { body });
-      this.noteBody.value = '';
-      await this.reload();
-    } catch (e) {
-      toast(`Note not saved: ${e.message}`, 'error');
-    } finally {
-      this.noteBtn.disabled = false;
-    }
-  }
-}
-
-function reasonText(reason) {
-  if (reason === 'opted_out') return 'opted out';
-  if (!reason) return 'unavailable';
-  return String(reason).replace(/_/g, ' ');
 }

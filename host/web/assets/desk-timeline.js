@@ -1,4 +1,5 @@
-// One chronological timeline across every channel: messages as bubbles, calls as
+// One chronological timeline across every channel: messages as bubbles (with their
+// files, taps, locations and reactions, and why a reply was not delivered), calls as
 // cards (direction, outcome, how long, the IVR path and queue wait, the recording),
 // everything the team did (notes, transfers, dispositions, channel switches, consent)
 // as quieter entries in the same stream, so the agent reads the case top to bottom.
@@ -8,6 +9,7 @@ import { blob } from './api.js';
 import { channelName } from './channels.js';
 import { clock, iso, duration, stopwatch } from './time.js';
 import { handoffCard } from './handoff.js';
+import { messageMeta } from './desk-message-meta.js';
 
 const DELIVERY = {
   queued: 'queued',
@@ -18,52 +20,46 @@ const DELIVERY = {
   undelivered: 'not delivered',
 };
 
+const LATE_MS = 5 * 60_000;
+
 function time(ms) {
   return h('time', { datetime: iso(ms), title: new Date(ms).toLocaleString() }, clock(ms));
 }
 
-function safeUrl(url) {
-  try {
-    const u = new URL(url, location.href);
-    return u.protocol === 'https:' || u.protocol === 'http:' ? u.href : null;
-  } catch { return null; }
+function deliveryError(e) {
+  if (!e.error || !['failed', 'undelivered'].includes(e.delivery_status)) return null;
+  return h('div', { class: 'delivery-error', 'data-testid': 'timeline-delivery-error' },
+    h('span', { class: 'delivery-error-title' }, 'Not delivered'),
+    h('span', { class: 'delivery-error-text' }, e.error));
 }
 
-function attachments(event) {
-  const files = event.attachments ?? [];
-  if (files.length === 0) return null;
-  return h('ul', { class: 'attachments' }, files.map((a) => {
-    const href = safeUrl(a.url);
-    const label = a.filename || a.content_type || 'attachment';
-    return h('li', null, href
-      ? h('a', { href, target: '_blank', rel: 'noopener noreferrer' }, `📎 ${label}`)
-      : `📎 ${label}`);
-  }));
-}
-
-function message(e, names) {
+function message(e, { names, files, byProvider }) {
   const out = e.direction === 'out';
   const auto = e.data?.auto === true;
   const who = out ? (auto ? 'Automatic' : (names.get(e.author_agent_id) ?? 'Agent')) : null;
   const status = out && e.delivery_status
-    ? h('span', {
-      class: ['delivery', `delivery-${e.delivery_status}`],
-      title: e.error ?? '',
-    }, DELIVERY[e.delivery_status] ?? e.delivery_status, e.error ? ` — ${e.error}` : '')
+    ? h('span', { class: ['delivery', `delivery-${e.delivery_status}`] }, DELIVERY[e.delivery_status] ?? e.delivery_status)
     : null;
+  const meta = messageMeta(e, byProvider);
+  // A message that reached us late (or was replayed) says when the customer sent it:
+  // the messaging window runs from that moment.
+  const late = !out && e.sent_at && Math.abs(e.occurred_at - e.sent_at) > LATE_MS
+    ? h('span', { class: 'meta-sent', 'data-testid': 'timeline-sent-at', title: new Date(e.sent_at).toLocaleString() }, `sent ${clock(e.sent_at)}`)
+    : null;
+  const text = meta.replacesBody || !String(e.body ?? '').trim() ? null : h('div', { class: 'bubble-text' }, e.body);
   return [
-    h('div', { class: 'bubble' },
-      h('div', { class: 'bubble-text' }, e.body),
-      attachments(e)),
+    h('div', { class: 'bubble' }, meta.before, text, meta.after, files.list(e)),
+    deliveryError(e),
     h('div', { class: 'meta' },
       h('span', { class: 'meta-channel' }, channelName(e.channel)),
       who ? h('span', null, who) : null,
       time(e.occurred_at),
+      late,
       status),
   ];
 }
 
-function note(e, names) {
+function note(e, { names }) {
   return [
     h('div', { class: 'note-card' },
       h('div', { class: 'note-label' }, 'internal note'),
@@ -72,7 +68,7 @@ function note(e, names) {
   ];
 }
 
-function transfer(e, names) {
+function transfer(e, { names }) {
   const d = e.data ?? {};
   if ('context_received' in d) {
     return [h('div', { class: 'sys' },
@@ -162,7 +158,7 @@ function fact(label, value) {
   return h('div', { class: 'call-fact' }, h('dt', null, label), h('dd', null, value));
 }
 
-function call(e, names) {
+function call(e, { names }) {
   const d = e.data ?? {};
   const outbound = d.direction ? d.direction === 'outbound' : e.direction === 'out';
   const outcome = d.outcome ?? null;
@@ -206,8 +202,13 @@ const RENDER = {
   consent: (e) => system(e, 'sys-consent'),
 };
 
-/** The list items of a timeline; `names` maps agent ids to names where known. */
-export function timelineItems(events, names = new Map()) {
+/**
+ * The list items of a timeline. `names` maps agent ids to names where known; `files`
+ * is the conversation's FileShelf (desk-files.js), which keeps fetched pictures.
+ */
+export function timelineItems(events, { names = new Map(), files }) {
+  const byProvider = new Map(events.filter((e) => e.provider_id).map((e) => [e.provider_id, e]));
+  const ctx = { names, files, byProvider };
   return events.map((e) => {
     const render = RENDER[e.kind] ?? ((ev) => system(ev, 'sys-other'));
     const side = e.kind === 'message' ? (e.direction === 'out' ? 'out' : 'in') : 'mid';
@@ -217,6 +218,6 @@ export function timelineItems(events, names = new Map()) {
       'data-kind': e.kind,
       'data-channel': e.channel ?? '',
       'data-event': e.id,
-    }, render(e, names));
+    }, render(e, ctx));
   });
 }

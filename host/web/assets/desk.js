@@ -217,6 +217,8 @@ export function mount(container, { me, rt, phone }) {
     if (document.visibilityState === 'visible') markRead(openId);
   }, 150);
 
+  const reloadTimeline = debounce(() => { if (openId) pane.reload(); }, 150);
+
   const offs = [
     rt.on('offer.created', (d) => {
       if (d?.reservation?.id) {
@@ -238,6 +240,13 @@ export function mount(container, { me, rt, phone }) {
       loadList();
       if (d?.conversation_id && d.conversation_id === openId) refreshOpen();
     }),
+    // A file finished copying from the provider (stored or failed): the timeline
+    // redraws it; pictures already shown are kept, not fetched again.
+    rt.on('timeline.updated', (d) => {
+      if (d?.conversation_id && d.conversation_id === openId) reloadTimeline();
+    }),
+    // A delivery receipt (sent, delivered, failed with the provider's reason).
+    rt.on('timeline.delivery', (d) => { if (pane.shows(d?.event_id)) reloadTimeline(); }),
     rt.on('webchat.typing', (d) => { if (d?.conversation_id === openId) pane.showTyping(); }),
     rt.on('resync', () => resync()),
     // Reconnecting may have missed pushes without a resync (e.g. the host restarted).
@@ -272,6 +281,7 @@ export function mount(container, { me, rt, phone }) {
   return () => {
     destroyed = true;
     offs.forEach((off) => off());
+    pane.release();
     softphone?.detach();
   };
 }

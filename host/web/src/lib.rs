@@ -25,11 +25,12 @@ use axum::routing::get;
 #[folder = "assets/"]
 struct Assets;
 
-/// The policy of the desk, the wallboard and the demo page. `media-src blob:` is for
-/// call recordings: they need the bearer token, so the desk fetches them and plays an
-/// object URL (the softphone's live audio is a MediaStream, which no directive governs).
+/// The policy of the desk, the wallboard and the demo page. `blob:` in `img-src` and
+/// `media-src` is for timeline files and call recordings: they need the bearer token,
+/// so the desk fetches them and shows or plays an object URL (the softphone's live
+/// audio is a MediaStream, which no directive governs).
 pub const CSP_APP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-    img-src 'self' data:; font-src 'self'; media-src 'self' blob:; connect-src 'self'; \
+    img-src 'self' data: blob:; font-src 'self'; media-src 'self' blob:; connect-src 'self'; \
     frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
     frame-ancestors 'none'";
 
@@ -190,6 +191,10 @@ mod tests {
         assert!(
             csp.contains("media-src 'self' blob:"),
             "recordings play from blob URLs"
+        );
+        assert!(
+            csp.contains("img-src 'self' data: blob:"),
+            "timeline images show from blob URLs"
         );
         let (status, headers, _) = fetch("/webchat/").await;
         assert_eq!(status, StatusCode::OK);
