@@ -724,6 +724,41 @@ async fn one_connector_runs_twice_and_a_plugin_api_0_1_component_runs_beside_0_2
         Some("Served by the 0.1.0 component")
     );
     assert_eq!(sent[before].field("To"), Some("+15551230004"));
+
+    // An MMS through the 0.2.0 Twilio connector: the file goes as a signed link.
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v1/attachments?filename=map.png",
+            server.base
+        ))
+        .bearer_auth(&server.token)
+        .header("content-type", "image/png")
+        .body(PNG.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let upload: Value = r.json().await.unwrap();
+    let (status, body) = reply(
+        &server,
+        &conversation,
+        json!({"body": "The map", "channel": "sms-twilio",
+               "attachments": [upload["attachment"]["id"]]}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let sent = twilio.wait_for(before + 2, Duration::from_secs(15)).await;
+    let media = sent[before + 1]
+        .field("MediaUrl")
+        .expect("Twilio gets a MediaUrl")
+        .to_string();
+    assert!(
+        media.starts_with(&format!("{}/media/", server.base)),
+        "{media}"
+    );
+    let r = reqwest::get(&media).await.unwrap();
+    assert_eq!(r.status(), 200, "Twilio fetches it without an account");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), PNG);
 }
 
 /// A stand-in Bot API whose `getUpdates` serves `updates` from the offset asked.
