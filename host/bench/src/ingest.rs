@@ -5,10 +5,9 @@
 //! machine, and compared as a ratio; nothing here asserts a timing (machines are
 //! noisy).
 //!
-//! 1. **Connector call cost.** The real `sms-twilio` component in a [`PluginHost`]
-//!    with default limits handles a signed Twilio inbound-SMS webhook: a fresh
-//!    instance from the pre-linked component, signature check, form parsing, events
-//!    lifted back to the host. Baseline: the same work written natively here.
+//! 1. **Connector call cost** of `sms-twilio` and `whatsapp-cloud` against the same
+//!    work done natively: see [`crate::plugin_call`], which also runs alone as
+//!    `switchboard-bench plugin-call`.
 //! 2. **End-to-end ingest over HTTP.** The real server in-process on `127.0.0.1:0`
 //!    (store, plugin host, API) takes signed webhooks from concurrent clients; every
 //!    `200` means the message was committed. Baseline: a minimal axum server doing one
@@ -19,7 +18,6 @@
 //! All traffic stays on loopback. Webhooks that do not get a `200` are counted,
 //! printed, and make the command exit non-zero after the report.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,44 +28,31 @@ use anyhow::{Context, bail};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use clap::Args;
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 use switchboard_api::AppState;
 use switchboard_app::host_services::server_plugin_host;
 use switchboard_app::plugins as admin;
 use switchboard_app::{App, AppConfig, OutboxConfig};
-use switchboard_plugin_host::{ChannelEvent, HttpRequest, Limits, LoadSpec, PluginHost};
+use switchboard_plugin_host::Limits;
 use switchboard_store::Store;
-
-use crate::machine::{load_average, print_header};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-type HmacSha1 = Hmac<Sha1>;
+use crate::machine::{load_average, print_header};
+use crate::plugin_call;
+use crate::sample::{Summary, ms, random_hex, us};
+use crate::twilio::{EMPTY_TWIML, HOOK_PATH, PLUGIN_ID, Webhook, sender_number, twilio_config};
 
-const PLUGIN_ID: &str = "sms-twilio";
-const ACCOUNT_SID: &str = "AC5ef8732a3c49700934481addd5ce1659";
-const AUTH_TOKEN: &str = "bench-auth-token-5f2c9a1e";
-const OUR_NUMBER: &str = "+14155550100";
-const HOOK_PATH: &str = "/hooks/sms-twilio/inbound";
-const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#;
 const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-/// The text every benchmark message carries (non-ASCII on purpose: it is
-/// percent-encoded on the wire like real traffic).
-const MESSAGE_TEXT: &str = "Hi, my replacement router (order #48213) still hasn't arrived — \
-                            can you check where it is? Thanks!";
 
 /// `switchboard-bench ingest` options (also the default command's).
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Where built plugins are (the sms-twilio folder is used).
+    /// Where built plugins are (sms-twilio; whatsapp-cloud too for part 1).
     #[arg(long, default_value = "plugins/dist")]
     pub plugins_dir: PathBuf,
     /// Webhooks sent in each end-to-end run (after a short warm-up).
@@ -99,21 +84,16 @@ pub struct BenchArgs {
 
 /// Runs both parts and prints the report.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    plugin_call::check_built(&args.plugins_dir)?;
     let plugin_dir = args.plugins_dir.join(PLUGIN_ID);
-    if !plugin_dir.join("plugin.toml").exists() {
-        bail!(
-            "{} is not a built plugin; run `bash plugins/build.sh` or pass --plugins-dir",
-            plugin_dir.display()
-        );
-    }
     print_header("ingest");
     println!();
 
     // Fail fast on an explicit --postgres that does not answer.
     let postgres = postgres_target(&args).await?;
 
-    let call = connector_cost(&plugin_dir, args.iterations as usize).await?;
-    call.print();
+    let calls = plugin_call::measure(&args.plugins_dir, args.iterations as usize).await?;
+    plugin_call::print(&calls);
     println!();
 
     let shape = LoadShape {
@@ -161,437 +141,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bail!("the benchmark saw failed or unstored webhooks (see above)");
     }
     Ok(())
-}
-
-// ---------------------------------------------------------------------------
-// Twilio fixtures
-// ---------------------------------------------------------------------------
-
-fn twilio_config() -> HashMap<String, String> {
-    [
-        ("account_sid", ACCOUNT_SID),
-        ("auth_token", AUTH_TOKEN),
-        ("from_number", OUR_NUMBER),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
-fn sender_number(index: usize) -> String {
-    // +1 415 555-01xx style numbers: reserved for fiction, valid to the parser.
-    format!("+1415555{:04}", index % 10_000)
-}
-
-/// The form fields Twilio posts for an inbound SMS, in Twilio's order.
-fn inbound_params(message_sid: &str, from: &str) -> Vec<(String, String)> {
-    [
-        ("ToCountry", "US"),
-        ("ToState", "CA"),
-        ("SmsMessageSid", message_sid),
-        ("NumMedia", "0"),
-        ("ToCity", "SAN FRANCISCO"),
-        ("FromZip", "94103"),
-        ("SmsSid", message_sid),
-        ("FromState", "CA"),
-        ("SmsStatus", "received"),
-        ("FromCity", "SAN FRANCISCO"),
-        ("Body", MESSAGE_TEXT),
-        ("FromCountry", "US"),
-        ("To", OUR_NUMBER),
-        ("ToZip", "94105"),
-        ("NumSegments", "1"),
-        ("MessageSid", message_sid),
-        ("AccountSid", ACCOUNT_SID),
-        ("From", from),
-        ("ApiVersion", "2010-04-01"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
-fn twilio_mac(auth_token: &str, url: &str, params: &[(String, String)]) -> HmacSha1 {
-    let mut sorted: Vec<&(String, String)> = params.iter().collect();
-    sorted.sort();
-    let mut mac = HmacSha1::new_from_slice(auth_token.as_bytes()).expect("HMAC takes any key");
-    mac.update(url.as_bytes());
-    for (name, value) in sorted {
-        mac.update(name.as_bytes());
-        mac.update(value.as_bytes());
-    }
-    mac
-}
-
-/// `X-Twilio-Signature` for a POST to `url` with `params`.
-fn twilio_signature(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
-    STANDARD.encode(twilio_mac(auth_token, url, params).finalize().into_bytes())
-}
-
-/// One signed inbound webhook, ready to send.
-#[derive(Clone)]
-struct Webhook {
-    message_sid: String,
-    body: Bytes,
-    signature: String,
-    idempotency_token: String,
-}
-
-impl Webhook {
-    fn new(url: &str, message_sid: &str, from: &str) -> Webhook {
-        let params = inbound_params(message_sid, from);
-        let body = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&params)
-            .finish();
-        Webhook {
-            message_sid: message_sid.to_string(),
-            signature: twilio_signature(AUTH_TOKEN, url, &params),
-            body: Bytes::from(body),
-            idempotency_token: uuid::Uuid::new_v4().to_string(),
-        }
-    }
-
-    /// The request as the host hands it to the connector (headers as Twilio sends them).
-    fn to_request(&self, url: &str, host: &str) -> HttpRequest {
-        HttpRequest {
-            method: "POST".into(),
-            url: url.into(),
-            headers: vec![
-                ("host".into(), host.into()),
-                (
-                    "content-type".into(),
-                    "application/x-www-form-urlencoded".into(),
-                ),
-                ("content-length".into(), self.body.len().to_string()),
-                ("accept".into(), "*/*".into()),
-                ("user-agent".into(), "TwilioProxy/1.1".into()),
-                (
-                    "i-twilio-idempotency-token".into(),
-                    self.idempotency_token.clone(),
-                ),
-                ("x-twilio-signature".into(), self.signature.clone()),
-                ("x-home-region".into(), "us1".into()),
-            ],
-            body: self.body.to_vec(),
-        }
-    }
-}
-
-fn random_hex(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut b);
-    hex::encode(b)
-}
-
-// ---------------------------------------------------------------------------
-// Part 1: connector call cost
-// ---------------------------------------------------------------------------
-
-/// What the native baseline produces: the same shapes the connector returns.
-#[derive(Debug)]
-#[allow(dead_code)] // Built to be measured, not read.
-struct NativeOutcome {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-    events: Vec<NativeEvent>,
-}
-
-#[derive(Debug)]
-#[allow(dead_code)]
-enum NativeEvent {
-    Message {
-        provider_id: String,
-        sender: (String, String),
-        recipient: Option<(String, String)>,
-        sender_name: Option<String>,
-        body: String,
-        attachments: Vec<(String, Option<String>)>,
-        sent_at_ms: Option<u64>,
-    },
-    Consent {
-        provider_id: String,
-        identity: (String, String),
-        opt_out: bool,
-        keyword: String,
-    },
-}
-
-fn form_value<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-/// The connector's inbound work, natively: config lookup, form parsing, signature
-/// check (constant-time compare), event building, TwiML answer.
-fn native_handle_webhook(
-    config: &HashMap<String, String>,
-    request: &HttpRequest,
-) -> Result<NativeOutcome, String> {
-    let auth_token = config.get("auth_token").ok_or("auth_token is not set")?;
-    if !request.method.eq_ignore_ascii_case("POST") {
-        return Err("only POST is handled natively".into());
-    }
-    let params: Vec<(String, String)> =
-        form_urlencoded::parse(&request.body).into_owned().collect();
-    let provided = request
-        .headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("X-Twilio-Signature"))
-        .map(|(_, v)| v.as_str())
-        .ok_or("missing X-Twilio-Signature header")?;
-    let provided = STANDARD
-        .decode(provided.trim())
-        .map_err(|_| "signature is not base64")?;
-    twilio_mac(auth_token, &request.url, &params)
-        .verify_slice(&provided)
-        .map_err(|_| "X-Twilio-Signature does not match the request")?;
-
-    let required = |name: &str| {
-        form_value(&params, name)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| format!("missing `{name}`"))
-    };
-    let optional = |name: &str| {
-        form_value(&params, name)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
-    if let Some(status) = form_value(&params, "MessageStatus")
-        && !matches!(status, "received" | "receiving")
-    {
-        return Err("status callbacks are not part of the benchmark".into());
-    }
-    let provider_id = required("MessageSid")?.to_owned();
-    let sender = ("phone".to_owned(), required("From")?.to_owned());
-    let body = form_value(&params, "Body").unwrap_or_default();
-    let media: usize = match form_value(&params, "NumMedia") {
-        None | Some("") => 0,
-        Some(n) => n
-            .parse()
-            .map_err(|_| format!("`NumMedia` is not a count: {n}"))?,
-    };
-    let attachments = (0..media)
-        .map(|i| {
-            Ok((
-                required(&format!("MediaUrl{i}"))?.to_owned(),
-                optional(&format!("MediaContentType{i}")),
-            ))
-        })
-        .collect::<Result<Vec<_>, String>>()?;
-    let keyword = body.trim().to_uppercase();
-    let consent = match keyword.as_str() {
-        "STOP" | "STOPALL" | "UNSUBSCRIBE" | "CANCEL" | "END" | "QUIT" => Some(true),
-        "START" | "YES" | "UNSTOP" | "HELP" | "INFO" => Some(false),
-        _ => None,
-    }
-    .map(|opt_out| NativeEvent::Consent {
-        provider_id: format!("{provider_id}:consent"),
-        identity: sender.clone(),
-        opt_out,
-        keyword: body.trim().to_owned(),
-    });
-    let mut events = vec![NativeEvent::Message {
-        recipient: optional("To").map(|to| ("phone".to_owned(), to)),
-        sender_name: optional("ProfileName"),
-        provider_id,
-        sender,
-        body: body.to_owned(),
-        attachments,
-        sent_at_ms: None,
-    }];
-    events.extend(consent);
-    Ok(NativeOutcome {
-        status: 200,
-        headers: vec![("content-type".into(), "text/xml".into())],
-        body: EMPTY_TWIML.as_bytes().to_vec(),
-        events,
-    })
-}
-
-/// Percentiles of a set of durations.
-struct Summary {
-    count: usize,
-    p50: Duration,
-    p99: Duration,
-    mean: Duration,
-}
-
-impl Summary {
-    fn of(samples: &mut [Duration]) -> Summary {
-        samples.sort_unstable();
-        let n = samples.len();
-        let at = |p: f64| {
-            if n == 0 {
-                Duration::ZERO
-            } else {
-                samples[((p * n as f64).ceil() as usize).clamp(1, n) - 1]
-            }
-        };
-        let total: Duration = samples.iter().sum();
-        Summary {
-            count: n,
-            p50: at(0.50),
-            p99: at(0.99),
-            mean: if n == 0 {
-                Duration::ZERO
-            } else {
-                total / n as u32
-            },
-        }
-    }
-}
-
-fn us(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-struct CallCost {
-    fields: usize,
-    body_bytes: usize,
-    wasm: Summary,
-    native: Summary,
-}
-
-impl CallCost {
-    fn print(&self) {
-        println!(
-            "1. Connector call cost: sms-twilio handle-webhook, signed inbound SMS ({} form fields, {} bytes), {} calls each",
-            self.fields, self.body_bytes, self.wasm.count
-        );
-        println!(
-            "   {:<44} {:>9} {:>9} {:>9}",
-            "", "p50 µs", "p99 µs", "mean µs"
-        );
-        let row = |name: &str, s: &Summary| {
-            println!(
-                "   {:<44} {:>9.1} {:>9.1} {:>9.1}",
-                name,
-                us(s.p50),
-                us(s.p99),
-                us(s.mean)
-            );
-        };
-        row("wasm: fresh instance + handle-webhook", &self.wasm);
-        row("native baseline: same work in Rust", &self.native);
-        let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
-        println!(
-            "   {:<44} {:>8.1}x {:>8.1}x {:>8.1}x",
-            "ratio wasm/native",
-            ratio(self.wasm.p50, self.native.p50),
-            ratio(self.wasm.p99, self.native.p99),
-            ratio(self.wasm.mean, self.native.mean)
-        );
-        let p50 = us(self.wasm.p50);
-        println!(
-            "   goal p50 < 50 µs: {} (wasm p50 {p50:.1} µs)",
-            if p50 < 50.0 { "met" } else { "MISSED" }
-        );
-        if backtraces_captured() {
-            println!(
-                "   note: RUST_BACKTRACE/RUST_LIB_BACKTRACE is on; wasmtime builds an error with a captured backtrace"
-            );
-            println!(
-                "   each time a Store is dropped, which adds a few µs per call (unset it to compare)"
-            );
-        }
-    }
-}
-
-/// Whether `std::backtrace::Backtrace::capture` does real work in this process.
-fn backtraces_captured() -> bool {
-    let on = |name: &str| std::env::var(name).ok().map(|v| v != "0");
-    on("RUST_LIB_BACKTRACE")
-        .or_else(|| on("RUST_BACKTRACE"))
-        .unwrap_or(false)
-}
-
-async fn connector_cost(plugin_dir: &Path, iterations: usize) -> anyhow::Result<CallCost> {
-    let host = PluginHost::new(
-        Limits::default(),
-        Arc::new(switchboard::offline::OfflineServices::wall_clock()),
-    )
-    .map_err(|e| anyhow::anyhow!("starting the plugin host: {e:#}"))?;
-    let mut spec = LoadSpec::from_dir(plugin_dir)?;
-    spec.config = twilio_config();
-    let config = PluginHost::resolve_config(&spec.manifest, &spec.config)?;
-    host.load(spec)?;
-
-    let url = format!("https://switchboard.example.com{HOOK_PATH}");
-    let sid = format!("SM{}", random_hex(16));
-    let from = sender_number(42);
-    let webhook = Webhook::new(&url, &sid, &from);
-    let request = webhook.to_request(&url, "switchboard.example.com");
-    let fields = inbound_params(&sid, &from).len();
-
-    // Both sides must do the same thing before either is timed.
-    let outcome = match host.handle_webhook(PLUGIN_ID, &request).await {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(e)) => bail!("sms-twilio refused the benchmark webhook: {e:?}"),
-        Err(e) => bail!("sms-twilio failed on the benchmark webhook: {e}"),
-    };
-    match outcome.events.as_slice() {
-        [ChannelEvent::Message(m)]
-            if m.provider_id == sid && m.sender.value == from && m.body == MESSAGE_TEXT => {}
-        other => bail!("sms-twilio returned unexpected events: {other:?}"),
-    }
-    let native = native_handle_webhook(&config, &request)
-        .map_err(|e| anyhow::anyhow!("native baseline: {e}"))?;
-    match native.events.as_slice() {
-        [
-            NativeEvent::Message {
-                provider_id,
-                sender,
-                body,
-                ..
-            },
-        ] if *provider_id == sid && sender.1 == from && body == MESSAGE_TEXT => {}
-        other => bail!("native baseline built unexpected events: {other:?}"),
-    }
-
-    let warm_up = (iterations / 10).clamp(10, 200);
-    for _ in 0..warm_up {
-        let _ = std::hint::black_box(native_handle_webhook(&config, &request));
-        let _ = host.handle_webhook(PLUGIN_ID, &request).await;
-    }
-
-    let mut native_times = Vec::with_capacity(iterations);
-    for _ in 0..iterations {
-        let started = Instant::now();
-        let out = native_handle_webhook(&config, std::hint::black_box(&request));
-        let elapsed = started.elapsed();
-        if std::hint::black_box(out).is_err() {
-            bail!("native baseline failed during the run");
-        }
-        native_times.push(elapsed);
-    }
-
-    let mut wasm_times = Vec::with_capacity(iterations);
-    for i in 0..iterations {
-        let started = Instant::now();
-        let out = host.handle_webhook(PLUGIN_ID, &request).await;
-        let elapsed = started.elapsed();
-        match std::hint::black_box(out) {
-            Ok(Ok(o)) if o.events.len() == 1 => {}
-            Ok(Ok(o)) => bail!("call {i}: {} events instead of 1", o.events.len()),
-            Ok(Err(e)) => bail!("call {i}: the connector refused: {e:?}"),
-            Err(e) => bail!("call {i}: {e}"),
-        }
-        wasm_times.push(elapsed);
-    }
-
-    Ok(CallCost {
-        fields,
-        body_bytes: request.body.len(),
-        wasm: Summary::of(&mut wasm_times),
-        native: Summary::of(&mut native_times),
-    })
 }
 
 // ---------------------------------------------------------------------------
@@ -1275,58 +824,5 @@ impl PgScratch {
             .with_context(|| format!("dropping database {}", self.name))?;
         let _ = admin.close().await;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    // The independent vector from plugins/sms-twilio/src/signature.rs (Twilio's
-    // documented example), so the benchmark signs exactly like Twilio.
-    #[test]
-    fn signs_like_twilio() {
-        let params: Vec<(String, String)> = [
-            ("To", "+18005551212"),
-            ("Digits", "1234"),
-            ("CallSid", "CA1234567890ABCDE"),
-            ("From", "+12349013030"),
-            ("Caller", "+12349013030"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        assert_eq!(
-            twilio_signature(
-                "12345",
-                "https://mycompany.com/myapp.php?foo=1&bar=2",
-                &params
-            ),
-            "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
-        );
-    }
-
-    #[test]
-    fn native_baseline_verifies_and_parses() {
-        let url = "https://sb.example.com/hooks/sms-twilio/inbound";
-        let w = Webhook::new(url, "SM1", "+14155550123");
-        let request = w.to_request(url, "sb.example.com");
-        let out = native_handle_webhook(&twilio_config(), &request).unwrap();
-        assert!(matches!(
-            out.events.as_slice(),
-            [NativeEvent::Message { provider_id, body, .. }] if provider_id == "SM1" && body == MESSAGE_TEXT
-        ));
-        let mut forged = request.clone();
-        forged.url = "https://evil.example.com/hooks/sms-twilio/inbound".into();
-        assert!(native_handle_webhook(&twilio_config(), &forged).is_err());
-    }
-
-    #[test]
-    fn percentiles() {
-        let mut v: Vec<Duration> = (1..=100).rev().map(Duration::from_micros).collect();
-        let s = Summary::of(&mut v);
-        assert_eq!(s.p50, Duration::from_micros(50));
-        assert_eq!(s.p99, Duration::from_micros(99));
-        assert_eq!(s.count, 100);
     }
 }

@@ -7,6 +7,7 @@
 //!
 //! ```sh
 //! cargo run --release -p switchboard-bench             # connector call cost + end-to-end ingest
+//! cargo run --release -p switchboard-bench -- plugin-call  # connector call cost alone (seconds)
 //! cargo run --release -p switchboard-bench -- routing  # routing decisions/s, enqueue-to-offer latency
 //! cargo run --release -p switchboard-bench -- voice    # call setup rate (sipp), relay CPU per packet
 //! cargo run --release -p switchboard-bench -- login    # /healthz during a login storm
@@ -21,7 +22,10 @@
 mod ingest;
 mod login;
 mod machine;
+mod plugin_call;
 mod routing;
+mod sample;
+mod twilio;
 mod voice;
 
 use clap::{Parser, Subcommand};
@@ -44,6 +48,8 @@ struct Cli {
 enum Command {
     /// Plugin call cost and end-to-end ingest (the default).
     Ingest(ingest::BenchArgs),
+    /// Connector call cost alone: sms-twilio and whatsapp-cloud on a fresh instance vs native.
+    PluginCall(plugin_call::PluginCallArgs),
     /// Routing decisions per second and enqueue-to-offer latency, Wasm policy vs native.
     Routing(routing::RoutingBenchArgs),
     /// Call setup rate (sipp) and media relay CPU per packet, each against a baseline.
@@ -67,6 +73,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Some(Command::Ingest(args)) => ingest::run(args).await,
+            Some(Command::PluginCall(args)) => plugin_call::run(args).await,
             Some(Command::Routing(args)) => routing::run(args).await,
             Some(Command::Voice(args)) => voice::run(args).await,
             Some(Command::Login(args)) => login::run(args).await,
