@@ -5,6 +5,10 @@
 #   - PostgreSQL listening on 127.0.0.1:5432 with trust auth for user postgres;
 #   - headless Chromium, Node and npm (the browser tests);
 #   - sipp and baresip (the voice tests' SIP peers);
+#   - sqlite3 (the e-mail browser test seeds mail into the store);
+#   - Postfix and Dovecot (IMAP, LMTP) for the e-mail tests, which start their own
+#     instances (tests/src/mail.rs); the system-wide services the packages install are
+#     stopped and disabled so that nothing else listens on ports 25/143/993;
 #   - python3 with venv (the module import-cycle check; the API fuzzer's virtualenv)
 #     and curl (the API fuzzer's sign-in).
 # Debian packages need root (apt-get); anything already present is left alone.
@@ -29,6 +33,11 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 command -v baresip >/dev/null 2>&1 || missing+=(baresip)
+command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+# The e-mail tests' real mail system (tests/src/mail.rs runs these binaries directly).
+[ -x /usr/lib/postfix/sbin/master ] || missing+=(postfix)
+[ -x /usr/lib/dovecot/imap ] || missing+=(dovecot-imapd)
+[ -x /usr/lib/dovecot/lmtp ] || missing+=(dovecot-lmtpd)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "== installing the test suite's dependencies: ${missing[*]}"
     if [ "$(id -u)" != 0 ]; then
@@ -36,8 +45,35 @@ if [ "${#missing[@]}" -gt 0 ]; then
         exit 1
     fi
     apt-get update
+    # Postfix asks which kind of mail system this is: none (the tests bring their own
+    # main.cf and master.cf).
+    echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
     DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
 fi
+
+# The mail packages' own services are not used (each test starts private instances on
+# free loopback ports): keep them from starting at boot once installed, and stop them
+# when they run.
+mail_service_off() { # $1: postfix or dovecot; $2: stop (also stop it now) or disable
+    if [ -d /run/systemd/system ]; then
+        if [ "$2" = stop ]; then systemctl disable --now "$1"; else systemctl disable "$1"; fi
+    else
+        if [ "$2" = stop ] && [ -x "/etc/init.d/$1" ]; then "/etc/init.d/$1" stop; fi
+        command -v systemctl >/dev/null 2>&1 && systemctl disable "$1" # the unit's symlink
+        update-rc.d "$1" disable
+    fi
+}
+for svc in postfix dovecot; do
+    if [[ " ${missing[*]} " == *" $svc"* ]]; then
+        mail_service_off "$svc" disable >/dev/null 2>&1 || true
+    fi
+    pidfile=/run/dovecot/master.pid
+    [ "$svc" = postfix ] && pidfile=/var/spool/postfix/pid/master.pid
+    if [ -s "$pidfile" ] && kill -0 "$(tr -dc 0-9 <"$pidfile")" 2>/dev/null; then
+        echo "== stopping the system-wide $svc (the e-mail tests run their own)"
+        mail_service_off "$svc" stop >/dev/null 2>&1 || true
+    fi
+done
 
 # PostgreSQL for the repository and end-to-end tests.
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then

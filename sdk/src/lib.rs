@@ -9,6 +9,7 @@
 //! | `channel` | [`Channel`]        | [`export_channel!`]   | a provider connector: webhooks in, messages out |
 //! | `routing` | [`RoutingPolicy`]  | [`export_routing!`]   | which queue a task joins, which agent is best   |
 //! | `crm`     | [`Crm`]            | [`export_crm!`]       | who a contact is, and write the timeline back   |
+//! | `email` (`switchboard:mail@0.1.0`) | [`Channel`] + [`Mailer`] | [`export_email!`] | a mailbox: envelopes, copies, streams to mail servers ([`mail`]) |
 //!
 //! An author writes one trait impl and one macro line. Everything the plugin
 //! exchanges with the host uses one set of types, re-exported at the crate root
@@ -84,6 +85,10 @@
 //!   [`http::HttpError::Denied`] for the rest.
 //! - [`webhook`]: helpers for the provider side of a webhook: form bodies,
 //!   case-insensitive headers, URL paths and query strings, responses.
+//! - [`mail`]: for e-mail connectors only, byte streams to the mail servers
+//!   the operator approved (TLS and STARTTLS done by the host), a buffered
+//!   line reader over them, and the envelope and copies of the `mailer`
+//!   exports.
 //!
 //! Every call into a plugin runs under a deadline and a memory cap. A plugin
 //! returns [`PluginError`] for expected failures (bad signature, provider down,
@@ -186,6 +191,7 @@ pub mod config;
 pub mod http;
 pub mod kv;
 pub mod log;
+pub mod mail;
 mod types;
 mod url;
 pub mod webhook;
@@ -269,6 +275,34 @@ pub trait Channel {
             "this connector does not poll".into(),
         ))
     }
+}
+
+/// An e-mail connector (the `switchboard:mail/email@0.1.0` world): a
+/// [`Channel`] whose polls and webhooks also report each message's
+/// [`mail::Envelope`], and which sends with [`mail::Copies`]. Export it with
+/// [`export_email!`].
+///
+/// The host calls these instead of the [`Channel`] methods they extend
+/// (`poll`, `handle_webhook`, `send`); implement those too, usually by calling
+/// these and dropping what the channel world does not carry
+/// ([`mail::MailBatch::into_poll_outcome`],
+/// [`mail::MailBatch::into_webhook_outcome`], [`mail::Copies::default`]).
+pub trait Mailer: Channel {
+    /// [`Channel::poll`] with envelopes: one per message event, matched by
+    /// provider id.
+    fn poll_mail(cursor: Option<String>) -> Result<mail::MailBatch, PluginError>;
+
+    /// [`Channel::handle_webhook`] with envelopes (inbound mail from an
+    /// e-mail API such as Mailgun or Postmark); `response` is the answer for
+    /// the provider (`200` with no body when none).
+    fn handle_mail_webhook(request: HttpRequest) -> Result<mail::MailBatch, PluginError>;
+
+    /// [`Channel::send`] with copies: `cc` are shown to every recipient, `bcc`
+    /// only reach the mail server's envelope.
+    fn send_mail(
+        message: OutboundMessage,
+        copies: mail::Copies,
+    ) -> Result<SendReceipt, PluginError>;
 }
 
 /// A routing policy (the `routing` world): decides where a task goes and who is
@@ -363,12 +397,30 @@ macro_rules! export_crm {
     };
 }
 
+/// Exports a [`Mailer`] (and so [`Channel`]) implementation as the plugin's
+/// `switchboard:mail/email@0.1.0` world.
+///
+/// ```text
+/// switchboard_sdk::export_email!(MyMailbox);
+/// ```
+#[macro_export]
+macro_rules! export_email {
+    ($mailer:ty) => {
+        const _: () = {
+            type SwitchboardEmailExport = $crate::__private::EmailExport<$mailer>;
+            $crate::__private::email::export_email_world!(
+                SwitchboardEmailExport with_types_in $crate::__private::email
+            );
+        };
+    };
+}
+
 /// What the export macros expand to. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
     use core::marker::PhantomData;
 
-    pub use crate::bindings::{channel, crm, routing};
+    pub use crate::bindings::{channel, crm, email, routing};
 
     /// Adapts a [`crate::Channel`] to the generated `connector` exports.
     pub struct ChannelExport<T>(PhantomData<T>);
@@ -402,6 +454,111 @@ pub mod __private {
 
         fn poll(cursor: Option<String>) -> Result<crate::PollOutcome, crate::PluginError> {
             T::poll(cursor)
+        }
+    }
+
+    /// Adapts a [`crate::Mailer`] to the `email` world's exports: its
+    /// `connector` (the [`crate::Channel`] methods, with the records that
+    /// world generates anew converted) and its `mailer`.
+    pub struct EmailExport<T>(PhantomData<T>);
+
+    mod email_connector {
+        pub use super::email::exports::switchboard::plugin::connector::{
+            AttachmentLimits, Capabilities, ChannelInfo, Guest, PollOutcome, TemplateInfo,
+        };
+    }
+
+    fn email_info(info: crate::ChannelInfo) -> email_connector::ChannelInfo {
+        let crate::ChannelInfo {
+            channel,
+            identity_kind,
+            display_name,
+            capabilities: c,
+        } = info;
+        email_connector::ChannelInfo {
+            channel,
+            identity_kind,
+            display_name,
+            capabilities: email_connector::Capabilities {
+                window_secs: c.window_secs,
+                human_window_secs: c.human_window_secs,
+                max_body_chars: c.max_body_chars,
+                attachments: email_connector::AttachmentLimits {
+                    max_count: c.attachments.max_count,
+                    max_bytes: c.attachments.max_bytes,
+                    content_types: c.attachments.content_types,
+                },
+                templates: c.templates,
+                interactive: c.interactive,
+                delivery_receipts: c.delivery_receipts,
+                read_receipts: c.read_receipts,
+                poll_interval_ms: c.poll_interval_ms,
+            },
+        }
+    }
+
+    fn email_template(t: crate::TemplateInfo) -> email_connector::TemplateInfo {
+        email_connector::TemplateInfo {
+            name: t.name,
+            language: t.language,
+            category: t.category,
+            body: t.body,
+            parameters: t.parameters,
+        }
+    }
+
+    impl<T: crate::Mailer> email_connector::Guest for EmailExport<T> {
+        fn describe() -> email_connector::ChannelInfo {
+            email_info(T::describe())
+        }
+
+        fn handle_webhook(
+            request: crate::HttpRequest,
+        ) -> Result<crate::WebhookOutcome, crate::PluginError> {
+            T::handle_webhook(request)
+        }
+
+        fn send(message: crate::OutboundMessage) -> Result<crate::SendReceipt, crate::PluginError> {
+            T::send(message)
+        }
+
+        fn fetch_attachment(
+            attachment: crate::Attachment,
+        ) -> Result<crate::AttachmentDownload, crate::PluginError> {
+            T::fetch_attachment(attachment)
+        }
+
+        fn list_templates() -> Result<Vec<email_connector::TemplateInfo>, crate::PluginError> {
+            T::list_templates().map(|list| list.into_iter().map(email_template).collect())
+        }
+
+        fn poll(
+            cursor: Option<String>,
+        ) -> Result<email_connector::PollOutcome, crate::PluginError> {
+            T::poll(cursor).map(|outcome| email_connector::PollOutcome {
+                events: outcome.events,
+                cursor: outcome.cursor,
+                more: outcome.more,
+            })
+        }
+    }
+
+    impl<T: crate::Mailer> email::exports::switchboard::mail::mailer::Guest for EmailExport<T> {
+        fn poll_mail(cursor: Option<String>) -> Result<crate::mail::MailBatch, crate::PluginError> {
+            T::poll_mail(cursor)
+        }
+
+        fn handle_mail_webhook(
+            request: crate::HttpRequest,
+        ) -> Result<crate::mail::MailBatch, crate::PluginError> {
+            T::handle_mail_webhook(request)
+        }
+
+        fn send_mail(
+            message: crate::OutboundMessage,
+            copies: crate::mail::Copies,
+        ) -> Result<crate::SendReceipt, crate::PluginError> {
+            T::send_mail(message, copies)
         }
     }
 

@@ -18,6 +18,7 @@ mod attachments;
 pub mod auth;
 mod calls;
 mod desk;
+mod email;
 mod error;
 mod hooks;
 pub mod limits;
@@ -177,6 +178,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(desk::profile))
         .routes(routes!(supervisor::list_agents, supervisor::create_agent))
         .routes(routes!(desk::my_conversations))
+        .routes(routes!(email::get_signature, email::put_signature))
         .routes(routes!(supervisor::wallboard))
         .routes(routes!(supervisor::context_transfer))
         .routes(routes!(supervisor::set_plugin_config))
@@ -251,6 +253,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/webchat/v1", webchat)
         .merge(hooks)
         .route("/media/{id}", get(attachments::media))
+        .route("/email/{event_id}", get(email::frame))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_handler))
         .merge(switchboard_web::routes(

@@ -297,6 +297,11 @@ pub struct ReplyBody {
     /// `{"list": {button, choices: [{id, title, description?}]}}`.
     #[schema(value_type = Option<Object>)]
     interactive: Option<switchboard_app::compose::Interactive>,
+    /// E-mail replies: `{subject?, cc?: [address], bcc?: [address],
+    /// include_quote?: bool}`. The subject defaults to `Re: ` and the answered
+    /// e-mail's subject; the quote is on unless `include_quote` is false.
+    #[schema(value_type = Option<Object>)]
+    email: Option<switchboard_app::mail::EmailReply>,
 }
 
 /// `POST /api/v1/conversations/{id}/messages`: reply on the conversation's
@@ -331,6 +336,7 @@ pub async fn reply(
                 attachments: body.attachments,
                 template: body.template,
                 interactive: body.interactive,
+                email: body.email,
             },
             body.channel.as_deref(),
         )

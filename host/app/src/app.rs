@@ -19,6 +19,7 @@ use crate::blobs::BlobStore;
 use crate::channels::Channels;
 use crate::contacts::Contacts;
 use crate::desk::{Desk, Disposition};
+use crate::email_view::EmailViews;
 use crate::error::AppResult;
 use crate::events::{EventBus, LocalBus};
 use crate::ingest::{Ingest, IngestConfig, IngestParts};
@@ -91,6 +92,8 @@ pub struct App {
     pub supervision: Arc<Supervision>,
     /// Contacts and conversations.
     pub contacts: Arc<Contacts>,
+    /// E-mail as the desk shows it, and its frames.
+    pub email: Arc<EmailViews>,
     /// Plugin administration.
     pub plugin_admin: Arc<PluginAdmin>,
     /// Logging in, throttled.
@@ -191,7 +194,12 @@ impl App {
             )
             .await?,
         );
-        let contacts = Arc::new(Contacts::new(store.clone(), config.default_region.clone()));
+        let email = Arc::new(EmailViews::new(store.clone()));
+        let contacts = Arc::new(Contacts::new(
+            store.clone(),
+            config.default_region.clone(),
+            email.clone(),
+        ));
         let plugin_admin = Arc::new(PluginAdmin::new(
             store.clone(),
             plugins.clone(),
@@ -215,6 +223,7 @@ impl App {
             tasks,
             supervision,
             contacts,
+            email,
             plugin_admin,
             logins,
             attachments,

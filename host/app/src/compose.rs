@@ -5,6 +5,7 @@
 use switchboard_plugin_host::bindings;
 
 use crate::error::{AppError, AppResult};
+use crate::mail::EmailReply;
 use crate::text::text_field;
 
 /// What an agent sends: text, files (upload ids), or a template; optionally
@@ -23,6 +24,9 @@ pub struct ReplyContent {
     /// Choices offered with the text.
     #[serde(default)]
     pub interactive: Option<Interactive>,
+    /// E-mail only: subject, copies and the quote (see [`crate::mail`]).
+    #[serde(default)]
+    pub email: Option<EmailReply>,
 }
 
 impl ReplyContent {

@@ -5,26 +5,31 @@
 //! region) before the store sees them; every change is audited under the acting
 //! agent's id.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 use switchboard_core::{ConversationStatus, parse_identity_query};
 use switchboard_store::{ContactView, ConversationRow, MergeRecord, Store, TimelineEvent};
 
 use crate::clock::now_ms;
+use crate::email_view::EmailViews;
 use crate::error::{AppError, AppResult};
 
 /// The contact use cases.
 pub struct Contacts {
     store: Store,
     default_region: Option<String>,
+    email: Arc<EmailViews>,
 }
 
 impl Contacts {
     /// Contacts over the store; phone numbers without a country code are read in
-    /// `default_region`.
-    pub fn new(store: Store, default_region: Option<String>) -> Contacts {
+    /// `default_region`; e-mail messages are shown through `email`.
+    pub fn new(store: Store, default_region: Option<String>, email: Arc<EmailViews>) -> Contacts {
         Contacts {
             store,
             default_region,
+            email,
         }
     }
 
@@ -49,13 +54,14 @@ impl Contacts {
             .await?)
     }
 
-    /// A conversation with its timeline and its contact.
+    /// A conversation with its timeline and its contact. E-mail messages carry an
+    /// `email` object: the sanitized, quote-split view the desk shows.
     pub async fn conversation(&self, conversation_id: &str) -> AppResult<Value> {
         let conversation = self.store.conversation(conversation_id).await?;
         let timeline = self.store.conversation_timeline(conversation_id).await?;
         let contact = self.store.contact(&conversation.contact_id).await?;
         let mut v = json!(conversation);
-        v["timeline"] = json!(timeline);
+        v["timeline"] = self.email.timeline_json(timeline).await?;
         v["contact"] = json!(contact);
         Ok(v)
     }

@@ -415,6 +415,48 @@ impl Desk {
             "last_interaction": last_interaction,
         }))
     }
+
+    /// The agent's e-mail signature, `None` when they have none.
+    pub async fn signature(&self, agent_id: &str) -> AppResult<Option<String>> {
+        Ok(self.store.agent_signature(agent_id).await?)
+    }
+
+    /// Sets the agent's e-mail signature (see [`signature_text`]); an empty one
+    /// removes it. Returns what is kept.
+    pub async fn set_signature(&self, agent_id: &str, value: &str) -> AppResult<Option<String>> {
+        let text = signature_text(value)?;
+        self.store
+            .set_agent_signature(agent_id, text.as_deref())
+            .await?;
+        Ok(text)
+    }
+}
+
+/// The longest e-mail signature, in characters.
+pub const MAX_SIGNATURE_CHARS: usize = 2000;
+
+/// An e-mail signature as it is kept: plain text with `\n` line ends, trailing
+/// spaces and surrounding blank lines removed, at most [`MAX_SIGNATURE_CHARS`];
+/// `None` when nothing is left. Control characters other than line ends and tabs
+/// are refused (a signature is text, not a place for terminal escapes).
+pub fn signature_text(value: &str) -> AppResult<Option<String>> {
+    let unified = value.replace("\r\n", "\n").replace('\r', "\n");
+    if unified
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(AppError::bad_request(
+            "the signature may not contain control characters",
+        ));
+    }
+    let lines: Vec<&str> = unified.lines().map(str::trim_end).collect();
+    let text = lines.join("\n").trim_matches('\n').to_string();
+    if text.chars().count() > MAX_SIGNATURE_CHARS {
+        return Err(AppError::bad_request(format!(
+            "the signature is longer than {MAX_SIGNATURE_CHARS} characters"
+        )));
+    }
+    Ok((!text.trim().is_empty()).then_some(text))
 }
 
 fn utterances(timeline: &[TimelineEvent]) -> Vec<Utterance<'_>> {
@@ -433,6 +475,24 @@ fn utterances(timeline: &[TimelineEvent]) -> Vec<Utterance<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signatures_are_plain_bounded_text() {
+        assert_eq!(
+            signature_text("\r\n  Sam Agent  \r\nSupport\t\n\n").unwrap(),
+            Some("  Sam Agent\nSupport".to_string())
+        );
+        assert_eq!(signature_text(" \n \n").unwrap(), None);
+        assert_eq!(signature_text("").unwrap(), None);
+        assert!(signature_text("bell\u{7}").is_err());
+        assert!(signature_text(&"é".repeat(MAX_SIGNATURE_CHARS)).is_ok());
+        assert!(signature_text(&"x".repeat(MAX_SIGNATURE_CHARS + 1)).is_err());
+        assert_eq!(
+            signature_text("<b>not markup</b>").unwrap().as_deref(),
+            Some("<b>not markup</b>"),
+            "kept as text; it is never read as HTML"
+        );
+    }
 
     #[test]
     fn default_dispositions_have_unique_codes() {

@@ -1,12 +1,13 @@
 //! The server's [`HostServices`]: plugin kv in the store, real outbound HTTP,
 //! quarantines persisted so they survive a restart.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_plugin_host::{
     BoxFuture, HostServices, HttpFailure, KvFailure, Limits, OutboundRequest, OutboundResponse,
-    PluginHost, send_direct,
+    PluginHost, StreamsConfig, send_direct,
 };
 use switchboard_store::{Store, StoreError};
 
@@ -29,16 +30,27 @@ impl ServerServices {
 }
 
 /// A plugin host with `limits` and the server's capabilities: kv in `store`, outbound
-/// HTTP within the limits' send timeout and body size. What `switchboard serve`, the
-/// CLI and the benchmarks run plugins in.
+/// HTTP within the limits' send timeout and body size, and e-mail connectors' TLS
+/// trusting the public roots plus the PEM file named by [`EXTRA_CA_FILE_ENV`]. What
+/// `switchboard serve`, the CLI and the benchmarks run plugins in.
 pub fn server_plugin_host(store: &Store, limits: Limits) -> Result<PluginHost, String> {
     let services = ServerServices::new(
         store.clone(),
         limits.send_timeout,
         limits.max_http_body_bytes,
     );
-    PluginHost::new(limits, Arc::new(services)).map_err(|e| format!("{e:#}"))
+    let mut streams = StreamsConfig::default();
+    if let Some(path) = std::env::var_os(EXTRA_CA_FILE_ENV).filter(|p| !p.is_empty()) {
+        streams
+            .add_pem_file(Path::new(&path))
+            .map_err(|e| format!("{EXTRA_CA_FILE_ENV}: {e}"))?;
+    }
+    PluginHost::with_streams(limits, Arc::new(services), streams).map_err(|e| format!("{e:#}"))
 }
+
+/// Names a PEM file of CA certificates that e-mail connectors' TLS trusts besides
+/// the public roots (a company CA, a test CA).
+pub const EXTRA_CA_FILE_ENV: &str = "SWITCHBOARD_EXTRA_CA_FILE";
 
 impl HostServices for ServerServices {
     fn kv_get(

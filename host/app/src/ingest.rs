@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 use switchboard_core::{ConsentAction, DeliveryStatus, Identity, normalize_identity};
-use switchboard_plugin_host::{ChannelEvent, HttpRequest, PluginError, PluginHost, bindings};
+use switchboard_plugin_host::{
+    ChannelEvent, Envelope, HttpRequest, PluginError, PluginHost, bindings,
+};
 use switchboard_store::{
     ConsentEvent, InboundAttachment, InboundMessage, IngestBatch, IngestEvent, IngestOutcome,
     Receipt, Store,
@@ -25,6 +27,7 @@ use crate::channels::Channels;
 use crate::clock::now_ms;
 use crate::error::{AppError, AppResult, ErrorKind, call_error};
 use crate::events::Audience;
+use crate::mail::{self, ThreadTokens};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::routing::RoutingService;
@@ -74,7 +77,16 @@ pub struct Ingest {
     routing: Option<Arc<RoutingService>>,
     metrics: Arc<Metrics>,
     attachments: Arc<Attachments>,
+    threads: ThreadTokens,
     config: IngestConfig,
+}
+
+/// What one poll brought, from either kind of connector.
+struct Polled {
+    events: Vec<ChannelEvent>,
+    envelopes: Option<Vec<Envelope>>,
+    cursor: Option<String>,
+    more: bool,
 }
 
 /// What ingest is built from.
@@ -100,6 +112,7 @@ impl Ingest {
     /// Ingest over these parts.
     pub fn new(parts: IngestParts, config: IngestConfig) -> Ingest {
         Ingest {
+            threads: ThreadTokens::new(&parts.store),
             store: parts.store,
             plugins: parts.plugins,
             channels: parts.channels,
@@ -140,10 +153,27 @@ impl Ingest {
             headers: request.headers,
             body: request.body,
         };
-        let outcome = match self.plugins.handle_webhook(plugin_id, &request).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(e)) => return Err(plugin_error(plugin_id, e)),
-            Err(e) => return Err(call_error(e)),
+        let mail = self.plugins.is_mail(plugin_id);
+        let (response, events, envelopes) = if mail {
+            match self.plugins.handle_mail_webhook(plugin_id, &request).await {
+                Ok(Ok(batch)) => (
+                    batch.response.unwrap_or(bindings::HttpResponse {
+                        status: 200,
+                        headers: Vec::new(),
+                        body: Vec::new(),
+                    }),
+                    batch.events,
+                    batch.envelopes,
+                ),
+                Ok(Err(e)) => return Err(plugin_error(plugin_id, e)),
+                Err(e) => return Err(call_error(e)),
+            }
+        } else {
+            match self.plugins.handle_webhook(plugin_id, &request).await {
+                Ok(Ok(outcome)) => (outcome.response, outcome.events, Vec::new()),
+                Ok(Err(e)) => return Err(plugin_error(plugin_id, e)),
+                Err(e) => return Err(call_error(e)),
+            }
         };
         let channel = self
             .channels
@@ -151,7 +181,7 @@ impl Ingest {
             .await
             .map_err(call_error)?
             .channel;
-        let events = self.convert_all(outcome.events).await?;
+        let events = self.convert_all(events, mail.then_some(envelopes)).await?;
         if !events.is_empty() {
             self.commit(plugin_id, &channel, events)
                 .await
@@ -168,9 +198,9 @@ impl Ingest {
                 })?;
         }
         Ok(WebhookResponse {
-            status: outcome.response.status,
-            headers: outcome.response.headers,
-            body: outcome.response.body,
+            status: response.status,
+            headers: response.headers,
+            body: response.body,
         })
     }
 
@@ -217,7 +247,32 @@ impl Ingest {
                     return;
                 }
             };
-            let outcome = match self.plugins.poll(plugin_id, cursor.as_deref()).await {
+            let polled = if self.plugins.is_mail(plugin_id) {
+                self.plugins
+                    .poll_mail(plugin_id, cursor.as_deref())
+                    .await
+                    .map(|r| {
+                        r.map(|b| Polled {
+                            events: b.events,
+                            envelopes: Some(b.envelopes),
+                            cursor: b.cursor,
+                            more: b.more,
+                        })
+                    })
+            } else {
+                self.plugins
+                    .poll(plugin_id, cursor.as_deref())
+                    .await
+                    .map(|r| {
+                        r.map(|o| Polled {
+                            events: o.events,
+                            envelopes: None,
+                            cursor: o.cursor,
+                            more: o.more,
+                        })
+                    })
+            };
+            let outcome = match polled {
                 Ok(Ok(outcome)) => outcome,
                 failure => {
                     let reason = match failure {
@@ -234,7 +289,7 @@ impl Ingest {
                 }
             };
             let more = outcome.more;
-            let stored = match self.convert_all(outcome.events).await {
+            let stored = match self.convert_all(outcome.events, outcome.envelopes).await {
                 Ok(events) if events.is_empty() => Ok(()),
                 Ok(events) => self
                     .commit(plugin_id, channel, events)
@@ -269,12 +324,28 @@ impl Ingest {
 
     /// Normalizes a connector's events; files the connector handed over as bytes
     /// are kept in the blob store first, so the batch only names them.
-    async fn convert_all(&self, events: Vec<ChannelEvent>) -> AppResult<Vec<IngestEvent>> {
+    ///
+    /// For e-mail connectors (`envelopes` given), each message's envelope joins
+    /// its metadata and a reply-address tag is kept only when it is ours.
+    async fn convert_all(
+        &self,
+        events: Vec<ChannelEvent>,
+        envelopes: Option<Vec<Envelope>>,
+    ) -> AppResult<Vec<IngestEvent>> {
         let region = self.config.default_region.as_deref();
         let mut out = Vec::with_capacity(events.len());
         for event in events {
             out.push(match event {
                 ChannelEvent::Message(mut m) => {
+                    let mut metadata = metadata_json(&m.metadata, m.html_body.as_deref(), region);
+                    if let Some(envelopes) = &envelopes {
+                        if let Some(envelope) =
+                            envelopes.iter().find(|e| e.provider_id == m.provider_id)
+                        {
+                            mail::merge_envelope(&mut metadata, envelope);
+                        }
+                        mail::verify_thread(&mut metadata, &self.threads);
+                    }
                     let mut files = Vec::with_capacity(m.attachments.len());
                     for a in std::mem::take(&mut m.attachments) {
                         let stored = match &a.content {
@@ -297,7 +368,7 @@ impl Ingest {
                         body: m.body,
                         attachments: files,
                         sent_at_ms: m.sent_at_ms.and_then(|t| i64::try_from(t).ok()),
-                        metadata: metadata_json(&m.metadata, m.html_body.as_deref(), region),
+                        metadata,
                     })
                 }
                 other => convert(other, region)?,
@@ -327,13 +398,18 @@ impl Ingest {
             matches!(e, IngestEvent::InboundMessage(m) if m.attachments.iter().any(|a| a.stored.is_none()))
         });
         let shared = shared_identities(&batch.events);
+        let automatic: Vec<bool> = batch
+            .events
+            .iter()
+            .map(|e| matches!(e, IngestEvent::InboundMessage(m) if mail::is_automatic(&m.metadata)))
+            .collect();
         let outcomes = self.store.ingest(batch).await?;
         self.metrics.ingest(started.elapsed());
         if files {
             self.attachments.wake();
         }
         self.join_shared(&outcomes, shared).await;
-        self.publish(plugin_id, channel, &outcomes);
+        self.publish(plugin_id, channel, &outcomes, &automatic);
         Ok(outcomes)
     }
 
@@ -377,8 +453,16 @@ impl Ingest {
     }
 
     /// Tells connected clients what the webhook changed.
-    fn publish(&self, plugin_id: &str, channel: &str, outcomes: &[IngestOutcome]) {
-        for outcome in outcomes {
+    ///
+    /// Mail a machine wrote (`automatic`, by event) is shown but never routed.
+    fn publish(
+        &self,
+        plugin_id: &str,
+        channel: &str,
+        outcomes: &[IngestOutcome],
+        automatic: &[bool],
+    ) {
+        for (i, outcome) in outcomes.iter().enumerate() {
             match outcome {
                 IngestOutcome::Created {
                     contact_id,
@@ -387,7 +471,8 @@ impl Ingest {
                     new_contact,
                     new_conversation,
                 } => {
-                    if let Some(routing) = self.routing.clone() {
+                    let routed = !automatic.get(i).copied().unwrap_or(false);
+                    if let Some(routing) = self.routing.clone().filter(|_| routed) {
                         let (conversation, contact) = (conversation_id.clone(), contact_id.clone());
                         let channel = channel.to_string();
                         // Routing runs after the provider is answered; a task lost to a

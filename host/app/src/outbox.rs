@@ -14,7 +14,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use switchboard_core::{ConsentState, retry_delay};
 use switchboard_plugin_host::bindings::ChannelCapabilities;
-use switchboard_plugin_host::{CallError, OutboundMessage, PluginError, PluginHost, bindings};
+use switchboard_plugin_host::{
+    CallError, Copies, OutboundMessage, PluginError, PluginHost, bindings,
+};
 use switchboard_store::{NewReply, OutboxRow, Store, TimelineEvent};
 use tokio::sync::{Notify, watch};
 
@@ -27,6 +29,7 @@ use crate::compose::{
 use crate::error::call_error;
 use crate::error::{AppError, AppResult, ErrorKind};
 use crate::ingest::{delivery_status, notify_delivery};
+use crate::mail::{self, EmailPayload, ThreadTokens};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::text::text_field;
@@ -68,6 +71,7 @@ pub struct Outbox {
     metrics: Arc<Metrics>,
     webchat: Arc<Webchat>,
     attachments: Arc<Attachments>,
+    threads: ThreadTokens,
     config: OutboxConfig,
     wake: Notify,
 }
@@ -103,6 +107,7 @@ impl Outbox {
             attachments,
         } = parts;
         Outbox {
+            threads: ThreadTokens::new(&store),
             store,
             plugins,
             channels,
@@ -213,6 +218,26 @@ impl Outbox {
                     info.identity_kind, info.channel
                 ))
             })?;
+        let mut body = body;
+        if info.channel == mail::EMAIL_CHANNEL && content.template.is_none() {
+            let timeline = self.store.conversation_timeline(conversation_id).await?;
+            let email = mail::prepare(
+                &self.threads,
+                &mail::ReplyContext {
+                    timeline: &timeline,
+                    conversation_id,
+                    to: to.value(),
+                    customer_name: contact.display_name.as_deref(),
+                },
+                &content.email.unwrap_or_default(),
+            )?;
+            if let Some(signature) = self.store.agent_signature(agent_id).await?
+                && !signature.trim().is_empty()
+            {
+                body = format!("{body}\n\n-- \n{}", signature.trim_end());
+            }
+            payload.insert("email".into(), json!(email));
+        }
         let (event, outbox) = self
             .store
             .create_reply(NewReply {
@@ -430,7 +455,15 @@ impl Outbox {
                 return;
             }
         };
-        let verdict = match self.plugins.send(&row.plugin_id, &message).await {
+        let sent = match &message.1 {
+            Some(copies) => {
+                self.plugins
+                    .send_mail(&row.plugin_id, &message.0, copies)
+                    .await
+            }
+            None => self.plugins.send(&row.plugin_id, &message.0).await,
+        };
+        let verdict = match sent {
             Ok(Ok(receipt)) => {
                 let status = delivery_status(receipt.status);
                 match self
@@ -482,21 +515,41 @@ impl Outbox {
 
     /// The message a connector gets for an outbox row: the reply's text and
     /// payload, its files as signed URLs the provider can fetch.
-    async fn outbound(&self, row: &OutboxRow) -> AppResult<OutboundMessage> {
+    ///
+    /// For an e-mail connector the copies come with it (`None` otherwise).
+    async fn outbound(&self, row: &OutboxRow) -> AppResult<(OutboundMessage, Option<Copies>)> {
         let payload: Payload = serde_json::from_value(row.payload.clone())
             .map_err(|e| AppError::internal(format!("outbox payload: {e}")))?;
+        // An e-mail connector puts the files into the mail itself: it gets the
+        // bytes rather than a link back to this host.
+        let mail = self.plugins.is_mail(&row.plugin_id);
         let mut attachments = Vec::new();
         for file in self.store.event_attachments(&row.event_id).await? {
+            let content = if mail {
+                Some(self.attachments.open(&file.id).await?.bytes)
+            } else {
+                None
+            };
             attachments.push(bindings::Attachment {
                 url: self.attachments.signed_url(&file.id),
                 content_type: file.content_type.clone(),
                 filename: file.filename.clone(),
                 size: file.size.and_then(|s| u64::try_from(s).ok()),
-                content: None,
+                content,
                 content_id: None,
             });
         }
-        Ok(OutboundMessage {
+        let copies = mail.then(|| {
+            payload
+                .email
+                .as_ref()
+                .map(EmailPayload::copies)
+                .unwrap_or(Copies {
+                    cc: Vec::new(),
+                    bcc: Vec::new(),
+                })
+        });
+        let message = OutboundMessage {
             message_id: row.event_id.clone(),
             conversation_id: row.conversation_id.clone(),
             to: bindings::Identity {
@@ -504,10 +557,10 @@ impl Outbox {
                 value: row.to.value().to_string(),
             },
             from: None,
-            body: if payload.template.is_some() {
-                String::new()
-            } else {
-                row.body.clone()
+            body: match (&payload.template, &payload.email) {
+                (Some(_), _) => String::new(),
+                (None, Some(email)) => email.body(&row.body),
+                (None, None) => row.body.clone(),
             },
             attachments,
             template: payload.template.map(|t| bindings::TemplateMessage {
@@ -522,20 +575,25 @@ impl Outbox {
                     })
                     .collect(),
             }),
-            interactive: payload.interactive.map(Interactive::into_wit),
-            metadata: bindings::OutboundMetadata {
-                subject: None,
-                thread_id: None,
-                in_reply_to: None,
-                references: Vec::new(),
-            },
-            author: payload.author,
+            interactive: payload.interactive.clone().map(Interactive::into_wit),
+            metadata: payload
+                .email
+                .as_ref()
+                .map(EmailPayload::metadata)
+                .unwrap_or(bindings::OutboundMetadata {
+                    subject: None,
+                    thread_id: None,
+                    in_reply_to: None,
+                    references: Vec::new(),
+                }),
+            author: payload.author.clone(),
             window: match payload.window {
                 Some(WindowDecision::HumanAgent) => bindings::WindowUse::HumanAgent,
                 _ if row.payload.get("template").is_some() => bindings::WindowUse::Template,
                 _ => bindings::WindowUse::Open,
             },
-        })
+        };
+        Ok((message, copies))
     }
 
     async fn retry_later(&self, row: &OutboxRow, reason: String, after: Option<Duration>) {
@@ -604,4 +662,6 @@ struct Payload {
     author: Option<String>,
     #[serde(default)]
     window: Option<WindowDecision>,
+    #[serde(default)]
+    email: Option<EmailPayload>,
 }

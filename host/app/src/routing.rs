@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use switchboard_plugin_host::{AgentCandidate, CandidateSet, PluginHost, PluginKind, bindings};
+use switchboard_plugin_host::{CandidateRef, CandidateSet, PluginHost, PluginKind, bindings};
 use switchboard_routing::{
     Agent, AgentId, CapacityProfile, Engine, EngineConfig, MatchRequest, NewTask, Output, Presence,
     Queue, QueueId, Reservation, ReservationId, SkillLevel, Target, Task, TaskId, TaskState,
@@ -1057,23 +1057,17 @@ pub async fn plugin_rank(
     now: u64,
 ) -> Result<Vec<AgentId>, String> {
     let info = task_info(task, now);
-    let candidates: Vec<AgentCandidate> = request
-        .candidates
-        .iter()
-        .map(|c| AgentCandidate {
-            id: c.agent_id.as_str().to_string(),
-            skills: c.skills.clone(),
-            idle_ms: c.idle_ms,
-            load: c.load,
-            capacity: c.capacity,
-            served_contact_last: c.served_contact_last,
-            attributes: Vec::new(),
-        })
-        .collect();
-    match plugins
-        .rank(policy, &info, &CandidateSet::new(candidates))
-        .await
-    {
+    // Copied by column, not candidate by candidate (see `CandidateSet`).
+    let candidates = CandidateSet::from_refs(request.candidates.iter().map(|c| CandidateRef {
+        id: c.agent_id.as_str(),
+        skills: &c.skills,
+        idle_ms: c.idle_ms,
+        load: c.load,
+        capacity: c.capacity,
+        served_contact_last: c.served_contact_last,
+        attributes: &[],
+    }));
+    match plugins.rank(policy, &info, &candidates).await {
         Ok(Ok(order)) => Ok(order
             .into_iter()
             .filter_map(|i| request.candidates.get(i as usize))

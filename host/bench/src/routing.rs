@@ -41,7 +41,7 @@ use switchboard_plugin_host::bindings::v0_2::channel::switchboard::plugin::{host
 use switchboard_plugin_host::bindings::v0_2::routing::Routing;
 use switchboard_plugin_host::bindings::{KvError, LogLevel};
 use switchboard_plugin_host::{
-    AgentCandidate, CandidateSet, CandidateTable, Manifest, PluginHost, WARM_POLICY_CALLS,
+    CandidateRef, CandidateSet, CandidateTable, Manifest, PluginHost, WARM_POLICY_CALLS,
 };
 use switchboard_routing::{
     Agent, AgentId, Engine, EngineConfig, MatchRequest, NewTask, Presence, Queue, RoutingStep,
@@ -314,20 +314,15 @@ impl BarePolicy {
 
 /// The candidates as [`plugin_rank`] hands them to the plugin.
 fn wit_candidates(request: &MatchRequest) -> CandidateSet {
-    let rows: Vec<AgentCandidate> = request
-        .candidates
-        .iter()
-        .map(|c| AgentCandidate {
-            id: c.agent_id.as_str().to_string(),
-            skills: c.skills.clone(),
-            idle_ms: c.idle_ms,
-            load: c.load,
-            capacity: c.capacity,
-            served_contact_last: c.served_contact_last,
-            attributes: Vec::new(),
-        })
-        .collect();
-    CandidateSet::new(rows)
+    CandidateSet::from_refs(request.candidates.iter().map(|c| CandidateRef {
+        id: c.agent_id.as_str(),
+        skills: &c.skills,
+        idle_ms: c.idle_ms,
+        load: c.load,
+        capacity: c.capacity,
+        served_contact_last: c.served_contact_last,
+        attributes: &[],
+    }))
 }
 
 // ---------------------------------------------------------------------------

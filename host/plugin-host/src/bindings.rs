@@ -8,7 +8,9 @@
 //!
 //! In each version the channel world generates the shared `types` and `host`
 //! interfaces and the routing and crm worlds reuse them, so one `Host`
-//! implementation per version serves all three worlds.
+//! implementation per version serves all three worlds. The e-mail world of
+//! `switchboard:mail@0.1.0` ([`v0_2::email`]) is a 0.2.0 channel connector and
+//! reuses the 0.2.0 `types` and `host` the same way.
 
 #![allow(missing_docs)]
 
@@ -105,6 +107,29 @@ pub mod v0_2 {
             },
         });
     }
+
+    /// Bindings for `switchboard:mail/email@0.1.0`: a 0.2.0 channel connector
+    /// plus the `streams` import (the `connection` resource is the host's
+    /// [`crate::streams::Connection`]) and the `mailer` export.
+    ///
+    /// The world lives in its own package, which includes the frozen
+    /// `channel@0.2.0`, so both folders are parsed. The host calls the
+    /// `connector` exports of an e-mail component through the 0.2.0 channel
+    /// types (they are the same interface), so only `streams` and `mailer`
+    /// are used from here.
+    pub mod email {
+        wasmtime::component::bindgen!({
+            world: "switchboard:mail/email@0.1.0",
+            path: ["../../wit/switchboard-plugin@0.2.0", "../../wit/switchboard-mail@0.1.0"],
+            imports: { default: async },
+            exports: { default: async },
+            with: {
+                "switchboard:plugin/types": crate::bindings::v0_2::channel::switchboard::plugin::types,
+                "switchboard:plugin/host": crate::bindings::v0_2::channel::switchboard::plugin::host,
+                "switchboard:mail/streams.connection": crate::streams::Connection,
+            },
+        });
+    }
 }
 
 pub use v0_2::channel::exports::switchboard::plugin::connector::{
@@ -115,6 +140,8 @@ pub use v0_2::channel::switchboard::plugin::types::*;
 pub use v0_2::crm::exports::switchboard::plugin::crm_sync::{
     CrmProfile, Direction as CrmDirection, TimelineEntry,
 };
+pub use v0_2::email::exports::switchboard::mail::mailer::{Automatic, Copies, Envelope, MailBatch};
+pub use v0_2::email::switchboard::mail::streams::{Security as StreamSecurity, StreamError};
 pub use v0_2::routing::exports::switchboard::plugin::policy::{
     Classification, GatherDigits, IvrStep, RoutingStep, SkillRequirement, TaskInfo,
 };

@@ -206,15 +206,15 @@ pub(crate) fn task_out(t: &v2::TaskInfo) -> v1::TaskInfo {
     }
 }
 
-pub(crate) fn candidate_out(c: &AgentCandidate) -> v1::AgentCandidate {
+pub(crate) fn candidate_out(c: AgentCandidate) -> v1::AgentCandidate {
     v1::AgentCandidate {
-        id: c.id.clone(),
-        skills: c.skills.clone(),
+        id: c.id,
+        skills: c.skills,
         idle_ms: c.idle_ms,
         load: c.load,
         capacity: c.capacity,
         served_contact_last: c.served_contact_last,
-        attributes: c.attributes.clone(),
+        attributes: c.attributes,
     }
 }
 

@@ -59,6 +59,15 @@ pub enum LoadError {
         /// What is wrong.
         message: String,
     },
+    /// A config value a `[[capabilities.connect]]` entry names is not a
+    /// server (a host key that is no host name, a port key that is no port).
+    #[error("plugin `{plugin}`: approved servers: {message}")]
+    Connect {
+        /// Plugin id.
+        plugin: String,
+        /// Which config key is wrong.
+        message: String,
+    },
 }
 
 /// Why one call into a plugin failed. Only that call fails; the host goes on.

@@ -19,8 +19,19 @@
 //! - After [`Limits::quarantine_after`] failures in a row the plugin is
 //!   quarantined: calls are refused until an operator re-enables it.
 //! - Linked: `switchboard:plugin/host`, WASI clocks/random/stdio (no preopened
-//!   directories, sockets disabled), and wasi:http whose requests pass only to
-//!   the origins in the plugin's allow-list.
+//!   directories, sockets disabled), wasi:http whose requests pass only to
+//!   the origins in the plugin's allow-list, and `switchboard:mail/streams`,
+//!   whose connections reach only the mail servers an e-mail connector's
+//!   operator configured (every other plugin gets `not-allowed`; see
+//!   [`StreamsConfig`] for the TLS roots and budgets).
+//!
+//! # E-mail connectors
+//!
+//! A plugin of the [`EMAIL_WORLD`] is a channel connector: every channel
+//! method works on it. It also exports `mailer`, which the server calls
+//! instead when [`PluginHost::is_mail`] says so: [`PluginHost::poll_mail`],
+//! [`PluginHost::handle_mail_webhook`] and [`PluginHost::send_mail`] carry
+//! envelopes (To, Cc, automatic replies, bounces) and copies.
 //!
 //! # Example
 //!
@@ -44,6 +55,7 @@ mod limits;
 mod manifest;
 mod services;
 mod state;
+mod streams;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -51,23 +63,28 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
+use wasmtime::component::{
+    Component, ComponentExportIndex, ComponentNamedList, HasSelf, InstancePre, Lift, Linker, Lower,
+};
 use wasmtime::{Engine, Store, Trap};
 
 pub use bindings::{
-    Attachment, AttachmentDownload, ChannelEvent, ChannelInfo, HttpRequest, HttpResponse,
-    OutboundMessage, PluginError, PollOutcome, SendReceipt, TemplateInfo, WebhookOutcome,
+    Attachment, AttachmentDownload, Automatic, ChannelEvent, ChannelInfo, Copies, Envelope,
+    HttpRequest, HttpResponse, MailBatch, OutboundMessage, PluginError, PollOutcome, SendReceipt,
+    TemplateInfo, WebhookOutcome,
 };
-pub use candidates::{AgentCandidate, CandidateSet, CandidateTable};
+pub use candidates::{AgentCandidate, CandidateRef, CandidateSet, CandidateTable};
 pub use error::{CallError, LoadError, ManifestError};
 pub use limits::Limits;
 pub use manifest::{
-    ApiVersion, Capabilities, ConfigKey, Manifest, Origin, PluginKind, SUPPORTED_WORLDS,
+    ApiVersion, Capabilities, ConfigKey, ConnectEntry, EMAIL_WORLD, Manifest, Origin, PluginKind,
+    SUPPORTED_WORLDS,
 };
 pub use services::{
     BoxFuture, HostServices, HttpFailure, KvFailure, OutboundRequest, OutboundResponse,
 };
 pub use state::send_direct;
+pub use streams::{StreamsConfig, StreamsConfigError};
 #[doc(hidden)]
 pub use wasmtime::component as wasmtime_resource;
 
@@ -76,8 +93,10 @@ use bindings::v0_1::crm::CrmPre as CrmPreV1;
 use bindings::v0_1::routing::{Routing as RoutingV1, RoutingPre as RoutingPreV1};
 use bindings::v0_2::channel::ChannelPre;
 use bindings::v0_2::crm::CrmPre;
+use bindings::v0_2::email::EmailPre;
 use bindings::v0_2::routing::{Routing, RoutingPre};
 use state::PluginState;
+use streams::{Endpoint, StreamsShared};
 
 // The `agents.candidates` host resource, on every store the host makes.
 impl_candidate_host!(PluginState);
@@ -86,6 +105,10 @@ impl_candidate_host!(PluginState);
 pub const WEBHOOK_BASE_KEY: &str = "switchboard.webhook-base";
 
 const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Bytes of a pooled linear memory or table kept resident between instances
+/// (see [`PluginHost::new`]).
+const KEEP_RESIDENT: usize = 256 << 10;
 
 /// Everything needed to load one plugin.
 #[derive(Debug, Clone)]
@@ -141,16 +164,108 @@ pub struct PluginStatus {
     pub consecutive_failures: u32,
     /// The allow-list in force (manifest plus operator additions).
     pub allowed_hosts: Vec<String>,
+    /// The mail servers (`host:port`) an e-mail connector may open streams
+    /// to, from its config; empty for every other plugin.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub approved_servers: Vec<String>,
 }
 
 /// A linked component, by world and version.
 enum Pre {
     ChannelV1(ChannelPreV1<PluginState>),
-    Channel(ChannelPre<PluginState>),
+    Channel(ChannelPre<PluginState>, ConnectorExports),
     RoutingV1(RoutingPreV1<PluginState>),
     Routing(RoutingPre<PluginState>),
     CrmV1(CrmPreV1<PluginState>),
     Crm(CrmPre<PluginState>),
+}
+
+/// Where the `connector` exports of a 0.2.0 channel component are, found once
+/// at load (after [`ChannelPre::new`] type-checked the whole world), so a call
+/// looks up and type-checks only the export it calls.
+///
+/// An e-mail component ([`EMAIL_WORLD`]) is a 0.2.0 channel component with
+/// one more export: its `mailer` functions are here too.
+struct ConnectorExports {
+    describe: ComponentExportIndex,
+    handle_webhook: ComponentExportIndex,
+    send: ComponentExportIndex,
+    fetch_attachment: ComponentExportIndex,
+    list_templates: ComponentExportIndex,
+    poll: ComponentExportIndex,
+    mailer: Option<MailerExports>,
+}
+
+/// Where the `mailer` exports of an e-mail component are (found at load, after
+/// [`EmailPre::new`] type-checked the whole world).
+struct MailerExports {
+    poll_mail: ComponentExportIndex,
+    handle_mail_webhook: ComponentExportIndex,
+    send_mail: ComponentExportIndex,
+}
+
+impl MailerExports {
+    const INTERFACE: &str = "switchboard:mail/mailer@0.1.0";
+
+    fn find(component: &Component) -> wasmtime::Result<MailerExports> {
+        let interface = component
+            .get_export_index(None, Self::INTERFACE)
+            .ok_or_else(|| wasmtime::format_err!("no export `{}`", Self::INTERFACE))?;
+        let export = |name: &str| {
+            component
+                .get_export_index(Some(&interface), name)
+                .ok_or_else(|| wasmtime::format_err!("no export `{}#{name}`", Self::INTERFACE))
+        };
+        Ok(MailerExports {
+            poll_mail: export("poll-mail")?,
+            handle_mail_webhook: export("handle-mail-webhook")?,
+            send_mail: export("send-mail")?,
+        })
+    }
+}
+
+impl ConnectorExports {
+    const INTERFACE: &str = "switchboard:plugin/connector@0.2.0";
+
+    fn find(component: &Component) -> wasmtime::Result<ConnectorExports> {
+        let interface = component
+            .get_export_index(None, Self::INTERFACE)
+            .ok_or_else(|| wasmtime::format_err!("no export `{}`", Self::INTERFACE))?;
+        let export = |name: &str| {
+            component
+                .get_export_index(Some(&interface), name)
+                .ok_or_else(|| wasmtime::format_err!("no export `{}#{name}`", Self::INTERFACE))
+        };
+        Ok(ConnectorExports {
+            describe: export("describe")?,
+            handle_webhook: export("handle-webhook")?,
+            send: export("send")?,
+            fetch_attachment: export("fetch-attachment")?,
+            list_templates: export("list-templates")?,
+            poll: export("poll")?,
+            mailer: None,
+        })
+    }
+}
+
+/// Instantiates a fresh instance into `store` and calls one export of it.
+///
+/// Only `export` is type-checked here. The generated `instantiate_async` of a
+/// world type-checks every export of the world on every instantiation, which
+/// for a call that needs one export is most of the type checking a call does.
+async fn call_fresh<P, R>(
+    pre: &InstancePre<PluginState>,
+    export: &ComponentExportIndex,
+    store: &mut Store<PluginState>,
+    params: P,
+) -> wasmtime::Result<R>
+where
+    P: ComponentNamedList + Lower + Send + Sync,
+    R: ComponentNamedList + Lift + Send + Sync + 'static,
+{
+    let instance = pre.instantiate_async(&mut *store).await?;
+    let func = instance.get_typed_func::<P, R>(&mut *store, export)?;
+    func.call_async(store, params).await
 }
 
 /// An instantiated routing policy of either version.
@@ -164,6 +279,9 @@ struct Loaded {
     pre: Pre,
     config: Arc<HashMap<String, String>>,
     allowed: Arc<[Origin]>,
+    /// The mail servers an e-mail connector may reach; `None` for every other
+    /// plugin.
+    endpoints: Option<Arc<[Endpoint]>>,
     id: Arc<str>,
     enabled: std::sync::atomic::AtomicBool,
     quarantine: Mutex<Option<String>>,
@@ -196,6 +314,7 @@ struct Inner {
     linker: Linker<PluginState>,
     limits: Limits,
     services: Arc<dyn HostServices>,
+    streams: Arc<StreamsShared>,
     plugins: RwLock<HashMap<String, Arc<Loaded>>>,
 }
 
@@ -206,11 +325,31 @@ pub struct PluginHost {
 }
 
 impl PluginHost {
-    /// Builds the engine (pooling allocator, epoch deadlines) and the linker.
+    /// Builds the engine (pooling allocator, epoch deadlines) and the linker,
+    /// with the default [`StreamsConfig`] (public TLS roots only).
     pub fn new(limits: Limits, services: Arc<dyn HostServices>) -> wasmtime::Result<PluginHost> {
+        PluginHost::with_streams(limits, services, StreamsConfig::default())
+    }
+
+    /// [`PluginHost::new`] with the settings of e-mail connectors' streams:
+    /// the server passes the public roots plus `SWITCHBOARD_EXTRA_CA_FILE`,
+    /// tests their own CA and shorter timeouts.
+    pub fn with_streams(
+        limits: Limits,
+        services: Arc<dyn HostServices>,
+        streams: StreamsConfig,
+    ) -> wasmtime::Result<PluginHost> {
+        let streams = streams.build()?;
         let mut config = wasmtime::Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
+        // Plugins are called one export at a time and their host functions are
+        // plain async functions: none of the component-model async machinery
+        // (tasks, streams, futures, `run_concurrent`) is used. With it on, every
+        // store carries its concurrent state, every call goes through the
+        // concurrent call path, and every store drop tears that state down (and
+        // builds an error with a captured backtrace when RUST_BACKTRACE is set).
+        config.concurrency_support(false);
         let mut pool = wasmtime::PoolingAllocationConfig::default();
         pool.total_component_instances(limits.max_instances)
             .total_core_instances(limits.max_instances * 4)
@@ -218,6 +357,21 @@ impl PluginHost {
             .total_tables(limits.max_instances * 4)
             .total_stacks(limits.max_instances)
             .max_memory_size(limits.memory_bytes);
+        // A store dropped after a call resets its linear memory and tables for
+        // the next instance. By default that is `madvise(MADV_DONTNEED)` over the
+        // whole memory, and the next call page-faults every page it touches back
+        // in. With Linux's PAGEMAP_SCAN, only the pages the call wrote are found
+        // and copied back from the memory image (or zeroed): the same contents
+        // for the next instance, without the syscall's TLB shootdown or the page
+        // faults. A channel call writes well under 64 KiB; up to KEEP_RESIDENT
+        // stays resident per pool slot, anything beyond is still given back.
+        // Without PAGEMAP_SCAN (Linux < 6.7) the reset stays `madvise`: keeping
+        // memory resident there means resetting it all with `memset`.
+        if wasmtime::PoolingAllocationConfig::is_pagemap_scan_available() {
+            pool.pagemap_scan(wasmtime::Enabled::Yes)
+                .linear_memory_keep_resident(KEEP_RESIDENT)
+                .table_keep_resident(KEEP_RESIDENT);
+        }
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
         // Compiled components are cached on disk, so a restart loads in milliseconds.
         match wasmtime::Cache::from_file(None) {
@@ -245,6 +399,12 @@ impl PluginHost {
             PluginState,
             HasSelf<PluginState>,
         >(&mut linker, |s| s)?;
+        // Linked for every plugin so any component links; only an e-mail
+        // connector with configured servers gets past `not-allowed`.
+        bindings::v0_2::email::switchboard::mail::streams::add_to_linker::<
+            PluginState,
+            HasSelf<PluginState>,
+        >(&mut linker, |s| s)?;
 
         let weak = engine.weak();
         std::thread::Builder::new()
@@ -263,6 +423,7 @@ impl PluginHost {
                 linker,
                 limits,
                 services,
+                streams,
                 plugins: RwLock::new(HashMap::new()),
             }),
         })
@@ -328,6 +489,18 @@ impl PluginHost {
                 message,
             })?);
         }
+        let endpoints = if spec.manifest.is_mail() {
+            let endpoints =
+                streams::approved_endpoints(&spec.manifest, &config).map_err(|message| {
+                    LoadError::Connect {
+                        plugin: id.clone(),
+                        message,
+                    }
+                })?;
+            Some(Arc::from(endpoints))
+        } else {
+            None
+        };
         let component_err = |e: wasmtime::Error| LoadError::Component {
             plugin: id.clone(),
             message: format!("{e:#}"),
@@ -344,8 +517,21 @@ impl PluginHost {
             (PluginKind::Channel, ApiVersion::V0_1) => {
                 Pre::ChannelV1(ChannelPreV1::new(instance_pre).map_err(component_err)?)
             }
+            (PluginKind::Channel, ApiVersion::V0_2) if spec.manifest.is_mail() => {
+                // The whole e-mail world is type-checked once here; calls then
+                // go through the channel instance-pre like any 0.2.0 channel.
+                EmailPre::new(instance_pre.clone()).map_err(component_err)?;
+                let pre = ChannelPre::new(instance_pre).map_err(component_err)?;
+                let mut exports = ConnectorExports::find(&component).map_err(component_err)?;
+                exports.mailer = Some(MailerExports::find(&component).map_err(component_err)?);
+                Pre::Channel(pre, exports)
+            }
             (PluginKind::Channel, ApiVersion::V0_2) => {
-                Pre::Channel(ChannelPre::new(instance_pre).map_err(component_err)?)
+                let pre = ChannelPre::new(instance_pre).map_err(component_err)?;
+                Pre::Channel(
+                    pre,
+                    ConnectorExports::find(&component).map_err(component_err)?,
+                )
             }
             (PluginKind::Routing, ApiVersion::V0_1) => {
                 Pre::RoutingV1(RoutingPreV1::new(instance_pre).map_err(component_err)?)
@@ -366,6 +552,7 @@ impl PluginHost {
             pre,
             config: Arc::new(config),
             allowed: allowed.into(),
+            endpoints,
             enabled: spec.enabled.into(),
             quarantine: Mutex::new(spec.quarantined),
             calls: AtomicU64::new(0),
@@ -437,11 +624,8 @@ impl PluginHost {
             .cloned()
     }
 
-    fn checkout(
-        &self,
-        id: &str,
-        wanted: PluginKind,
-    ) -> Result<(Arc<Loaded>, Store<PluginState>), CallError> {
+    /// The loaded plugin `id`, if it is of the `wanted` kind and may be called.
+    fn callable(&self, id: &str, wanted: PluginKind) -> Result<Arc<Loaded>, CallError> {
         let p = self
             .get(id)
             .ok_or_else(|| CallError::NotFound(id.to_string()))?;
@@ -461,6 +645,12 @@ impl PluginHost {
                 reason,
             });
         }
+        Ok(p)
+    }
+
+    /// A fresh store for one instance of `p`: its own state, the memory cap,
+    /// and a deadline that traps (armed per call by [`Self::arm`]).
+    fn new_store(&self, p: &Loaded) -> Store<PluginState> {
         let state = PluginState::new(
             p.id.clone(),
             p.config.clone(),
@@ -470,20 +660,40 @@ impl PluginHost {
             self.inner.limits.clone(),
         );
         let mut store = Store::new(&self.inner.engine, state);
+        if let Some(endpoints) = &p.endpoints {
+            store.data_mut().streams = Some(streams::StreamsCtx::new(
+                p.id.clone(),
+                self.inner.streams.clone(),
+                endpoints.clone(),
+            ));
+        }
         store.limiter(|s| &mut s.memory);
         store.epoch_deadline_trap();
+        store
+    }
+
+    fn checkout(
+        &self,
+        id: &str,
+        wanted: PluginKind,
+    ) -> Result<(Arc<Loaded>, Store<PluginState>), CallError> {
+        let p = self.callable(id, wanted)?;
+        let store = self.new_store(&p);
         Ok((p, store))
     }
 
     /// A pooled policy instance, or a fresh store to instantiate into.
     fn checkout_policy(&self, id: &str) -> Result<(Arc<Loaded>, WarmPolicy), CallError> {
-        let (p, store) = self.checkout(id, PluginKind::Routing)?;
+        let p = self.callable(id, PluginKind::Routing)?;
         let pooled = p.warm.lock().expect("warm pool lock").pop();
-        let warm = pooled.unwrap_or(WarmPolicy {
-            store,
-            bindings: None,
-            uses: 0,
-        });
+        let warm = match pooled {
+            Some(warm) => warm,
+            None => WarmPolicy {
+                store: self.new_store(&p),
+                bindings: None,
+                uses: 0,
+            },
+        };
         Ok((p, warm))
     }
 
@@ -637,9 +847,15 @@ impl PluginHost {
             "describe",
             timeout,
             async |pre, store| match pre {
-                Pre::Channel(pre) => {
-                    let b = pre.instantiate_async(&mut *store).await?;
-                    b.switchboard_plugin_connector().call_describe(store).await
+                Pre::Channel(pre, exports) => {
+                    let (info,) = call_fresh::<(), (ChannelInfo,)>(
+                        pre.instance_pre(),
+                        &exports.describe,
+                        store,
+                        (),
+                    )
+                    .await?;
+                    Ok(info)
                 }
                 Pre::ChannelV1(pre) => {
                     let b = pre.instantiate_async(&mut *store).await?;
@@ -669,11 +885,16 @@ impl PluginHost {
                 "handle-webhook",
                 timeout,
                 async |pre, store| match pre {
-                    Pre::Channel(pre) => {
-                        let b = pre.instantiate_async(&mut *store).await?;
-                        b.switchboard_plugin_connector()
-                            .call_handle_webhook(store, request)
-                            .await
+                    Pre::Channel(pre, exports) => {
+                        let (outcome,) =
+                            call_fresh::<(&HttpRequest,), (Result<WebhookOutcome, PluginError>,)>(
+                                pre.instance_pre(),
+                                &exports.handle_webhook,
+                                store,
+                                (request,),
+                            )
+                            .await?;
+                        Ok(outcome)
                     }
                     Pre::ChannelV1(pre) => {
                         let b = pre.instantiate_async(&mut *store).await?;
@@ -741,11 +962,15 @@ impl PluginHost {
             "send",
             timeout,
             async |pre, store| match pre {
-                Pre::Channel(pre) => {
-                    let b = pre.instantiate_async(&mut *store).await?;
-                    b.switchboard_plugin_connector()
-                        .call_send(store, message)
-                        .await
+                Pre::Channel(pre, exports) => {
+                    let (receipt,) = call_fresh::<
+                        (&OutboundMessage,),
+                        (Result<SendReceipt, PluginError>,),
+                    >(
+                        pre.instance_pre(), &exports.send, store, (message,)
+                    )
+                    .await?;
+                    Ok(receipt)
                 }
                 Pre::ChannelV1(pre) => {
                     let b = pre.instantiate_async(&mut *store).await?;
@@ -776,11 +1001,16 @@ impl PluginHost {
             "fetch-attachment",
             timeout,
             async |pre, store| match pre {
-                Pre::Channel(pre) => {
-                    let b = pre.instantiate_async(&mut *store).await?;
-                    b.switchboard_plugin_connector()
-                        .call_fetch_attachment(store, attachment)
-                        .await
+                Pre::Channel(pre, exports) => {
+                    let (download,) =
+                        call_fresh::<(&Attachment,), (Result<AttachmentDownload, PluginError>,)>(
+                            pre.instance_pre(),
+                            &exports.fetch_attachment,
+                            store,
+                            (attachment,),
+                        )
+                        .await?;
+                    Ok(download)
                 }
                 Pre::ChannelV1(_) => {
                     Ok(Ok(AttachmentDownload::Request(bindings::DownloadRequest {
@@ -927,11 +1157,15 @@ impl PluginHost {
             "list-templates",
             timeout,
             async |pre, store| match pre {
-                Pre::Channel(pre) => {
-                    let b = pre.instantiate_async(&mut *store).await?;
-                    b.switchboard_plugin_connector()
-                        .call_list_templates(store)
-                        .await
+                Pre::Channel(pre, exports) => {
+                    let (templates,) = call_fresh::<(), (Result<Vec<TemplateInfo>, PluginError>,)>(
+                        pre.instance_pre(),
+                        &exports.list_templates,
+                        store,
+                        (),
+                    )
+                    .await?;
+                    Ok(templates)
                 }
                 Pre::ChannelV1(_) => Ok(Ok(Vec::new())),
                 _ => unreachable!("kind checked in checkout"),
@@ -955,11 +1189,16 @@ impl PluginHost {
                 "poll",
                 timeout,
                 async |pre, store| match pre {
-                    Pre::Channel(pre) => {
-                        let b = pre.instantiate_async(&mut *store).await?;
-                        b.switchboard_plugin_connector()
-                            .call_poll(store, cursor.as_deref())
-                            .await
+                    Pre::Channel(pre, exports) => {
+                        let (outcome,) =
+                            call_fresh::<(Option<&str>,), (Result<PollOutcome, PluginError>,)>(
+                                pre.instance_pre(),
+                                &exports.poll,
+                                store,
+                                (cursor.as_deref(),),
+                            )
+                            .await?;
+                        Ok(outcome)
                     }
                     Pre::ChannelV1(_) => Ok(Err(PluginError::Unsupported(
                         "plugin API 0.1.0 has no poll".into(),
@@ -973,6 +1212,140 @@ impl PluginHost {
             self.check_events(id, "poll", &out.events, size).await?;
         }
         Ok(result)
+    }
+
+    /// Whether a loaded plugin is an e-mail connector ([`EMAIL_WORLD`]): the
+    /// server then polls it with [`Self::poll_mail`], hands its webhooks to
+    /// [`Self::handle_mail_webhook`] and sends with [`Self::send_mail`]. Its
+    /// plain channel methods work as well.
+    pub fn is_mail(&self, id: &str) -> bool {
+        self.get(id).is_some_and(|p| p.manifest.is_mail())
+    }
+
+    /// `poll` of an e-mail connector, with envelopes. It talks to the IMAP
+    /// server, so it gets the send deadline.
+    pub async fn poll_mail(
+        &self,
+        id: &str,
+        cursor: Option<&str>,
+    ) -> Result<Result<MailBatch, PluginError>, CallError> {
+        let timeout = self.inner.limits.send_timeout;
+        let result = self
+            .call(
+                id,
+                PluginKind::Channel,
+                "poll-mail",
+                timeout,
+                async |pre, store| {
+                    let Some((pre, mailer)) = mailer_of(pre) else {
+                        return Ok(Err(not_mail(id)));
+                    };
+                    let (batch,) =
+                        call_fresh::<(Option<&str>,), (Result<MailBatch, PluginError>,)>(
+                            pre,
+                            &mailer.poll_mail,
+                            store,
+                            (cursor,),
+                        )
+                        .await?;
+                    Ok(batch)
+                },
+            )
+            .await?;
+        if let Ok(batch) = &result {
+            self.check_mail_batch(id, "poll-mail", batch).await?;
+        }
+        Ok(result)
+    }
+
+    /// `handle-webhook` of an e-mail connector (a provider's inbound-mail
+    /// webhook), with envelopes and the answer for the provider.
+    pub async fn handle_mail_webhook(
+        &self,
+        id: &str,
+        request: &HttpRequest,
+    ) -> Result<Result<MailBatch, PluginError>, CallError> {
+        let timeout = self.inner.limits.call_timeout;
+        let result = self
+            .call(
+                id,
+                PluginKind::Channel,
+                "handle-mail-webhook",
+                timeout,
+                async |pre, store| {
+                    let Some((pre, mailer)) = mailer_of(pre) else {
+                        return Ok(Err(not_mail(id)));
+                    };
+                    let (batch,) =
+                        call_fresh::<(&HttpRequest,), (Result<MailBatch, PluginError>,)>(
+                            pre,
+                            &mailer.handle_mail_webhook,
+                            store,
+                            (request,),
+                        )
+                        .await?;
+                    Ok(batch)
+                },
+            )
+            .await?;
+        if let Ok(batch) = &result {
+            self.check_mail_batch(id, "handle-mail-webhook", batch)
+                .await?;
+        }
+        Ok(result)
+    }
+
+    /// `send` of an e-mail connector, with copies. It talks to the SMTP
+    /// server, so it gets the send deadline.
+    pub async fn send_mail(
+        &self,
+        id: &str,
+        message: &OutboundMessage,
+        copies: &Copies,
+    ) -> Result<Result<SendReceipt, PluginError>, CallError> {
+        let timeout = self.inner.limits.send_timeout;
+        self.call(
+            id,
+            PluginKind::Channel,
+            "send-mail",
+            timeout,
+            async |pre, store| {
+                let Some((pre, mailer)) = mailer_of(pre) else {
+                    return Ok(Err(not_mail(id)));
+                };
+                let (receipt,) = call_fresh::<
+                    (&OutboundMessage, &Copies),
+                    (Result<SendReceipt, PluginError>,),
+                >(pre, &mailer.send_mail, store, (message, copies))
+                .await?;
+                Ok(receipt)
+            },
+        )
+        .await
+    }
+
+    /// [`Self::check_events`] for a mail batch: its envelopes count as
+    /// events, and everything it carries counts towards the output cap.
+    async fn check_mail_batch(
+        &self,
+        id: &str,
+        call: &'static str,
+        batch: &MailBatch,
+    ) -> Result<(), CallError> {
+        let max = self.inner.limits.max_events;
+        if batch.envelopes.len() > max {
+            let e = CallError::OutputTooLarge {
+                plugin: id.to_string(),
+                call,
+                message: format!("{} envelopes (limit {max})", batch.envelopes.len()),
+            };
+            if let Some(p) = self.get(id) {
+                self.record_failure(&p, &e).await;
+            }
+            return Err(e);
+        }
+        self.check_events(id, call, &batch.events, mail_batch_size(batch))
+            .await
     }
 
     /// Asks a routing policy to classify a task.
@@ -1020,8 +1393,8 @@ impl PluginHost {
             }
             PolicyBindings::V1(b) => {
                 let rows: Vec<_> = candidates
-                    .rows()
-                    .iter()
+                    .to_rows()
+                    .into_iter()
                     .map(compat::candidate_out)
                     .collect();
                 let r = b
@@ -1101,6 +1474,21 @@ impl PluginHost {
     }
 }
 
+/// The channel instance-pre and `mailer` exports of an e-mail component.
+fn mailer_of(pre: &Pre) -> Option<(&InstancePre<PluginState>, &MailerExports)> {
+    match pre {
+        Pre::Channel(pre, exports) => exports.mailer.as_ref().map(|m| (pre.instance_pre(), m)),
+        _ => None,
+    }
+}
+
+/// The answer of a mail call to a plugin that is no e-mail connector.
+fn not_mail(id: &str) -> PluginError {
+    PluginError::Unsupported(format!(
+        "plugin `{id}` is not an e-mail connector (world `{EMAIL_WORLD}`)"
+    ))
+}
+
 /// Redirects an attachment download follows.
 pub const MAX_DOWNLOAD_REDIRECTS: usize = 3;
 
@@ -1167,6 +1555,11 @@ fn status_of(p: &Loaded) -> PluginStatus {
         failures: p.failures.load(Ordering::Relaxed),
         consecutive_failures: p.consecutive.load(Ordering::SeqCst),
         allowed_hosts: p.allowed.iter().map(|o| o.to_string()).collect(),
+        approved_servers: p
+            .endpoints
+            .iter()
+            .flat_map(|e| e.iter().map(|e| e.to_string()))
+            .collect(),
     }
 }
 
@@ -1227,6 +1620,28 @@ fn metadata_size(m: &bindings::MessageMetadata) -> usize {
             .map(|c| opt_len(&c.name) + c.identities.iter().map(identity_size).sum::<usize>())
             .sum::<usize>()
         + m.shared_identities.iter().map(identity_size).sum::<usize>()
+}
+
+fn mail_batch_size(batch: &MailBatch) -> usize {
+    let envelopes: usize = batch
+        .envelopes
+        .iter()
+        .map(|e| {
+            e.provider_id.len()
+                + e.to.iter().map(identity_size).sum::<usize>()
+                + e.cc.iter().map(identity_size).sum::<usize>()
+                + opt_len(&e.problem)
+                + 1
+        })
+        .sum();
+    let response = batch.response.as_ref().map_or(0, |r| {
+        r.body.len()
+            + r.headers
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
+    });
+    events_size(&batch.events) + envelopes + opt_len(&batch.cursor) + response
 }
 
 fn events_size(events: &[ChannelEvent]) -> usize {

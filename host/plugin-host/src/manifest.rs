@@ -2,6 +2,48 @@
 //!
 //! This module owns parsing and validation only. Every problem in a manifest is
 //! reported at once, so an author fixes them in one round.
+//!
+//! ```toml
+//! id = "email"                          # lower-case letters, digits, dashes
+//! name = "E-mail"                       # optional, shown to operators
+//! version = "0.1.0"                     # the plugin's own version
+//! kind = "channel"                      # channel | routing | crm
+//! world = "switchboard:mail/email@0.1.0"  # one of SUPPORTED_WORLDS
+//! component = "email.wasm"              # a file in the plugin folder
+//!
+//! [capabilities]
+//! allowed-hosts = ["https://api.example.com"]  # outbound HTTP origins (wasi:http)
+//! kv = true                                    # the plugin's key-value store
+//!
+//! # `switchboard:mail/streams`, e-mail world only: the servers the plugin may
+//! # open TCP/TLS connections to are the values the operator gives these config
+//! # keys (installing with them is the approval). `port-config` may be unset at
+//! # install, then `default-port` is used; an unset host key approves nothing.
+//! [[capabilities.connect]]
+//! host-config = "imap_host"
+//! port-config = "imap_port"
+//! default-port = 993
+//!
+//! [[capabilities.connect]]
+//! host-config = "smtp_host"
+//! port-config = "smtp_port"
+//! default-port = 465
+//!
+//! [[config]]
+//! key = "imap_host"
+//! required = true
+//! description = "IMAP server"
+//!
+//! [[config]]
+//! key = "imap_port"
+//! default = "993"
+//!
+//! [[config]]
+//! key = "password"
+//! required = true
+//! secret = true                         # encrypted at rest, never logged
+//! # also: smtp_host, smtp_port, …
+//! ```
 
 use std::collections::HashSet;
 use std::fmt;
@@ -20,7 +62,14 @@ pub const SUPPORTED_WORLDS: &[(PluginKind, &str)] = &[
     (PluginKind::Channel, "switchboard:plugin/channel@0.2.0"),
     (PluginKind::Routing, "switchboard:plugin/routing@0.2.0"),
     (PluginKind::Crm, "switchboard:plugin/crm@0.2.0"),
+    // A 0.2.0 channel connector plus `switchboard:mail` streams and `mailer`.
+    (PluginKind::Channel, EMAIL_WORLD),
 ];
+
+/// The e-mail connector's world: every `channel@0.2.0` export (its connector
+/// API is 0.2.0), plus the `streams` import and the `mailer` export. The only
+/// world that may declare `[[capabilities.connect]]`.
+pub const EMAIL_WORLD: &str = "switchboard:mail/email@0.1.0";
 
 /// A released version of the `switchboard:plugin` package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -95,6 +144,26 @@ pub struct Capabilities {
     /// Whether the plugin uses its key-value store.
     #[serde(default)]
     pub kv: bool,
+    /// Servers the plugin may open byte streams to (`[[capabilities.connect]]`,
+    /// [`EMAIL_WORLD`] only), named by config keys the operator sets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connect: Vec<ConnectEntry>,
+}
+
+/// One `[[capabilities.connect]]` entry: the approved server is the value of
+/// `host-config` with the value of `port-config` (or `default-port` when that
+/// key is unset).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ConnectEntry {
+    /// The config key holding the server's host name or IP address.
+    pub host_config: String,
+    /// The config key holding its port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_config: Option<String>,
+    /// The port when `port-config` is absent or unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_port: Option<u16>,
 }
 
 /// One operator-set value the plugin reads.
@@ -179,6 +248,7 @@ impl Manifest {
                 problems.push(format!("allowed-hosts: {e}"));
             }
         }
+        self.connect_problems(&mut problems);
         let mut seen = HashSet::new();
         for key in &self.config {
             if !seen.insert(key.key.as_str()) {
@@ -194,6 +264,49 @@ impl Manifest {
         problems
     }
 
+    fn connect_problems(&self, problems: &mut Vec<String>) {
+        let connect = &self.capabilities.connect;
+        if !connect.is_empty() && self.world != EMAIL_WORLD {
+            problems.push(format!(
+                "capabilities.connect is only for the `{EMAIL_WORLD}` world, not `{}`",
+                self.world
+            ));
+        }
+        for (i, entry) in connect.iter().enumerate() {
+            let at = format!("capabilities.connect[{i}]");
+            let mut keys = vec![("host-config", &entry.host_config)];
+            keys.extend(entry.port_config.iter().map(|k| ("port-config", k)));
+            for (field, key) in keys {
+                if self.config_key(key).is_none() {
+                    problems.push(format!(
+                        "{at}: {field} `{key}` is not a declared config key"
+                    ));
+                }
+            }
+            if entry.port_config.as_ref() == Some(&entry.host_config) {
+                problems.push(format!(
+                    "{at}: host-config and port-config are the same key"
+                ));
+            }
+            match (&entry.port_config, entry.default_port) {
+                (_, Some(0)) => problems.push(format!("{at}: default-port must be 1-65535")),
+                (None, None) => {
+                    problems.push(format!("{at}: needs a port-config, a default-port or both"))
+                }
+                _ => {}
+            }
+            if connect[..i]
+                .iter()
+                .any(|e| e.host_config == entry.host_config && e.port_config == entry.port_config)
+            {
+                problems.push(format!(
+                    "{at}: host-config `{}` is declared twice with the same port",
+                    entry.host_config
+                ));
+            }
+        }
+    }
+
     /// The same plugin under another id: one component installed several times
     /// (two WhatsApp numbers, several mailboxes), each with its own config,
     /// secrets, key-value store, webhook path and health.
@@ -207,13 +320,20 @@ impl Manifest {
         Ok(self)
     }
 
-    /// The package version of the declared world (validated at parse time).
+    /// The `switchboard:plugin` version of the declared world's exports
+    /// (validated at parse time); the e-mail world's connector is 0.2.0.
     pub fn api_version(&self) -> ApiVersion {
-        if self.world.ends_with("@0.1.0") {
+        if self.world.starts_with("switchboard:plugin/") && self.world.ends_with("@0.1.0") {
             ApiVersion::V0_1
         } else {
             ApiVersion::V0_2
         }
+    }
+
+    /// Whether the plugin is an e-mail connector ([`EMAIL_WORLD`]): a channel
+    /// that also exports `mailer`.
+    pub fn is_mail(&self) -> bool {
+        self.world == EMAIL_WORLD
     }
 
     /// The declared config key, if any.
@@ -365,6 +485,112 @@ secret = true
     #[test]
     fn rejects_unknown_fields() {
         let bad = format!("{GOOD}\nsurprise = 1\n");
+        assert!(matches!(
+            Manifest::parse(&bad),
+            Err(ManifestError::Syntax(_))
+        ));
+    }
+
+    const EMAIL: &str = r#"
+id = "email"
+version = "0.1.0"
+kind = "channel"
+world = "switchboard:mail/email@0.1.0"
+component = "email.wasm"
+
+[[capabilities.connect]]
+host-config = "imap_host"
+port-config = "imap_port"
+default-port = 993
+
+[[capabilities.connect]]
+host-config = "smtp_host"
+port-config = "smtp_port"
+
+[[config]]
+key = "imap_host"
+required = true
+
+[[config]]
+key = "imap_port"
+
+[[config]]
+key = "smtp_host"
+
+[[config]]
+key = "smtp_port"
+default = "465"
+"#;
+
+    fn problems_of(text: &str) -> Vec<String> {
+        match Manifest::parse(text) {
+            Err(ManifestError::Invalid(problems)) => problems,
+            other => panic!("expected invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_email_manifest_declares_its_servers() {
+        let m = Manifest::parse(EMAIL).unwrap();
+        assert!(m.is_mail());
+        assert_eq!(m.kind, PluginKind::Channel);
+        assert_eq!(m.api_version(), ApiVersion::V0_2);
+        assert_eq!(
+            m.capabilities.connect[0],
+            ConnectEntry {
+                host_config: "imap_host".into(),
+                port_config: Some("imap_port".into()),
+                default_port: Some(993),
+            }
+        );
+        assert_eq!(m.capabilities.connect[1].default_port, None);
+        assert!(!Manifest::parse(GOOD).unwrap().is_mail());
+    }
+
+    #[test]
+    fn connect_keys_must_be_declared_config_keys() {
+        let bad = EMAIL
+            .replace(
+                "host-config = \"imap_host\"",
+                "host-config = \"imap_server\"",
+            )
+            .replace(
+                "port-config = \"smtp_port\"",
+                "port-config = \"smtp_portt\"",
+            );
+        let problems = problems_of(&bad);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("capabilities.connect[0]: host-config `imap_server`"));
+        assert!(problems[1].contains("capabilities.connect[1]: port-config `smtp_portt`"));
+    }
+
+    #[test]
+    fn connect_is_only_for_the_email_world() {
+        let bad = EMAIL.replace(EMAIL_WORLD, "switchboard:plugin/channel@0.2.0");
+        let problems = problems_of(&bad);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("only for the `switchboard:mail/email@0.1.0` world"));
+    }
+
+    #[test]
+    fn connect_entries_need_a_port_and_no_twins() {
+        // Array-of-tables headers name their full path, so entries appended
+        // after the `[[config]]` keys still belong to `capabilities.connect`.
+        let bad = format!(
+            "{EMAIL}\n[[capabilities.connect]]\nhost-config = \"smtp_host\"\n\n\
+             [[capabilities.connect]]\nhost-config = \"imap_host\"\n\
+             port-config = \"imap_port\"\ndefault-port = 0\n"
+        );
+        let problems = problems_of(&bad);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].contains("[2]: needs a port-config, a default-port or both"));
+        assert!(problems[1].contains("[3]: default-port must be 1-65535"));
+        assert!(problems[2].contains("[3]: host-config `imap_host` is declared twice"));
+    }
+
+    #[test]
+    fn unknown_connect_fields_are_refused() {
+        let bad = EMAIL.replace("default-port = 993", "default-port = 993\ntls = true");
         assert!(matches!(
             Manifest::parse(&bad),
             Err(ManifestError::Syntax(_))

@@ -1,8 +1,9 @@
 //! Per-call store state: the capabilities one plugin instance sees.
 //!
 //! A `PluginState` lives exactly as long as one call. It must never hold
-//! anything the plugin did not declare: no preopened directories, no sockets,
-//! only allow-listed HTTP origins and its own key-value namespace.
+//! anything the plugin did not declare: no preopened directories, no WASI sockets,
+//! only allow-listed HTTP origins, its own key-value namespace and, for an
+//! e-mail connector, streams to its approved mail servers.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,7 +27,8 @@ use crate::services::{HostServices, HttpFailure, KvFailure, OutboundRequest};
 pub(crate) struct PluginState {
     pub(crate) plugin: Arc<str>,
     table: ResourceTable,
-    wasi: WasiCtx,
+    /// Built on the first WASI call: most calls make none.
+    wasi: Option<WasiCtx>,
     http: WasiHttpCtx,
     hooks: OutboundHooks,
     pub(crate) memory: MemoryCap,
@@ -34,6 +36,9 @@ pub(crate) struct PluginState {
     services: Arc<dyn HostServices>,
     kv_enabled: bool,
     limits: Limits,
+    /// `switchboard:mail/streams`: set by the host for a plugin with approved
+    /// servers (see `crate::streams`), `None` otherwise.
+    pub(crate) streams: Option<crate::streams::StreamsCtx>,
 }
 
 impl PluginState {
@@ -53,11 +58,6 @@ impl PluginState {
         services: Arc<dyn HostServices>,
         limits: Limits,
     ) -> PluginState {
-        let wasi = WasiCtx::builder()
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
         PluginState {
             hooks: OutboundHooks {
                 plugin: plugin.clone(),
@@ -67,7 +67,7 @@ impl PluginState {
             },
             plugin,
             table: ResourceTable::new(),
-            wasi,
+            wasi: None,
             http: WasiHttpCtx::new(),
             memory: MemoryCap {
                 max: limits.memory_bytes,
@@ -77,6 +77,7 @@ impl PluginState {
             services,
             kv_enabled,
             limits,
+            streams: None,
         }
     }
 }
@@ -111,10 +112,20 @@ impl wasmtime::ResourceLimiter for MemoryCap {
     }
 }
 
+/// What a plugin sees of WASI: clocks, random and empty stdio; no environment,
+/// no arguments, no preopened directories, no sockets or name lookups.
+fn sandbox_wasi() -> WasiCtx {
+    WasiCtx::builder()
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build()
+}
+
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: self.wasi.get_or_insert_with(sandbox_wasi),
             table: &mut self.table,
         }
     }

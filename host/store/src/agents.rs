@@ -336,6 +336,31 @@ impl Store {
         Ok(())
     }
 
+    /// The agent's e-mail signature (plain text), `None` when they have none.
+    /// [`StoreError::NotFound`] if there is no such agent.
+    pub async fn agent_signature(&self, agent_id: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT signature FROM agent WHERE id = $1")
+            .bind(agent_id.to_owned())
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::not_found("agent", agent_id))?;
+        Ok(row.opt_text("signature")?.filter(|s| !s.is_empty()))
+    }
+
+    /// Sets (or with `None`, removes) the agent's e-mail signature. The caller checks
+    /// what a signature may be; the store keeps it as given.
+    pub async fn set_agent_signature(&self, agent_id: &str, signature: Option<&str>) -> Result<()> {
+        let done = sqlx::query("UPDATE agent SET signature = $1 WHERE id = $2")
+            .bind(signature.map(str::to_owned))
+            .bind(agent_id.to_owned())
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("agent", agent_id));
+        }
+        Ok(())
+    }
+
     /// Deletes sessions that expired by `now_ms`; returns how many.
     pub async fn purge_expired_sessions(&self, now_ms: i64) -> Result<u64> {
         let done = sqlx::query("DELETE FROM agent_session WHERE expires_at <= $1")

@@ -166,7 +166,7 @@ pub(crate) async fn for_inbound(
     Ok((conv, false))
 }
 
-async fn open_new(
+pub(crate) async fn open_new(
     conn: &mut AnyConnection,
     contact_id: &str,
     channel: &str,

@@ -11,15 +11,18 @@
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 use switchboard_core::{
-    ConsentAction, ConsentState, DeliveryStatus, Direction, EventKind, Identity,
+    ConsentAction, ConsentState, ConversationStatus, DeliveryStatus, Direction, EventKind, Identity,
 };
 
 use crate::Store;
 use crate::attachments::{InboundAttachment, record_inbound};
 use crate::contacts::{resolve_or_create, set_consent};
-use crate::conversations::{for_inbound, latest_active, touch_channel};
+use crate::conversations::{
+    ConversationRow, for_inbound, latest_active, open_new, set_status_in, touch_channel,
+};
 use crate::db::{RowExt, storable};
 use crate::error::{Result, StoreError};
+use crate::threads::{is_automatic, threaded_conversation};
 use crate::timeline::{TimelineEvent, advance_delivery, event_by_provider, insert_event};
 use crate::writer::Batch;
 
@@ -245,15 +248,43 @@ async fn inbound(
     };
     let (contact_id, new_contact) =
         resolve_or_create(conn, arrival.sender(), sender_name.as_deref(), now).await?;
-    let (mut conv, new_conversation) = for_inbound(
-        conn,
-        &contact_id,
-        &batch.channel,
-        &batch.plugin_id,
-        now,
-        batch.reopen_window_ms,
-    )
-    .await?;
+    let metadata = match arrival {
+        Arrival::Message(m) => Some(&m.metadata),
+        Arrival::Call(_) => None,
+    };
+    let automatic = metadata.is_some_and(is_automatic);
+    let threaded = match metadata {
+        Some(metadata) => threaded_conversation(conn, &batch.channel, metadata).await?,
+        None => None,
+    };
+    let (mut conv, new_conversation) = match threaded {
+        // A reply joins the conversation it answers, reopening it however long
+        // ago it was resolved; a machine's mail never changes its status.
+        Some(mut conv) => {
+            let next = conv.status.after_inbound_message();
+            if next != conv.status && !automatic {
+                let body = if conv.status == ConversationStatus::Resolved {
+                    "reopened".to_owned()
+                } else {
+                    format!("{} → {}", conv.status, next)
+                };
+                set_status_in(conn, &mut conv, next, now, &body).await?;
+            }
+            (conv, false)
+        }
+        None if automatic => automatic_conversation(conn, batch, &contact_id).await?,
+        None => {
+            for_inbound(
+                conn,
+                &contact_id,
+                &batch.channel,
+                &batch.plugin_id,
+                now,
+                batch.reopen_window_ms,
+            )
+            .await?
+        }
+    };
     touch_channel(conn, &mut conv, &batch.channel, &batch.plugin_id, now).await?;
     let (direction, kind, body) = match arrival {
         Arrival::Message(m) => (Direction::In, EventKind::Message, &m.body),
@@ -304,6 +335,36 @@ async fn inbound(
         new_contact,
         new_conversation,
     })
+}
+
+/// Where a machine's mail that answers nothing goes: the contact's active
+/// conversation, unchanged, or else a new conversation opened already resolved,
+/// so it is kept and findable but is nobody's work.
+async fn automatic_conversation(
+    conn: &mut AnyConnection,
+    batch: &IngestBatch,
+    contact_id: &str,
+) -> Result<(ConversationRow, bool)> {
+    if let Some(active) = latest_active(conn, contact_id).await? {
+        return Ok((active, false));
+    }
+    let mut conv = open_new(
+        conn,
+        contact_id,
+        &batch.channel,
+        &batch.plugin_id,
+        batch.now_ms,
+    )
+    .await?;
+    set_status_in(
+        conn,
+        &mut conv,
+        ConversationStatus::Resolved,
+        batch.now_ms,
+        "resolved: automatic mail",
+    )
+    .await?;
+    Ok((conv, true))
 }
 
 fn receipt_error(code: Option<&str>, message: Option<&str>) -> Option<String> {

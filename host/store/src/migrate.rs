@@ -60,6 +60,18 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/common/0006_messaging.sql"),
         postgres: include_str!("../migrations/common/0006_messaging.sql"),
     },
+    Migration {
+        version: 7,
+        name: "agent_signature",
+        sqlite: include_str!("../migrations/common/0007_agent_signature.sql"),
+        postgres: include_str!("../migrations/common/0007_agent_signature.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "email",
+        sqlite: include_str!("../migrations/common/0008_email.sql"),
+        postgres: include_str!("../migrations/common/0008_email.sql"),
+    },
 ];
 
 /// Brings the schema up to date. Returns the versions it applied.

@@ -77,7 +77,32 @@ store_tests!(
     resolving_records_the_disposition_and_the_status_together,
     contact_edits_merge_attributes,
     webchat_visitors_join_the_contact_of_their_email_and_read_only_their_chat,
+    agents_keep_one_email_signature,
 );
+
+async fn agents_keep_one_email_signature(ctx: Ctx) {
+    let sam = agent(&ctx, "sam@desk.test").await;
+    assert_eq!(ctx.store.agent_signature(&sam).await.unwrap(), None);
+    let text = "Sam Agent\nSupport — Example Inc.\n+1 555 0100";
+    ctx.store
+        .set_agent_signature(&sam, Some(text))
+        .await
+        .unwrap();
+    assert_eq!(
+        ctx.store.agent_signature(&sam).await.unwrap().as_deref(),
+        Some(text)
+    );
+    ctx.store.set_agent_signature(&sam, None).await.unwrap();
+    assert_eq!(ctx.store.agent_signature(&sam).await.unwrap(), None);
+    assert!(matches!(
+        ctx.store.agent_signature("nobody").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        ctx.store.set_agent_signature("nobody", Some("x")).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
 
 async fn notes_and_transfers_keep_their_data_and_order(ctx: Ctx) {
     let jane = id("phone:+15551230001");

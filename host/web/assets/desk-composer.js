@@ -11,6 +11,7 @@ import { clock } from './time.js';
 import { readableBytes } from './files.js';
 import { ReplyFiles } from './desk-reply-files.js';
 import { TemplatePicker } from './desk-templates.js';
+import { EmailComposer } from './desk-email-composer.js';
 import { describeWindow, loadWindow, windowClosed } from './desk-window.js';
 
 const TYPING_SEND_MS = 2000;
@@ -45,6 +46,7 @@ export class Composer {
     this.lastTypingSent = 0;
     this.sending = false;
     this.files = new ReplyFiles({ onError: (t) => this.showError(t), onChange: () => this.updateSend() });
+    this.email = new EmailComposer({ conversation });
     this.picker = new TemplatePicker({
       contactName: () => this.conversation()?.contact?.display_name ?? '',
       onSend: (template) => this.sendTemplate(template),
@@ -58,7 +60,7 @@ export class Composer {
     const noteId = nextId('note');
     this.channelSelect = h('select', {
       'data-testid': 'reply-channel', 'aria-label': 'Reply channel', class: 'reply-channel',
-      on: { change: () => { this.clearError(); this.refreshWindow(); } },
+      on: { change: () => { this.clearError(); this.channelMode(); this.refreshWindow(); } },
     });
     this.channelNotes = h('div', { class: 'channel-notes small' });
     this.windowLine = h('div', { class: 'reply-window', 'data-testid': 'reply-window', hidden: true });
@@ -70,7 +72,9 @@ export class Composer {
     this.sendBtn = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'reply-send' }, 'Send');
     this.error = h('div', { class: 'form-error composer-error', 'data-testid': 'reply-error', role: 'alert' });
     this.freeText = h('div', { class: 'composer-free' },
+      this.email.fields,
       this.replyBody,
+      this.email.extras,
       this.files.chips,
       h('div', { class: 'composer-actions' }, this.files.controls(), h('span', { class: 'composer-spacer' }), this.sendBtn));
     this.noteBody = h('textarea', {
@@ -119,6 +123,7 @@ export class Composer {
     mount(this.channelSelect, allowed.map((c) => h('option', {
       value: c.plugin_id,
       'data-channel': c.channel,
+      'data-identity': c.identity ?? '',
     }, `${c.display_name}${c.identity ? ` · ${c.identity}` : ''}`)));
     if (!res) {
       // Without the list, offer the conversation's current channel so replying still works.
@@ -136,7 +141,23 @@ export class Composer {
       this.channelNotes.prepend(h('span', { class: 'channel-refused' }, 'No channel can reach this customer right now.'));
     }
     this.updateSend();
+    this.channelMode();
     if (this.channelSelect.value !== previous || !this.window) await this.refreshWindow();
+  }
+
+  /** E-mail gets its own fields (desk-email-composer.js); other channels do not. */
+  channelMode() {
+    const email = this.selectedChannel() === 'email';
+    this.email.show(email, this.channelSelect.selectedOptions[0]?.dataset.identity ?? '');
+    this.replyBody.placeholder = email
+      ? 'Write your e-mail… (Ctrl+Enter to send)'
+      : 'Write a reply… (Ctrl+Enter to send)';
+    this.replyBody.rows = email ? 4 : 3;
+  }
+
+  /** The pane reloaded the conversation. */
+  conversationChanged() {
+    if (this.email.on) this.email.refresh();
   }
 
   /** Asks the host where the reply channel's window stands, and shows it. */
@@ -196,14 +217,26 @@ export class Composer {
     const body = this.replyBody.value.trim();
     const attachments = this.files.ids();
     if ((!body && attachments.length === 0) || this.sendBtn.disabled) return;
+    const emailMode = this.email.on;
+    let email = null;
+    if (emailMode) {
+      try {
+        email = this.email.payload();
+      } catch (e) {
+        this.showError(e.message);
+        return;
+      }
+    }
     this.sending = true;
     this.updateSend();
     try {
       const payload = { body, attachments };
       if (this.channelSelect.value) payload.channel = this.channelSelect.value;
+      if (email) payload.email = email;
       await post(`/conversations/${seg(this.id)}/messages`, payload);
       this.replyBody.value = '';
       this.files.clear();
+      if (emailMode) this.email.reset();
       this.clearError();
       this.lastTypingSent = 0;
       await this.onSent();

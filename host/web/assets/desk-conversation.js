@@ -9,6 +9,7 @@ import { get, seg } from './api.js';
 import { channelBadge } from './channels.js';
 import { timelineItems } from './desk-timeline.js';
 import { FileShelf } from './desk-files.js';
+import { EmailShelf } from './desk-email.js';
 import { Composer } from './desk-composer.js';
 import { handoffCard, latestHandoff } from './handoff.js';
 
@@ -42,6 +43,7 @@ export class ConversationPane {
     this.loadSeq = 0;
     this.typingTimer = null;
     this.files = new FileShelf();
+    this.emails = new EmailShelf();
     this.composer = null;
     this.followUps = [];
     this.recheck = null;
@@ -58,6 +60,7 @@ export class ConversationPane {
   /** Lets go of what the open conversation holds: picture URLs, the window timer. */
   release() {
     this.files.clear();
+    this.emails.clear();
     this.composer?.dispose();
     this.composer = null;
     this.followUps.forEach(clearTimeout);
@@ -187,10 +190,13 @@ export class ConversationPane {
     const atBottom = this.timeline.scrollHeight - this.timeline.scrollTop - this.timeline.clientHeight < 60;
     const first = this.timeline.childElementCount === 0;
     this.files.begin();
+    this.emails.begin();
     mount(this.timeline, (d.timeline ?? []).length === 0
       ? h('li', { class: 'empty small' }, 'Nothing here yet.')
-      : timelineItems(d.timeline, { names: this.names, files: this.files }));
+      : timelineItems(d.timeline, { names: this.names, files: this.files, emails: this.emails }));
     this.files.sweep();
+    this.emails.sweep();
+    this.composer?.conversationChanged();
     if (first || atBottom) this.timeline.scrollTop = this.timeline.scrollHeight;
 
     // A new message from the customer reopens (or restarts) the messaging window.

@@ -10,6 +10,7 @@ import { channelName } from './channels.js';
 import { clock, iso, duration, stopwatch } from './time.js';
 import { handoffCard } from './handoff.js';
 import { messageMeta } from './desk-message-meta.js';
+import { emailHead } from './desk-email.js';
 
 const DELIVERY = {
   queued: 'queued',
@@ -33,7 +34,17 @@ function deliveryError(e) {
     h('span', { class: 'delivery-error-text' }, e.error));
 }
 
-function message(e, { names, files, byProvider }) {
+// An e-mail (the host sends its `email` view): headers, then the body that the
+// conversation's EmailShelf keeps (desk-email.js), then its files.
+function emailContent(e, { files, emails }) {
+  // Pictures the mail shows inline are not listed again among its files.
+  const inline = new Set(e.email.inline_attachments ?? []);
+  const listed = { ...e, attachments: (e.attachments ?? []).filter((a) => !inline.has(a.id)) };
+  return h('div', { class: 'bubble email-card', 'data-testid': 'email' },
+    emailHead(e.email), emails.body(e), files.list(listed));
+}
+
+function message(e, { names, files, byProvider, emails }) {
   const out = e.direction === 'out';
   const auto = e.data?.auto === true;
   const who = out ? (auto ? 'Automatic' : (names.get(e.author_agent_id) ?? 'Agent')) : null;
@@ -48,7 +59,8 @@ function message(e, { names, files, byProvider }) {
     : null;
   const text = meta.replacesBody || !String(e.body ?? '').trim() ? null : h('div', { class: 'bubble-text' }, e.body);
   return [
-    h('div', { class: 'bubble' }, meta.before, text, meta.after, files.list(e)),
+    e.email && emails ? emailContent(e, { files, emails })
+      : h('div', { class: 'bubble' }, meta.before, text, meta.after, files.list(e)),
     deliveryError(e),
     h('div', { class: 'meta' },
       h('span', { class: 'meta-channel' }, channelName(e.channel)),
@@ -204,16 +216,18 @@ const RENDER = {
 
 /**
  * The list items of a timeline. `names` maps agent ids to names where known; `files`
- * is the conversation's FileShelf (desk-files.js), which keeps fetched pictures.
+ * is the conversation's FileShelf (desk-files.js), which keeps fetched pictures;
+ * `emails` its EmailShelf (desk-email.js), which keeps e-mail frames.
  */
-export function timelineItems(events, { names = new Map(), files }) {
+export function timelineItems(events, { names = new Map(), files, emails }) {
   const byProvider = new Map(events.filter((e) => e.provider_id).map((e) => [e.provider_id, e]));
-  const ctx = { names, files, byProvider };
+  const ctx = { names, files, byProvider, emails };
   return events.map((e) => {
     const render = RENDER[e.kind] ?? ((ev) => system(ev, 'sys-other'));
     const side = e.kind === 'message' ? (e.direction === 'out' ? 'out' : 'in') : 'mid';
     return h('li', {
-      class: ['tl', `tl-${e.kind}`, `tl-${side}`, e.data?.auto && 'tl-auto'],
+      class: ['tl', `tl-${e.kind}`, `tl-${side}`, e.data?.auto && 'tl-auto',
+        e.email && 'tl-email', e.email?.automatic && 'tl-email-automatic'],
       'data-testid': 'timeline-event',
       'data-kind': e.kind,
       'data-channel': e.channel ?? '',

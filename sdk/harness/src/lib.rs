@@ -13,6 +13,13 @@
 //! instance a connector built against an older plugin API next to its
 //! current build.
 //!
+//! An e-mail connector talks to real mail servers through the host's streams
+//! (only to the servers its config names): run them on `127.0.0.1` in the
+//! test and trust the test's CA with [`Harness::load_with_extra_ca`] (or pass
+//! a whole [`StreamsConfig`] to [`Harness::load_with_streams`]). Its `mailer`
+//! exports are [`Harness::poll_mail`], [`Harness::handle_mail_webhook`] and
+//! [`Harness::send_mail`].
+//!
 //! ```no_run
 //! use switchboard_harness::{Harness, plugin_dir};
 //! # async fn demo() {
@@ -37,10 +44,11 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 pub use switchboard_plugin_host::bindings;
 pub use switchboard_plugin_host::{
-    AgentCandidate, Attachment, AttachmentDownload, CallError, CandidateSet, ChannelEvent,
-    ChannelInfo, DownloadError, Downloaded, HttpFailure, HttpRequest, HttpResponse, Limits,
-    LoadError, OutboundMessage, OutboundRequest, OutboundResponse, PluginError, PluginHost,
-    PollOutcome, SendReceipt, TemplateInfo, WARM_POLICY_CALLS, WebhookOutcome,
+    AgentCandidate, Attachment, AttachmentDownload, Automatic, CallError, CandidateSet,
+    ChannelEvent, ChannelInfo, Copies, DownloadError, Downloaded, Envelope, HttpFailure,
+    HttpRequest, HttpResponse, Limits, LoadError, MailBatch, OutboundMessage, OutboundRequest,
+    OutboundResponse, PluginError, PluginHost, PollOutcome, SendReceipt, StreamsConfig,
+    StreamsConfigError, TemplateInfo, WARM_POLICY_CALLS, WebhookOutcome,
 };
 use switchboard_plugin_host::{BoxFuture, HostServices, KvFailure, LoadSpec};
 
@@ -190,10 +198,49 @@ impl Harness {
         limits: Limits,
         extra_allowed_hosts: &[&str],
     ) -> Result<Harness, LoadError> {
+        Harness::load_with_streams(
+            dir,
+            config,
+            limits,
+            extra_allowed_hosts,
+            StreamsConfig::default(),
+        )
+    }
+
+    /// Loads an e-mail connector whose servers present certificates of the
+    /// test's own CA: `ca_pem` is trusted besides the public roots, as the
+    /// server trusts `SWITCHBOARD_EXTRA_CA_FILE`. Default limits.
+    pub fn load_with_extra_ca(
+        dir: &Path,
+        config: &[(&str, &str)],
+        ca_pem: &str,
+    ) -> Result<Harness, LoadError> {
+        let mut streams = StreamsConfig::default();
+        streams
+            .add_pem_roots(ca_pem.as_bytes())
+            .map_err(|e| LoadError::Component {
+                plugin: dir.display().to_string(),
+                message: e.to_string(),
+            })?;
+        Harness::load_with_streams(dir, config, Limits::default(), &[], streams)
+    }
+
+    /// Loads with explicit limits, extra allowed origins and streams settings
+    /// (trusted roots, deadlines and budgets of an e-mail connector's
+    /// connections).
+    pub fn load_with_streams(
+        dir: &Path,
+        config: &[(&str, &str)],
+        limits: Limits,
+        extra_allowed_hosts: &[&str],
+        streams: StreamsConfig,
+    ) -> Result<Harness, LoadError> {
         let services = Arc::new(FakeServices::default());
-        let host = PluginHost::new(limits, services.clone()).map_err(|e| LoadError::Component {
-            plugin: dir.display().to_string(),
-            message: e.to_string(),
+        let host = PluginHost::with_streams(limits, services.clone(), streams).map_err(|e| {
+            LoadError::Component {
+                plugin: dir.display().to_string(),
+                message: e.to_string(),
+            }
         })?;
         let id = load_into(&host, dir, config, extra_allowed_hosts)?;
         Ok(Harness { host, services, id })
@@ -306,6 +353,36 @@ impl Harness {
     ) -> Result<Result<PollOutcome, PluginError>, CallError> {
         self.host.poll(&self.id, cursor).await
     }
+
+    /// Whether the plugin is an e-mail connector (exports `mailer`).
+    pub fn is_mail(&self) -> bool {
+        self.host.is_mail(&self.id)
+    }
+
+    /// Calls `mailer.poll-mail` with this cursor.
+    pub async fn poll_mail(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<Result<MailBatch, PluginError>, CallError> {
+        self.host.poll_mail(&self.id, cursor).await
+    }
+
+    /// Calls `mailer.handle-mail-webhook`.
+    pub async fn handle_mail_webhook(
+        &self,
+        request: &HttpRequest,
+    ) -> Result<Result<MailBatch, PluginError>, CallError> {
+        self.host.handle_mail_webhook(&self.id, request).await
+    }
+
+    /// Calls `mailer.send-mail` with these copies.
+    pub async fn send_mail(
+        &self,
+        message: &OutboundMessage,
+        copies: &Copies,
+    ) -> Result<Result<SendReceipt, PluginError>, CallError> {
+        self.host.send_mail(&self.id, message, copies).await
+    }
 }
 
 /// Loads the plugin folder into `host`, enabled, and answers its id.
@@ -365,6 +442,14 @@ pub fn text_message(
         },
         author: None,
         window: bindings::WindowUse::Open,
+    }
+}
+
+/// No `Cc` and no `Bcc`.
+pub fn no_copies() -> Copies {
+    Copies {
+        cc: Vec::new(),
+        bcc: Vec::new(),
     }
 }
 
