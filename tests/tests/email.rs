@@ -30,40 +30,77 @@ const CUSTOMER_PASSWORD: &str = "customer-mailbox-pw";
 const BOSS: &str = "boss@example.test";
 const BOSS_PASSWORD: &str = "boss-mailbox-pw";
 
+const BILLING: &str = "billing@example.test";
+const BILLING_PASSWORD: &str = "billing-mailbox-pw";
+
 /// The mail system, and the host trusting its CA, with the connector
-/// installed as `email` (TLS to both servers, polled every 2 s).
+/// installed as `email` for the support mailbox (TLS to both servers, polled
+/// every 2 s).
 async fn start() -> (MailServer, Server) {
+    start_with(None).await
+}
+
+/// [`start`], with `routing-default` installed with these `channel_queues`
+/// when given.
+async fn start_with(channel_queues: Option<&str>) -> (MailServer, Server) {
     let mail = MailServer::start(&[
         (SUPPORT, SUPPORT_PASSWORD),
+        (BILLING, BILLING_PASSWORD),
         (CUSTOMER, CUSTOMER_PASSWORD),
         (BOSS, BOSS_PASSWORD),
     ])
     .await;
     let twilio = FakeTwilio::start().await;
     let ca = mail.ca_pem_path();
-    let server = Server::start(
-        Options::env(&[
-            ("SWITCHBOARD_EXTRA_CA_FILE", ca.to_str().unwrap()),
-            ("SWITCHBOARD_OUTBOX_RETRY_BASE_MS", "200"),
-        ]),
-        &twilio,
-    )
-    .await;
+    let options = Options::env(&[
+        ("SWITCHBOARD_EXTRA_CA_FILE", ca.to_str().unwrap()),
+        ("SWITCHBOARD_OUTBOX_RETRY_BASE_MS", "200"),
+    ]);
+    let data = provision(&options, &twilio).await;
+    if let Some(queues) = channel_queues {
+        let policy = plugin_dist().join("routing-default");
+        cli(
+            data.path(),
+            &options,
+            &[
+                "plugin",
+                "install",
+                policy.to_str().unwrap(),
+                "--config",
+                &format!("channel_queues={queues}"),
+            ],
+        )
+        .await;
+    }
+    let server = Server::start_in(std::sync::Arc::new(data), options).await;
+    install_mailbox(&server, &mail, "email", SUPPORT, SUPPORT_PASSWORD).await;
+    (mail, server)
+}
+
+/// Installs the connector under `id` for one mailbox.
+async fn install_mailbox(
+    server: &Server,
+    mail: &MailServer,
+    id: &str,
+    address: &str,
+    password: &str,
+) {
     let (status, body) = server
         .post(
             "/api/v1/plugins",
             json!({
                 "path": plugin_dist().join("email"),
+                "id": id,
                 "config": {
-                    "address": SUPPORT,
+                    "address": address,
                     "display_name": "Example Support",
                     "imap_host": mail.host(),
                     "imap_port": mail.imap_port().to_string(),
                     "smtp_host": mail.host(),
                     "smtp_port": mail.smtps_port().to_string(),
                     "security": "tls",
-                    "username": SUPPORT,
-                    "password": SUPPORT_PASSWORD,
+                    "username": address,
+                    "password": password,
                     "poll_seconds": "2",
                 },
             }),
@@ -71,10 +108,9 @@ async fn start() -> (MailServer, Server) {
         .await;
     assert_eq!(status, 201, "installing the e-mail connector: {body}");
     assert!(
-        !body.to_string().contains(SUPPORT_PASSWORD),
+        !body.to_string().contains(password),
         "the mailbox password never comes back: {body}"
     );
-    (mail, server)
 }
 
 fn customer_mail(message_id: &str, subject: &str, extra_headers: &str, body: &str) -> Vec<u8> {
@@ -553,5 +589,43 @@ async fn the_mailbox_survives_a_restarted_imap_server_and_hostile_mail() {
             .as_str()
             .unwrap()
             .contains("real words")
+    );
+}
+
+#[tokio::test]
+async fn each_mailbox_feeds_its_own_queue() {
+    let (mail, server) = start_with(Some("email=support,email-billing=billing")).await;
+    install_mailbox(&server, &mail, "email-billing", BILLING, BILLING_PASSWORD).await;
+    mail.deliver(
+        &customer_mail("q.support@example.test", "where is my parcel", "", "hello"),
+        SUPPORT,
+    )
+    .await;
+    let billing = format!(
+        "From: Bo Payer <boss@example.test>\r\nTo: {BILLING}\r\nSubject: invoice\r\n\
+         Message-ID: <q.billing@example.test>\r\nDate: Mon, 07 Dec 2026 09:00:00 +0000\r\n\r\nwrong amount\r\n"
+    );
+    mail.deliver(billing.as_bytes(), BILLING).await;
+    let on_billing = arrived(&server, &mail, BOSS, "q.billing@example.test").await;
+    assert_eq!(on_billing["plugin_id"], "email-billing");
+    arrived(&server, &mail, CUSTOMER, "q.support@example.test").await;
+    let queues = server
+        .eventually(Duration::from_secs(15), || async {
+            let (_, board) = server.get("/api/v1/wallboard").await;
+            let waiting = |name: &str| {
+                board["queues"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|q| q["name"] == name || q["id"] == name)
+                    .and_then(|q| q["waiting"].as_u64())
+            };
+            (waiting("billing") == Some(1) && waiting("support") == Some(1)).then_some(board)
+        })
+        .await;
+    assert!(
+        queues.is_some(),
+        "each mailbox's mail waits in its own queue: {}",
+        server.get("/api/v1/wallboard").await.1
     );
 }

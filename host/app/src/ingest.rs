@@ -475,10 +475,18 @@ impl Ingest {
                     if let Some(routing) = self.routing.clone().filter(|_| routed) {
                         let (conversation, contact) = (conversation_id.clone(), contact_id.clone());
                         let channel = channel.to_string();
+                        // The connector goes with the task, so a policy can give one
+                        // account (a mailbox, a number) a queue of its own.
+                        let attributes = std::collections::BTreeMap::from([(
+                            "plugin_id".to_string(),
+                            plugin_id.to_string(),
+                        )]);
                         // Routing runs after the provider is answered; a task lost to a
                         // crash in between is recreated by the start-up reconciliation.
                         tokio::spawn(async move {
-                            routing.on_inbound(&conversation, &contact, &channel).await;
+                            routing
+                                .on_inbound_with(&conversation, &contact, &channel, attributes)
+                                .await;
                         });
                     }
                     self.notifier.conversation(

@@ -9,6 +9,9 @@ use switchboard_sdk::routing::{
 use crate::settings::{Settings, valid_queue};
 use crate::task::{self, MENU, PRIORITY, QUEUE};
 
+/// The task attribute naming the connector the conversation came through.
+pub const PLUGIN_ID: &str = "plugin_id";
+
 /// The channel whose tasks get the IVR.
 pub const VOICE: &str = "voice";
 /// Prompt id of the IVR menu the host plays.
@@ -20,7 +23,9 @@ pub const MENU_TIMEOUT_MS: u32 = 5_000;
 ///
 /// - **Queue**: the task attribute `queue`; else, for a call when `ivr_menu`
 ///   is set, the queue of the digit in the task attribute `menu`; else the
-///   channel's queue from `channel_queues`, or `default_queue`.
+///   queue `channel_queues` gives the connector (the task attribute
+///   `plugin_id`, e.g. `email-billing=billing`), else the channel's, else
+///   `default_queue`.
 /// - **Priority**: the task attribute `priority`, else the channel's from
 ///   `channel_priority` (or `default_priority`); plus `vip_boost` for a VIP
 ///   contact.
@@ -69,7 +74,11 @@ pub fn classify(settings: &Settings, task: &TaskInfo) -> Result<Classification, 
             settings.queue_for(channel)
         }
     } else {
-        settings.queue_for(channel)
+        // A connector installed for one account (the billing@ mailbox, a second
+        // WhatsApp number) can have a queue of its own: its plugin id first.
+        task::task_attribute(task, PLUGIN_ID)
+            .and_then(|plugin| settings.queue_named(plugin))
+            .unwrap_or_else(|| settings.queue_for(channel))
     }
     .to_owned();
 
@@ -163,6 +172,20 @@ mod tests {
             min_proficiency: None,
             overflow_queue: Some(queue.into()),
         }
+    }
+
+    #[test]
+    fn a_connector_can_have_its_own_queue_before_its_channel() {
+        let settings = Settings::load(|key| {
+            (key == "channel_queues").then(|| "email=support,email-billing=billing".to_owned())
+        })
+        .unwrap();
+        let billing = task("email", &[(PLUGIN_ID, "email-billing")], None);
+        assert_eq!(classify(&settings, &billing).unwrap().queue, "billing");
+        let support = task("email", &[(PLUGIN_ID, "email")], None);
+        assert_eq!(classify(&settings, &support).unwrap().queue, "support");
+        let unlisted = task("email", &[(PLUGIN_ID, "email-sales")], None);
+        assert_eq!(classify(&settings, &unlisted).unwrap().queue, "support");
     }
 
     #[test]

@@ -185,6 +185,15 @@ impl Settings {
         Settings::load(|_| None).expect("the built-in defaults are valid")
     }
 
+    /// The queue `channel_queues` names for exactly `key` (a channel or a
+    /// connector's plugin id), if any.
+    pub fn queue_named(&self, key: &str) -> Option<&str> {
+        self.channel_queues
+            .iter()
+            .find(|(c, _)| c.eq_ignore_ascii_case(key))
+            .map(|(_, queue)| queue.as_str())
+    }
+
     /// The queue of a channel (matched case-insensitively).
     pub fn queue_for(&self, channel: &str) -> &str {
         self.channel_queues
