@@ -245,6 +245,7 @@ fn field_mail(posting: &Posting) -> FieldMail {
 }
 
 /// Bounce types that are final failures (not soft, not informational).
+/// `Subscribe` and `Unsubscribe` are list requests answering a delivered mail.
 fn is_final_bounce(kind: &str) -> bool {
     !matches!(
         kind,
@@ -252,6 +253,7 @@ fn is_final_bounce(kind: &str) -> bool {
             | "SoftBounce"
             | "AutoResponder"
             | "Subscribe"
+            | "Unsubscribe"
             | "AddressChange"
             | "DnsError"
             | "OpenRelayTest"

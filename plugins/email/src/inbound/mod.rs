@@ -392,41 +392,80 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
-/// IMAP part paths (`1`, `2.1`…) of the message's parts, by part index.
-pub fn part_paths(message: &Message<'_>) -> Vec<Option<String>> {
-    let mut paths = vec![None; message.parts.len()];
-    match message.parts.first().map(|root| &root.body) {
-        Some(PartType::Multipart(children)) => {
-            // Explicit stack: nesting depth is the sender's choice.
-            let mut stack: Vec<(u32, String)> = children
-                .iter()
-                .enumerate()
-                .rev()
-                .map(|(i, id)| (*id, (i + 1).to_string()))
-                .collect();
-            let mut visited = 0usize;
-            while let Some((id, path)) = stack.pop() {
-                visited += 1;
-                if visited > message.parts.len() {
-                    break;
-                }
-                let Some(part) = message.parts.get(id as usize) else {
-                    continue;
-                };
-                if let PartType::Multipart(children) = &part.body {
-                    for (i, child) in children.iter().enumerate().rev() {
-                        stack.push((*child, format!("{path}.{}", i + 1)));
+/// Deeper parts get no IMAP path: no real mail nests this far, and building
+/// paths for a hostile message nested thousands deep would cost memory that
+/// grows with the square of the depth.
+pub const MAX_PART_DEPTH: usize = 64;
+
+/// Where each part sits in the MIME tree: its parent and its number among the
+/// parent's children, so an IMAP part path (`1`, `2.1`…) is built only for
+/// the parts that need one, in memory linear in the number of parts.
+pub struct PartPaths {
+    /// By part index: the parent's index (`None` for top-level parts) and the
+    /// 1-based position among its siblings; `None` for unreached parts.
+    place: Vec<Option<(Option<usize>, usize)>>,
+}
+
+impl PartPaths {
+    /// The tree of `message`.
+    pub fn of(message: &Message<'_>) -> PartPaths {
+        let mut place = vec![None; message.parts.len()];
+        match message.parts.first().map(|root| &root.body) {
+            Some(PartType::Multipart(children)) => {
+                // Explicit stack: nesting depth is the sender's choice.
+                let mut stack: Vec<(u32, Option<usize>, usize)> = children
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .map(|(i, id)| (*id, None, i + 1))
+                    .collect();
+                let mut visited = 0usize;
+                while let Some((id, parent, number)) = stack.pop() {
+                    visited += 1;
+                    if visited > message.parts.len() {
+                        break;
+                    }
+                    let index = id as usize;
+                    let Some(part) = message.parts.get(index) else {
+                        continue;
+                    };
+                    if let PartType::Multipart(children) = &part.body {
+                        for (i, child) in children.iter().enumerate().rev() {
+                            stack.push((*child, Some(index), i + 1));
+                        }
+                    }
+                    if let Some(slot) = place.get_mut(index) {
+                        *slot = Some((parent, number));
                     }
                 }
-                if let Some(slot) = paths.get_mut(id as usize) {
-                    *slot = Some(path);
-                }
             }
+            Some(_) => place[0] = Some((None, 1)),
+            None => {}
         }
-        Some(_) => paths[0] = Some("1".to_owned()),
-        None => {}
+        PartPaths { place }
     }
-    paths
+
+    /// The IMAP path of part `index`, if it has one within [`MAX_PART_DEPTH`].
+    pub fn path(&self, index: usize) -> Option<String> {
+        let mut numbers = Vec::new();
+        let mut at = Some(index);
+        while let Some(i) = at {
+            let (parent, number) = (*self.place.get(i)?)?;
+            numbers.push(number.to_string());
+            if numbers.len() > MAX_PART_DEPTH {
+                return None;
+            }
+            at = parent;
+        }
+        numbers.reverse();
+        Some(numbers.join("."))
+    }
+}
+
+/// IMAP part paths (`1`, `2.1`…) of the message's parts, by part index.
+pub fn part_paths(message: &Message<'_>) -> Vec<Option<String>> {
+    let paths = PartPaths::of(message);
+    (0..message.parts.len()).map(|i| paths.path(i)).collect()
 }
 
 /// The message's attachments: small ones with their bytes, large ones by
@@ -436,7 +475,7 @@ fn attachments(
     context: &Context<'_>,
     problems: &mut Vec<String>,
 ) -> Vec<Attachment> {
-    let paths = part_paths(message);
+    let paths = PartPaths::of(message);
     let mut inline_total = 0usize;
     let mut list = Vec::new();
     let mut dropped: Vec<String> = Vec::new();
@@ -456,7 +495,7 @@ fn attachments(
             .content_id()
             .map(|cid| address::strip_id(cid).to_owned())
             .filter(|cid| !cid.is_empty());
-        let path = paths.get(*id as usize).cloned().flatten();
+        let path = paths.path(*id as usize);
         // Where the part can be found again: the IMAP reference, else its
         // place in the message.
         let reference = match (&context.large_parts, &path) {
