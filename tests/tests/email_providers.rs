@@ -101,10 +101,6 @@ async fn start() -> Env {
         Options::env(&[
             ("SWITCHBOARD_OUTBOX_RETRY_BASE_MS", "100"),
             ("SWITCHBOARD_REOPEN_WINDOW_SECS", "1"),
-            // The first install after `plugins/build.sh` compiles the component
-            // (a cold wasmtime cache) inside the request: over the default 30 s
-            // when several tests do it at once on a busy 2-core machine.
-            ("SWITCHBOARD_HTTP_REQUEST_TIMEOUT_MS", "180000"),
         ]),
         &twilio,
     )

@@ -126,6 +126,16 @@ async fn within(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    // Installing a plugin compiles its component, which on a small machine
+    // with a cold compile cache can take longer than any other request; the
+    // route is for admins only (the token is checked before the body is read).
+    let limit = if request.method() == axum::http::Method::POST
+        && request.uri().path() == "/api/v1/plugins"
+    {
+        limit.max(PLUGIN_INSTALL_TIMEOUT)
+    } else {
+        limit
+    };
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
@@ -140,6 +150,9 @@ async fn within(
         }
     }
 }
+
+/// How long `POST /api/v1/plugins` may take: compiling a large component.
+const PLUGIN_INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
 
 async fn not_found() -> ApiError {
     ApiError::not_found("no such route")
