@@ -18,8 +18,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use switchboard_core::{Direction, retry_delay};
 use switchboard_plugin_host::{DownloadError, PluginHost, bindings};
 use switchboard_store::{AttachmentRow, Store};
@@ -29,6 +27,7 @@ use crate::blobs::{BlobError, BlobStore, sniff};
 use crate::clock::now_ms;
 use crate::error::{AppError, AppResult, ErrorKind};
 use crate::notify::Notifier;
+use crate::signing;
 
 /// Attachment tuning.
 #[derive(Debug, Clone)]
@@ -184,12 +183,7 @@ impl Attachments {
     }
 
     fn signature(&self, id: &str, expires: i64) -> String {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
-        mac.update(id.as_bytes());
-        mac.update(b"\0");
-        mac.update(expires.to_string().as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        signing::hmac_hex(&self.key, &[id.as_bytes(), expires.to_string().as_bytes()])
     }
 
     /// A URL a provider can fetch `id` from until the TTL runs out.
@@ -204,14 +198,7 @@ impl Attachments {
 
     /// A file behind a signed URL; refused when the signature is wrong or expired.
     pub async fn open_signed(&self, id: &str, expires: i64, sig: &str) -> AppResult<ServedFile> {
-        let expected = self.signature(id, expires);
-        let matches = expected.len() == sig.len()
-            && expected
-                .bytes()
-                .zip(sig.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        if !matches {
+        if !signing::same(&self.signature(id, expires), sig) {
             return Err(AppError::forbidden("the media link is not valid"));
         }
         if expires < now_ms() / 1000 {

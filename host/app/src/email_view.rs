@@ -32,15 +32,14 @@ mod tests;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde_json::{Value, json};
-use sha2::Sha256;
 use switchboard_core::{Direction, EventKind};
 use switchboard_store::{Store, TimelineEvent};
 
 use crate::clock::now_ms;
 use crate::error::{AppError, AppResult, ErrorKind};
+use crate::signing;
 
 pub use sanitize::InlineImage;
 
@@ -358,13 +357,14 @@ impl EmailViews {
     }
 
     fn signature(&self, event_id: &str, expires: i64) -> String {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
-        mac.update(b"email-frame\0");
-        mac.update(event_id.as_bytes());
-        mac.update(b"\0");
-        mac.update(expires.to_string().as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        signing::hmac_hex(
+            &self.key,
+            &[
+                b"email-frame",
+                event_id.as_bytes(),
+                expires.to_string().as_bytes(),
+            ],
+        )
     }
 
     /// The signed frame address of an e-mail event, valid for 12 hours from
@@ -388,14 +388,7 @@ impl EmailViews {
         sig: &str,
         remote_images: bool,
     ) -> AppResult<String> {
-        let expected = self.signature(event_id, expires);
-        let matches = expected.len() == sig.len()
-            && expected
-                .bytes()
-                .zip(sig.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        if !matches {
+        if !signing::same(&self.signature(event_id, expires), sig) {
             return Err(AppError::forbidden("the e-mail link is not valid"));
         }
         if expires < now_ms() / 1000 {

@@ -46,6 +46,7 @@ pub mod outbox;
 pub mod plugins;
 pub mod rate;
 pub mod routing;
+pub mod signing;
 pub mod supervisor;
 pub mod tasks;
 pub mod text;

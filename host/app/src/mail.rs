@@ -27,15 +27,14 @@
 //!   (metadata `automatic`) but never routed and never answered; a bounce's
 //!   receipt marks the reply it concerns failed.
 
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::Sha256;
 use switchboard_core::{Direction, EventKind, normalize_identity};
 use switchboard_plugin_host::{Automatic, Envelope, bindings};
 use switchboard_store::{Store, THREAD_CONVERSATION_KEY, TimelineEvent};
 
 use crate::error::{AppError, AppResult};
+use crate::signing;
 
 /// The channel name e-mail connectors report.
 pub const EMAIL_CHANNEL: &str = "email";
@@ -64,10 +63,7 @@ impl ThreadTokens {
     }
 
     fn mac(&self, compact_id: &str) -> String {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
-        mac.update(compact_id.as_bytes());
-        let mut hex = hex::encode(mac.finalize().into_bytes());
+        let mut hex = signing::hmac_hex(&self.key, &[compact_id.as_bytes()]);
         hex.truncate(TAG_MAC_HEX);
         hex
     }
@@ -92,14 +88,7 @@ impl ThreadTokens {
             return None;
         }
         let (compact, mac) = tag.split_at(32);
-        let expected = self.mac(compact);
-        let same = expected.len() == mac.len()
-            && expected
-                .bytes()
-                .zip(mac.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        same.then(|| {
+        signing::same(&self.mac(compact), mac).then(|| {
             format!(
                 "{}-{}-{}-{}-{}",
                 &compact[0..8],
