@@ -10,12 +10,20 @@
 //! - Outbound: `POST {api_base}/v3/{domain}/messages.mime` with the MIME the
 //!   connector built (so every header, the Message-ID above all, is ours)
 //!   and every envelope recipient in `to`.
+//! - Delivery failures: a webhook for the `permanent_fail` event at
+//!   `…/hooks/{id}/mailgun/events` posts JSON (`signature` {timestamp, token,
+//!   signature}, `event-data`); a `failed` event with severity `permanent`
+//!   becomes a `failed` receipt of the reply whose Message-ID it names, with
+//!   the SMTP code and description. Temporary failures change nothing
+//!   (Mailgun retries them itself).
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use switchboard_sdk::http::{Request, Response};
 use switchboard_sdk::mail::MailBatch;
-use switchboard_sdk::{HttpRequest, HttpResponse, PluginError, SendReceipt, webhook};
+use switchboard_sdk::{
+    DeliveryReceipt, DeliveryStatus, HttpRequest, HttpResponse, PluginError, SendReceipt, webhook,
+};
 
 use crate::formdata::{self, Field};
 use crate::inbound::fields::{FieldAttachment, FieldMail};
@@ -118,6 +126,9 @@ pub fn handle(
             "Mailgun routes post; this was not a POST".into(),
         ));
     }
+    if webhook::url_path(&request.url).ends_with("/mailgun/events") {
+        return handle_event(request, settings, now_secs);
+    }
     let fields = fields(request)?;
     verify(
         &settings.signing_key,
@@ -145,6 +156,79 @@ pub fn handle(
         .push(switchboard_sdk::ChannelEvent::Message(parsed.message));
     batch.envelopes.push(parsed.envelope);
     if let Some(receipt) = parsed.receipt {
+        batch
+            .events
+            .push(switchboard_sdk::ChannelEvent::Receipt(receipt));
+    }
+    Ok(batch)
+}
+
+/// A delivery event (`…/mailgun/events`): verified like a posting, then a
+/// permanent failure becomes a `failed` receipt; other events are answered
+/// and change nothing.
+fn handle_event(
+    request: &HttpRequest,
+    settings: &Mailgun,
+    now_secs: u64,
+) -> Result<MailBatch, PluginError> {
+    let body: serde_json::Value = serde_json::from_slice(&request.body).map_err(|e| {
+        PluginError::InvalidRequest(format!("Mailgun event: the body is not JSON: {e}"))
+    })?;
+    let text = |v: &serde_json::Value, key: &str| -> String {
+        match v.get(key) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        }
+    };
+    let signature = body.get("signature").cloned().unwrap_or_default();
+    verify(
+        &settings.signing_key,
+        &text(&signature, "timestamp"),
+        &text(&signature, "token"),
+        &text(&signature, "signature"),
+        now_secs,
+    )?;
+    let mut batch = MailBatch {
+        response: Some(HttpResponse::text(200, "ok")),
+        ..MailBatch::default()
+    };
+    let data = body.get("event-data").cloned().unwrap_or_default();
+    let permanent = text(&data, "event") == "failed" && text(&data, "severity") == "permanent";
+    let message_id = data
+        .pointer("/message/headers/message-id")
+        .and_then(serde_json::Value::as_str)
+        .map(|id| {
+            id.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_owned()
+        })
+        .filter(|id| !id.is_empty());
+    if let (true, Some(provider_id)) = (permanent, message_id) {
+        let status = data.get("delivery-status").cloned().unwrap_or_default();
+        let code = text(&status, "code");
+        let reason = [text(&status, "description"), text(&status, "message")]
+            .into_iter()
+            .find(|t| !t.trim().is_empty())
+            .unwrap_or_else(|| "permanent failure".to_owned());
+        let recipient = text(&data, "recipient");
+        let mut receipt = DeliveryReceipt::new(provider_id, DeliveryStatus::Failed);
+        receipt.error_code = (!code.is_empty()).then_some(code);
+        receipt.error_message = Some(
+            if recipient.is_empty() {
+                reason
+            } else {
+                format!("{recipient}: {reason}")
+            }
+            .chars()
+            .take(500)
+            .collect(),
+        );
+        receipt.at_ms = data
+            .get("timestamp")
+            .and_then(serde_json::Value::as_f64)
+            .map(|t| (t * 1000.0) as u64);
         batch
             .events
             .push(switchboard_sdk::ChannelEvent::Receipt(receipt));

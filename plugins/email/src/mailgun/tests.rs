@@ -363,3 +363,77 @@ fn answers_become_receipts_or_errors() {
 fn receipt_of(response: &Response) -> Result<SendReceipt, PluginError> {
     receipt(response, &mail())
 }
+
+fn event(severity: &str, signature: &str) -> HttpRequest {
+    let body = serde_json::json!({
+        "signature": {"timestamp": NOW.to_string(), "token": "tok-ev", "signature": signature},
+        "event-data": {
+            "event": "failed",
+            "severity": severity,
+            "timestamp": 1_700_000_000.5,
+            "recipient": "nobody@example.org",
+            "message": {"headers": {"message-id": "<evt-1@example.com>"}},
+            "delivery-status": {"code": 550, "description": "No such user here"}
+        }
+    });
+    HttpRequest {
+        method: "POST".into(),
+        url: "https://sb.example.com/hooks/email/mailgun/events".into(),
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: serde_json::to_vec(&body).unwrap(),
+    }
+}
+
+#[test]
+fn a_permanent_failure_event_fails_the_reply_it_names() {
+    let good = sign(&NOW.to_string(), "tok-ev");
+    let batch = handle(
+        &event("permanent", &good),
+        &settings(),
+        "support@example.com",
+        NOW,
+    )
+    .unwrap();
+    assert!(batch.envelopes.is_empty());
+    match batch.events.as_slice() {
+        [ChannelEvent::Receipt(r)] => {
+            assert_eq!(r.provider_id, "evt-1@example.com");
+            assert_eq!(r.status, DeliveryStatus::Failed);
+            assert_eq!(r.error_code.as_deref(), Some("550"));
+            assert_eq!(
+                r.error_message.as_deref(),
+                Some("nobody@example.org: No such user here")
+            );
+            assert_eq!(r.at_ms, Some(1_700_000_000_500));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Temporary failures are Mailgun's to retry: answered, nothing recorded.
+    let batch = handle(
+        &event("temporary", &good),
+        &settings(),
+        "support@example.com",
+        NOW,
+    )
+    .unwrap();
+    assert!(batch.events.is_empty());
+    // Forged or stale events are refused like postings.
+    assert!(matches!(
+        handle(
+            &event("permanent", &"0".repeat(64)),
+            &settings(),
+            "support@example.com",
+            NOW
+        ),
+        Err(PluginError::Unauthorized(_))
+    ));
+    assert!(matches!(
+        handle(
+            &event("permanent", &good),
+            &settings(),
+            "support@example.com",
+            NOW + 3600
+        ),
+        Err(PluginError::Unauthorized(_))
+    ));
+}
