@@ -5,7 +5,6 @@
 #   - PostgreSQL listening on 127.0.0.1:5432 with trust auth for user postgres;
 #   - headless Chromium, Node and npm (the browser tests);
 #   - sipp and baresip (the voice tests' SIP peers);
-#   - sqlite3 (the e-mail browser test seeds mail into the store);
 #   - Postfix and Dovecot (IMAP, LMTP) for the e-mail tests, which start their own
 #     instances (tests/src/mail.rs); the system-wide services the packages install are
 #     stopped and disabled so that nothing else listens on ports 25/143/993;
@@ -33,7 +32,6 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 command -v baresip >/dev/null 2>&1 || missing+=(baresip)
-command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
 # The e-mail tests' real mail system (tests/src/mail.rs runs these binaries directly).
 [ -x /usr/lib/postfix/sbin/master ] || missing+=(postfix)
 [ -x /usr/lib/dovecot/imap ] || missing+=(dovecot-imapd)

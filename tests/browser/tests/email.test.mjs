@@ -1,15 +1,15 @@
-// E-mail in the agent desk, end to end in headless Chromium against the real binary.
+// E-mail in the agent desk, end to end in headless Chromium against the real binary
+// and the real e-mail connector (plugins/dist/email), installed through the API with
+// provider `postmark` and pointed at a Postmark stand-in on 127.0.0.1 that checks what
+// Postmark checks (the server token, JSON in and out, the shape of a send) and records
+// every request. Nothing the desk asks for is intercepted.
 //
-// The e-mail connector is not part of this test: Ann's conversation starts with an
-// SMS (the real sms-twilio connector), then two e-mails are written into it the way
-// the connector's ingest stores them — timeline events on channel `email` with the
-// raw HTML in `data.metadata.html_body` — straight into the server's SQLite file
-// (with Debian's `sqlite3`), plus an uploaded picture bound to the mail as its inline
-// `cid:` image. Everything the desk shows is then the host's real read path: the
-// sanitizing, the quote split, the signed frame and its policy. The reply channels
-// are answered with an e-mail channel (as the host will once the connector is
-// installed) and the send is caught before the host, which has no e-mail plugin here,
-// so the test reads exactly what the composer sends.
+// Ann texts first (the real sms-twilio connector); her address is added to her contact,
+// then her mails arrive through the connector's real webhook (`POST /hooks/email/postmark`
+// with the webhook's Basic credentials and Postmark's inbound JSON): her first mail, an
+// automatic reply with an attachment too large to keep, and a reply to her first mail
+// (In-Reply-To/References) in HTML with a Gmail-style quoted history, a script, a remote
+// banner and an inline `cid:` picture among its Attachments.
 //
 // - the HTML mail shows in a sandboxed frame; the script, the onerror handler and the
 //   javascript: link in it did nothing (`window.__pwned` stays unset, in the desk and
@@ -19,28 +19,34 @@
 // - the automatic reply is muted with its label, and the connector's warning shows;
 // - the composer: To is Ann's address, the subject is "Re: Order 1042 damaged" (not
 //   "Re: Re:"), "Cc all (2)" copies who Ann copied, a Bcc, a file chip, "Include
-//   quoted message" on, my signature shown and edited in its dialog; what is sent.
+//   quoted message" on, my signature shown and edited in its dialog; the reply really
+//   goes out: Postmark receives it with the token, the subject, the Cc and Bcc, the
+//   file and In-Reply-To of Ann's mail, and the desk shows it sent.
 // Screenshots go to tests/browser/artifacts/email-*.png.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
 
 import { launch, screenshot, unnamedControls, watch } from '../lib/browser.mjs';
 import { png } from '../lib/graph.mjs';
-import { api, createAgent, login, signedTwilioSms, startServer, waitFor } from '../lib/server.mjs';
-
-const run = promisify(execFile);
+import { api, createAgent, login, REPO, signedTwilioSms, startServer, waitFor } from '../lib/server.mjs';
 
 const AGENT = { email: 'wes@email.test', password: 'wes-password-1', name: 'Wes Agent' };
 const ANN = { phone: '+15550142424', email: 'ann@example.com', name: 'Ann Example' };
+const SHOP = 'help@shop.example';
 const SIGNATURE = 'Wes Agent\nShop Support';
 const LOGO = png(64, 64, (x, y) => ((x - 32) ** 2 + (y - 32) ** 2 < 700 ? [122, 79, 214] : [255, 255, 255]));
 const BANNER = png(120, 40, (x) => [240 - x, 120, 40 + x]);
+const POSTMARK_TOKEN = 'browser-postmark-server-token-7c1e';
+const HOOK_USER = 'postmark-hook';
+const HOOK_PASSWORD = 'browser-postmark-hook-pass-93';
+// One run's Message-IDs (a rerun on a kept data folder is never a duplicate).
+const RUN = randomUUID().slice(0, 8);
+const FIRST_ID = `order-1042-${RUN}@mail.example.com`;
+const MAIN_ID = `order-1042-photos-${RUN}@mail.example.com`;
 
 let server;
 let browser;
@@ -49,6 +55,67 @@ let token;
 let remote; // the "internet": counts what is fetched from it
 let remoteBase;
 const remoteHits = [];
+let postmark; // the Postmark API stand-in
+
+/**
+ * A stand-in for Postmark's send API: `POST /email` with `X-Postmark-Server-Token`,
+ * `Accept` and `Content-Type` JSON and a body with From, To, a text or HTML body, and
+ * well-formed Headers and Attachments; anything else is refused the way Postmark
+ * refuses it. Every request is recorded with its answer.
+ */
+async function startPostmark(serverToken) {
+  const requests = [];
+  const http = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks).toString('utf8');
+      const record = { method: req.method, path: req.url, headers: req.headers, raw, json: null, status: 0, answer: null };
+      const answer = (status, body) => {
+        record.status = status;
+        record.answer = body;
+        requests.push(record);
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      const error = (status, code, message) => answer(status, { ErrorCode: code, Message: message });
+      if (req.url !== '/email') return error(404, 0, 'Not found');
+      if (req.method !== 'POST') return error(405, 0, 'Method not allowed');
+      const given = req.headers['x-postmark-server-token'];
+      if (!given) return error(401, 10, 'No Account or Server API tokens were supplied in the HTTP headers.');
+      if (given !== serverToken) return error(401, 10, 'The Server Token you provided in the X-Postmark-Server-Token request header was invalid.');
+      if (!/application\/json/i.test(req.headers.accept ?? '')) return error(406, 0, 'The Accept header must be application/json.');
+      if (!/application\/json/i.test(req.headers['content-type'] ?? '')) return error(415, 0, 'The Content-Type header must be application/json.');
+      let mail;
+      try {
+        mail = JSON.parse(raw);
+      } catch {
+        return error(422, 402, 'Received invalid JSON input.');
+      }
+      record.json = mail;
+      const text = (k) => (typeof mail[k] === 'string' && mail[k].trim() ? mail[k] : null);
+      if (!text('From')) return error(422, 300, "Invalid 'From' address: ''.");
+      if (!text('To')) return error(422, 300, 'Zero recipients specified');
+      if (!text('TextBody') && !text('HtmlBody')) return error(422, 300, 'Provide either email TextBody or HtmlBody or both.');
+      if (mail.Headers != null && !(Array.isArray(mail.Headers)
+        && mail.Headers.every((h) => typeof h.Name === 'string' && typeof h.Value === 'string'))) {
+        return error(422, 300, "Invalid 'Headers': expected [{Name, Value}].");
+      }
+      if (mail.Attachments != null && !(Array.isArray(mail.Attachments) && mail.Attachments.every((f) =>
+        typeof f.Name === 'string' && typeof f.ContentType === 'string' && typeof f.Content === 'string'
+        && /^[A-Za-z0-9+/]*={0,2}$/.test(f.Content)))) {
+        return error(422, 300, "Invalid 'Attachments'.");
+      }
+      return answer(200, { To: mail.To, SubmittedAt: new Date().toISOString(), MessageID: randomUUID(), ErrorCode: 0, Message: 'OK' });
+    });
+  });
+  await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
+  return {
+    base: `http://127.0.0.1:${http.address().port}`,
+    requests,
+    close: () => new Promise((resolve) => { http.closeAllConnections?.(); http.close(() => resolve()); }),
+  };
+}
 
 before(async () => {
   remote = createServer((req, res) => {
@@ -58,38 +125,82 @@ before(async () => {
   });
   await new Promise((resolve) => remote.listen(0, '127.0.0.1', resolve));
   remoteBase = `http://127.0.0.1:${remote.address().port}`;
+  postmark = await startPostmark(POSTMARK_TOKEN);
   server = await startServer();
   browser = await launch();
   admin = await login(server.base, server.adminEmail, server.adminPassword);
   await createAgent(server.base, admin, AGENT);
   token = await login(server.base, AGENT.email, AGENT.password);
+  // The real e-mail connector, sending through the stand-in.
+  const installed = await api(server.base, admin, 'POST', '/api/v1/plugins', {
+    path: path.join(REPO, 'plugins', 'dist', 'email'),
+    id: 'email',
+    config: {
+      address: SHOP,
+      display_name: 'Shop Support',
+      provider: 'postmark',
+      postmark_server_token: POSTMARK_TOKEN,
+      postmark_webhook_user: HOOK_USER,
+      postmark_webhook_password: HOOK_PASSWORD,
+      postmark_api_base: postmark.base,
+    },
+    allow_hosts: [postmark.base],
+  });
+  const text = JSON.stringify(installed);
+  assert.ok(!text.includes(POSTMARK_TOKEN) && !text.includes(HOOK_PASSWORD), `secrets never come back: ${text}`);
 });
 
 after(async () => {
   await browser?.close();
   await server?.stop();
+  await postmark?.close();
   await new Promise((resolve) => remote?.close(resolve));
 });
 
-const q = (v) => (v === null || v === undefined ? 'NULL' : typeof v === 'number' ? String(v) : `'${String(v).replace(/'/g, "''")}'`);
-
-/** Runs SQL on the server's SQLite file (WAL: the server keeps running). */
-async function sql(statement) {
-  const db = path.join(server.dataDir, 'switchboard.db');
-  const { stdout } = await run('sqlite3', ['-cmd', '.timeout 10000', db, statement]);
-  return stdout.trim();
+/** Posts a Postmark inbound webhook the way Postmark does, with the URL's Basic credentials. */
+async function postmarkInbound(body, { user = HOOK_USER, password = HOOK_PASSWORD } = {}) {
+  const res = await fetch(`${server.base}/hooks/email/postmark`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+    },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, text: await res.text() };
 }
 
-/** Stores an inbound e-mail in a conversation the way the connector's ingest would. */
-async function storeEmail({ contactId, conversationId, at, body, metadata, attachments = [] }) {
-  const id = randomUUID();
-  await sql(`INSERT INTO timeline_event (id, contact_id, conversation_id, channel, plugin_id, direction, kind, body,
-      attachments, identity_kind, identity_value, provider_id, sent_at, occurred_at, data)
-    VALUES (${q(id)}, ${q(contactId)}, ${q(conversationId)}, 'email', 'email', 'in', 'message', ${q(body)},
-      ${q(JSON.stringify(attachments))}, 'email', ${q(ANN.email)}, ${q(`<${id}@mail.example.com>`)}, ${at}, ${at},
-      ${q(JSON.stringify({ metadata }))});
-    UPDATE conversation SET last_channel = 'email', last_plugin_id = 'email', updated_at = ${at} WHERE id = ${q(conversationId)};`);
-  return id;
+/** Postmark's inbound JSON for a mail from Ann to the shop. */
+function inboundMail({ messageId, subject, text, html = '', headers = [], cc = [], attachments = [] }) {
+  return {
+    FromName: ANN.name,
+    MessageStream: 'inbound',
+    From: ANN.email,
+    FromFull: { Email: ANN.email, Name: ANN.name, MailboxHash: '' },
+    To: `"Shop Support" <${SHOP}>`,
+    ToFull: [{ Email: SHOP, Name: 'Shop Support', MailboxHash: '' }],
+    Cc: cc.map((c) => (c.Name ? `"${c.Name}" <${c.Email}>` : c.Email)).join(', '),
+    CcFull: cc.map((c) => ({ Email: c.Email, Name: c.Name ?? '', MailboxHash: '' })),
+    Bcc: '',
+    BccFull: [],
+    OriginalRecipient: SHOP,
+    Subject: subject,
+    MessageID: randomUUID(),
+    ReplyTo: '',
+    MailboxHash: '',
+    Date: new Date().toUTCString().replace('GMT', '+0000'),
+    TextBody: text,
+    HtmlBody: html,
+    StrippedTextReply: '',
+    Tag: '',
+    Headers: [
+      { Name: 'Return-Path', Value: `<${ANN.email}>` },
+      { Name: 'X-Spam-Status', Value: 'No' },
+      { Name: 'Message-ID', Value: `<${messageId}>` },
+      ...headers,
+    ],
+    Attachments: attachments,
+  };
 }
 
 function mainHtml() {
@@ -97,7 +208,7 @@ function mainHtml() {
 <script>window.__pwned = 'script'</script><meta http-equiv="refresh" content="0;url=https://evil.example/"></head>
 <body onload="window.top.__pwned = 'onload'"><div dir="ltr">
 <p style="color:#17803d; position:fixed; top:0; left:0; right:0; z-index:99999">Hello, the parcel for <b>order 1042</b> arrived <u>damaged</u>. Photos below.</p>
-<p><img src="cid:logo@mail.example.com" alt="Parcel photo" width="64" height="64"> <img src="${remoteBase}/banner.png?to=ann" alt="Shop banner" width="120" height="40"></p>
+<p><img src="cid:photo@x" alt="Parcel photo" width="64" height="64"> <img src="${remoteBase}/banner.png?to=ann" alt="Shop banner" width="120" height="40"></p>
 <p><img src="x" onerror="window.top.__pwned = 'onerror'" alt="broken"> <a href="javascript:window.top.__pwned = 'link'">Click me</a> · <a href="https://example.com/track/1042">Tracking page</a></p>
 <form action="https://evil.example/login"><input name="password" placeholder="Your password"><button>Log in</button></form>
 <iframe src="https://evil.example/"></iframe><svg onload="window.top.__pwned = 'svg'"></svg>
@@ -136,6 +247,7 @@ test('an e-mail in the desk: sandboxed, quote folded, images on request, and the
   } catch (err) {
     await screenshot(p, 'email-failure').catch(() => {});
     err.message += `\npage problems: ${JSON.stringify(watcher.problems(), null, 1)}`;
+    err.message += `\nPostmark calls: ${postmark.requests.map((r) => `${r.method} ${r.path} → ${r.status} ${JSON.stringify(r.answer)}`).join('; ')}`;
     const warnings = server.output().split('\n').filter((l) => /WARN|ERROR/.test(l)).slice(-10);
     err.message += `\nserver warnings:\n${warnings.join('\n')}`;
     throw err;
@@ -157,75 +269,55 @@ async function scenario(p, watcher) {
   }, { what: "Ann's contact" });
   await api(server.base, admin, 'PATCH', `/api/v1/contacts/${contactId}`, { display_name: ANN.name });
   await api(server.base, admin, 'POST', `/api/v1/contacts/${contactId}/identities`, { kind: 'email', value: ANN.email });
-  const { events } = await api(server.base, admin, 'GET', `/api/v1/contacts/${contactId}/timeline`);
-  const conversationId = events.find((e) => e.conversation_id).conversation_id;
-
-  // The mail's inline picture is a file of the host, as the connector would leave it.
-  const upload = await fetch(`${server.base}/api/v1/attachments?filename=parcel.png`, {
-    method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'image/png' }, body: LOGO,
-  }).then((r) => r.json());
-  const logo = upload.attachment;
-
-  const t0 = Date.now();
-  await storeEmail({
-    contactId, conversationId, at: t0 + 1,
-    body: 'I am out of the office until Monday and will read your message then.\n-- \nAnn Example\nExample Ltd.',
-    metadata: {
-      subject: 'Automatic reply: Order 1042',
-      to: ['help@shop.example'],
-      automatic: 'auto_reply',
-      problem: 'an attachment larger than 25 MB was left out',
-    },
-  });
-  const mainId = await storeEmail({
-    contactId, conversationId, at: t0 + 2,
-    body: MAIN_TEXT,
-    metadata: {
-      subject: 'Re: Order 1042 damaged',
-      from: { name: ANN.name, address: ANN.email },
-      to: ['help@shop.example'],
-      cc: [{ name: 'Ben Example', address: 'ben@example.com' }, 'claims@insurer.example'],
-      in_reply_to: '<reply-1@shop.example>',
-      html_body: mainHtml(),
-    },
-    attachments: [{ id: logo.id, url: `/api/v1/attachments/${logo.id}`, status: 'stored', content_type: 'image/png', filename: 'parcel.png', size: LOGO.length }],
-  });
-  await sql(`UPDATE attachment SET event_id = ${q(mainId)}, content_id = '<logo@mail.example.com>', direction = 'in' WHERE id = ${q(logo.id)};`);
-
-  // The host's answers the desk asks for while no e-mail plugin is installed here.
-  await p.route('**/api/v1/conversations/*/reply-channels', (route) => route.fulfill({
-    json: {
-      channels: [
-        { plugin_id: 'email', channel: 'email', display_name: 'E-mail', identity: `email:${ANN.email}`, allowed: true, reason: null },
-        { plugin_id: 'sms-twilio', channel: 'sms', display_name: 'SMS', identity: `phone:${ANN.phone}`, allowed: true, reason: null },
-      ],
-      default: 'email',
-    },
-  }));
-  await p.route('**/api/v1/conversations/*/window*', (route) => route.fulfill({
-    json: { plugin_id: 'email', channel: 'email', has_window: false, open: true, human_agent: false, templates: false },
-  }));
-  const sent = [];
-  await p.route('**/api/v1/conversations/*/messages', async (route) => {
-    if (route.request().method() !== 'POST') return route.continue();
-    sent.push(route.request().postDataJSON());
-    return route.fulfill({ status: 202, json: { event: { id: randomUUID(), kind: 'message', direction: 'out' }, outbox: { status: 'pending' } } });
-  });
 
   const offer = p.getByTestId('offer').first();
   await offer.waitFor({ timeout: 20_000 });
   await offer.getByTestId('offer-accept').click();
   await p.getByTestId('customer-name').filter({ hasText: ANN.name }).waitFor({ timeout: 15_000 });
 
+  // Her mails come in through the connector's webhook. Without the credentials: refused.
+  const first = inboundMail({
+    messageId: FIRST_ID,
+    subject: 'Order 1042 damaged',
+    text: 'My parcel arrived damaged, what now?',
+  });
+  for (const creds of [{ password: 'wrong-password' }, { user: 'someone' }]) {
+    const refused = await postmarkInbound(first, creds);
+    assert.ok([401, 403].includes(refused.status), `${JSON.stringify(creds)}: ${refused.status} ${refused.text}`);
+  }
+  let res = await postmarkInbound(first);
+  assert.equal(res.status, 200, res.text);
+  // Her out-of-office answer, with a scan too large to keep.
+  res = await postmarkInbound(inboundMail({
+    messageId: `auto-${RUN}@mail.example.com`,
+    subject: 'Automatic reply: Order 1042',
+    text: 'I am out of the office until Monday and will read your message then.\n-- \nAnn Example\nExample Ltd.',
+    headers: [{ Name: 'Auto-Submitted', Value: 'auto-replied' }, { Name: 'In-Reply-To', Value: `<${FIRST_ID}>` }],
+    attachments: [{ Name: 'scan.tiff', Content: Buffer.alloc(300 * 1024, 7).toString('base64'), ContentType: 'image/tiff', ContentLength: 300 * 1024, ContentID: '' }],
+  }));
+  assert.equal(res.status, 200, res.text);
+  // Her answer to her first mail: HTML with the history, a picture and a banner.
+  res = await postmarkInbound(inboundMail({
+    messageId: MAIN_ID,
+    subject: 'Re: Order 1042 damaged',
+    text: MAIN_TEXT,
+    html: mainHtml(),
+    cc: [{ Email: 'ben@example.com', Name: 'Ben Example' }, { Email: 'claims@insurer.example' }],
+    headers: [{ Name: 'In-Reply-To', Value: `<${FIRST_ID}>` }, { Name: 'References', Value: `<${FIRST_ID}>` }],
+    attachments: [{ Name: 'parcel.png', Content: LOGO.toString('base64'), ContentType: 'image/png', ContentLength: LOGO.length, ContentID: 'photo@x' }],
+  }));
+  assert.equal(res.status, 200, res.text);
+
   // ------------------------------------------------------------ the HTML mail
   const timeline = p.getByTestId('timeline');
-  const mails = timeline.locator('[data-testid="timeline-event"][data-channel="email"]');
-  await mails.nth(1).waitFor();
-  assert.equal(await mails.count(), 2);
-  const card = mails.nth(1);
+  const mails = timeline.locator('[data-testid="timeline-event"][data-channel="email"][data-kind="message"]');
+  await mails.nth(2).waitFor({ timeout: 15_000 });
+  assert.equal(await mails.count(), 3);
+  const card = mails.nth(2);
   assert.equal(await card.getByTestId('email-subject').textContent(), 'Re: Order 1042 damaged');
   assert.equal(await card.getByTestId('email-addresses').textContent(),
-    'From: Ann Example <ann@example.com>To: help@shop.exampleCc: Ben Example <ben@example.com>, claims@insurer.example');
+    // The connector keeps the addresses of From and Cc, not their display names.
+    'From: ann@example.comTo: help@shop.exampleCc: ben@example.com, claims@insurer.example');
   const frameEl = card.getByTestId('email-frame');
   assert.equal(await frameEl.getAttribute('sandbox'), 'allow-same-origin allow-popups allow-popups-to-escape-sandbox');
   const src = await frameEl.getAttribute('src');
@@ -310,15 +402,16 @@ async function scenario(p, watcher) {
   await screenshot(p, 'email-expanded');
 
   // ------------------------------------------------------------ the automatic reply
-  const auto = mails.nth(0);
+  const auto = mails.nth(1);
   assert.match(await auto.getAttribute('class'), /tl-email-automatic/);
   assert.equal(await auto.getByTestId('email-automatic').textContent(), 'Automatic reply');
-  assert.match(await auto.getByTestId('email-problem').textContent(), /Only partly read: an attachment larger than 25 MB was left out/);
+  assert.match(await auto.getByTestId('email-problem').textContent(), /Only partly read: attachments too large to copy here: scan\.tiff \(/);
   assert.equal(await auto.getByTestId('email-text').textContent(), 'I am out of the office until Monday and will read your message then.');
   const autoQuoted = auto.getByTestId('email-quoted');
   assert.equal(await autoQuoted.isVisible(), false, 'the signature is folded');
   await auto.getByTestId('email-quote-toggle').click();
-  assert.equal(await autoQuoted.textContent(), '-- \nAnn Example\nExample Ltd.');
+  // Mail is CRLF on the wire; the connector keeps the lines as they came.
+  assert.equal((await autoQuoted.textContent()).replace(/\r\n/g, '\n'), '-- \nAnn Example\nExample Ltd.');
 
   // A new message redraws the timeline: the frame comes back as the agent left it.
   await signedTwilioSms(server.base, { from: ANN.phone, body: 'Did you get the photos?' });
@@ -328,8 +421,14 @@ async function scenario(p, watcher) {
     && document.querySelector('img[alt="Shop banner"]').naturalWidth === 120);
 
   // ------------------------------------------------------------ the composer
-  assert.equal(await p.getByTestId('reply-channel').inputValue(), 'email');
+  // Both of Ann's channels can be answered on; the agent picks e-mail. (The host's
+  // default is e-mail, but the desk keeps the channel it chose when the conversation
+  // opened on her text.)
+  const channel = p.getByTestId('reply-channel');
+  await waitFor(async () => (await channel.locator('option').evaluateAll((os) => os.map((o) => o.value).sort())).join() === 'email,sms-twilio',
+    { what: "Ann's reply channels" });
   const fields = p.getByTestId('email-fields');
+  await channel.selectOption('email');
   await fields.waitFor();
   assert.equal(await p.getByTestId('email-to').textContent(), ANN.email);
   assert.equal(await p.getByTestId('email-subject-input').inputValue(), 'Re: Order 1042 damaged', 'no "Re: Re:"');
@@ -338,7 +437,7 @@ async function scenario(p, watcher) {
   const ccAll = p.getByTestId('email-cc-all');
   assert.equal(await ccAll.textContent(), 'Cc all (2)');
   await ccAll.click();
-  assert.equal(await p.getByTestId('email-cc').inputValue(), 'Ben Example <ben@example.com>, claims@insurer.example');
+  assert.equal(await p.getByTestId('email-cc').inputValue(), 'ben@example.com, claims@insurer.example');
   await p.getByTestId('email-bcc').fill('records@shop.example');
   await p.getByTestId('reply-body').fill('Hello Ann,\n\nSorry about the parcel: a replacement is on its way, and you can keep the damaged one.');
   await p.getByTestId('reply-attach-input').setInputFiles({ name: 'return-label.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4\n% return label\n') });
@@ -365,22 +464,35 @@ async function scenario(p, watcher) {
   await p.getByTestId('email-bcc').fill('records at shop');
   await p.getByTestId('reply-send').click();
   await p.getByTestId('reply-error').filter({ hasText: 'Bcc: “records at shop” is not an e-mail address.' }).waitFor();
-  assert.equal(sent.length, 0);
+  assert.equal(postmark.requests.length, 0, 'nothing was sent');
   await p.getByTestId('email-bcc').fill('records@shop.example');
   await p.getByTestId('reply-send').click();
-  await waitFor(() => sent.length === 1, { what: 'the reply to be sent' });
-  assert.deepEqual(sent[0], {
-    body: 'Hello Ann,\n\nSorry about the parcel: a replacement is on its way, and you can keep the damaged one.',
-    attachments: [sent[0].attachments[0]],
-    channel: 'email',
-    email: {
-      subject: 'Re: Order 1042 damaged',
-      cc: ['ben@example.com', 'claims@insurer.example'],
-      bcc: ['records@shop.example'],
-      include_quote: true,
-    },
-  });
-  assert.match(sent[0].attachments[0], /^[\w-]+$/);
+
+  // Postmark receives the reply, from the connector, as Postmark expects it.
+  const sends = await waitFor(() => postmark.requests.length > 0 && postmark.requests, { timeoutMs: 20_000, what: 'the reply at Postmark' });
+  assert.equal(sends.length, 1);
+  const send = sends[0];
+  assert.equal(send.status, 200, JSON.stringify(send.answer));
+  assert.equal(send.headers['x-postmark-server-token'], POSTMARK_TOKEN);
+  const mail = send.json;
+  assert.match(mail.From, new RegExp(`<${SHOP.replace('.', '\\.')}>$`));
+  assert.equal(mail.To, ANN.email);
+  assert.equal(mail.Subject, 'Re: Order 1042 damaged');
+  assert.equal(mail.Cc, 'ben@example.com,claims@insurer.example');
+  assert.equal(mail.Bcc, 'records@shop.example');
+  assert.match(mail.TextBody, /a replacement is on its way, and you can keep the damaged one/);
+  assert.match(mail.TextBody, /We answer within one working day/, 'the signature goes with it');
+  assert.match(mail.HtmlBody, /a replacement is on its way/);
+  const header = (name) => mail.Headers.find((h) => h.Name.toLowerCase() === name.toLowerCase())?.Value;
+  assert.equal(header('In-Reply-To'), `<${MAIN_ID}>`);
+  assert.match(header('References') ?? '', new RegExp(`<${MAIN_ID.replace(/\./g, '\\.')}>`));
+  assert.match(header('Message-ID') ?? '', /^<[^<>@]+@shop\.example>$/);
+  assert.deepEqual(mail.Attachments.map((f) => [f.Name, f.ContentType, Buffer.from(f.Content, 'base64').toString()]),
+    [['return-label.pdf', 'application/pdf', '%PDF-1.4\n% return label\n']]);
+
+  // The desk shows the reply, handed over.
+  await timeline.locator('.tl-out .delivery').filter({ hasText: /^sent$/ }).waitFor({ timeout: 15_000 });
+  await timeline.locator('.tl-out').filter({ hasText: 'a replacement is on its way' }).first().waitFor();
   // Ready for the next one.
   await waitFor(async () => (await p.getByTestId('email-cc').inputValue()) === '', { what: 'the composer to reset' });
   assert.equal(await p.getByTestId('reply-body').inputValue(), '');
