@@ -60,7 +60,7 @@ export class Composer {
     const noteId = nextId('note');
     this.channelSelect = h('select', {
       'data-testid': 'reply-channel', 'aria-label': 'Reply channel', class: 'reply-channel',
-      on: { change: () => { this.clearError(); this.channelMode(); this.refreshWindow(); } },
+      on: { change: () => { this.picked = true; this.clearError(); this.channelMode(); this.refreshWindow(); } },
     });
     this.channelNotes = h('div', { class: 'channel-notes small' });
     this.windowLine = h('div', { class: 'reply-window', 'data-testid': 'reply-window', hidden: true });
@@ -133,7 +133,10 @@ export class Composer {
       const ch = d?.last_channel ?? fallback?.last_channel;
       if (last) this.channelSelect.append(h('option', { value: last, 'data-channel': ch ?? '' }, channelName(ch)));
     }
-    const want = allowed.some((c) => c.plugin_id === previous) ? previous : (res?.default ?? allowed[0]?.plugin_id);
+    // The conversation's current channel (the server's default) until the agent
+    // picks one: a customer who moves from SMS to e-mail is answered by e-mail.
+    const keep = this.picked && allowed.some((c) => c.plugin_id === previous);
+    const want = keep ? previous : (res?.default ?? allowed[0]?.plugin_id);
     if (want) this.channelSelect.value = want;
     mount(this.channelNotes, refused.map((c) => h('span', { class: 'channel-refused' },
       `${c.display_name} not offered: ${reasonText(c.reason)}`)));
