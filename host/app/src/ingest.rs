@@ -226,8 +226,10 @@ impl Ingest {
                 if due.get(&plugin_id).is_some_and(|at| *at > now) {
                     continue;
                 }
-                due.insert(plugin_id.clone(), now + interval);
-                self.poll_once(&plugin_id, &info.channel).await;
+                // A mailbox with more waiting is polled again on the next turn
+                // instead of after its interval; the others get their turn between.
+                let more = self.poll_once(&plugin_id, &info.channel).await;
+                due.insert(plugin_id.clone(), if more { now } else { now + interval });
             }
             tokio::select! {
                 _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
@@ -237,14 +239,15 @@ impl Ingest {
     }
 
     /// Polls one connector until it says nothing more is waiting (at most a few
-    /// rounds, so one busy mailbox cannot starve the others).
-    pub async fn poll_once(&self, plugin_id: &str, channel: &str) {
+    /// rounds, so one busy mailbox cannot starve the others). Returns whether
+    /// it still had more after those rounds.
+    pub async fn poll_once(&self, plugin_id: &str, channel: &str) -> bool {
         for _ in 0..10 {
             let cursor = match self.store.poll_cursor(plugin_id).await {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!(plugin = plugin_id, "poll cursor unavailable: {e}");
-                    return;
+                    return false;
                 }
             };
             let polled = if self.plugins.is_mail(plugin_id) {
@@ -285,7 +288,7 @@ impl Ingest {
                         .store
                         .record_poll(plugin_id, None, Some(&reason), now_ms())
                         .await;
-                    return;
+                    return false;
                 }
             };
             let more = outcome.more;
@@ -310,16 +313,17 @@ impl Ingest {
                 .await
             {
                 tracing::error!(plugin = plugin_id, "recording a poll failed: {e}");
-                return;
+                return false;
             }
             if let Some(e) = error {
                 tracing::error!(plugin = plugin_id, "polled events could not be stored: {e}");
-                return;
+                return false;
             }
             if !more {
-                return;
+                return false;
             }
         }
+        true
     }
 
     /// Normalizes a connector's events; files the connector handed over as bytes
