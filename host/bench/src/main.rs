@@ -11,6 +11,7 @@
 //! cargo run --release -p switchboard-bench -- routing  # routing decisions/s, enqueue-to-offer latency
 //! cargo run --release -p switchboard-bench -- voice    # call setup rate (sipp), relay CPU per packet
 //! cargo run --release -p switchboard-bench -- login    # /healthz during a login storm
+//! cargo run --release -p switchboard-bench -- email    # e-mail parse cost, mailbox to timeline, memory
 //! ```
 //!
 //! Log lines go to standard error and only at `warn` and above by default
@@ -19,6 +20,7 @@
 //! way an operator would (the voice queue exists, trunks are configured), so a
 //! warning is worth reading, and failures are counted in the report itself.
 
+mod email;
 mod ingest;
 mod login;
 mod machine;
@@ -56,6 +58,8 @@ enum Command {
     Voice(voice::VoiceBenchArgs),
     /// /healthz latency during a storm of wrong logins, against the idle server.
     Login(login::LoginBenchArgs),
+    /// E-mail: parse cost sandbox vs native, mailbox-to-timeline vs the mail server, memory of a large message.
+    Email(email::EmailArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -77,6 +81,7 @@ fn main() -> anyhow::Result<()> {
             Some(Command::Routing(args)) => routing::run(args).await,
             Some(Command::Voice(args)) => voice::run(args).await,
             Some(Command::Login(args)) => login::run(args).await,
+            Some(Command::Email(args)) => email::run(args).await,
             None => ingest::run(cli.ingest).await,
         }
     })
