@@ -78,7 +78,11 @@ impl Mail {
                 message.to.value
             )));
         }
-        let mut seen = vec![to.to_ascii_lowercase()];
+        // The customer is `To`, and the mailbox never copies itself.
+        let mut seen = vec![
+            to.to_ascii_lowercase(),
+            mailbox.address.to_ascii_lowercase(),
+        ];
         let mut list =
             |identities: &[switchboard_sdk::Identity]| -> Result<Vec<String>, PluginError> {
                 let mut out = Vec::new();
@@ -395,6 +399,21 @@ mod tests {
         use mail_parser::MimeHeaders;
         assert_eq!(attachment.attachment_name(), Some("invoice.pdf"));
         assert_eq!(attachment.contents(), b"%PDF-1.4 fake");
+    }
+
+    #[test]
+    fn the_customer_and_the_mailbox_are_never_copied() {
+        let copies = Copies {
+            cc: vec![
+                Identity::new("email", "ann@example.org"),
+                Identity::new("email", "Support@Example.com"),
+                Identity::new("email", "ben@example.org"),
+            ],
+            bcc: vec![Identity::new("email", "support@example.com")],
+        };
+        let mail = Mail::compose(&reply(), &copies, mailbox(), 0).unwrap();
+        assert_eq!(mail.cc, vec!["ben@example.org".to_owned()]);
+        assert!(mail.bcc.is_empty());
     }
 
     #[test]
