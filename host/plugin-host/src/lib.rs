@@ -196,6 +196,22 @@ struct ConnectorExports {
     mailer: Option<MailerExports>,
 }
 
+/// A lookup of the functions `component` exports in `interface`; fails when
+/// the interface itself is not exported.
+fn interface_exports<'a>(
+    component: &'a Component,
+    interface: &'static str,
+) -> wasmtime::Result<impl Fn(&str) -> wasmtime::Result<ComponentExportIndex> + 'a> {
+    let index = component
+        .get_export_index(None, interface)
+        .ok_or_else(|| wasmtime::format_err!("no export `{interface}`"))?;
+    Ok(move |name: &str| {
+        component
+            .get_export_index(Some(&index), name)
+            .ok_or_else(|| wasmtime::format_err!("no export `{interface}#{name}`"))
+    })
+}
+
 /// Where the `mailer` exports of an e-mail component are (found at load, after
 /// [`EmailPre::new`] type-checked the whole world).
 struct MailerExports {
@@ -208,14 +224,7 @@ impl MailerExports {
     const INTERFACE: &str = "switchboard:mail/mailer@0.1.0";
 
     fn find(component: &Component) -> wasmtime::Result<MailerExports> {
-        let interface = component
-            .get_export_index(None, Self::INTERFACE)
-            .ok_or_else(|| wasmtime::format_err!("no export `{}`", Self::INTERFACE))?;
-        let export = |name: &str| {
-            component
-                .get_export_index(Some(&interface), name)
-                .ok_or_else(|| wasmtime::format_err!("no export `{}#{name}`", Self::INTERFACE))
-        };
+        let export = interface_exports(component, Self::INTERFACE)?;
         Ok(MailerExports {
             poll_mail: export("poll-mail")?,
             handle_mail_webhook: export("handle-mail-webhook")?,
@@ -228,14 +237,7 @@ impl ConnectorExports {
     const INTERFACE: &str = "switchboard:plugin/connector@0.2.0";
 
     fn find(component: &Component) -> wasmtime::Result<ConnectorExports> {
-        let interface = component
-            .get_export_index(None, Self::INTERFACE)
-            .ok_or_else(|| wasmtime::format_err!("no export `{}`", Self::INTERFACE))?;
-        let export = |name: &str| {
-            component
-                .get_export_index(Some(&interface), name)
-                .ok_or_else(|| wasmtime::format_err!("no export `{}#{name}`", Self::INTERFACE))
-        };
+        let export = interface_exports(component, Self::INTERFACE)?;
         Ok(ConnectorExports {
             describe: export("describe")?,
             handle_webhook: export("handle-webhook")?,
