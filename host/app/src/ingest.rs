@@ -405,7 +405,7 @@ impl Ingest {
         let automatic: Vec<bool> = batch
             .events
             .iter()
-            .map(|e| matches!(e, IngestEvent::InboundMessage(m) if mail::is_automatic(&m.metadata)))
+            .map(|e| matches!(e, IngestEvent::InboundMessage(m) if switchboard_store::is_automatic(&m.metadata)))
             .collect();
         let outcomes = self.store.ingest(batch).await?;
         self.metrics.ingest(started.elapsed());

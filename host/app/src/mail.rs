@@ -405,13 +405,6 @@ pub fn verify_thread(metadata: &mut Value, tokens: &ThreadTokens) {
     }
 }
 
-/// Whether a stored message's metadata says a machine wrote it.
-pub fn is_automatic(metadata: &Value) -> bool {
-    metadata
-        .get("automatic")
-        .is_some_and(|a| a.as_str().is_some())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,7 +477,7 @@ mod tests {
         assert_eq!(m["automatic"], json!("auto_reply"));
         assert_eq!(m["problem"], json!("charset"));
         assert!(m.get("cc").is_none());
-        assert!(is_automatic(&m));
+        assert!(switchboard_store::is_automatic(&m));
     }
 
     #[test]

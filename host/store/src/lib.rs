@@ -103,7 +103,7 @@ pub use routing::{
     AgentRoutingRow, QueueRow, ReservationRow, RoutingChanges, RoutingSnapshot, TaskRow,
 };
 pub use store::Store;
-pub use threads::THREAD_CONVERSATION_KEY;
+pub use threads::{THREAD_CONVERSATION_KEY, is_automatic};
 pub use timeline::TimelineEvent;
 pub use voice::{CallRecord, CallSave, SipAccount, TrunkRow};
 pub use writer::{GROUP_COMMIT_MAX_BATCHES, IngestStats};

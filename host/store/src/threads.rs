@@ -83,7 +83,7 @@ pub(crate) async fn threaded_conversation(
 
 /// Whether a machine wrote the message (an auto-reply, bulk mail, a bounce):
 /// the connector says so in the metadata's `automatic`.
-pub(crate) fn is_automatic(metadata: &Value) -> bool {
+pub fn is_automatic(metadata: &Value) -> bool {
     metadata
         .get("automatic")
         .is_some_and(|a| !a.is_null() && a != &Value::Bool(false))
