@@ -8,6 +8,7 @@
 pub mod mail;
 pub mod mailproviders;
 pub mod meta;
+pub mod oauth;
 pub mod voice;
 
 use std::path::{Path, PathBuf};

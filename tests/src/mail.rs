@@ -60,7 +60,9 @@
 //! unprivileged, but without Postfix there would be no submission or bounces, so
 //! [`MailServer::start`] fails early with a clear message when not root. The Debian
 //! packages `postfix`, `dovecot-imapd` and `dovecot-lmtpd` (`scripts/test-deps.sh`
-//! installs them and keeps the system-wide services stopped and disabled).
+//! installs them and keeps the system-wide services stopped and disabled); the
+//! `oauth2` passdb and the XOAUTH2 and OAUTHBEARER mechanisms are in
+//! `dovecot-core`, which they depend on.
 //!
 //! Start-up measured on this 2-core machine (debug build): 0.14 s from nothing to
 //! both servers answering (certificates, configuration, both masters), 0.25 s with
@@ -77,6 +79,26 @@
 //! Postfix keeps its default 10 MB message size limit and does not check that the
 //! MAIL FROM matches the login. Submitted mail is not copied to `Sent` (no server
 //! does that; a client APPENDs it if it wants).
+//!
+//! # OAuth 2.0 (XOAUTH2)
+//!
+//! [`MailServer::start_with_oauth2`] also lets the mailboxes log in with OAuth
+//! access tokens, the way Gmail and Microsoft 365 take them: `auth_mechanisms`
+//! gains `xoauth2` and `oauthbearer`, served by Dovecot's own `oauth2` passdb
+//! (in `dovecot-core`), which asks a token introspection endpoint (RFC 7662,
+//! `introspection_mode = post`, HTTP Basic credentials in the URL) whether a
+//! token is active and whose it is (`username_attribute = email`,
+//! `active_attribute = active`, `active_value = true`); the test runs that
+//! endpoint ([`crate::oauth::FakeOAuth`]). The passwd-file users keep PLAIN and
+//! LOGIN (each passdb serves only its `mechanisms`), so the helpers below work as
+//! before. Postfix's submission asks the same Dovecot auth service, so
+//! `AUTH XOAUTH2` works on SMTP too. Dovecot sends `X-Dovecot-Auth-Service`
+//! (`send_auth_headers`), so the endpoint knows whether IMAP or SMTP asked.
+//! Dovecot answers an inactive token the XOAUTH2 way: a `+`/`334` continuation
+//! with `{"status":"401",…}`, then `NO [AUTHENTICATIONFAILED]` / `535 5.7.8`
+//! once the client sends an empty line; an introspection endpoint that fails
+//! (non-2xx, or an `error` field) is `NO [UNAVAILABLE]` instead (a temporary
+//! failure). Dovecot's auth cache is off, so every login is introspected.
 //!
 //! The test helpers ([`MailServer::deliver`], [`MailServer::submit`],
 //! [`MailServer::fetch_all`], …) speak SMTP and IMAP themselves over
@@ -146,6 +168,17 @@ impl MailServer {
     /// Starts a mail system whose mailboxes are `users` (`(address, password)`, the
     /// address is also the login). Panics with the servers' logs if it cannot start.
     pub async fn start(users: &[(&str, &str)]) -> MailServer {
+        MailServer::start_inner(users, None).await
+    }
+
+    /// [`MailServer::start`], with XOAUTH2 and OAUTHBEARER logins checked by
+    /// Dovecot's `oauth2` passdb at `introspection_url` (see the module
+    /// documentation); passwords work as well.
+    pub async fn start_with_oauth2(users: &[(&str, &str)], introspection_url: &str) -> MailServer {
+        MailServer::start_inner(users, Some(introspection_url)).await
+    }
+
+    async fn start_inner(users: &[(&str, &str)], oauth2: Option<&str>) -> MailServer {
         assert_root();
         for bin in [DOVECOT, POSTFIX_MASTER] {
             assert!(
@@ -167,7 +200,7 @@ impl MailServer {
         let started = Instant::now();
         let mut last_error = String::new();
         for _attempt in 0..4 {
-            let mut server = MailServer::prepare(users, free_ports());
+            let mut server = MailServer::prepare(users, free_ports(), oauth2);
             match server.launch().await {
                 Ok(()) => {
                     server.startup = started.elapsed();
@@ -393,6 +426,77 @@ impl MailServer {
             .unwrap_or_else(|_| Err("IMAP timed out".to_string()))
     }
 
+    /// Logs in to IMAP (over TLS) as `user` with `AUTHENTICATE XOAUTH2` and the
+    /// access token `token`, answering the server's error continuation with an
+    /// empty line as clients must. `Err` holds the server's answer (`NO
+    /// [AUTHENTICATIONFAILED] …`, with the continuation's JSON before it).
+    pub async fn imap_xoauth2(&self, user: &str, token: &str) -> Result<(), String> {
+        let work = async {
+            let mut w = Wire::connect(self.imap_port(), true, &self.tls).await?;
+            w.line().await?;
+            w.send(format!("a1 AUTHENTICATE XOAUTH2 {}\r\n", xoauth2(user, token)).as_bytes())
+                .await?;
+            let mut said = String::new();
+            loop {
+                let line = lossy(&w.line().await?);
+                if let Some(challenge) = line.strip_prefix("+ ") {
+                    said.push_str(&lossy(
+                        &base64::engine::general_purpose::STANDARD
+                            .decode(challenge.trim())
+                            .unwrap_or_default(),
+                    ));
+                    said.push(' ');
+                    w.send(b"\r\n").await?;
+                } else if let Some(status) = line.strip_prefix("a1 ") {
+                    let _ = w.imap_cmd("a2 LOGOUT").await;
+                    return if status.starts_with("OK") {
+                        Ok(())
+                    } else {
+                        Err(format!("{said}{status}"))
+                    };
+                }
+            }
+        };
+        tokio::time::timeout(IO_TIMEOUT, work)
+            .await
+            .unwrap_or_else(|_| Err("IMAP timed out".to_string()))
+    }
+
+    /// Logs in to the STARTTLS submission port as `user` with `AUTH XOAUTH2`,
+    /// as [`MailServer::imap_xoauth2`] does to IMAP. `Err` holds the server's
+    /// answer (`535 5.7.8 …`).
+    pub async fn smtp_xoauth2(&self, user: &str, token: &str) -> Result<(), String> {
+        let work = async {
+            let mut w = Wire::connect(self.smtp_submission_port(), false, &self.tls).await?;
+            w.smtp_expect(220).await?;
+            w.smtp_cmd("EHLO client.test", 250).await?;
+            w.smtp_cmd("STARTTLS", 220).await?;
+            w = w.start_tls(&self.tls).await?;
+            let ehlo = w.smtp_cmd("EHLO client.test", 250).await?;
+            if !ehlo.contains("XOAUTH2") {
+                return Err(format!("no XOAUTH2 offered: {ehlo}"));
+            }
+            w.send(format!("AUTH XOAUTH2 {}\r\n", xoauth2(user, token)).as_bytes())
+                .await?;
+            let answer = match w.smtp_expect(235).await {
+                Ok(_) => Ok(()),
+                Err(e) if e.starts_with("334 ") => {
+                    w.send(b"\r\n").await?;
+                    match w.smtp_expect(235).await {
+                        Ok(_) => Ok(()),
+                        Err(final_answer) => Err(format!("{e} {final_answer}")),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            let _ = w.smtp_cmd("QUIT", 221).await;
+            answer
+        };
+        tokio::time::timeout(IO_TIMEOUT, work)
+            .await
+            .unwrap_or_else(|_| Err("SMTP timed out".to_string()))
+    }
+
     /// Waits until `user`'s INBOX holds at least `n` messages and returns them all
     /// (oldest first); panics with the servers' logs after `timeout`.
     pub async fn wait_for_messages(&self, user: &str, n: usize, timeout: Duration) -> Vec<Vec<u8>> {
@@ -496,7 +600,7 @@ impl MailServer {
     }
 
     /// Makes the folder, certificates and configuration; starts nothing.
-    fn prepare(users: &[(&str, &str)], ports: Ports) -> MailServer {
+    fn prepare(users: &[(&str, &str)], ports: Ports, oauth2: Option<&str>) -> MailServer {
         let base = std::env::temp_dir();
         // Unix socket paths must stay short (108 bytes): long TMPDIRs give way to /tmp.
         let base = if base.as_os_str().len() > 40 {
@@ -531,9 +635,12 @@ impl MailServer {
             let _ = writeln!(passwd, "{address}:{{PLAIN}}{password}::::::");
         }
         write(&d.join("dovecot/users"), &passwd, 0o644);
+        if let Some(url) = oauth2 {
+            write(&d.join("dovecot/oauth2.conf.ext"), &oauth2_conf(url), 0o600);
+        }
         write(
             &d.join("dovecot/dovecot.conf"),
-            &dovecot_conf(d, ports, mail),
+            &dovecot_conf(d, ports, mail, oauth2.is_some()),
             0o644,
         );
 
@@ -696,11 +803,59 @@ impl Drop for MailServer {
     }
 }
 
-fn dovecot_conf(d: &Path, ports: Ports, mail: (u32, u32)) -> String {
+/// The `oauth2` passdb's settings: introspection of every token at `url`.
+fn oauth2_conf(url: &str) -> String {
+    format!(
+        r#"# The oauth2 passdb of one test's Dovecot (tests/src/mail.rs).
+introspection_url = {url}
+introspection_mode = post
+username_attribute = email
+active_attribute = active
+active_value = true
+send_auth_headers = yes
+timeout_msecs = 10000
+"#
+    )
+}
+
+fn dovecot_conf(d: &Path, ports: Ports, mail: (u32, u32), oauth2: bool) -> String {
+    let d_path = d;
     let d = d.display();
     let instance = format!("sbmail-{}-{}", std::process::id(), ports.imap);
     let (uid, gid) = mail;
     let Ports { imap, imaps, .. } = ports;
+    // With OAuth, each passdb serves only its own mechanisms: a password is
+    // never sent to the introspection endpoint, a token never compared with a
+    // password. `none` is the lookup without a login that the static userdb
+    // makes to know whether a user exists (LMTP delivery).
+    let (mechanisms, passdbs) = if oauth2 {
+        (
+            "plain login xoauth2 oauthbearer",
+            format!(
+                r#"passdb {{
+  driver = passwd-file
+  mechanisms = plain login none
+  args = scheme=PLAIN username_format=%u {d}/dovecot/users
+}}
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {}
+}}"#,
+                d_path.join("dovecot/oauth2.conf.ext").display()
+            ),
+        )
+    } else {
+        (
+            "plain login",
+            format!(
+                r#"passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {d}/dovecot/users
+}}"#
+            ),
+        )
+    };
     format!(
         r#"# One test's Dovecot (tests/src/mail.rs); nothing from /etc/dovecot is read.
 base_dir = {d}/dovecot/run
@@ -716,7 +871,7 @@ ssl_key = <{d}/tls/server.key
 ssl_min_protocol = TLSv1.2
 # Plain IMAP is for the connector's `plain` mode to a loopback address.
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 # Failed logins are answered at once (a real server waits 2 s, and more for repeated
 # failures from one address): tests of wrong passwords stay fast.
 auth_failure_delay = 0
@@ -724,10 +879,7 @@ default_internal_user = dovecot
 default_login_user = dovenull
 first_valid_uid = {uid}
 first_valid_gid = {gid}
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {d}/dovecot/users
-}}
+{passdbs}
 userdb {{
   driver = static
   args = uid={uid} gid={gid} home={d}/mail/%d/%n
@@ -1137,6 +1289,12 @@ fn smtp_data(raw: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(b".\r\n");
     out
+}
+
+/// The XOAUTH2 initial response: base64 of `user=…^Aauth=Bearer …^A^A`.
+fn xoauth2(user: &str, token: &str) -> String {
+    base64::engine::general_purpose::STANDARD
+        .encode(format!("user={user}\x01auth=Bearer {token}\x01\x01"))
 }
 
 fn imap_quote(s: &str) -> String {

@@ -7,7 +7,9 @@
 //! - Mailgun inbound: signed postings, whole MIME (`body-mime`, the route URL
 //!   ending in `mime`) and parsed fields (multipart with files and an inline
 //!   image, or URL-encoded); a duplicate stored once; forged, stale, future and
-//!   unsigned postings refused with nothing stored; hostile postings (a 200 kB
+//!   unsigned postings refused with nothing stored; a retried posting (the same
+//!   token and content) accepted and stored once, while its signature on other
+//!   content is refused as replayed; hostile postings (a 200 kB
 //!   script-laden HTML body, broken MIME, garbage, 10 000 header fields, a
 //!   broken form) stored safely or refused with a clear error, never a 500.
 //! - Postmark inbound: JSON with the Basic credentials of the webhook URL, Cc,
@@ -867,6 +869,118 @@ async fn mailgun_inbound_postings_are_verified_read_and_stored_once() {
     assert!(
         !server.log().contains(MAILGUN_SIGNING_KEY),
         "the signing key is never logged"
+    );
+}
+
+/// The fields of a signed posting with `body` as its text, the signature
+/// fields taken from `signed` (another posting's `timestamp`, `token` and
+/// `signature`).
+fn under_signature_of(signed: &[FormField], mut fields: Vec<FormField>) -> Vec<FormField> {
+    fields.extend(
+        signed
+            .iter()
+            .filter(|f| ["timestamp", "token", "signature"].contains(&f.name.as_str()))
+            .cloned(),
+    );
+    fields
+}
+
+#[tokio::test]
+async fn mailgun_retries_of_a_posting_pass_and_its_replayed_signature_does_not() {
+    let env = start().await;
+    let server = &env.server;
+    let mime = |from: &str, message_id: &str, body: &str| {
+        format!(
+            "From: {from}\r\nTo: {SUPPORT}\r\nSubject: Where is my parcel?\r\n\
+             Date: Mon, 07 Dec 2026 11:00:00 +0000\r\nMessage-ID: <{message_id}>\r\n\
+             MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+        )
+    };
+    let posting = mime_posting(
+        &mime(
+            "Kim Lee <kim@example.org>",
+            "parcel-1@example.org",
+            "Parcel 77 is late.",
+        ),
+        "Kim Lee <kim@example.org>",
+        "kim@example.org",
+        "Where is my parcel?",
+    );
+    let signed = mailgun_signed(posting, MAILGUN_SIGNING_KEY, now_secs());
+    let (status, body) = mailgun_post(server, "mailgun/mime", &signed).await;
+    assert_eq!(status, 200, "{body}\n{}", server.log());
+
+    // Mailgun posts it again (its answer was lost, or the host failed): the same
+    // token and content, encoded anew (another multipart boundary). Accepted, and
+    // the mail is stored once.
+    let (status, body) = mailgun_post(server, "mailgun/mime", &signed).await;
+    assert_eq!(
+        status,
+        200,
+        "a retry is not a replay: {body}\n{}",
+        server.log()
+    );
+    let (kim, first) = stored_mail(server, "kim@example.org", "parcel-1@example.org").await;
+    assert_eq!(
+        messages_in(&timeline(server, kim["id"].as_str().unwrap()).await).len(),
+        1,
+        "the retried posting was stored once"
+    );
+    let conversations = conversation_count(server).await;
+
+    // Someone who saw the posting puts other mail under its fresh signature: as
+    // the same customer (a new message) and as someone else. Refused, nothing
+    // stored.
+    for (from, sender, message_id, text) in [
+        (
+            "Kim Lee <kim@example.org>",
+            "kim@example.org",
+            "parcel-2@example.org",
+            "Please send the refund to IBAN XX00 0000 0000.",
+        ),
+        (
+            "Mallory <mallory@example.net>",
+            "mallory@example.net",
+            "parcel-3@example.net",
+            "Hello again",
+        ),
+    ] {
+        let forged = under_signature_of(
+            &signed,
+            mime_posting(
+                &mime(from, message_id, text),
+                from,
+                sender,
+                "Where is my parcel?",
+            ),
+        );
+        let (status, body) = mailgun_post(server, "mailgun/mime", &forged).await;
+        assert_eq!(status, 403, "{message_id}: {body}");
+        assert!(body.contains("replayed"), "a clear reason: {body}");
+    }
+    // The same fields with the timestamp, token and signature in another order
+    // are the same posting.
+    let mut reordered = signed.clone();
+    reordered.reverse();
+    assert_eq!(
+        mailgun_post(server, "mailgun/mime", &reordered).await.0,
+        200
+    );
+
+    assert!(
+        server
+            .contact_by("email:mallory@example.net")
+            .await
+            .is_none()
+    );
+    let kims = messages_in(&timeline(server, kim["id"].as_str().unwrap()).await);
+    assert_eq!(kims.len(), 1, "only the genuine mail: {kims:#?}");
+    assert_eq!(kims[0]["id"], first["id"]);
+    assert_eq!(conversation_count(server).await, conversations);
+    assert!(
+        server.log().contains("replayed signature"),
+        "the refusal is logged: {}",
+        server.log()
     );
 }
 

@@ -1,11 +1,14 @@
 //! The e-mail tests' mail system itself (`switchboard_e2e::mail`): real Postfix and
 //! Dovecot started per test, reached only over TLS checked against their own CA.
 //! These tests run in parallel threads, so they also prove that servers are
-//! independent of each other.
+//! independent of each other. The last one is the OAuth mode: XOAUTH2 logins to
+//! IMAP and submission checked by Dovecot's `oauth2` passdb against the test's
+//! introspection endpoint.
 
 use std::time::Duration;
 
 use switchboard_e2e::mail::{MailServer, Security, header};
+use switchboard_e2e::oauth::{CLIENT_ID, CLIENT_SECRET, FakeOAuth};
 
 const CUSTOMER: (&str, &str) = ("customer@example.test", "customer-pw");
 const SUPPORT: (&str, &str) = ("support@example.test", "support-pw");
@@ -332,4 +335,103 @@ async fn restarting_imap_keeps_the_mail_and_queued_mail_arrives_after() {
             "port {p} still answers"
         );
     }
+}
+
+/// An access token for `refresh_token`, from the stand-in's token endpoint.
+async fn access_token(oauth: &FakeOAuth, refresh_token: &str) -> String {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(oauth.token_url())
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn oauth2_logins_are_introspected_for_imap_and_submission() {
+    let oauth = FakeOAuth::start().await;
+    let mail =
+        MailServer::start_with_oauth2(&[CUSTOMER, SUPPORT], &oauth.introspection_url()).await;
+    let token = access_token(&oauth, &oauth.grant(SUPPORT.0)).await;
+
+    // A live token logs in to IMAP and to submission (Postfix asks Dovecot).
+    mail.imap_xoauth2(SUPPORT.0, &token)
+        .await
+        .unwrap_or_else(|e| panic!("IMAP XOAUTH2: {e}\n{}", mail.logs()));
+    mail.smtp_xoauth2(SUPPORT.0, &token)
+        .await
+        .unwrap_or_else(|e| panic!("SMTP XOAUTH2: {e}\n{}", mail.logs()));
+    let services: Vec<Option<String>> = oauth
+        .introspections()
+        .into_iter()
+        .filter(|i| i.token == token && i.active && i.authorized)
+        .map(|i| i.service)
+        .collect();
+    assert_eq!(
+        services,
+        [Some("imap".to_string()), Some("smtp".to_string())],
+        "{:#?}",
+        oauth.introspections()
+    );
+
+    // Passwords still work, and delivery too (LMTP's user lookup).
+    mail.submit(
+        CUSTOMER.0,
+        CUSTOMER.1,
+        &[SUPPORT.0],
+        &message(
+            "customer@example.test",
+            "support@example.test",
+            "Hello",
+            "<oauth-mode-1@example.test>",
+            "Hi",
+        ),
+    )
+    .await;
+    assert_eq!(mail.wait_for_messages(SUPPORT.0, 1, WAIT).await.len(), 1);
+
+    // Refused: another user's token, a password given as a token, an unknown one.
+    let theirs = access_token(&oauth, &oauth.grant(CUSTOMER.0)).await;
+    for (what, bad) in [
+        ("another user's token", theirs.as_str()),
+        ("a password", SUPPORT.1),
+        ("made up", "at-made-up"),
+    ] {
+        let refused = mail.imap_xoauth2(SUPPORT.0, bad).await.unwrap_err();
+        assert!(
+            refused.contains("AUTHENTICATIONFAILED"),
+            "{what}: {refused}"
+        );
+    }
+
+    // Once the provider says the token expired, both refuse it the XOAUTH2 way:
+    // the error as JSON in a continuation, then the failure.
+    oauth.expire_access_tokens();
+    let refused = mail.imap_xoauth2(SUPPORT.0, &token).await.unwrap_err();
+    assert!(
+        refused.contains(r#""status":"401""#) && refused.contains("NO [AUTHENTICATIONFAILED]"),
+        "{refused}"
+    );
+    let refused = mail.smtp_xoauth2(SUPPORT.0, &token).await.unwrap_err();
+    assert!(
+        refused.starts_with("334 ") && refused.contains("535 5.7.8"),
+        "{refused}"
+    );
+    assert!(
+        mail.logs().contains("oauth2 failed"),
+        "Dovecot says why:\n{}",
+        mail.logs()
+    );
 }

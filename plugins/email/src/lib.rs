@@ -38,6 +38,7 @@ pub mod outbound;
 pub mod postmark;
 pub mod settings;
 pub mod smtp;
+pub mod store;
 #[cfg(test)]
 mod testing;
 
@@ -193,9 +194,13 @@ impl Mailer for Email {
     fn handle_mail_webhook(request: HttpRequest) -> Result<MailBatch, PluginError> {
         let settings = settings()?;
         match &settings.provider {
-            ProviderSettings::Mailgun(mailgun) if mailgun::is_for(&request) => {
-                mailgun::handle(&request, mailgun, &settings.address, now_secs())
-            }
+            ProviderSettings::Mailgun(mailgun) if mailgun::is_for(&request) => mailgun::handle(
+                &request,
+                mailgun,
+                &settings.address,
+                now_secs(),
+                &mut HostKv,
+            ),
             ProviderSettings::Postmark(postmark) if postmark::is_for(&request) => {
                 postmark::handle(&request, postmark, &settings.address)
             }
@@ -230,17 +235,17 @@ impl Mailer for Email {
 
 switchboard_sdk::export_email!(Email);
 
-/// The plugin's key-value store for [`oauth`].
+/// The plugin's key-value store for [`oauth`] and [`mailgun`].
 struct HostKv;
 
-impl oauth::Store for HostKv {
+impl store::Store for HostKv {
     fn get(&self, key: &str) -> Option<Vec<u8>> {
         kv::get(key)
     }
 
     fn set(&mut self, key: &str, value: &[u8]) {
         if let Err(error) = kv::set(key, value) {
-            warn(format_args!("cannot cache the OAuth token: {error:?}"));
+            warn(format_args!("cannot keep `{key}` in kv: {error:?}"));
         }
     }
 

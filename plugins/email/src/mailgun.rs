@@ -4,7 +4,9 @@
 //!   message (form fields, files as multipart), signed with the account's
 //!   HTTP webhook signing key: `signature` = hex HMAC-SHA256 of `timestamp`
 //!   followed by `token`. A posting older than 15 minutes or signed with
-//!   another key is refused. With `body-mime` (a route whose URL ends in
+//!   another key is refused, and so is a token already seen with other
+//!   content ([`replay`]; the same token with the same content is Mailgun
+//!   retrying, and accepted). With `body-mime` (a route whose URL ends in
 //!   `mime`, or store-and-notify) the message is read from its MIME, exactly
 //!   like polled mail; otherwise from the parsed fields.
 //! - Outbound: `POST {api_base}/v3/{domain}/messages.mime` with the MIME the
@@ -30,11 +32,14 @@ use crate::inbound::fields::{FieldAttachment, FieldMail};
 use crate::inbound::{self, Context, LargeParts};
 use crate::outbound::Mail;
 use crate::settings::Mailgun;
+use crate::store::Store;
+
+pub mod replay;
 
 /// How old a signed posting may be.
 pub const MAX_AGE_SECS: u64 = 15 * 60;
 
-/// Checks Mailgun's signature of a posting.
+/// Checks Mailgun's signature of a posting; the time it was signed.
 ///
 /// # Errors
 ///
@@ -45,7 +50,7 @@ pub fn verify(
     token: &str,
     signature: &str,
     now_secs: u64,
-) -> Result<(), PluginError> {
+) -> Result<u64, PluginError> {
     let signed_at: u64 = timestamp
         .trim()
         .parse()
@@ -63,7 +68,30 @@ pub fn verify(
     mac.update(timestamp.trim().as_bytes());
     mac.update(token.as_bytes());
     mac.verify_slice(&signature)
-        .map_err(|_| PluginError::Unauthorized("Mailgun signature does not match".into()))
+        .map_err(|_| PluginError::Unauthorized("Mailgun signature does not match".into()))?;
+    Ok(signed_at)
+}
+
+/// Refuses a verified token already seen with other content ([`replay`]);
+/// its record lasts as long as the signature stays fresh.
+fn check_replay(
+    store: &mut dyn Store,
+    token: &str,
+    content: [u8; 32],
+    signed_at: u64,
+    now_secs: u64,
+) -> Result<(), PluginError> {
+    let valid_until = signed_at.saturating_add(MAX_AGE_SECS);
+    if let replay::Seen::New { evicted } =
+        replay::check(store, token, content, valid_until, now_secs)?
+        && evicted > 0
+    {
+        crate::warn(format_args!(
+            "{evicted} fresh Mailgun token record(s) dropped to make room: those postings \
+             are no longer checked for replay"
+        ));
+    }
+    Ok(())
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
@@ -109,17 +137,18 @@ fn text(fields: &[Field], name: &str) -> Option<String> {
         .filter(|t| !t.trim().is_empty())
 }
 
-/// One inbound posting: verified, then read.
+/// One inbound posting: verified (signature, freshness, replay), then read.
 ///
 /// # Errors
 ///
-/// [`PluginError::Unauthorized`] for a bad signature,
+/// [`PluginError::Unauthorized`] for a bad signature or a replayed token,
 /// [`PluginError::InvalidRequest`] for a malformed posting.
 pub fn handle(
     request: &HttpRequest,
     settings: &Mailgun,
     address: &str,
     now_secs: u64,
+    store: &mut dyn Store,
 ) -> Result<MailBatch, PluginError> {
     if !request.method.eq_ignore_ascii_case("POST") {
         return Err(PluginError::InvalidRequest(
@@ -127,14 +156,22 @@ pub fn handle(
         ));
     }
     if webhook::url_path(&request.url).ends_with("/mailgun/events") {
-        return handle_event(request, settings, now_secs);
+        return handle_event(request, settings, now_secs, store);
     }
     let fields = fields(request)?;
-    verify(
+    let token = text(&fields, "token").unwrap_or_default();
+    let signed_at = verify(
         &settings.signing_key,
         &text(&fields, "timestamp").unwrap_or_default(),
-        &text(&fields, "token").unwrap_or_default(),
+        &token,
         &text(&fields, "signature").unwrap_or_default(),
+        now_secs,
+    )?;
+    check_replay(
+        store,
+        &token,
+        replay::form_digest(&fields),
+        signed_at,
         now_secs,
     )?;
 
@@ -170,6 +207,7 @@ fn handle_event(
     request: &HttpRequest,
     settings: &Mailgun,
     now_secs: u64,
+    store: &mut dyn Store,
 ) -> Result<MailBatch, PluginError> {
     let body: serde_json::Value = serde_json::from_slice(&request.body).map_err(|e| {
         PluginError::InvalidRequest(format!("Mailgun event: the body is not JSON: {e}"))
@@ -182,11 +220,19 @@ fn handle_event(
         }
     };
     let signature = body.get("signature").cloned().unwrap_or_default();
-    verify(
+    let token = text(&signature, "token");
+    let signed_at = verify(
         &settings.signing_key,
         &text(&signature, "timestamp"),
-        &text(&signature, "token"),
+        &token,
         &text(&signature, "signature"),
+        now_secs,
+    )?;
+    check_replay(
+        store,
+        &token,
+        replay::json_digest(&body),
+        signed_at,
         now_secs,
     )?;
     let mut batch = MailBatch {

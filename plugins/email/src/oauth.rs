@@ -12,18 +12,12 @@ use switchboard_sdk::PluginError;
 use switchboard_sdk::http::{HttpError, Request, Response};
 
 use crate::settings::OAuth;
+use crate::store::Store;
 
 /// A token is renewed this long before it expires.
 const RENEW_EARLY_MS: u64 = 60_000;
 /// Lifetime assumed when the provider does not say.
 const DEFAULT_LIFETIME_SECS: u64 = 3600;
-
-/// The plugin's key-value store, as this module uses it.
-pub trait Store {
-    fn get(&self, key: &str) -> Option<Vec<u8>>;
-    fn set(&mut self, key: &str, value: &[u8]);
-    fn delete(&mut self, key: &str);
-}
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Cached {
@@ -182,24 +176,9 @@ pub fn parse_token_response(response: &Response, now_ms: u64) -> Result<Granted,
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;
-    use std::collections::HashMap;
 
     use super::*;
-
-    #[derive(Default)]
-    struct Memory(HashMap<String, Vec<u8>>);
-
-    impl Store for Memory {
-        fn get(&self, key: &str) -> Option<Vec<u8>> {
-            self.0.get(key).cloned()
-        }
-        fn set(&mut self, key: &str, value: &[u8]) {
-            self.0.insert(key.to_owned(), value.to_vec());
-        }
-        fn delete(&mut self, key: &str) {
-            self.0.remove(key);
-        }
-    }
+    use crate::testing::Memory;
 
     fn oauth() -> OAuth {
         OAuth {

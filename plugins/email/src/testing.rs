@@ -1,7 +1,28 @@
-//! A scripted mail server for protocol tests: it answers with the bytes it
-//! was given, in order, and records everything the client writes.
+//! Test doubles: a scripted mail server for protocol tests (it answers with
+//! the bytes it was given, in order, and records everything the client
+//! writes), and a key-value store in memory.
+
+use std::collections::HashMap;
 
 use switchboard_sdk::mail::{StreamError, Transport};
+
+use crate::store::Store;
+
+/// The plugin's kv as a map.
+#[derive(Debug, Default)]
+pub struct Memory(pub HashMap<String, Vec<u8>>);
+
+impl Store for Memory {
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.0.get(key).cloned()
+    }
+    fn set(&mut self, key: &str, value: &[u8]) {
+        self.0.insert(key.to_owned(), value.to_vec());
+    }
+    fn delete(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+}
 
 pub struct Script {
     input: Vec<u8>,

@@ -5,6 +5,7 @@ use switchboard_sdk::{ChannelEvent, Identity, OutboundMessage};
 
 use super::*;
 use crate::outbound::Mailbox;
+use crate::testing::Memory;
 
 const KEY: &str = "key-signing-secret";
 const NOW: u64 = 1_700_000_000;
@@ -138,7 +139,14 @@ fn a_parsed_posting_becomes_a_message() {
         ("body-html", "<p>My order is late.</p>"),
         ("message-headers", &headers),
     ]);
-    let batch = handle(&request, &settings(), "support@example.com", NOW).unwrap();
+    let batch = handle(
+        &request,
+        &settings(),
+        "support@example.com",
+        NOW,
+        &mut Memory::default(),
+    )
+    .unwrap();
     assert_eq!(batch.response.as_ref().unwrap().status, 200);
     let ChannelEvent::Message(message) = &batch.events[0] else {
         panic!("message expected")
@@ -177,6 +185,7 @@ fn a_mime_posting_with_files_is_read_like_polled_mail() {
         &settings(),
         "support@example.com",
         NOW,
+        &mut Memory::default(),
     )
     .unwrap();
     assert_eq!(batch.envelopes[0].provider_id, "ooo@example.org");
@@ -208,6 +217,7 @@ fn a_mime_posting_with_files_is_read_like_polled_mail() {
         &settings(),
         "support@example.com",
         NOW,
+        &mut Memory::default(),
     )
     .unwrap();
     let ChannelEvent::Message(message) = &batch.events[0] else {
@@ -246,17 +256,35 @@ fn unsigned_or_forged_postings_are_refused() {
         ("signature", "00"),
     ]);
     assert!(matches!(
-        handle(&request, &settings(), "support@example.com", NOW),
+        handle(
+            &request,
+            &settings(),
+            "support@example.com",
+            NOW,
+            &mut Memory::default()
+        ),
         Err(PluginError::Unauthorized(_))
     ));
     let request = form(&[("body-plain", "hi")]);
     assert!(matches!(
-        handle(&request, &settings(), "support@example.com", NOW),
+        handle(
+            &request,
+            &settings(),
+            "support@example.com",
+            NOW,
+            &mut Memory::default()
+        ),
         Err(PluginError::Unauthorized(_))
     ));
     let broken = request_with_bad_multipart();
     assert!(matches!(
-        handle(&broken, &settings(), "support@example.com", NOW),
+        handle(
+            &broken,
+            &settings(),
+            "support@example.com",
+            NOW,
+            &mut Memory::default()
+        ),
         Err(PluginError::InvalidRequest(_))
     ));
 }
@@ -392,6 +420,7 @@ fn a_permanent_failure_event_fails_the_reply_it_names() {
         &settings(),
         "support@example.com",
         NOW,
+        &mut Memory::default(),
     )
     .unwrap();
     assert!(batch.envelopes.is_empty());
@@ -414,6 +443,7 @@ fn a_permanent_failure_event_fails_the_reply_it_names() {
         &settings(),
         "support@example.com",
         NOW,
+        &mut Memory::default(),
     )
     .unwrap();
     assert!(batch.events.is_empty());
@@ -423,7 +453,8 @@ fn a_permanent_failure_event_fails_the_reply_it_names() {
             &event("permanent", &"0".repeat(64)),
             &settings(),
             "support@example.com",
-            NOW
+            NOW,
+            &mut Memory::default(),
         ),
         Err(PluginError::Unauthorized(_))
     ));
@@ -432,7 +463,87 @@ fn a_permanent_failure_event_fails_the_reply_it_names() {
             &event("permanent", &good),
             &settings(),
             "support@example.com",
-            NOW + 3600
+            NOW + 3600,
+            &mut Memory::default(),
+        ),
+        Err(PluginError::Unauthorized(_))
+    ));
+}
+
+#[test]
+fn a_retried_posting_passes_and_a_replayed_signature_does_not() {
+    let mut store = Memory::default();
+    let timestamp = NOW.to_string();
+    let signature = sign(&timestamp, "t-replay");
+    let posting = |body: &str| {
+        form(&[
+            ("timestamp", &timestamp),
+            ("token", "t-replay"),
+            ("signature", &signature),
+            ("sender", "ann@example.org"),
+            ("subject", "Order"),
+            ("body-plain", body),
+        ])
+    };
+    let first = handle(
+        &posting("Where is it?"),
+        &settings(),
+        "support@example.com",
+        NOW,
+        &mut store,
+    )
+    .unwrap();
+    // Mailgun retrying after the host failed: the same token and content,
+    // minutes later; read again to the same message.
+    let retry = handle(
+        &posting("Where is it?"),
+        &settings(),
+        "support@example.com",
+        NOW + 300,
+        &mut store,
+    )
+    .unwrap();
+    assert_eq!(
+        retry.envelopes[0].provider_id,
+        first.envelopes[0].provider_id
+    );
+    // Someone who saw the posting puts other content under its signature.
+    let forged = handle(
+        &posting("Refund to IBAN XX00 0000"),
+        &settings(),
+        "support@example.com",
+        NOW + 301,
+        &mut store,
+    );
+    assert!(
+        matches!(&forged, Err(PluginError::Unauthorized(m)) if m.contains("replayed")),
+        "{forged:?}"
+    );
+    // Events are checked the same way.
+    let good = sign(&NOW.to_string(), "tok-ev");
+    handle(
+        &event("permanent", &good),
+        &settings(),
+        "support@example.com",
+        NOW,
+        &mut store,
+    )
+    .unwrap();
+    handle(
+        &event("permanent", &good),
+        &settings(),
+        "support@example.com",
+        NOW + 5,
+        &mut store,
+    )
+    .unwrap();
+    assert!(matches!(
+        handle(
+            &event("temporary", &good),
+            &settings(),
+            "support@example.com",
+            NOW + 6,
+            &mut store
         ),
         Err(PluginError::Unauthorized(_))
     ));
