@@ -21,6 +21,7 @@ plugin_crates=(
     "$plugins_dir/test-misbehave"
     "$plugins_dir/test-misbehave-routing"
     "$plugins_dir/test-streams"
+    "$plugins_dir/test-blobs"
     "$plugins_dir/fixtures/sms-twilio-0.1.0"
     "$repo_dir/examples/telegram-bot"
     "$repo_dir/examples/routing-least-busy"

@@ -1,4 +1,4 @@
-//! Generates the guest bindings of the `switchboard:mail/email@0.1.0` world.
+//! Generates the guest bindings of the `switchboard:mail/email@0.2.0` world.
 //!
 //! Every other world is generated in place by `wit_bindgen::generate!` (see
 //! `src/bindings.rs`). This one cannot be: it includes the `channel` world, so
@@ -7,6 +7,11 @@
 //! root. This script runs the same generator with the same options and gives
 //! the email world's copy of that macro a name of its own; nothing else of
 //! the output is touched.
+//!
+//! `email@0.2.0` includes `email@0.1.0` (its `streams` and `mailer` are
+//! 0.1.0's), so both versions of `switchboard:mail` are parsed and the
+//! generated modules carry the version (`switchboard::mail0_1_0::streams`,
+//! `switchboard::mail0_2_0::blobs`).
 
 use std::env;
 use std::path::PathBuf;
@@ -25,6 +30,7 @@ fn main() {
     let packages = [
         wit.join("switchboard-plugin@0.2.0"),
         wit.join("switchboard-mail@0.1.0"),
+        wit.join("switchboard-mail@0.2.0"),
     ];
     for package in &packages {
         println!("cargo:rerun-if-changed={}", package.display());
@@ -39,7 +45,7 @@ fn main() {
         main_packages.push(id);
     }
     let world = resolve
-        .select_world(&main_packages, Some("switchboard:mail/email@0.1.0"))
+        .select_world(&main_packages, Some("switchboard:mail/email@0.2.0"))
         .expect("the email world");
 
     let channel = "crate::bindings::channel::switchboard::plugin";
@@ -55,6 +61,9 @@ fn main() {
                 WithOption::Path(format!("{channel}::types")),
             ),
         ],
+        // `streams` and `mailer` come from `switchboard:mail@0.1.0`, a
+        // package other than the world's: generated here all the same.
+        generate_all: true,
         pub_export_macro: true,
         export_macro_name: Some("export_email_world".into()),
         default_bindings_module: Some("switchboard_sdk::__private::email".into()),

@@ -9,7 +9,7 @@
 //! | `channel` | [`Channel`]        | [`export_channel!`]   | a provider connector: webhooks in, messages out |
 //! | `routing` | [`RoutingPolicy`]  | [`export_routing!`]   | which queue a task joins, which agent is best   |
 //! | `crm`     | [`Crm`]            | [`export_crm!`]       | who a contact is, and write the timeline back   |
-//! | `email` (`switchboard:mail@0.1.0`) | [`Channel`] + [`Mailer`] | [`export_email!`] | a mailbox: envelopes, copies, streams to mail servers ([`mail`]) |
+//! | `email` (`switchboard:mail@0.2.0`) | [`Channel`] + [`Mailer`] | [`export_email!`] | a mailbox: envelopes, copies, streams to mail servers, files written into the host's blob store ([`mail`]) |
 //!
 //! An author writes one trait impl and one macro line. Everything the plugin
 //! exchanges with the host uses one set of types, re-exported at the crate root
@@ -87,8 +87,9 @@
 //!   case-insensitive headers, URL paths and query strings, responses.
 //! - [`mail`]: for e-mail connectors only, byte streams to the mail servers
 //!   the operator approved (TLS and STARTTLS done by the host), a buffered
-//!   line reader over them, and the envelope and copies of the `mailer`
-//!   exports.
+//!   line reader over them, the envelope and copies of the `mailer`
+//!   exports, and the [`mail::BlobWriter`] a large inbound file is written
+//!   into.
 //!
 //! Every call into a plugin runs under a deadline and a memory cap. A plugin
 //! returns [`PluginError`] for expected failures (bad signature, provider down,
@@ -143,7 +144,9 @@
 //!
 //! # Versions
 //!
-//! This SDK implements `switchboard:plugin@0.2.0`. A released WIT package is never
+//! This SDK implements `switchboard:plugin@0.2.0` and, for e-mail connectors,
+//! `switchboard:mail@0.2.0` (see [`mail`] for moving a connector from
+//! `switchboard:mail@0.1.0`). A released WIT package is never
 //! edited; a new contract comes as a new package version and a new SDK release.
 //! The host keeps running plugins built against every released version, so
 //! upgrading is never forced.
@@ -277,10 +280,11 @@ pub trait Channel {
     }
 }
 
-/// An e-mail connector (the `switchboard:mail/email@0.1.0` world): a
+/// An e-mail connector (the `switchboard:mail/email@0.2.0` world): a
 /// [`Channel`] whose polls and webhooks also report each message's
-/// [`mail::Envelope`], and which sends with [`mail::Copies`]. Export it with
-/// [`export_email!`].
+/// [`mail::Envelope`], which sends with [`mail::Copies`], and which may copy
+/// the files it reported straight into the host's blob store
+/// ([`Mailer::fetch_attachment_to`]). Export it with [`export_email!`].
 ///
 /// The host calls these instead of the [`Channel`] methods they extend
 /// (`poll`, `handle_webhook`, `send`); implement those too, usually by calling
@@ -303,6 +307,28 @@ pub trait Mailer: Channel {
         message: OutboundMessage,
         copies: mail::Copies,
     ) -> Result<SendReceipt, PluginError>;
+
+    /// Writes the file of an inbound attachment this connector reported
+    /// (`attachment.url` is its reference) into `into`, decoded, and answers
+    /// the content type the provider declared. The host calls it to copy
+    /// every file of this connector instead of [`Channel::fetch_attachment`]:
+    /// read the file in pieces and write each with
+    /// [`mail::BlobWriter::write_all`], so it never has to fit in memory.
+    ///
+    /// The host stores the file only when this returns `Ok` and every write
+    /// was accepted; return the write's error ([`mail::BlobError`] converts
+    /// into [`PluginError`]) when one fails. The default answers
+    /// [`PluginError::Unsupported`], and the host then asks
+    /// [`Channel::fetch_attachment`].
+    fn fetch_attachment_to(
+        attachment: Attachment,
+        into: &mail::BlobWriter,
+    ) -> Result<Option<String>, PluginError> {
+        let _ = (attachment, into);
+        Err(PluginError::Unsupported(
+            "this connector does not write files itself".into(),
+        ))
+    }
 }
 
 /// A routing policy (the `routing` world): decides where a task goes and who is
@@ -398,7 +424,7 @@ macro_rules! export_crm {
 }
 
 /// Exports a [`Mailer`] (and so [`Channel`]) implementation as the plugin's
-/// `switchboard:mail/email@0.1.0` world.
+/// `switchboard:mail/email@0.2.0` world.
 ///
 /// ```text
 /// switchboard_sdk::export_email!(MyMailbox);
@@ -543,7 +569,18 @@ pub mod __private {
         }
     }
 
-    impl<T: crate::Mailer> email::exports::switchboard::mail::mailer::Guest for EmailExport<T> {
+    impl<T: crate::Mailer> email::exports::switchboard::mail0_2_0::attachments::Guest
+        for EmailExport<T>
+    {
+        fn fetch_attachment_to(
+            attachment: crate::Attachment,
+            into: &crate::mail::BlobWriter,
+        ) -> Result<Option<String>, crate::PluginError> {
+            T::fetch_attachment_to(attachment, into)
+        }
+    }
+
+    impl<T: crate::Mailer> email::exports::switchboard::mail0_1_0::mailer::Guest for EmailExport<T> {
         fn poll_mail(cursor: Option<String>) -> Result<crate::mail::MailBatch, crate::PluginError> {
             T::poll_mail(cursor)
         }

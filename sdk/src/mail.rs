@@ -1,11 +1,19 @@
-//! E-mail connectors: the `switchboard:mail/email@0.1.0` world.
+//! E-mail connectors: the `switchboard:mail/email@0.2.0` world.
 //!
 //! An e-mail connector is a channel connector ([`crate::Channel`]) that also
 //! implements [`crate::Mailer`]: polling and webhooks that report each
 //! message's [`Envelope`] (its `To` and `Cc`, whether a machine wrote it,
-//! what could not be read), and sending with [`Copies`]. Export both with
+//! what could not be read), sending with [`Copies`], and copying a large
+//! inbound file straight into the host's blob store through a [`BlobWriter`]
+//! ([`crate::Mailer::fetch_attachment_to`]). Export both with
 //! [`crate::export_email!`]; the manifest declares
-//! `world = "switchboard:mail/email@0.1.0"` (`kind = "channel"`).
+//! `world = "switchboard:mail/email@0.2.0"` (`kind = "channel"`).
+//!
+//! A connector built with an earlier SDK on `switchboard:mail/email@0.1.0`
+//! keeps running; to move it here, change the manifest's `world` and, if it
+//! reports files it can read again (IMAP parts), implement
+//! `fetch_attachment_to` (the default leaves copying to
+//! [`crate::Channel::fetch_attachment`]).
 //!
 //! Besides HTTP, such a connector may open byte streams to the mail servers
 //! its operator approved ([`Connection::connect`]): the manifest names the
@@ -41,13 +49,50 @@
 
 use core::fmt;
 
-use crate::bindings::email::switchboard::mail::streams;
+use crate::bindings::email::switchboard::mail0_1_0::streams;
 use crate::{HttpResponse, PluginError, PollOutcome, WebhookOutcome};
 
-pub use crate::bindings::email::exports::switchboard::mail::mailer::{
+pub use crate::bindings::email::exports::switchboard::mail0_1_0::mailer::{
     Automatic, Copies, Envelope, MailBatch,
 };
-pub use crate::bindings::email::switchboard::mail::streams::{Security, StreamError};
+pub use crate::bindings::email::switchboard::mail0_1_0::streams::{Security, StreamError};
+pub use crate::bindings::email::switchboard::mail0_2_0::blobs::{BlobError, BlobWriter};
+
+/// The largest piece [`BlobWriter::write_all`] hands the host at once: each
+/// piece is copied out of the sandbox, so a file is never copied whole.
+pub const BLOB_PIECE_BYTES: usize = 1024 * 1024;
+
+impl BlobWriter {
+    /// Writes all of `data`, in pieces of at most [`BLOB_PIECE_BYTES`].
+    ///
+    /// # Errors
+    ///
+    /// [`BlobError::TooLarge`] once the file passes the largest the host
+    /// keeps (the file will not be stored); [`BlobError::Unavailable`] when
+    /// the host cannot write it. After either, every write fails.
+    pub fn write_all(&self, data: &[u8]) -> Result<(), BlobError> {
+        for piece in data.chunks(BLOB_PIECE_BYTES) {
+            self.write(piece)?;
+        }
+        Ok(())
+    }
+}
+
+impl From<BlobError> for PluginError {
+    /// A file too large for the host will not fit the next time either
+    /// ([`PluginError::Permanent`]); a host that cannot write may recover
+    /// ([`PluginError::Transient`]).
+    fn from(error: BlobError) -> Self {
+        match error {
+            BlobError::TooLarge(max) => PluginError::Permanent(format!(
+                "the file is larger than the host keeps ({max} bytes)"
+            )),
+            BlobError::Unavailable(detail) => {
+                PluginError::Transient(format!("the host could not store the file: {detail}"))
+            }
+        }
+    }
+}
 
 /// Bytes asked of the host per read: large enough that a 25 MB message is a
 /// few hundred calls, small enough not to balloon memory.

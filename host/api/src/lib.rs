@@ -25,6 +25,7 @@ pub mod limits;
 pub mod openapi;
 mod plugins_api;
 mod realtime;
+mod reports;
 mod routes;
 mod routing_api;
 mod server;
@@ -194,6 +195,16 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(email::get_signature, email::put_signature))
         .routes(routes!(supervisor::wallboard))
         .routes(routes!(supervisor::context_transfer))
+        .routes(routes!(reports::operations))
+        .routes(routes!(reports::operations_csv))
+        .routes(routes!(reports::agents))
+        .routes(routes!(reports::agents_csv))
+        .routes(routes!(reports::journeys))
+        .routes(routes!(reports::journeys_csv))
+        .routes(routes!(reports::experience))
+        .routes(routes!(reports::experience_csv))
+        .routes(routes!(reports::drill))
+        .routes(routes!(reports::conversations_csv))
         .routes(routes!(supervisor::set_plugin_config))
         .routes(routes!(realtime::realtime))
         .routes(routes!(routing_api::list_queues, routing_api::create_queue))

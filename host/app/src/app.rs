@@ -17,6 +17,7 @@ use crate::accounts::Passwords;
 use crate::attachments::{AttachmentConfig, Attachments};
 use crate::blobs::BlobStore;
 use crate::channels::Channels;
+use crate::clock::Clock;
 use crate::contacts::Contacts;
 use crate::desk::{Desk, Disposition};
 use crate::email_view::EmailViews;
@@ -28,6 +29,7 @@ use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::outbox::{Outbox, OutboxConfig, OutboxParts};
 use crate::plugins::PluginAdmin;
+use crate::reports::{ReportConfig, Reports};
 use crate::routing::RoutingService;
 use crate::supervisor::Supervision;
 use crate::tasks::Tasks;
@@ -100,6 +102,10 @@ pub struct App {
     pub logins: Arc<Logins>,
     /// Attachments: the blob store, uploads, the copy worker, signed URLs.
     pub attachments: Arc<Attachments>,
+    /// Reports, drill-downs and exports (UTC until [`App::with_reports`]).
+    pub reports: Arc<Reports>,
+    /// The clock use cases stamp what they record with.
+    pub clock: Clock,
 }
 
 impl App {
@@ -116,10 +122,27 @@ impl App {
         config: AppConfig,
         events: Arc<dyn EventBus>,
     ) -> AppResult<App> {
+        App::start_with_clock(store, plugins, config, events, Clock::system()).await
+    }
+
+    /// [`App::start_with_bus`] on another clock (scenario tests move a manual one).
+    pub async fn start_with_clock(
+        store: Store,
+        plugins: PluginHost,
+        config: AppConfig,
+        events: Arc<dyn EventBus>,
+        clock: Clock,
+    ) -> AppResult<App> {
         let routing = match config.routing.clone() {
             Some(engine) => Some(
-                RoutingService::start(store.clone(), plugins.clone(), events.clone(), engine)
-                    .await?,
+                RoutingService::start_with_clock(
+                    store.clone(),
+                    plugins.clone(),
+                    events.clone(),
+                    engine,
+                    clock.clone(),
+                )
+                .await?,
             ),
             None => None,
         };
@@ -143,6 +166,7 @@ impl App {
                 routing: routing.clone(),
                 metrics: metrics.clone(),
                 attachments: attachments.clone(),
+                clock: clock.clone(),
             },
             IngestConfig {
                 public_url: config.public_url.clone(),
@@ -156,6 +180,7 @@ impl App {
             notifier.clone(),
             routing.clone(),
             &config.webchat,
+            clock.clone(),
         ));
         let outbox = Arc::new(Outbox::new(
             OutboxParts {
@@ -166,6 +191,7 @@ impl App {
                 metrics: metrics.clone(),
                 webchat: webchat.clone(),
                 attachments: attachments.clone(),
+                clock: clock.clone(),
             },
             config.outbox.clone(),
         ));
@@ -175,8 +201,14 @@ impl App {
             notifier.clone(),
             routing.clone(),
             config.dispositions.clone(),
+            clock.clone(),
         ));
-        let tasks = Arc::new(Tasks::new(store.clone(), routing.clone(), notifier.clone()));
+        let tasks = Arc::new(Tasks::new(
+            store.clone(),
+            routing.clone(),
+            notifier.clone(),
+            clock.clone(),
+        ));
         let passwords = Passwords::default();
         let supervision = Arc::new(Supervision::new(
             store.clone(),
@@ -195,10 +227,12 @@ impl App {
             .await?,
         );
         let email = Arc::new(EmailViews::new(store.clone()));
+        let store_for_reports = store.clone();
         let contacts = Arc::new(Contacts::new(
             store.clone(),
             config.default_region.clone(),
             email.clone(),
+            clock.clone(),
         ));
         let plugin_admin = Arc::new(PluginAdmin::new(
             store.clone(),
@@ -227,7 +261,20 @@ impl App {
             plugin_admin,
             logins,
             attachments,
+            reports: Arc::new(Reports::new(
+                store_for_reports,
+                ReportConfig::default(),
+                clock.clone(),
+            )),
+            clock,
         })
+    }
+
+    /// The app with these report settings (the operator's time zone, default
+    /// thresholds).
+    pub fn with_reports(mut self, config: ReportConfig) -> App {
+        self.reports = Arc::new(Reports::new(self.store.clone(), config, self.clock.clone()));
+        self
     }
 
     /// Runs the background work (the outbox worker, the attachment copier and

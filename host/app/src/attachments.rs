@@ -3,8 +3,11 @@
 //!
 //! - **Inbound.** Ingest records a message's files `pending` in the message's own
 //!   transaction; [`Attachments::run`] then copies each through its connector
-//!   (`fetch-attachment`, then a size-capped download from the connector's allowed
-//!   hosts), sniffs the type and keeps the bytes in the [`BlobStore`]. A failed
+//!   into a [`BlobWriter`] of the [`BlobStore`] (`PluginHost::copy_attachment`:
+//!   an e-mail connector of `switchboard:mail@0.2.0` writes the file there piece
+//!   by piece; any other answers `fetch-attachment`, and the host makes the
+//!   size-capped download from the connector's allowed hosts), and sniffs the
+//!   type from the file's first bytes. A failed
 //!   copy is retried with backoff and, after the last attempt, marked `failed`
 //!   with the reason the agent sees. Nothing is lost by answering the provider
 //!   first: the provider's reference is durable before the answer.
@@ -19,11 +22,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_core::{Direction, retry_delay};
-use switchboard_plugin_host::{DownloadError, PluginHost, bindings};
+use switchboard_plugin_host::{BlobSink, BoxFuture, DownloadError, PluginHost, bindings};
 use switchboard_store::{AttachmentRow, Store};
 use tokio::sync::{Notify, watch};
 
-use crate::blobs::{BlobError, BlobStore, sniff};
+use crate::blobs::{BlobError, BlobStore, BlobWriter, sniff};
 use crate::clock::now_ms;
 use crate::error::{AppError, AppResult, ErrorKind};
 use crate::notify::Notifier;
@@ -255,22 +258,7 @@ impl Attachments {
             content: None,
             content_id: row.content_id.clone(),
         };
-        let max = usize::try_from(self.config.max_bytes).unwrap_or(usize::MAX);
-        let result = match self
-            .plugins
-            .download_attachment(&plugin_id, &reference, max)
-            .await
-        {
-            Ok(file) => {
-                let content_type = sniff(&file.content, file.content_type.as_deref());
-                match self.blobs.put(&file.content).await {
-                    Ok(key) => Ok((key, file.content.len() as u64, content_type)),
-                    Err(e @ BlobError::TooLarge { .. }) => Err((e.to_string(), false)),
-                    Err(e) => Err((e.to_string(), true)),
-                }
-            }
-            Err(e) => Err((download_reason(&e), e.is_retryable())),
-        };
+        let result = self.copy_into_blobs(&plugin_id, &reference).await;
         let now = now_ms();
         let stored = match result {
             Ok((key, size, content_type)) => {
@@ -320,6 +308,41 @@ impl Attachments {
     }
 }
 
+impl Attachments {
+    /// One copy attempt: the file into a blob writer, stored when whole. On
+    /// failure, the reason for the agent and whether to try again.
+    async fn copy_into_blobs(
+        &self,
+        plugin_id: &str,
+        reference: &bindings::Attachment,
+    ) -> Result<(String, u64, String), (String, bool)> {
+        let blob_failure = |e: BlobError| {
+            let retryable = !matches!(e, BlobError::TooLarge { .. });
+            (e.to_string(), retryable)
+        };
+        let writer = self.blobs.writer().await.map_err(blob_failure)?;
+        let copied = self
+            .plugins
+            .copy_attachment(plugin_id, reference, writer, self.config.max_bytes)
+            .await
+            .map_err(|e| (download_reason(&e), e.is_retryable()))?;
+        let stored = copied.sink.finish().await.map_err(blob_failure)?;
+        let content_type = sniff(&stored.head, copied.content_type.as_deref());
+        Ok((stored.key, stored.size, content_type))
+    }
+}
+
+/// The blob store takes the files the plugin host copies.
+impl BlobSink for BlobWriter {
+    fn write<'a>(&'a mut self, data: &'a [u8]) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            BlobWriter::write(self, data)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
 /// A reason an agent can read, without provider URLs (they may carry tokens).
 fn download_reason(e: &DownloadError) -> String {
     match e {
@@ -333,6 +356,9 @@ fn download_reason(e: &DownloadError) -> String {
         }
         DownloadError::Status(s) => format!("the provider answered HTTP {s}"),
         DownloadError::Http(_) => "the provider could not be reached".into(),
+        DownloadError::Storage(detail) => {
+            format!("the file store could not take the file: {detail}")
+        }
     }
 }
 

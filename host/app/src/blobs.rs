@@ -5,10 +5,25 @@
 //! goes to a temporary file that is renamed into place, so a reader never sees half
 //! a file and a crash leaves at most a stray temporary. Files are never executed or
 //! served with a type the browser would run: see [`safe_inline`].
+//!
+//! Bytes in memory are kept with [`BlobStore::put`]. A file that arrives in
+//! pieces (an attachment a connector streams) goes through a [`BlobWriter`]:
+//! each piece is hashed and appended to a temporary file in `.incoming/`, and
+//! [`BlobWriter::finish`] renames it to its key, so the file is never held
+//! whole in memory. A writer dropped unfinished deletes its temporary file.
 
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+/// What a [`BlobWriter`] keeps of a file's start, for [`sniff`]: enough for
+/// every magic number, and for the ZIP entries that tell an Office document
+/// from a plain archive.
+pub const SNIFF_BYTES: usize = 64 * 1024;
+
+/// Where writers keep files until they are whole, under the store's folder.
+const INCOMING: &str = ".incoming";
 
 /// Why a file could not be kept.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +101,124 @@ impl BlobStore {
     pub async fn get(&self, key: &str) -> Result<Vec<u8>, BlobError> {
         Ok(tokio::fs::read(self.path(key)?).await?)
     }
+
+    /// A writer for one file that arrives in pieces, up to the size cap.
+    pub async fn writer(&self) -> Result<BlobWriter, BlobError> {
+        let folder = self.dir.join(INCOMING);
+        tokio::fs::create_dir_all(&folder).await?;
+        let temp = folder.join(uuid::Uuid::new_v4().to_string());
+        let file = tokio::fs::File::create_new(&temp).await?;
+        Ok(BlobWriter {
+            store: self.clone(),
+            file: Some(file),
+            temp: Some(temp),
+            hasher: Sha256::new(),
+            size: 0,
+            head: Vec::new(),
+        })
+    }
+}
+
+/// A file of the [`BlobStore`] being written piece by piece (see the module
+/// doc). Dropped without [`BlobWriter::finish`], it leaves nothing behind.
+#[derive(Debug)]
+pub struct BlobWriter {
+    store: BlobStore,
+    file: Option<tokio::fs::File>,
+    /// The temporary file; `None` once renamed into place or removed.
+    temp: Option<PathBuf>,
+    hasher: Sha256,
+    size: u64,
+    head: Vec<u8>,
+}
+
+/// A file a [`BlobWriter`] stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    /// Its key.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its first [`SNIFF_BYTES`], for [`sniff`].
+    pub head: Vec<u8>,
+}
+
+impl BlobWriter {
+    /// Appends `data`; refused whole, and the file with it, when the file
+    /// would pass the store's size cap.
+    pub async fn write(&mut self, data: &[u8]) -> Result<(), BlobError> {
+        let size = self.size + data.len() as u64;
+        if size > self.store.max_bytes {
+            self.discard();
+            return Err(BlobError::TooLarge {
+                size,
+                max: self.store.max_bytes,
+            });
+        }
+        let Some(file) = self.file.as_mut() else {
+            return Err(BlobError::Io(std::io::Error::other(
+                "the file was discarded after an earlier failure",
+            )));
+        };
+        if let Err(e) = file.write_all(data).await {
+            self.discard();
+            return Err(e.into());
+        }
+        self.hasher.update(data);
+        let room = SNIFF_BYTES.saturating_sub(self.head.len());
+        self.head.extend_from_slice(&data[..room.min(data.len())]);
+        self.size = size;
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Keeps the file under its key; the same file already stored is kept once.
+    pub async fn finish(mut self) -> Result<StoredBlob, BlobError> {
+        let (Some(mut file), Some(temp)) = (self.file.take(), self.temp.clone()) else {
+            return Err(BlobError::Io(std::io::Error::other(
+                "the file was discarded after an earlier failure",
+            )));
+        };
+        // A tokio file may still hold a write in flight; it must be on disk
+        // before the rename makes the file visible.
+        file.flush().await?;
+        drop(file);
+        let key = hex::encode(std::mem::take(&mut self.hasher).finalize());
+        let path = self.store.path(&key)?;
+        let folder = path.parent().unwrap_or(Path::new("."));
+        tokio::fs::create_dir_all(folder).await?;
+        if tokio::fs::try_exists(&path).await? {
+            tokio::fs::remove_file(&temp).await?;
+        } else {
+            tokio::fs::rename(&temp, &path).await?;
+        }
+        self.temp = None;
+        Ok(StoredBlob {
+            key,
+            size: self.size,
+            head: std::mem::take(&mut self.head),
+        })
+    }
+
+    /// Closes and deletes the temporary file.
+    fn discard(&mut self) {
+        self.file = None;
+        if let Some(temp) = self.temp.take() {
+            // Dropping happens on a runtime thread; unlinking one file is
+            // quick, and leaving it would leak disk.
+            let _ = std::fs::remove_file(temp);
+        }
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        self.discard();
+    }
 }
 
 /// What the bytes are: the type their magic numbers show, else the declared one
@@ -143,6 +276,68 @@ mod tests {
         // No temporary files are left behind.
         let folder = dir.path().join(&a[..2]);
         assert_eq!(std::fs::read_dir(folder).unwrap().count(), 1);
+    }
+
+    /// Every file under the store's folder, temporary ones included.
+    fn files_in(dir: &Path) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        let mut folders = vec![dir.to_path_buf()];
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(folder).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    folders.push(path);
+                } else {
+                    files.push(path);
+                }
+            }
+        }
+        files
+    }
+
+    #[tokio::test]
+    async fn a_writer_stores_pieces_under_the_same_key_as_put() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::new(dir.path(), 1 << 20);
+        let file: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut writer = blobs.writer().await.unwrap();
+        for piece in file.chunks(65_537) {
+            writer.write(piece).await.unwrap();
+        }
+        assert_eq!(writer.size(), file.len() as u64);
+        let stored = writer.finish().await.unwrap();
+        assert_eq!(stored.key, hex::encode(Sha256::digest(&file)));
+        assert_eq!(stored.size, file.len() as u64);
+        assert_eq!(stored.head, file[..SNIFF_BYTES]);
+        assert_eq!(blobs.get(&stored.key).await.unwrap(), file);
+        assert_eq!(blobs.put(&file).await.unwrap(), stored.key);
+        // The same file streamed again is kept once; no temporary is left.
+        let mut again = blobs.writer().await.unwrap();
+        again.write(&file).await.unwrap();
+        assert_eq!(again.finish().await.unwrap().key, stored.key);
+        assert_eq!(files_in(dir.path()), vec![blobs.path(&stored.key).unwrap()]);
+    }
+
+    #[tokio::test]
+    async fn a_writer_over_the_cap_or_dropped_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::new(dir.path(), 10);
+        let mut writer = blobs.writer().await.unwrap();
+        writer.write(b"0123456").await.unwrap();
+        assert_eq!(files_in(dir.path()).len(), 1, "the temporary file");
+        assert!(matches!(
+            writer.write(b"789A").await,
+            Err(BlobError::TooLarge { size: 11, max: 10 })
+        ));
+        assert!(files_in(dir.path()).is_empty(), "discarded at once");
+        assert!(writer.write(b"").await.is_err(), "the writer stays refused");
+        assert!(writer.finish().await.is_err());
+        assert!(files_in(dir.path()).is_empty());
+
+        let mut unfinished = blobs.writer().await.unwrap();
+        unfinished.write(b"half").await.unwrap();
+        drop(unfinished);
+        assert!(files_in(dir.path()).is_empty());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use switchboard_core::{ConversationStatus, parse_identity_query};
 use switchboard_store::{ContactView, ConversationRow, MergeRecord, Store, TimelineEvent};
 
-use crate::clock::now_ms;
+use crate::clock::Clock;
 use crate::email_view::EmailViews;
 use crate::error::{AppError, AppResult};
 
@@ -20,16 +20,24 @@ pub struct Contacts {
     store: Store,
     default_region: Option<String>,
     email: Arc<EmailViews>,
+    clock: Clock,
 }
 
 impl Contacts {
     /// Contacts over the store; phone numbers without a country code are read in
-    /// `default_region`; e-mail messages are shown through `email`.
-    pub fn new(store: Store, default_region: Option<String>, email: Arc<EmailViews>) -> Contacts {
+    /// `default_region`; e-mail messages are shown through `email`; status changes are
+    /// stamped with `clock`.
+    pub fn new(
+        store: Store,
+        default_region: Option<String>,
+        email: Arc<EmailViews>,
+        clock: Clock,
+    ) -> Contacts {
         Contacts {
             store,
             default_region,
             email,
+            clock,
         }
     }
 
@@ -120,7 +128,7 @@ impl Contacts {
             .parse()
             .map_err(|e: switchboard_core::ParseEnumError| AppError::bad_request(e.to_string()))?;
         self.store
-            .set_conversation_status(conversation_id, status, now_ms())
+            .set_conversation_status(conversation_id, status, self.clock.now_ms())
             .await?;
         Ok(self.store.conversation(conversation_id).await?)
     }

@@ -19,7 +19,7 @@ use switchboard_store::{Agent, ContactView, ConversationRow, NewEvent, Store, Ti
 
 use crate::accounts::is_supervisor;
 use crate::channels::Channels;
-use crate::clock::now_ms;
+use crate::clock::Clock;
 use crate::error::{AppError, AppResult};
 use crate::notify::Notifier;
 use crate::routing::{RoutingService, worked_by};
@@ -69,16 +69,19 @@ pub struct Desk {
     routing: Option<Arc<RoutingService>>,
     dispositions: Vec<Disposition>,
     calls: OnceLock<Arc<dyn CallObserver>>,
+    clock: Clock,
 }
 
 impl Desk {
-    /// The desk over these parts, offering `dispositions` when resolving.
+    /// The desk over these parts, offering `dispositions` when resolving and stamping
+    /// what it records with `clock`.
     pub fn new(
         store: Store,
         channels: Arc<Channels>,
         notifier: Notifier,
         routing: Option<Arc<RoutingService>>,
         dispositions: Vec<Disposition>,
+        clock: Clock,
     ) -> Desk {
         Desk {
             store,
@@ -87,6 +90,7 @@ impl Desk {
             routing,
             dispositions,
             calls: OnceLock::new(),
+            clock,
         }
     }
 
@@ -141,7 +145,7 @@ impl Desk {
     /// `agent_id` has read the conversation up to now.
     pub async fn mark_read(&self, agent_id: &str, conversation_id: &str) -> AppResult<()> {
         self.store
-            .mark_read(agent_id, conversation_id, now_ms())
+            .mark_read(agent_id, conversation_id, self.clock.now_ms())
             .await?;
         Ok(())
     }
@@ -162,7 +166,7 @@ impl Desk {
                 text,
                 Some(agent_id),
                 json!({}),
-                now_ms(),
+                self.clock.now_ms(),
             ))
             .await?;
         self.notifier.timeline_event(&event);
@@ -251,7 +255,7 @@ impl Desk {
                 body_text,
                 Some(&agent.id),
                 json!({"code": disposition.code, "label": disposition.label, "note": note}),
-                now_ms(),
+                self.clock.now_ms(),
             ))
             .await?;
         self.notifier.timeline_event(&event);
@@ -305,7 +309,7 @@ impl Desk {
         }
         let contact = self
             .store
-            .update_contact(contact_id, display_name, attributes, now_ms())
+            .update_contact(contact_id, display_name, attributes, self.clock.now_ms())
             .await?;
         self.store
             .audit(agent_id, "contact.update", Some(contact_id), json!(null))

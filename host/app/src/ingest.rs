@@ -24,7 +24,7 @@ use switchboard_store::{
 use crate::attachments::Attachments;
 
 use crate::channels::Channels;
-use crate::clock::now_ms;
+use crate::clock::Clock;
 use crate::error::{AppError, AppResult, ErrorKind, call_error};
 use crate::events::Audience;
 use crate::mail::{self, ThreadTokens};
@@ -79,6 +79,7 @@ pub struct Ingest {
     attachments: Arc<Attachments>,
     threads: ThreadTokens,
     config: IngestConfig,
+    clock: Clock,
 }
 
 /// What one poll brought, from either kind of connector.
@@ -106,6 +107,8 @@ pub struct IngestParts {
     /// Attachments (inline files are kept before the commit; pending ones are
     /// copied after it).
     pub attachments: Arc<Attachments>,
+    /// The time batches are stamped with.
+    pub clock: Clock,
 }
 
 impl Ingest {
@@ -120,6 +123,7 @@ impl Ingest {
             routing: parts.routing,
             metrics: parts.metrics,
             attachments: parts.attachments,
+            clock: parts.clock,
             config,
         }
     }
@@ -286,7 +290,7 @@ impl Ingest {
                     tracing::warn!(plugin = plugin_id, "poll failed: {reason}");
                     let _ = self
                         .store
-                        .record_poll(plugin_id, None, Some(&reason), now_ms())
+                        .record_poll(plugin_id, None, Some(&reason), self.clock.now_ms())
                         .await;
                     return false;
                 }
@@ -309,7 +313,7 @@ impl Ingest {
             };
             if let Err(e) = self
                 .store
-                .record_poll(plugin_id, cursor, error, now_ms())
+                .record_poll(plugin_id, cursor, error, self.clock.now_ms())
                 .await
             {
                 tracing::error!(plugin = plugin_id, "recording a poll failed: {e}");
@@ -393,7 +397,7 @@ impl Ingest {
         let batch = IngestBatch {
             plugin_id: plugin_id.to_string(),
             channel: channel.to_string(),
-            now_ms: now_ms(),
+            now_ms: self.clock.now_ms(),
             reopen_window_ms: self.config.reopen_window_ms,
             events,
         };

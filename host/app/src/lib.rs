@@ -45,6 +45,7 @@ pub mod notify;
 pub mod outbox;
 pub mod plugins;
 pub mod rate;
+pub mod reports;
 pub mod routing;
 pub mod signing;
 pub mod supervisor;
@@ -53,7 +54,7 @@ pub mod text;
 pub mod webchat;
 
 pub use app::{App, AppConfig};
-pub use clock::now_ms;
+pub use clock::{Clock, now_ms};
 pub use error::{AppError, AppResult, ErrorKind};
 pub use events::{Audience, BusEvent, Delivery, EventBus, LocalBus, Subscription};
 pub use host_services::ServerServices;

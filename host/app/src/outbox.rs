@@ -22,7 +22,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::attachments::Attachments;
 use crate::channels::{Channels, WEBCHAT_PLUGIN_ID};
-use crate::clock::now_ms;
+use crate::clock::{Clock, now_ms};
 use crate::compose::{
     Interactive, ReplyContent, Template, WindowDecision, type_allowed, window_state,
 };
@@ -72,6 +72,7 @@ pub struct Outbox {
     webchat: Arc<Webchat>,
     attachments: Arc<Attachments>,
     threads: ThreadTokens,
+    clock: Clock,
     config: OutboxConfig,
     wake: Notify,
 }
@@ -92,6 +93,9 @@ pub struct OutboxParts {
     pub webchat: Arc<Webchat>,
     /// Attachments (signed links for outbound files).
     pub attachments: Arc<Attachments>,
+    /// The time replies are stamped with (the delivery worker's leases and retries
+    /// keep the wall clock).
+    pub clock: Clock,
 }
 
 impl Outbox {
@@ -105,6 +109,7 @@ impl Outbox {
             metrics,
             webchat,
             attachments,
+            clock,
         } = parts;
         Outbox {
             threads: ThreadTokens::new(&store),
@@ -115,6 +120,7 @@ impl Outbox {
             metrics,
             webchat,
             attachments,
+            clock,
             config,
             wake: Notify::new(),
         }
@@ -147,7 +153,7 @@ impl Outbox {
             };
         let info = self.channels.info(&plugin_id).await.map_err(call_error)?;
         let caps = &info.capabilities;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut payload = serde_json::Map::new();
         let mut content = content;
         if let Some(template) = content.template.as_mut() {

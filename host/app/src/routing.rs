@@ -23,11 +23,11 @@ use switchboard_routing::{
     default_rank,
 };
 use switchboard_store::{
-    AgentRoutingRow, QueueRow, ReservationRow, RoutingChanges, Store, TaskRow,
+    AgentRoutingRow, QueueRow, ReservationRow, RoutingChanges, RoutingLogEntry, Store, TaskRow,
 };
 use tokio::sync::{Mutex, MutexGuard, Notify};
 
-use crate::clock::now_ms;
+use crate::clock::Clock;
 use crate::error::{AppError, ErrorKind};
 use crate::events::{Audience, EventBus};
 
@@ -44,10 +44,6 @@ const FALLBACK_QUEUES: &[(&str, &str, i32)] = &[
     ("telegram", "messaging", 10),
     ("email", "email", 5),
 ];
-
-fn now() -> u64 {
-    now_ms().max(0) as u64
-}
 
 /// Routing, or the answer that it is not running.
 pub fn running(routing: &Option<Arc<RoutingService>>) -> Result<&Arc<RoutingService>, AppError> {
@@ -73,6 +69,11 @@ pub struct RoutingService {
     live: StdMutex<HashMap<String, TaskId>>,
     /// Arrivals and presence changes for the offline replay, when asked for.
     trace: TraceRecorder,
+    /// The time routing runs on.
+    clock: Clock,
+    /// Why the host is canceling a task, for the routing history (`replaced` when a
+    /// call takes a chat's place); a cancel without one is the customer leaving.
+    cancel_reasons: StdMutex<HashMap<TaskId, &'static str>>,
 }
 
 fn task_row(task: &Task, holder: Option<&AgentId>) -> TaskRow {
@@ -110,6 +111,15 @@ fn presence_parts(presence: &Presence) -> (&'static str, Option<String>) {
     (status(presence), reason)
 }
 
+/// The routing history entry of an agent's presence and capacity now.
+fn presence_entry(agent: &Agent) -> RoutingLogEntry {
+    RoutingLogEntry::Presence {
+        agent_id: agent.id.as_str().to_string(),
+        status: status(&agent.presence).to_string(),
+        capacity: i64::from(agent.capacity.total),
+    }
+}
+
 fn presence_row(agent: &Agent) -> AgentRoutingRow {
     let (presence, reason) = presence_parts(&agent.presence);
     AgentRoutingRow {
@@ -135,12 +145,23 @@ pub fn parse_presence(status: &str, reason: Option<String>) -> Result<Presence, 
 }
 
 impl RoutingService {
-    /// Restores routing from the store and starts its timer.
+    /// Restores routing from the store and starts its timer, on the wall clock.
     pub async fn start(
         store: Store,
         plugins: PluginHost,
         hub: Arc<dyn EventBus>,
         config: EngineConfig,
+    ) -> Result<Arc<RoutingService>, AppError> {
+        RoutingService::start_with_clock(store, plugins, hub, config, Clock::system()).await
+    }
+
+    /// [`RoutingService::start`] on another clock.
+    pub async fn start_with_clock(
+        store: Store,
+        plugins: PluginHost,
+        hub: Arc<dyn EventBus>,
+        config: EngineConfig,
+        clock: Clock,
     ) -> Result<Arc<RoutingService>, AppError> {
         let snapshot = store.load_routing().await?;
         let queues: Vec<Queue> = snapshot
@@ -194,7 +215,8 @@ impl RoutingService {
                 expires_at: r.expires_at as u64,
             })
             .collect();
-        let engine = Engine::restore(config, queues, agents, tasks, reservations, now())
+        let now = clock.now_ms().max(0) as u64;
+        let engine = Engine::restore(config, queues, agents, tasks, reservations, now)
             .map_err(|e| AppError::internal(format!("routing state cannot be restored: {e}")))?;
         let trace = TraceRecorder::from_env(&engine);
         let service = Arc::new(RoutingService {
@@ -206,6 +228,8 @@ impl RoutingService {
             holders: StdMutex::default(),
             live: StdMutex::default(),
             trace,
+            clock,
+            cancel_reasons: StdMutex::default(),
         });
         {
             let mut engine = service.engine.lock().await;
@@ -218,6 +242,19 @@ impl RoutingService {
             service.on_inbound(&conversation, &contact, &channel).await;
         }
         Ok(service)
+    }
+
+    /// Now, on routing's clock.
+    fn now(&self) -> u64 {
+        self.clock.now_ms().max(0) as u64
+    }
+
+    /// Handles the timers that are due now (the timer task does this on its own; a
+    /// test on a manual clock calls it after moving the clock).
+    pub async fn handle_timeouts(&self) {
+        let mut engine = self.engine.lock().await;
+        engine.handle_timeout(self.now());
+        self.settle(&mut engine).await;
     }
 
     fn index(&self, engine: &Engine) {
@@ -253,7 +290,7 @@ impl RoutingService {
 
     /// Matches waiting work, writes the step and publishes it.
     async fn settle(&self, engine: &mut MutexGuard<'_, Engine>) {
-        let now = now();
+        let now = self.now();
         let policy = self.policy();
         while let Some(request) = engine.next_match(now) {
             let ranking = match &policy {
@@ -265,9 +302,15 @@ impl RoutingService {
                 break;
             }
         }
-        let mut changes = RoutingChanges::default();
+        let mut changes = RoutingChanges {
+            at: now as i64,
+            ..RoutingChanges::default()
+        };
         let mut events = Vec::new();
         while let Some(output) = engine.poll_output() {
+            if let Some(entry) = self.history(engine, &output) {
+                changes.log.push(entry);
+            }
             self.record(engine, &output, now, &mut changes, &mut events);
         }
         if let Err(e) = self.store.save_routing(&changes).await {
@@ -377,6 +420,81 @@ impl RoutingService {
         }
     }
 
+    /// The routing history entry of an output, for the reports.
+    fn history(&self, engine: &Engine, output: &Output) -> Option<RoutingLogEntry> {
+        let offer_ended = |r: &Reservation, how: &str| RoutingLogEntry::OfferEnded {
+            task_id: r.task.as_str().to_string(),
+            agent_id: r.agent.as_str().to_string(),
+            how: how.to_string(),
+        };
+        Some(match output {
+            Output::TaskQueued { task, queue } => {
+                let t = engine.task(task)?;
+                RoutingLogEntry::Queued {
+                    task_id: task.as_str().to_string(),
+                    conversation_id: t.attributes.get("conversation_id").cloned(),
+                    contact_id: t.contact_id.as_ref().map(|c| c.as_str().to_string()),
+                    channel: t.channel.clone(),
+                    queue_id: queue.as_str().to_string(),
+                    arrived_at: t.arrived_at as i64,
+                }
+            }
+            Output::Offered { reservation } => RoutingLogEntry::Offered {
+                task_id: reservation.task.as_str().to_string(),
+                agent_id: reservation.agent.as_str().to_string(),
+            },
+            Output::ReservationRejected { reservation } => offer_ended(reservation, "rejected"),
+            Output::ReservationExpired { reservation } => offer_ended(reservation, "expired"),
+            Output::ReservationCanceled { reservation } => offer_ended(reservation, "canceled"),
+            Output::ReservationAccepted { .. } => return None,
+            Output::TaskAssigned { task, agent } => {
+                let channel = engine.task(task).map(|t| t.channel.clone())?;
+                let capacity = engine.agent(agent).map(|a| a.capacity.clone())?;
+                RoutingLogEntry::Assigned {
+                    task_id: task.as_str().to_string(),
+                    agent_id: agent.as_str().to_string(),
+                    cost: i64::from(capacity.cost(&channel)),
+                    capacity: i64::from(capacity.total),
+                }
+            }
+            Output::TaskWrapping { task, agent } => RoutingLogEntry::Wrapping {
+                task_id: task.as_str().to_string(),
+                agent_id: agent.as_str().to_string(),
+            },
+            Output::TaskCompleted { task, .. } => RoutingLogEntry::Completed {
+                task_id: task.as_str().to_string(),
+            },
+            Output::TaskCanceled { task } => {
+                let reason = self
+                    .cancel_reasons
+                    .lock()
+                    .expect("cancel reasons")
+                    .remove(task)
+                    .unwrap_or("abandoned");
+                RoutingLogEntry::Canceled {
+                    task_id: task.as_str().to_string(),
+                    reason: reason.to_string(),
+                }
+            }
+            Output::TaskOverflowed { task, to, .. } => RoutingLogEntry::Overflowed {
+                task_id: task.as_str().to_string(),
+                to_queue: to.as_str().to_string(),
+            },
+            Output::TaskTransferred { task, target } => {
+                let (to_queue, to_agent) = match target {
+                    Target::Queue(q) => (Some(q.as_str().to_string()), None),
+                    Target::Agent(a) => (None, Some(a.as_str().to_string())),
+                };
+                RoutingLogEntry::Transferred {
+                    task_id: task.as_str().to_string(),
+                    to_queue,
+                    to_agent,
+                }
+            }
+            Output::AgentSetAway { agent, .. } => presence_entry(engine.agent(agent)?),
+        })
+    }
+
     /// Who held a task the engine has just forgotten, as of the previous step.
     fn former_holder(&self, task: &TaskId) -> Option<String> {
         let holders = self.holders.lock().expect("holders");
@@ -389,7 +507,7 @@ impl RoutingService {
         let Some(task) = engine.task(&request.task_id) else {
             return default_rank(request);
         };
-        match plugin_rank(&self.plugins, policy, task, request, now()).await {
+        match plugin_rank(&self.plugins, policy, task, request, self.now()).await {
             Ok(order) => order,
             Err(e) => {
                 tracing::warn!(plugin = policy, "rank failed, using the default order: {e}");
@@ -424,7 +542,7 @@ impl RoutingService {
     }
 
     async fn save_queue(&self, engine: &mut Engine, queue: Queue) -> Result<(), AppError> {
-        engine.upsert_queue(now(), queue.clone())?;
+        engine.upsert_queue(self.now(), queue.clone())?;
         self.store
             .upsert_queue(&QueueRow {
                 id: queue.id.as_str().to_string(),
@@ -558,7 +676,7 @@ impl RoutingService {
             .insert("conversation_id".to_string(), conversation_id.to_string());
         new.contact_id = Some(contact_id.into());
         new.last_agent = last_agent.map(|a| AgentId::from(a.as_str()));
-        let at = now();
+        let at = self.now();
         let line = self.trace.arrival(at, &new, info.contact.as_ref());
         if let Err(e) = engine.enqueue(at, new) {
             tracing::error!(conversation = conversation_id, "task not created: {e}");
@@ -580,9 +698,13 @@ impl RoutingService {
             return;
         }
         let result = if worked_by(&task.state).is_some() {
-            engine.complete(now(), &id)
+            engine.complete(self.now(), &id)
         } else {
-            engine.cancel(now(), &id)
+            self.cancel_reasons
+                .lock()
+                .expect("cancel reasons")
+                .insert(id.clone(), "replaced");
+            engine.cancel(self.now(), &id)
         };
         if let Err(e) = result {
             tracing::warn!(
@@ -602,9 +724,9 @@ impl RoutingService {
         };
         let mut engine = self.engine.lock().await;
         let ended = match engine.task(&id).map(|t| &t.state) {
-            Some(TaskState::Assigned { .. }) => engine.wrap_up(now(), &id),
+            Some(TaskState::Assigned { .. }) => engine.wrap_up(self.now(), &id),
             Some(TaskState::Wrapping { .. }) | None => return false,
-            Some(_) => engine.cancel(now(), &id),
+            Some(_) => engine.cancel(self.now(), &id),
         };
         if let Err(e) = &ended {
             tracing::warn!(
@@ -616,13 +738,33 @@ impl RoutingService {
         ended.is_ok()
     }
 
+    /// Records that the agent put the customer of `conversation_id`'s live task on hold
+    /// (`held`) or took them off it, for the reports' hold time.
+    pub async fn record_hold(&self, conversation_id: &str, held: bool) {
+        let Some(id) = self.live_task_id(conversation_id) else {
+            return;
+        };
+        let _engine = self.engine.lock().await;
+        let changes = RoutingChanges {
+            at: self.now() as i64,
+            log: vec![RoutingLogEntry::Hold {
+                task_id: id.as_str().to_string(),
+                held,
+            }],
+            ..RoutingChanges::default()
+        };
+        if let Err(e) = self.store.save_routing(&changes).await {
+            tracing::warn!(conversation = conversation_id, "hold not recorded: {e}");
+        }
+    }
+
     /// Runs one engine input and settles.
     pub async fn apply<T>(
         &self,
         input: impl FnOnce(&mut Engine, u64) -> Result<T, AppError>,
     ) -> Result<T, AppError> {
         let mut engine = self.engine.lock().await;
-        let result = input(&mut engine, now());
+        let result = input(&mut engine, self.now());
         self.settle(&mut engine).await;
         result
     }
@@ -651,18 +793,20 @@ impl RoutingService {
                 .iter()
                 .map(|s| (s.name().to_string(), s.proficiency()))
                 .collect();
-            engine.upsert_agent(now(), agent)?;
+            engine.upsert_agent(self.now(), agent)?;
         }
-        let at = now();
+        let at = self.now();
         engine.set_presence(at, &id, presence)?;
         if let Some(agent) = engine.agent(&id) {
             self.trace.write(self.trace.presence(at, agent));
         }
         let row = engine.agent(&id).map(presence_row);
-        if let Some(row) = &row {
+        if let (Some(row), Some(agent)) = (&row, engine.agent(&id)) {
             self.store
                 .save_routing(&RoutingChanges {
                     agents: vec![row.clone()],
+                    at: at as i64,
+                    log: vec![presence_entry(agent)],
                     ..Default::default()
                 })
                 .await?;
@@ -693,10 +837,13 @@ impl RoutingService {
         if let Some(c) = capacity {
             agent.capacity = c;
         }
-        engine.upsert_agent(now(), agent.clone())?;
+        let at = self.now();
+        engine.upsert_agent(at, agent.clone())?;
         self.store
             .save_routing(&RoutingChanges {
                 agents: vec![presence_row(&agent)],
+                at: at as i64,
+                log: vec![presence_entry(&agent)],
                 ..Default::default()
             })
             .await?;
@@ -782,7 +929,7 @@ impl RoutingService {
     /// Every queue with its statistics.
     pub async fn queues(&self) -> Vec<Value> {
         let engine = self.engine.lock().await;
-        let now = now();
+        let now = self.now();
         engine
             .queues()
             .map(|q| json!({"queue": q, "stats": engine.queue_stats(now, &q.id).ok()}))
@@ -792,7 +939,7 @@ impl RoutingService {
     /// One queue's statistics.
     pub async fn queue_stats(&self, id: &str) -> Result<Value, AppError> {
         let engine = self.engine.lock().await;
-        let stats = engine.queue_stats(now(), &QueueId::from(id))?;
+        let stats = engine.queue_stats(self.now(), &QueueId::from(id))?;
         Ok(json!({"queue_id": id, "stats": stats}))
     }
 
@@ -845,7 +992,7 @@ impl RoutingService {
     /// and every waiting task's channel, queue and wait.
     pub async fn board(&self) -> Board {
         let engine = self.engine.lock().await;
-        let now = now();
+        let now = self.now();
         let mut agents: BTreeMap<String, AgentBoard> = engine
             .agents()
             .map(|a| {
@@ -1231,18 +1378,14 @@ async fn timer_loop(service: std::sync::Weak<RoutingService>) {
         let Some(s) = service.upgrade() else { return };
         let next = s.engine.lock().await.poll_timeout();
         let wait = match next {
-            Some(at) => Duration::from_millis(at.saturating_sub(now()).min(60_000)),
+            Some(at) => Duration::from_millis(at.saturating_sub(s.now()).min(60_000)),
             None => Duration::from_secs(60),
         };
         {
             let timer = s.timer.notified();
             tokio::pin!(timer);
             tokio::select! {
-                _ = tokio::time::sleep(wait) => {
-                    let mut engine = s.engine.lock().await;
-                    engine.handle_timeout(now());
-                    s.settle(&mut engine).await;
-                }
+                _ = tokio::time::sleep(wait) => s.handle_timeouts().await,
                 _ = &mut timer => {}
             }
         }

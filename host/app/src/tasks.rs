@@ -12,7 +12,7 @@ use switchboard_routing::{CapacityProfile, Engine, Queue, ReservationId, Task, T
 use switchboard_store::{Agent, NewEvent, Store};
 
 use crate::accounts::is_supervisor;
-use crate::clock::now_ms;
+use crate::clock::Clock;
 use crate::error::{AppError, AppResult};
 use crate::notify::Notifier;
 use crate::routing::{
@@ -60,15 +60,22 @@ pub struct Tasks {
     store: Store,
     routing: Option<Arc<RoutingService>>,
     notifier: Notifier,
+    clock: Clock,
 }
 
 impl Tasks {
-    /// Tasks over the store and routing.
-    pub fn new(store: Store, routing: Option<Arc<RoutingService>>, notifier: Notifier) -> Tasks {
+    /// Tasks over the store and routing, stamping hand-offs with `clock`.
+    pub fn new(
+        store: Store,
+        routing: Option<Arc<RoutingService>>,
+        notifier: Notifier,
+        clock: Clock,
+    ) -> Tasks {
         Tasks {
             store,
             routing,
             notifier,
+            clock,
         }
     }
 
@@ -193,7 +200,7 @@ impl Tasks {
                 Some(&actor.id),
                 json!({"handoff": "received", "context_received": with_context,
                     "handoff_event": event_id, "task_id": task.id}),
-                now_ms(),
+                self.clock.now_ms(),
             ))
             .await;
         match recorded {
@@ -275,7 +282,7 @@ impl Tasks {
                             Some(&actor.id),
                             json!({"context": context, "to_queue": to_queue, "to_agent": to_agent,
                                 "from_agent": actor.id, "task_id": id}),
-                            now_ms(),
+                            self.clock.now_ms(),
                         ))
                         .await?,
                 )

@@ -28,7 +28,7 @@ use switchboard_store::{
 
 use crate::accounts::{new_token, token_hash};
 use crate::channels::WEBCHAT_PLUGIN_ID;
-use crate::clock::{now_ms, start_of_day};
+use crate::clock::{Clock, now_ms, start_of_day};
 use crate::error::{AppError, AppResult, ErrorKind};
 use crate::events::{Audience, Delivery, Subscription};
 use crate::ingest::Ingest;
@@ -71,6 +71,7 @@ pub struct Webchat {
     ingest: Arc<Ingest>,
     notifier: Notifier,
     routing: Option<Arc<RoutingService>>,
+    clock: Clock,
     /// New chats per client address.
     starts: Buckets<Option<IpAddr>>,
     /// Messages per visitor.
@@ -147,12 +148,14 @@ impl Webchat {
         notifier: Notifier,
         routing: Option<Arc<RoutingService>>,
         limits: &WebchatLimits,
+        clock: Clock,
     ) -> Webchat {
         Webchat {
             store,
             ingest,
             notifier,
             routing,
+            clock,
             starts: Buckets::per_minute(limits.starts_per_minute, limits.starts_per_minute),
             messages: Buckets::per_minute(limits.messages_per_minute, limits.message_burst),
             connected: Arc::default(),
@@ -193,7 +196,12 @@ impl Webchat {
         let token = new_token();
         let visitor = self
             .store
-            .create_webchat_visitor(name, email.as_ref(), &token_hash(&token), now_ms())
+            .create_webchat_visitor(
+                name,
+                email.as_ref(),
+                &token_hash(&token),
+                self.clock.now_ms(),
+            )
             .await?;
         Ok((visitor, token))
     }
@@ -340,7 +348,7 @@ impl Webchat {
                     body,
                     None,
                     json!({"auto": true, "estimated_wait_ms": estimate}),
-                    now_ms(),
+                    self.clock.now_ms(),
                 )
             })
             .await;

@@ -9,7 +9,9 @@
 //! - which conversation an inbound message belongs to and when a resolved conversation is
 //!   reopened ([`conversation`]);
 //! - how delivery receipts move a message's status, never backwards ([`timeline`]);
-//! - how long the outbox waits before retrying a failed send ([`outbox`]).
+//! - how long the outbox waits before retrying a failed send ([`outbox`]);
+//! - the operator's report calendar and the arithmetic of the metric definitions in
+//!   `REPORTS.md` ([`reports`]).
 //!
 //! It performs **no I/O**: no clock, no database, no network, no randomness. Time is
 //! always passed in as milliseconds since the Unix epoch, so every rule is testable on
@@ -34,6 +36,7 @@ pub mod conversation;
 pub mod handoff;
 pub mod identity;
 pub mod outbox;
+pub mod reports;
 pub mod timeline;
 
 pub use agent::{Role, Skill, SkillError, parse_skills};

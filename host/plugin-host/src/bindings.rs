@@ -10,7 +10,9 @@
 //! interfaces and the routing and crm worlds reuse them, so one `Host`
 //! implementation per version serves all three worlds. The e-mail world of
 //! `switchboard:mail@0.1.0` ([`v0_2::email`]) is a 0.2.0 channel connector and
-//! reuses the 0.2.0 `types` and `host` the same way.
+//! reuses the 0.2.0 `types` and `host` the same way; that of
+//! `switchboard:mail@0.2.0` ([`v0_2::email_v0_2`]) is the 0.1.0 e-mail world
+//! plus `blobs` and `attachments`, and reuses its `streams` too.
 
 #![allow(missing_docs)]
 
@@ -127,6 +129,32 @@ pub mod v0_2 {
                 "switchboard:plugin/types": crate::bindings::v0_2::channel::switchboard::plugin::types,
                 "switchboard:plugin/host": crate::bindings::v0_2::channel::switchboard::plugin::host,
                 "switchboard:mail/streams.connection": crate::streams::Connection,
+            },
+        });
+    }
+
+    /// Bindings for `switchboard:mail/email@0.2.0`: the 0.1.0 e-mail world
+    /// (its `streams` import is [`email`]'s, the same interface) plus the
+    /// `blobs` import (the `blob-writer` resource is the host's
+    /// [`crate::blobs::BlobWriter`]) and the `attachments` export.
+    ///
+    /// Two versions of `switchboard:mail` are parsed here, so the generated
+    /// modules carry the version: `switchboard::mail0_2_0::blobs`.
+    pub mod email_v0_2 {
+        wasmtime::component::bindgen!({
+            world: "switchboard:mail/email@0.2.0",
+            path: [
+                "../../wit/switchboard-plugin@0.2.0",
+                "../../wit/switchboard-mail@0.1.0",
+                "../../wit/switchboard-mail@0.2.0",
+            ],
+            imports: { default: async },
+            exports: { default: async },
+            with: {
+                "switchboard:plugin/types": crate::bindings::v0_2::channel::switchboard::plugin::types,
+                "switchboard:plugin/host": crate::bindings::v0_2::channel::switchboard::plugin::host,
+                "switchboard:mail/streams@0.1.0": crate::bindings::v0_2::email::switchboard::mail::streams,
+                "switchboard:mail/blobs@0.2.0.blob-writer": crate::blobs::BlobWriter,
             },
         });
     }

@@ -27,11 +27,15 @@
 //!
 //! # E-mail connectors
 //!
-//! A plugin of the [`EMAIL_WORLD`] is a channel connector: every channel
-//! method works on it. It also exports `mailer`, which the server calls
-//! instead when [`PluginHost::is_mail`] says so: [`PluginHost::poll_mail`],
-//! [`PluginHost::handle_mail_webhook`] and [`PluginHost::send_mail`] carry
-//! envelopes (To, Cc, automatic replies, bounces) and copies.
+//! A plugin of one of the [`EMAIL_WORLDS`] is a channel connector: every
+//! channel method works on it. It also exports `mailer`, which the server
+//! calls instead when [`PluginHost::is_mail`] says so:
+//! [`PluginHost::poll_mail`], [`PluginHost::handle_mail_webhook`] and
+//! [`PluginHost::send_mail`] carry envelopes (To, Cc, automatic replies,
+//! bounces) and copies. One of the current [`EMAIL_WORLD`]
+//! (`switchboard:mail@0.2.0`) also writes inbound files into the host's blob
+//! store piece by piece through a lent `blob-writer`:
+//! [`PluginHost::copy_attachment`] (module `blobs`).
 //!
 //! # Example
 //!
@@ -48,6 +52,7 @@
 #![deny(missing_docs)]
 
 pub mod bindings;
+mod blobs;
 mod candidates;
 mod compat;
 mod error;
@@ -73,12 +78,13 @@ pub use bindings::{
     HttpRequest, HttpResponse, MailBatch, OutboundMessage, PluginError, PollOutcome, SendReceipt,
     TemplateInfo, WebhookOutcome,
 };
+pub use blobs::{BlobSink, Copied};
 pub use candidates::{AgentCandidate, CandidateRef, CandidateSet, CandidateTable};
 pub use error::{CallError, LoadError, ManifestError};
 pub use limits::Limits;
 pub use manifest::{
-    ApiVersion, Capabilities, ConfigKey, ConnectEntry, EMAIL_WORLD, Manifest, Origin, PluginKind,
-    SUPPORTED_WORLDS,
+    ApiVersion, Capabilities, ConfigKey, ConnectEntry, EMAIL_WORLD, EMAIL_WORLD_V0_1, EMAIL_WORLDS,
+    Manifest, Origin, PluginKind, SUPPORTED_WORLDS,
 };
 pub use services::{
     BoxFuture, HostServices, HttpFailure, KvFailure, OutboundRequest, OutboundResponse,
@@ -94,6 +100,7 @@ use bindings::v0_1::routing::{Routing as RoutingV1, RoutingPre as RoutingPreV1};
 use bindings::v0_2::channel::ChannelPre;
 use bindings::v0_2::crm::CrmPre;
 use bindings::v0_2::email::EmailPre;
+use bindings::v0_2::email_v0_2::EmailPre as EmailPreV0_2;
 use bindings::v0_2::routing::{Routing, RoutingPre};
 use state::PluginState;
 use streams::{Endpoint, StreamsShared};
@@ -184,7 +191,7 @@ enum Pre {
 /// at load (after [`ChannelPre::new`] type-checked the whole world), so a call
 /// looks up and type-checks only the export it calls.
 ///
-/// An e-mail component ([`EMAIL_WORLD`]) is a 0.2.0 channel component with
+/// An e-mail component ([`EMAIL_WORLDS`]) is a 0.2.0 channel component with
 /// one more export: its `mailer` functions are here too.
 struct ConnectorExports {
     describe: ComponentExportIndex,
@@ -193,7 +200,8 @@ struct ConnectorExports {
     fetch_attachment: ComponentExportIndex,
     list_templates: ComponentExportIndex,
     poll: ComponentExportIndex,
-    mailer: Option<MailerExports>,
+    /// Boxed: most channels have none.
+    mailer: Option<Box<MailerExports>>,
 }
 
 /// A lookup of the functions `component` exports in `interface`; fails when
@@ -213,22 +221,34 @@ fn interface_exports<'a>(
 }
 
 /// Where the `mailer` exports of an e-mail component are (found at load, after
-/// [`EmailPre::new`] type-checked the whole world).
+/// [`EmailPre::new`] type-checked the whole world), and for a
+/// `switchboard:mail@0.2.0` component its `attachments` export.
 struct MailerExports {
     poll_mail: ComponentExportIndex,
     handle_mail_webhook: ComponentExportIndex,
     send_mail: ComponentExportIndex,
+    fetch_attachment_to: Option<ComponentExportIndex>,
 }
 
 impl MailerExports {
+    /// 0.2.0 exports the same `mailer` as 0.1.0.
     const INTERFACE: &str = "switchboard:mail/mailer@0.1.0";
+    const ATTACHMENTS: &str = "switchboard:mail/attachments@0.2.0";
 
-    fn find(component: &Component) -> wasmtime::Result<MailerExports> {
+    fn find(component: &Component, writes_blobs: bool) -> wasmtime::Result<MailerExports> {
         let export = interface_exports(component, Self::INTERFACE)?;
+        let fetch_attachment_to = if writes_blobs {
+            Some(interface_exports(component, Self::ATTACHMENTS)?(
+                "fetch-attachment-to",
+            )?)
+        } else {
+            None
+        };
         Ok(MailerExports {
             poll_mail: export("poll-mail")?,
             handle_mail_webhook: export("handle-mail-webhook")?,
             send_mail: export("send-mail")?,
+            fetch_attachment_to,
         })
     }
 }
@@ -407,6 +427,12 @@ impl PluginHost {
             PluginState,
             HasSelf<PluginState>,
         >(&mut linker, |s| s)?;
+        // `switchboard:mail@0.2.0` adds only `blobs`; its writers exist only
+        // while the host lends one to `fetch-attachment-to`.
+        bindings::v0_2::email_v0_2::switchboard::mail0_2_0::blobs::add_to_linker::<
+            PluginState,
+            HasSelf<PluginState>,
+        >(&mut linker, |s| s)?;
 
         let weak = engine.weak();
         std::thread::Builder::new()
@@ -522,10 +548,17 @@ impl PluginHost {
             (PluginKind::Channel, ApiVersion::V0_2) if spec.manifest.is_mail() => {
                 // The whole e-mail world is type-checked once here; calls then
                 // go through the channel instance-pre like any 0.2.0 channel.
-                EmailPre::new(instance_pre.clone()).map_err(component_err)?;
+                let writes_blobs = spec.manifest.writes_blobs();
+                if writes_blobs {
+                    EmailPreV0_2::new(instance_pre.clone()).map_err(component_err)?;
+                } else {
+                    EmailPre::new(instance_pre.clone()).map_err(component_err)?;
+                }
                 let pre = ChannelPre::new(instance_pre).map_err(component_err)?;
                 let mut exports = ConnectorExports::find(&component).map_err(component_err)?;
-                exports.mailer = Some(MailerExports::find(&component).map_err(component_err)?);
+                exports.mailer = Some(Box::new(
+                    MailerExports::find(&component, writes_blobs).map_err(component_err)?,
+                ));
                 Pre::Channel(pre, exports)
             }
             (PluginKind::Channel, ApiVersion::V0_2) => {
@@ -1216,7 +1249,7 @@ impl PluginHost {
         Ok(result)
     }
 
-    /// Whether a loaded plugin is an e-mail connector ([`EMAIL_WORLD`]): the
+    /// Whether a loaded plugin is an e-mail connector ([`EMAIL_WORLDS`]): the
     /// server then polls it with [`Self::poll_mail`], hands its webhooks to
     /// [`Self::handle_mail_webhook`] and sends with [`Self::send_mail`]. Its
     /// plain channel methods work as well.
@@ -1479,7 +1512,7 @@ impl PluginHost {
 /// The channel instance-pre and `mailer` exports of an e-mail component.
 fn mailer_of(pre: &Pre) -> Option<(&InstancePre<PluginState>, &MailerExports)> {
     match pre {
-        Pre::Channel(pre, exports) => exports.mailer.as_ref().map(|m| (pre.instance_pre(), m)),
+        Pre::Channel(pre, exports) => exports.mailer.as_deref().map(|m| (pre.instance_pre(), m)),
         _ => None,
     }
 }
@@ -1503,8 +1536,9 @@ pub struct Downloaded {
     pub content_type: Option<String>,
 }
 
-/// Why an attachment could not be downloaded. Every one is worth retrying
-/// later except [`DownloadError::TooLarge`] and [`DownloadError::Denied`].
+/// Why an attachment could not be downloaded or copied. Every one is worth
+/// retrying later except [`DownloadError::TooLarge`] and
+/// [`DownloadError::Denied`].
 #[derive(Debug, thiserror::Error)]
 pub enum DownloadError {
     /// The plugin call failed.
@@ -1528,6 +1562,9 @@ pub enum DownloadError {
     /// No answer.
     #[error("download failed: {0}")]
     Http(String),
+    /// The caller's sink (the blob store) could not take the file.
+    #[error("the file could not be written: {0}")]
+    Storage(String),
 }
 
 impl DownloadError {

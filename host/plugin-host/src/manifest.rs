@@ -8,14 +8,14 @@
 //! name = "E-mail"                       # optional, shown to operators
 //! version = "0.1.0"                     # the plugin's own version
 //! kind = "channel"                      # channel | routing | crm
-//! world = "switchboard:mail/email@0.1.0"  # one of SUPPORTED_WORLDS
+//! world = "switchboard:mail/email@0.2.0"  # one of SUPPORTED_WORLDS
 //! component = "email.wasm"              # a file in the plugin folder
 //!
 //! [capabilities]
 //! allowed-hosts = ["https://api.example.com"]  # outbound HTTP origins (wasi:http)
 //! kv = true                                    # the plugin's key-value store
 //!
-//! # `switchboard:mail/streams`, e-mail world only: the servers the plugin may
+//! # `switchboard:mail/streams`, e-mail worlds only: the servers the plugin may
 //! # open TCP/TLS connections to are the values the operator gives these config
 //! # keys (installing with them is the approval). `port-config` may be unset at
 //! # install, then `default-port` is used; an unset host key approves nothing.
@@ -63,13 +63,24 @@ pub const SUPPORTED_WORLDS: &[(PluginKind, &str)] = &[
     (PluginKind::Routing, "switchboard:plugin/routing@0.2.0"),
     (PluginKind::Crm, "switchboard:plugin/crm@0.2.0"),
     // A 0.2.0 channel connector plus `switchboard:mail` streams and `mailer`.
+    (PluginKind::Channel, EMAIL_WORLD_V0_1),
+    // The same plus `blobs` and `attachments`.
     (PluginKind::Channel, EMAIL_WORLD),
 ];
 
-/// The e-mail connector's world: every `channel@0.2.0` export (its connector
-/// API is 0.2.0), plus the `streams` import and the `mailer` export. The only
-/// world that may declare `[[capabilities.connect]]`.
-pub const EMAIL_WORLD: &str = "switchboard:mail/email@0.1.0";
+/// The e-mail connector's current world, `switchboard:mail/email@0.2.0`:
+/// [`EMAIL_WORLD_V0_1`] plus the `blobs` import and the `attachments` export
+/// (inbound files written into the host's blob store piece by piece).
+pub const EMAIL_WORLD: &str = "switchboard:mail/email@0.2.0";
+
+/// The first e-mail world, `switchboard:mail/email@0.1.0`: every
+/// `channel@0.2.0` export (its connector API is 0.2.0), plus the `streams`
+/// import and the `mailer` export. It keeps loading.
+pub const EMAIL_WORLD_V0_1: &str = "switchboard:mail/email@0.1.0";
+
+/// Every e-mail world, oldest first: the only worlds that may declare
+/// `[[capabilities.connect]]`.
+pub const EMAIL_WORLDS: &[&str] = &[EMAIL_WORLD_V0_1, EMAIL_WORLD];
 
 /// A released version of the `switchboard:plugin` package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -145,7 +156,7 @@ pub struct Capabilities {
     #[serde(default)]
     pub kv: bool,
     /// Servers the plugin may open byte streams to (`[[capabilities.connect]]`,
-    /// [`EMAIL_WORLD`] only), named by config keys the operator sets.
+    /// [`EMAIL_WORLDS`] only), named by config keys the operator sets.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub connect: Vec<ConnectEntry>,
 }
@@ -266,9 +277,14 @@ impl Manifest {
 
     fn connect_problems(&self, problems: &mut Vec<String>) {
         let connect = &self.capabilities.connect;
-        if !connect.is_empty() && self.world != EMAIL_WORLD {
+        if !connect.is_empty() && !self.is_mail() {
             problems.push(format!(
-                "capabilities.connect is only for the `{EMAIL_WORLD}` world, not `{}`",
+                "capabilities.connect is only for the e-mail worlds ({}), not `{}`",
+                EMAIL_WORLDS
+                    .iter()
+                    .map(|w| format!("`{w}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 self.world
             ));
         }
@@ -330,9 +346,16 @@ impl Manifest {
         }
     }
 
-    /// Whether the plugin is an e-mail connector ([`EMAIL_WORLD`]): a channel
-    /// that also exports `mailer`.
+    /// Whether the plugin is an e-mail connector (one of [`EMAIL_WORLDS`]): a
+    /// channel that also exports `mailer`.
     pub fn is_mail(&self) -> bool {
+        EMAIL_WORLDS.contains(&self.world.as_str())
+    }
+
+    /// Whether the plugin writes inbound files into the host's blob store
+    /// itself ([`EMAIL_WORLD`], `switchboard:mail@0.2.0`: it imports `blobs`
+    /// and exports `attachments`).
+    pub fn writes_blobs(&self) -> bool {
         self.world == EMAIL_WORLD
     }
 
@@ -533,6 +556,7 @@ default = "465"
     fn an_email_manifest_declares_its_servers() {
         let m = Manifest::parse(EMAIL).unwrap();
         assert!(m.is_mail());
+        assert!(!m.writes_blobs(), "0.1.0 has no blob writer");
         assert_eq!(m.kind, PluginKind::Channel);
         assert_eq!(m.api_version(), ApiVersion::V0_2);
         assert_eq!(
@@ -545,6 +569,10 @@ default = "465"
         );
         assert_eq!(m.capabilities.connect[1].default_port, None);
         assert!(!Manifest::parse(GOOD).unwrap().is_mail());
+        let current = Manifest::parse(&EMAIL.replace(EMAIL_WORLD_V0_1, EMAIL_WORLD)).unwrap();
+        assert!(current.is_mail() && current.writes_blobs());
+        assert_eq!(current.api_version(), ApiVersion::V0_2);
+        assert_eq!(current.capabilities.connect.len(), 2);
     }
 
     #[test]
@@ -566,10 +594,16 @@ default = "465"
 
     #[test]
     fn connect_is_only_for_the_email_world() {
-        let bad = EMAIL.replace(EMAIL_WORLD, "switchboard:plugin/channel@0.2.0");
+        let bad = EMAIL.replace(EMAIL_WORLD_V0_1, "switchboard:plugin/channel@0.2.0");
         let problems = problems_of(&bad);
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].contains("only for the `switchboard:mail/email@0.1.0` world"));
+        assert!(
+            problems[0].contains(
+                "only for the e-mail worlds (`switchboard:mail/email@0.1.0`, \
+                 `switchboard:mail/email@0.2.0`)"
+            ),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use switchboard_core::{ConsentState, Identity};
 use crate::Store;
 use crate::db::{RowExt, new_id, wall_clock_ms};
 use crate::error::{Result, StoreError};
+use crate::reports::facts::{move_contact, move_conversation};
 
 /// One of a contact's addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -555,6 +556,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        move_contact(&mut tx, merge_id, keep_id).await?;
         let attributes = merged_attributes(&keep.attributes, &merged.attributes);
         sqlx::query("UPDATE contact SET display_name = COALESCE(display_name, $1), attributes = $2 WHERE id = $3")
             .bind(merged.display_name.clone())
@@ -647,6 +649,7 @@ impl Store {
                 &keep,
             )
             .await?;
+            move_conversation(&mut tx, id, &back).await?;
             move_one(
                 &mut tx,
                 "UPDATE timeline_event SET contact_id = $1 WHERE conversation_id = $2 AND contact_id = $3",

@@ -17,7 +17,8 @@ use switchboard_core::{
 use crate::Store;
 use crate::db::{RowExt, new_id, sql_limit};
 use crate::error::{Result, StoreError};
-use crate::timeline::{TimelineEvent, insert_event};
+use crate::reports::facts::record_event;
+use crate::timeline::TimelineEvent;
 
 macro_rules! conversation_columns {
     () => {
@@ -228,7 +229,7 @@ pub(crate) async fn set_status_in(
     .bind(conv.id.clone())
     .execute(&mut *conn)
     .await?;
-    let event = TimelineEvent::new(
+    let mut event = TimelineEvent::new(
         &conv.contact_id,
         Some(&conv.id),
         Direction::Internal,
@@ -236,7 +237,8 @@ pub(crate) async fn set_status_in(
         body,
         now_ms,
     );
-    insert_event(conn, &event).await?;
+    event.data = serde_json::json!({"from": conv.status.as_str(), "to": status.as_str()});
+    record_event(conn, &event).await?;
     conv.status = status;
     conv.resolved_at = resolved_at;
     conv.updated_at = now_ms;
@@ -264,7 +266,7 @@ pub(crate) async fn touch_channel(
                 now_ms,
             )
             .on_channel(channel, plugin_id);
-            insert_event(conn, &event).await?;
+            record_event(conn, &event).await?;
             true
         }
         _ => false,

@@ -15,7 +15,8 @@ use crate::contacts::{contact_id_for, insert_identity, resolve_or_create, view};
 use crate::conversations::{self, set_status_in};
 use crate::db::{RowExt, new_id, sql_limit};
 use crate::error::{Result, StoreError};
-use crate::timeline::{TimelineEvent, insert_event};
+use crate::reports::facts::record_event;
+use crate::timeline::TimelineEvent;
 
 /// The identity kind of webchat visitors.
 pub const WEBCHAT: &str = "webchat";
@@ -137,7 +138,7 @@ async fn append_in(conn: &mut AnyConnection, new: NewEvent) -> Result<TimelineEv
     event.identity = new.identity;
     event.delivery_status = new.delivery_status;
     event.data = new.data;
-    insert_event(conn, &event).await?;
+    record_event(conn, &event).await?;
     Ok(event)
 }
 

@@ -22,8 +22,9 @@ use crate::conversations::{
 };
 use crate::db::{RowExt, storable};
 use crate::error::{Result, StoreError};
-use crate::threads::{is_automatic, threaded_conversation};
-use crate::timeline::{TimelineEvent, advance_delivery, event_by_provider, insert_event};
+use crate::reports::facts::record_event;
+use crate::threads::threaded_conversation;
+use crate::timeline::{TimelineEvent, advance_delivery, event_by_provider, is_automatic};
 use crate::writer::Batch;
 
 /// Everything one webhook call produced, stored atomically.
@@ -313,7 +314,7 @@ async fn inbound(
     event.identity = Some(arrival.sender().clone());
     event.provider_id = Some(provider_id);
     // The files' rows need the event; the event's JSON needs their ids.
-    insert_event(conn, &event).await?;
+    record_event(conn, &event).await?;
     if !files.is_empty() {
         let shown = record_inbound(conn, &event.id, &batch.plugin_id, files, now).await?;
         let text = serde_json::to_string(&shown).map_err(|e| StoreError::Invalid(e.to_string()))?;
@@ -523,7 +524,7 @@ async fn consent(
     .on_channel(&batch.channel, &batch.plugin_id);
     event.identity = Some(c.identity.clone());
     event.provider_id = Some(key);
-    insert_event(conn, &event).await?;
+    record_event(conn, &event).await?;
     Ok(IngestOutcome::ConsentRecorded {
         contact_id,
         event_id: event.id,

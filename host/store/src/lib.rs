@@ -80,6 +80,7 @@ mod ingest;
 mod migrate;
 mod outbox;
 mod plugins;
+mod reports;
 mod routing;
 mod store;
 mod threads;
@@ -99,11 +100,18 @@ pub use ingest::{
 };
 pub use outbox::{NewReply, OutboxRow};
 pub use plugins::{ConfigEntry, PluginInstall, PluginRecord};
+pub use reports::export::ConversationExportRow;
+pub use reports::facts::RoutingLogEntry;
+pub use reports::figures::{
+    AgentTime, Cell, DrillRow, ExperienceFigures, JourneyFigures, LegFigures, TaskFigures,
+};
+pub use reports::rebuild::RebuildStats;
+pub use reports::sql::{DRILL_METRICS, Dimension, FactQuery, Thresholds};
 pub use routing::{
     AgentRoutingRow, QueueRow, ReservationRow, RoutingChanges, RoutingSnapshot, TaskRow,
 };
 pub use store::Store;
-pub use threads::{THREAD_CONVERSATION_KEY, is_automatic};
-pub use timeline::TimelineEvent;
+pub use threads::THREAD_CONVERSATION_KEY;
+pub use timeline::{TimelineEvent, is_automatic};
 pub use voice::{CallRecord, CallSave, SipAccount, TrunkRow};
 pub use writer::{GROUP_COMMIT_MAX_BATCHES, IngestStats};

@@ -72,6 +72,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/common/0008_email.sql"),
         postgres: include_str!("../migrations/common/0008_email.sql"),
     },
+    Migration {
+        version: 9,
+        name: "reports",
+        sqlite: include_str!("../migrations/common/0009_reports.sql"),
+        postgres: include_str!("../migrations/common/0009_reports.sql"),
+    },
 ];
 
 /// Brings the schema up to date. Returns the versions it applied.

@@ -22,7 +22,8 @@ use crate::conversations::{self, touch_channel};
 use crate::db::{Backend, RowExt, new_id, sql_limit, wall_clock_ms};
 use crate::error::{Result, StoreError};
 use crate::ingest::apply_parked_receipt;
-use crate::timeline::{TimelineEvent, advance_delivery, insert_event};
+use crate::reports::facts::record_event;
+use crate::timeline::{TimelineEvent, advance_delivery};
 
 macro_rules! outbox_columns {
     () => {
@@ -210,7 +211,7 @@ impl Store {
         if let Some(template) = reply.payload.get("template") {
             event.data = serde_json::json!({ "template": template });
         }
-        insert_event(&mut tx, &event).await?;
+        record_event(&mut tx, &event).await?;
         if !reply.attachments.is_empty() {
             event.attachments = bind_uploads(
                 &mut tx,

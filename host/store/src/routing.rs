@@ -12,6 +12,7 @@ use sqlx::any::AnyRow;
 use crate::Store;
 use crate::db::{RowExt, begin_write, wall_clock_ms};
 use crate::error::{Result, StoreError};
+use crate::reports::facts::{RoutingLogEntry, log_routing};
 
 /// A queue; `definition` is the engine's JSON (channels, skills, SLA, steps).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -90,6 +91,11 @@ pub struct RoutingChanges {
     pub agents: Vec<AgentRoutingRow>,
     /// Tasks that ended: (task id, `completed` or `canceled`).
     pub finished: Vec<(String, String)>,
+    /// When the step happened (the engine's `now`), ms since the epoch: the instant of
+    /// `log`.
+    pub at: i64,
+    /// What the step did, for the routing history the reports are built from.
+    pub log: Vec<RoutingLogEntry>,
 }
 
 impl RoutingChanges {
@@ -99,6 +105,7 @@ impl RoutingChanges {
             && self.reservations.is_empty()
             && self.agents.is_empty()
             && self.finished.is_empty()
+            && self.log.is_empty()
     }
 }
 
@@ -190,9 +197,10 @@ impl Store {
         rows.iter().map(queue_row).collect()
     }
 
-    /// Writes one routing step's changes atomically. A second pending
-    /// reservation of a task, or a second live task of a conversation, is
-    /// refused with [`StoreError::Conflict`] and nothing is written.
+    /// Writes one routing step's changes atomically, with its routing history and the
+    /// report facts it changes. A second pending reservation of a task, or a second
+    /// live task of a conversation, is refused with [`StoreError::Conflict`] and
+    /// nothing is written.
     pub async fn save_routing(&self, changes: &RoutingChanges) -> Result<()> {
         if changes.is_empty() {
             return Ok(());
@@ -262,6 +270,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        log_routing(&mut tx, changes.at, &changes.log).await?;
         tx.commit().await?;
         Ok(())
     }

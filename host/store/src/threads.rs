@@ -81,17 +81,10 @@ pub(crate) async fn threaded_conversation(
     Ok(None)
 }
 
-/// Whether a machine wrote the message (an auto-reply, bulk mail, a bounce):
-/// the connector says so in the metadata's `automatic`.
-pub fn is_automatic(metadata: &Value) -> bool {
-    metadata
-        .get("automatic")
-        .is_some_and(|a| !a.is_null() && a != &Value::Bool(false))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::timeline::is_automatic;
     use serde_json::json;
 
     #[test]

@@ -134,6 +134,14 @@ impl TimelineEvent {
     }
 }
 
+/// Whether a machine wrote the message (an auto-reply, bulk mail, a bounce):
+/// the connector says so in the metadata's `automatic`.
+pub fn is_automatic(metadata: &serde_json::Value) -> bool {
+    metadata
+        .get("automatic")
+        .is_some_and(|a| !a.is_null() && a != &serde_json::Value::Bool(false))
+}
+
 pub(crate) async fn insert_event(conn: &mut AnyConnection, e: &TimelineEvent) -> Result<()> {
     let attachments = serde_json::to_string(&e.attachments)
         .map_err(|err| StoreError::Invalid(err.to_string()))?;

@@ -69,6 +69,7 @@ async fn snapshots_round_trip_and_skip_finished_work(ctx: Ctx) {
                 presence_reason: None,
                 capacity: json!({"total": 100}),
             }],
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -91,6 +92,7 @@ async fn snapshots_round_trip_and_skip_finished_work(ctx: Ctx) {
             reservations: vec![decided],
             agents: vec![],
             finished: vec![("t1".into(), "completed".into())],
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -51,6 +51,35 @@ pub struct Settings {
     pub webchat: WebchatSettings,
     /// Files of messages.
     pub attachments: AttachmentSettings,
+    /// The operator's time zone, an IANA name (`Europe/Paris`); reports count days,
+    /// weeks and months in it (`SWITCHBOARD_TIMEZONE`, default `UTC`).
+    pub timezone: String,
+    /// Report thresholds.
+    pub reports: ReportSettings,
+}
+
+/// `[reports]`: the default thresholds of the reports (a request may give others).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportSettings {
+    /// Abandons sooner than this are short abandons
+    /// (`SWITCHBOARD_REPORT_SHORT_ABANDON_SECS`).
+    pub short_abandon_secs: u64,
+    /// The service level's threshold (`SWITCHBOARD_REPORT_SERVICE_LEVEL_SECS`).
+    pub service_level_secs: u64,
+    /// First contact resolution's window in days (`SWITCHBOARD_REPORT_FCR_DAYS`).
+    pub fcr_days: u64,
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        use switchboard_core::reports as r;
+        ReportSettings {
+            short_abandon_secs: (r::DEFAULT_SHORT_ABANDON_MS / 1000) as u64,
+            service_level_secs: (r::DEFAULT_SERVICE_LEVEL_MS / 1000) as u64,
+            fcr_days: r::DEFAULT_FCR_WINDOW_DAYS as u64,
+        }
+    }
 }
 
 /// `[attachments]`: files customers send and agents attach.
@@ -394,6 +423,8 @@ impl Default for Settings {
             webhooks: WebhookSettings::default(),
             webchat: WebchatSettings::default(),
             attachments: AttachmentSettings::default(),
+            timezone: "UTC".into(),
+            reports: ReportSettings::default(),
         }
     }
 }
@@ -479,6 +510,24 @@ impl Settings {
         if let Some(v) = env("SWITCHBOARD_DEFAULT_REGION") {
             self.default_region = Some(v);
         }
+        if let Some(v) = env("SWITCHBOARD_TIMEZONE") {
+            self.timezone = v;
+        }
+        num(
+            "SWITCHBOARD_REPORT_SHORT_ABANDON_SECS",
+            &mut self.reports.short_abandon_secs,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_REPORT_SERVICE_LEVEL_SECS",
+            &mut self.reports.service_level_secs,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_REPORT_FCR_DAYS",
+            &mut self.reports.fcr_days,
+            problems,
+        );
         if let Some(v) = env("SWITCHBOARD_LOG") {
             self.log = v;
         }
@@ -763,6 +812,15 @@ impl Settings {
         if self.outbox.max_attempts == 0 {
             problems.push("outbox.max_attempts must be above 0".into());
         }
+        if let Err(e) = switchboard_core::reports::ReportZone::parse(&self.timezone) {
+            problems.push(format!("timezone: {e}"));
+        }
+        if self.reports.short_abandon_secs > 86_400 || self.reports.service_level_secs > 86_400 {
+            problems.push("reports: thresholds are at most 86400 seconds".into());
+        }
+        if !(1..=90).contains(&self.reports.fcr_days) {
+            problems.push("reports.fcr_days must be 1 to 90".into());
+        }
         if self.dispositions.is_empty() {
             problems.push("dispositions: give at least one".into());
         }
@@ -823,6 +881,16 @@ impl Settings {
             memory_bytes: self.plugins.memory_mb << 20,
             quarantine_after: self.plugins.quarantine_after,
             ..Default::default()
+        }
+    }
+
+    /// The report settings (the time zone was validated at load).
+    pub fn reports(&self) -> switchboard_app::reports::ReportConfig {
+        switchboard_app::reports::ReportConfig {
+            zone: switchboard_core::reports::ReportZone::parse(&self.timezone).unwrap_or_default(),
+            short_abandon_ms: self.reports.short_abandon_secs as i64 * 1000,
+            service_level_ms: self.reports.service_level_secs as i64 * 1000,
+            fcr_window_days: self.reports.fcr_days as i64,
         }
     }
 

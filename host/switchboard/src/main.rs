@@ -75,6 +75,19 @@ enum Command {
         #[command(subcommand)]
         command: PhoneCommand,
     },
+    /// Reports (definitions in REPORTS.md).
+    Reports {
+        #[command(subcommand)]
+        command: ReportsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportsCommand {
+    /// Recompute every report fact from history (the routing log and the timeline).
+    /// Run it with the server stopped, or at a quiet time: on SQLite it holds the
+    /// write lock until it is done.
+    Rebuild,
 }
 
 #[derive(Subcommand)]
@@ -193,6 +206,9 @@ fn main() -> anyhow::Result<()> {
             } => replay::run(args).await,
             Command::Trunk { command } => trunk_command(settings, command).await,
             Command::Phone { command } => phone_command(settings, command).await,
+            Command::Reports {
+                command: ReportsCommand::Rebuild,
+            } => rebuild_reports(settings).await,
         }
     })
 }
@@ -230,6 +246,26 @@ async fn trunk_command(settings: Settings, command: TrunkCommand) -> anyhow::Res
             println!("removed trunk {name}");
         }
     }
+    store.close().await;
+    Ok(())
+}
+
+async fn rebuild_reports(settings: Settings) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    let started = std::time::Instant::now();
+    let stats = store
+        .rebuild_reports()
+        .await
+        .context("rebuilding the report facts")?;
+    println!(
+        "rebuilt the report facts from {} routing entries and {} timeline events: {} tasks, \
+         {} conversations ({:.1} s)",
+        stats.routing_entries,
+        stats.events,
+        stats.tasks,
+        stats.conversations,
+        started.elapsed().as_secs_f64()
+    );
     store.close().await;
     Ok(())
 }
@@ -541,7 +577,8 @@ async fn serve(settings: Settings, demo: bool, plugins_dir: PathBuf) -> anyhow::
         },
     )
     .await
-    .map_err(|e| anyhow::anyhow!("starting routing: {e}"))?;
+    .map_err(|e| anyhow::anyhow!("starting routing: {e}"))?
+    .with_reports(settings.reports());
     let voice = if settings.voice.enabled {
         Some(
             switchboard_voice::VoiceService::start(app.clone(), settings.voice.config()?)

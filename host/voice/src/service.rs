@@ -1163,6 +1163,12 @@ impl VoiceService {
             });
             c.view()
         });
+        let conversation = self
+            .with_call(call_id, |c| c.conversation_id.clone())
+            .flatten();
+        if let (Some(routing), Some(conversation)) = (&self.state.routing, conversation) {
+            routing.record_hold(&conversation, held).await;
+        }
         Ok(json!({"call": view}))
     }
 

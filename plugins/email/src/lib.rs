@@ -1,6 +1,7 @@
 //! `email`: Switchboard's e-mail connector, a component of the
-//! `switchboard:mail/email@0.1.0` world (a channel connector plus envelopes,
-//! copies and streams to the operator's mail servers).
+//! `switchboard:mail/email@0.2.0` world (a channel connector plus envelopes,
+//! copies, streams to the operator's mail servers, and files written into
+//! the host's blob store).
 //!
 //! One installation serves one mailbox (`address`); install it again under
 //! other ids for more. `provider` picks how mail comes and goes:
@@ -20,6 +21,9 @@
 //! reference), threading headers and the tag of a plus-addressed reply
 //! address, the envelope (To, Cc, whether a machine wrote it, what could not
 //! be read) and, for a bounce, the `failed` receipt of our message it names.
+//! A file referenced over IMAP is copied by `fetch-attachment-to`: fetched
+//! a MiB at a time, decoded as it arrives ([`transfer`]) and written
+//! straight into the host's blob writer, so no file is ever held whole.
 //! Every outbound mail is built the same way ([`outbound`]): its Message-ID
 //! comes from the host's message id and is the send receipt's provider id.
 //!
@@ -41,17 +45,19 @@ pub mod smtp;
 pub mod store;
 #[cfg(test)]
 mod testing;
+pub mod transfer;
 
 use switchboard_sdk::http::{self, HttpError, Request};
-use switchboard_sdk::mail::{Connection, Copies, MailBatch, Security};
+use switchboard_sdk::mail::{BlobWriter, Connection, Copies, MailBatch, Security};
 use switchboard_sdk::{
     Attachment, AttachmentDownload, AttachmentLimits, Capabilities, Channel, ChannelInfo,
-    HttpRequest, Mailer, OutboundMessage, PluginError, PollOutcome, SendReceipt, WebhookOutcome,
-    clock, config, kv, log,
+    DownloadedFile, HttpRequest, Mailer, OutboundMessage, PluginError, PollOutcome, SendReceipt,
+    WebhookOutcome, clock, config, kv, log,
 };
 
 use crate::imap::client::{ImapError, Session};
-use crate::imap::sync::{self, PartReference, PollSettings};
+use crate::imap::parts::{self, PartReference, PartSink};
+use crate::imap::sync::{self, PollSettings};
 use crate::outbound::{File, Mail, Mailbox};
 use crate::settings::{ImapSmtp, Login, Provider, ProviderSettings, Settings};
 
@@ -137,23 +143,15 @@ impl Channel for Email {
         Self::send_mail(message, Copies::default())
     }
 
+    /// The file whole, for a host that does not take it through a blob
+    /// writer (`fetch-attachment-to` is what this host calls).
     fn fetch_attachment(attachment: Attachment) -> Result<AttachmentDownload, PluginError> {
-        let Some(reference) = PartReference::parse(&attachment.url) else {
-            return Err(PluginError::InvalidRequest(format!(
-                "not an attachment this connector reported: {}",
-                attachment.url.chars().take(80).collect::<String>()
-            )));
-        };
-        let settings = settings()?;
-        let ProviderSettings::Imap(imap) = &settings.provider else {
-            return Err(PluginError::Unsupported(
-                "IMAP attachments need provider `imap`".into(),
-            ));
-        };
-        let mut session = imap_session(imap, settings.max_message_bytes)?;
-        let file = sync::fetch_part(&mut session, &imap.mailbox, &reference)?;
-        session.logout();
-        Ok(AttachmentDownload::Bytes(file))
+        let mut content = Vec::new();
+        let content_type = copy_part(&attachment, &mut content)?;
+        Ok(AttachmentDownload::Bytes(DownloadedFile {
+            content,
+            content_type,
+        }))
     }
 
     fn poll(cursor: Option<String>) -> Result<PollOutcome, PluginError> {
@@ -210,6 +208,13 @@ impl Mailer for Email {
         }
     }
 
+    fn fetch_attachment_to(
+        attachment: Attachment,
+        into: &BlobWriter,
+    ) -> Result<Option<String>, PluginError> {
+        copy_part(&attachment, &mut HostBlob(into))
+    }
+
     fn send_mail(message: OutboundMessage, copies: Copies) -> Result<SendReceipt, PluginError> {
         let settings = settings()?;
         let mailbox = Mailbox {
@@ -234,6 +239,39 @@ impl Mailer for Email {
 }
 
 switchboard_sdk::export_email!(Email);
+
+/// The host's blob writer as the sink of a copied part.
+struct HostBlob<'a>(&'a BlobWriter);
+
+impl PartSink for HostBlob<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
+        self.0.write_all(bytes).map_err(Into::into)
+    }
+}
+
+/// Copies the IMAP part `attachment` refers to into `sink` (see
+/// [`parts::fetch_part_to`]); answers its content type.
+fn copy_part(
+    attachment: &Attachment,
+    sink: &mut impl PartSink,
+) -> Result<Option<String>, PluginError> {
+    let Some(reference) = PartReference::parse(&attachment.url) else {
+        return Err(PluginError::InvalidRequest(format!(
+            "not an attachment this connector reported: {}",
+            attachment.url.chars().take(80).collect::<String>()
+        )));
+    };
+    let settings = settings()?;
+    let ProviderSettings::Imap(imap) = &settings.provider else {
+        return Err(PluginError::Unsupported(
+            "IMAP attachments need provider `imap`".into(),
+        ));
+    };
+    let mut session = imap_session(imap, settings.max_message_bytes)?;
+    let content_type = parts::fetch_part_to(&mut session, &imap.mailbox, &reference, sink)?;
+    session.logout();
+    Ok(content_type)
+}
 
 /// The plugin's key-value store for [`oauth`] and [`mailgun`].
 struct HostKv;

@@ -14,8 +14,9 @@ use crate::address;
 /// connector's 64 MiB of memory: the e-mail benchmark measured a 15 MiB
 /// attachment peaking at about 41 MiB and a 24.6 MiB message exceeding the
 /// limit, which failed every poll and stopped the mailbox. Larger messages
-/// are read as headers and text with a note, and a higher setting is lowered
-/// to this, so no message can stop a mailbox.
+/// are read from their structure (header, the start of the text, files by
+/// reference, copied later in pieces), and a higher setting is lowered to
+/// this, so no message can stop a mailbox and none loses its files.
 pub const DEFAULT_MAX_MESSAGE_BYTES: u64 = 16 * 1024 * 1024;
 const DEFAULT_MAILGUN_API: &str = "https://api.mailgun.net";
 const DEFAULT_POSTMARK_API: &str = "https://api.postmarkapp.com";

@@ -18,7 +18,9 @@
 //! test and trust the test's CA with [`Harness::load_with_extra_ca`] (or pass
 //! a whole [`StreamsConfig`] to [`Harness::load_with_streams`]). Its `mailer`
 //! exports are [`Harness::poll_mail`], [`Harness::handle_mail_webhook`] and
-//! [`Harness::send_mail`].
+//! [`Harness::send_mail`]; [`Harness::copy_attachment`] copies an inbound
+//! file the way the server does (through the blob writer of
+//! `switchboard:mail@0.2.0`, else `fetch-attachment`) into a [`MemorySink`].
 //!
 //! ```no_run
 //! use switchboard_harness::{Harness, plugin_dir};
@@ -44,8 +46,8 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 pub use switchboard_plugin_host::bindings;
 pub use switchboard_plugin_host::{
-    AgentCandidate, Attachment, AttachmentDownload, Automatic, CallError, CandidateSet,
-    ChannelEvent, ChannelInfo, Copies, DownloadError, Downloaded, Envelope, HttpFailure,
+    AgentCandidate, Attachment, AttachmentDownload, Automatic, BlobSink, CallError, CandidateSet,
+    ChannelEvent, ChannelInfo, Copied, Copies, DownloadError, Downloaded, Envelope, HttpFailure,
     HttpRequest, HttpResponse, Limits, LoadError, MailBatch, OutboundMessage, OutboundRequest,
     OutboundResponse, PluginError, PluginHost, PollOutcome, SendReceipt, StreamsConfig,
     StreamsConfigError, TemplateInfo, WARM_POLICY_CALLS, WebhookOutcome,
@@ -99,6 +101,41 @@ impl FakeHttp {
                 "the harness has no scripted response left".into(),
             ))
         })
+    }
+}
+
+/// A [`BlobSink`] in memory, in place of the server's blob store: the
+/// bytes written so far are shared with every clone, so a test can look at
+/// what a failed copy left in a sink the host dropped.
+#[derive(Clone, Default)]
+pub struct MemorySink {
+    bytes: Arc<Mutex<Vec<u8>>>,
+    writes: Arc<AtomicU64>,
+}
+
+impl MemorySink {
+    /// The bytes written so far.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.bytes.lock().unwrap().clone()
+    }
+
+    /// How many writes the sink took.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::SeqCst)
+    }
+
+    /// Whether the host still holds this sink (or a clone other than the
+    /// test's), e.g. after a failed copy: it must have dropped it.
+    pub fn held_elsewhere(&self) -> bool {
+        Arc::strong_count(&self.bytes) > 1
+    }
+}
+
+impl BlobSink for MemorySink {
+    fn write<'a>(&'a mut self, data: &'a [u8]) -> BoxFuture<'a, Result<(), String>> {
+        self.bytes.lock().unwrap().extend_from_slice(data);
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async { Ok(()) })
     }
 }
 
@@ -336,6 +373,31 @@ impl Harness {
     ) -> Result<Downloaded, DownloadError> {
         self.host
             .download_attachment(&self.id, attachment, max_bytes)
+            .await
+    }
+
+    /// Copies an attachment the way the server does
+    /// ([`PluginHost::copy_attachment`]) into a fresh [`MemorySink`], at most
+    /// `max_bytes`.
+    pub async fn copy_attachment(
+        &self,
+        attachment: &Attachment,
+        max_bytes: u64,
+    ) -> Result<Copied<MemorySink>, DownloadError> {
+        self.copy_attachment_into(attachment, MemorySink::default(), max_bytes)
+            .await
+    }
+
+    /// [`Harness::copy_attachment`] into `sink` (keep a clone to see what a
+    /// failed copy wrote).
+    pub async fn copy_attachment_into(
+        &self,
+        attachment: &Attachment,
+        sink: MemorySink,
+        max_bytes: u64,
+    ) -> Result<Copied<MemorySink>, DownloadError> {
+        self.host
+            .copy_attachment(&self.id, attachment, sink, max_bytes)
             .await
     }
 

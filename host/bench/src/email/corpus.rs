@@ -104,7 +104,6 @@ impl Corpus {
 /// A message carrying one attachment of `attachment_bytes` (ZIP), base64:
 /// the large message of the memory measurement.
 pub fn large_message(attachment_bytes: usize, message_id: &str, to: &str) -> Vec<u8> {
-    let mut rng = Rng::new(0x5EED_0B16 ^ attachment_bytes as u64);
     let boundary = "=_sbbench_large";
     let mut out = format!(
         "From: Dana Fischer <dana.fischer@example.com>\r\n\
@@ -128,14 +127,21 @@ pub fn large_message(attachment_bytes: usize, message_id: &str, to: &str) -> Vec
          \r\n"
     )
     .into_bytes();
-    let mut file = b"PK\x03\x04".to_vec();
-    file.resize(attachment_bytes.max(4), 0);
-    rng.fill(&mut file[4..]);
+    let file = large_attachment(attachment_bytes);
     out.reserve(attachment_bytes / 57 * 78 + 256);
     push_base64(&mut out, &file);
     drop(file);
     out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     out
+}
+
+/// The file [`large_message`] attaches: a ZIP signature and noise.
+pub fn large_attachment(attachment_bytes: usize) -> Vec<u8> {
+    let mut rng = Rng::new(0x5EED_0B16 ^ attachment_bytes as u64);
+    let mut file = b"PK\x03\x04".to_vec();
+    file.resize(attachment_bytes.max(4), 0);
+    rng.fill(&mut file[4..]);
+    file
 }
 
 // ---------------------------------------------------------------------------

@@ -9,8 +9,10 @@
 //!    (`switchboard_e2e::mail::MailServer`, root needed): the server's own
 //!    delivery rate and IMAP serving rate, then the connector alone, the full
 //!    ingest and the server's own poller; see [`e2e`].
-//! 3. **Memory** of the host while a large message goes through, with the
-//!    connector's default `max_message_bytes` and with it raised; see [`memory`].
+//! 3. **Memory** of the host while a large message goes through: the poll
+//!    (over `max_message_bytes` a message is read from its structure) and
+//!    the copy of its attachment into the blob store, streamed; see
+//!    [`memory`].
 //!
 //! Part 3 runs first (a fresh process's heap makes its figures clean) and is
 //! printed last. Everything stays on 127.0.0.1. Nothing asserts a timing;
@@ -57,11 +59,12 @@ pub struct EmailArgs {
     /// Concurrent SMTP clients delivering the corpus.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub smtp_clients: u32,
-    /// The large message's attachment, MiB (part 3).
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=90))]
+    /// The large message's attachment, MiB (part 3). Up to 64: base64, it
+    /// must fit one call's stream read budget (96 MiB).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub large_mib: u64,
     /// A smaller attachment under the connector's defaults, MiB (part 3,
-    /// besides the largest whose message is under max_message_bytes).
+    /// besides the largest whose message is read whole).
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=18))]
     pub fits_mib: u64,
     /// The corpus's seed (the same seed, the same mail).

@@ -256,6 +256,8 @@ pub struct Files {
     /// Pending rows whose copy was already tried (waiting for a retry).
     pub retrying: u64,
     pub stored_bytes: u64,
+    /// The blob keys (SHA-256, hex) of the stored files.
+    pub blobs: Vec<String>,
     pub errors: Vec<String>,
 }
 
@@ -350,7 +352,7 @@ impl Deployment {
     pub async fn files(&self) -> anyhow::Result<Files> {
         let mut conn = self.connection().await?;
         let rows = sqlx::query(
-            "SELECT status, attempts, COALESCE(size, 0) AS size, last_error FROM attachment WHERE direction = 'in'",
+            "SELECT status, attempts, COALESCE(size, 0) AS size, last_error, blob FROM attachment WHERE direction = 'in'",
         )
         .fetch_all(&mut conn)
         .await?;
@@ -365,6 +367,9 @@ impl Deployment {
                 "stored" => {
                     files.stored += 1;
                     files.stored_bytes += size.max(0) as u64;
+                    files
+                        .blobs
+                        .extend(row.try_get::<Option<String>, _>("blob")?);
                 }
                 "failed" => files.failed += 1,
                 _ => {

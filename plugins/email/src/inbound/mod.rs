@@ -531,6 +531,55 @@ fn attachments(
     list
 }
 
+/// A file referenced by `url` and described by its part's own MIME
+/// `header` (its name, with RFC 2231 and encoded words decoded, and its
+/// `Content-ID`), for a message read from its structure rather than whole.
+/// `subject` is an attached message's, raw: its file is named after it.
+pub fn file_reference(
+    url: String,
+    header: &[u8],
+    content_type: &str,
+    size: u64,
+    subject: Option<&[u8]>,
+) -> Attachment {
+    let mut attachment = Attachment::new(url);
+    attachment.content_type = Some(content_type.to_owned());
+    attachment.size = Some(size);
+    let mut raw = header.to_vec();
+    if !raw.ends_with(b"\n\n") && !raw.ends_with(b"\r\n\r\n") {
+        raw.extend_from_slice(b"\r\n");
+    }
+    if let Some(message) = parser().parse(&raw)
+        && let Some(part) = message.parts.first()
+    {
+        attachment.filename = part
+            .attachment_name()
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty());
+        attachment.content_id = part
+            .content_id()
+            .map(|cid| address::strip_id(cid).to_owned())
+            .filter(|cid| !cid.is_empty());
+    }
+    if attachment.filename.is_none() && content_type == "message/rfc822" {
+        let subject = subject.and_then(|raw| {
+            let mut header = b"Subject: ".to_vec();
+            header.extend_from_slice(raw);
+            header.extend_from_slice(b"\r\n\r\n");
+            parser()
+                .parse(&header)?
+                .subject()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+        });
+        attachment.filename = Some(match subject {
+            Some(subject) => format!("{subject}.eml"),
+            None => "message.eml".to_owned(),
+        });
+    }
+    attachment
+}
+
 fn filename(part: &MessagePart<'_>) -> Option<String> {
     part.attachment_name()
         .map(|name| name.trim().to_owned())

@@ -1,16 +1,16 @@
-use switchboard_sdk::ChannelEvent;
+use switchboard_sdk::{ChannelEvent, PluginError};
 
 use super::*;
 use crate::imap::client::{self, ImapError};
 use crate::testing::Script;
 
-const GREETING: &str = "* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ AUTH=PLAIN] Dovecot ready.\r\n";
+pub(crate) const GREETING: &str = "* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ AUTH=PLAIN] Dovecot ready.\r\n";
 
-fn literal(text: &str) -> String {
+pub(crate) fn literal(text: &str) -> String {
     format!("{{{}}}\r\n{text}", text.len())
 }
 
-fn examine(uid_validity: u32, uid_next: u32, exists: u32, tag: &str) -> String {
+pub(crate) fn examine(uid_validity: u32, uid_next: u32, exists: u32, tag: &str) -> String {
     format!(
         "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n\
 * OK [PERMANENTFLAGS ()] Read-only mailbox.\r\n\
@@ -37,13 +37,13 @@ fn settings(max_message_bytes: u64) -> PollSettings<'static> {
     }
 }
 
-fn logged_in(server: &str) -> Session<Script> {
+pub(crate) fn logged_in(server: &str) -> Session<Script> {
     let mut session = Session::start(Script::new(server), false, 64 * 1024 * 1024).unwrap();
     session.login("support@example.com", "pa\"ss").unwrap();
     session
 }
 
-fn transcript(session: Session<Script>) -> String {
+pub(crate) fn transcript(session: Session<Script>) -> String {
     session.into_transport().transcript()
 }
 
@@ -68,7 +68,8 @@ fn a_first_poll_reads_every_message_and_oversized_ones_in_part() {
 * 1 FETCH (UID 5 RFC822.SIZE {})\r\n* 2 FETCH (UID 6 RFC822.SIZE {})\r\n* 3 FETCH (UID 7 RFC822.SIZE 99999999)\r\nsb3 OK Fetch completed.\r\n\
 * 1 FETCH (UID 5 BODY[] {})\r\n* 2 FETCH (UID 6 BODY[] {})\r\n* 2 FETCH (FLAGS (\\Seen))\r\nsb4 OK Fetch completed.\r\n\
 * 3 FETCH (UID 7 BODYSTRUCTURE ((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 20 1 NIL NIL NIL NIL)(\"application\" \"pdf\" (\"name\" \"big.pdf\") NIL NIL \"base64\" 99999000 NIL (\"attachment\" (\"filename\" \"big.pdf\")) NIL NIL) \"mixed\" (\"boundary\" \"b\") NIL NIL NIL) BODY[HEADER] {})\r\nsb5 OK Fetch completed.\r\n\
-* 3 FETCH (UID 7 BODY[1]<0> {})\r\nsb6 OK Fetch completed.\r\n",
+* 3 FETCH (UID 7 BODY[1]<0> {})\r\nsb6 OK Fetch completed.\r\n\
+* 3 FETCH (UID 7 BODY[2.MIME] {})\r\nsb7 OK Fetch completed.\r\n",
         examine(1_700_000_000, 8, 3, "sb2"),
         first.len(),
         second.len(),
@@ -76,6 +77,11 @@ fn a_first_poll_reads_every_message_and_oversized_ones_in_part() {
         literal(&second),
         literal(header),
         literal("Hello =E2=80=93 big\r\n"),
+        literal(
+            "Content-Type: application/pdf;\r\n name*=utf-8''Gro%C3%9Fer%20Bericht.pdf\r\n\
+             Content-Disposition: attachment;\r\n filename*=utf-8''Gro%C3%9Fer%20Bericht.pdf\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n"
+        ),
     );
     let mut session = logged_in(&server);
     let batch = poll(&mut session, None, &settings(1000)).unwrap();
@@ -88,13 +94,21 @@ fn a_first_poll_reads_every_message_and_oversized_ones_in_part() {
     assert_eq!(messages[1].provider_id, "m6@example.org");
     assert_eq!(messages[2].provider_id, "m7@example.org");
     assert_eq!(messages[2].body.trim(), "Hello – big");
-    assert!(messages[2].attachments.is_empty());
+    // The oversized message keeps its file, by reference, named from the
+    // part's own MIME header (RFC 2231).
+    let files = &messages[2].attachments;
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0].url, "imap:1700000000/7/2");
+    assert_eq!(files[0].filename.as_deref(), Some("Großer Bericht.pdf"));
+    assert_eq!(files[0].content_type.as_deref(), Some("application/pdf"));
+    assert_eq!(
+        files[0].size,
+        Some(99_999_000 / 78 * 57 + 99_999_000 % 78 * 3 / 4)
+    );
+    assert_eq!(files[0].content, None);
     assert_eq!(batch.envelopes.len(), 3);
     assert_eq!(batch.envelopes[0].problem, None);
-    assert_eq!(
-        batch.envelopes[2].problem.as_deref(),
-        Some("message is 95 MB, over the 1000 bytes limit: attachments not copied")
-    );
+    assert_eq!(batch.envelopes[2].problem, None, "nothing is missing");
     assert_eq!(
         transcript(session),
         "sb1 LOGIN \"support@example.com\" \"pa\\\"ss\"\r\n\
@@ -102,8 +116,80 @@ sb2 EXAMINE \"INBOX\"\r\n\
 sb3 UID FETCH 1:7 (UID RFC822.SIZE)\r\n\
 sb4 UID FETCH 5:6 (UID BODY.PEEK[])\r\n\
 sb5 UID FETCH 7 (UID BODYSTRUCTURE BODY.PEEK[HEADER])\r\n\
-sb6 UID FETCH 7 (UID BODY.PEEK[1]<0.524288>)\r\n"
+sb6 UID FETCH 7 (UID BODY.PEEK[1]<0.524288>)\r\n\
+sb7 UID FETCH 7 (UID BODY.PEEK[2.MIME])\r\n"
     );
+}
+
+#[test]
+fn an_oversized_message_lists_every_file_and_says_what_text_was_cut() {
+    let header = "From: Bob <bob@example.org>\r\nSubject: many\r\nMessage-ID: <m9@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n";
+    // mixed(alternative(plain, related(html, png)), rfc822 message, zip)
+    let body_structure = "(((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 900000 1 NIL NIL NIL NIL)\
+((\"text\" \"html\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 20 1 NIL NIL NIL NIL)\
+(\"image\" \"png\" NIL \"<logo@x>\" NIL \"base64\" 7800 NIL (\"inline\" NIL) NIL NIL) \"related\" (\"boundary\" \"r\") NIL NIL NIL) \"alternative\" (\"boundary\" \"a\") NIL NIL NIL)\
+(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 300 (NIL \"=?utf-8?q?Caf=C3=A9_menu?=\" NIL NIL NIL NIL NIL NIL NIL NIL) (\"text\" \"plain\" NIL NIL NIL \"7bit\" 10 1 NIL NIL NIL NIL) 12 NIL NIL NIL NIL)\
+(\"application\" \"zip\" NIL NIL NIL \"base64\" 30000000 NIL (\"attachment\" (\"filename\" \"a.zip\")) NIL NIL) \"mixed\" (\"boundary\" \"b\") NIL NIL NIL)";
+    let server = format!(
+        "{GREETING}sb1 OK Logged in\r\n{}* 1 FETCH (UID 9 RFC822.SIZE 41000000)\r\nsb3 OK done\r\n\
+* 1 FETCH (UID 9 BODYSTRUCTURE {body_structure} BODY[HEADER] {})\r\nsb4 OK done\r\n\
+* 1 FETCH (UID 9 BODY[1.1]<0> {} BODY[1.2.1]<0> {})\r\nsb5 OK done\r\n\
+* 1 FETCH (UID 9 BODY[1.2.2.MIME] {} BODY[2.MIME] {} BODY[3.MIME] {})\r\nsb6 OK done\r\n",
+        examine(4, 10, 1, "sb2"),
+        literal(header),
+        literal("plain words"),
+        literal("<p>html words</p>"),
+        literal(
+            "Content-Type: image/png\r\nContent-ID: <logo@x>\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        ),
+        literal("Content-Type: message/rfc822\r\n\r\n"),
+        literal(
+            "Content-Type: application/zip\r\nContent-Disposition: attachment; filename=\"=?utf-8?B?UmVjaG51bmcuemlw?=\"\r\n\r\n"
+        ),
+    );
+    let mut session = logged_in(&server);
+    let batch = poll(&mut session, None, &settings(16 * 1024 * 1024)).unwrap();
+    let message = messages(&batch)[0];
+    assert_eq!(message.body.trim(), "plain words");
+    assert!(message.html_body.as_deref().unwrap().contains("html words"));
+    let files: Vec<_> = message
+        .attachments
+        .iter()
+        .map(|a| {
+            (
+                a.url.as_str(),
+                a.filename.as_deref(),
+                a.content_type.as_deref(),
+                a.content_id.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("imap:4/9/1.2.2", None, Some("image/png"), Some("logo@x")),
+            (
+                "imap:4/9/2",
+                Some("Café menu.eml"),
+                Some("message/rfc822"),
+                None
+            ),
+            (
+                "imap:4/9/3",
+                Some("Rechnung.zip"),
+                Some("application/zip"),
+                None
+            ),
+        ]
+    );
+    assert_eq!(
+        batch.envelopes[0].problem.as_deref(),
+        Some("message is 39 MB: its text was read to the first 512 KB")
+    );
+    assert!(transcript(session).ends_with(
+        "sb5 UID FETCH 9 (UID BODY.PEEK[1.1]<0.524288> BODY.PEEK[1.2.1]<0.524288>)\r\n\
+sb6 UID FETCH 9 (UID BODY.PEEK[1.2.2.MIME] BODY.PEEK[2.MIME] BODY.PEEK[3.MIME])\r\n"
+    ));
 }
 
 #[test]
@@ -442,99 +528,4 @@ fn batches_are_bounded() {
             Item::Whole(2)
         ]
     );
-}
-
-#[test]
-fn oversized_mail_is_assembled_from_header_and_text() {
-    let header = b"From: a@example.org\r\nContent-Type: multipart/mixed;\r\n boundary=x\r\nSubject: big\r\nMIME-Version: 1.0\r\n\r\n";
-    let part = TextPart {
-        path: "1".into(),
-        subtype: "plain".into(),
-        charset: Some("iso-8859-1".into()),
-        encoding: "quoted-printable".into(),
-    };
-    let raw = assemble(header, &[(part, b"caf=E9".to_vec())]);
-    let text = String::from_utf8_lossy(&raw);
-    assert!(!text.contains("boundary=x"), "{text}");
-    assert!(text.contains("Subject: big"), "{text}");
-    let message = crate::inbound::parser().parse(&raw).unwrap();
-    assert_eq!(message.body_text(0).unwrap().trim(), "café");
-    let bare = assemble(b"From: a@example.org\r\n\r\n", &[]);
-    assert!(crate::inbound::parser().parse(&bare).is_some());
-}
-
-fn structure(text: &str) -> imap_proto::BodyStructure<'static> {
-    let response = format!("* 1 FETCH (UID 1 BODYSTRUCTURE {text})\r\n");
-    client::parse_fetch(response.into_bytes())
-        .unwrap()
-        .body_structure
-        .unwrap()
-}
-
-#[test]
-fn parts_are_found_by_path() {
-    let root = structure(
-        "((\"text\" \"plain\" NIL NIL NIL \"7bit\" 1 1)(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 100 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ((\"text\" \"plain\" NIL NIL NIL \"7bit\" 1 1)(\"image\" \"png\" NIL NIL NIL \"base64\" 8) \"mixed\") 5) \"mixed\")",
-    );
-    let (ct, encoding) = describe_part(part_at(&root, &[2, 2]).unwrap());
-    assert_eq!(ct.as_deref(), Some("image/png"));
-    assert_eq!(encoding, "base64");
-    assert_eq!(
-        describe_part(part_at(&root, &[2]).unwrap()).0.as_deref(),
-        Some("message/rfc822")
-    );
-    assert!(part_at(&root, &[3]).is_none());
-    assert!(part_at(&root, &[1, 1]).is_none());
-    let single = structure("(\"application\" \"pdf\" NIL NIL NIL \"base64\" 8)");
-    assert!(part_at(&single, &[1]).is_some());
-    assert!(part_at(&single, &[2]).is_none());
-    let texts = text_parts(&root);
-    assert_eq!(texts.len(), 1);
-    assert_eq!(texts[0].path, "1");
-}
-
-#[test]
-fn a_referenced_part_is_fetched_and_decoded() {
-    let server = format!(
-        "{GREETING}sb1 OK Logged in\r\n{}* 1 FETCH (UID 42 BODYSTRUCTURE ((\"text\" \"plain\" NIL NIL NIL \"7bit\" 1 1)(\"application\" \"pdf\" (\"name\" \"a.pdf\") NIL NIL \"base64\" 14) \"mixed\") BODY[2] {})\r\nsb3 OK done\r\n",
-        examine(7, 50, 1, "sb2"),
-        literal("JVBERi0x\r\nLjQ=\r\n")
-    );
-    let mut session = logged_in(&server);
-    let reference = PartReference::parse("imap:7/42/2").unwrap();
-    let file = fetch_part(&mut session, "INBOX", &reference).unwrap();
-    assert_eq!(file.content, b"%PDF-1.4");
-    assert_eq!(file.content_type.as_deref(), Some("application/pdf"));
-    assert!(transcript(session).contains("sb3 UID FETCH 42 (UID BODYSTRUCTURE BODY.PEEK[2])"));
-
-    let server = format!("{GREETING}sb1 OK Logged in\r\n{}", examine(8, 50, 1, "sb2"));
-    let mut session = logged_in(&server);
-    assert!(matches!(
-        fetch_part(&mut session, "INBOX", &reference),
-        Err(PluginError::Permanent(_))
-    ));
-    for bad in [
-        "imap:7/42/",
-        "imap:x/1/1",
-        "imap:7/42/0",
-        "imap:7/42/1..2",
-        "http://x/1",
-    ] {
-        assert_eq!(PartReference::parse(bad), None, "{bad}");
-    }
-}
-
-#[test]
-fn transfer_encodings_are_undone_leniently() {
-    assert_eq!(
-        decode_transfer("base64", b"aGVs\r\nbG8=\r\n".to_vec()),
-        b"hello"
-    );
-    assert_eq!(decode_transfer("BASE64", b"aGVsbG8".to_vec()), b"hello");
-    assert_eq!(
-        decode_transfer("quoted-printable", b"caf=C3=A9".to_vec()),
-        "café".as_bytes()
-    );
-    assert_eq!(decode_transfer("7bit", b"as is".to_vec()), b"as is");
-    let _ = decode_transfer("base64", b"!!!!".to_vec());
 }

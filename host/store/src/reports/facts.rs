@@ -1,0 +1,947 @@
+//! Keeping the report facts up to date, inside the transaction that changes what they
+//! describe.
+//!
+//! Two kinds of history drive every fact: the routing log (each engine output and
+//! presence change, [`RoutingLogEntry`], written by `save_routing`) and the timeline
+//! (each event, through [`record_event`]). [`apply_routing`] and [`apply_event`] turn
+//! one history record into fact changes; the live path calls them as the record is
+//! written, and the rebuild replays the whole history through the very same functions
+//! in time order, which is why the rebuild gives the live numbers.
+//!
+//! The rules: a fact looks only at its record, the facts already there and stored
+//! times, never at the clock or at live state (so replaying the history in order gives
+//! the same result), and anything it asks of another fact is asked by time ("the task
+//! of this conversation live at this instant"), not by "now".
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::AnyConnection;
+use switchboard_core::{Direction, EventKind};
+
+use crate::db::{RowExt, new_id};
+use crate::error::{Result, StoreError};
+use crate::timeline::{TimelineEvent, insert_event, is_automatic};
+
+/// The longest closed stretch of agent time: stretches are cut at each UTC midnight.
+pub(crate) const SEGMENT_MAX_MS: i64 = 86_400_000;
+
+/// One routing history record: what the engine did to a task or an agent. Written to
+/// `routing_log` with the instant it happened by
+/// [`Store::save_routing`](crate::Store::save_routing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RoutingLogEntry {
+    /// A task arrived in a queue.
+    Queued {
+        /// The task.
+        task_id: String,
+        /// The conversation it routes.
+        conversation_id: Option<String>,
+        /// The customer.
+        contact_id: Option<String>,
+        /// Its channel.
+        channel: String,
+        /// The queue it entered.
+        queue_id: String,
+        /// When it arrived (the engine's arrival instant).
+        arrived_at: i64,
+    },
+    /// The task was offered to an agent.
+    Offered {
+        /// The task.
+        task_id: String,
+        /// The agent offered it.
+        agent_id: String,
+    },
+    /// An offer ended without an accept: `rejected`, `expired` or `canceled`.
+    OfferEnded {
+        /// The task.
+        task_id: String,
+        /// The agent it was offered to.
+        agent_id: String,
+        /// `rejected`, `expired` (both missed offers) or `canceled` (withdrawn).
+        how: String,
+    },
+    /// An agent took the task (accepted its offer).
+    Assigned {
+        /// The task.
+        task_id: String,
+        /// The agent.
+        agent_id: String,
+        /// The capacity the task costs the agent.
+        cost: i64,
+        /// The agent's total capacity.
+        capacity: i64,
+    },
+    /// The agent moved the task to wrap-up.
+    Wrapping {
+        /// The task.
+        task_id: String,
+        /// The agent.
+        agent_id: String,
+    },
+    /// The task is done.
+    Completed {
+        /// The task.
+        task_id: String,
+    },
+    /// The task ended without being done: `abandoned` (the customer left) or
+    /// `replaced` (the customer moved to a call, which is routed as its own task).
+    Canceled {
+        /// The task.
+        task_id: String,
+        /// `abandoned` or `replaced`.
+        reason: String,
+    },
+    /// The task was transferred and waits again.
+    Transferred {
+        /// The task.
+        task_id: String,
+        /// To this queue…
+        to_queue: Option<String>,
+        /// …or to this agent.
+        to_agent: Option<String>,
+    },
+    /// A routing step moved the waiting task to another queue.
+    Overflowed {
+        /// The task.
+        task_id: String,
+        /// The queue it waits in now.
+        to_queue: String,
+    },
+    /// The agent put the customer on hold (`held`) or took them off it.
+    Hold {
+        /// The task.
+        task_id: String,
+        /// On hold from now, or not any more.
+        held: bool,
+    },
+    /// An agent's presence or capacity changed.
+    Presence {
+        /// The agent.
+        agent_id: String,
+        /// `available`, `away` or `offline`.
+        status: String,
+        /// Their total capacity.
+        capacity: i64,
+    },
+}
+
+impl RoutingLogEntry {
+    /// The entry's kind, as stored in `routing_log.kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RoutingLogEntry::Queued { .. } => "queued",
+            RoutingLogEntry::Offered { .. } => "offered",
+            RoutingLogEntry::OfferEnded { .. } => "offer_ended",
+            RoutingLogEntry::Assigned { .. } => "assigned",
+            RoutingLogEntry::Wrapping { .. } => "wrapping",
+            RoutingLogEntry::Completed { .. } => "completed",
+            RoutingLogEntry::Canceled { .. } => "canceled",
+            RoutingLogEntry::Transferred { .. } => "transferred",
+            RoutingLogEntry::Overflowed { .. } => "overflowed",
+            RoutingLogEntry::Hold { .. } => "hold",
+            RoutingLogEntry::Presence { .. } => "presence",
+        }
+    }
+
+    fn task_id(&self) -> Option<&str> {
+        match self {
+            RoutingLogEntry::Queued { task_id, .. }
+            | RoutingLogEntry::Offered { task_id, .. }
+            | RoutingLogEntry::OfferEnded { task_id, .. }
+            | RoutingLogEntry::Assigned { task_id, .. }
+            | RoutingLogEntry::Wrapping { task_id, .. }
+            | RoutingLogEntry::Completed { task_id }
+            | RoutingLogEntry::Canceled { task_id, .. }
+            | RoutingLogEntry::Transferred { task_id, .. }
+            | RoutingLogEntry::Overflowed { task_id, .. }
+            | RoutingLogEntry::Hold { task_id, .. } => Some(task_id),
+            RoutingLogEntry::Presence { .. } => None,
+        }
+    }
+
+    fn agent_id(&self) -> Option<&str> {
+        match self {
+            RoutingLogEntry::Offered { agent_id, .. }
+            | RoutingLogEntry::OfferEnded { agent_id, .. }
+            | RoutingLogEntry::Assigned { agent_id, .. }
+            | RoutingLogEntry::Wrapping { agent_id, .. }
+            | RoutingLogEntry::Presence { agent_id, .. } => Some(agent_id),
+            _ => None,
+        }
+    }
+}
+
+/// Appends routing history at `at` and applies it to the facts.
+pub(crate) async fn log_routing(
+    conn: &mut AnyConnection,
+    at: i64,
+    entries: &[RoutingLogEntry],
+) -> Result<()> {
+    for entry in entries {
+        let id = new_id();
+        let detail =
+            serde_json::to_string(entry).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO routing_log (id, at, kind, task_id, agent_id, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id.clone())
+        .bind(at)
+        .bind(entry.kind())
+        .bind(entry.task_id().map(str::to_owned))
+        .bind(entry.agent_id().map(str::to_owned))
+        .bind(detail)
+        .execute(&mut *conn)
+        .await?;
+        apply_routing(conn, &id, at, entry).await?;
+    }
+    Ok(())
+}
+
+/// Writes a timeline event and applies it to the facts: every timeline write in the
+/// store goes through here.
+pub(crate) async fn record_event(conn: &mut AnyConnection, event: &TimelineEvent) -> Result<()> {
+    insert_event(conn, event).await?;
+    apply_event(conn, event).await
+}
+
+async fn exec(conn: &mut AnyConnection, sql: &'static str, binds: &[Bind<'_>]) -> Result<u64> {
+    let mut q = sqlx::query(sql);
+    for b in binds {
+        q = match b {
+            Bind::Text(s) => q.bind(s.to_string()),
+            Bind::OptText(s) => q.bind(s.map(str::to_owned)),
+            Bind::Int(i) => q.bind(*i),
+        };
+    }
+    Ok(q.execute(&mut *conn).await?.rows_affected())
+}
+
+enum Bind<'a> {
+    Text(&'a str),
+    OptText(Option<&'a str>),
+    Int(i64),
+}
+
+use Bind::{Int, OptText, Text};
+
+/// Creates a task's fact from the `task` table when its arrival was not logged (a task
+/// that was live when the reports were installed).
+async fn ensure_task(conn: &mut AnyConnection, task_id: &str) -> Result<()> {
+    exec(
+        conn,
+        "INSERT INTO task_fact (task_id, conversation_id, contact_id, channel, queue_id, arrived_at) \
+         SELECT id, conversation_id, contact_id, channel, queue_id, arrived_at FROM task WHERE id = $1 \
+         ON CONFLICT (task_id) DO NOTHING",
+        &[Text(task_id)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Creates a conversation's fact from the `conversation` table if it has none.
+async fn ensure_conversation(conn: &mut AnyConnection, conversation_id: &str) -> Result<()> {
+    exec(
+        conn,
+        "INSERT INTO conversation_fact (conversation_id, contact_id, opened_at) \
+         SELECT id, contact_id, opened_at FROM conversation WHERE id = $1 \
+         ON CONFLICT (conversation_id) DO NOTHING",
+        &[Text(conversation_id)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Runs an update of one conversation's fact, creating the fact first if the update
+/// found none.
+async fn update_conversation(
+    conn: &mut AnyConnection,
+    conversation_id: &str,
+    sql: &'static str,
+    binds: &[Bind<'_>],
+) -> Result<()> {
+    if exec(conn, sql, binds).await? == 0 {
+        ensure_conversation(conn, conversation_id).await?;
+        exec(conn, sql, binds).await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct AgentState {
+    since: i64,
+    presence: String,
+    tasks: i64,
+    load: i64,
+    capacity: i64,
+}
+
+/// Changes an agent's state at `at`, closing the stretch that ends there.
+async fn change_agent(
+    conn: &mut AnyConnection,
+    agent_id: &str,
+    at: i64,
+    change: impl FnOnce(&mut AgentState),
+) -> Result<()> {
+    let row = sqlx::query(
+        "SELECT since, presence, tasks, load, capacity FROM agent_state WHERE agent_id = $1",
+    )
+    .bind(agent_id.to_owned())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let before = match row {
+        Some(r) => AgentState {
+            since: r.int("since")?,
+            presence: r.text("presence")?,
+            tasks: r.int("tasks")?,
+            load: r.int("load")?,
+            capacity: r.int("capacity")?,
+        },
+        None => AgentState {
+            since: at,
+            presence: "offline".into(),
+            tasks: 0,
+            load: 0,
+            capacity: 100,
+        },
+    };
+    let mut after = before.clone();
+    change(&mut after);
+    after.tasks = after.tasks.max(0);
+    after.load = after.load.max(0);
+    if after == before {
+        return Ok(());
+    }
+    if before.since < at && (before.presence == "available" || before.tasks > 0) {
+        // Cut at each UTC midnight, so no stretch is longer than a day and a report
+        // finds the ones crossing its start by the index on `start_at`.
+        let mut from = before.since;
+        while from < at {
+            let to = at.min((from.div_euclid(SEGMENT_MAX_MS) + 1) * SEGMENT_MAX_MS);
+            sqlx::query(
+                "INSERT INTO agent_segment (agent_id, start_at, end_at, presence, tasks, load, capacity) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (agent_id, start_at) DO NOTHING",
+            )
+            .bind(agent_id.to_owned())
+            .bind(from)
+            .bind(to)
+            .bind(before.presence.clone())
+            .bind(before.tasks)
+            .bind(before.load)
+            .bind(before.capacity)
+            .execute(&mut *conn)
+            .await?;
+            from = to;
+        }
+    }
+    after.since = before.since.max(at);
+    sqlx::query(
+        "INSERT INTO agent_state (agent_id, since, presence, tasks, load, capacity) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (agent_id) DO UPDATE SET \
+         since = excluded.since, presence = excluded.presence, tasks = excluded.tasks, \
+         load = excluded.load, capacity = excluded.capacity",
+    )
+    .bind(agent_id.to_owned())
+    .bind(after.since)
+    .bind(after.presence)
+    .bind(after.tasks)
+    .bind(after.load)
+    .bind(after.capacity)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The agent holding a task lets it go at `at`: the leg ends with `outcome`, its time
+/// is added to the task, and the agent's load drops.
+async fn release(conn: &mut AnyConnection, task_id: &str, at: i64, outcome: &str) -> Result<()> {
+    let leg = sqlx::query(
+        "SELECT id, agent_id, assigned_at, wrap_at, connected_ms, cost FROM task_leg \
+         WHERE task_id = $1 AND ended_at IS NULL ORDER BY assigned_at DESC, id DESC LIMIT 1",
+    )
+    .bind(task_id.to_owned())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(leg) = leg else {
+        return Ok(());
+    };
+    let (connected, wrap) = match leg.opt_int("wrap_at")? {
+        None => ((at - leg.int("assigned_at")?).max(0), 0),
+        Some(wrap_at) => (leg.int("connected_ms")?, (at - wrap_at).max(0)),
+    };
+    let added_connected = match leg.opt_int("wrap_at")? {
+        None => connected,
+        Some(_) => 0,
+    };
+    exec(
+        conn,
+        "UPDATE task_leg SET ended_at = $1, outcome = $2, connected_ms = $3, wrap_ms = $4 WHERE id = $5",
+        &[
+            Int(at),
+            Text(outcome),
+            Int(connected),
+            Int(wrap),
+            Text(&leg.text("id")?),
+        ],
+    )
+    .await?;
+    exec(
+        conn,
+        "UPDATE task_fact SET connected_ms = connected_ms + $1, wrap_ms = wrap_ms + $2, \
+         holder_id = NULL, holder_since = NULL, holder_phase = NULL WHERE task_id = $3",
+        &[Int(added_connected), Int(wrap), Text(task_id)],
+    )
+    .await?;
+    end_hold(conn, task_id, at).await?;
+    let cost = leg.int("cost")?;
+    change_agent(conn, &leg.text("agent_id")?, at, |s| {
+        s.tasks -= 1;
+        s.load -= cost;
+    })
+    .await
+}
+
+/// Takes the customer off hold at `at` (if they were), adding the time to the task.
+async fn end_hold(conn: &mut AnyConnection, task_id: &str, at: i64) -> Result<()> {
+    exec(
+        conn,
+        "UPDATE task_fact SET hold_ms = hold_ms + ($1 - hold_since), hold_since = NULL \
+         WHERE task_id = $2 AND hold_since IS NOT NULL AND hold_since <= $1",
+        &[Int(at), Text(task_id)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Applies one routing history record, logged as `log_id` at `at`.
+pub(crate) async fn apply_routing(
+    conn: &mut AnyConnection,
+    log_id: &str,
+    at: i64,
+    entry: &RoutingLogEntry,
+) -> Result<()> {
+    if let Some(task) = entry.task_id()
+        && !matches!(entry, RoutingLogEntry::Queued { .. })
+    {
+        ensure_task(conn, task).await?;
+    }
+    match entry {
+        RoutingLogEntry::Queued {
+            task_id,
+            conversation_id,
+            contact_id,
+            channel,
+            queue_id,
+            arrived_at,
+        } => {
+            exec(
+                conn,
+                "INSERT INTO task_fact (task_id, conversation_id, contact_id, channel, queue_id, arrived_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (task_id) DO NOTHING",
+                &[
+                    Text(task_id),
+                    OptText(conversation_id.as_deref()),
+                    OptText(contact_id.as_deref()),
+                    Text(channel),
+                    Text(queue_id),
+                    Int(*arrived_at),
+                ],
+            )
+            .await?;
+            if let Some(conversation) = conversation_id {
+                update_conversation(
+                    conn,
+                    conversation,
+                    "UPDATE conversation_fact SET first_queue = COALESCE(first_queue, $1) \
+                     WHERE conversation_id = $2",
+                    &[Text(queue_id), Text(conversation)],
+                )
+                .await?;
+            }
+        }
+        RoutingLogEntry::Offered { task_id, .. } => {
+            exec(
+                conn,
+                "UPDATE task_fact SET offers = offers + 1, \
+                 first_offered_at = COALESCE(first_offered_at, $1) WHERE task_id = $2",
+                &[Int(at), Text(task_id)],
+            )
+            .await?;
+        }
+        RoutingLogEntry::OfferEnded { task_id, how, .. } => {
+            if how != "canceled" {
+                exec(
+                    conn,
+                    "UPDATE task_fact SET missed_offers = missed_offers + 1 WHERE task_id = $1",
+                    &[Text(task_id)],
+                )
+                .await?;
+            }
+        }
+        RoutingLogEntry::Assigned {
+            task_id,
+            agent_id,
+            cost,
+            capacity,
+        } => {
+            // A task cannot be held twice; a stale leg (a lost release) ends here.
+            release(conn, task_id, at, "canceled").await?;
+            exec(
+                conn,
+                "UPDATE task_fact SET answered_at = COALESCE(answered_at, $1), \
+                 agent_id = COALESCE(agent_id, $2), \
+                 first_response_at = CASE WHEN channel = 'voice' \
+                     THEN COALESCE(first_response_at, $1) ELSE first_response_at END, \
+                 holder_id = $2, holder_since = $1, holder_phase = 'handling' WHERE task_id = $3",
+                &[Int(at), Text(agent_id), Text(task_id)],
+            )
+            .await?;
+            let task = sqlx::query(
+                "SELECT conversation_id, channel, queue_id FROM task_fact WHERE task_id = $1",
+            )
+            .bind(task_id.clone())
+            .fetch_optional(&mut *conn)
+            .await?;
+            let Some(task) = task else {
+                return Ok(());
+            };
+            let conversation = task.opt_text("conversation_id")?;
+            sqlx::query(
+                "INSERT INTO task_leg (id, task_id, agent_id, conversation_id, channel, queue_id, \
+                 assigned_at, cost, capacity) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(log_id.to_owned())
+            .bind(task_id.clone())
+            .bind(agent_id.clone())
+            .bind(conversation.clone())
+            .bind(task.text("channel")?)
+            .bind(task.text("queue_id")?)
+            .bind(at)
+            .bind(*cost)
+            .bind(*capacity)
+            .execute(&mut *conn)
+            .await?;
+            if let Some(conversation) = &conversation {
+                let pattern = format!("%,{agent_id},%");
+                update_conversation(
+                    conn,
+                    conversation,
+                    "UPDATE conversation_fact SET agents = CASE WHEN agents LIKE $1 THEN agents \
+                     ELSE agents || $2 || ',' END, last_agent_id = $2 WHERE conversation_id = $3",
+                    &[Text(&pattern), Text(agent_id), Text(conversation)],
+                )
+                .await?;
+            }
+            let (cost, capacity) = (*cost, *capacity);
+            change_agent(conn, agent_id, at, |s| {
+                s.tasks += 1;
+                s.load += cost;
+                s.capacity = capacity;
+            })
+            .await?;
+        }
+        RoutingLogEntry::Wrapping { task_id, .. } => {
+            end_hold(conn, task_id, at).await?;
+            exec(
+                conn,
+                "UPDATE task_leg SET connected_ms = $1 - assigned_at, wrap_at = $1 \
+                 WHERE task_id = $2 AND ended_at IS NULL AND wrap_at IS NULL",
+                &[Int(at), Text(task_id)],
+            )
+            .await?;
+            exec(
+                conn,
+                "UPDATE task_fact SET connected_ms = connected_ms + ($1 - holder_since), \
+                 holder_since = $1, holder_phase = 'wrapping' \
+                 WHERE task_id = $2 AND holder_phase = 'handling'",
+                &[Int(at), Text(task_id)],
+            )
+            .await?;
+        }
+        RoutingLogEntry::Completed { task_id } => {
+            release(conn, task_id, at, "completed").await?;
+            exec(
+                conn,
+                "UPDATE task_fact SET ended_at = $1, outcome = 'completed' WHERE task_id = $2",
+                &[Int(at), Text(task_id)],
+            )
+            .await?;
+        }
+        RoutingLogEntry::Canceled { task_id, reason } => {
+            release(conn, task_id, at, "canceled").await?;
+            let reason = if reason == "replaced" {
+                "replaced"
+            } else {
+                "abandoned"
+            };
+            exec(
+                conn,
+                "UPDATE task_fact SET ended_at = $1, outcome = CASE WHEN answered_at IS NULL \
+                 THEN $2 ELSE 'canceled' END WHERE task_id = $3",
+                &[Int(at), Text(reason), Text(task_id)],
+            )
+            .await?;
+        }
+        RoutingLogEntry::Transferred {
+            task_id, to_queue, ..
+        } => {
+            release(conn, task_id, at, "transferred").await?;
+            exec(
+                conn,
+                "UPDATE task_fact SET transfers = transfers + 1, queue_id = CASE \
+                 WHEN answered_at IS NULL AND $1 IS NOT NULL THEN $1 ELSE queue_id END \
+                 WHERE task_id = $2",
+                &[OptText(to_queue.as_deref()), Text(task_id)],
+            )
+            .await?;
+        }
+        RoutingLogEntry::Overflowed { task_id, to_queue } => {
+            exec(
+                conn,
+                "UPDATE task_fact SET overflows = overflows + 1, queue_id = CASE \
+                 WHEN answered_at IS NULL THEN $1 ELSE queue_id END WHERE task_id = $2",
+                &[Text(to_queue), Text(task_id)],
+            )
+            .await?;
+        }
+        RoutingLogEntry::Hold { task_id, held } => {
+            if *held {
+                exec(
+                    conn,
+                    "UPDATE task_fact SET hold_since = COALESCE(hold_since, $1) \
+                     WHERE task_id = $2 AND holder_phase = 'handling'",
+                    &[Int(at), Text(task_id)],
+                )
+                .await?;
+            } else {
+                end_hold(conn, task_id, at).await?;
+            }
+        }
+        RoutingLogEntry::Presence {
+            agent_id,
+            status,
+            capacity,
+        } => {
+            let (status, capacity) = (status.clone(), *capacity);
+            change_agent(conn, agent_id, at, |s| {
+                s.presence = status;
+                s.capacity = capacity;
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// A status event's change as `(from, to)`, from its `data` or, for events written
+/// before it carried one, its text (`open → resolved`, `reopened`, `resolved: …`).
+fn status_change(event: &TimelineEvent) -> (Option<String>, Option<String>) {
+    let field = |k: &str| event.data.get(k).and_then(Value::as_str).map(str::to_owned);
+    if let (Some(from), Some(to)) = (field("from"), field("to")) {
+        return (Some(from), Some(to));
+    }
+    let body = event.body.trim();
+    if body == "reopened" {
+        return (Some("resolved".into()), Some("open".into()));
+    }
+    if body.starts_with("resolved:") {
+        return (None, Some("resolved".into()));
+    }
+    match body.split_once('→') {
+        Some((from, to)) => (Some(from.trim().to_owned()), Some(to.trim().to_owned())),
+        None => (None, None),
+    }
+}
+
+/// Applies one timeline event to the facts.
+pub(crate) async fn apply_event(conn: &mut AnyConnection, event: &TimelineEvent) -> Result<()> {
+    let Some(conversation) = event.conversation_id.as_deref() else {
+        return Ok(());
+    };
+    let at = event.occurred_at;
+    match event.kind {
+        EventKind::Message | EventKind::Call => contact_event(conn, conversation, event).await?,
+        EventKind::ChannelSwitch => {
+            update_conversation(
+                conn,
+                conversation,
+                "UPDATE conversation_fact SET channel_switches = channel_switches + 1 \
+                 WHERE conversation_id = $1",
+                &[Text(conversation)],
+            )
+            .await?
+        }
+        EventKind::Status => {
+            let (from, to) = status_change(event);
+            if to.as_deref() == Some("resolved") {
+                let automatic = i64::from(event.body.starts_with("resolved: automatic"));
+                update_conversation(
+                    conn,
+                    conversation,
+                    "UPDATE conversation_fact SET first_resolved_at = COALESCE(first_resolved_at, $1), \
+                     last_resolved_at = $1, resolved_at = $1, \
+                     automatic = CASE WHEN $2 = 1 THEN 1 ELSE automatic END WHERE conversation_id = $3",
+                    &[Int(at), Int(automatic), Text(conversation)],
+                )
+                .await?;
+            } else if from.as_deref() == Some("resolved") {
+                update_conversation(
+                    conn,
+                    conversation,
+                    "UPDATE conversation_fact SET reopens = reopens + 1, resolved_at = NULL \
+                     WHERE conversation_id = $1",
+                    &[Text(conversation)],
+                )
+                .await?;
+                // Only a customer's message reopens with this text; an agent's status
+                // change is not the customer coming back.
+                if event.body.trim() == "reopened" {
+                    arrival(conn, conversation, &event.contact_id, at, "reopened", None).await?;
+                }
+            }
+        }
+        EventKind::Transfer
+            if event.data.get("handoff").and_then(Value::as_str) == Some("received") =>
+        {
+            let context = i64::from(event.data.get("context_received") == Some(&Value::Bool(true)));
+            if let Some(task) = event.data.get("task_id").and_then(Value::as_str) {
+                exec(
+                    conn,
+                    "UPDATE task_fact SET handoffs = handoffs + 1, \
+                     handoffs_context = handoffs_context + $1 WHERE task_id = $2",
+                    &[Int(context), Text(task)],
+                )
+                .await?;
+            }
+            update_conversation(
+                conn,
+                conversation,
+                "UPDATE conversation_fact SET handoffs = handoffs + 1, \
+                 handoffs_context = handoffs_context + $1 WHERE conversation_id = $2",
+                &[Int(context), Text(conversation)],
+            )
+            .await?;
+        }
+        EventKind::Disposition => {
+            let code = event.data.get("code").and_then(Value::as_str);
+            update_conversation(
+                conn,
+                conversation,
+                "UPDATE conversation_fact SET disposition = $1, resolved_by = $2 \
+                 WHERE conversation_id = $3",
+                &[
+                    OptText(code),
+                    OptText(event.author_agent_id.as_deref()),
+                    Text(conversation),
+                ],
+            )
+            .await?;
+        }
+        EventKind::Survey => survey_event(conn, conversation, event).await?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A message or call: the channel is used; an inbound one is the customer contacting us
+/// (it settles first contact resolution of their resolved conversations and may be a
+/// journey's arrival); an agent's outbound message may be a task's first response.
+async fn contact_event(
+    conn: &mut AnyConnection,
+    conversation: &str,
+    event: &TimelineEvent,
+) -> Result<()> {
+    let at = event.occurred_at;
+    let automatic = event.data.get("metadata").is_some_and(is_automatic);
+    let inbound = event.direction == Direction::In && !automatic;
+    if let Some(channel) = event.channel.as_deref() {
+        let pattern = format!("%,{channel},%");
+        update_conversation(
+            conn,
+            conversation,
+            "UPDATE conversation_fact SET \
+             channel_count = channel_count + CASE WHEN channels LIKE $1 THEN 0 ELSE 1 END, \
+             channels = CASE WHEN channels LIKE $1 THEN channels ELSE channels || $2 || ',' END, \
+             first_channel = COALESCE(first_channel, $2), inbound = inbound + $3 \
+             WHERE conversation_id = $4",
+            &[
+                Text(&pattern),
+                Text(channel),
+                Int(i64::from(inbound)),
+                Text(conversation),
+            ],
+        )
+        .await?;
+    } else if inbound {
+        update_conversation(
+            conn,
+            conversation,
+            "UPDATE conversation_fact SET inbound = inbound + 1 WHERE conversation_id = $1",
+            &[Text(conversation)],
+        )
+        .await?;
+    }
+    if inbound {
+        exec(
+            conn,
+            "UPDATE conversation_fact SET next_contact_at = $1 WHERE contact_id = $2 \
+             AND first_resolved_at IS NOT NULL AND first_resolved_at < $1 AND next_contact_at IS NULL",
+            &[Int(at), Text(&event.contact_id)],
+        )
+        .await?;
+        let first = sqlx::query("SELECT inbound FROM conversation_fact WHERE conversation_id = $1")
+            .bind(conversation.to_owned())
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| r.int("inbound"))
+            .transpose()?
+            == Some(1);
+        if first {
+            arrival(
+                conn,
+                conversation,
+                &event.contact_id,
+                at,
+                "opened",
+                event.channel.as_deref(),
+            )
+            .await?;
+        } else if let Some(channel) = event.channel.as_deref() {
+            exec(
+                conn,
+                "UPDATE journey_arrival SET channel = $1 WHERE conversation_id = $2 AND channel IS NULL",
+                &[Text(channel), Text(conversation)],
+            )
+            .await?;
+        }
+    }
+    if event.direction == Direction::Out
+        && event.kind == EventKind::Message
+        && event.author_agent_id.is_some()
+    {
+        exec(
+            conn,
+            "UPDATE task_fact SET first_response_at = $1 WHERE task_id = ( \
+                SELECT task_id FROM task_fact WHERE conversation_id = $2 AND arrived_at <= $1 \
+                AND (ended_at IS NULL OR ended_at >= $1) AND first_response_at IS NULL \
+                ORDER BY arrived_at DESC, task_id DESC LIMIT 1)",
+            &[Int(at), Text(conversation)],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A customer starts (`opened`) or restarts (`reopened`) a journey at `at`.
+async fn arrival(
+    conn: &mut AnyConnection,
+    conversation: &str,
+    contact_id: &str,
+    at: i64,
+    kind: &str,
+    channel: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO journey_arrival (conversation_id, at, contact_id, kind, channel, prev_resolved_at) \
+         SELECT $1, $2, $3, $4, $5, (SELECT MAX(last_resolved_at) FROM conversation_fact \
+             WHERE contact_id = $3 AND last_resolved_at < $2) \
+         ON CONFLICT (conversation_id, at) DO NOTHING",
+    )
+    .bind(conversation.to_owned())
+    .bind(at)
+    .bind(contact_id.to_owned())
+    .bind(kind.to_owned())
+    .bind(channel.map(str::to_owned))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A survey event (`data`: `survey` = `csat`, `ces` or `nps`; `phase` = `sent` or
+/// `answered`; `score`): sent and answered times and the latest score.
+async fn survey_event(
+    conn: &mut AnyConnection,
+    conversation: &str,
+    event: &TimelineEvent,
+) -> Result<()> {
+    let at = event.occurred_at;
+    let phase = event.data.get("phase").and_then(Value::as_str);
+    let score = event.data.get("score").and_then(Value::as_i64);
+    let survey = event.data.get("survey").and_then(Value::as_str);
+    let sent = match survey {
+        Some("csat") => {
+            "UPDATE conversation_fact SET csat_sent_at = COALESCE(csat_sent_at, $1) \
+             WHERE conversation_id = $2"
+        }
+        Some("ces") => {
+            "UPDATE conversation_fact SET ces_sent_at = COALESCE(ces_sent_at, $1) \
+             WHERE conversation_id = $2"
+        }
+        Some("nps") => {
+            "UPDATE conversation_fact SET nps_sent_at = COALESCE(nps_sent_at, $1) \
+             WHERE conversation_id = $2"
+        }
+        _ => return Ok(()),
+    };
+    update_conversation(conn, conversation, sent, &[Int(at), Text(conversation)]).await?;
+    if phase != Some("answered") {
+        return Ok(());
+    }
+    let answered = match (survey, score) {
+        (Some("csat"), Some(s)) if (1..=5).contains(&s) => {
+            "UPDATE conversation_fact SET csat = $1, survey_channel = COALESCE($2, survey_channel) \
+             WHERE conversation_id = $3"
+        }
+        (Some("ces"), Some(s)) if (1..=7).contains(&s) => {
+            "UPDATE conversation_fact SET ces = $1, survey_channel = COALESCE($2, survey_channel) \
+             WHERE conversation_id = $3"
+        }
+        (Some("nps"), Some(s)) if (0..=10).contains(&s) => {
+            "UPDATE conversation_fact SET nps = $1, survey_channel = COALESCE($2, survey_channel) \
+             WHERE conversation_id = $3"
+        }
+        _ => return Ok(()),
+    };
+    exec(
+        conn,
+        answered,
+        &[
+            Int(score.unwrap_or(0)),
+            OptText(event.channel.as_deref()),
+            Text(conversation),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A merge moved `from`'s conversations to `to`: their facts follow.
+pub(crate) async fn move_contact(conn: &mut AnyConnection, from: &str, to: &str) -> Result<()> {
+    for sql in [
+        "UPDATE conversation_fact SET contact_id = $1 WHERE contact_id = $2",
+        "UPDATE journey_arrival SET contact_id = $1 WHERE contact_id = $2",
+        "UPDATE task_fact SET contact_id = $1 WHERE contact_id = $2",
+    ] {
+        exec(conn, sql, &[Text(to), Text(from)]).await?;
+    }
+    Ok(())
+}
+
+/// An unmerge moved `conversation` back to `contact`: its facts follow.
+pub(crate) async fn move_conversation(
+    conn: &mut AnyConnection,
+    conversation: &str,
+    contact: &str,
+) -> Result<()> {
+    for sql in [
+        "UPDATE conversation_fact SET contact_id = $1 WHERE conversation_id = $2",
+        "UPDATE journey_arrival SET contact_id = $1 WHERE conversation_id = $2",
+        "UPDATE task_fact SET contact_id = $1 WHERE conversation_id = $2",
+    ] {
+        exec(conn, sql, &[Text(contact), Text(conversation)]).await?;
+    }
+    Ok(())
+}
