@@ -198,6 +198,15 @@ async fn reports_over_http(options: Options) {
         .call(
             &admin,
             "GET",
+            &format!("/api/v1/reports/queues?{range}"),
+            json!(null),
+        )
+        .await;
+    assert_eq!(status, 404, "an unknown report: {v}");
+    let (status, v) = server
+        .call(
+            &admin,
+            "GET",
             &format!("/api/v1/reports/drill?metric=nonsense&{range}"),
             json!(null),
         )

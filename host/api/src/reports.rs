@@ -1,21 +1,22 @@
-//! Report routes (supervisors and admins): `GET /api/v1/reports/{operations,agents,
-//! journeys,experience}` as JSON, or CSV with `Accept: text/csv` or the `.csv` route;
+//! Report routes (supervisors and admins): `GET /api/v1/reports/{report}` for the four
+//! reports (`operations`, `agents`, `journeys`, `experience`) as JSON, or CSV with
+//! `Accept: text/csv` or the `.csv` name;
 //! `GET /api/v1/reports/drill` (the conversations behind a number); and the streamed
 //! one-row-per-conversation export `GET /api/v1/reports/conversations.csv`. The use
 //! case is `switchboard_app::reports`; the definitions are in `REPORTS.md`.
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use switchboard_app::reports::{ReportKind, ReportRequest, ReportTable};
 use switchboard_app::supervisor::require_supervisor;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Auth;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
 
@@ -144,190 +145,94 @@ fn answer(table: ReportTable, csv: bool, q_from: &str, q_to: &str) -> Response {
     }
 }
 
-async fn report(
-    state: &AppState,
-    auth: &Auth,
-    kind: ReportKind,
-    q: ReportQuery,
-    csv: bool,
-) -> ApiResult<Response> {
-    require_supervisor(&auth.agent)?;
-    let (from, to) = (q.from.clone(), q.to.clone());
-    let table = state.reports.report(kind, &q.into()).await?;
-    Ok(answer(table, csv, &from, &to))
+/// A report's name in its route: `operations`, `agents`, `journeys` or `experience`,
+/// with `.csv` for the CSV form.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)] // documents the path parameter; the handler parses the segment
+enum ReportName {
+    #[serde(rename = "operations")]
+    Operations,
+    #[serde(rename = "operations.csv")]
+    OperationsCsv,
+    #[serde(rename = "agents")]
+    Agents,
+    #[serde(rename = "agents.csv")]
+    AgentsCsv,
+    #[serde(rename = "journeys")]
+    Journeys,
+    #[serde(rename = "journeys.csv")]
+    JourneysCsv,
+    #[serde(rename = "experience")]
+    Experience,
+    #[serde(rename = "experience.csv")]
+    ExperienceCsv,
 }
 
-/// `GET /api/v1/reports/operations`.
-#[utoipa::path(get, path = "/reports/operations", tag = "supervision",
-    params(ReportQuery),
+/// The report a route segment names, and whether it asks for CSV.
+fn parse_report_name(name: &str) -> Option<(ReportKind, bool)> {
+    let (base, csv) = match name.strip_suffix(".csv") {
+        Some(base) => (base, true),
+        None => (name, false),
+    };
+    let kind = [
+        ReportKind::Operations,
+        ReportKind::Agents,
+        ReportKind::Journeys,
+        ReportKind::Experience,
+    ]
+    .into_iter()
+    .find(|k| k.as_str() == base)?;
+    Some((kind, csv))
+}
+
+/// `GET /api/v1/reports/{report}`: one of the four reports, as JSON or CSV.
+#[utoipa::path(get, path = "/reports/{report}", tag = "supervision",
+    params(
+        ("report" = ReportName, Path, description = "`operations`, `agents`, `journeys` or \
+            `experience`; with `.csv` (or `Accept: text/csv`) the same table as CSV, header \
+            line first"),
+        ReportQuery,
+    ),
     responses(
         (status = 200, description = "`{report, from, to, zone, group_by, by, filters, \
-            short_abandon_secs, service_level_secs, fcr_days, at, columns, rows}`; each row: \
-            `period`, `from`, `to`, the group, then `arrived`, `handled`, `abandoned`, \
+            short_abandon_secs, service_level_secs, fcr_days, at, columns, rows}`; each row \
+            has `period`, `from`, `to`, the group, then the report's columns \
+            (REPORTS.md). **operations**: `arrived`, `handled`, `abandoned`, \
             `short_abandoned`, `abandon_rate`, `replaced`, `waiting`, `answered_in_sl`, \
             `service_level`, `avg_queue_ms`, `p90_queue_ms`, `max_queue_ms`, \
             `avg_abandon_ms`, `responded`, `avg_first_response_ms`, \
             `p90_first_response_ms`, `avg_handle_ms`, `avg_talk_ms`, `avg_hold_ms`, \
             `avg_wrap_ms`, `transferred`, `transfers`, `transfer_rate`, `handoffs`, \
-            `handoffs_with_context`, `context_transfer_rate`, `missed_offers` (REPORTS.md). \
-            With `Accept: text/csv`, the same table as CSV", body = Object),
+            `handoffs_with_context`, `context_transfer_rate`, `missed_offers`. \
+            **agents** (with `by=agent`, `agent_name`): `staffed_ms`, `busy_ms`, `idle_ms`, \
+            `occupancy`, `avg_concurrency`, `utilization`, `utilization_by_channel` \
+            (channel → share of capacity), `handled`, `avg_handle_ms`, `transferred_out`. \
+            **journeys**: `journeys`, `resolved`, `fcr_yes`, `fcr_no`, `fcr_pending`, \
+            `fcr_rate`, `arrivals`, `repeat_contacts`, `repeat_contact_rate`, \
+            `multi_channel`, `multi_channel_share`, `channel_switches`, \
+            `switches_per_journey`, `reopened`, `avg_resolution_ms`, `p90_resolution_ms`, \
+            `handoffs`, `handoffs_with_context`, `context_transfer_rate`. **experience**: \
+            `csat_sent`, `csat_responses`, `csat_response_rate`, `csat_avg`, \
+            `csat_satisfied_share`, `ces_sent`, `ces_responses`, `ces_response_rate`, \
+            `ces_avg`, `ces_easy_share`, `nps_sent`, `nps_responses`, `nps_response_rate`, \
+            `nps`. As CSV (`text/csv`), the same table", body = Object),
         (status = 400, description = "A date, grouping or threshold is not valid", body = ErrorBody),
         (status = 403, description = "Needs the supervisor or admin role", body = ErrorBody),
+        (status = 404, description = "No such report", body = ErrorBody),
     ))]
-pub async fn operations(
+pub async fn report(
     State(state): State<AppState>,
     auth: Auth,
     headers: HeaderMap,
+    Path(name): Path<String>,
     Query(q): Query<ReportQuery>,
 ) -> ApiResult<Response> {
-    report(
-        &state,
-        &auth,
-        ReportKind::Operations,
-        q,
-        wants_csv(&headers),
-    )
-    .await
-}
-
-/// `GET /api/v1/reports/operations.csv`.
-#[utoipa::path(get, path = "/reports/operations.csv", tag = "supervision",
-    params(ReportQuery),
-    responses(
-        (status = 200, description = "The operations report as CSV (header line first)",
-            content_type = "text/csv", body = String),
-        (status = 400, description = "A date, grouping or threshold is not valid", body = ErrorBody),
-        (status = 403, description = "Needs the supervisor or admin role", body = ErrorBody),
-    ))]
-pub async fn operations_csv(
-    State(state): State<AppState>,
-    auth: Auth,
-    Query(q): Query<ReportQuery>,
-) -> ApiResult<Response> {
-    report(&state, &auth, ReportKind::Operations, q, true).await
-}
-
-/// `GET /api/v1/reports/agents`.
-#[utoipa::path(get, path = "/reports/agents", tag = "supervision",
-    params(ReportQuery),
-    responses(
-        (status = 200, description = "Rows per period (and agent with `by=agent`, with \
-            `agent_name`): `staffed_ms`, `busy_ms`, `idle_ms`, `occupancy`, \
-            `avg_concurrency`, `utilization`, `utilization_by_channel` (channel → share of \
-            capacity), `handled`, `avg_handle_ms`, `transferred_out` (REPORTS.md). With \
-            `Accept: text/csv`, CSV", body = Object),
-        (status = 400, description = "A date, grouping or threshold is not valid", body = ErrorBody),
-        (status = 403, description = "Needs the supervisor or admin role", body = ErrorBody),
-    ))]
-pub async fn agents(
-    State(state): State<AppState>,
-    auth: Auth,
-    headers: HeaderMap,
-    Query(q): Query<ReportQuery>,
-) -> ApiResult<Response> {
-    report(&state, &auth, ReportKind::Agents, q, wants_csv(&headers)).await
-}
-
-/// `GET /api/v1/reports/agents.csv`.
-#[utoipa::path(get, path = "/reports/agents.csv", tag = "supervision",
-    params(ReportQuery),
-    responses(
-        (status = 200, description = "The agents report as CSV", content_type = "text/csv",
-            body = String),
-        (status = 400, description = "A date, grouping or threshold is not valid", body = ErrorBody),
-        (status = 403, description = "Needs the supervisor or admin role", body = ErrorBody),
-    ))]
-pub async fn agents_csv(
-    State(state): State<AppState>,
-    auth: Auth,
-    Query(q): Query<ReportQuery>,
-) -> ApiResult<Response> {
-    report(&state, &auth, ReportKind::Agents, q, true).await
-}
-
-/// `GET /api/v1/reports/journeys`.
-#[utoipa::path(get, path = "/reports/journeys", tag = "supervision",
-    params(ReportQuery),
-    responses(
-        (status = 200, description = "Rows per period (and group): `journeys`, `resolved`, \
-            `fcr_yes`, `fcr_no`, `fcr_pending`, `fcr_rate`, `arrivals`, `repeat_contacts`, \
-            `repeat_contact_rate`, `multi_channel`, `multi_channel_share`, \
-            `channel_switches`, `switches_per_journey`, `reopened`, `avg_resolution_ms`, \
-            `p90_resolution_ms`, `handoffs`, `handoffs_with_context`, \
-            `context_transfer_rate` (REPORTS.md). With `Accept: text/csv`, CSV",
-            body = Object),
-        (status = 400, description = "A date, grouping or threshold is not valid", body = ErrorBody),
-        (status = 403, description = "Needs the supervisor or admin role", body = ErrorBody),
-    ))]
-pub async fn journeys(
-    State(state): State<AppState>,
-    auth: Auth,
-    headers: HeaderMap,
-    Query(q): Query<ReportQuery>,
-) -> ApiResult<Response> {
-    report(&state, &auth, ReportKind::Journeys, q, wants_csv(&headers)).await
-}
-
-/// `GET /api/v1/reports/journeys.csv`.
-#[utoipa::path(get, path = "/reports/journeys.csv", tag = "supervision",
-    params(ReportQuery),
-    responses(
-        (status = 200, description = "The journeys report as CSV", content_type = "text/csv",
-            body = String),
-        (status = 400, description = "A date, grouping or threshold is not valid", body = ErrorBody),
-        (status = 403, description = "Needs the supervisor or admin role", body = ErrorBody),
-    ))]
-pub async fn journeys_csv(
-    State(state): State<AppState>,
-    auth: Auth,
-    Query(q): Query<ReportQuery>,
-) -> ApiResult<Response> {
-    report(&state, &auth, ReportKind::Journeys, q, true).await
-}
-
-/// `GET /api/v1/reports/experience`.
-#[utoipa::path(get, path = "/reports/experience", tag = "supervision",
-    params(ReportQuery),
-    responses(
-        (status = 200, description = "Rows per period (and group): `csat_sent`, \
-            `csat_responses`, `csat_response_rate`, `csat_avg`, `csat_satisfied_share`, \
-            `ces_sent`, `ces_responses`, `ces_response_rate`, `ces_avg`, `ces_easy_share`, \
-            `nps_sent`, `nps_responses`, `nps_response_rate`, `nps` (REPORTS.md). With \
-            `Accept: text/csv`, CSV", body = Object),
-        (status = 400, description = "A date, grouping or threshold is not valid", body = ErrorBody),
-        (status = 403, description = "Needs the supervisor or admin role", body = ErrorBody),
-    ))]
-pub async fn experience(
-    State(state): State<AppState>,
-    auth: Auth,
-    headers: HeaderMap,
-    Query(q): Query<ReportQuery>,
-) -> ApiResult<Response> {
-    report(
-        &state,
-        &auth,
-        ReportKind::Experience,
-        q,
-        wants_csv(&headers),
-    )
-    .await
-}
-
-/// `GET /api/v1/reports/experience.csv`.
-#[utoipa::path(get, path = "/reports/experience.csv", tag = "supervision",
-    params(ReportQuery),
-    responses(
-        (status = 200, description = "The experience report as CSV", content_type = "text/csv",
-            body = String),
-        (status = 400, description = "A date, grouping or threshold is not valid", body = ErrorBody),
-        (status = 403, description = "Needs the supervisor or admin role", body = ErrorBody),
-    ))]
-pub async fn experience_csv(
-    State(state): State<AppState>,
-    auth: Auth,
-    Query(q): Query<ReportQuery>,
-) -> ApiResult<Response> {
-    report(&state, &auth, ReportKind::Experience, q, true).await
+    require_supervisor(&auth.agent)?;
+    let (kind, csv_route) =
+        parse_report_name(&name).ok_or_else(|| ApiError::not_found("no such report"))?;
+    let (from, to) = (q.from.clone(), q.to.clone());
+    let table = state.reports.report(kind, &q.into()).await?;
+    Ok(answer(table, csv_route || wants_csv(&headers), &from, &to))
 }
 
 /// `GET /api/v1/reports/drill`.
@@ -408,4 +313,32 @@ pub async fn conversations_csv(
         Some((item, lines))
     });
     Ok(csv_response(name, Body::from_stream(stream)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_names_are_the_four_reports_with_or_without_csv() {
+        assert!(matches!(
+            parse_report_name("operations"),
+            Some((ReportKind::Operations, false))
+        ));
+        assert!(matches!(
+            parse_report_name("experience.csv"),
+            Some((ReportKind::Experience, true))
+        ));
+        assert!(matches!(
+            parse_report_name("journeys"),
+            Some((ReportKind::Journeys, false))
+        ));
+        assert!(matches!(
+            parse_report_name("agents.csv"),
+            Some((ReportKind::Agents, true))
+        ));
+        for bad in ["", ".csv", "drill", "operations.json", "Operations", "agents.csv.csv"] {
+            assert!(parse_report_name(bad).is_none(), "{bad}");
+        }
+    }
 }
