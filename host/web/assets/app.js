@@ -14,12 +14,20 @@ const REASONS = [['break', 'Break'], ['lunch', 'Lunch'], ['meeting', 'Meeting'],
 const ROUTES = {
   '#/desk': { title: 'Desk', load: () => import('./desk.js'), roles: ['agent', 'supervisor', 'admin'] },
   '#/wallboard': { title: 'Wallboard', load: () => import('./wallboard.js'), roles: ['supervisor', 'admin'] },
+  '#/reports': { title: 'Reports', load: () => import('./reports.js'), roles: ['supervisor', 'admin'] },
   '#/admin/plugins': { title: 'Plugins', load: () => import('./admin.js'), roles: ['admin'], page: 'plugins' },
   '#/admin/queues': { title: 'Queues', load: () => import('./admin.js'), roles: ['admin'], page: 'queues' },
   '#/admin/agents': { title: 'Agents', load: () => import('./admin.js'), roles: ['admin'], page: 'agents' },
 };
 
 const root = document.getElementById('app');
+
+/** The route of a hash and its parameters: `#/desk?conversation=c1` → ['#/desk', {conversation}]. */
+function parseHash(hash) {
+  const at = hash.indexOf('?');
+  return at < 0 ? [hash, new URLSearchParams()] : [hash.slice(0, at), new URLSearchParams(hash.slice(at + 1))];
+}
+
 let session = null; // {me, rt, unmount, presence, softphone}
 
 setUnauthorizedHandler(() => {
@@ -85,7 +93,7 @@ async function start(me) {
   if (me.role === 'agent') phone();
   rt.start();
   loadMyPresence();
-  if (!ROUTES[location.hash]) location.hash = '#/desk';
+  if (!ROUTES[parseHash(location.hash)[0]]) location.hash = '#/desk';
   else route();
 }
 
@@ -201,11 +209,11 @@ function buildShell() {
 function renderNav() {
   const role = session.me.role;
   const links = [['#/desk', 'Desk']];
-  if (role === 'supervisor' || role === 'admin') links.push(['#/wallboard', 'Wallboard']);
+  if (role === 'supervisor' || role === 'admin') links.push(['#/wallboard', 'Wallboard'], ['#/reports', 'Reports']);
   if (role === 'admin') links.push(['#/admin/plugins', 'Admin']);
+  const [path] = parseHash(location.hash);
   mount(navEl, links.map(([href, label]) => {
-    const current = href === '#/desk' ? location.hash.startsWith('#/desk')
-      : href.startsWith('#/admin') ? location.hash.startsWith('#/admin') : location.hash === href;
+    const current = href.startsWith('#/admin') ? path.startsWith('#/admin') : path === href;
     return h('a', { href, class: 'nav-link', 'aria-current': current ? 'page' : null }, label);
   }));
 }
@@ -250,7 +258,8 @@ async function changePresence() {
 let routeToken = 0;
 async function route() {
   if (!session) return;
-  let def = ROUTES[location.hash];
+  const [path, params] = parseHash(location.hash);
+  let def = ROUTES[path];
   if (location.hash === '#/admin') { location.hash = '#/admin/plugins'; return; }
   if (!def || !def.roles.includes(session.me.role)) {
     if (location.hash !== '#/desk') { location.hash = '#/desk'; return; }
@@ -268,7 +277,7 @@ async function route() {
     if (mine !== routeToken || !session) return;
     const container = h('div', { class: 'view' });
     mount(mainEl, container);
-    session.unmount = mod.mount(container, { me: session.me, rt: session.rt, page: def.page, phone }) ?? null;
+    session.unmount = mod.mount(container, { me: session.me, rt: session.rt, page: def.page, params, phone }) ?? null;
   } catch (e) {
     console.error(e);
     mount(mainEl, h('div', { class: 'empty', role: 'alert' }, `This page failed to load: ${e.message}`));

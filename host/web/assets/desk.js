@@ -27,7 +27,7 @@ function debounce(fn, ms) {
   return (...args) => { clearTimeout(t); t = setTimeout(() => fn(...args), ms); };
 }
 
-export function mount(container, { me, rt, phone }) {
+export function mount(container, { me, rt, phone, params }) {
   const softphone = phone?.() ?? null;
   const offers = new Map();
   let items = [];
@@ -273,8 +273,13 @@ export function mount(container, { me, rt, phone }) {
 
   drawOffers();
   loadOffers();
+  // `#/desk?conversation=<id>` (a report's drill-down links here) opens that one,
+  // whoever holds it: supervisors read any conversation.
+  const asked = params?.get('conversation');
   loadListNow().then(() => {
-    if (lastOpenId && !destroyed) open(lastOpenId);
+    if (destroyed) return;
+    if (asked) open(asked);
+    else if (lastOpenId) open(lastOpenId);
     else setTab('list');
   });
 

@@ -8,9 +8,11 @@ const FOCUSABLE = 'button, [href], input, select, textarea, [tabindex]:not([tabi
 
 /**
  * Opens a dialog. `body` is a node or list of nodes; `onConfirm` may be async and
- * returns false (or throws) to keep the dialog open. Returns `{close, el}`.
+ * returns false (or throws) to keep the dialog open. `cancel: false` leaves out the
+ * Cancel button (a dialog that only shows something); `wide` makes room for a table.
+ * Returns `{close, el}`.
  */
-export function openDialog({ title, body, confirmLabel = 'Confirm', confirmTestId, onConfirm, danger = false }) {
+export function openDialog({ title, body, confirmLabel = 'Confirm', confirmTestId, onConfirm, danger = false, cancel: withCancel = true, wide = false, testid }) {
   const previous = document.activeElement;
   const titleId = nextId('dlg-title');
   const errorBox = h('div', { class: 'dialog-error', role: 'alert' });
@@ -41,9 +43,9 @@ export function openDialog({ title, body, confirmLabel = 'Confirm', confirmTestI
   h('h2', { id: titleId, class: 'dialog-title' }, title),
   h('div', { class: 'dialog-body' }, body),
   errorBox,
-  h('div', { class: 'dialog-actions' }, cancel, confirm));
+  h('div', { class: 'dialog-actions' }, withCancel ? cancel : null, confirm));
 
-  const dlg = h('dialog', { class: 'dialog', 'aria-labelledby': titleId }, form);
+  const dlg = h('dialog', { class: ['dialog', wide && 'dialog-wide'], 'aria-labelledby': titleId, 'data-testid': testid }, form);
 
   dlg.addEventListener('keydown', (ev) => {
     if (ev.key !== 'Tab') return;
