@@ -83,6 +83,9 @@
 //! - [`http`]: blocking outbound HTTP over `wasi:http/outgoing-handler`; the host
 //!   lets through only the origins on the plugin's allow-list and answers
 //!   [`http::HttpError::Denied`] for the rest.
+//! - [`signing`]: a provider's webhook signature (HMAC-SHA1, HMAC-SHA256)
+//!   checked by the host with a secret from the plugin's config, which the
+//!   plugin then never reads (`switchboard:signing@0.1.0`).
 //! - [`webhook`]: helpers for the provider side of a webhook: form bodies,
 //!   case-insensitive headers, URL paths and query strings, responses.
 //! - [`mail`]: for e-mail connectors only, byte streams to the mail servers
@@ -195,6 +198,7 @@ pub mod http;
 pub mod kv;
 pub mod log;
 pub mod mail;
+pub mod signing;
 mod types;
 mod url;
 pub mod webhook;

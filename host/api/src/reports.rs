@@ -337,7 +337,14 @@ mod tests {
             parse_report_name("agents.csv"),
             Some((ReportKind::Agents, true))
         ));
-        for bad in ["", ".csv", "drill", "operations.json", "Operations", "agents.csv.csv"] {
+        for bad in [
+            "",
+            ".csv",
+            "drill",
+            "operations.json",
+            "Operations",
+            "agents.csv.csv",
+        ] {
             assert!(parse_report_name(bad).is_none(), "{bad}");
         }
     }

@@ -160,6 +160,17 @@ pub mod v0_2 {
     }
 }
 
+/// `switchboard:signing@0.1.0`: `hmac.verify`, for plugins of any world
+/// and version that import it. Synchronous: the check is a few microseconds
+/// of hashing and never waits.
+pub mod signing {
+    wasmtime::component::bindgen!({
+        world: "switchboard:signing/signing@0.1.0",
+        path: "../../wit/switchboard-signing@0.1.0",
+        additional_derives: [PartialEq, Eq],
+    });
+}
+
 pub use v0_2::channel::exports::switchboard::plugin::connector::{
     AttachmentLimits, Capabilities as ChannelCapabilities, ChannelInfo, PollOutcome, TemplateInfo,
 };

@@ -24,6 +24,8 @@
 //!   whose connections reach only the mail servers an e-mail connector's
 //!   operator configured (every other plugin gets `not-allowed`; see
 //!   [`StreamsConfig`] for the TLS roots and budgets).
+//!   `switchboard:signing/hmac` checks a webhook's HMAC natively with a secret
+//!   from the plugin's own declared config, which the plugin never reads.
 //!
 //! # E-mail connectors
 //!
@@ -59,6 +61,7 @@ mod error;
 mod limits;
 mod manifest;
 mod services;
+mod signing;
 mod state;
 mod streams;
 
@@ -300,6 +303,8 @@ struct Loaded {
     manifest: Manifest,
     pre: Pre,
     config: Arc<HashMap<String, String>>,
+    /// The config keys the manifest declares.
+    declared: Arc<[String]>,
     allowed: Arc<[Origin]>,
     /// The mail servers an e-mail connector may reach; `None` for every other
     /// plugin.
@@ -430,6 +435,12 @@ impl PluginHost {
         // `switchboard:mail@0.2.0` adds only `blobs`; its writers exist only
         // while the host lends one to `fetch-attachment-to`.
         bindings::v0_2::email_v0_2::switchboard::mail0_2_0::blobs::add_to_linker::<
+            PluginState,
+            HasSelf<PluginState>,
+        >(&mut linker, |s| s)?;
+        // `switchboard:signing@0.1.0` is for any plugin: webhook signatures
+        // checked natively with a secret the plugin never reads.
+        bindings::signing::switchboard::signing::hmac::add_to_linker::<
             PluginState,
             HasSelf<PluginState>,
         >(&mut linker, |s| s)?;
@@ -583,6 +594,7 @@ impl PluginHost {
         };
         let loaded = Arc::new(Loaded {
             id: Arc::from(id.as_str()),
+            declared: spec.manifest.config.iter().map(|k| k.key.clone()).collect(),
             manifest: spec.manifest,
             pre,
             config: Arc::new(config),
@@ -689,6 +701,7 @@ impl PluginHost {
         let state = PluginState::new(
             p.id.clone(),
             p.config.clone(),
+            p.declared.clone(),
             p.allowed.clone(),
             p.manifest.capabilities.kv,
             self.inner.services.clone(),

@@ -16,6 +16,7 @@ use wasmtime_wasi_http::{
 };
 
 use crate::Limits;
+use crate::bindings::signing::switchboard::signing::hmac::SigningError;
 use crate::bindings::v0_1::channel::switchboard::plugin as v1;
 use crate::bindings::v0_2::channel::switchboard::plugin::{host, types};
 use crate::bindings::{KvError, LogLevel};
@@ -33,6 +34,9 @@ pub(crate) struct PluginState {
     hooks: OutboundHooks,
     pub(crate) memory: MemoryCap,
     config: Arc<HashMap<String, String>>,
+    /// The config keys `plugin.toml` declares: the only ones whose value
+    /// `switchboard:signing/hmac` keys a MAC with.
+    declared: Arc<[String]>,
     services: Arc<dyn HostServices>,
     kv_enabled: bool,
     limits: Limits,
@@ -53,6 +57,7 @@ impl PluginState {
     pub(crate) fn new(
         plugin: Arc<str>,
         config: Arc<HashMap<String, String>>,
+        declared: Arc<[String]>,
         allowed: Arc<[Origin]>,
         kv_enabled: bool,
         services: Arc<dyn HostServices>,
@@ -74,11 +79,26 @@ impl PluginState {
                 hit: false,
             },
             config,
+            declared,
             services,
             kv_enabled,
             limits,
             streams: None,
         }
+    }
+
+    /// The value of config key `key` for keying a MAC: only a key the
+    /// manifest declares, and only when the operator (or a default) set it
+    /// to something (empty is unset, as the SDK's `config::require` has it).
+    pub(crate) fn secret(&self, key: &str) -> Result<&str, SigningError> {
+        if !self.declared.iter().any(|k| k == key) {
+            return Err(SigningError::UndeclaredKey(key.to_owned()));
+        }
+        self.config
+            .get(key)
+            .map(String::as_str)
+            .filter(|value| !value.is_empty())
+            .ok_or_else(|| SigningError::MissingSecret(key.to_owned()))
     }
 }
 

@@ -7,11 +7,29 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use switchboard_sdk::PluginError;
+use switchboard_sdk::signing::{self, Algorithm};
 
 /// The header Meta signs webhook bodies in.
 pub const SIGNATURE_HEADER: &str = "X-Hub-Signature-256";
 
 const PREFIX: &str = "sha256=";
+
+/// The app secret a signature is checked with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppSecret {
+    /// The value of this config key: the host computes the MAC with it
+    /// ([`switchboard_sdk::signing`]) and the connector never reads it. What
+    /// the connectors use.
+    Config(&'static str),
+    /// A secret in hand, the MAC computed in the guest: for native tests,
+    /// which have no host.
+    Value(String),
+}
+
+impl AppSecret {
+    /// The connectors' own: config key `app_secret`, checked by the host.
+    pub const CONFIG: AppSecret = AppSecret::Config("app_secret");
+}
 
 fn mac(app_secret: &str, body: &[u8]) -> Hmac<Sha256> {
     // HMAC takes keys of any length, so this cannot fail.
@@ -36,7 +54,11 @@ pub fn sign(app_secret: &str, body: &[u8]) -> String {
 ///
 /// [`PluginError::Unauthorized`] when the header is missing, malformed or
 /// does not match.
-pub fn verify(app_secret: &str, body: &[u8], header: Option<&str>) -> Result<(), PluginError> {
+pub fn verify(
+    app_secret: &AppSecret,
+    body: &[u8],
+    header: Option<&str>,
+) -> Result<(), PluginError> {
     let header = header
         .map(str::trim)
         .filter(|value| !value.is_empty())
@@ -53,9 +75,17 @@ pub fn verify(app_secret: &str, body: &[u8], header: Option<&str>) -> Result<(),
     let provided = from_hex(hex).ok_or_else(|| {
         PluginError::Unauthorized(format!("{SIGNATURE_HEADER} is not hexadecimal"))
     })?;
-    mac(app_secret, body).verify_slice(&provided).map_err(|_| {
-        PluginError::Unauthorized(format!("{SIGNATURE_HEADER} does not match the body"))
-    })
+    let matches = match app_secret {
+        AppSecret::Config(key) => signing::verify_hmac(Algorithm::Sha256, key, body, &provided)?,
+        AppSecret::Value(secret) => mac(secret, body).verify_slice(&provided).is_ok(),
+    };
+    if matches {
+        Ok(())
+    } else {
+        Err(PluginError::Unauthorized(format!(
+            "{SIGNATURE_HEADER} does not match the body"
+        )))
+    }
 }
 
 fn to_hex(bytes: &[u8]) -> String {
@@ -92,6 +122,10 @@ mod tests {
     use super::*;
 
     const SECRET: &str = "app-secret";
+
+    fn secret() -> AppSecret {
+        AppSecret::Value(SECRET.into())
+    }
     const BODY: &[u8] = br#"{"object":"page","entry":[]}"#;
 
     #[test]
@@ -106,15 +140,15 @@ mod tests {
     #[test]
     fn a_correct_signature_passes_in_either_case() {
         let signature = sign(SECRET, BODY);
-        assert!(verify(SECRET, BODY, Some(&signature)).is_ok());
-        assert!(verify(SECRET, BODY, Some(&signature.to_uppercase())).is_ok());
-        assert!(verify(SECRET, BODY, Some(&format!(" {signature} "))).is_ok());
+        assert!(verify(&secret(), BODY, Some(&signature)).is_ok());
+        assert!(verify(&secret(), BODY, Some(&signature.to_uppercase())).is_ok());
+        assert!(verify(&secret(), BODY, Some(&format!(" {signature} "))).is_ok());
     }
 
     #[test]
     fn missing_signature_is_unauthorized() {
         for header in [None, Some(""), Some("   ")] {
-            let error = verify(SECRET, BODY, header).unwrap_err();
+            let error = verify(&secret(), BODY, header).unwrap_err();
             assert!(
                 matches!(&error, PluginError::Unauthorized(m) if m.contains("missing")),
                 "{header:?}: {error:?}"
@@ -139,7 +173,7 @@ mod tests {
             "sha256=zz",
             "garbage",
         ] {
-            let error = verify(SECRET, BODY, Some(header)).unwrap_err();
+            let error = verify(&secret(), BODY, Some(header)).unwrap_err();
             let PluginError::Unauthorized(message) = &error else {
                 panic!("{header:?}: expected Unauthorized, got {error:?}");
             };

@@ -10,7 +10,7 @@
 
 use switchboard_sdk::{HttpRequest, HttpResponse, PluginError, webhook};
 
-use crate::signature;
+use crate::signature::{self, AppSecret};
 
 /// A request that passed the checks.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +30,7 @@ pub enum Verified<'a> {
 /// [`PluginError::InvalidRequest`] for any other method.
 pub fn verify<'a>(
     request: &'a HttpRequest,
-    app_secret: &str,
+    app_secret: &AppSecret,
     verify_token: &str,
 ) -> Result<Verified<'a>, PluginError> {
     if request.method.eq_ignore_ascii_case("GET") {
@@ -88,6 +88,10 @@ pub fn acknowledgement() -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn secret(value: &str) -> AppSecret {
+        AppSecret::Value(value.into())
+    }
 
     fn query(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
@@ -163,7 +167,7 @@ mod tests {
             b"",
         );
         assert!(matches!(
-            verify(&get, "secret", "vt"),
+            verify(&get, &secret("secret"), "vt"),
             Ok(Verified::Handshake(r)) if r.body == b"42"
         ));
 
@@ -176,21 +180,21 @@ mod tests {
             body,
         );
         assert_eq!(
-            verify(&post, "secret", "vt"),
+            verify(&post, &secret("secret"), "vt"),
             Ok(Verified::Notification(&body[..]))
         );
         assert!(matches!(
-            verify(&post, "other", "vt"),
+            verify(&post, &secret("other"), "vt"),
             Err(PluginError::Unauthorized(_))
         ));
         let unsigned = request("POST", "https://sb.test/hooks/messenger", &[], body);
         assert!(matches!(
-            verify(&unsigned, "secret", "vt"),
+            verify(&unsigned, &secret("secret"), "vt"),
             Err(PluginError::Unauthorized(_))
         ));
         let put = request("PUT", "https://sb.test/hooks/messenger", &[], body);
         assert!(matches!(
-            verify(&put, "secret", "vt"),
+            verify(&put, &secret("secret"), "vt"),
             Err(PluginError::InvalidRequest(_))
         ));
     }

@@ -2,7 +2,8 @@
 //! MMS, on plugin API `switchboard:plugin@0.2.0`.
 //!
 //! - Inbound: Twilio's form-encoded webhook at `/hooks/sms-twilio[/…]`, checked
-//!   against `X-Twilio-Signature` ([`signature`]), answered with an empty TwiML
+//!   against `X-Twilio-Signature` ([`signature`] builds the signed bytes; the
+//!   host computes the HMAC with `auth_token`, [`switchboard_sdk::signing`]), answered with an empty TwiML
 //!   `<Response/>`. Messages become `message` events (plus a `consent` event for
 //!   STOP/START/HELP keywords); status callbacks become `receipt` events
 //!   ([`inbound`]). Twilio's webhooks carry no send or status time, so
@@ -28,6 +29,7 @@ pub mod outbound;
 pub mod signature;
 
 use switchboard_sdk::http::{self, Request};
+use switchboard_sdk::signing::{self, Algorithm};
 use switchboard_sdk::{
     Attachment, AttachmentDownload, AttachmentLimits, Capabilities, Channel, ChannelInfo,
     HttpRequest, HttpResponse, OutboundMessage, PluginError, SendReceipt, WebhookOutcome, config,
@@ -62,7 +64,6 @@ impl Channel for TwilioSms {
     }
 
     fn handle_webhook(request: HttpRequest) -> Result<WebhookOutcome, PluginError> {
-        let auth_token = config::require("auth_token")?;
         // Twilio signs the POST parameters; a GET webhook carries them in the
         // URL, which is signed as it is.
         let is_post = request.method.eq_ignore_ascii_case("POST");
@@ -70,7 +71,18 @@ impl Channel for TwilioSms {
         let provided = request
             .header("X-Twilio-Signature")
             .ok_or_else(|| PluginError::Unauthorized("missing X-Twilio-Signature header".into()))?;
-        if !signature::verify(&auth_token, &request.url, &signed_params, provided) {
+        // The host checks the MAC with the auth token, which this call never
+        // reads; a value that is not base64 never matches.
+        let matches = match signature::decode(provided) {
+            Some(mac) => signing::verify_hmac(
+                Algorithm::Sha1,
+                "auth_token",
+                &signature::signed_data(&request.url, &signed_params),
+                &mac,
+            )?,
+            None => false,
+        };
+        if !matches {
             return Err(PluginError::Unauthorized(
                 "X-Twilio-Signature does not match the request".into(),
             ));

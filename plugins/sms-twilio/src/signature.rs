@@ -13,16 +13,30 @@ use sha1::Sha1;
 
 type HmacSha1 = Hmac<Sha1>;
 
-fn mac(auth_token: &str, url: &str, params: &[(String, String)]) -> HmacSha1 {
+/// The bytes Twilio signs for a request to `url` with POST `params`: the URL,
+/// then each parameter's name and value, sorted.
+pub fn signed_data(url: &str, params: &[(String, String)]) -> Vec<u8> {
     let mut sorted: Vec<&(String, String)> = params.iter().collect();
     sorted.sort();
+    let len = url.len() + sorted.iter().map(|(n, v)| n.len() + v.len()).sum::<usize>();
+    let mut data = Vec::with_capacity(len);
+    data.extend_from_slice(url.as_bytes());
+    for (name, value) in sorted {
+        data.extend_from_slice(name.as_bytes());
+        data.extend_from_slice(value.as_bytes());
+    }
+    data
+}
+
+/// The raw MAC in an `X-Twilio-Signature` value; `None` when it is not base64.
+pub fn decode(provided: &str) -> Option<Vec<u8>> {
+    STANDARD.decode(provided.trim()).ok()
+}
+
+fn mac(auth_token: &str, url: &str, params: &[(String, String)]) -> HmacSha1 {
     let mut mac = HmacSha1::new_from_slice(auth_token.as_bytes())
         .expect("HMAC-SHA1 takes a key of any length");
-    mac.update(url.as_bytes());
-    for (name, value) in sorted {
-        mac.update(name.as_bytes());
-        mac.update(value.as_bytes());
-    }
+    mac.update(&signed_data(url, params));
     mac
 }
 
@@ -32,9 +46,11 @@ pub fn sign(auth_token: &str, url: &str, params: &[(String, String)]) -> String 
 }
 
 /// Whether `provided` is the signature of the request, compared in constant
-/// time. A value that is not base64 never matches.
+/// time, with the auth token in hand. A value that is not base64 never
+/// matches. The connector itself lets the host check it
+/// ([`switchboard_sdk::signing`]); this is the same check in the guest.
 pub fn verify(auth_token: &str, url: &str, params: &[(String, String)], provided: &str) -> bool {
-    let Ok(provided) = STANDARD.decode(provided.trim()) else {
+    let Some(provided) = decode(provided) else {
         return false;
     };
     mac(auth_token, url, params).verify_slice(&provided).is_ok()

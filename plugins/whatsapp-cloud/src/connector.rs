@@ -3,6 +3,7 @@
 
 use meta_common::graph::{self, Graph};
 use meta_common::parts;
+use meta_common::signature::AppSecret;
 use meta_common::store::{Store, Transport};
 use meta_common::webhook::{self, Verified};
 use switchboard_sdk::{
@@ -15,8 +16,8 @@ use crate::{inbound, media, outbound, templates};
 /// The operator's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// Checks `X-Hub-Signature-256`.
-    pub app_secret: String,
+    /// Checks `X-Hub-Signature-256` (the host does, with config `app_secret`).
+    pub app_secret: AppSecret,
     /// Answers the subscription handshake.
     pub verify_token: String,
     /// The business number messages are sent from.
@@ -35,7 +36,7 @@ impl Settings {
     /// [`PluginError::Config`] naming a missing key.
     pub fn from_config() -> Result<Settings, PluginError> {
         Ok(Settings {
-            app_secret: config::require("app_secret")?,
+            app_secret: AppSecret::CONFIG,
             verify_token: config::require("verify_token")?,
             phone_number_id: config::require("phone_number_id")?,
             business_account_id: config::get("business_account_id")
@@ -46,6 +47,45 @@ impl Settings {
     }
 }
 
+/// What a webhook call needs of the settings. Every webhook runs on a fresh
+/// instance and each config value is a call into the host, so it reads these
+/// two and not the Graph client's (a webhook never calls the Graph API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// Checks `X-Hub-Signature-256` (the host does, with config `app_secret`).
+    pub app_secret: AppSecret,
+    /// Answers the subscription handshake.
+    pub verify_token: String,
+    /// Events for other numbers are ignored.
+    pub phone_number_id: String,
+}
+
+impl WebhookSettings {
+    /// Reads `verify_token` and `phone_number_id`.
+    ///
+    /// # Errors
+    ///
+    /// [`PluginError::Config`] naming a missing key.
+    pub fn from_config() -> Result<WebhookSettings, PluginError> {
+        Ok(WebhookSettings {
+            app_secret: AppSecret::CONFIG,
+            verify_token: config::require("verify_token")?,
+            phone_number_id: config::require("phone_number_id")?,
+        })
+    }
+}
+
+impl Settings {
+    /// The part of the settings a webhook call reads.
+    pub fn webhook(&self) -> WebhookSettings {
+        WebhookSettings {
+            app_secret: self.app_secret.clone(),
+            verify_token: self.verify_token.clone(),
+            phone_number_id: self.phone_number_id.clone(),
+        }
+    }
+}
+
 /// Verifies one webhook call and turns it into events.
 ///
 /// # Errors
@@ -53,7 +93,7 @@ impl Settings {
 /// [`PluginError::Unauthorized`] for a bad signature or verify token,
 /// [`PluginError::InvalidRequest`] for a body that is not JSON.
 pub fn handle_webhook(
-    settings: &Settings,
+    settings: &WebhookSettings,
     request: &HttpRequest,
 ) -> Result<WebhookOutcome, PluginError> {
     match webhook::verify(request, &settings.app_secret, &settings.verify_token)? {
@@ -157,7 +197,7 @@ mod tests {
 
     fn settings() -> Settings {
         Settings {
-            app_secret: "app-secret".into(),
+            app_secret: AppSecret::Value("app-secret".into()),
             verify_token: "verify-me".into(),
             phone_number_id: "106540352242922".into(),
             business_account_id: Some("102290129340398".into()),
@@ -179,13 +219,13 @@ mod tests {
             )],
             body: body.as_bytes().to_vec(),
         };
-        let outcome = handle_webhook(&settings(), &request).unwrap();
+        let outcome = handle_webhook(&settings().webhook(), &request).unwrap();
         assert_eq!(outcome.response.status, 200);
         assert!(matches!(outcome.events.as_slice(), [ChannelEvent::Message(m)] if m.body == "hi"));
 
         request.headers[0].1 = signature::sign("other", body.as_bytes());
         assert!(matches!(
-            handle_webhook(&settings(), &request),
+            handle_webhook(&settings().webhook(), &request),
             Err(PluginError::Unauthorized(_))
         ));
     }

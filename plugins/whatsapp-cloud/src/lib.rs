@@ -26,7 +26,7 @@ use switchboard_sdk::{
     HttpRequest, OutboundMessage, PluginError, SendReceipt, TemplateInfo, WebhookOutcome,
 };
 
-use crate::connector::Settings;
+use crate::connector::{Settings, WebhookSettings};
 
 /// What WhatsApp carries: a 24-hour customer-service window (templates
 /// outside it), 4096 characters of text, up to 16 MiB per file.
@@ -72,7 +72,7 @@ impl Channel for WhatsAppCloud {
     }
 
     fn handle_webhook(request: HttpRequest) -> Result<WebhookOutcome, PluginError> {
-        connector::handle_webhook(&Settings::from_config()?, &request)
+        connector::handle_webhook(&WebhookSettings::from_config()?, &request)
     }
 
     fn send(message: OutboundMessage) -> Result<SendReceipt, PluginError> {

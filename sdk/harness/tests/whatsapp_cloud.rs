@@ -318,6 +318,25 @@ async fn forged_missing_and_tampered_signatures_are_unauthorized() {
     assert!(h.http().requests().is_empty());
 }
 
+/// The host checks the signature with the app secret (`switchboard:signing`):
+/// an app secret set to nothing is a config error naming the key, never a
+/// signature that happens to match the empty key.
+#[tokio::test]
+async fn an_empty_app_secret_is_a_config_error_not_a_match() {
+    let mut config = config();
+    config.retain(|(key, _)| *key != "app_secret");
+    config.push(("app_secret", ""));
+    let h = Harness::load(&plugin_dir("whatsapp-cloud"), &config)
+        .expect("load whatsapp-cloud (run `bash plugins/build.sh` first)");
+    let body = every_kind();
+    let signed_with_nothing = signature("", body.as_bytes());
+    let error = refused(&h, &post(HOOK, &body, Some(&signed_with_nothing))).await;
+    let PluginError::Config(message) = error else {
+        panic!("expected Config, got {error:?}");
+    };
+    assert!(message.contains("app_secret"), "{message}");
+}
+
 #[tokio::test]
 async fn statuses_become_receipts_and_a_failure_says_why() {
     let h = whatsapp();

@@ -19,6 +19,7 @@ use super::receipts::{self, SentLog};
 use super::{Platform, profiles};
 use crate::graph::{self, Graph};
 use crate::parts;
+use crate::signature::AppSecret;
 use crate::store::{HostHttp, HostKv, Store, Transport};
 use crate::webhook::{self, Verified};
 
@@ -37,8 +38,8 @@ struct Lookups {
 /// The operator's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// Checks `X-Hub-Signature-256`.
-    pub app_secret: String,
+    /// Checks `X-Hub-Signature-256` (the host does, with config `app_secret`).
+    pub app_secret: AppSecret,
     /// Answers the subscription handshake.
     pub verify_token: String,
     /// The page messages are sent from (`/{page_id}/messages`).
@@ -56,7 +57,7 @@ impl Settings {
     /// [`PluginError::Config`] naming a missing key.
     pub fn from_config() -> Result<Settings, PluginError> {
         Ok(Settings {
-            app_secret: config::require("app_secret")?,
+            app_secret: AppSecret::CONFIG,
             verify_token: config::require("verify_token")?,
             page_id: config::require("page_id")?,
             graph: Graph::from_config()?,
@@ -284,7 +285,7 @@ mod tests {
 
     fn settings() -> Settings {
         Settings {
-            app_secret: "app-secret".into(),
+            app_secret: AppSecret::Value("app-secret".into()),
             verify_token: "verify-me".into(),
             page_id: PAGE.into(),
             graph: Graph::new("https://graph.test", "v21.0", "PAGE-TOKEN"),
