@@ -32,6 +32,8 @@ mod server;
 pub mod sockets;
 mod state;
 mod supervisor;
+mod survey_page;
+mod surveys;
 mod webchat;
 
 use std::time::Duration;
@@ -202,6 +204,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(realtime::realtime))
         .routes(routes!(routing_api::list_queues, routing_api::create_queue))
         .routes(routes!(routing_api::queue_stats))
+        .routes(routes!(surveys::get_settings, surveys::put_settings))
+        .routes(routes!(surveys::all_settings))
+        .routes(routes!(surveys::conversation_surveys))
         .routes(routes!(routing_api::set_presence))
         .routes(routes!(routing_api::set_profile))
         .routes(routes!(routing_api::offers))
@@ -249,6 +254,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions", post(webchat::start))
         .route("/transcript", get(webchat::transcript))
         .route("/messages", post(webchat::post_message))
+        .route("/survey", get(webchat::survey).post(webchat::answer_survey))
         .route("/ws", get(webchat::socket))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limits.webchat_bytes))
@@ -271,6 +277,10 @@ pub fn router(state: AppState) -> Router {
         .merge(hooks)
         .route("/media/{id}", get(attachments::media))
         .route("/email/{event_id}", get(email::frame))
+        .route(
+            "/survey/{token}",
+            get(survey_page::show).post(survey_page::submit),
+        )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_handler))
         .merge(switchboard_web::routes(

@@ -72,6 +72,47 @@ pub async fn transcript(
     ))
 }
 
+/// `GET /webchat/v1/survey`: the visitor's open rating card, `{questions: [...]}`
+/// (each with `id`, `kind`, `prompt`, `low`, `high`, `low_label`, `high_label`); empty
+/// when nothing is asked.
+pub async fn survey(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    let visitor = visitor(&state, &headers).await?;
+    Ok(Json(state.surveys.card(&visitor.identity()).await?))
+}
+
+/// `POST /webchat/v1/survey` body: a score per question kind, and a comment.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SurveyBody {
+    answers: std::collections::HashMap<String, i64>,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// `POST /webchat/v1/survey`: the visitor answers their rating card; answers the card
+/// as it stands after (empty when every question is answered).
+pub async fn answer_survey(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<SurveyBody>,
+) -> ApiResult<Json<Value>> {
+    let visitor = visitor(&state, &headers).await?;
+    let mut form: std::collections::HashMap<String, String> = body
+        .answers
+        .into_iter()
+        .map(|(k, v)| (k, v.to_string()))
+        .collect();
+    if let Some(c) = body.comment {
+        form.insert("comment".into(), c);
+    }
+    Ok(Json(
+        state
+            .surveys
+            .answer_card(&visitor.identity(), &form)
+            .await?,
+    ))
+}
+
 /// `POST /webchat/v1/messages` body.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

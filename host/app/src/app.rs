@@ -32,6 +32,7 @@ use crate::plugins::PluginAdmin;
 use crate::reports::{ReportConfig, Reports};
 use crate::routing::RoutingService;
 use crate::supervisor::Supervision;
+use crate::surveys::Surveys;
 use crate::tasks::Tasks;
 use crate::webchat::{Webchat, WebchatLimits};
 
@@ -102,6 +103,8 @@ pub struct App {
     pub logins: Arc<Logins>,
     /// Attachments: the blob store, uploads, the copy worker, signed URLs.
     pub attachments: Arc<Attachments>,
+    /// Surveys after a resolve, and their answers.
+    pub surveys: Arc<Surveys>,
     /// Reports, drill-downs and exports (UTC until [`App::with_reports`]).
     pub reports: Arc<Reports>,
     /// The clock use cases stamp what they record with.
@@ -203,6 +206,16 @@ impl App {
             config.dispositions.clone(),
             clock.clone(),
         ));
+        let surveys = Arc::new(Surveys::new(
+            store.clone(),
+            channels.clone(),
+            outbox.clone(),
+            notifier.clone(),
+            clock.clone(),
+            config.public_url.clone(),
+        ));
+        desk.observe_resolves(surveys.clone());
+        ingest.catch_answers(surveys.clone());
         let tasks = Arc::new(Tasks::new(
             store.clone(),
             routing.clone(),
@@ -261,6 +274,7 @@ impl App {
             plugin_admin,
             logins,
             attachments,
+            surveys,
             reports: Arc::new(Reports::new(
                 store_for_reports,
                 ReportConfig::default(),
@@ -277,12 +291,13 @@ impl App {
         self
     }
 
-    /// Runs the background work (the outbox worker, the attachment copier and
-    /// the pollers) until `shutdown` turns true.
+    /// Runs the background work (the outbox worker, the attachment copier, the
+    /// pollers and survey reminders) until `shutdown` turns true.
     pub async fn run_workers(&self, shutdown: watch::Receiver<bool>) {
         tokio::join!(
             self.outbox.run(shutdown.clone()),
             self.attachments.run(shutdown.clone()),
+            self.surveys.run(shutdown.clone()),
             self.ingest.run_pollers(shutdown),
         );
     }

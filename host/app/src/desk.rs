@@ -61,6 +61,18 @@ pub trait CallObserver: Send + Sync {
     fn disposition<'a>(&'a self, conversation_id: &'a str, code: &'a str) -> BoxFuture<'a, ()>;
 }
 
+/// Told after a conversation is resolved, with the queue it was in and the agent
+/// who resolved it (surveys implement it: the customer is asked then).
+pub trait ResolveObserver: Send + Sync {
+    /// `conversation_id` was resolved by `agent_id`; its task was in `queue_id`.
+    fn resolved<'a>(
+        &'a self,
+        conversation_id: &'a str,
+        queue_id: Option<&'a str>,
+        agent_id: &'a str,
+    ) -> BoxFuture<'a, ()>;
+}
+
 /// The desk's use cases.
 pub struct Desk {
     store: Store,
@@ -69,6 +81,7 @@ pub struct Desk {
     routing: Option<Arc<RoutingService>>,
     dispositions: Vec<Disposition>,
     calls: OnceLock<Arc<dyn CallObserver>>,
+    resolves: OnceLock<Arc<dyn ResolveObserver>>,
     clock: Clock,
 }
 
@@ -90,6 +103,7 @@ impl Desk {
             routing,
             dispositions,
             calls: OnceLock::new(),
+            resolves: OnceLock::new(),
             clock,
         }
     }
@@ -97,6 +111,11 @@ impl Desk {
     /// Registers who records dispositions on calls (voice, when it runs).
     pub fn observe_calls(&self, observer: Arc<dyn CallObserver>) {
         let _ = self.calls.set(observer);
+    }
+
+    /// Registers who is told of resolves (surveys).
+    pub fn observe_resolves(&self, observer: Arc<dyn ResolveObserver>) {
+        let _ = self.resolves.set(observer);
     }
 
     /// The outcomes agents choose from when resolving.
@@ -262,6 +281,7 @@ impl Desk {
         if let Some(calls) = self.calls.get() {
             calls.disposition(conversation_id, &disposition.code).await;
         }
+        let queue = task.as_ref().map(|t| t.queue.as_str().to_string());
         if let (Some(routing), Some(task)) = (&self.routing, task) {
             let t = task.id.clone();
             routing
@@ -279,6 +299,11 @@ impl Desk {
             conversation_id,
             json!({"conversation_id": conversation_id, "status": conversation.status}),
         );
+        if let Some(observer) = self.resolves.get() {
+            observer
+                .resolved(conversation_id, queue.as_deref(), &agent.id)
+                .await;
+        }
         Ok((conversation, event))
     }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 use switchboard_core::{ConsentAction, DeliveryStatus, Identity, normalize_identity};
 use switchboard_plugin_host::{
-    ChannelEvent, Envelope, HttpRequest, PluginError, PluginHost, bindings,
+    BoxFuture, ChannelEvent, Envelope, HttpRequest, PluginError, PluginHost, bindings,
 };
 use switchboard_store::{
     ConsentEvent, InboundAttachment, InboundMessage, IngestBatch, IngestEvent, IngestOutcome,
@@ -68,6 +68,17 @@ pub struct IngestConfig {
     pub reopen_window_ms: i64,
 }
 
+/// Takes the inbound messages that answer something the host asked (a survey
+/// question) out of a batch before it is stored as messages; surveys implement it.
+pub trait AnswerCatcher: Send + Sync {
+    /// The events of `plugin_id`'s batch that remain messages.
+    fn take<'a>(
+        &'a self,
+        plugin_id: &'a str,
+        events: Vec<IngestEvent>,
+    ) -> BoxFuture<'a, Result<Vec<IngestEvent>, switchboard_store::StoreError>>;
+}
+
 /// The ingest use case.
 pub struct Ingest {
     store: Store,
@@ -80,6 +91,7 @@ pub struct Ingest {
     threads: ThreadTokens,
     config: IngestConfig,
     clock: Clock,
+    answers: std::sync::OnceLock<Arc<dyn AnswerCatcher>>,
 }
 
 /// What one poll brought, from either kind of connector.
@@ -125,7 +137,13 @@ impl Ingest {
             attachments: parts.attachments,
             clock: parts.clock,
             config,
+            answers: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Registers who takes answers out of inbound batches (surveys).
+    pub fn catch_answers(&self, catcher: Arc<dyn AnswerCatcher>) {
+        let _ = self.answers.set(catcher);
     }
 
     /// Handles one provider webhook for `plugin_id`, counting it in the metrics.
@@ -394,6 +412,13 @@ impl Ingest {
         channel: &str,
         events: Vec<IngestEvent>,
     ) -> Result<Vec<IngestOutcome>, switchboard_store::StoreError> {
+        let events = match self.answers.get() {
+            Some(catcher) => catcher.take(plugin_id, events).await?,
+            None => events,
+        };
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
         let batch = IngestBatch {
             plugin_id: plugin_id.to_string(),
             channel: channel.to_string(),

@@ -11,6 +11,7 @@
 //!   clock and the routing policy plugin; [`tasks`]: routing on behalf of people;
 //! - [`webchat`]: the host's own customer channel;
 //! - [`desk`], [`supervisor`], [`contacts`]: what agents and supervisors do and see;
+//! - [`surveys`]: CSAT, CES and NPS asked after a resolve, and the answers;
 //! - [`plugins`]: plugin administration; [`channels`]: which channels exist;
 //! - [`events`] and [`notify`]: the event bus and publishing to the right audience;
 //! - [`login`]: signing in, with hashing off the I/O path and throttling;
@@ -49,6 +50,7 @@ pub mod reports;
 pub mod routing;
 pub mod signing;
 pub mod supervisor;
+pub mod surveys;
 pub mod tasks;
 pub mod text;
 pub mod webchat;

@@ -141,6 +141,28 @@ impl Outbox {
         content: ReplyContent,
         channel: Option<&str>,
     ) -> AppResult<(TimelineEvent, OutboxRow)> {
+        self.send_as(Some(agent_id), conversation_id, content, channel)
+            .await
+    }
+
+    /// A message the host itself sends (a survey question), checked and queued
+    /// like an agent's reply but with no author, no agent name and no signature.
+    pub async fn host_message(
+        &self,
+        conversation_id: &str,
+        content: ReplyContent,
+        channel: Option<&str>,
+    ) -> AppResult<(TimelineEvent, OutboxRow)> {
+        self.send_as(None, conversation_id, content, channel).await
+    }
+
+    async fn send_as(
+        &self,
+        author: Option<&str>,
+        conversation_id: &str,
+        content: ReplyContent,
+        channel: Option<&str>,
+    ) -> AppResult<(TimelineEvent, OutboxRow)> {
         let conversation = self.store.conversation(conversation_id).await?;
         let plugin_id =
             match channel {
@@ -211,7 +233,9 @@ impl Outbox {
                 body
             }
         };
-        if let Ok(agent) = self.store.agent(agent_id).await {
+        if let Some(agent_id) = author
+            && let Ok(agent) = self.store.agent(agent_id).await
+        {
             payload.insert("author".into(), json!(agent.name));
         }
         let contact = self.store.contact(&conversation.contact_id).await?;
@@ -237,7 +261,8 @@ impl Outbox {
                 },
                 &content.email.unwrap_or_default(),
             )?;
-            if let Some(signature) = self.store.agent_signature(agent_id).await?
+            if let Some(agent_id) = author
+                && let Some(signature) = self.store.agent_signature(agent_id).await?
                 && !signature.trim().is_empty()
             {
                 body = format!("{body}\n\n-- \n{}", signature.trim_end());
@@ -248,7 +273,7 @@ impl Outbox {
             .store
             .create_reply(NewReply {
                 conversation_id: conversation_id.to_string(),
-                author_agent_id: Some(agent_id.to_string()),
+                author_agent_id: author.map(str::to_string),
                 body,
                 plugin_id,
                 channel: info.channel,
@@ -380,6 +405,11 @@ impl Outbox {
             "seconds_left": state.closes_at.or(state.human_closes_at).map(|c| ((c - now) / 1000).max(0)),
             "templates": caps.templates,
         }))
+    }
+
+    /// Whether `plugin_id` is an e-mail connector.
+    pub fn is_mail(&self, plugin_id: &str) -> bool {
+        self.plugins.is_mail(plugin_id)
     }
 
     /// Puts a dead letter back in line, on behalf of `agent_id`.

@@ -5,565 +5,20 @@
 //! routing service and its engine, accepts, transfers and resolves through the task
 //! and desk use cases, replies through the outbox; the reports are read back through
 //! the reports use case. Calls enter as the voice service enters them (a `call` ingest
-//! event, then the caller hanging up), without a SIP leg.
-//!
-//! PostgreSQL: `SWITCHBOARD_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432`);
-//! each test makes its own database and drops it; `SWITCHBOARD_TEST_SKIP_PG=1` skips.
+//! event, then the caller hanging up), without a SIP leg. The harness and the journey
+//! scripts live in `support`, shared with the other scenario files.
 
-use std::future::Future;
-use std::panic::resume_unwind;
-use std::sync::Arc;
-use std::time::Duration;
+mod support;
 
 use serde_json::{Value, json};
-use sqlx::Connection;
-use switchboard_app::compose::ReplyContent;
-use switchboard_app::host_services::server_plugin_host;
 use switchboard_app::reports::{ReportKind, ReportRequest};
-use switchboard_app::tasks::TransferRequest;
-use switchboard_app::{App, AppConfig, Clock, LocalBus};
-use switchboard_core::{Direction, HandoffContext, Identity, Role, Sentiment};
-use switchboard_store::{
-    Agent, CallStarted, InboundMessage, IngestEvent, IngestOutcome, NewAgent, Store,
+use switchboard_core::EventKind;
+use switchboard_store::{Dimension, FactQuery, JourneyFigures, NewEvent, Store, Thresholds};
+
+use support::{
+    DAY, MIN, S, T0, World, abandons, both_backends, chat_then_call, only_row, phone, ratio, row,
+    text_back, transfer, two_chats,
 };
-
-/// 2025-12-01T09:00:00Z, a Monday.
-const T0: i64 = 1_764_579_600_000;
-const S: i64 = 1_000;
-const MIN: i64 = 60 * S;
-const DAY: i64 = 24 * 60 * MIN;
-
-const KEY: [u8; 32] = *b"switchboard-test-secret-key-0001";
-
-// ---------------------------------------------------------------- harness
-
-async fn on_sqlite<F, Fut>(body: F)
-where
-    F: FnOnce(Store) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("store.db").display());
-    let store = Store::connect(&url, KEY).await.expect("connect sqlite");
-    let closer = store.clone();
-    let outcome = tokio::spawn(body(store)).await;
-    closer.close().await;
-    if let Err(e) = outcome {
-        resume_unwind(e.into_panic());
-    }
-}
-
-async fn on_postgres<F, Fut>(body: F)
-where
-    F: FnOnce(Store) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let server = std::env::var("SWITCHBOARD_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
-    let server = server.trim_end_matches('/').to_owned();
-    let mut admin = match sqlx::postgres::PgConnection::connect(&format!("{server}/postgres")).await
-    {
-        Ok(c) => c,
-        Err(e) if std::env::var("SWITCHBOARD_TEST_SKIP_PG").as_deref() == Ok("1") => {
-            eprintln!("note: PostgreSQL unreachable ({e}); skipped");
-            return;
-        }
-        Err(e) => panic!("PostgreSQL at {server} is unreachable: {e}"),
-    };
-    let name = format!("sb_test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .expect("create test database");
-    let url = format!("{server}/{name}");
-    let outcome = tokio::spawn(async move {
-        let store = Store::connect(&url, KEY).await.expect("connect postgres");
-        let closer = store.clone();
-        let outcome = tokio::spawn(body(store)).await;
-        closer.close().await;
-        if let Err(e) = outcome {
-            resume_unwind(e.into_panic());
-        }
-    })
-    .await;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await
-    .expect("drop test database");
-    if let Err(e) = outcome {
-        resume_unwind(e.into_panic());
-    }
-}
-
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::on_sqlite(super::$name).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::on_postgres(super::$name).await;
-            }
-        }
-    )*};
-}
-
-/// The application on a manual clock, and what the scenarios do with it.
-struct World {
-    app: App,
-    clock: Clock,
-    _data: tempfile::TempDir,
-}
-
-fn phone(n: &str) -> Identity {
-    Identity::from_normalized("phone", n)
-}
-
-fn visitor(id: &str) -> Identity {
-    Identity::from_normalized("webchat", id)
-}
-
-impl World {
-    async fn start(store: Store, reopen_window_ms: i64) -> World {
-        let data = tempfile::tempdir().expect("data dir");
-        let clock = Clock::manual(T0 - 10 * MIN);
-        let plugins = server_plugin_host(&store, Default::default()).expect("plugin host");
-        let app = App::start_with_clock(
-            store,
-            plugins,
-            AppConfig {
-                public_url: "http://127.0.0.1:9".into(),
-                data_dir: data.path().to_path_buf(),
-                reopen_window_ms,
-                default_region: None,
-                dispositions: switchboard_app::desk::default_dispositions(),
-                outbox: Default::default(),
-                routing: Some(Default::default()),
-                login: Default::default(),
-                webchat: Default::default(),
-                attachments: Default::default(),
-            },
-            Arc::new(LocalBus::default()),
-            clock.clone(),
-        )
-        .await
-        .expect("app");
-        World {
-            app,
-            clock,
-            _data: data,
-        }
-    }
-
-    /// Moves the clock to `T0 + ms`.
-    fn at(&self, ms: i64) {
-        self.clock.set(T0 + ms);
-    }
-
-    async fn agent(&self, name: &str) -> Agent {
-        self.app
-            .store
-            .create_agent(NewAgent {
-                email: format!("{}@example.test", name.to_lowercase()),
-                name: name.into(),
-                role: Role::Agent,
-                password_hash: "not-used".into(),
-                skills: vec![],
-            })
-            .await
-            .expect("agent")
-    }
-
-    async fn presence(&self, agent: &Agent, status: &str) {
-        self.app
-            .tasks
-            .set_presence(agent, "me", status, None)
-            .await
-            .expect("presence");
-    }
-
-    /// Waits until the conversation's live task is on `channel` (routing runs after
-    /// the ingest commit, on its own task).
-    async fn task_on(&self, conversation: &str, channel: &str) -> String {
-        let routing = self.app.routing.as_ref().expect("routing");
-        for _ in 0..1000 {
-            if let Some(t) = routing.task_of_conversation(conversation).await
-                && t.channel == channel
-            {
-                return t.id.as_str().to_string();
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("no {channel} task for {conversation}");
-    }
-
-    async fn ingest(&self, plugin: &str, channel: &str, event: IngestEvent) -> (String, String) {
-        let outcomes = self
-            .app
-            .ingest
-            .commit(plugin, channel, vec![event])
-            .await
-            .expect("ingest");
-        let Some(IngestOutcome::Created {
-            conversation_id,
-            contact_id,
-            ..
-        }) = outcomes.into_iter().next()
-        else {
-            panic!("not stored");
-        };
-        self.task_on(&conversation_id, channel).await;
-        (conversation_id, contact_id)
-    }
-
-    /// A customer message; returns (conversation, contact).
-    async fn message(&self, plugin: &str, channel: &str, from: Identity) -> (String, String) {
-        let id = uuid::Uuid::new_v4().to_string();
-        self.ingest(
-            plugin,
-            channel,
-            IngestEvent::InboundMessage(InboundMessage {
-                provider_id: id,
-                sender: from,
-                sender_name: Some("Jane".into()),
-                body: "Hello".into(),
-                attachments: vec![],
-                sent_at_ms: None,
-                metadata: Value::Null,
-            }),
-        )
-        .await
-    }
-
-    /// A call from `from`, as the voice service records it.
-    async fn call(&self, from: Identity) -> (String, String) {
-        let id = uuid::Uuid::new_v4().to_string();
-        self.ingest(
-            "voice",
-            "voice",
-            IngestEvent::Call(CallStarted {
-                provider_id: id,
-                party: from.clone(),
-                direction: Direction::In,
-                body: format!("Call from {}", from.value()),
-                data: json!({"direction": "inbound"}),
-            }),
-        )
-        .await
-    }
-
-    /// The caller hangs up.
-    async fn hang_up(&self, conversation: &str) {
-        let routing = self.app.routing.as_ref().expect("routing");
-        assert!(routing.cancel_conversation_task(conversation).await);
-    }
-
-    /// The agent accepts their offer for `conversation`.
-    async fn accept(&self, agent: &Agent, conversation: &str) {
-        let routing = self.app.routing.as_ref().expect("routing");
-        for _ in 0..1000 {
-            let offers = routing.offers(&agent.id).await;
-            let found = offers["offers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|o| o["conversation_id"] == conversation)
-                .and_then(|o| o["reservation"]["id"].as_str().map(str::to_owned));
-            if let Some(id) = found {
-                self.app.tasks.accept(agent, &id).await.expect("accept");
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("no offer for {} on {conversation}", agent.name);
-    }
-
-    async fn reply(&self, agent: &Agent, conversation: &str) {
-        self.app
-            .outbox
-            .reply(
-                &agent.id,
-                conversation,
-                ReplyContent::text("Let me check."),
-                Some("webchat"),
-            )
-            .await
-            .expect("reply");
-    }
-
-    async fn resolve(&self, agent: &Agent, conversation: &str) {
-        self.app
-            .desk
-            .resolve(agent, conversation, "resolved", None)
-            .await
-            .expect("resolve");
-    }
-
-    async fn report(&self, kind: ReportKind, from: &str, to: &str, opts: &[(&str, &str)]) -> Value {
-        let mut r = ReportRequest {
-            from: from.into(),
-            to: to.into(),
-            ..Default::default()
-        };
-        for (k, v) in opts {
-            let v = Some(v.to_string());
-            match *k {
-                "group_by" => r.group_by = v,
-                "by" => r.by = v,
-                "channel" => r.channel = v,
-                "queue" => r.queue = v,
-                "agent" => r.agent = v,
-                "short_abandon_secs" => r.short_abandon_secs = v.and_then(|v| v.parse().ok()),
-                "service_level_secs" => r.service_level_secs = v.and_then(|v| v.parse().ok()),
-                "fcr_days" => r.fcr_days = v.and_then(|v| v.parse().ok()),
-                other => panic!("unknown option {other}"),
-            }
-        }
-        self.app
-            .reports
-            .report(kind, &r)
-            .await
-            .expect("report")
-            .to_json()
-    }
-
-    async fn drill(
-        &self,
-        metric: &str,
-        from: &str,
-        to: &str,
-        opts: &[(&str, &str)],
-    ) -> Vec<String> {
-        let mut r = ReportRequest {
-            from: from.into(),
-            to: to.into(),
-            ..Default::default()
-        };
-        let mut key = None;
-        for (k, v) in opts {
-            match *k {
-                "by" => r.by = Some(v.to_string()),
-                "key" => key = Some(v.to_string()),
-                "channel" => r.channel = Some(v.to_string()),
-                "short_abandon_secs" => r.short_abandon_secs = v.parse().ok(),
-                other => panic!("unknown option {other}"),
-            }
-        }
-        let answer = self
-            .app
-            .reports
-            .drill(&r, metric, key.as_deref(), 1000)
-            .await
-            .expect("drill");
-        answer["conversations"]
-            .as_array()
-            .expect("rows")
-            .iter()
-            .map(|row| {
-                row["conversation_id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string()
-            })
-            .collect()
-    }
-
-    async fn export(&self, from: &str, to: &str) -> Vec<String> {
-        let mut lines = self
-            .app
-            .reports
-            .conversations_csv(&ReportRequest {
-                from: from.into(),
-                to: to.into(),
-                ..Default::default()
-            })
-            .expect("export");
-        let mut out = Vec::new();
-        while let Some(line) = lines.next().await {
-            out.push(line.expect("line"));
-        }
-        out
-    }
-}
-
-/// The row of `rows` whose `column` is `value`.
-fn row<'a>(report: &'a Value, column: &str, value: &str) -> &'a Value {
-    report["rows"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .find(|r| r[column] == value)
-        .unwrap_or_else(|| panic!("no row with {column} = {value} in {report:#}"))
-}
-
-fn only_row(report: &Value) -> &Value {
-    let rows = report["rows"].as_array().expect("rows");
-    assert_eq!(rows.len(), 1, "{report:#}");
-    &rows[0]
-}
-
-fn ratio(a: i64, b: i64) -> Value {
-    json!(a as f64 / b as f64)
-}
-
-// ---------------------------------------------------------------- scripts
-
-/// A chat, then the same customer calls, and the call is resolved once. Day `day`.
-async fn chat_then_call(w: &World, day: i64, n: u32) -> (Agent, String) {
-    let base = day * DAY;
-    let ada = w.agent(&format!("Ada{n}")).await;
-    w.at(base - MIN);
-    w.presence(&ada, "available").await;
-    w.at(base);
-    let (conversation, contact) = w
-        .message("webchat", "webchat", visitor(&format!("v-{n}")))
-        .await;
-    w.app
-        .store
-        .add_identity(&contact, &phone(&format!("+1555000{n:04}")))
-        .await
-        .expect("phone");
-    w.at(base + 10 * S);
-    w.accept(&ada, &conversation).await;
-    w.at(base + 30 * S);
-    w.reply(&ada, &conversation).await;
-    w.at(base + 120 * S);
-    let (same, _) = w.call(phone(&format!("+1555000{n:04}"))).await;
-    assert_eq!(same, conversation, "the call joins the chat's conversation");
-    w.at(base + 125 * S);
-    w.accept(&ada, &conversation).await;
-    let routing = w.app.routing.as_ref().expect("routing");
-    w.at(base + 150 * S);
-    routing.record_hold(&conversation, true).await;
-    w.at(base + 170 * S);
-    routing.record_hold(&conversation, false).await;
-    w.at(base + 245 * S);
-    w.hang_up(&conversation).await;
-    w.at(base + 275 * S);
-    w.resolve(&ada, &conversation).await;
-    w.at(base + 300 * S);
-    w.presence(&ada, "offline").await;
-    (ada, conversation)
-}
-
-/// Four calls to the voice queue: abandoned after 4 s and 8 s, answered after 10 s and
-/// 60 s. Day `day`.
-async fn abandons(w: &World, day: i64, n: u32) -> Vec<String> {
-    let base = day * DAY;
-    let bo = w.agent(&format!("Bo{n}")).await;
-    w.at(base);
-    let (a, _) = w.call(phone(&format!("+1555100{n:04}"))).await;
-    w.at(base + 4 * S);
-    w.hang_up(&a).await;
-    w.at(base + 10 * S);
-    let (b, _) = w.call(phone(&format!("+1555200{n:04}"))).await;
-    w.at(base + 18 * S);
-    w.hang_up(&b).await;
-    w.at(base + 20 * S);
-    let (c, _) = w.call(phone(&format!("+1555300{n:04}"))).await;
-    w.at(base + 30 * S);
-    w.presence(&bo, "available").await;
-    w.accept(&bo, &c).await;
-    w.at(base + 40 * S);
-    let (d, _) = w.call(phone(&format!("+1555400{n:04}"))).await;
-    w.at(base + 100 * S);
-    w.hang_up(&c).await;
-    w.resolve(&bo, &c).await;
-    w.accept(&bo, &d).await;
-    w.at(base + 160 * S);
-    w.hang_up(&d).await;
-    w.resolve(&bo, &d).await;
-    w.presence(&bo, "offline").await;
-    vec![a, b, c, d]
-}
-
-/// A chat taken by Cy, transferred with context to Di, who resolves it. Day `day`.
-async fn transfer(w: &World, day: i64, n: u32) -> (Agent, Agent, String) {
-    let base = day * DAY;
-    let cy = w.agent(&format!("Cy{n}")).await;
-    let di = w.agent(&format!("Di{n}")).await;
-    w.at(base);
-    w.presence(&cy, "available").await;
-    let (conversation, _) = w
-        .message("webchat", "webchat", visitor(&format!("t-{n}")))
-        .await;
-    w.at(base + 5 * S);
-    w.accept(&cy, &conversation).await;
-    w.at(base + 50 * S);
-    w.presence(&di, "available").await;
-    w.at(base + 60 * S);
-    let task = w.task_on(&conversation, "webchat").await;
-    w.app
-        .tasks
-        .transfer(
-            &cy,
-            &task,
-            TransferRequest {
-                queue: None,
-                agent_id: Some(di.id.clone()),
-                context: Some(HandoffContext {
-                    reason: "Refund for order 1234".into(),
-                    steps: vec!["Checked the order".into()],
-                    commitments: vec![],
-                    sentiment: Sentiment::Neutral,
-                    summary: "Wants a refund; order found.".into(),
-                }),
-            },
-        )
-        .await
-        .expect("transfer");
-    w.at(base + 70 * S);
-    w.accept(&di, &conversation).await;
-    w.at(base + 200 * S);
-    w.resolve(&di, &conversation).await;
-    w.presence(&cy, "offline").await;
-    w.presence(&di, "offline").await;
-    (cy, di, conversation)
-}
-
-/// Two chats handled at once by Ed for 10 minutes out of 20 available. Day `day`.
-async fn two_chats(w: &World, day: i64, n: u32) -> Agent {
-    let base = day * DAY;
-    let ed = w.agent(&format!("Ed{n}")).await;
-    w.at(base);
-    w.presence(&ed, "available").await;
-    let (one, _) = w
-        .message("webchat", "webchat", visitor(&format!("c1-{n}")))
-        .await;
-    let (two, _) = w
-        .message("webchat", "webchat", visitor(&format!("c2-{n}")))
-        .await;
-    w.accept(&ed, &one).await;
-    w.accept(&ed, &two).await;
-    w.at(base + 10 * MIN);
-    w.resolve(&ed, &one).await;
-    w.resolve(&ed, &two).await;
-    w.at(base + 20 * MIN);
-    w.presence(&ed, "offline").await;
-    ed
-}
-
-/// Resolved, then the same customer texts on day 3. Day `day`.
-async fn text_back(w: &World, day: i64, n: u32) -> (String, String) {
-    let base = day * DAY;
-    let fay = w.agent(&format!("Fay{n}")).await;
-    w.at(base);
-    w.presence(&fay, "available").await;
-    let number = phone(&format!("+1555500{n:04}"));
-    let (first, _) = w.message("sms-twilio", "sms", number.clone()).await;
-    w.at(base + 12 * S);
-    w.accept(&fay, &first).await;
-    w.at(base + 5 * MIN);
-    w.resolve(&fay, &first).await;
-    w.presence(&fay, "offline").await;
-    w.at(base + 3 * DAY);
-    let (second, _) = w.message("sms-twilio", "sms", number).await;
-    (first, second)
-}
 
 // ---------------------------------------------------------------- scenarios
 
@@ -974,6 +429,177 @@ async fn rebuild_gives_the_live_numbers(store: Store) {
     assert_eq!(only_row(&a)["avg_concurrency"], 2.0);
 }
 
+/// The hourly rollups and the facts give the same task, journey and survey figures:
+/// every grouping and filter, hour and day and week buckets, first contact resolution
+/// pending and settled, before and after a rebuild; the queries the rollups do not
+/// serve (half-hour edges, other thresholds, per agent, filters) read the facts.
+async fn rollup_gives_the_raw_numbers(store: Store) {
+    let w = World::start(store, DAY).await;
+    let (_, first_call) = chat_then_call(&w, 0, 1).await;
+    abandons(&w, 1, 2).await;
+    let (_, _, moved) = transfer(&w, 2, 3).await;
+    two_chats(&w, 3, 4).await;
+    text_back(&w, 4, 5).await;
+    // Surveys on two of them: an answered CSAT and NPS, a CES sent and left.
+    for (conversation, survey, phase, score) in [
+        (&moved, "csat", "answered", 4),
+        (&moved, "nps", "answered", 6),
+        (&first_call, "ces", "sent", 0),
+    ] {
+        w.app
+            .store
+            .append_event(NewEvent::internal(
+                conversation,
+                EventKind::Survey,
+                "survey",
+                None,
+                json!({"survey": survey, "phase": phase, "score": score}),
+                T0 + 7 * DAY,
+            ))
+            .await
+            .expect("survey");
+    }
+    // A call ten seconds before midnight UTC, still waiting.
+    w.at(8 * DAY + 15 * 60 * MIN - 10 * S);
+    w.call(phone("+15559990001")).await;
+    let queues = w
+        .app
+        .store
+        .drill(
+            &task_query(vec![(T0 - DAY, T0 + 10 * DAY)]),
+            "arrived",
+            None,
+            100,
+        )
+        .await
+        .expect("drill");
+    let mut queue_ids: Vec<String> = queues.iter().filter_map(|r| r.queue.clone()).collect();
+    queue_ids.sort();
+    queue_ids.dedup();
+    assert!(!queue_ids.is_empty());
+    assert!(
+        queues
+            .iter()
+            .any(|r| r.conversation_id.as_deref() == Some(moved.as_str()))
+    );
+
+    let midnight = T0 - 9 * 60 * MIN;
+    let days: Vec<(i64, i64)> = (0..10)
+        .map(|d| (midnight + d * DAY, midnight + (d + 1) * DAY))
+        .collect();
+    let hours: Vec<(i64, i64)> = (0..48)
+        .map(|h| (T0 + h * 60 * MIN, T0 + (h + 1) * 60 * MIN))
+        .collect();
+    let weeks = vec![
+        (midnight, midnight + 7 * DAY),
+        (midnight + 7 * DAY, midnight + 14 * DAY),
+    ];
+    // Tasks, journeys and surveys; the number of tasks seen.
+    let check = |label: String, q: FactQuery| {
+        let store = w.app.store.clone();
+        async move {
+            let rolled = store.task_figures(&q).await.expect("rollup");
+            let raw = store.task_figures_from_facts(&q).await.expect("raw");
+            assert_eq!(rolled, raw, "tasks {label}");
+            let journeys = store.journey_figures(&q).await.expect("rollup");
+            let raw = store.journey_figures_from_facts(&q).await.expect("raw");
+            assert_eq!(journeys, raw, "journeys {label}");
+            let surveys = store.experience_figures(&q).await.expect("rollup");
+            let raw = store.experience_figures_from_facts(&q).await.expect("raw");
+            assert_eq!(surveys, raw, "experience {label}");
+            rolled.iter().map(|c| c.figures.arrived).sum::<i64>()
+        }
+    };
+    for round in ["live", "rebuilt"] {
+        let mut seen = 0;
+        for (name, buckets) in [("days", &days), ("hours", &hours), ("weeks", &weeks)] {
+            for by in [
+                None,
+                Some(Dimension::Channel),
+                Some(Dimension::Queue),
+                Some(Dimension::Agent),
+            ] {
+                let mut q = task_query(buckets.clone());
+                q.by = by;
+                seen += check(format!("{round} {name} by {by:?}"), q).await;
+            }
+            let mut q = task_query(buckets.clone());
+            q.channel = Some("voice".into());
+            check(format!("{round} {name} voice"), q).await;
+            for queue in &queue_ids {
+                let mut q = task_query(buckets.clone());
+                q.queue = Some(queue.clone());
+                q.by = Some(Dimension::Channel);
+                check(format!("{round} {name} {queue}"), q).await;
+            }
+        }
+        // 12 tasks in the days and weeks, 6 in the first 48 hours; four groupings each.
+        assert_eq!(seen, 4 * (12 + 12 + 6), "{round}: every task is counted");
+        // Edges on the half hour, other thresholds: the task facts answer.
+        let mut q = task_query(
+            days.iter()
+                .map(|(a, b)| (a + 30 * MIN, b + 30 * MIN))
+                .collect(),
+        );
+        q.by = Some(Dimension::Channel);
+        check(format!("{round} half-hour days"), q).await;
+        let mut q = task_query(days.clone());
+        q.thresholds.short_abandon_ms = 3_000;
+        q.thresholds.service_level_ms = 60_000;
+        q.thresholds.fcr_window_ms = 2 * DAY;
+        check(format!("{round} other thresholds"), q).await;
+        // First contact resolution pending, then settled, as now moves.
+        for now in [T0 + DAY, T0 + 5 * DAY, T0 + 9 * DAY, T0 + 30 * DAY] {
+            let mut q = task_query(days.clone());
+            q.thresholds.now_ms = now;
+            q.by = Some(Dimension::Channel);
+            check(format!("{round} now {now}"), q).await;
+        }
+        let fcr = w
+            .app
+            .store
+            .journey_figures(&task_query(days.clone()))
+            .await
+            .expect("journeys");
+        let sum = |f: fn(&JourneyFigures) -> i64| fcr.iter().map(|c| f(&c.figures)).sum::<i64>();
+        assert!(
+            sum(|f| f.fcr_yes) > 0 && sum(|f| f.fcr_pending) > 0,
+            "{fcr:?}"
+        );
+        let surveys = w
+            .app
+            .store
+            .experience_figures(&task_query(days.clone()))
+            .await
+            .expect("surveys");
+        assert_eq!(
+            surveys
+                .iter()
+                .map(|c| c.figures.csat_responses)
+                .sum::<i64>(),
+            1
+        );
+        assert_eq!(surveys.iter().map(|c| c.figures.ces_sent).sum::<i64>(), 1);
+        w.app.store.rebuild_reports().await.expect("rebuild");
+    }
+}
+
+fn task_query(buckets: Vec<(i64, i64)>) -> FactQuery {
+    FactQuery {
+        buckets,
+        by: None,
+        channel: None,
+        queue: None,
+        agent: None,
+        thresholds: Thresholds {
+            short_abandon_ms: 5_000,
+            service_level_ms: 20_000,
+            fcr_window_ms: 7 * DAY,
+            now_ms: T0 + 9 * DAY,
+        },
+    }
+}
+
 /// Every report, grouped every way, the drill-downs and the export.
 async fn snapshot(w: &World) -> Vec<Value> {
     let (from, to) = ("2025-12-01", "2025-12-10");
@@ -1012,4 +638,5 @@ both_backends!(
     transfer_with_context,
     two_chats_at_once,
     rebuild_gives_the_live_numbers,
+    rollup_gives_the_raw_numbers,
 );

@@ -641,6 +641,52 @@ async fn compare(
     })
 }
 
+/// Webhooks through the real server (signature check, the connector in the sandbox,
+/// the store's ingest transaction) with the report facts kept and without them
+/// (`skip_report_facts_for_benchmark`), alternating rounds on one server; for
+/// `switchboard-bench reports`. Messages per second with and without, and the failures.
+pub(crate) async fn facts_cost(
+    db_url: &str,
+    data_dir: &Path,
+    plugin_dir: &Path,
+    messages: usize,
+    concurrency: usize,
+    rounds: usize,
+) -> anyhow::Result<(f64, f64, Vec<String>)> {
+    let (store, sb) = start_switchboard(db_url, data_dir, plugin_dir).await?;
+    let url = sb.hook_url();
+    let mut source = WebhookSource::new(200);
+    let warm = drive(
+        &url,
+        source.take(&url, (messages / 5).max(concurrency)),
+        concurrency,
+    )
+    .await?;
+    let mut problems = warm.failures;
+    let (mut with, mut without) = (Side::default(), Side::default());
+    for round in 0..rounds {
+        let order = if round % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        };
+        for skip in order {
+            switchboard_store::skip_report_facts_for_benchmark(skip);
+            let run = drive(&url, source.take(&url, messages), concurrency).await?;
+            problems.extend(run.failures.iter().cloned());
+            if skip {
+                without.add(run);
+            } else {
+                with.add(run);
+            }
+        }
+    }
+    switchboard_store::skip_report_facts_for_benchmark(false);
+    sb.stop().await?;
+    store.close().await;
+    Ok((with.per_sec(), without.per_sec(), problems))
+}
+
 /// How long a SQLite connection waits for the write lock; the store's value.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 30_000;
 /// Connections in the store's SQLite pool.

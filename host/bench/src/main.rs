@@ -12,6 +12,7 @@
 //! cargo run --release -p switchboard-bench -- voice    # call setup rate (sipp), relay CPU per packet
 //! cargo run --release -p switchboard-bench -- login    # /healthz during a login storm
 //! cargo run --release -p switchboard-bench -- email    # e-mail parse cost, mailbox to timeline, memory
+//! cargo run --release -p switchboard-bench -- reports  # reports over a generated history, export, ingest cost
 //! ```
 //!
 //! Log lines go to standard error and only at `warn` and above by default
@@ -25,6 +26,7 @@ mod ingest;
 mod login;
 mod machine;
 mod plugin_call;
+mod reports;
 mod routing;
 mod sample;
 mod twilio;
@@ -60,6 +62,8 @@ enum Command {
     Login(login::LoginBenchArgs),
     /// E-mail: parse cost sandbox vs native, mailbox-to-timeline vs the mail server, memory of a large message.
     Email(email::EmailArgs),
+    /// Reports at scale: a generated history, each report over 30 days, the export's memory, ingest with facts vs without.
+    Reports(reports::ReportsArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -82,6 +86,7 @@ fn main() -> anyhow::Result<()> {
             Some(Command::Voice(args)) => voice::run(args).await,
             Some(Command::Login(args)) => login::run(args).await,
             Some(Command::Email(args)) => email::run(args).await,
+            Some(Command::Reports(args)) => reports::run(args).await,
             None => ingest::run(cli.ingest).await,
         }
     })

@@ -37,6 +37,7 @@ pub mod handoff;
 pub mod identity;
 pub mod outbox;
 pub mod reports;
+pub mod survey;
 pub mod timeline;
 
 pub use agent::{Role, Skill, SkillError, parse_skills};
@@ -48,6 +49,7 @@ pub use conversation::{
 pub use handoff::{HandoffContext, Sentiment};
 pub use identity::{Identity, IdentityError, normalize_identity, parse_identity_query};
 pub use outbox::{DEFAULT_MAX_ATTEMPTS, OutboxStatus, RetryDecision, RetryPolicy, retry_delay};
+pub use survey::{SurveyKind, TypedAnswer, parse_answer};
 pub use timeline::{Attachment, DeliveryStatus, Direction, EventKind, channel_switch_body};
 
 /// Error returned when a string is not one of an enum's known spellings.

@@ -83,6 +83,7 @@ mod plugins;
 mod reports;
 mod routing;
 mod store;
+mod surveys;
 mod threads;
 mod voice;
 mod writer;
@@ -101,7 +102,7 @@ pub use ingest::{
 pub use outbox::{NewReply, OutboxRow};
 pub use plugins::{ConfigEntry, PluginInstall, PluginRecord};
 pub use reports::export::ConversationExportRow;
-pub use reports::facts::RoutingLogEntry;
+pub use reports::facts::{RoutingLogEntry, skip_report_facts_for_benchmark};
 pub use reports::figures::{
     AgentTime, Cell, DrillRow, ExperienceFigures, JourneyFigures, LegFigures, TaskFigures,
 };
@@ -111,6 +112,7 @@ pub use routing::{
     AgentRoutingRow, QueueRow, ReservationRow, RoutingChanges, RoutingSnapshot, TaskRow,
 };
 pub use store::Store;
+pub use surveys::{SurveyAnswer, SurveyRow, SurveySetting};
 pub use threads::THREAD_CONVERSATION_KEY;
 pub use timeline::{TimelineEvent, is_automatic};
 pub use voice::{CallRecord, CallSave, SipAccount, TrunkRow};

@@ -78,6 +78,18 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/common/0009_reports.sql"),
         postgres: include_str!("../migrations/common/0009_reports.sql"),
     },
+    Migration {
+        version: 10,
+        name: "surveys",
+        sqlite: include_str!("../migrations/common/0010_surveys.sql"),
+        postgres: include_str!("../migrations/common/0010_surveys.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "report_rollups",
+        sqlite: include_str!("../migrations/common/0011_report_rollups.sql"),
+        postgres: include_str!("../migrations/common/0011_report_rollups.sql"),
+    },
 ];
 
 /// Brings the schema up to date. Returns the versions it applied.

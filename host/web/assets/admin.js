@@ -165,13 +165,87 @@ async function queuesPage(body) {
       h('td', { class: 'num' }, `${st.completed_within_sla ?? 0}/${st.completed ?? 0}`),
       h('td', { class: 'num' }, String(st.abandoned ?? 0)));
   });
+  const surveys = await surveysCard(queues.map((entry) => (entry.queue ?? entry).id), () => queuesPage(body));
   replace(body, h('div', { class: 'cards' },
     h('section', { class: 'card card-wide', 'aria-label': 'Queues' }, h('h2', null, 'Queues'),
       h('div', { class: 'table-wrap' }, h('table', null,
         h('thead', null, h('tr', null, ['Queue', 'Channels', 'Skills', 'SLA', 'Priority', 'Waiting', 'Longest', 'Assigned', 'In SLA', 'Abandoned']
           .map((t, i) => h('th', { scope: 'col', class: i >= 3 ? 'num' : null }, t)))),
         h('tbody', null, rows.length ? rows : h('tr', null, h('td', { colspan: '10', class: 'empty' }, 'No queues yet.')))))),
-    form));
+    form,
+    surveys));
+}
+
+const SURVEY_KINDS = [['csat', 'CSAT (1–5)'], ['ces', 'CES (1–7)'], ['nps', 'NPS (0–10)']];
+
+/** What each queue asks after a resolve (PUT /queues/{id}/survey), and the form to change it. */
+async function surveysCard(queueIds, reload) {
+  const { queues: settings } = await get('/surveys/settings');
+  const byQueue = new Map(settings.map((s) => [s.queue_id, s]));
+  const ids = [...new Set([...queueIds, ...settings.map((s) => s.queue_id)])].sort();
+  const queue = ids.length
+    ? select({ 'data-testid': 'survey-queue' }, ids.map((id) => [id, id]), ids[0])
+    : h('input', { type: 'text', required: true, pattern: '[A-Za-z0-9._-]{1,64}', placeholder: 'chat', 'data-testid': 'survey-queue' });
+  const boxes = SURVEY_KINDS.map(([kind, label]) => {
+    const box = h('input', { type: 'checkbox', value: kind, 'data-testid': `survey-kind-${kind}` });
+    return [box, h('label', { class: 'check' }, box, ` ${label}`)];
+  });
+  const reminder = h('input', { type: 'number', min: '1', max: '10080', placeholder: 'none', 'data-testid': 'survey-reminder' });
+  const expire = h('input', { type: 'number', min: '1', max: '720', value: '72', 'data-testid': 'survey-expire' });
+  const template = h('input', { type: 'text', placeholder: 'csat_survey', 'data-testid': 'survey-template' });
+  const language = h('input', { type: 'text', placeholder: 'en_US', 'data-testid': 'survey-language' });
+  const fill = () => {
+    const s = byQueue.get(queue.value);
+    for (const [box] of boxes) box.checked = Boolean(s?.surveys.includes(box.value));
+    reminder.value = s?.reminder_secs ? String(Math.round(s.reminder_secs / 60)) : '';
+    expire.value = String(Math.round((s?.expire_secs ?? 259200) / 3600));
+    template.value = s?.template?.name ?? '';
+    language.value = s?.template?.language ?? '';
+  };
+  queue.addEventListener('change', fill);
+  fill();
+  const form = h('form', {
+    class: 'card',
+    'aria-label': 'Surveys after a resolve',
+    on: {
+      submit: async (ev) => {
+        ev.preventDefault();
+        const id = queue.value.trim();
+        try {
+          await put(`/queues/${seg(id)}/survey`, {
+            surveys: boxes.filter(([box]) => box.checked).map(([box]) => box.value),
+            reminder_secs: reminder.value ? Number(reminder.value) * 60 : null,
+            expire_secs: Number(expire.value) * 3600,
+            template: template.value.trim() ? { name: template.value.trim(), language: language.value.trim() } : null,
+          });
+          toast(`Surveys of ${id} saved.`);
+          reload();
+        } catch (e) { toast(`Surveys not saved: ${e.message}`, 'error'); }
+      },
+    },
+  },
+  h('h2', null, 'Surveys after a resolve'),
+  h('p', { class: 'hint' }, 'Asked on the channel the customer used last. A template is sent where a messaging window has closed; without one the survey is recorded as not sent.'),
+  h('div', { class: 'form-grid' },
+    field('Queue', queue),
+    h('fieldset', { class: 'field check-group' }, h('legend', null, 'Ask'), boxes.map(([, label]) => label)),
+    field('Reminder after (minutes)', reminder, 'empty: no reminder'),
+    field('Open for (hours)', expire),
+    field('Template name', template, 'for a closed window'),
+    field('Template language', language)),
+  h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn btn-primary' }, 'Save surveys')));
+  const rows = settings.filter((s) => s.surveys.length).map((s) => h('tr', { 'data-survey-queue': s.queue_id },
+    h('th', { scope: 'row' }, s.queue_id),
+    h('td', null, s.surveys.map((k) => k.toUpperCase()).join(', ')),
+    h('td', { class: 'num' }, s.reminder_secs ? duration(s.reminder_secs * 1000) : '—'),
+    h('td', { class: 'num' }, duration(s.expire_secs * 1000)),
+    h('td', null, s.template ? `${s.template.name} (${s.template.language})` : '—')));
+  return h('section', { class: 'card card-wide', 'aria-label': 'Surveys' }, h('h2', null, 'Surveys'),
+    h('div', { class: 'table-wrap' }, h('table', null,
+      h('thead', null, h('tr', null, ['Queue', 'Asks', 'Reminder', 'Open for', 'Template']
+        .map((t, i) => h('th', { scope: 'col', class: i === 2 || i === 3 ? 'num' : null }, t)))),
+      h('tbody', null, rows.length ? rows : h('tr', null, h('td', { colspan: '5', class: 'empty' }, 'No queue asks a survey yet.'))))),
+    form);
 }
 
 // ------------------------------------------------------------ agents

@@ -13,6 +13,8 @@
 //! the same result), and anything it asks of another fact is asked by time ("the task
 //! of this conversation live at this instant"), not by "now".
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::AnyConnection;
@@ -20,6 +22,7 @@ use switchboard_core::{Direction, EventKind};
 
 use crate::db::{RowExt, new_id};
 use crate::error::{Result, StoreError};
+use crate::reports::rollup::{journey_delta, task_delta};
 use crate::timeline::{TimelineEvent, insert_event, is_automatic};
 
 /// The longest closed stretch of agent time: stretches are cut at each UTC midnight.
@@ -173,12 +176,34 @@ impl RoutingLogEntry {
     }
 }
 
+/// Set only by the benchmark, to measure what keeping the facts costs the write path.
+static SKIP_FACTS: AtomicBool = AtomicBool::new(false);
+
+/// Benchmark only: while `true`, history is still written (timeline, routing log) but
+/// not applied to the report facts, in this whole process. The reports are then wrong
+/// until `switchboard reports rebuild`. `switchboard-bench reports` measures ingest with
+/// and without the facts this way; nothing else may call it.
+#[doc(hidden)]
+pub fn skip_report_facts_for_benchmark(skip: bool) {
+    SKIP_FACTS.store(skip, Ordering::Relaxed);
+}
+
 /// Appends routing history at `at` and applies it to the facts.
 pub(crate) async fn log_routing(
     conn: &mut AnyConnection,
     at: i64,
     entries: &[RoutingLogEntry],
 ) -> Result<()> {
+    let skip = SKIP_FACTS.load(Ordering::Relaxed);
+    // The step's tasks leave the rollup once before its entries and come back once
+    // after them (the same sum as entry by entry, with fewer writes).
+    let mut tasks: Vec<&str> = Vec::new();
+    for task in entries.iter().filter_map(RoutingLogEntry::task_id) {
+        if !skip && !tasks.contains(&task) {
+            tasks.push(task);
+            task_delta(conn, task, -1).await?;
+        }
+    }
     for entry in entries {
         let id = new_id();
         let detail =
@@ -195,7 +220,12 @@ pub(crate) async fn log_routing(
         .bind(detail)
         .execute(&mut *conn)
         .await?;
-        apply_routing(conn, &id, at, entry).await?;
+        if !skip {
+            apply_routing_to_facts(conn, &id, at, entry).await?;
+        }
+    }
+    for task in tasks {
+        task_delta(conn, task, 1).await?;
     }
     Ok(())
 }
@@ -204,6 +234,9 @@ pub(crate) async fn log_routing(
 /// store goes through here.
 pub(crate) async fn record_event(conn: &mut AnyConnection, event: &TimelineEvent) -> Result<()> {
     insert_event(conn, event).await?;
+    if SKIP_FACTS.load(Ordering::Relaxed) {
+        return Ok(());
+    }
     apply_event(conn, event).await
 }
 
@@ -255,16 +288,32 @@ async fn ensure_conversation(conn: &mut AnyConnection, conversation_id: &str) ->
 }
 
 /// Runs an update of one conversation's fact, creating the fact first if the update
-/// found none.
+/// found none, and moves its contribution in the journey rollup. Every write of a
+/// conversation's fact goes through here, except the customer's next contact (below).
 async fn update_conversation(
     conn: &mut AnyConnection,
     conversation_id: &str,
     sql: &'static str,
     binds: &[Bind<'_>],
 ) -> Result<()> {
+    journey_delta(conn, conversation_id, -1).await?;
     if exec(conn, sql, binds).await? == 0 {
         ensure_conversation(conn, conversation_id).await?;
         exec(conn, sql, binds).await?;
+    }
+    journey_delta(conn, conversation_id, 1).await
+}
+
+/// An update of columns the journey rollup does not count (who held it, the
+/// disposition, inbound messages): no rollup change, unless the fact has to be created.
+async fn update_conversation_untallied(
+    conn: &mut AnyConnection,
+    conversation_id: &str,
+    sql: &'static str,
+    binds: &[Bind<'_>],
+) -> Result<()> {
+    if exec(conn, sql, binds).await? == 0 {
+        update_conversation(conn, conversation_id, sql, binds).await?;
     }
     Ok(())
 }
@@ -415,8 +464,26 @@ async fn end_hold(conn: &mut AnyConnection, task_id: &str, at: i64) -> Result<()
     Ok(())
 }
 
-/// Applies one routing history record, logged as `log_id` at `at`.
+/// Applies one routing history record, logged as `log_id` at `at`, to the facts and
+/// to the task's rollup row (its contribution before the change out, after it in).
 pub(crate) async fn apply_routing(
+    conn: &mut AnyConnection,
+    log_id: &str,
+    at: i64,
+    entry: &RoutingLogEntry,
+) -> Result<()> {
+    let task = entry.task_id();
+    if let Some(task) = task {
+        task_delta(conn, task, -1).await?;
+    }
+    apply_routing_to_facts(conn, log_id, at, entry).await?;
+    if let Some(task) = task {
+        task_delta(conn, task, 1).await?;
+    }
+    Ok(())
+}
+
+async fn apply_routing_to_facts(
     conn: &mut AnyConnection,
     log_id: &str,
     at: i64,
@@ -526,7 +593,7 @@ pub(crate) async fn apply_routing(
             .await?;
             if let Some(conversation) = &conversation {
                 let pattern = format!("%,{agent_id},%");
-                update_conversation(
+                update_conversation_untallied(
                     conn,
                     conversation,
                     "UPDATE conversation_fact SET agents = CASE WHEN agents LIKE $1 THEN agents \
@@ -708,6 +775,7 @@ pub(crate) async fn apply_event(conn: &mut AnyConnection, event: &TimelineEvent)
         {
             let context = i64::from(event.data.get("context_received") == Some(&Value::Bool(true)));
             if let Some(task) = event.data.get("task_id").and_then(Value::as_str) {
+                task_delta(conn, task, -1).await?;
                 exec(
                     conn,
                     "UPDATE task_fact SET handoffs = handoffs + 1, \
@@ -715,6 +783,7 @@ pub(crate) async fn apply_event(conn: &mut AnyConnection, event: &TimelineEvent)
                     &[Int(context), Text(task)],
                 )
                 .await?;
+                task_delta(conn, task, 1).await?;
             }
             update_conversation(
                 conn,
@@ -727,7 +796,7 @@ pub(crate) async fn apply_event(conn: &mut AnyConnection, event: &TimelineEvent)
         }
         EventKind::Disposition => {
             let code = event.data.get("code").and_then(Value::as_str);
-            update_conversation(
+            update_conversation_untallied(
                 conn,
                 conversation,
                 "UPDATE conversation_fact SET disposition = $1, resolved_by = $2 \
@@ -776,7 +845,7 @@ async fn contact_event(
         )
         .await?;
     } else if inbound {
-        update_conversation(
+        update_conversation_untallied(
             conn,
             conversation,
             "UPDATE conversation_fact SET inbound = inbound + 1 WHERE conversation_id = $1",
@@ -785,13 +854,28 @@ async fn contact_event(
         .await?;
     }
     if inbound {
-        exec(
-            conn,
-            "UPDATE conversation_fact SET next_contact_at = $1 WHERE contact_id = $2 \
-             AND first_resolved_at IS NOT NULL AND first_resolved_at < $1 AND next_contact_at IS NULL",
-            &[Int(at), Text(&event.contact_id)],
+        // The customer's resolved conversations whose next contact this is (a few at
+        // most), each moved in the journey rollup.
+        let settled: Vec<String> = sqlx::query(
+            "SELECT conversation_id FROM conversation_fact WHERE contact_id = $1 \
+             AND first_resolved_at IS NOT NULL AND first_resolved_at < $2 AND next_contact_at IS NULL",
         )
-        .await?;
+        .bind(event.contact_id.clone())
+        .bind(at)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| r.text("conversation_id"))
+        .collect::<Result<_>>()?;
+        for id in &settled {
+            update_conversation(
+                conn,
+                id,
+                "UPDATE conversation_fact SET next_contact_at = $1 WHERE conversation_id = $2",
+                &[Int(at), Text(id)],
+            )
+            .await?;
+        }
         let first = sqlx::query("SELECT inbound FROM conversation_fact WHERE conversation_id = $1")
             .bind(conversation.to_owned())
             .fetch_optional(&mut *conn)
@@ -822,15 +906,26 @@ async fn contact_event(
         && event.kind == EventKind::Message
         && event.author_agent_id.is_some()
     {
-        exec(
-            conn,
-            "UPDATE task_fact SET first_response_at = $1 WHERE task_id = ( \
-                SELECT task_id FROM task_fact WHERE conversation_id = $2 AND arrived_at <= $1 \
-                AND (ended_at IS NULL OR ended_at >= $1) AND first_response_at IS NULL \
-                ORDER BY arrived_at DESC, task_id DESC LIMIT 1)",
-            &[Int(at), Text(conversation)],
+        let task = sqlx::query(
+            "SELECT task_id FROM task_fact WHERE conversation_id = $1 AND arrived_at <= $2 \
+             AND (ended_at IS NULL OR ended_at >= $2) AND first_response_at IS NULL \
+             ORDER BY arrived_at DESC, task_id DESC LIMIT 1",
         )
+        .bind(conversation.to_owned())
+        .bind(at)
+        .fetch_optional(&mut *conn)
         .await?;
+        if let Some(task) = task {
+            let task = task.text("task_id")?;
+            task_delta(conn, &task, -1).await?;
+            exec(
+                conn,
+                "UPDATE task_fact SET first_response_at = $1 WHERE task_id = $2",
+                &[Int(at), Text(&task)],
+            )
+            .await?;
+            task_delta(conn, &task, 1).await?;
+        }
     }
     Ok(())
 }
@@ -860,8 +955,9 @@ async fn arrival(
     Ok(())
 }
 
-/// A survey event (`data`: `survey` = `csat`, `ces` or `nps`; `phase` = `sent` or
-/// `answered`; `score`): sent and answered times and the latest score.
+/// A survey event (`data`: `survey` = `csat`, `ces` or `nps`; `phase` = `sent`,
+/// `answered` or `not_sent`; `score`): sent and answered times and the latest score.
+/// A survey that was not sent (no consent, a closed window) counts nowhere.
 async fn survey_event(
     conn: &mut AnyConnection,
     conversation: &str,
@@ -869,6 +965,9 @@ async fn survey_event(
 ) -> Result<()> {
     let at = event.occurred_at;
     let phase = event.data.get("phase").and_then(Value::as_str);
+    if phase == Some("not_sent") {
+        return Ok(());
+    }
     let score = event.data.get("score").and_then(Value::as_i64);
     let survey = event.data.get("survey").and_then(Value::as_str);
     let sent = match survey {
@@ -905,8 +1004,9 @@ async fn survey_event(
         }
         _ => return Ok(()),
     };
-    exec(
+    update_conversation(
         conn,
+        conversation,
         answered,
         &[
             Int(score.unwrap_or(0)),

@@ -13,6 +13,7 @@ use crate::Store;
 use crate::db::RowExt;
 use crate::error::{Result, StoreError};
 use crate::reports::facts::SEGMENT_MAX_MS;
+use crate::reports::rollup;
 use crate::reports::sql::{
     Dimension, FactQuery, Family, Sql, bucket_end, bucket_index, check_buckets, count, filters,
     max_if, predicate, sum_if,
@@ -288,8 +289,23 @@ async fn p90(
 }
 
 impl Store {
-    /// Task figures per bucket (of arrival) and group.
+    /// Task figures per bucket (of arrival) and group: from the hourly rollup when the
+    /// query allows (`reports::rollup`), else from the task facts; the same numbers.
     pub async fn task_figures(&self, q: &FactQuery) -> Result<Vec<Cell<TaskFigures>>> {
+        self.task_figures_via(q, rollup::covers(q)).await
+    }
+
+    /// Task figures read from the task facts alone, never the rollup: what the rollup
+    /// must agree with (tests and the benchmark compare them).
+    pub async fn task_figures_from_facts(&self, q: &FactQuery) -> Result<Vec<Cell<TaskFigures>>> {
+        self.task_figures_via(q, false).await
+    }
+
+    async fn task_figures_via(
+        &self,
+        q: &FactQuery,
+        rollup: bool,
+    ) -> Result<Vec<Cell<TaskFigures>>> {
         let th = &q.thresholds;
         let queue = "t.answered_at - t.arrived_at";
         let columns = vec![
@@ -325,7 +341,11 @@ impl Store {
             "CAST(SUM(t.handoffs_context) AS BIGINT) AS handoffs_context".into(),
             "CAST(SUM(t.missed_offers) AS BIGINT) AS missed_offers".into(),
         ];
-        let sql = grouped(q, Family::Tasks, &columns, None)?;
+        let sql = if rollup {
+            rollup::task_figures_sql(q)?
+        } else {
+            grouped(q, Family::Tasks, &columns, None)?
+        };
         // Three passes over the range, on three connections at once.
         let (rows, queue_p90, response_p90) = tokio::try_join!(
             async { Ok(sql.query().fetch_all(self.pool()).await?) },
@@ -505,8 +525,27 @@ impl Store {
         Ok(into_cells(cells))
     }
 
-    /// Journey figures per bucket (of opening; arrivals by their own instant) and group.
+    /// Journey figures per bucket (of opening; arrivals by their own instant) and group:
+    /// the journey counts from the hourly rollup when the query allows
+    /// (`reports::rollup`), else from the facts; the same numbers.
     pub async fn journey_figures(&self, q: &FactQuery) -> Result<Vec<Cell<JourneyFigures>>> {
+        self.journey_figures_via(q, rollup::covers_journeys(q))
+            .await
+    }
+
+    /// Journey figures from the facts alone, never the rollup (what it must agree with).
+    pub async fn journey_figures_from_facts(
+        &self,
+        q: &FactQuery,
+    ) -> Result<Vec<Cell<JourneyFigures>>> {
+        self.journey_figures_via(q, false).await
+    }
+
+    async fn journey_figures_via(
+        &self,
+        q: &FactQuery,
+        rollup: bool,
+    ) -> Result<Vec<Cell<JourneyFigures>>> {
         let th = &q.thresholds;
         let resolution = "c.resolved_at - c.opened_at";
         let columns = vec![
@@ -522,27 +561,55 @@ impl Store {
             "CAST(SUM(c.handoffs) AS BIGINT) AS handoffs".into(),
             "CAST(SUM(c.handoffs_context) AS BIGINT) AS handoffs_context".into(),
         ];
-        let sql = grouped(q, Family::Journeys, &columns, None)?;
+        let sql = if rollup {
+            rollup::journey_figures_sql(q, false)?
+        } else {
+            grouped(q, Family::Journeys, &columns, None)?
+        };
         let arrival_columns = vec![
             "CAST(COUNT(*) AS BIGINT) AS arrivals".to_string(),
             count("repeat_contacts", th, "repeat_contacts"),
         ];
         let arrival_sql = grouped(q, Family::Arrivals, &arrival_columns, None)?;
-        let (rows, resolution_p90, arrivals) = tokio::try_join!(
+        let pending_sql = if rollup {
+            Some(rollup::pending_sql(q)?)
+        } else {
+            None
+        };
+        let (rows, resolution_p90, arrivals, pending) = tokio::try_join!(
             async { Ok(sql.query().fetch_all(self.pool()).await?) },
             p90(self, q, "resolved", resolution),
             async { Ok(arrival_sql.query().fetch_all(self.pool()).await?) },
+            async {
+                match &pending_sql {
+                    Some(sql) => Ok(sql.query().fetch_all(self.pool()).await?),
+                    None => Ok(Vec::new()),
+                }
+            },
         )?;
+        // The rollup counts first contact resolutions not settled `no`; those still in
+        // their window at now are pending, the rest `yes`.
+        let mut pending_by_cell = BTreeMap::new();
+        for r in &pending {
+            pending_by_cell.insert(cell_key(r)?, r.int("n")?);
+        }
         let mut cells: Cells<JourneyFigures> = BTreeMap::new();
         for r in rows {
+            let key = cell_key(&r)?;
+            let (fcr_yes, fcr_pending) = if rollup {
+                let pending = pending_by_cell.get(&key).copied().unwrap_or(0);
+                (r.int("fcr_unsettled")? - pending, pending)
+            } else {
+                (r.int("fcr_yes")?, r.int("fcr_pending")?)
+            };
             cells.insert(
-                cell_key(&r)?,
+                key,
                 JourneyFigures {
                     journeys: r.int("journeys")?,
                     resolved: r.int("resolved")?,
-                    fcr_yes: r.int("fcr_yes")?,
+                    fcr_yes,
                     fcr_no: r.int("fcr_no")?,
-                    fcr_pending: r.int("fcr_pending")?,
+                    fcr_pending,
                     multi_channel: r.int("multi_channel")?,
                     switches: r.int("switches")?,
                     reopened: r.int("reopened")?,
@@ -566,8 +633,26 @@ impl Store {
         Ok(into_cells(cells))
     }
 
-    /// Survey figures per bucket (of opening) and group.
+    /// Survey figures per bucket (of opening) and group: from the hourly rollup when the
+    /// query allows (`reports::rollup`), else from the facts; the same numbers.
     pub async fn experience_figures(&self, q: &FactQuery) -> Result<Vec<Cell<ExperienceFigures>>> {
+        self.experience_figures_via(q, rollup::covers_journeys(q))
+            .await
+    }
+
+    /// Survey figures from the facts alone, never the rollup (what it must agree with).
+    pub async fn experience_figures_from_facts(
+        &self,
+        q: &FactQuery,
+    ) -> Result<Vec<Cell<ExperienceFigures>>> {
+        self.experience_figures_via(q, false).await
+    }
+
+    async fn experience_figures_via(
+        &self,
+        q: &FactQuery,
+        rollup: bool,
+    ) -> Result<Vec<Cell<ExperienceFigures>>> {
         let th = &q.thresholds;
         let names = [
             "csat_sent",
@@ -584,14 +669,18 @@ impl Store {
         let mut columns: Vec<String> = names.iter().map(|n| count(n, th, n)).collect();
         columns.push("CAST(SUM(COALESCE(c.csat, 0)) AS BIGINT) AS csat_sum".into());
         columns.push("CAST(SUM(COALESCE(c.ces, 0)) AS BIGINT) AS ces_sum".into());
-        let sql = grouped(
-            q,
-            Family::Journeys,
-            &columns,
-            Some(
-                "(c.csat_sent_at IS NOT NULL OR c.ces_sent_at IS NOT NULL OR c.nps_sent_at IS NOT NULL)",
-            ),
-        )?;
+        let sql = if rollup {
+            rollup::journey_figures_sql(q, true)?
+        } else {
+            grouped(
+                q,
+                Family::Journeys,
+                &columns,
+                Some(
+                    "(c.csat_sent_at IS NOT NULL OR c.ces_sent_at IS NOT NULL OR c.nps_sent_at IS NOT NULL)",
+                ),
+            )?
+        };
         let mut cells: Cells<ExperienceFigures> = BTreeMap::new();
         for r in sql.query().fetch_all(self.pool()).await? {
             cells.insert(

@@ -8,6 +8,8 @@
 //!   metric, shared by the figures, the drill-down and the export;
 //! - `figures`: per bucket and group sums, counts, maxima and nearest-rank percentiles;
 //! - `export`: the one-row-per-conversation export, streamed;
+//! - `rollup`: task figures per UTC hour, channel and queue, kept with the facts and
+//!   read instead of them when a report allows;
 //! - `rebuild`: every fact again from history.
 //!
 //! # Why instants and not local days
@@ -28,4 +30,5 @@ pub(crate) mod export;
 pub(crate) mod facts;
 pub(crate) mod figures;
 pub(crate) mod rebuild;
+pub(crate) mod rollup;
 pub(crate) mod sql;

@@ -24,6 +24,8 @@ const FACT_TABLES: &[&str] = &[
     "agent_segment",
     "conversation_fact",
     "journey_arrival",
+    "task_rollup",
+    "journey_rollup",
 ];
 
 /// What a rebuild went through.

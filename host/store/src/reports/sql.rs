@@ -284,6 +284,9 @@ pub(crate) fn predicate(metric: &str, th: &Thresholds) -> Option<(Family, String
         "resolved" => (Family::Journeys, "c.resolved_at IS NOT NULL".into()),
         "unresolved" => (Family::Journeys, "c.resolved_at IS NULL".into()),
         "fcr_no" => (Family::Journeys, no),
+        // Resolved and not settled `no`: `yes` or `pending` depending on now. Not a
+        // drill-down metric; the rollup counts it.
+        "fcr_unsettled" => (Family::Journeys, unsettled.clone()),
         "fcr_yes" => (
             Family::Journeys,
             format!("{unsettled} AND {now} > c.first_resolved_at + {window}"),

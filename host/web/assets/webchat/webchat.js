@@ -154,6 +154,8 @@ const state = {
   typingTimer: null,
   lastTypingSent: 0,
   inChat: false,
+  surveyKey: '', // the rating card shown (its question ids)
+  surveyEl: null,
 };
 
 const els = {};
@@ -340,6 +342,96 @@ function mergeTranscript(messages) {
 async function loadTranscript() {
   const data = await request('GET', '/webchat/v1/transcript');
   mergeTranscript((data && data.messages) || []);
+  loadSurvey().catch(() => {});
+}
+
+// ---------------------------------------------------------------------------
+// The rating card: after an agent resolves the chat, the host may ask how it went
+// (CSAT, CES…). It stays at the end of the log until answered, across reloads.
+
+async function loadSurvey() {
+  const data = await request('GET', '/webchat/v1/survey');
+  showSurvey(data);
+}
+
+function showSurvey(survey) {
+  const questions = (survey && survey.questions) || [];
+  const key = questions.map((q) => q.id).join(',');
+  if (key === state.surveyKey) return; // the same card: keep what the visitor picked
+  state.surveyKey = key;
+  if (state.surveyEl) state.surveyEl.remove();
+  state.surveyEl = null;
+  if (!questions.length) return;
+  const error = h('p', { class: 'wc-error', role: 'alert', 'data-testid': 'survey-error', hidden: true });
+  const fields = questions.map((q) => {
+    const points = [];
+    for (let n = q.low; n <= q.high; n += 1) {
+      const end = n === q.low ? q.low_label : n === q.high ? q.high_label : '';
+      points.push(
+        h(
+          'label',
+          { class: 'wc-point' },
+          h('input', { type: 'radio', name: `survey-${q.kind}`, value: String(n), 'aria-label': end ? `${n}, ${end}` : String(n) }),
+          h('span', { 'aria-hidden': 'true' }, String(n))
+        )
+      );
+    }
+    return h(
+      'fieldset',
+      { class: 'wc-question', 'data-kind': q.kind, 'data-testid': `survey-${q.kind}` },
+      h('legend', {}, q.prompt),
+      h('div', { class: 'wc-scale' }, points),
+      h('p', { class: 'wc-ends', 'aria-hidden': 'true' }, h('span', {}, q.low_label), h('span', {}, q.high_label))
+    );
+  });
+  const comment = h('textarea', { id: 'survey-comment', rows: 2, maxlength: 4000, 'data-testid': 'survey-comment' });
+  const send = h('button', { type: 'submit', class: 'wc-button wc-primary', 'data-testid': 'survey-send' }, 'Send feedback');
+  const form = h(
+    'form',
+    { class: 'wc-survey', 'data-testid': 'survey-card', 'aria-label': 'How did we do?', novalidate: true },
+    h('p', { class: 'wc-survey-title' }, 'How did we do?'),
+    fields,
+    h('label', { for: 'survey-comment', class: 'wc-survey-label' }, 'Anything you want to add? (optional)'),
+    comment,
+    error,
+    send
+  );
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    submitSurvey(form, questions, comment, error, send);
+  });
+  state.surveyEl = form;
+  els.log.append(form);
+  scrollToBottom();
+}
+
+async function submitSurvey(form, questions, comment, error, send) {
+  const answers = {};
+  for (const q of questions) {
+    const picked = form.querySelector(`input[name="survey-${q.kind}"]:checked`);
+    if (picked) answers[q.kind] = Number(picked.value);
+  }
+  if (!Object.keys(answers).length) {
+    error.textContent = 'Choose a score first.';
+    error.hidden = false;
+    return;
+  }
+  error.hidden = true;
+  send.disabled = true;
+  try {
+    const body = { answers };
+    if (comment.value.trim()) body.comment = comment.value.trim();
+    await request('POST', '/webchat/v1/survey', body);
+    const thanks = h('p', { class: 'wc-survey-thanks', role: 'status', 'data-testid': 'survey-thanks' }, 'Thank you for your feedback!');
+    form.replaceWith(thanks);
+    state.surveyEl = thanks;
+  } catch (err) {
+    error.textContent = err instanceof HttpError && err.body && err.body.error
+      ? err.body.error.message
+      : "We couldn't send that. Please try again.";
+    error.hidden = false;
+    send.disabled = false;
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -462,6 +554,8 @@ function connect() {
         hideAgentTyping();
         if (isNew) tellParent('switchboard:unread');
       }
+    } else if (msg.type === 'survey') {
+      showSurvey(msg.survey);
     } else if (msg.type === 'typing') {
       showAgentTyping();
     } else if (msg.type === 'resync') {
