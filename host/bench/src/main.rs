@@ -28,6 +28,7 @@ mod machine;
 mod plugin_call;
 mod reports;
 mod routing;
+mod rss;
 mod sample;
 mod twilio;
 mod voice;

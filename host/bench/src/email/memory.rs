@@ -15,8 +15,6 @@
 //! 2 ms from a thread.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -26,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use super::corpus::{large_attachment, large_message};
 use super::pipeline::{self, Deployment, Files, Install};
+use crate::rss;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -303,76 +302,21 @@ async fn phase<F>(work: F) -> anyhow::Result<Phase>
 where
     F: std::future::Future<Output = anyhow::Result<String>>,
 {
-    let exact = reset_peak();
-    let before = status_bytes("VmRSS:").context("reading /proc/self/status")?;
-    let sampler = Sampler::start();
-    let started = Instant::now();
-    let outcome = work.await?;
-    let elapsed = started.elapsed();
-    let sampled = sampler.stop();
-    let peak = match status_bytes("VmHWM:") {
-        Some(hwm) if exact => hwm.max(sampled),
-        _ => sampled,
-    };
-    Ok(Phase {
-        before,
-        peak,
-        sampled,
-        elapsed,
-        outcome,
-        exact,
+    rss::status_bytes("VmRSS:").context("reading /proc/self/status")?;
+    let ((outcome, elapsed), m) = rss::around(async {
+        let started = Instant::now();
+        let outcome = work.await;
+        (outcome, started.elapsed())
     })
-}
-
-/// Resets the kernel's peak-RSS mark (VmHWM) to the current RSS.
-fn reset_peak() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
-/// A `kB` field of /proc/self/status, in bytes.
-fn status_bytes(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    let kb: u64 = line[field.len()..]
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
-}
-
-/// Samples VmRSS every 2 ms on its own thread, keeping the highest.
-struct Sampler {
-    stop: Arc<AtomicBool>,
-    max: Arc<AtomicU64>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Sampler {
-    fn start() -> Sampler {
-        let stop = Arc::new(AtomicBool::new(false));
-        let max = Arc::new(AtomicU64::new(status_bytes("VmRSS:").unwrap_or(0)));
-        let (s, m) = (stop.clone(), max.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                if let Some(rss) = status_bytes("VmRSS:") {
-                    m.fetch_max(rss, Ordering::Relaxed);
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        });
-        Sampler { stop, max, thread }
-    }
-
-    fn stop(self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.thread.join();
-        if let Some(rss) = status_bytes("VmRSS:") {
-            self.max.fetch_max(rss, Ordering::Relaxed);
-        }
-        self.max.load(Ordering::Relaxed)
-    }
+    .await;
+    Ok(Phase {
+        before: m.before,
+        peak: m.peak,
+        sampled: m.sampled,
+        elapsed,
+        outcome: outcome?,
+        exact: m.exact,
+    })
 }
 
 fn mib(bytes: u64) -> f64 {

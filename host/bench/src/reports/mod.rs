@@ -27,8 +27,6 @@ mod copy;
 mod history;
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -43,6 +41,7 @@ use switchboard_store::{
 };
 
 use crate::machine::{load_average, print_header};
+use crate::rss;
 use history::{DAY, START, Scale};
 
 const KEY: [u8; 32] = *b"switchboard-bench-reports-key-01";
@@ -439,75 +438,22 @@ async fn export(
     reports: &Reports,
     request: &ReportRequest,
 ) -> anyhow::Result<(u64, u64, Duration, u64)> {
-    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
-    let before = status_bytes("VmRSS:").unwrap_or(0);
-    let sampler = Sampler::start();
-    let started = Instant::now();
-    let mut lines = reports
-        .conversations_csv(request)
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let (mut rows, mut bytes) = (0u64, 0u64);
-    while let Some(line) = lines.next().await {
-        let line = line.map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        bytes += line.len() as u64;
-        rows += 1;
-    }
-    let took = started.elapsed();
-    let sampled = sampler.stop();
-    let peak = match status_bytes("VmHWM:") {
-        Some(hwm) if reset => hwm.max(sampled),
-        _ => sampled,
-    };
-    Ok((
-        rows.saturating_sub(1),
-        bytes,
-        took,
-        peak.saturating_sub(before),
-    ))
-}
-
-/// A `kB` field of /proc/self/status, in bytes.
-fn status_bytes(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    let kb: u64 = line[field.len()..]
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
-}
-
-/// Samples VmRSS every 2 ms on its own thread, keeping the highest (the peak when the
-/// kernel does not let the mark be reset).
-struct Sampler {
-    stop: Arc<AtomicBool>,
-    max: Arc<AtomicU64>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Sampler {
-    fn start() -> Sampler {
-        let stop = Arc::new(AtomicBool::new(false));
-        let max = Arc::new(AtomicU64::new(status_bytes("VmRSS:").unwrap_or(0)));
-        let (s, m) = (stop.clone(), max.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                if let Some(rss) = status_bytes("VmRSS:") {
-                    m.fetch_max(rss, Ordering::Relaxed);
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        });
-        Sampler { stop, max, thread }
-    }
-
-    fn stop(self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.thread.join();
-        self.max.load(Ordering::Relaxed)
-    }
+    let (counted, m) = rss::around(async {
+        let started = Instant::now();
+        let mut lines = reports
+            .conversations_csv(request)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let (mut rows, mut bytes) = (0u64, 0u64);
+        while let Some(line) = lines.next().await {
+            let line = line.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            bytes += line.len() as u64;
+            rows += 1;
+        }
+        anyhow::Ok((rows, bytes, started.elapsed()))
+    })
+    .await;
+    let (rows, bytes, took) = counted?;
+    Ok((rows.saturating_sub(1), bytes, took, m.growth()))
 }
 
 /// Customer messages through the ingest transaction and the routing steps of their
