@@ -19,12 +19,13 @@
 
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { launch, screenshot, unnamedControls, watch } from '../lib/browser.mjs';
-import { ApiError, api, createAgent, login, REPO, startServer, waitFor } from '../lib/server.mjs';
+import {
+  inboundMail as postmarkMail, installPostmarkEmail, postmarkInbound, startPostmark,
+} from '../lib/postmark.mjs';
+import { ApiError, api, createAgent, login, startServer, waitFor } from '../lib/server.mjs';
 
 const AGENT = { email: 'sue@surveys.test', password: 'sue-password-1', name: 'Sue Agent' };
 const ANN = { email: 'ann@example.com', name: 'Ann Example' };
@@ -39,75 +40,16 @@ let admin;
 let sue;
 let postmark;
 
-/** Postmark's send API, as far as a plain-text send goes: the token, JSON, From/To/body. */
-async function startPostmark(serverToken) {
-  const sent = [];
-  const http = createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      const reply = (status, body) => {
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(body));
-      };
-      if (req.method !== 'POST' || req.url !== '/email') return reply(404, { ErrorCode: 0, Message: 'Not found' });
-      if (req.headers['x-postmark-server-token'] !== serverToken) {
-        return reply(401, { ErrorCode: 10, Message: 'The Server Token you provided was invalid.' });
-      }
-      let mail;
-      try {
-        mail = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      } catch {
-        return reply(422, { ErrorCode: 402, Message: 'Received invalid JSON input.' });
-      }
-      if (!mail.From || !mail.To || !(mail.TextBody || mail.HtmlBody)) {
-        return reply(422, { ErrorCode: 300, Message: 'From, To and a body are required.' });
-      }
-      sent.push(mail);
-      return reply(200, { To: mail.To, SubmittedAt: new Date().toISOString(), MessageID: randomUUID(), ErrorCode: 0, Message: 'OK' });
-    });
-  });
-  await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
-  return {
-    base: `http://127.0.0.1:${http.address().port}`,
-    sent,
-    close: () => new Promise((resolve) => { http.closeAllConnections?.(); http.close(() => resolve()); }),
-  };
+/** Ann writes to the shop: Postmark's inbound webhook for a plain-text mail. */
+async function inbound(subject, text) {
+  const mail = postmarkMail({ from: ANN, shop: SHOP, messageId: `survey-${randomUUID()}@mail.example.com`, subject, text });
+  const res = await postmarkInbound(server.base, mail, { user: HOOK_USER, password: HOOK_PASSWORD });
+  assert.equal(res.status, 200, res.text);
 }
 
-async function inbound(subject, text) {
-  const res = await fetch(`${server.base}/hooks/email/postmark`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      authorization: `Basic ${Buffer.from(`${HOOK_USER}:${HOOK_PASSWORD}`).toString('base64')}`,
-    },
-    body: JSON.stringify({
-      FromName: ANN.name,
-      MessageStream: 'inbound',
-      From: ANN.email,
-      FromFull: { Email: ANN.email, Name: ANN.name, MailboxHash: '' },
-      To: `"Shop Support" <${SHOP}>`,
-      ToFull: [{ Email: SHOP, Name: 'Shop Support', MailboxHash: '' }],
-      Cc: '',
-      CcFull: [],
-      Bcc: '',
-      BccFull: [],
-      OriginalRecipient: SHOP,
-      Subject: subject,
-      MessageID: randomUUID(),
-      ReplyTo: '',
-      MailboxHash: '',
-      Date: new Date().toUTCString().replace('GMT', '+0000'),
-      TextBody: text,
-      HtmlBody: '',
-      StrippedTextReply: '',
-      Tag: '',
-      Headers: [{ Name: 'Message-ID', Value: `<survey-${randomUUID()}@mail.example.com>` }],
-      Attachments: [],
-    }),
-  });
-  assert.equal(res.status, 200, await res.text());
+/** The mails the shop sent through the stand-in. */
+function sentMails() {
+  return postmark.requests.filter((r) => r.status === 200).map((r) => r.json);
 }
 
 before(async () => {
@@ -117,19 +59,10 @@ before(async () => {
   admin = await login(server.base, server.adminEmail, server.adminPassword);
   await createAgent(server.base, admin, AGENT);
   sue = await login(server.base, AGENT.email, AGENT.password);
-  await api(server.base, admin, 'POST', '/api/v1/plugins', {
-    path: path.join(REPO, 'plugins', 'dist', 'email'),
-    id: 'email',
-    config: {
-      address: SHOP,
-      display_name: 'Shop Support',
-      provider: 'postmark',
-      postmark_server_token: POSTMARK_TOKEN,
-      postmark_webhook_user: HOOK_USER,
-      postmark_webhook_password: HOOK_PASSWORD,
-      postmark_api_base: postmark.base,
-    },
-    allow_hosts: [postmark.base],
+  await installPostmarkEmail(server, admin, postmark, {
+    shop: SHOP,
+    token: POSTMARK_TOKEN,
+    hook: { user: HOOK_USER, password: HOOK_PASSWORD },
   });
 });
 
@@ -164,7 +97,7 @@ test('an e-mailed survey link: the public page takes CSAT, CES and a comment, wi
   await api(server.base, sue, 'POST', `/api/v1/conversations/${conversation}/resolve`, { disposition: dispositions[0].code });
 
   // Postmark receives the survey mail, with the link.
-  const mail = await waitFor(() => postmark.sent.find((m) => /\/survey\//.test(m.TextBody ?? '')), {
+  const mail = await waitFor(() => sentMails().find((m) => /\/survey\//.test(m.TextBody ?? '')), {
     timeoutMs: 20_000, what: 'the survey mail at Postmark',
   });
   assert.match(mail.To, /ann@example\.com/);
