@@ -188,7 +188,7 @@ fn parse_report_name(name: &str) -> Option<(ReportKind, bool)> {
 /// `GET /api/v1/reports/{report}`: one of the four reports, as JSON or CSV.
 #[utoipa::path(get, path = "/reports/{report}", tag = "supervision",
     params(
-        ("report" = ReportName, Path, description = "`operations`, `agents`, `journeys` or \
+        ("report" = inline(ReportName), Path, description = "`operations`, `agents`, `journeys` or \
             `experience`; with `.csv` (or `Accept: text/csv`) the same table as CSV, header \
             line first"),
         ReportQuery,
