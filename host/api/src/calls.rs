@@ -186,7 +186,7 @@ pub async fn control(
     let missing = |field: &str| ApiError::bad_request(format!("{action}: `{field}` is required"));
     match action.as_str() {
         "hangup" => {
-            voice.hang_up(&id, "answered").await;
+            voice.agent_hang_up(&id).await;
             Ok(Json(json!({"ended": id})))
         }
         "hold" => Ok(Json(

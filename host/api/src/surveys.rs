@@ -35,6 +35,10 @@ pub struct SurveySettingsBody {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     template: Option<TemplateBody>,
+    /// Offer the questions to callers: when the agent hangs up first, the IVR asks
+    /// them one key each before hanging up (default false: calls end as before).
+    #[serde(default)]
+    voice: bool,
 }
 
 /// A template by name and language.
@@ -49,7 +53,7 @@ pub struct TemplateBody {
 #[utoipa::path(get, path = "/surveys/settings", tag = "routing",
     responses(
         (status = 200, description = "`{queues: [{queue_id, surveys, reminder_secs, \
-            expire_secs, template}]}`, one per queue (and per queue named in settings \
+            expire_secs, template, voice}]}`, one per queue (and per queue named in settings \
             before its first task)", body = Object),
     ))]
 pub async fn all_settings(State(state): State<AppState>, _auth: Auth) -> ApiResult<Json<Value>> {
@@ -61,7 +65,7 @@ pub async fn all_settings(State(state): State<AppState>, _auth: Auth) -> ApiResu
     params(("id" = String, Path, description = "Queue id (its name)")),
     responses(
         (status = 200, description = "`{queue_id, surveys, reminder_secs, expire_secs, \
-            template}`; a queue never set asks nothing", body = Object),
+            template, voice}`; a queue never set asks nothing", body = Object),
         (status = 400, description = "Not a queue name", body = ErrorBody),
     ))]
 pub async fn get_settings(
@@ -97,6 +101,7 @@ pub async fn put_settings(
             name: t.name,
             language: t.language,
         }),
+        voice: body.voice,
     };
     Ok(Json(
         state

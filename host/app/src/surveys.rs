@@ -8,7 +8,9 @@
 //! window the queue's approved template goes instead, or the survey is recorded as
 //! not sent, with why. Nothing is sent to an address that opted out, to a
 //! conversation whose customer is a machine (auto-replies, bounces), or twice for the
-//! same conversation. See REPORTS.md, "Surveys".
+//! same conversation. Calls are not asked after a resolve: where the queue offers it
+//! (`voice`), the voice service's IVR asks the caller when the agent hangs up, keys
+//! on the phone answering ([`Surveys::call_survey`]). See REPORTS.md, "Surveys".
 //!
 //! This module owns when and how to ask; the store owns the rows and the `survey`
 //! timeline events (`switchboard_store::SurveyRow`), which the report facts read.
@@ -39,6 +41,9 @@ use crate::signing::{hmac_hex, same};
 /// How long a question can be answered unless the queue says otherwise: 3 days.
 pub const DEFAULT_EXPIRE_SECS: i64 = 3 * 24 * 3600;
 
+/// How long a call's questions stay open: the caller answers on the line or never.
+const CALL_SURVEY_OPEN_MS: i64 = 10 * 60 * 1000;
+
 /// What an admin sets for a queue (`PUT /api/v1/queues/{id}/survey`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,6 +61,9 @@ pub struct SurveySettingsInput {
     /// The approved template sent where the messaging window is closed.
     #[serde(default)]
     pub template: Option<TemplateName>,
+    /// Offer the questions to callers by DTMF when the agent hangs up first.
+    #[serde(default)]
+    pub voice: bool,
 }
 
 /// A template by name and language.
@@ -79,6 +87,7 @@ pub fn settings_json(queue_id: &str, setting: Option<&SurveySetting>) -> Value {
             "template": s.template_name.as_ref().map(|name| json!({
                 "name": name, "language": s.template_language,
             })),
+            "voice": s.voice,
         }),
         None => json!({
             "queue_id": queue_id,
@@ -86,6 +95,7 @@ pub fn settings_json(queue_id: &str, setting: Option<&SurveySetting>) -> Value {
             "reminder_secs": null,
             "expire_secs": DEFAULT_EXPIRE_SECS,
             "template": null,
+            "voice": false,
         }),
     }
 }
@@ -577,6 +587,101 @@ impl Surveys {
         }
     }
 
+    /// A call's post-call survey, when the queue's settings offer one to callers
+    /// (`voice`): its questions, created `waiting` (mode `dtmf`, attributed to
+    /// `agent_id`) for the IVR to ask one at a time with [`Surveys::call_asked`] and
+    /// [`Surveys::call_answered`], and to close with [`Surveys::call_over`]. Empty
+    /// when there is nothing to ask, or the conversation was surveyed already.
+    pub async fn call_survey(
+        &self,
+        conversation_id: &str,
+        queue_id: &str,
+        agent_id: &str,
+    ) -> AppResult<Vec<(SurveyRow, SurveyKind)>> {
+        let Some(setting) = self.store.survey_setting(queue_id).await? else {
+            return Ok(Vec::new());
+        };
+        let kinds: Vec<SurveyKind> = setting
+            .kinds
+            .iter()
+            .filter_map(|k| k.parse().ok())
+            .collect();
+        if !setting.voice
+            || kinds.is_empty()
+            || !self
+                .store
+                .conversation_surveys(conversation_id)
+                .await?
+                .is_empty()
+        {
+            return Ok(Vec::new());
+        }
+        let conversation = self.store.conversation(conversation_id).await?;
+        let contact = self.store.contact(&conversation.contact_id).await?;
+        let caller = contact.latest_identity("phone").map(|i| i.identity());
+        let now = self.clock.now_ms();
+        let rows: Vec<(SurveyRow, SurveyKind)> = kinds
+            .into_iter()
+            .enumerate()
+            .map(|(seq, kind)| {
+                let mut row = SurveyRow::waiting(
+                    conversation_id,
+                    &conversation.contact_id,
+                    kind.as_str(),
+                    seq as i64,
+                    "dtmf",
+                    ("voice", "voice"),
+                    now,
+                    // The caller answers on the line or not at all.
+                    now + CALL_SURVEY_OPEN_MS,
+                );
+                row.identity = caller.clone();
+                row.agent_id = Some(agent_id.to_string());
+                row.queue_id = Some(queue_id.to_string());
+                (row, kind)
+            })
+            .collect();
+        let created: Vec<SurveyRow> = rows.iter().map(|(r, _)| r.clone()).collect();
+        self.store.create_surveys(&created).await?;
+        Ok(rows)
+    }
+
+    /// The IVR asks a call's question now: its `sent` event joins the timeline.
+    pub async fn call_asked(&self, survey: &SurveyRow) -> AppResult<()> {
+        let (_, event) = self
+            .store
+            .survey_sent(&survey.id, self.clock.now_ms(), json!({"via": "ivr"}))
+            .await?;
+        self.notifier.timeline_event(&event);
+        Ok(())
+    }
+
+    /// The caller keyed `score` for a call's question (already checked against its
+    /// scale); `keys` are the keys pressed, kept in the event's text.
+    pub async fn call_answered(
+        &self,
+        survey: &SurveyRow,
+        score: i64,
+        keys: &str,
+    ) -> AppResult<bool> {
+        let label = survey.kind.to_uppercase();
+        let answer = SurveyAnswer {
+            score,
+            comment: None,
+            body: format!("{label} {score} (phone keypad: {keys})"),
+            provider_id: None,
+            channel: None,
+            now_ms: self.clock.now_ms(),
+        };
+        self.answer(survey, answer).await
+    }
+
+    /// A call's survey is over: the questions not answered are closed as `dropped`
+    /// with `reason` (the caller hung up, gave no valid key).
+    pub async fn call_over(&self, conversation_id: &str, reason: &str) -> AppResult<u64> {
+        Ok(self.store.survey_call_over(conversation_id, reason).await?)
+    }
+
     /// E-mail: one message with a link to the public page, which asks every question.
     async fn send_link(&self, rows: &[SurveyRow], setting: &SurveySetting) -> AppResult<()> {
         let first = &rows[0];
@@ -798,7 +903,8 @@ impl Surveys {
             .conversation_surveys(&survey.conversation_id)
             .await?
             .into_iter()
-            .find(|s| s.status == "waiting" && s.seq > survey.seq);
+            // A call's questions are asked by the IVR, not here.
+            .find(|s| s.status == "waiting" && s.seq > survey.seq && s.mode == "text");
         if let Some(next) = next {
             let setting = match &survey.queue_id {
                 Some(q) => self.store.survey_setting(q).await?,
@@ -924,6 +1030,9 @@ fn validate(queue_id: &str, input: SurveySettingsInput, now: i64) -> AppResult<S
     {
         problems.push("`template` needs a `name` and a `language`".to_string());
     }
+    if input.voice && kinds.is_empty() {
+        problems.push("`voice` offers the questions in `surveys`; name at least one".to_string());
+    }
     if !problems.is_empty() {
         return Err(AppError::bad_request(problems.join("; ")));
     }
@@ -937,6 +1046,7 @@ fn validate(queue_id: &str, input: SurveySettingsInput, now: i64) -> AppResult<S
             .template
             .as_ref()
             .map(|t| t.language.trim().to_string()),
+        voice: input.voice,
         updated_at: now,
     })
 }
@@ -978,6 +1088,7 @@ mod tests {
                     name: " ".into(),
                     language: "en".into(),
                 }),
+                voice: false,
             },
             0,
         )
@@ -999,6 +1110,7 @@ mod tests {
                 reminder_secs: Some(7200),
                 expire_secs: Some(3600),
                 template: None,
+                voice: false,
             },
             0,
         )
@@ -1017,5 +1129,16 @@ mod tests {
         assert_eq!(ok.kinds, vec!["ces", "csat"]);
         assert_eq!(ok.expire_secs, DEFAULT_EXPIRE_SECS);
         assert_eq!(ok.updated_at, 5);
+        assert!(!ok.voice, "calls are not surveyed unless asked");
+        let err = validate(
+            "support",
+            SurveySettingsInput {
+                voice: true,
+                ..Default::default()
+            },
+            0,
+        )
+        .unwrap_err();
+        assert!(err.message().contains("`voice` offers the questions"));
     }
 }

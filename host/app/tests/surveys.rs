@@ -795,6 +795,59 @@ async fn settings_round_trip(store: Store) {
     assert_eq!(shown["template"]["name"], "csat_survey");
     let all = w.app.surveys.all_settings().await.expect("all");
     assert_eq!(all["queues"][0]["queue_id"], "messaging");
+    assert_eq!(
+        shown["voice"], false,
+        "calls are not surveyed unless offered"
+    );
+
+    // Offering the questions to callers (migration 0012's column) is kept and shown.
+    let err = w
+        .app
+        .surveys
+        .set_settings(
+            "admin",
+            "voice",
+            SurveySettingsInput {
+                voice: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.message().contains("`voice` offers the questions"),
+        "{}",
+        err.message()
+    );
+    w.app
+        .surveys
+        .set_settings(
+            "admin",
+            "voice",
+            SurveySettingsInput {
+                surveys: vec!["csat".into(), "nps".into()],
+                voice: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("voice settings");
+    let shown = w.app.surveys.settings("voice").await.expect("settings");
+    assert_eq!(
+        (shown["voice"].as_bool(), shown["surveys"].clone()),
+        (Some(true), json!(["csat", "nps"]))
+    );
+    let all = w.app.surveys.all_settings().await.expect("all");
+    let voice = all["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["queue_id"] == "voice")
+        .cloned();
+    assert_eq!(voice.map(|q| q["voice"].clone()), Some(json!(true)));
+    ask_in(&w, "voice", &["csat"], None).await;
+    let shown = w.app.surveys.settings("voice").await.expect("settings");
+    assert_eq!(shown["voice"], false, "turned off again");
 }
 
 both_backends!(

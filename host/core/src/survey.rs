@@ -76,6 +76,21 @@ impl SurveyKind {
 }
 
 impl SurveyKind {
+    /// The score a caller's key gives (the post-call IVR reads one key per
+    /// question): CSAT `1`–`5`, CES `1`–`7`, NPS `0`–`9`, and `*` for NPS 10 (ten
+    /// needs two keys otherwise, and a caller stopping after `1` would be misread).
+    /// `None` for anything else (no key, a key off the scale, `#`).
+    pub fn from_key(self, key: &str) -> Option<i64> {
+        let score = match key {
+            "*" if self == SurveyKind::Nps => 10,
+            k if k.len() == 1 && k.as_bytes()[0].is_ascii_digit() => {
+                i64::from(k.as_bytes()[0] - b'0')
+            }
+            _ => return None,
+        };
+        self.accepts(score).then_some(score)
+    }
+
     /// The words at each end of the scale.
     pub fn ends(self) -> (&'static str, &'static str) {
         match self {
@@ -207,6 +222,22 @@ fn strip_out_of(rest: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_key_is_a_score_on_the_scale_or_nothing() {
+        use super::SurveyKind::*;
+        assert_eq!(Csat.from_key("4"), Some(4));
+        assert_eq!(Csat.from_key("6"), None, "off the 1-5 scale");
+        assert_eq!(Csat.from_key("0"), None);
+        assert_eq!(Ces.from_key("7"), Some(7));
+        assert_eq!(Ces.from_key("8"), None);
+        assert_eq!(Nps.from_key("0"), Some(0));
+        assert_eq!(Nps.from_key("*"), Some(10));
+        assert_eq!(Csat.from_key("*"), None, "star is ten on NPS only");
+        for bad in ["", "#", "A", "44", "x"] {
+            assert_eq!(Nps.from_key(bad), None, "{bad:?}");
+        }
+    }
+
     use super::*;
 
     fn answer(score: i64, comment: Option<&str>) -> Option<TypedAnswer> {

@@ -90,6 +90,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/common/0011_report_rollups.sql"),
         postgres: include_str!("../migrations/common/0011_report_rollups.sql"),
     },
+    Migration {
+        version: 12,
+        name: "voice_survey",
+        sqlite: include_str!("../migrations/common/0012_voice_survey.sql"),
+        postgres: include_str!("../migrations/common/0012_voice_survey.sql"),
+    },
 ];
 
 /// Brings the schema up to date. Returns the versions it applied.

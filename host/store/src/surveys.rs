@@ -33,6 +33,8 @@ pub struct SurveySetting {
     pub template_name: Option<String>,
     /// Its language, e.g. `en_US`.
     pub template_language: Option<String>,
+    /// Whether callers are offered the questions by DTMF when the agent hangs up.
+    pub voice: bool,
     /// Last change, ms since the epoch.
     pub updated_at: i64,
 }
@@ -235,7 +237,7 @@ impl Store {
         let mut conn = self.pool().acquire().await?;
         let row = sqlx::query(
             "SELECT queue_id, kinds, reminder_secs, expire_secs, template_name, \
-             template_language, updated_at FROM survey_setting WHERE queue_id = $1",
+             template_language, voice, updated_at FROM survey_setting WHERE queue_id = $1",
         )
         .bind(queue_id.to_owned())
         .fetch_optional(&mut *conn)
@@ -248,7 +250,7 @@ impl Store {
         let mut conn = self.pool().acquire().await?;
         let rows = sqlx::query(
             "SELECT queue_id, kinds, reminder_secs, expire_secs, template_name, \
-             template_language, updated_at FROM survey_setting ORDER BY queue_id",
+             template_language, voice, updated_at FROM survey_setting ORDER BY queue_id",
         )
         .fetch_all(&mut *conn)
         .await?;
@@ -264,9 +266,11 @@ impl Store {
         );
         sqlx::query(
             "INSERT INTO survey_setting (queue_id, kinds, reminder_secs, expire_secs, \
-             template_name, template_language, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             template_name, template_language, updated_at, voice) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (queue_id) DO UPDATE SET kinds = $2, reminder_secs = $3, \
-             expire_secs = $4, template_name = $5, template_language = $6, updated_at = $7",
+             expire_secs = $4, template_name = $5, template_language = $6, updated_at = $7, \
+             voice = $8",
         )
         .bind(s.queue_id.clone())
         .bind(kinds)
@@ -275,6 +279,7 @@ impl Store {
         .bind(s.template_name.clone())
         .bind(s.template_language.clone())
         .bind(s.updated_at)
+        .bind(i64::from(s.voice))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -525,6 +530,23 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// A call's survey is over (the caller hung up, or gave no valid key): its
+    /// questions still open are closed as `dropped` with `reason`, so nothing
+    /// reminds or counts them as waiting. Returns how many were closed.
+    pub async fn survey_call_over(&self, conversation_id: &str, reason: &str) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE survey SET status = 'dropped', reason = $1 WHERE conversation_id = $2 \
+             AND status IN ('sent', 'waiting') AND mode = 'dtmf'",
+        )
+        .bind(reason.to_owned())
+        .bind(conversation_id.to_owned())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
     /// Questions due for their one reminder at `now_ms`: sent, unanswered, not
     /// reminded, still open, and sent at least their queue's `reminder_secs` ago.
     pub async fn surveys_to_remind(&self, now_ms: i64) -> Result<Vec<SurveyRow>> {
@@ -571,6 +593,7 @@ fn setting_from_row(row: &AnyRow) -> Result<SurveySetting> {
         expire_secs: row.int("expire_secs")?,
         template_name: row.opt_text("template_name")?,
         template_language: row.opt_text("template_language")?,
+        voice: row.int("voice")? != 0,
         updated_at: row.int("updated_at")?,
     })
 }

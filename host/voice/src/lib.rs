@@ -12,8 +12,9 @@
 //! is accepted through the routing API, and when the routing service publishes the
 //! task as assigned, the call is bridged to that agent's session. Hanging up puts
 //! the task in wrap-up; a caller who hangs up while waiting is an abandon (the task
-//! is canceled). The call is on the contact's timeline from the first ring; its
-//! record (IVR path, queue wait, agent, duration, recording, disposition) is
+//! is canceled). Where the queue offers it, an agent's hang-up leaves the caller on
+//! the line for the post-call DTMF survey (module `survey`). The call is on the
+//! contact's timeline from the first ring; its record (IVR path, queue wait, agent, duration, recording, disposition) is
 //! rewritten on that event as the call goes on.
 //!
 //! This crate is an edge over the application layer (`switchboard-app`), beside the
@@ -27,6 +28,7 @@ pub mod media;
 mod service;
 pub mod sip;
 mod startup;
+mod survey;
 pub mod ua;
 
 pub use agent_calls::{CallTransfer, recording};

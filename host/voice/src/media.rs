@@ -78,6 +78,10 @@ pub enum MediaCommand {
     /// The caller put us on hold (`sendonly`/`inactive`): silence from them is
     /// expected, so the RTP timeout is paused.
     CallerHold(bool),
+    /// The call is over but the line stays open (the post-call survey): the agent
+    /// leg is dropped, the recording ends, keys pressed so far are forgotten (they
+    /// were meant for the agent); gets the call's summary.
+    EndCall(oneshot::Sender<MediaSummary>),
     /// Stop everything; gets the summary.
     Stop(oneshot::Sender<MediaSummary>),
 }
@@ -353,18 +357,16 @@ async fn run(setup: MediaSetup, mut commands: mpsc::Receiver<MediaCommand>) {
                         caller_held = held;
                         last_rx = Instant::now();
                     }
+                    MediaCommand::EndCall(reply) => {
+                        sink = None;
+                        relay.set_hold(false);
+                        playing = None;
+                        pending_digits.clear();
+                        typeahead.clear();
+                        let _ = reply.send(summarize(&relay, &mut recorder));
+                    }
                     MediaCommand::Stop(reply) => {
-                        let mut summary = MediaSummary {
-                            caller_packets: (relay.stats(Leg::A).packets_in, relay.stats(Leg::A).packets_out),
-                            agent_packets: (relay.stats(Leg::B).packets_in, relay.stats(Leg::B).packets_out),
-                            ..MediaSummary::default()
-                        };
-                        if let Some((path, rec)) = recorder.take() {
-                            match rec.finish() {
-                                Ok(_) => summary.recording = Some(path),
-                                Err(e) => tracing::error!("recording not finished: {e}"),
-                            }
-                        }
+                        let summary = summarize(&relay, &mut recorder);
                         if let Some(g) = gathering.take() {
                             let _ = g.reply.send(g.digits);
                         }
@@ -452,4 +454,29 @@ async fn run(setup: MediaSetup, mut commands: mpsc::Receiver<MediaCommand>) {
     if let Some((_, rec)) = recorder.take() {
         let _ = rec.finish();
     }
+}
+
+/// The packet counts so far, and the recording finished (it ends here).
+fn summarize(
+    relay: &Relay,
+    recorder: &mut Option<(PathBuf, Recorder<BufWriter<File>>)>,
+) -> MediaSummary {
+    let mut summary = MediaSummary {
+        caller_packets: (
+            relay.stats(Leg::A).packets_in,
+            relay.stats(Leg::A).packets_out,
+        ),
+        agent_packets: (
+            relay.stats(Leg::B).packets_in,
+            relay.stats(Leg::B).packets_out,
+        ),
+        ..MediaSummary::default()
+    };
+    if let Some((path, rec)) = recorder.take() {
+        match rec.finish() {
+            Ok(_) => summary.recording = Some(path),
+            Err(e) => tracing::error!("recording not finished: {e}"),
+        }
+    }
+    summary
 }

@@ -249,6 +249,8 @@ pub struct VoiceService {
     pub(crate) trunk_refresh: tokio::sync::Mutex<()>,
     /// Requests per source address (trunks exempt).
     pub(crate) sources: crate::flood::SourceLimiter,
+    /// Callers in the post-call survey (their call is over): SIP Call-ID → media.
+    pub(crate) surveying: StdMutex<HashMap<String, mpsc::Sender<MediaCommand>>>,
 }
 
 /// How long the trunk list is trusted before it is read again (a `trunk add` on a
@@ -281,6 +283,18 @@ const SHIPPED_PROMPTS: &[(&str, &[u8])] = &[
         include_bytes!("../../media/prompts/main-menu.wav"),
     ),
     ("welcome", include_bytes!("../../media/prompts/welcome.wav")),
+    // The post-call survey's questions and thanks: the beep until an operator
+    // records them (`survey-csat`, `survey-ces`, `survey-nps`, `survey-thanks`).
+    (
+        "survey-csat",
+        include_bytes!("../../media/prompts/beep.wav"),
+    ),
+    ("survey-ces", include_bytes!("../../media/prompts/beep.wav")),
+    ("survey-nps", include_bytes!("../../media/prompts/beep.wav")),
+    (
+        "survey-thanks",
+        include_bytes!("../../media/prompts/beep.wav"),
+    ),
 ];
 
 impl VoiceService {
@@ -1075,9 +1089,19 @@ impl VoiceService {
     /// The call is over (either side): media stopped, record written, task moved on
     /// (wrap-up if an agent had it, canceled as an abandon if it was waiting).
     pub async fn finish(&self, call_id: &str, outcome: Option<&str>) {
-        let Some(mut call) = self.calls.lock().expect("calls").remove(call_id) else {
-            return;
-        };
+        self.finish_call(call_id, outcome, false).await;
+    }
+
+    /// [`VoiceService::finish`], or with `keep_line` the call alone ends (record,
+    /// task, agent freed) while the caller's line and media stay up for the
+    /// post-call survey. Returns the SIP leg and media of the call it ended.
+    pub(crate) async fn finish_call(
+        &self,
+        call_id: &str,
+        outcome: Option<&str>,
+        keep_line: bool,
+    ) -> Option<(SipLeg, mpsc::Sender<MediaCommand>)> {
+        let mut call = self.calls.lock().expect("calls").remove(call_id)?;
         self.by_dialog
             .lock()
             .expect("dialogs")
@@ -1087,7 +1111,14 @@ impl VoiceService {
             self.end_consult(call_id, consult);
         }
         let (reply, summary) = oneshot::channel();
-        let _ = call.media.send(MediaCommand::Stop(reply)).await;
+        let _ = call
+            .media
+            .send(if keep_line {
+                MediaCommand::EndCall(reply)
+            } else {
+                MediaCommand::Stop(reply)
+            })
+            .await;
         let summary = tokio::time::timeout(Duration::from_secs(5), summary)
             .await
             .ok()
@@ -1136,6 +1167,7 @@ impl VoiceService {
         {
             routing.cancel_conversation_task(conversation).await;
         }
+        Some((call.sip, call.media))
     }
 
     /// Hold or resume (the agent's button).

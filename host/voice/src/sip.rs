@@ -167,6 +167,13 @@ async fn on_request(
                 respond(service, id, &request, 200);
                 service.finish(&call, None).await;
             }
+            // The caller leaves the post-call survey.
+            None if request
+                .call_id()
+                .is_some_and(|c| service.caller_left_survey(c)) =>
+            {
+                respond(service, id, &request, 200)
+            }
             None => respond(service, id, &request, 481),
         },
         Method::Options => {

@@ -53,6 +53,7 @@ impl VoiceService {
             by_dialog: StdMutex::default(),
             agents: StdMutex::default(),
             bridged: StdMutex::default(),
+            surveying: StdMutex::default(),
             prompts: StdMutex::default(),
             counters: Arc::default(),
             calls_total: AtomicU64::new(0),

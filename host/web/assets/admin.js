@@ -194,6 +194,7 @@ async function surveysCard(queueIds, reload) {
   const expire = h('input', { type: 'number', min: '1', max: '720', value: '72', 'data-testid': 'survey-expire' });
   const template = h('input', { type: 'text', placeholder: 'csat_survey', 'data-testid': 'survey-template' });
   const language = h('input', { type: 'text', placeholder: 'en_US', 'data-testid': 'survey-language' });
+  const voice = h('input', { type: 'checkbox', 'data-testid': 'survey-voice' });
   const fill = () => {
     const s = byQueue.get(queue.value);
     for (const [box] of boxes) box.checked = Boolean(s?.surveys.includes(box.value));
@@ -201,6 +202,7 @@ async function surveysCard(queueIds, reload) {
     expire.value = String(Math.round((s?.expire_secs ?? 259200) / 3600));
     template.value = s?.template?.name ?? '';
     language.value = s?.template?.language ?? '';
+    voice.checked = Boolean(s?.voice);
   };
   queue.addEventListener('change', fill);
   fill();
@@ -217,6 +219,7 @@ async function surveysCard(queueIds, reload) {
             reminder_secs: reminder.value ? Number(reminder.value) * 60 : null,
             expire_secs: Number(expire.value) * 3600,
             template: template.value.trim() ? { name: template.value.trim(), language: language.value.trim() } : null,
+            voice: voice.checked,
           });
           toast(`Surveys of ${id} saved.`);
           reload();
@@ -225,26 +228,28 @@ async function surveysCard(queueIds, reload) {
     },
   },
   h('h2', null, 'Surveys after a resolve'),
-  h('p', { class: 'hint' }, 'Asked on the channel the customer used last. A template is sent where a messaging window has closed; without one the survey is recorded as not sent.'),
+  h('p', { class: 'hint' }, 'Asked on the channel the customer used last. A template is sent where a messaging window has closed; without one the survey is recorded as not sent. Calls are asked only where offered to callers: one key per question once the agent hangs up.'),
   h('div', { class: 'form-grid' },
     field('Queue', queue),
     h('fieldset', { class: 'field check-group' }, h('legend', null, 'Ask'), boxes.map(([, label]) => label)),
     field('Reminder after (minutes)', reminder, 'empty: no reminder'),
     field('Open for (hours)', expire),
     field('Template name', template, 'for a closed window'),
-    field('Template language', language)),
+    field('Template language', language),
+    h('label', { class: 'check' }, voice, ' Offer to callers when the agent hangs up (phone keypad)')),
   h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn btn-primary' }, 'Save surveys')));
   const rows = settings.filter((s) => s.surveys.length).map((s) => h('tr', { 'data-survey-queue': s.queue_id },
     h('th', { scope: 'row' }, s.queue_id),
     h('td', null, s.surveys.map((k) => k.toUpperCase()).join(', ')),
     h('td', { class: 'num' }, s.reminder_secs ? duration(s.reminder_secs * 1000) : '—'),
     h('td', { class: 'num' }, duration(s.expire_secs * 1000)),
-    h('td', null, s.template ? `${s.template.name} (${s.template.language})` : '—')));
+    h('td', null, s.template ? `${s.template.name} (${s.template.language})` : '—'),
+    h('td', null, s.voice ? 'Keypad after the call' : '—')));
   return h('section', { class: 'card card-wide', 'aria-label': 'Surveys' }, h('h2', null, 'Surveys'),
     h('div', { class: 'table-wrap' }, h('table', null,
-      h('thead', null, h('tr', null, ['Queue', 'Asks', 'Reminder', 'Open for', 'Template']
+      h('thead', null, h('tr', null, ['Queue', 'Asks', 'Reminder', 'Open for', 'Template', 'Calls']
         .map((t, i) => h('th', { scope: 'col', class: i === 2 || i === 3 ? 'num' : null }, t)))),
-      h('tbody', null, rows.length ? rows : h('tr', null, h('td', { colspan: '5', class: 'empty' }, 'No queue asks a survey yet.'))))),
+      h('tbody', null, rows.length ? rows : h('tr', null, h('td', { colspan: '6', class: 'empty' }, 'No queue asks a survey yet.'))))),
     form);
 }
 

@@ -222,14 +222,17 @@ test('the admin queues page sets what a queue asks', async () => {
   await p.getByTestId('survey-kind-nps').check();
   await p.getByTestId('survey-reminder').fill('90');
   await p.getByTestId('survey-expire').fill('48');
+  assert.equal(await p.getByTestId('survey-voice').isChecked(), false, 'calls are not surveyed unless offered');
+  await p.getByTestId('survey-voice').check();
   await card.getByRole('button', { name: 'Save surveys' }).click();
-  await p.locator('tr[data-survey-queue="email"]').filter({ hasText: 'CSAT, CES, NPS' }).waitFor();
+  await p.locator('tr[data-survey-queue="email"]').filter({ hasText: 'CSAT, CES, NPS' }).filter({ hasText: 'Keypad after the call' }).waitFor();
   assert.deepEqual(await unnamedControls(p), []);
   await screenshot(p, 'survey-admin');
   const saved = await api(server.base, admin, 'GET', '/api/v1/queues/email/survey');
   assert.deepEqual(saved.surveys, ['csat', 'ces', 'nps']);
   assert.equal(saved.reminder_secs, 5400);
   assert.equal(saved.expire_secs, 172800);
+  assert.equal(saved.voice, true);
   assert.deepEqual(seen.problems(), []);
   await context.close();
 });
