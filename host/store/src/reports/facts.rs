@@ -196,12 +196,13 @@ pub(crate) async fn log_routing(
 ) -> Result<()> {
     let skip = SKIP_FACTS.load(Ordering::Relaxed);
     // The step's tasks leave the rollup once before its entries and come back once
-    // after them (the same sum as entry by entry, with fewer writes).
-    let mut tasks: Vec<&str> = Vec::new();
+    // after them (the same sum as entry by entry, with fewer writes). Taking a task
+    // out also tells whether it has a fact, so it is not created again per entry.
+    let mut tasks: Vec<(&str, bool)> = Vec::new();
     for task in entries.iter().filter_map(RoutingLogEntry::task_id) {
-        if !skip && !tasks.contains(&task) {
-            tasks.push(task);
-            task_delta(conn, task, -1).await?;
+        if !skip && !tasks.iter().any(|(t, _)| *t == task) {
+            let has_fact = task_delta(conn, task, -1).await?;
+            tasks.push((task, has_fact));
         }
     }
     for entry in entries {
@@ -221,10 +222,18 @@ pub(crate) async fn log_routing(
         .execute(&mut *conn)
         .await?;
         if !skip {
-            apply_routing_to_facts(conn, &id, at, entry).await?;
+            let mut no_task = true;
+            let ensured = match entry.task_id() {
+                Some(task) => tasks
+                    .iter_mut()
+                    .find(|(t, _)| *t == task)
+                    .map_or(&mut no_task, |(_, ensured)| ensured),
+                None => &mut no_task,
+            };
+            apply_routing_to_facts(conn, &id, at, entry, ensured).await?;
         }
     }
-    for task in tasks {
+    for (task, _) in tasks {
         task_delta(conn, task, 1).await?;
     }
     Ok(())
@@ -241,6 +250,13 @@ pub(crate) async fn record_event(conn: &mut AnyConnection, event: &TimelineEvent
 }
 
 async fn exec(conn: &mut AnyConnection, sql: &'static str, binds: &[Bind<'_>]) -> Result<u64> {
+    Ok(query(sql, binds).execute(&mut *conn).await?.rows_affected())
+}
+
+fn query<'q>(
+    sql: &'static str,
+    binds: &[Bind<'_>],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
     let mut q = sqlx::query(sql);
     for b in binds {
         q = match b {
@@ -249,7 +265,7 @@ async fn exec(conn: &mut AnyConnection, sql: &'static str, binds: &[Bind<'_>]) -
             Bind::Int(i) => q.bind(*i),
         };
     }
-    Ok(q.execute(&mut *conn).await?.rows_affected())
+    q
 }
 
 enum Bind<'a> {
@@ -296,12 +312,47 @@ async fn update_conversation(
     sql: &'static str,
     binds: &[Bind<'_>],
 ) -> Result<()> {
-    journey_delta(conn, conversation_id, -1).await?;
-    if exec(conn, sql, binds).await? == 0 {
-        ensure_conversation(conn, conversation_id).await?;
-        exec(conn, sql, binds).await?;
+    update_conversation_returning(conn, conversation_id, sql, binds, false).await?;
+    Ok(())
+}
+
+/// [`update_conversation`], whose statement ends in `RETURNING inbound` when
+/// `returning`: the fact's inbound count after the update, `None` when there is no
+/// fact to update (without `returning`, `Some(0)` for an update).
+async fn update_conversation_returning(
+    conn: &mut AnyConnection,
+    conversation_id: &str,
+    sql: &'static str,
+    binds: &[Bind<'_>],
+    returning: bool,
+) -> Result<Option<i64>> {
+    // A contribution taken out means the fact exists; otherwise it may not (or is
+    // machine mail's), and is created first rather than after a failed update.
+    let mut updated = None;
+    if journey_delta(conn, conversation_id, -1).await? {
+        updated = update_one(conn, sql, binds, returning).await?;
     }
-    journey_delta(conn, conversation_id, 1).await
+    if updated.is_none() {
+        ensure_conversation(conn, conversation_id).await?;
+        updated = update_one(conn, sql, binds, returning).await?;
+    }
+    journey_delta(conn, conversation_id, 1).await?;
+    Ok(updated)
+}
+
+/// Runs an update of one row: `None` if it found none, else the `RETURNING` column's
+/// value when `returning`, or 0.
+async fn update_one(
+    conn: &mut AnyConnection,
+    sql: &'static str,
+    binds: &[Bind<'_>],
+    returning: bool,
+) -> Result<Option<i64>> {
+    if !returning {
+        return Ok((exec(conn, sql, binds).await? > 0).then_some(0));
+    }
+    let row = query(sql, binds).fetch_optional(&mut *conn).await?;
+    row.map(|r| r.int("inbound")).transpose()
 }
 
 /// An update of columns the journey rollup does not count (who held it, the
@@ -436,14 +487,17 @@ async fn release(conn: &mut AnyConnection, task_id: &str, at: i64, outcome: &str
         ],
     )
     .await?;
+    // The customer comes off hold too (as `end_hold`, in the same statement).
     exec(
         conn,
         "UPDATE task_fact SET connected_ms = connected_ms + $1, wrap_ms = wrap_ms + $2, \
-         holder_id = NULL, holder_since = NULL, holder_phase = NULL WHERE task_id = $3",
-        &[Int(added_connected), Int(wrap), Text(task_id)],
+         holder_id = NULL, holder_since = NULL, holder_phase = NULL, \
+         hold_ms = hold_ms + CASE WHEN hold_since <= $3 THEN $3 - hold_since ELSE 0 END, \
+         hold_since = CASE WHEN hold_since <= $3 THEN NULL ELSE hold_since END \
+         WHERE task_id = $4",
+        &[Int(added_connected), Int(wrap), Int(at), Text(task_id)],
     )
     .await?;
-    end_hold(conn, task_id, at).await?;
     let cost = leg.int("cost")?;
     change_agent(conn, &leg.text("agent_id")?, at, |s| {
         s.tasks -= 1;
@@ -473,26 +527,36 @@ pub(crate) async fn apply_routing(
     entry: &RoutingLogEntry,
 ) -> Result<()> {
     let task = entry.task_id();
+    let mut ensured = true;
     if let Some(task) = task {
-        task_delta(conn, task, -1).await?;
+        ensured = task_delta(conn, task, -1).await?;
     }
-    apply_routing_to_facts(conn, log_id, at, entry).await?;
+    apply_routing_to_facts(conn, log_id, at, entry, &mut ensured).await?;
     if let Some(task) = task {
         task_delta(conn, task, 1).await?;
     }
     Ok(())
 }
 
+/// `ensured`: the entry's task has a fact, or was already created from the `task`
+/// table in this step if it could be (a second try would find the same rows); set
+/// once the entry has done either.
 async fn apply_routing_to_facts(
     conn: &mut AnyConnection,
     log_id: &str,
     at: i64,
     entry: &RoutingLogEntry,
+    ensured: &mut bool,
 ) -> Result<()> {
     if let Some(task) = entry.task_id()
+        && !*ensured
         && !matches!(entry, RoutingLogEntry::Queued { .. })
     {
         ensure_task(conn, task).await?;
+    }
+    if entry.task_id().is_some() {
+        // A queued entry inserts its own fact (or finds one).
+        *ensured = true;
     }
     match entry {
         RoutingLogEntry::Queued {
@@ -555,19 +619,16 @@ async fn apply_routing_to_facts(
         } => {
             // A task cannot be held twice; a stale leg (a lost release) ends here.
             release(conn, task_id, at, "canceled").await?;
-            exec(
-                conn,
+            let task = sqlx::query(
                 "UPDATE task_fact SET answered_at = COALESCE(answered_at, $1), \
                  agent_id = COALESCE(agent_id, $2), \
                  first_response_at = CASE WHEN channel = 'voice' \
                      THEN COALESCE(first_response_at, $1) ELSE first_response_at END, \
-                 holder_id = $2, holder_since = $1, holder_phase = 'handling' WHERE task_id = $3",
-                &[Int(at), Text(agent_id), Text(task_id)],
+                 holder_id = $2, holder_since = $1, holder_phase = 'handling' WHERE task_id = $3 \
+                 RETURNING conversation_id, channel, queue_id",
             )
-            .await?;
-            let task = sqlx::query(
-                "SELECT conversation_id, channel, queue_id FROM task_fact WHERE task_id = $1",
-            )
+            .bind(at)
+            .bind(agent_id.clone())
             .bind(task_id.clone())
             .fetch_optional(&mut *conn)
             .await?;
@@ -611,7 +672,6 @@ async fn apply_routing_to_facts(
             .await?;
         }
         RoutingLogEntry::Wrapping { task_id, .. } => {
-            end_hold(conn, task_id, at).await?;
             exec(
                 conn,
                 "UPDATE task_leg SET connected_ms = $1 - assigned_at, wrap_at = $1 \
@@ -619,11 +679,19 @@ async fn apply_routing_to_facts(
                 &[Int(at), Text(task_id)],
             )
             .await?;
+            // The customer comes off hold (as `end_hold`) and the holder's talk ends,
+            // in one statement.
             exec(
                 conn,
-                "UPDATE task_fact SET connected_ms = connected_ms + ($1 - holder_since), \
-                 holder_since = $1, holder_phase = 'wrapping' \
-                 WHERE task_id = $2 AND holder_phase = 'handling'",
+                "UPDATE task_fact SET \
+                 hold_ms = hold_ms + CASE WHEN hold_since <= $1 THEN $1 - hold_since ELSE 0 END, \
+                 hold_since = CASE WHEN hold_since <= $1 THEN NULL ELSE hold_since END, \
+                 connected_ms = connected_ms + CASE WHEN holder_phase = 'handling' \
+                     THEN $1 - holder_since ELSE 0 END, \
+                 holder_since = CASE WHEN holder_phase = 'handling' THEN $1 ELSE holder_since END, \
+                 holder_phase = CASE WHEN holder_phase = 'handling' THEN 'wrapping' \
+                     ELSE holder_phase END \
+                 WHERE task_id = $2",
                 &[Int(at), Text(task_id)],
             )
             .await?;
@@ -826,22 +894,25 @@ async fn contact_event(
     let at = event.occurred_at;
     let automatic = event.data.get("metadata").is_some_and(is_automatic);
     let inbound = event.direction == Direction::In && !automatic;
+    // The fact's inbound count after this event, when known without another read.
+    let mut inbound_now = None;
     if let Some(channel) = event.channel.as_deref() {
         let pattern = format!("%,{channel},%");
-        update_conversation(
+        inbound_now = update_conversation_returning(
             conn,
             conversation,
             "UPDATE conversation_fact SET \
              channel_count = channel_count + CASE WHEN channels LIKE $1 THEN 0 ELSE 1 END, \
              channels = CASE WHEN channels LIKE $1 THEN channels ELSE channels || $2 || ',' END, \
              first_channel = COALESCE(first_channel, $2), inbound = inbound + $3 \
-             WHERE conversation_id = $4",
+             WHERE conversation_id = $4 RETURNING inbound",
             &[
                 Text(&pattern),
                 Text(channel),
                 Int(i64::from(inbound)),
                 Text(conversation),
             ],
+            true,
         )
         .await?;
     } else if inbound {
@@ -876,13 +947,16 @@ async fn contact_event(
             )
             .await?;
         }
-        let first = sqlx::query("SELECT inbound FROM conversation_fact WHERE conversation_id = $1")
-            .bind(conversation.to_owned())
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|r| r.int("inbound"))
-            .transpose()?
-            == Some(1);
+        if event.channel.is_none() {
+            inbound_now =
+                sqlx::query("SELECT inbound FROM conversation_fact WHERE conversation_id = $1")
+                    .bind(conversation.to_owned())
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .map(|r| r.int("inbound"))
+                    .transpose()?;
+        }
+        let first = inbound_now == Some(1);
         if first {
             arrival(
                 conn,

@@ -107,14 +107,16 @@ static DELTA_SQL: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Adds `sign` (−1 or +1) times the task's current contribution to its hour's row; no
-/// change when the task has no fact yet.
-pub(crate) async fn task_delta(conn: &mut AnyConnection, task_id: &str, sign: i64) -> Result<()> {
-    sqlx::query(sqlx::AssertSqlSafe(DELTA_SQL.as_str()))
+/// change when the task has no fact yet. Returns whether the task has a fact (so a
+/// caller learns it from the statement it runs anyway).
+pub(crate) async fn task_delta(conn: &mut AnyConnection, task_id: &str, sign: i64) -> Result<bool> {
+    let moved = sqlx::query(sqlx::AssertSqlSafe(DELTA_SQL.as_str()))
         .bind(task_id.to_owned())
         .bind(sign)
         .execute(&mut *conn)
-        .await?;
-    Ok(())
+        .await?
+        .rows_affected();
+    Ok(moved > 0)
 }
 
 /// Whether the task figures of `q` can be read from the rollup (see the module doc).
@@ -224,18 +226,20 @@ static JOURNEY_DELTA_SQL: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Adds `sign` (−1 or +1) times the conversation's current contribution to its hour's
-/// row; no change when it has no fact yet or is not a journey.
+/// row; no change when it has no fact yet or is not a journey. Returns whether it
+/// moved a contribution (the conversation has a fact and is a journey).
 pub(crate) async fn journey_delta(
     conn: &mut AnyConnection,
     conversation_id: &str,
     sign: i64,
-) -> Result<()> {
-    sqlx::query(sqlx::AssertSqlSafe(JOURNEY_DELTA_SQL.as_str()))
+) -> Result<bool> {
+    let moved = sqlx::query(sqlx::AssertSqlSafe(JOURNEY_DELTA_SQL.as_str()))
         .bind(conversation_id.to_owned())
         .bind(sign)
         .execute(&mut *conn)
-        .await?;
-    Ok(())
+        .await?
+        .rows_affected();
+    Ok(moved > 0)
 }
 
 /// Whether the journey and survey figures of `q` can be read from the rollup: whole
