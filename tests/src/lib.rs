@@ -656,3 +656,17 @@ pub async fn next_json(socket: &mut Socket) -> Value {
         }
     }
 }
+
+/// `from=…&to=…` for a report from yesterday to tomorrow (UTC dates), so a test of
+/// today's activity holds across midnight.
+pub fn report_range_around_today() -> String {
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let day = jiff::Span::new().days(1);
+    let (from, to) = (
+        today.checked_sub(day).expect("a representable date"),
+        today.checked_add(day).expect("a representable date"),
+    );
+    format!("from={from}&to={to}")
+}

@@ -34,29 +34,6 @@ async fn get_text(
     (status, kind, r.text().await.unwrap())
 }
 
-/// Yesterday to tomorrow (UTC), so the test holds across midnight.
-fn range() -> String {
-    let day = 86_400;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let date = |secs: u64| {
-        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-        let z = (secs / day) as i64 + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = doy - (153 * mp + 2) / 5 + 1;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 };
-        let y = yoe + era * 400 + i64::from(m <= 2);
-        format!("{y:04}-{m:02}-{d:02}")
-    };
-    format!("from={}&to={}", date(now - day), date(now + day))
-}
-
 async fn reports_over_http(options: Options) {
     let twilio = FakeTwilio::start().await;
     let data = provision(&options, &twilio).await;
@@ -119,7 +96,7 @@ async fn reports_over_http(options: Options) {
         .await;
     assert_eq!(status, 200, "{v}");
 
-    let range = range();
+    let range = switchboard_e2e::report_range_around_today();
     let path = format!("/api/v1/reports/operations?{range}&group_by=total&by=channel");
     let (status, ops) = server.call(&admin, "GET", &path, json!(null)).await;
     assert_eq!(status, 200, "{ops}");

@@ -179,29 +179,6 @@ impl Desk {
     }
 }
 
-/// `from=…&to=…` around today (UTC).
-fn range() -> String {
-    let day = 86_400;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let date = |secs: u64| {
-        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-        let z = (secs / day) as i64 + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = doy - (153 * mp + 2) / 5 + 1;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 };
-        let y = yoe + era * 400 + i64::from(m <= 2);
-        format!("{y:04}-{m:02}-{d:02}")
-    };
-    format!("from={}&to={}", date(now - day), date(now + day))
-}
-
 #[tokio::test]
 async fn the_caller_answers_the_post_call_survey_by_dtmf_after_the_agent_hangs_up() {
     let d = desk(true).await;
@@ -264,7 +241,10 @@ async fn the_caller_answers_the_post_call_survey_by_dtmf_after_the_agent_hangs_u
         vec![("csat", "answered", 4), ("ces", "answered", 6)]
     );
 
-    let path = format!("/api/v1/reports/experience?{}&group_by=total", range());
+    let path = format!(
+        "/api/v1/reports/experience?{}&group_by=total",
+        switchboard_e2e::report_range_around_today()
+    );
     let report = d
         .server
         .eventually(Duration::from_secs(10), || async {
@@ -282,7 +262,7 @@ async fn the_caller_answers_the_post_call_survey_by_dtmf_after_the_agent_hangs_u
     // The agent's figures hold the answers too.
     let agents = format!(
         "/api/v1/reports/experience?{}&group_by=total&by=agent",
-        range()
+        switchboard_e2e::report_range_around_today()
     );
     let (s, v) = d.server.get(&agents).await;
     assert_eq!(s, 200, "{v}");

@@ -291,6 +291,8 @@ async function scenario(p, watcher) {
   await windowLine.filter({ hasText: /^Window closed at / }).waitFor();
   assert.equal(await windowLine.getAttribute('data-state'), 'closed');
   const option = picker.getByTestId('template-option');
+  // The picker shows before the templates have loaded: wait for them, then count.
+  await option.first().waitFor();
   assert.equal(await option.count(), 1, 'only approved templates are offered');
   assert.equal(await option.getAttribute('data-template'), ORDER_UPDATE.name);
   assert.match(await option.textContent(), /order_update.*en_US.*Hi \{\{1\}\}, your order \{\{2\}\} has shipped/);
