@@ -517,18 +517,8 @@ impl Surveys {
         let Some(setting) = self.store.survey_setting(&queue).await? else {
             return Ok(());
         };
-        let kinds: Vec<SurveyKind> = setting
-            .kinds
-            .iter()
-            .filter_map(|k| k.parse().ok())
-            .collect();
-        if kinds.is_empty()
-            || !self
-                .store
-                .conversation_surveys(conversation_id)
-                .await?
-                .is_empty()
-        {
+        let kinds = self.questions(&setting, conversation_id).await?;
+        if kinds.is_empty() {
             return Ok(());
         }
         let conversation = self.store.conversation(conversation_id).await?;
@@ -557,26 +547,17 @@ impl Surveys {
             .map(|i| i.identity());
         let now = self.clock.now_ms();
         let expires = now + setting.expire_secs * 1000;
-        let rows: Vec<SurveyRow> = kinds
-            .iter()
-            .enumerate()
-            .map(|(seq, kind)| {
-                let mut row = SurveyRow::waiting(
-                    conversation_id,
-                    &conversation.contact_id,
-                    kind.as_str(),
-                    seq as i64,
-                    mode,
-                    (&info.channel, &plugin_id),
-                    now,
-                    expires,
-                );
-                row.identity = to.clone();
-                row.agent_id = Some(agent_id.to_string());
-                row.queue_id = Some(queue.clone());
-                row
-            })
-            .collect();
+        let rows = Asking {
+            conversation_id,
+            contact_id: &conversation.contact_id,
+            mode,
+            channel: (&info.channel, &plugin_id),
+            identity: to,
+            agent_id,
+            queue_id: &queue,
+            open: (now, expires),
+        }
+        .rows(&kinds);
         self.store.create_surveys(&rows).await?;
         if mode == "link" {
             self.send_link(&rows, &setting).await
@@ -585,6 +566,30 @@ impl Surveys {
         } else {
             self.ask(&rows[0], &setting).await
         }
+    }
+
+    /// The questions `setting` asks, in order; none when the conversation was
+    /// surveyed already (once per conversation, whatever the channel).
+    async fn questions(
+        &self,
+        setting: &SurveySetting,
+        conversation_id: &str,
+    ) -> AppResult<Vec<SurveyKind>> {
+        let kinds: Vec<SurveyKind> = setting
+            .kinds
+            .iter()
+            .filter_map(|k| k.parse().ok())
+            .collect();
+        if kinds.is_empty()
+            || !self
+                .store
+                .conversation_surveys(conversation_id)
+                .await?
+                .is_empty()
+        {
+            return Ok(Vec::new());
+        }
+        Ok(kinds)
     }
 
     /// A call's post-call survey, when the queue's settings offer one to callers
@@ -601,49 +606,31 @@ impl Surveys {
         let Some(setting) = self.store.survey_setting(queue_id).await? else {
             return Ok(Vec::new());
         };
-        let kinds: Vec<SurveyKind> = setting
-            .kinds
-            .iter()
-            .filter_map(|k| k.parse().ok())
-            .collect();
-        if !setting.voice
-            || kinds.is_empty()
-            || !self
-                .store
-                .conversation_surveys(conversation_id)
-                .await?
-                .is_empty()
-        {
+        if !setting.voice {
+            return Ok(Vec::new());
+        }
+        let kinds = self.questions(&setting, conversation_id).await?;
+        if kinds.is_empty() {
             return Ok(Vec::new());
         }
         let conversation = self.store.conversation(conversation_id).await?;
         let contact = self.store.contact(&conversation.contact_id).await?;
         let caller = contact.latest_identity("phone").map(|i| i.identity());
         let now = self.clock.now_ms();
-        let rows: Vec<(SurveyRow, SurveyKind)> = kinds
-            .into_iter()
-            .enumerate()
-            .map(|(seq, kind)| {
-                let mut row = SurveyRow::waiting(
-                    conversation_id,
-                    &conversation.contact_id,
-                    kind.as_str(),
-                    seq as i64,
-                    "dtmf",
-                    ("voice", "voice"),
-                    now,
-                    // The caller answers on the line or not at all.
-                    now + CALL_SURVEY_OPEN_MS,
-                );
-                row.identity = caller.clone();
-                row.agent_id = Some(agent_id.to_string());
-                row.queue_id = Some(queue_id.to_string());
-                (row, kind)
-            })
-            .collect();
-        let created: Vec<SurveyRow> = rows.iter().map(|(r, _)| r.clone()).collect();
-        self.store.create_surveys(&created).await?;
-        Ok(rows)
+        let rows = Asking {
+            conversation_id,
+            contact_id: &conversation.contact_id,
+            mode: "dtmf",
+            channel: ("voice", "voice"),
+            identity: caller,
+            agent_id,
+            queue_id,
+            // The caller answers on the line or not at all.
+            open: (now, now + CALL_SURVEY_OPEN_MS),
+        }
+        .rows(&kinds);
+        self.store.create_surveys(&rows).await?;
+        Ok(rows.into_iter().zip(kinds).collect())
     }
 
     /// The IVR asks a call's question now: its `sent` event joins the timeline.
@@ -1069,6 +1056,48 @@ impl AnswerCatcher for Surveys {
         events: Vec<IngestEvent>,
     ) -> BoxFuture<'a, Result<Vec<IngestEvent>, StoreError>> {
         Box::pin(self.take_answers(plugin_id, events))
+    }
+}
+
+/// Who is asked what, where and for whom: the rows of one survey, one per question.
+struct Asking<'a> {
+    conversation_id: &'a str,
+    contact_id: &'a str,
+    mode: &'a str,
+    /// Channel and plugin id.
+    channel: (&'a str, &'a str),
+    /// The address asked.
+    identity: Option<Identity>,
+    /// The agent the answers count for.
+    agent_id: &'a str,
+    queue_id: &'a str,
+    /// Created at and expiring at, ms.
+    open: (i64, i64),
+}
+
+impl Asking<'_> {
+    /// One `waiting` row per question, in the order asked.
+    fn rows(&self, kinds: &[SurveyKind]) -> Vec<SurveyRow> {
+        kinds
+            .iter()
+            .enumerate()
+            .map(|(seq, kind)| {
+                let mut row = SurveyRow::waiting(
+                    self.conversation_id,
+                    self.contact_id,
+                    kind.as_str(),
+                    seq as i64,
+                    self.mode,
+                    self.channel,
+                    self.open.0,
+                    self.open.1,
+                );
+                row.identity = self.identity.clone();
+                row.agent_id = Some(self.agent_id.to_string());
+                row.queue_id = Some(self.queue_id.to_string());
+                row
+            })
+            .collect()
     }
 }
 
