@@ -17,6 +17,7 @@
 mod attachments;
 pub mod auth;
 mod calls;
+mod crm;
 mod desk;
 mod email;
 mod error;
@@ -220,6 +221,13 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(calls::control))
         .routes(routes!(calls::transfer_action))
         .routes(routes!(calls::recording))
+        .routes(routes!(crm::contact_crm))
+        .routes(routes!(crm::refresh))
+        .routes(routes!(crm::create))
+        .routes(routes!(crm::settings))
+        .routes(routes!(crm::put_settings))
+        .routes(routes!(crm::activities))
+        .routes(routes!(crm::retry))
         .routes(routes!(routes::list_outbox))
         .routes(routes!(routes::retry_outbox))
         .routes(routes!(plugins_api::list, plugins_api::install))

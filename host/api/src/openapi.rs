@@ -56,6 +56,7 @@ pub struct ErrorDetail {
         (name = "supervision", description = "Agents, the wallboard and reports"),
         (name = "plugins", description = "Installed WebAssembly plugins"),
         (name = "outbox", description = "Outbound deliveries"),
+        (name = "crm", description = "CRM records, screen pop and write-back"),
     )
 )]
 pub struct ApiDoc;

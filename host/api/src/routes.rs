@@ -58,7 +58,8 @@ pub async fn find_contacts(
     responses(
         (status = 200, description = "The contact: `id`, `display_name`, `attributes`, \
             `identities`, `consents` (per identity and channel), `merged_into`, `created_at`, \
-            `updated_at`", body = Object),
+            `updated_at`, and `crm`: what each CRM plugin said, keyed by plugin id \
+            (`external_id`, `url`, `attributes`…)", body = Object),
         (status = 404, description = "No such contact", body = ErrorBody),
     ))]
 pub async fn get_contact(
@@ -67,7 +68,9 @@ pub async fn get_contact(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let contact = state.store.contact(&id).await?;
-    Ok(Json(json!(contact)))
+    let mut view = json!(contact);
+    view["crm"] = state.crm.links(&contact).await?;
+    Ok(Json(view))
 }
 
 /// Paging for timelines.

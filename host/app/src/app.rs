@@ -19,6 +19,7 @@ use crate::blobs::BlobStore;
 use crate::channels::Channels;
 use crate::clock::Clock;
 use crate::contacts::Contacts;
+use crate::crm::{Crm, CrmConfig, CrmParts};
 use crate::desk::{Desk, Disposition};
 use crate::email_view::EmailViews;
 use crate::error::AppResult;
@@ -60,6 +61,8 @@ pub struct AppConfig {
     pub webchat: WebchatLimits,
     /// Attachment limits and retries.
     pub attachments: AttachmentConfig,
+    /// CRM lookups and write-back.
+    pub crm: CrmConfig,
 }
 
 /// The application layer, ready to serve. Cheap to clone.
@@ -105,6 +108,8 @@ pub struct App {
     pub attachments: Arc<Attachments>,
     /// Surveys after a resolve, and their answers.
     pub surveys: Arc<Surveys>,
+    /// CRM enrichment, "create in CRM" and the write-back queue.
+    pub crm: Arc<Crm>,
     /// Reports, drill-downs and exports (UTC until [`App::with_reports`]).
     pub reports: Arc<Reports>,
     /// The clock use cases stamp what they record with.
@@ -240,6 +245,20 @@ impl App {
             .await?,
         );
         let email = Arc::new(EmailViews::new(store.clone()));
+        let crm = Arc::new(Crm::new(
+            CrmParts {
+                store: store.clone(),
+                plugins: plugins.clone(),
+                notifier: notifier.clone(),
+                clock: clock.clone(),
+                public_url: config.public_url.clone(),
+            },
+            config.crm.clone(),
+        ));
+        store.crm_installed().await?;
+        if let Some(routing) = &routing {
+            routing.set_crm(crm.clone());
+        }
         let store_for_reports = store.clone();
         let contacts = Arc::new(Contacts::new(
             store.clone(),
@@ -275,6 +294,7 @@ impl App {
             logins,
             attachments,
             surveys,
+            crm,
             reports: Arc::new(Reports::new(
                 store_for_reports,
                 ReportConfig::default(),
@@ -292,12 +312,13 @@ impl App {
     }
 
     /// Runs the background work (the outbox worker, the attachment copier, the
-    /// pollers and survey reminders) until `shutdown` turns true.
+    /// pollers, survey reminders and CRM write-back) until `shutdown` turns true.
     pub async fn run_workers(&self, shutdown: watch::Receiver<bool>) {
         tokio::join!(
             self.outbox.run(shutdown.clone()),
             self.attachments.run(shutdown.clone()),
             self.surveys.run(shutdown.clone()),
+            self.crm.run(shutdown.clone()),
             self.ingest.run_pollers(shutdown),
         );
     }

@@ -488,7 +488,7 @@ pub fn signature_text(value: &str) -> AppResult<Option<String>> {
     Ok((!text.trim().is_empty()).then_some(text))
 }
 
-fn utterances(timeline: &[TimelineEvent]) -> Vec<Utterance<'_>> {
+pub(crate) fn utterances(timeline: &[TimelineEvent]) -> Vec<Utterance<'_>> {
     timeline
         .iter()
         .map(|e| Utterance {

@@ -33,6 +33,7 @@ pub mod channels;
 pub mod clock;
 pub mod compose;
 pub mod contacts;
+pub mod crm;
 pub mod desk;
 pub mod email_view;
 pub mod error;

@@ -74,6 +74,8 @@ pub struct RoutingService {
     /// Why the host is canceling a task, for the routing history (`replaced` when a
     /// call takes a chat's place); a cancel without one is the customer leaving.
     cancel_reasons: StdMutex<HashMap<TaskId, &'static str>>,
+    /// CRM enrichment, asked before a new task is classified (set once at start).
+    crm: std::sync::OnceLock<Arc<crate::crm::Crm>>,
 }
 
 fn task_row(task: &Task, holder: Option<&AgentId>) -> TaskRow {
@@ -230,6 +232,7 @@ impl RoutingService {
             trace,
             clock,
             cancel_reasons: StdMutex::default(),
+            crm: std::sync::OnceLock::new(),
         });
         {
             let mut engine = service.engine.lock().await;
@@ -242,6 +245,19 @@ impl RoutingService {
             service.on_inbound(&conversation, &contact, &channel).await;
         }
         Ok(service)
+    }
+
+    /// Has new tasks wait (up to the CRM's routing budget) for the contact's CRM
+    /// enrichment before they are classified, so CRM attributes (`vip`) route them.
+    pub fn set_crm(&self, crm: Arc<crate::crm::Crm>) {
+        let _ = self.crm.set(crm);
+    }
+
+    /// Enriches the contact from the CRMs within their routing budget, if any.
+    async fn enrich(&self, contact_id: &str) {
+        if let Some(crm) = self.crm.get() {
+            crm.enrich_within(contact_id).await;
+        }
     }
 
     /// Now, on routing's clock.
@@ -581,19 +597,7 @@ impl RoutingService {
             id: id.as_str().to_string(),
             channel: channel.to_string(),
             conversation_id: Some(conversation_id.to_string()),
-            contact: contact.map(|c| bindings::ContactSummary {
-                id: c.id.clone(),
-                display_name: c.display_name.clone(),
-                identities: c
-                    .identities
-                    .iter()
-                    .map(|i| bindings::Identity {
-                        kind: i.kind.clone(),
-                        value: i.value.clone(),
-                    })
-                    .collect(),
-                attributes: flatten(&c.attributes),
-            }),
+            contact: contact.as_ref().map(crate::crm::contact_summary),
             attributes: attrs,
             waiting_ms: 0,
             last_agent: last_agent.clone(),
@@ -613,6 +617,9 @@ impl RoutingService {
         let Some(policy) = self.policy() else {
             return Vec::new();
         };
+        if attributes.is_empty() {
+            self.enrich(contact_id).await;
+        }
         let id = TaskId::from(uuid::Uuid::now_v7().to_string().as_str());
         let (info, _) = self
             .task_info_for(&id, conversation_id, contact_id, "voice", attributes)
@@ -653,6 +660,7 @@ impl RoutingService {
         {
             return;
         }
+        self.enrich(contact_id).await;
         let id = TaskId::from(uuid::Uuid::now_v7().to_string().as_str());
         let (info, last_agent) = self
             .task_info_for(&id, conversation_id, contact_id, channel, &attributes)
@@ -1223,23 +1231,6 @@ pub async fn plugin_rank(
         Ok(Err(e)) => Err(format!("{e:?}")),
         Err(e) => Err(e.to_string()),
     }
-}
-
-fn flatten(attributes: &Value) -> Vec<(String, String)> {
-    attributes
-        .as_object()
-        .map(|o| {
-            o.iter()
-                .map(|(k, v)| {
-                    let v = match v {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    (k.clone(), v)
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The WIT view of an engine task.

@@ -475,6 +475,7 @@ async fn start_switchboard(
             login: Default::default(),
             webchat: Default::default(),
             attachments: Default::default(),
+            crm: Default::default(),
         },
     )
     .await

@@ -1488,6 +1488,35 @@ impl PluginHost {
         .await
     }
 
+    /// Asks a CRM plugin to create the person ("create in CRM"). A 0.1.0 CRM
+    /// plugin cannot: it answers `unsupported`.
+    pub async fn crm_create_contact(
+        &self,
+        id: &str,
+        contact: &bindings::ContactSummary,
+    ) -> Result<Result<bindings::CrmProfile, PluginError>, CallError> {
+        let timeout = self.inner.limits.send_timeout;
+        self.call(
+            id,
+            PluginKind::Crm,
+            "create-contact",
+            timeout,
+            async |pre, store| match pre {
+                Pre::Crm(pre) => {
+                    let b = pre.instantiate_async(&mut *store).await?;
+                    b.switchboard_plugin_crm_sync()
+                        .call_create_contact(store, contact)
+                        .await
+                }
+                Pre::CrmV1(_) => Ok(Err(PluginError::Unsupported(
+                    "a switchboard:plugin/crm@0.1.0 plugin cannot create contacts".to_string(),
+                ))),
+                _ => unreachable!("kind checked in checkout"),
+            },
+        )
+        .await
+    }
+
     /// Hands a timeline entry to a CRM plugin to write back.
     pub async fn crm_record_activity(
         &self,

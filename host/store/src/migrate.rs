@@ -96,6 +96,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/common/0012_voice_survey.sql"),
         postgres: include_str!("../migrations/common/0012_voice_survey.sql"),
     },
+    Migration {
+        version: 13,
+        name: "crm",
+        sqlite: include_str!("../migrations/common/0013_crm.sql"),
+        postgres: include_str!("../migrations/common/0013_crm.sql"),
+    },
 ];
 
 /// Brings the schema up to date. Returns the versions it applied.

@@ -157,6 +157,7 @@ impl Store {
         let hosts = serde_json::to_string(&install.allowed_hosts)
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
         let now = wall_clock_ms();
+        let install_kind_is_crm = install.kind == "crm";
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO plugin (id, version, kind, world, manifest, path, enabled, quarantined,
@@ -187,6 +188,10 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
+        if install_kind_is_crm {
+            // Events recorded from now on queue their CRM write-back.
+            self.crm_installed().await?;
+        }
         PluginRecord::from_row(&row)
     }
 

@@ -305,6 +305,9 @@ impl Store {
             tx.rollback().await?;
             return Ok(CallSave::Stale);
         }
+        if let (Some(ended), Some(event)) = (call.ended_at, &call.event_id) {
+            crate::crm::queue(&mut tx, event, crate::crm::CrmActivityKind::Call, ended).await?;
+        }
         let event = match (summary, &call.event_id) {
             (Some(body), Some(id)) => {
                 let done =

@@ -56,6 +56,8 @@ pub struct Settings {
     pub timezone: String,
     /// Report thresholds.
     pub reports: ReportSettings,
+    /// CRM lookups and write-back.
+    pub crm: CrmSettings,
 }
 
 /// `[reports]`: the default thresholds of the reports (a request may give others).
@@ -389,6 +391,38 @@ pub struct PluginSettings {
     pub quarantine_after: u32,
 }
 
+/// `[crm]`: CRM lookups (screen pop) and write-back.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrmSettings {
+    /// The longest one CRM lookup may take.
+    pub lookup_timeout_ms: u64,
+    /// The longest a new task waits for CRM enrichment before it is routed.
+    pub routing_budget_ms: u64,
+    /// How long a CRM answer (or "unknown") is reused.
+    pub cache_ttl_secs: u64,
+    /// First write-back retry delay; doubles per attempt.
+    pub retry_base_ms: u64,
+    /// Longest write-back retry delay.
+    pub retry_max_ms: u64,
+    /// Write-back attempts before a dead letter.
+    pub max_attempts: u32,
+}
+
+impl Default for CrmSettings {
+    fn default() -> Self {
+        let d = switchboard_app::crm::CrmConfig::default();
+        CrmSettings {
+            lookup_timeout_ms: d.lookup_timeout.as_millis() as u64,
+            routing_budget_ms: d.routing_budget.as_millis() as u64,
+            cache_ttl_secs: d.cache_ttl.as_secs(),
+            retry_base_ms: d.retry_base.as_millis() as u64,
+            retry_max_ms: d.retry_max.as_millis() as u64,
+            max_attempts: d.max_attempts,
+        }
+    }
+}
+
 /// `[outbox]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -425,6 +459,7 @@ impl Default for Settings {
             attachments: AttachmentSettings::default(),
             timezone: "UTC".into(),
             reports: ReportSettings::default(),
+            crm: CrmSettings::default(),
         }
     }
 }
@@ -654,6 +689,36 @@ impl Settings {
             problems,
         );
         num(
+            "SWITCHBOARD_CRM_LOOKUP_TIMEOUT_MS",
+            &mut self.crm.lookup_timeout_ms,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_CRM_ROUTING_BUDGET_MS",
+            &mut self.crm.routing_budget_ms,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_CRM_CACHE_TTL_SECS",
+            &mut self.crm.cache_ttl_secs,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_CRM_RETRY_BASE_MS",
+            &mut self.crm.retry_base_ms,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_CRM_RETRY_MAX_MS",
+            &mut self.crm.retry_max_ms,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_CRM_MAX_ATTEMPTS",
+            &mut self.crm.max_attempts,
+            problems,
+        );
+        num(
             "SWITCHBOARD_OUTBOX_RETRY_BASE_MS",
             &mut self.outbox.retry_base_ms,
             problems,
@@ -808,6 +873,12 @@ impl Settings {
         }
         if self.plugins.quarantine_after == 0 {
             problems.push("plugins.quarantine_after must be above 0".into());
+        }
+        if self.crm.max_attempts == 0 {
+            problems.push("crm.max_attempts must be above 0".into());
+        }
+        if self.crm.lookup_timeout_ms == 0 {
+            problems.push("crm.lookup_timeout_ms must be above 0".into());
         }
         if self.outbox.max_attempts == 0 {
             problems.push("outbox.max_attempts must be above 0".into());
@@ -981,6 +1052,19 @@ impl Settings {
             base_delay_ms: self.login.delay_ms.max(1),
             max_delay_ms: self.login.max_delay_ms.max(self.login.delay_ms),
             ..switchboard_app::login::ThrottleConfig::default()
+        }
+    }
+
+    /// CRM lookups and write-back from these settings.
+    pub fn crm(&self) -> switchboard_app::crm::CrmConfig {
+        switchboard_app::crm::CrmConfig {
+            lookup_timeout: Duration::from_millis(self.crm.lookup_timeout_ms),
+            routing_budget: Duration::from_millis(self.crm.routing_budget_ms),
+            cache_ttl: Duration::from_secs(self.crm.cache_ttl_secs),
+            retry_base: Duration::from_millis(self.crm.retry_base_ms),
+            retry_max: Duration::from_millis(self.crm.retry_max_ms),
+            max_attempts: self.crm.max_attempts,
+            ..Default::default()
         }
     }
 

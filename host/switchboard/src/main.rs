@@ -574,6 +574,7 @@ async fn serve(settings: Settings, demo: bool, plugins_dir: PathBuf) -> anyhow::
             login: settings.login(),
             webchat: settings.webchat(),
             attachments: settings.attachments(),
+            crm: settings.crm(),
         },
     )
     .await

@@ -150,6 +150,7 @@ impl World {
                 login: Default::default(),
                 webchat: Default::default(),
                 attachments: Default::default(),
+                crm: Default::default(),
             },
             Arc::new(LocalBus::default()),
             clock.clone(),

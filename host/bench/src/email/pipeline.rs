@@ -228,6 +228,7 @@ pub async fn deploy(
                 max_bytes: install.max_file_bytes,
                 ..AttachmentConfig::default()
             },
+            crm: Default::default(),
         },
     )
     .await

@@ -128,6 +128,7 @@ impl VoiceServer {
                 login,
                 webchat: Default::default(),
                 attachments: Default::default(),
+                crm: Default::default(),
             },
         )
         .await

@@ -243,6 +243,7 @@ pub(crate) async fn log_routing(
 /// store goes through here.
 pub(crate) async fn record_event(conn: &mut AnyConnection, event: &TimelineEvent) -> Result<()> {
     insert_event(conn, event).await?;
+    crate::crm::queue_for_event(conn, event).await?;
     if SKIP_FACTS.load(Ordering::Relaxed) {
         return Ok(());
     }

@@ -1,0 +1,687 @@
+//! CRM integrations: screen pop and enrichment, and the durable write-back.
+//!
+//! **Enrichment.** Before a new task is classified (every new conversation, every
+//! call), routing asks [`Crm::enrich_within`] for the contact: each enabled CRM plugin
+//! is asked for the person by every identity we hold, in the order CRMs search best
+//! (e-mail, then phone numbers, then the rest), until one answers with a record. Each
+//! lookup has its own deadline; answers (including "unknown") are cached per plugin
+//! and identity for a TTL. Routing waits at most a short budget: a slow CRM never
+//! holds a task longer than that, and its answer is merged into the contact when it
+//! comes (the next task reads it). The webhook that brought the message was answered
+//! before any of this runs. The answer is stored per CRM (`contact_crm`: record id,
+//! link, name, key fields, the CRM's other identities, which agents are offered but
+//! which are never linked on the CRM's word), the CRM's name fills an empty display
+//! name, and its attributes are merged into the contact's, where routing policies
+//! read them (`vip`).
+//!
+//! **Write-back.** Activity rows are queued by the store in the transaction of what
+//! they describe (see `switchboard_store::CrmActivityRow`). This worker claims due rows
+//! with a lease, builds the timeline entry from the database, and calls the plugin's
+//! `record-activity` with the row's id as the idempotency key: done; `transient` and
+//! `rate-limited` answers and failed calls are retried with exponential backoff;
+//! other answers, and the last attempt, make a dead letter, which an admin can
+//! re-queue. A provider outage is a plugin *answer* and never counts towards the
+//! plugin's quarantine.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+use switchboard_core::{Direction, EventKind, handoff, retry_delay};
+use switchboard_plugin_host::{PluginError, PluginHost, PluginKind, bindings};
+use switchboard_store::{
+    ContactView, CrmActivityKind, CrmActivityRow, CrmActivityStatus, CrmLink, CrmSubscription,
+    Store, TimelineEvent,
+};
+use tokio::sync::{Notify, watch};
+
+use crate::clock::Clock;
+use crate::error::{AppError, AppResult, ErrorKind, call_error};
+use crate::notify::Notifier;
+
+/// CRM tuning.
+#[derive(Debug, Clone)]
+pub struct CrmConfig {
+    /// The longest one lookup may take.
+    pub lookup_timeout: Duration,
+    /// How long an answer (or "unknown") is reused.
+    pub cache_ttl: Duration,
+    /// The longest routing waits for enrichment before it classifies a task.
+    pub routing_budget: Duration,
+    /// Delay before the first write-back retry; doubles each attempt.
+    pub retry_base: Duration,
+    /// Longest delay between write-back attempts.
+    pub retry_max: Duration,
+    /// Attempts before a write-back becomes a dead letter.
+    pub max_attempts: u32,
+    /// How long a claimed write-back row is reserved for one worker.
+    pub lease: Duration,
+    /// Idle polling interval of the worker.
+    pub poll: Duration,
+}
+
+impl Default for CrmConfig {
+    fn default() -> Self {
+        CrmConfig {
+            lookup_timeout: Duration::from_secs(3),
+            cache_ttl: Duration::from_secs(600),
+            routing_budget: Duration::from_millis(400),
+            retry_base: Duration::from_secs(2),
+            retry_max: Duration::from_secs(600),
+            max_attempts: 10,
+            lease: Duration::from_secs(120),
+            poll: Duration::from_millis(500),
+        }
+    }
+}
+
+/// A cached answer: the profile, or `None` for "the CRM does not know them".
+type Cached = (Instant, Option<bindings::CrmProfile>);
+
+/// The CRM use cases and the write-back worker.
+pub struct Crm {
+    store: Store,
+    plugins: PluginHost,
+    notifier: Notifier,
+    clock: Clock,
+    config: CrmConfig,
+    public_url: String,
+    /// (plugin, identity kind, identity value) → answer.
+    cache: Mutex<HashMap<(String, String, String), Cached>>,
+    wake: Notify,
+}
+
+/// What the CRM service is built from.
+pub struct CrmParts {
+    /// The database.
+    pub store: Store,
+    /// The plugin sandbox.
+    pub plugins: PluginHost,
+    /// Where contact changes are published.
+    pub notifier: Notifier,
+    /// Stamps.
+    pub clock: Clock,
+    /// The public URL (recording links).
+    pub public_url: String,
+}
+
+impl Crm {
+    /// The CRM service; call [`Crm::run`] to deliver write-backs.
+    pub fn new(parts: CrmParts, config: CrmConfig) -> Crm {
+        Crm {
+            store: parts.store,
+            plugins: parts.plugins,
+            notifier: parts.notifier,
+            clock: parts.clock,
+            config,
+            public_url: parts.public_url,
+            cache: Mutex::default(),
+            wake: Notify::new(),
+        }
+    }
+
+    /// The enabled CRM plugins that can be called now.
+    fn crm_plugins(&self) -> Vec<String> {
+        self.plugins
+            .list()
+            .into_iter()
+            .filter(|p| p.kind == PluginKind::Crm && p.enabled && p.quarantined.is_none())
+            .map(|p| p.id)
+            .collect()
+    }
+
+    /// Enriches `contact_id`, waiting at most the routing budget; the lookups go on
+    /// in the background when the budget runs out, and their answer is merged then.
+    pub async fn enrich_within(self: &Arc<Self>, contact_id: &str) {
+        if self.crm_plugins().is_empty() {
+            return;
+        }
+        let me = self.clone();
+        let contact = contact_id.to_string();
+        let job = tokio::spawn(async move { me.enrich(&contact).await });
+        if tokio::time::timeout(self.config.routing_budget, job)
+            .await
+            .is_err()
+        {
+            tracing::info!(
+                contact = contact_id,
+                budget_ms = self.config.routing_budget.as_millis() as u64,
+                "CRM enrichment still running; routing with what is known"
+            );
+        }
+    }
+
+    /// Asks every enabled CRM about `contact_id` and records what they answer.
+    /// Returns the CRMs that found the person.
+    pub async fn enrich(&self, contact_id: &str) -> Vec<String> {
+        let contact = match self.store.contact(contact_id).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(contact = contact_id, "CRM enrichment: {e}");
+                return Vec::new();
+            }
+        };
+        let contact = &contact;
+        let lookups = self.crm_plugins().into_iter().map(|plugin| async move {
+            let profile = self.find(&plugin, contact).await;
+            (plugin, profile)
+        });
+        let mut found = Vec::new();
+        for (plugin, profile) in futures::future::join_all(lookups).await {
+            let Some(profile) = profile else { continue };
+            match self.save(contact, &plugin, profile).await {
+                Ok(()) => found.push(plugin),
+                Err(e) => tracing::warn!(contact = contact_id, plugin, "CRM answer not saved: {e}"),
+            }
+        }
+        found
+    }
+
+    /// The first record `plugin` finds for any of the contact's identities.
+    async fn find(&self, plugin: &str, contact: &ContactView) -> Option<bindings::CrmProfile> {
+        let mut identities: Vec<_> = contact.identities.iter().collect();
+        identities.sort_by_key(|i| search_rank(&i.kind));
+        for identity in identities {
+            let key = (
+                plugin.to_string(),
+                identity.kind.clone(),
+                identity.value.clone(),
+            );
+            if let Some((at, answer)) = self.cache.lock().expect("crm cache").get(&key).cloned()
+                && at.elapsed() < self.config.cache_ttl
+            {
+                match answer {
+                    Some(p) => return Some(p),
+                    None => continue,
+                }
+            }
+            let asked = bindings::Identity {
+                kind: identity.kind.clone(),
+                value: identity.value.clone(),
+            };
+            let answer = tokio::time::timeout(
+                self.config.lookup_timeout,
+                self.plugins.crm_lookup(plugin, &asked),
+            )
+            .await;
+            let answer = match answer {
+                Ok(Ok(Ok(answer))) => answer,
+                Ok(Ok(Err(e))) => {
+                    tracing::warn!(plugin, kind = %identity.kind, "CRM lookup refused: {e:?}");
+                    continue;
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(plugin, kind = %identity.kind, "CRM lookup failed: {e}");
+                    continue;
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        plugin,
+                        kind = %identity.kind,
+                        timeout_ms = self.config.lookup_timeout.as_millis() as u64,
+                        "CRM lookup timed out"
+                    );
+                    continue;
+                }
+            };
+            self.cache
+                .lock()
+                .expect("crm cache")
+                .insert(key, (Instant::now(), answer.clone()));
+            if answer.is_some() {
+                return answer;
+            }
+        }
+        None
+    }
+
+    async fn save(
+        &self,
+        contact: &ContactView,
+        plugin: &str,
+        profile: bindings::CrmProfile,
+    ) -> AppResult<()> {
+        let link = link_of(plugin, profile, self.clock.now_ms());
+        let changed = self.store.save_crm_link(&contact.id, &link).await?;
+        self.notifier.publish(
+            "contact.updated",
+            crate::events::Audience::Everyone,
+            json!({"contact_id": contact.id, "crm": plugin, "changed": changed}),
+        );
+        Ok(())
+    }
+
+    /// What each CRM said about `contact_id`: an object keyed by plugin id whose
+    /// entries have `external_id`, `url`, `display_name`, `attributes`,
+    /// `identities` (the CRM's identities this contact does not have yet, offered)
+    /// and `fetched_at`.
+    pub async fn links(&self, contact: &ContactView) -> AppResult<Value> {
+        let mut out = Map::new();
+        for link in self.store.crm_links(&contact.id).await? {
+            let offered: Vec<Value> = link
+                .identities
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|i| {
+                    !contact.identities.iter().any(|mine| {
+                        i["kind"] == mine.kind.as_str() && i["value"] == mine.value.as_str()
+                    })
+                })
+                .cloned()
+                .collect();
+            out.insert(
+                link.plugin_id.clone(),
+                json!({
+                    "external_id": link.external_id,
+                    "url": link.url,
+                    "display_name": link.display_name,
+                    "attributes": link.attributes,
+                    "identities": offered,
+                    "fetched_at": link.fetched_at,
+                }),
+            );
+        }
+        Ok(Value::Object(out))
+    }
+
+    /// The CRM plugins an agent can use on a contact: `[{plugin_id, linked}]`.
+    pub async fn available(&self, contact_id: &str) -> AppResult<Value> {
+        let linked: Vec<String> = self
+            .store
+            .crm_links(contact_id)
+            .await?
+            .into_iter()
+            .map(|l| l.plugin_id)
+            .collect();
+        let all: Vec<Value> = self
+            .crm_plugins()
+            .into_iter()
+            .map(|p| json!({"plugin_id": p, "linked": linked.contains(&p)}))
+            .collect();
+        Ok(json!(all))
+    }
+
+    /// Looks the contact up again in every CRM now, past the cache.
+    pub async fn refresh(&self, contact_id: &str) -> AppResult<Value> {
+        let contact = self.store.contact(contact_id).await?;
+        self.cache
+            .lock()
+            .expect("crm cache")
+            .retain(|(_, kind, value), _| {
+                !contact
+                    .identities
+                    .iter()
+                    .any(|i| &i.kind == kind && &i.value == value)
+            });
+        let found = self.enrich(contact_id).await;
+        Ok(json!({"found": found}))
+    }
+
+    /// "Create in CRM": asks `plugin_id` to create the person and records the link.
+    pub async fn create(&self, contact_id: &str, plugin_id: &str) -> AppResult<Value> {
+        let contact = self.store.contact(contact_id).await?;
+        if !self.crm_plugins().iter().any(|p| p == plugin_id) {
+            return Err(AppError::not_found(format!(
+                "no enabled CRM plugin {plugin_id:?}"
+            )));
+        }
+        if self
+            .store
+            .crm_links(contact_id)
+            .await?
+            .iter()
+            .any(|l| l.plugin_id == plugin_id)
+        {
+            return Err(AppError::new(
+                ErrorKind::Conflict,
+                "crm_linked",
+                format!("the contact is already linked to a record in {plugin_id}"),
+            ));
+        }
+        let summary = contact_summary(&contact);
+        let profile = self
+            .plugins
+            .crm_create_contact(plugin_id, &summary)
+            .await
+            .map_err(call_error)?
+            .map_err(|e| crm_refusal(plugin_id, &e))?;
+        self.save(&contact, plugin_id, profile).await?;
+        Ok(self.links(&self.store.contact(contact_id).await?).await?[plugin_id].clone())
+    }
+
+    /// What each installed CRM receives.
+    pub async fn subscriptions(&self) -> AppResult<Vec<CrmSubscription>> {
+        Ok(self.store.crm_subscriptions().await?)
+    }
+
+    /// Sets what a CRM receives.
+    pub async fn set_subscription(&self, s: &CrmSubscription) -> AppResult<()> {
+        Ok(self.store.set_crm_subscription(s).await?)
+    }
+
+    /// Write-back rows, newest first (`status` filters).
+    pub async fn activities(
+        &self,
+        status: Option<CrmActivityStatus>,
+        limit: u32,
+    ) -> AppResult<Vec<CrmActivityRow>> {
+        Ok(self.store.list_crm_activities(status, limit).await?)
+    }
+
+    /// Re-queues a dead write-back row.
+    pub async fn requeue(&self, id: &str) -> AppResult<CrmActivityRow> {
+        let row = self
+            .store
+            .crm_activity_requeue(id, self.clock.now_ms())
+            .await?;
+        self.wake.notify_one();
+        Ok(row)
+    }
+
+    /// Delivers due write-backs until `shutdown` turns true.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let worked = match self.store.crm_installed().await {
+                Ok(true) => self.deliver_due().await,
+                Ok(false) => 0,
+                Err(e) => {
+                    tracing::warn!("CRM write-back: {e}");
+                    0
+                }
+            };
+            if worked > 0 {
+                continue;
+            }
+            tokio::select! {
+                _ = shutdown.changed() => {}
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.config.poll) => {}
+            }
+        }
+    }
+
+    /// One round of the worker: claims due rows and delivers them. Returns how many.
+    pub async fn deliver_due(&self) -> usize {
+        let now = self.clock.now_ms();
+        let lease = self.config.lease.as_millis() as i64;
+        let rows = match self.store.claim_crm_activities(now, 20, lease).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!("CRM write-back: claim failed: {e}");
+                return 0;
+            }
+        };
+        let n = rows.len();
+        for row in rows {
+            self.deliver(row).await;
+        }
+        n
+    }
+
+    async fn deliver(&self, row: CrmActivityRow) {
+        let attempt = u32::try_from(row.attempts)
+            .unwrap_or(u32::MAX)
+            .saturating_add(1);
+        let outcome = match self.entry(&row).await {
+            Ok(entry) => {
+                let call = self
+                    .plugins
+                    .crm_record_activity(&row.plugin_id, &entry)
+                    .await;
+                match call {
+                    Ok(Ok(())) => Outcome::Done,
+                    Ok(Err(e)) => match e {
+                        PluginError::Transient(_) | PluginError::RateLimited(_) => {
+                            Outcome::Retry(format!("{e:?}"))
+                        }
+                        other => Outcome::Dead(format!("{other:?}")),
+                    },
+                    Err(e) => Outcome::Retry(e.to_string()),
+                }
+            }
+            Err(e) => Outcome::Dead(format!("cannot build the activity: {e}")),
+        };
+        let now = self.clock.now_ms();
+        let (status, attempts, next, error) = match outcome {
+            Outcome::Done => (CrmActivityStatus::Done, row.attempts, now, None),
+            Outcome::Retry(e) if attempt < self.config.max_attempts => {
+                let delay = retry_delay(attempt, self.config.retry_base, self.config.retry_max);
+                (
+                    CrmActivityStatus::Pending,
+                    i64::from(attempt),
+                    now + delay.as_millis() as i64,
+                    Some(e),
+                )
+            }
+            Outcome::Retry(e) | Outcome::Dead(e) => {
+                (CrmActivityStatus::Dead, i64::from(attempt), now, Some(e))
+            }
+        };
+        if status != CrmActivityStatus::Done {
+            tracing::warn!(
+                activity = %row.id,
+                attempt,
+                status = status.as_str(),
+                "CRM write-back failed: {}",
+                error.as_deref().unwrap_or_default()
+            );
+        }
+        if let Err(e) = self
+            .store
+            .crm_activity_outcome(&row.id, status, attempts, next, error.as_deref())
+            .await
+        {
+            tracing::error!(activity = %row.id, "CRM write-back outcome not saved: {e}");
+        }
+    }
+
+    /// The timeline entry a write-back row stands for, built from the database now.
+    async fn entry(&self, row: &CrmActivityRow) -> AppResult<bindings::TimelineEntry> {
+        let event = self.store.event(&row.event_id).await?;
+        let contact = self.store.contact(&event.contact_id).await?;
+        let mut summary = contact_summary(&contact);
+        // The record this CRM already matched, so the plugin need not search again.
+        if let Some(link) = self
+            .store
+            .crm_links(&contact.id)
+            .await?
+            .into_iter()
+            .find(|l| l.plugin_id == row.plugin_id)
+        {
+            summary
+                .attributes
+                .push((format!("{}.external-id", row.plugin_id), link.external_id));
+        }
+        let mut entry = bindings::TimelineEntry {
+            id: row.id.clone(),
+            conversation_id: event.conversation_id.clone().unwrap_or_default(),
+            contact: summary,
+            channel: event.channel.clone().unwrap_or_else(|| "internal".into()),
+            direction: match event.direction {
+                Direction::In => bindings::CrmDirection::Inbound,
+                Direction::Out => bindings::CrmDirection::Outbound,
+                Direction::Internal => bindings::CrmDirection::Internal,
+            },
+            kind: event.kind.as_str().to_string(),
+            body: event.body.clone(),
+            author: event.author_agent_id.clone(),
+            occurred_at_ms: event.occurred_at.max(0) as u64,
+            disposition: None,
+            duration_ms: None,
+        };
+        match row.kind {
+            CrmActivityKind::Call => self.call_entry(&event, &mut entry),
+            CrmActivityKind::Summary => self.summary_entry(&event, &contact, &mut entry).await?,
+            CrmActivityKind::Note | CrmActivityKind::Message => {}
+        }
+        Ok(entry)
+    }
+
+    /// A call: direction, duration, outcome, recording link and disposition.
+    fn call_entry(&self, event: &TimelineEvent, entry: &mut bindings::TimelineEntry) {
+        let data = &event.data;
+        entry.channel = "voice".into();
+        match data["direction"].as_str() {
+            Some("outbound") => entry.direction = bindings::CrmDirection::Outbound,
+            Some("inbound") => entry.direction = bindings::CrmDirection::Inbound,
+            _ => {}
+        }
+        entry.duration_ms = data["duration_ms"].as_u64();
+        entry.disposition = data["disposition"].as_str().map(str::to_string);
+        let mut body = event.body.clone();
+        if let Some(outcome) = data["outcome"].as_str() {
+            body.push_str(&format!("\nOutcome: {outcome}"));
+        }
+        if let Some(path) = data["recording_url"].as_str() {
+            body.push_str(&format!("\nRecording: {}{path}", self.public_url));
+        }
+        entry.body = body;
+    }
+
+    /// A resolve: the disposition and the conversation's summary.
+    async fn summary_entry(
+        &self,
+        event: &TimelineEvent,
+        contact: &ContactView,
+        entry: &mut bindings::TimelineEntry,
+    ) -> AppResult<()> {
+        entry.kind = "summary".into();
+        entry.disposition = event.data["code"].as_str().map(str::to_string);
+        let Some(conversation) = &event.conversation_id else {
+            return Ok(());
+        };
+        let timeline = self.store.conversation_timeline(conversation).await?;
+        let timeline: Vec<_> = timeline
+            .into_iter()
+            .filter(|e| e.occurred_at <= event.occurred_at)
+            .collect();
+        let draft = handoff::draft(
+            &crate::desk::utterances(&timeline),
+            contact.display_name.as_deref(),
+        );
+        let mut body = format!("Resolved: {}", event.body);
+        if !draft.reason.trim().is_empty() {
+            body.push_str(&format!("\nReason: {}", draft.reason));
+        }
+        if !draft.summary.trim().is_empty() {
+            body.push_str(&format!("\nSummary: {}", draft.summary));
+        }
+        let channels: Vec<&str> = {
+            let mut c: Vec<&str> = timeline
+                .iter()
+                .filter(|e| e.kind == EventKind::Message || e.kind == EventKind::Call)
+                .filter_map(|e| e.channel.as_deref())
+                .collect();
+            c.dedup();
+            c
+        };
+        if !channels.is_empty() {
+            body.push_str(&format!("\nChannels: {}", channels.join(" → ")));
+        }
+        entry.body = body;
+        Ok(())
+    }
+}
+
+enum Outcome {
+    Done,
+    Retry(String),
+    Dead(String),
+}
+
+/// CRMs search e-mail and phone numbers best; other handles last.
+fn search_rank(kind: &str) -> u8 {
+    match kind {
+        "email" => 0,
+        "phone" => 1,
+        "whatsapp" => 2,
+        _ => 3,
+    }
+}
+
+/// The contact as plugins see it.
+pub(crate) fn contact_summary(c: &ContactView) -> bindings::ContactSummary {
+    bindings::ContactSummary {
+        id: c.id.clone(),
+        display_name: c.display_name.clone(),
+        identities: c
+            .identities
+            .iter()
+            .map(|i| bindings::Identity {
+                kind: i.kind.clone(),
+                value: i.value.clone(),
+            })
+            .collect(),
+        attributes: flatten(&c.attributes),
+    }
+}
+
+/// A JSON object's fields as text pairs (strings as they are, other values as JSON).
+pub(crate) fn flatten(attributes: &Value) -> Vec<(String, String)> {
+    attributes
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The stored form of a CRM's answer.
+fn link_of(plugin: &str, profile: bindings::CrmProfile, now_ms: i64) -> CrmLink {
+    let attributes: Map<String, Value> = profile
+        .attributes
+        .into_iter()
+        .filter(|(k, _)| !k.trim().is_empty())
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    let identities: Vec<Value> = profile
+        .identities
+        .into_iter()
+        .map(|i| json!({"kind": i.kind, "value": i.value}))
+        .collect();
+    CrmLink {
+        plugin_id: plugin.to_string(),
+        external_id: profile.external_id,
+        url: profile
+            .url
+            .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
+        display_name: profile.display_name,
+        attributes: Value::Object(attributes),
+        identities: Value::Array(identities),
+        fetched_at: now_ms,
+    }
+}
+
+/// A CRM's refusal of an agent's request, as the API answers it.
+fn crm_refusal(plugin: &str, e: &PluginError) -> AppError {
+    match e {
+        PluginError::Unsupported(m) => AppError::new(
+            ErrorKind::Unprocessable,
+            "crm_unsupported",
+            format!("{plugin} cannot do that: {m}"),
+        ),
+        PluginError::Transient(_) | PluginError::RateLimited(_) => AppError::new(
+            ErrorKind::Unavailable,
+            "crm_unavailable",
+            format!("{plugin} is not answering now; try again: {e:?}"),
+        ),
+        other => AppError::new(
+            ErrorKind::Unprocessable,
+            "crm_refused",
+            format!("{plugin} refused: {other:?}"),
+        ),
+    }
+}
