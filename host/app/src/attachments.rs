@@ -28,7 +28,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::blobs::{BlobError, BlobStore, BlobWriter, sniff};
 use crate::clock::now_ms;
-use crate::error::{AppError, AppResult, ErrorKind};
+use crate::error::{AppError, AppResult, ErrorKind, plugin_reason};
 use crate::notify::Notifier;
 use crate::signing;
 
@@ -359,21 +359,6 @@ fn download_reason(e: &DownloadError) -> String {
         DownloadError::Storage(detail) => {
             format!("the file store could not take the file: {detail}")
         }
-    }
-}
-
-fn plugin_reason(e: &switchboard_plugin_host::PluginError) -> String {
-    use switchboard_plugin_host::PluginError as P;
-    match e {
-        P::InvalidRequest(m)
-        | P::Unauthorized(m)
-        | P::Config(m)
-        | P::Transient(m)
-        | P::Permanent(m)
-        | P::Internal(m)
-        | P::WindowClosed(m)
-        | P::Unsupported(m) => m.clone(),
-        P::RateLimited(_) => "the provider is throttling requests".into(),
     }
 }
 

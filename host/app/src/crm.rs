@@ -37,7 +37,7 @@ use switchboard_store::{
 use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
-use crate::error::{AppError, AppResult, ErrorKind, call_error};
+use crate::error::{AppError, AppResult, ErrorKind, call_error, plugin_error_text, plugin_reason};
 use crate::notify::Notifier;
 
 /// CRM tuning.
@@ -208,7 +208,12 @@ impl Crm {
             let answer = match answer {
                 Ok(Ok(Ok(answer))) => answer,
                 Ok(Ok(Err(e))) => {
-                    tracing::warn!(plugin, kind = %identity.kind, "CRM lookup refused: {e:?}");
+                    tracing::warn!(
+                        plugin,
+                        kind = %identity.kind,
+                        "CRM lookup refused: {}",
+                        plugin_error_text(&e)
+                    );
                     continue;
                 }
                 Ok(Err(e)) => {
@@ -437,9 +442,9 @@ impl Crm {
                     Ok(Ok(())) => Outcome::Done,
                     Ok(Err(e)) => match e {
                         PluginError::Transient(_) | PluginError::RateLimited(_) => {
-                            Outcome::Retry(format!("{e:?}"))
+                            Outcome::Retry(plugin_error_text(&e))
                         }
-                        other => Outcome::Dead(format!("{other:?}")),
+                        other => Outcome::Dead(plugin_error_text(&other)),
                     },
                     Err(e) => Outcome::Retry(e.to_string()),
                 }
@@ -515,32 +520,11 @@ impl Crm {
             duration_ms: None,
         };
         match row.kind {
-            CrmActivityKind::Call => self.call_entry(&event, &mut entry),
+            CrmActivityKind::Call => call_entry(&self.public_url, &event.data, &mut entry),
             CrmActivityKind::Summary => self.summary_entry(&event, &contact, &mut entry).await?,
             CrmActivityKind::Note | CrmActivityKind::Message => {}
         }
         Ok(entry)
-    }
-
-    /// A call: direction, duration, outcome, recording link and disposition.
-    fn call_entry(&self, event: &TimelineEvent, entry: &mut bindings::TimelineEntry) {
-        let data = &event.data;
-        entry.channel = "voice".into();
-        match data["direction"].as_str() {
-            Some("outbound") => entry.direction = bindings::CrmDirection::Outbound,
-            Some("inbound") => entry.direction = bindings::CrmDirection::Inbound,
-            _ => {}
-        }
-        entry.duration_ms = data["duration_ms"].as_u64();
-        entry.disposition = data["disposition"].as_str().map(str::to_string);
-        let mut body = event.body.clone();
-        if let Some(outcome) = data["outcome"].as_str() {
-            body.push_str(&format!("\nOutcome: {outcome}"));
-        }
-        if let Some(path) = data["recording_url"].as_str() {
-            body.push_str(&format!("\nRecording: {}{path}", self.public_url));
-        }
-        entry.body = body;
     }
 
     /// A resolve: the disposition and the conversation's summary.
@@ -585,6 +569,31 @@ impl Crm {
         }
         entry.body = body;
         Ok(())
+    }
+}
+
+/// A call's entry: direction, duration, outcome, recording link and disposition (an
+/// abandoned, missed or failed call without one carries its outcome as disposition).
+fn call_entry(public_url: &str, data: &Value, entry: &mut bindings::TimelineEntry) {
+    entry.channel = "voice".into();
+    match data["direction"].as_str() {
+        Some("outbound") => entry.direction = bindings::CrmDirection::Outbound,
+        Some("inbound") => entry.direction = bindings::CrmDirection::Inbound,
+        _ => {}
+    }
+    entry.duration_ms = data["duration_ms"].as_u64();
+    let outcome = data["outcome"].as_str();
+    entry.disposition = data["disposition"]
+        .as_str()
+        .or(outcome.filter(|o| matches!(*o, "abandoned" | "missed" | "failed")))
+        .map(str::to_string);
+    if let Some(outcome) = outcome {
+        entry.body.push_str(&format!("\nOutcome: {outcome}"));
+    }
+    if let Some(path) = data["recording_url"].as_str() {
+        entry
+            .body
+            .push_str(&format!("\nRecording: {public_url}{path}"));
     }
 }
 
@@ -676,12 +685,109 @@ fn crm_refusal(plugin: &str, e: &PluginError) -> AppError {
         PluginError::Transient(_) | PluginError::RateLimited(_) => AppError::new(
             ErrorKind::Unavailable,
             "crm_unavailable",
-            format!("{plugin} is not answering now; try again: {e:?}"),
+            format!(
+                "{plugin} is not answering now; try again: {}",
+                plugin_reason(e)
+            ),
         ),
         other => AppError::new(
             ErrorKind::Unprocessable,
             "crm_refused",
-            format!("{plugin} refused: {other:?}"),
+            format!("{plugin} refused: {}", plugin_error_text(other)),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(body: &str) -> bindings::TimelineEntry {
+        bindings::TimelineEntry {
+            id: "crm-hubspot:e1".into(),
+            conversation_id: "c1".into(),
+            contact: bindings::ContactSummary {
+                id: "k1".into(),
+                display_name: None,
+                identities: vec![],
+                attributes: vec![],
+            },
+            channel: "voice".into(),
+            direction: bindings::CrmDirection::Internal,
+            kind: "call".into(),
+            body: body.into(),
+            author: None,
+            occurred_at_ms: 0,
+            disposition: None,
+            duration_ms: None,
+        }
+    }
+
+    #[test]
+    fn an_answered_call_carries_duration_disposition_and_recording_link() {
+        let mut e = entry("Call from +14155550100 · 1:35");
+        let data = json!({
+            "direction": "inbound", "outcome": "answered", "duration_ms": 95_000,
+            "disposition": "resolved", "recording_url": "/api/v1/calls/c9/recording",
+        });
+        call_entry("https://cc.example", &data, &mut e);
+        assert_eq!(e.direction, bindings::CrmDirection::Inbound);
+        assert_eq!(e.duration_ms, Some(95_000));
+        assert_eq!(e.disposition.as_deref(), Some("resolved"));
+        assert_eq!(
+            e.body,
+            "Call from +14155550100 · 1:35\nOutcome: answered\n\
+             Recording: https://cc.example/api/v1/calls/c9/recording"
+        );
+    }
+
+    #[test]
+    fn an_abandoned_call_says_so_in_its_disposition() {
+        let mut e = entry("Call from +14155550100 · abandoned in queue");
+        let data = json!({"direction": "inbound", "outcome": "abandoned", "duration_ms": 0});
+        call_entry("https://cc.example", &data, &mut e);
+        assert_eq!(e.disposition.as_deref(), Some("abandoned"));
+        assert_eq!(e.duration_ms, Some(0));
+        let mut out = entry("Call to +14155550100");
+        call_entry(
+            "https://cc.example",
+            &json!({"direction": "outbound", "outcome": "missed"}),
+            &mut out,
+        );
+        assert_eq!(out.direction, bindings::CrmDirection::Outbound);
+        assert_eq!(out.disposition.as_deref(), Some("missed"));
+        assert!(!out.body.contains("Recording"));
+    }
+
+    #[test]
+    fn identities_are_asked_email_first_then_numbers() {
+        let mut kinds = vec!["telegram", "phone", "whatsapp", "email"];
+        kinds.sort_by_key(|k| search_rank(k));
+        assert_eq!(kinds, ["email", "phone", "whatsapp", "telegram"]);
+    }
+
+    #[test]
+    fn a_profile_keeps_only_web_links_and_named_attributes() {
+        let link = link_of(
+            "crm-zoho",
+            bindings::CrmProfile {
+                external_id: "42".into(),
+                display_name: Some("Ada".into()),
+                identities: vec![bindings::Identity {
+                    kind: "email".into(),
+                    value: "ada@example.com".into(),
+                }],
+                attributes: vec![("vip".into(), "true".into()), (" ".into(), "x".into())],
+                url: Some("javascript:alert(1)".into()),
+            },
+            7,
+        );
+        assert_eq!(link.url, None);
+        assert_eq!(link.attributes, json!({"vip": "true"}));
+        assert_eq!(
+            link.identities,
+            json!([{"kind": "email", "value": "ada@example.com"}])
+        );
+        assert_eq!(link.fetched_at, 7);
     }
 }

@@ -183,3 +183,41 @@ pub fn call_error(e: CallError) -> AppError {
         _ => AppError::new(ErrorKind::Internal, "plugin_failed", e.to_string()),
     }
 }
+
+/// A plugin's refusal in words, without the kind (`the provider is throttling
+/// requests`, or the plugin's own message).
+pub(crate) fn plugin_reason(e: &switchboard_plugin_host::PluginError) -> String {
+    use switchboard_plugin_host::PluginError as P;
+    match e {
+        P::InvalidRequest(m)
+        | P::Unauthorized(m)
+        | P::Config(m)
+        | P::Transient(m)
+        | P::Permanent(m)
+        | P::Internal(m)
+        | P::WindowClosed(m)
+        | P::Unsupported(m) => m.clone(),
+        P::RateLimited(Some(secs)) => {
+            format!("the provider is throttling requests (retry after {secs} s)")
+        }
+        P::RateLimited(None) => "the provider is throttling requests".into(),
+    }
+}
+
+/// A plugin's refusal as `kind: reason` (`permanent: HTTP 400 …`), for logs and
+/// dead letters.
+pub(crate) fn plugin_error_text(e: &switchboard_plugin_host::PluginError) -> String {
+    use switchboard_plugin_host::PluginError as P;
+    let kind = match e {
+        P::InvalidRequest(_) => "invalid request",
+        P::Unauthorized(_) => "unauthorized",
+        P::Config(_) => "config",
+        P::Transient(_) => "transient",
+        P::Permanent(_) => "permanent",
+        P::RateLimited(_) => "rate limited",
+        P::Internal(_) => "internal",
+        P::WindowClosed(_) => "window closed",
+        P::Unsupported(_) => "unsupported",
+    };
+    format!("{kind}: {}", plugin_reason(e))
+}

@@ -1,11 +1,11 @@
-// Administration: plugins (health, switch, config), queues and agents. Plain forms over
+// Administration: plugins (health, switch, config), queues, agents and CRM write-back. Plain forms over
 // the admin API; every change reloads from the host so the page shows what is in force.
 
 import { h, mount as replace, field, select, toast } from './dom.js';
 import { get, post, put, seg } from './api.js';
 import { duration } from './time.js';
 
-const PAGES = [['plugins', 'Plugins'], ['queues', 'Queues'], ['agents', 'Agents']];
+const PAGES = [['plugins', 'Plugins'], ['queues', 'Queues'], ['agents', 'Agents'], ['crm', 'CRM']];
 
 export function mount(container, { page }) {
   const body = h('div', null, h('p', { class: 'loading' }, 'Loading…'));
@@ -14,7 +14,7 @@ export function mount(container, { page }) {
     h('nav', { class: 'subnav', 'aria-label': 'Admin sections' }, PAGES.map(([key, label]) =>
       h('a', { href: `#/admin/${key}`, 'aria-current': key === page ? 'page' : null }, label))),
     body));
-  const render = { plugins: pluginsPage, queues: queuesPage, agents: agentsPage }[page] ?? pluginsPage;
+  const render = { plugins: pluginsPage, queues: queuesPage, agents: agentsPage, crm: crmPage }[page] ?? pluginsPage;
   render(body).catch((e) => replace(body, h('p', { class: 'form-error', role: 'alert' }, `Not loaded: ${e.message}`)));
   return null;
 }
@@ -338,4 +338,78 @@ async function agentsPage(body) {
           .map((t, i) => h('th', { scope: 'col', class: i === 5 ? 'num' : null }, t)))),
         h('tbody', null, rows)))),
     form));
+}
+
+// ------------------------------------------------------------ CRM
+
+const CRM_EVENTS = [
+  ['calls', 'Calls', 'when they end, abandoned and missed ones included'],
+  ['summaries', 'Resolves', 'the disposition and the conversation summary'],
+  ['notes', 'Notes', 'agents\' internal notes'],
+  ['messages', 'Messages', 'every message in and out'],
+];
+
+async function crmPage(body) {
+  const [{ crms }, { activities }] = await Promise.all([
+    get('/crm/settings'),
+    get('/crm/activities?status=dead'),
+  ]);
+  const { activities: recent } = await get('/crm/activities');
+  const reload = () => crmPage(body);
+
+  const settings = crms.length === 0
+    ? h('p', { class: 'empty' }, 'No CRM plugin installed (crm-hubspot, crm-salesforce, crm-zoho).')
+    : h('table', { class: 'table', 'data-testid': 'crm-settings' },
+      h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'CRM'),
+        CRM_EVENTS.map(([, label, hint]) => h('th', { scope: 'col', title: hint }, label)),
+        h('th', { scope: 'col' }, ''))),
+      h('tbody', null, crms.map((c) => {
+        const boxes = Object.fromEntries(CRM_EVENTS.map(([key, label]) => [key, h('input', {
+          type: 'checkbox', checked: !!c[key], 'aria-label': `${c.plugin_id}: ${label}`, 'data-event': key,
+        })]));
+        const save = h('button', {
+          type: 'button', class: 'btn btn-small btn-primary', 'data-testid': 'crm-save',
+          on: {
+            click: async () => {
+              try {
+                await put(`/crm/settings/${seg(c.plugin_id)}`, Object.fromEntries(CRM_EVENTS.map(([key]) => [key, boxes[key].checked])));
+                toast(`${c.plugin_id}: saved.`);
+                reload();
+              } catch (e) { toast(`${c.plugin_id}: ${e.message}`, 'error'); }
+            },
+          },
+        }, 'Save');
+        return h('tr', { 'data-crm': c.plugin_id }, h('th', { scope: 'row' }, c.plugin_id),
+          CRM_EVENTS.map(([key]) => h('td', null, boxes[key])), h('td', null, save));
+      })));
+
+  const deadRows = activities.map((a) => h('tr', { 'data-activity': a.id },
+    h('td', null, a.plugin_id), h('td', null, a.kind), h('td', null, String(a.attempts)),
+    h('td', { class: 'small' }, a.last_error ?? ''),
+    h('td', null, h('button', {
+      type: 'button', class: 'btn btn-small', 'data-testid': 'crm-retry',
+      on: {
+        click: async () => {
+          try {
+            await post(`/crm/activities/${seg(a.id)}/retry`);
+            toast('Queued again.');
+            reload();
+          } catch (e) { toast(`Not queued: ${e.message}`, 'error'); }
+        },
+      },
+    }, 'Retry'))));
+  const counts = recent.reduce((m, a) => ({ ...m, [a.status]: (m[a.status] ?? 0) + 1 }), {});
+
+  replace(body, h('div', { class: 'stack' },
+    h('section', { class: 'card' }, h('h2', null, 'What each CRM receives'), settings),
+    h('section', { class: 'card' },
+      h('h2', null, 'Write-back'),
+      h('p', { class: 'small muted', 'data-testid': 'crm-counts' },
+        `Last ${recent.length}: ${['done', 'pending', 'sending', 'dead'].map((k) => `${counts[k] ?? 0} ${k}`).join(' · ')}`),
+      h('h3', null, 'Dead letters'),
+      activities.length === 0
+        ? h('p', { class: 'empty', 'data-testid': 'crm-no-dead' }, 'None.')
+        : h('table', { class: 'table', 'data-testid': 'crm-dead' },
+          h('thead', null, h('tr', null, ['CRM', 'What', 'Attempts', 'Last error', ''].map((t) => h('th', { scope: 'col' }, t)))),
+          h('tbody', null, deadRows)))));
 }

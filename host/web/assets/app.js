@@ -18,6 +18,7 @@ const ROUTES = {
   '#/admin/plugins': { title: 'Plugins', load: () => import('./admin.js'), roles: ['admin'], page: 'plugins' },
   '#/admin/queues': { title: 'Queues', load: () => import('./admin.js'), roles: ['admin'], page: 'queues' },
   '#/admin/agents': { title: 'Agents', load: () => import('./admin.js'), roles: ['admin'], page: 'agents' },
+  '#/admin/crm': { title: 'CRM', load: () => import('./admin.js'), roles: ['admin'], page: 'crm' },
 };
 
 const root = document.getElementById('app');

@@ -5,6 +5,7 @@ import { h, mount, field, select, toast, nextId } from './dom.js';
 import { get, post, patch, seg } from './api.js';
 import { channelBadge, channelName } from './channels.js';
 import { date, clock } from './time.js';
+import { crmCard } from './desk-crm.js';
 
 const KINDS = [['phone', 'Phone'], ['email', 'E-mail'], ['whatsapp', 'WhatsApp'], ['telegram', 'Telegram']];
 
@@ -121,12 +122,16 @@ export class CustomerPanel {
     h('div', { class: 'link-row' }, kind, field('Value', value)),
     h('button', { type: 'submit', class: 'btn btn-small' }, 'Link identity'));
 
+    const crm = h('div', { class: 'crm-slot' }, h('p', { class: 'muted small' }, 'Loading CRM…'));
+    crmCard(crm, c.id, () => this.load(c.id));
+
     mount(this.el, h('section', { class: 'customer-panel', 'data-testid': 'customer-panel', 'aria-label': 'Customer' },
       head,
       h('div', { class: 'cust-tags' },
         vip ? h('span', { class: 'badge badge-vip' }, 'VIP') : null,
         optedOut.map((x) => h('span', { class: 'badge badge-warn' }, `no ${x.channel}`))),
       facts,
+      h('h3', null, 'CRM'), crm,
       h('h3', null, 'Identities'), identities,
       h('h3', null, 'Consent'), consent,
       h('h3', null, 'Last interaction'), last,
