@@ -6,7 +6,8 @@
 //!   The recording holds both directions; the call is on the caller's timeline (a
 //!   channel switch after their SMS) with duration, queue, agent and recording.
 //! - The routing policy's IVR gathers a digit (RFC 4733) that picks the queue.
-//! - A caller hanging up while queued is an abandon.
+//! - A caller hanging up while queued is an abandon; with a CRM installed, the caller
+//!   is looked up when the call comes in and the abandoned call is written to the CRM.
 //! - Untrusted sources, unsupported codecs and malformed packets get 403/488/400 or
 //!   nothing, and calls carry on.
 
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use switchboard_e2e::crm::{FakeHubSpot, HUBSPOT_TOKEN, hubspot_contact};
 use switchboard_e2e::voice::{AgentPhone, SipCaller, payloads, voice_server};
 use switchboard_e2e::{FakeTwilio, Server};
 
@@ -863,4 +865,74 @@ async fn a_sip_flood_from_one_address_is_shed_while_the_trunks_calls_go_through(
     assert_eq!(caller.call(DIALED).await, 200, "log:\n{}", v.server.log());
     v.answer_offer().await;
     v.call_state("connected").await;
+}
+
+#[tokio::test]
+async fn an_incoming_call_pops_the_crm_record_and_an_abandoned_call_is_written_back() {
+    let hubspot = FakeHubSpot::start(vec![hubspot_contact(
+        "501",
+        &[
+            ("firstname", "Carla"),
+            ("lastname", "Caller"),
+            ("phone", "(555) 123-0001"),
+        ],
+    )])
+    .await;
+    let crm = switchboard_e2e::plugin_dist().join("crm-hubspot");
+    let token = format!("access_token={HUBSPOT_TOKEN}");
+    let api_base = format!("api_base={}", hubspot.base);
+    let install: &[&str] = &[
+        "plugin",
+        "install",
+        crm.to_str().unwrap(),
+        "--config",
+        &token,
+        "--config",
+        &api_base,
+        "--allow-host",
+        &hubspot.base,
+    ];
+    let (server, _sam, _twilio) = voice_server(
+        (AGENT_EMAIL, AGENT_PASSWORD, "Sam"),
+        "127.0.0.1:5999",
+        None,
+        &[install],
+        &[],
+    )
+    .await;
+    let mut caller = SipCaller::new(server.sip.unwrap(), CALLER).await;
+    assert_eq!(caller.call(DIALED).await, 200);
+    // Screen pop: the caller's record is on the contact while the call waits.
+    let contact = server
+        .eventually(Duration::from_secs(15), || async {
+            let c = server.contact_by(&format!("phone:{CALLER}")).await?;
+            let (_, c) = server
+                .get(&format!("/api/v1/contacts/{}", c["id"].as_str()?))
+                .await;
+            (c["crm"]["crm-hubspot"]["external_id"] == "501").then_some(c)
+        })
+        .await
+        .unwrap_or_else(|| panic!("no CRM record on the caller; log:\n{}", server.log()));
+    assert_eq!(contact["display_name"], "Carla Caller");
+    // Nobody answers: the caller gives up, and HubSpot gets an unanswered inbound call.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    caller.bye().await;
+    let (_, call) = server
+        .eventually(Duration::from_secs(20), || async {
+            hubspot
+                .engagements()
+                .into_iter()
+                .find(|(kind, _)| kind == "calls")
+        })
+        .await
+        .unwrap_or_else(|| panic!("no call in HubSpot; log:\n{}", server.log()));
+    assert_eq!(call["properties"]["hs_call_status"], "NO_ANSWER", "{call}");
+    assert_eq!(call["properties"]["hs_call_direction"], "INBOUND", "{call}");
+    assert_eq!(call.pointer("/associations/0/to/id"), Some(&json!("501")));
+    assert!(
+        call["properties"]["hs_call_body"]
+            .as_str()
+            .is_some_and(|b| b.contains("abandoned")),
+        "{call}"
+    );
 }
