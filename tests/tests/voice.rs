@@ -936,3 +936,87 @@ async fn an_incoming_call_pops_the_crm_record_and_an_abandoned_call_is_written_b
         "{call}"
     );
 }
+
+#[tokio::test]
+async fn an_answered_call_reaches_the_crm_with_its_duration_and_disposition() {
+    let hubspot = FakeHubSpot::start(vec![hubspot_contact(
+        "501",
+        &[("firstname", "Carla"), ("phone", "+1 555 123 0001")],
+    )])
+    .await;
+    let crm = switchboard_e2e::plugin_dist().join("crm-hubspot");
+    let token = format!("access_token={HUBSPOT_TOKEN}");
+    let api_base = format!("api_base={}", hubspot.base);
+    let install: &[&str] = &[
+        "plugin",
+        "install",
+        crm.to_str().unwrap(),
+        "--config",
+        &token,
+        "--config",
+        &api_base,
+        "--allow-host",
+        &hubspot.base,
+    ];
+    let (server, sam, twilio) = voice_server(
+        (AGENT_EMAIL, AGENT_PASSWORD, "Sam"),
+        "127.0.0.1:5999",
+        None,
+        &[install],
+        &[],
+    )
+    .await;
+    let v = Voice {
+        server,
+        sam,
+        _twilio: twilio,
+    };
+    v.available().await;
+    let _phone = AgentPhone::connect(&v.server.base, &v.sam).await;
+    let mut caller = SipCaller::new(v.server.sip.unwrap(), CALLER).await;
+    assert_eq!(caller.call(DIALED).await, 200);
+    let offer = v.answer_offer().await;
+    v.call_state("connected").await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    caller.bye().await;
+    v.call_event(CALLER, "answered").await;
+    assert!(
+        !hubspot
+            .engagements()
+            .iter()
+            .any(|(kind, _)| kind == "calls"),
+        "an answered call waits for its disposition"
+    );
+    // Sam resolves after wrap-up: the call goes with the disposition.
+    let conversation = offer["conversation_id"].as_str().unwrap();
+    let (s, body) = v
+        .as_sam(
+            "POST",
+            &format!("/api/v1/conversations/{conversation}/resolve"),
+            json!({"disposition": "billing_adjusted"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let (_, call) = v
+        .server
+        .eventually(Duration::from_secs(20), || async {
+            hubspot
+                .engagements()
+                .into_iter()
+                .find(|(kind, _)| kind == "calls")
+        })
+        .await
+        .unwrap_or_else(|| panic!("no call in HubSpot; log:\n{}", v.server.log()));
+    let props = &call["properties"];
+    assert_eq!(props["hs_call_status"], "COMPLETED", "{call}");
+    assert_eq!(props["hs_call_direction"], "INBOUND", "{call}");
+    let duration: u64 = props["hs_call_duration"].as_str().unwrap().parse().unwrap();
+    assert!(duration >= 1_000, "{call}");
+    assert!(
+        props["hs_call_body"]
+            .as_str()
+            .is_some_and(|b| b.contains("billing_adjusted")),
+        "{call}"
+    );
+    assert_eq!(call.pointer("/associations/0/to/id"), Some(&json!("501")));
+}

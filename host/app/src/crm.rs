@@ -59,6 +59,9 @@ pub struct CrmConfig {
     pub lease: Duration,
     /// Idle polling interval of the worker.
     pub poll: Duration,
+    /// How long an answered call's write-back waits for its disposition (wrap-up);
+    /// resolving sends it at once.
+    pub disposition_wait: Duration,
 }
 
 impl Default for CrmConfig {
@@ -72,12 +75,32 @@ impl Default for CrmConfig {
             max_attempts: 10,
             lease: Duration::from_secs(120),
             poll: Duration::from_millis(500),
+            disposition_wait: Duration::from_secs(180),
         }
     }
 }
 
-/// A cached answer: the profile, or `None` for "the CRM does not know them".
-type Cached = (Instant, Option<bindings::CrmProfile>);
+/// Most lookups kept in the cache; past it, expired answers go, then all of them.
+const CACHE_CAP: usize = 20_000;
+
+/// Key of a cached lookup: plugin, identity kind, identity value.
+type CacheKey = (String, String, String);
+
+/// A cached answer: the profile, or `None` for "the CRM does not know them", and the
+/// contacts it is already recorded on (a hit for one of them writes nothing).
+#[derive(Clone)]
+struct Cached {
+    at: Instant,
+    answer: Option<bindings::CrmProfile>,
+    recorded_on: Vec<String>,
+}
+
+/// What a CRM said about a contact, and whether it is already recorded on them.
+struct Found {
+    profile: bindings::CrmProfile,
+    key: CacheKey,
+    recorded: bool,
+}
 
 /// The CRM use cases and the write-back worker.
 pub struct Crm {
@@ -88,7 +111,7 @@ pub struct Crm {
     config: CrmConfig,
     public_url: String,
     /// (plugin, identity kind, identity value) → answer.
-    cache: Mutex<HashMap<(String, String, String), Cached>>,
+    cache: Mutex<HashMap<CacheKey, Cached>>,
     wake: Notify,
 }
 
@@ -168,18 +191,26 @@ impl Crm {
             (plugin, profile)
         });
         let mut found = Vec::new();
-        for (plugin, profile) in futures::future::join_all(lookups).await {
-            let Some(profile) = profile else { continue };
-            match self.save(contact, &plugin, profile).await {
-                Ok(()) => found.push(plugin),
+        for (plugin, found_here) in futures::future::join_all(lookups).await {
+            let Some(hit) = found_here else { continue };
+            if hit.recorded {
+                found.push(plugin);
+                continue;
+            }
+            match self.save(contact, &plugin, hit.profile).await {
+                Ok(()) => {
+                    self.recorded(&hit.key, &contact.id);
+                    found.push(plugin);
+                }
                 Err(e) => tracing::warn!(contact = contact_id, plugin, "CRM answer not saved: {e}"),
             }
         }
+
         found
     }
 
     /// The first record `plugin` finds for any of the contact's identities.
-    async fn find(&self, plugin: &str, contact: &ContactView) -> Option<bindings::CrmProfile> {
+    async fn find(&self, plugin: &str, contact: &ContactView) -> Option<Found> {
         let mut identities: Vec<_> = contact.identities.iter().collect();
         identities.sort_by_key(|i| search_rank(&i.kind));
         for identity in identities {
@@ -188,11 +219,16 @@ impl Crm {
                 identity.kind.clone(),
                 identity.value.clone(),
             );
-            if let Some((at, answer)) = self.cache.lock().expect("crm cache").get(&key).cloned()
-                && at.elapsed() < self.config.cache_ttl
-            {
-                match answer {
-                    Some(p) => return Some(p),
+            if let Some(hit) = self.cached(&key) {
+                match hit.answer {
+                    Some(profile) => {
+                        let recorded = hit.recorded_on.contains(&contact.id);
+                        return Some(Found {
+                            profile,
+                            key,
+                            recorded,
+                        });
+                    }
                     None => continue,
                 }
             }
@@ -200,14 +236,13 @@ impl Crm {
                 kind: identity.kind.clone(),
                 value: identity.value.clone(),
             };
-            let answer = tokio::time::timeout(
-                self.config.lookup_timeout,
-                self.plugins.crm_lookup(plugin, &asked),
-            )
-            .await;
+            let answer = self
+                .plugins
+                .crm_lookup(plugin, &asked, self.config.lookup_timeout)
+                .await;
             let answer = match answer {
-                Ok(Ok(Ok(answer))) => answer,
-                Ok(Ok(Err(e))) => {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(e)) => {
                     tracing::warn!(
                         plugin,
                         kind = %identity.kind,
@@ -216,29 +251,72 @@ impl Crm {
                     );
                     continue;
                 }
-                Ok(Err(e)) => {
+                Err(e) => {
                     tracing::warn!(plugin, kind = %identity.kind, "CRM lookup failed: {e}");
                     continue;
                 }
-                Err(_) => {
-                    tracing::warn!(
-                        plugin,
-                        kind = %identity.kind,
-                        timeout_ms = self.config.lookup_timeout.as_millis() as u64,
-                        "CRM lookup timed out"
-                    );
-                    continue;
-                }
             };
-            self.cache
-                .lock()
-                .expect("crm cache")
-                .insert(key, (Instant::now(), answer.clone()));
-            if answer.is_some() {
-                return answer;
+            self.remember(key.clone(), answer.clone());
+            if let Some(profile) = answer {
+                return Some(Found {
+                    profile,
+                    key,
+                    recorded: false,
+                });
             }
         }
         None
+    }
+
+    /// The cached answer for `key`, if it is fresh.
+    fn cached(&self, key: &CacheKey) -> Option<Cached> {
+        let cache = self.cache.lock().expect("crm cache");
+        cache
+            .get(key)
+            .filter(|c| c.at.elapsed() < self.config.cache_ttl)
+            .cloned()
+    }
+
+    /// Keeps an answer, making room when the cache is full.
+    fn remember(&self, key: CacheKey, answer: Option<bindings::CrmProfile>) {
+        let mut cache = self.cache.lock().expect("crm cache");
+        if cache.len() >= CACHE_CAP {
+            let ttl = self.config.cache_ttl;
+            cache.retain(|_, c| c.at.elapsed() < ttl);
+            if cache.len() >= CACHE_CAP {
+                cache.clear();
+            }
+        }
+        cache.insert(
+            key,
+            Cached {
+                at: Instant::now(),
+                answer,
+                recorded_on: Vec::new(),
+            },
+        );
+    }
+
+    /// Drops the cached answers about `contact`'s identities.
+    fn forget(&self, contact: &ContactView) {
+        self.cache
+            .lock()
+            .expect("crm cache")
+            .retain(|(_, kind, value), _| {
+                !contact
+                    .identities
+                    .iter()
+                    .any(|i| &i.kind == kind && &i.value == value)
+            });
+    }
+
+    /// Notes that the cached answer under `key` is recorded on `contact_id`.
+    fn recorded(&self, key: &CacheKey, contact_id: &str) {
+        if let Some(c) = self.cache.lock().expect("crm cache").get_mut(key)
+            && !c.recorded_on.iter().any(|id| id == contact_id)
+        {
+            c.recorded_on.push(contact_id.to_string());
+        }
     }
 
     async fn save(
@@ -311,15 +389,7 @@ impl Crm {
     /// Looks the contact up again in every CRM now, past the cache.
     pub async fn refresh(&self, contact_id: &str) -> AppResult<Value> {
         let contact = self.store.contact(contact_id).await?;
-        self.cache
-            .lock()
-            .expect("crm cache")
-            .retain(|(_, kind, value), _| {
-                !contact
-                    .identities
-                    .iter()
-                    .any(|i| &i.kind == kind && &i.value == value)
-            });
+        self.forget(&contact);
         let found = self.enrich(contact_id).await;
         Ok(json!({"found": found}))
     }
@@ -353,6 +423,7 @@ impl Crm {
             .map_err(call_error)?
             .map_err(|e| crm_refusal(plugin_id, &e))?;
         self.save(&contact, plugin_id, profile).await?;
+        self.forget(&contact);
         Ok(self.links(&self.store.contact(contact_id).await?).await?[plugin_id].clone())
     }
 
@@ -429,6 +500,16 @@ impl Crm {
     }
 
     async fn deliver(&self, row: CrmActivityRow) {
+        if let Some(at) = self.hold_for_disposition(&row).await {
+            if let Err(e) = self
+                .store
+                .crm_activity_outcome(&row.id, CrmActivityStatus::Pending, row.attempts, at, None)
+                .await
+            {
+                tracing::error!(activity = %row.id, "CRM write-back not rescheduled: {e}");
+            }
+            return;
+        }
         let attempt = u32::try_from(row.attempts)
             .unwrap_or(u32::MAX)
             .saturating_add(1);
@@ -483,6 +564,20 @@ impl Crm {
         {
             tracing::error!(activity = %row.id, "CRM write-back outcome not saved: {e}");
         }
+    }
+
+    /// When an answered call's write-back should be tried again because its
+    /// disposition may still come (the agent is wrapping up): `None` to send now.
+    async fn hold_for_disposition(&self, row: &CrmActivityRow) -> Option<i64> {
+        if row.kind != CrmActivityKind::Call {
+            return None;
+        }
+        let event = self.store.event(&row.event_id).await.ok()?;
+        let answered = event.data["outcome"] == "answered";
+        let has_disposition = event.data["disposition"].is_string();
+        let now = self.clock.now_ms();
+        let until = row.created_at + self.config.disposition_wait.as_millis() as i64;
+        (answered && !has_disposition && now < until).then(|| until.min(now + 10_000))
     }
 
     /// The timeline entry a write-back row stands for, built from the database now.

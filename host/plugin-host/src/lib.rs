@@ -1455,13 +1455,16 @@ impl PluginHost {
         .await
     }
 
-    /// Asks a CRM plugin about a person.
+    /// Asks a CRM plugin about a person, within `timeout` (at most the send
+    /// deadline): a lookup that runs past it is a failed call like any other, and
+    /// counts towards the plugin's quarantine.
     pub async fn crm_lookup(
         &self,
         id: &str,
         identity: &bindings::Identity,
+        timeout: Duration,
     ) -> Result<Result<Option<bindings::CrmProfile>, PluginError>, CallError> {
-        let timeout = self.inner.limits.send_timeout;
+        let timeout = timeout.min(self.inner.limits.send_timeout);
         self.call(
             id,
             PluginKind::Crm,

@@ -223,6 +223,9 @@ impl CrmActivityRow {
 /// [`CrmActivityKind::default_on`]).
 macro_rules! queue_sql {
     ($column:literal, $default:literal) => {
+        queue_sql!($column, $default, "DO NOTHING")
+    };
+    ($column:literal, $default:literal, $conflict:literal) => {
         concat!(
             "INSERT INTO crm_activity (id, plugin_id, event_id, kind, status, attempts,
                                        next_attempt_at, created_at, updated_at)
@@ -233,7 +236,8 @@ macro_rules! queue_sql {
             ", ",
             $default,
             ") = 1
-             ON CONFLICT (id) DO NOTHING"
+             ON CONFLICT (id) ",
+            $conflict
         )
     };
 }
@@ -248,7 +252,8 @@ pub(crate) async fn queue_for_event(conn: &mut AnyConnection, event: &TimelineEv
 }
 
 /// Queues activity `kind` about `event_id` for every enabled CRM plugin that receives
-/// it; a row already queued for the same event and plugin is left as it is.
+/// it; a row already queued for the same event and plugin is left as it is, except
+/// that a pending call becomes due at `now_ms`.
 pub(crate) async fn queue(
     conn: &mut AnyConnection,
     event_id: &str,
@@ -259,7 +264,14 @@ pub(crate) async fn queue(
         return Ok(());
     }
     let sql = match kind {
-        CrmActivityKind::Call => queue_sql!("calls", "1"),
+        // A call saved again (its disposition, after wrap-up) makes its pending
+        // write-back due now: the worker holds answered calls for their disposition.
+        CrmActivityKind::Call => queue_sql!(
+            "calls",
+            "1",
+            "DO UPDATE SET next_attempt_at = excluded.next_attempt_at
+             WHERE crm_activity.status = 'pending'"
+        ),
         CrmActivityKind::Summary => queue_sql!("summaries", "1"),
         CrmActivityKind::Note => queue_sql!("notes", "1"),
         CrmActivityKind::Message => queue_sql!("messages", "0"),

@@ -407,6 +407,8 @@ pub struct CrmSettings {
     pub retry_max_ms: u64,
     /// Write-back attempts before a dead letter.
     pub max_attempts: u32,
+    /// How long an answered call's write-back waits for its disposition.
+    pub disposition_wait_secs: u64,
 }
 
 impl Default for CrmSettings {
@@ -419,6 +421,7 @@ impl Default for CrmSettings {
             retry_base_ms: d.retry_base.as_millis() as u64,
             retry_max_ms: d.retry_max.as_millis() as u64,
             max_attempts: d.max_attempts,
+            disposition_wait_secs: d.disposition_wait.as_secs(),
         }
     }
 }
@@ -716,6 +719,11 @@ impl Settings {
         num(
             "SWITCHBOARD_CRM_MAX_ATTEMPTS",
             &mut self.crm.max_attempts,
+            problems,
+        );
+        num(
+            "SWITCHBOARD_CRM_DISPOSITION_WAIT_SECS",
+            &mut self.crm.disposition_wait_secs,
             problems,
         );
         num(
@@ -1064,6 +1072,7 @@ impl Settings {
             retry_base: Duration::from_millis(self.crm.retry_base_ms),
             retry_max: Duration::from_millis(self.crm.retry_max_ms),
             max_attempts: self.crm.max_attempts,
+            disposition_wait: Duration::from_secs(self.crm.disposition_wait_secs),
             ..Default::default()
         }
     }
