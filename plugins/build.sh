@@ -23,6 +23,7 @@ plugin_crates=(
     "$plugins_dir/routing-default"
     "$plugins_dir/test-misbehave"
     "$plugins_dir/test-misbehave-routing"
+    "$plugins_dir/test-misbehave-crm"
     "$plugins_dir/test-streams"
     "$plugins_dir/test-blobs"
     "$plugins_dir/fixtures/sms-twilio-0.1.0"

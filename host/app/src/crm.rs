@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 use switchboard_core::{Direction, EventKind, handoff, retry_delay};
-use switchboard_plugin_host::{PluginError, PluginHost, PluginKind, bindings};
+use switchboard_plugin_host::{CallError, PluginError, PluginHost, PluginKind, bindings};
 use switchboard_store::{
     ContactView, CrmActivityKind, CrmActivityRow, CrmActivityStatus, CrmLink, CrmSubscription,
     Store, TimelineEvent,
@@ -527,6 +527,14 @@ impl Crm {
                         }
                         other => Outcome::Dead(plugin_error_text(&other)),
                     },
+                    // Switched off or quarantined: kept, untouched, until an admin
+                    // enables the plugin again.
+                    Err(e @ (CallError::Disabled(_) | CallError::Quarantined { .. })) => {
+                        Outcome::Hold(e.to_string())
+                    }
+                    Err(CallError::NotFound(id)) => {
+                        Outcome::Dead(format!("the CRM plugin {id} is not installed"))
+                    }
                     Err(e) => Outcome::Retry(e.to_string()),
                 }
             }
@@ -535,6 +543,12 @@ impl Crm {
         let now = self.clock.now_ms();
         let (status, attempts, next, error) = match outcome {
             Outcome::Done => (CrmActivityStatus::Done, row.attempts, now, None),
+            Outcome::Hold(e) => (
+                CrmActivityStatus::Pending,
+                row.attempts,
+                now + self.config.retry_max.as_millis() as i64,
+                Some(e),
+            ),
             Outcome::Retry(e) if attempt < self.config.max_attempts => {
                 let delay = retry_delay(attempt, self.config.retry_base, self.config.retry_max);
                 (
@@ -548,7 +562,9 @@ impl Crm {
                 (CrmActivityStatus::Dead, i64::from(attempt), now, Some(e))
             }
         };
-        if status != CrmActivityStatus::Done {
+        if status == CrmActivityStatus::Dead
+            || (status == CrmActivityStatus::Pending && attempts > row.attempts)
+        {
             tracing::warn!(
                 activity = %row.id,
                 attempt,
@@ -694,6 +710,9 @@ fn call_entry(public_url: &str, data: &Value, entry: &mut bindings::TimelineEntr
 
 enum Outcome {
     Done,
+    /// The plugin cannot be called now (disabled, quarantined): try again later
+    /// without spending an attempt.
+    Hold(String),
     Retry(String),
     Dead(String),
 }

@@ -716,7 +716,6 @@ impl PluginHost {
             ));
         }
         store.limiter(|s| &mut s.memory);
-        store.epoch_deadline_trap();
         store
     }
 
@@ -745,9 +744,20 @@ impl PluginHost {
         Ok((p, warm))
     }
 
+    /// Sets the call's wall-clock deadline. A call still running at an epoch tick
+    /// (every [`EPOCH_TICK`]) yields to the async runtime, so a plugin that spins
+    /// never holds a runtime thread for longer than a tick and other calls, webhooks
+    /// and sockets go on; past the deadline it traps (`Trap::Interrupt`).
     fn arm(store: &mut Store<PluginState>, timeout: Duration) {
-        let ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
+        let deadline = std::time::Instant::now() + timeout;
+        store.epoch_deadline_callback(move |_| {
+            Ok(if std::time::Instant::now() >= deadline {
+                wasmtime::UpdateDeadline::Interrupt
+            } else {
+                wasmtime::UpdateDeadline::Yield(1)
+            })
+        });
+        store.set_epoch_deadline(1);
     }
 
     /// Turns the raw outcome of a call into the caller's answer, updating the

@@ -28,7 +28,7 @@ fn identity(kind: &str, value: &str) -> Identity {
 
 async fn lookup(h: &Harness, who: &Identity) -> Result<Option<CrmProfile>, PluginError> {
     h.host()
-        .crm_lookup(h.id(), who)
+        .crm_lookup(h.id(), who, std::time::Duration::from_secs(5))
         .await
         .expect("the call completes")
 }
