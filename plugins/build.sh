@@ -27,6 +27,7 @@ plugin_crates=(
     "$plugins_dir/test-streams"
     "$plugins_dir/test-blobs"
     "$plugins_dir/fixtures/sms-twilio-0.1.0"
+    "$plugins_dir/fixtures/crm-book-0.1.0"
     "$repo_dir/examples/telegram-bot"
     "$repo_dir/examples/routing-least-busy"
 )

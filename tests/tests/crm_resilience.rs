@@ -166,3 +166,90 @@ async fn a_looping_crm_is_quarantined_and_nothing_else_is_held_up() {
             .is_empty()
     );
 }
+
+/// A CRM component built against plugin API 0.1.0 works beside a 0.2.0 one: both
+/// enrich the same contact; "create in CRM", which 0.1.0 has no export for, is
+/// refused with a clear answer.
+#[tokio::test]
+async fn a_plugin_api_0_1_crm_works_beside_a_0_2_one() {
+    let hubspot = FakeHubSpot::start(vec![hubspot_contact(
+        "501",
+        &[("firstname", "Jane"), ("phone", "+14155550100")],
+    )])
+    .await;
+    let twilio = FakeTwilio::start().await;
+    let options = Options::default();
+    let data = provision(&options, &twilio).await;
+    let dir = data.path();
+    let hub = plugin_dist().join("crm-hubspot");
+    cli(
+        dir,
+        &options,
+        &[
+            "plugin",
+            "install",
+            hub.to_str().unwrap(),
+            "--config",
+            &format!("access_token={HUBSPOT_TOKEN}"),
+            "--config",
+            &format!("api_base={}", hubspot.base),
+            "--allow-host",
+            &hubspot.base,
+        ],
+    )
+    .await;
+    let book = plugin_dist().join("crm-book-v0-1");
+    cli(
+        dir,
+        &options,
+        &[
+            "plugin",
+            "install",
+            book.to_str().unwrap(),
+            "--config",
+            "known=phone:+14155550100",
+            "--config",
+            "name=Jane From The Book",
+        ],
+    )
+    .await;
+    let server = Server::start_in(Arc::new(data), options).await;
+    assert_eq!(
+        plugin(&server, "crm-book-v0-1").await["world"],
+        "switchboard:plugin/crm@0.1.0"
+    );
+    let (status, _) = server.sms("SMbook1", "+14155550100", "hi").await;
+    assert_eq!(status, 200);
+    let jane = wait(&server, "Jane's contact", || {
+        server.contact_by("phone:+14155550100")
+    })
+    .await;
+    let jane_id = jane["id"].as_str().unwrap().to_string();
+    let crm = wait(&server, "both CRM records", || async {
+        let (_, c) = server.get(&format!("/api/v1/contacts/{jane_id}")).await;
+        let crm = c["crm"].clone();
+        (crm["crm-book-v0-1"]["external_id"] == "book-1"
+            && crm["crm-hubspot"]["external_id"] == "501")
+            .then_some(crm)
+    })
+    .await;
+    assert_eq!(crm["crm-book-v0-1"]["attributes"]["vip"], "true", "{crm}");
+
+    let (status, _) = server.sms("SMbook2", "+14155550177", "hello").await;
+    assert_eq!(status, 200);
+    let other = wait(&server, "the stranger", || {
+        server.contact_by("phone:+14155550177")
+    })
+    .await;
+    let (status, refused) = server
+        .post(
+            &format!(
+                "/api/v1/contacts/{}/crm/crm-book-v0-1",
+                other["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["code"], "crm_unsupported", "{refused}");
+}
