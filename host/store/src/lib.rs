@@ -94,9 +94,7 @@ pub use attachments::{AttachmentRow, InboundAttachment, attachment_url};
 pub use audit::{AuditEntry, MetricsCounts};
 pub use contacts::{ConsentRow, ContactView, IdentityRow, MergeRecord, MovedByMerge};
 pub use conversations::ConversationRow;
-pub use crm::{
-    CrmActivityKind, CrmActivityRow, CrmActivityStatus, CrmLink, CrmSubscription,
-};
+pub use crm::{CrmActivityKind, CrmActivityRow, CrmActivityStatus, CrmLink, CrmSubscription};
 pub use db::Backend;
 pub use desk::{DeskSummary, NewEvent, TaskDayRow, WEBCHAT, WebchatVisitor};
 pub use error::{Result, StoreError};
