@@ -1,5 +1,6 @@
 //! Generated bindings for `switchboard:plugin@0.2.0`, one module per world,
-//! and for `switchboard:mail@0.2.0`'s `email` world.
+//! for `switchboard:mail@0.2.0`'s `email` world, and for the imports-only
+//! packages `switchboard:signing@0.1.0` and `switchboard:http@0.1.0`.
 //!
 //! The `channel` world generates the shared `types` and `host` interfaces; the
 //! other worlds reuse them through `with`, so every plugin sees one
@@ -64,6 +65,15 @@ pub mod signing {
     wit_bindgen::generate!({
         path: "../wit/switchboard-signing@0.1.0",
         world: "switchboard:signing/signing@0.1.0",
+    });
+}
+
+/// `switchboard:http@0.1.0`: imports only, like `signing`; a component
+/// imports it when it calls [`crate::http::send`].
+pub mod http_client {
+    wit_bindgen::generate!({
+        path: "../wit/switchboard-http@0.1.0",
+        world: "switchboard:http/http@0.1.0",
     });
 }
 

@@ -1,10 +1,17 @@
-//! Outbound HTTP for plugins: one blocking call, [`send`], over
-//! `wasi:http/outgoing-handler`.
+//! Outbound HTTP for plugins: one blocking call, [`send`], which is one call
+//! to the host (`switchboard:http/client@0.1.0`, a package of its own beside
+//! the frozen `switchboard:plugin@0.2.0`).
 //!
 //! The host lets a request through only when its origin (`scheme://host[:port]`)
 //! is on the plugin's allow-list in `plugin.toml` (operators may extend it at
 //! install time); anything else fails with [`HttpError::Denied`]. The host also
 //! bounds the call's time, so a plugin need not set a timeout, though it may.
+//! Bodies are whole in both directions and the host caps their size.
+//!
+//! Calling [`send`] makes the component import `switchboard:http`: hosts older
+//! than the SDK that introduced it do not load such a component. Plugins
+//! built on earlier SDKs import `wasi:http/outgoing-handler@0.2` instead,
+//! which the host still serves with the same checks.
 //!
 //! ```no_run
 //! use switchboard_sdk::http::{self, Request};

@@ -80,9 +80,10 @@
 //! - [`kv`]: the plugin's own key-value store, kept across calls and restarts.
 //! - [`log`]: the host's log, tagged with the plugin id.
 //! - [`clock`]: wall-clock time.
-//! - [`http`]: blocking outbound HTTP over `wasi:http/outgoing-handler`; the host
-//!   lets through only the origins on the plugin's allow-list and answers
-//!   [`http::HttpError::Denied`] for the rest.
+//! - [`http`]: blocking outbound HTTP, one host call per request
+//!   (`switchboard:http@0.1.0`); the host lets through only the origins on
+//!   the plugin's allow-list and answers [`http::HttpError::Denied`] for the
+//!   rest.
 //! - [`signing`]: a provider's webhook signature (HMAC-SHA1, HMAC-SHA256)
 //!   checked by the host with a secret from the plugin's config, which the
 //!   plugin then never reads (`switchboard:signing@0.1.0`).

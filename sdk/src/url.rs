@@ -1,4 +1,4 @@
-//! Splitting absolute URLs into the parts wasi:http wants. Deliberately small:
+//! Splitting absolute URLs into scheme, authority and path. Deliberately small:
 //! plugins get URLs from config and providers, not from arbitrary users, and the
 //! host re-validates whatever it sends.
 

@@ -1,5 +1,6 @@
 //! The one place that generates host bindings, for every released version of
-//! `switchboard:plugin`.
+//! `switchboard:plugin` and of the packages beside it (`switchboard:mail`,
+//! `switchboard:signing`, `switchboard:http`).
 //!
 //! - [`v0_2`] is the current contract; its types are the host's own and are
 //!   re-exported at the root of this module.
@@ -167,6 +168,18 @@ pub mod signing {
     wasmtime::component::bindgen!({
         world: "switchboard:signing/signing@0.1.0",
         path: "../../wit/switchboard-signing@0.1.0",
+        additional_derives: [PartialEq, Eq],
+    });
+}
+
+/// `switchboard:http@0.1.0`: `client.send`, outbound HTTP in one call, for
+/// plugins of any world and version that import it (the SDK's since it
+/// replaced `wasi:http`). Asynchronous: it waits on the network.
+pub mod http_client {
+    wasmtime::component::bindgen!({
+        world: "switchboard:http/http@0.1.0",
+        path: "../../wit/switchboard-http@0.1.0",
+        imports: { default: async },
         additional_derives: [PartialEq, Eq],
     });
 }

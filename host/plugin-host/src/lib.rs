@@ -1,7 +1,8 @@
 //! The sandbox every Switchboard plugin runs in.
 //!
 //! This crate owns the wasmtime engine, plugin manifests, loading, per-call
-//! limits, the capabilities behind the WIT `host` interface and wasi:http, and
+//! limits, the capabilities behind the WIT `host` interface and outbound HTTP
+//! (`switchboard:http` and wasi:http), and
 //! per-plugin health with quarantine. It never touches the database or the
 //! network itself: those come through [`HostServices`], which the server backs
 //! with its store and real HTTP, and the SDK harness backs with fakes.
@@ -19,11 +20,13 @@
 //! - After [`Limits::quarantine_after`] failures in a row the plugin is
 //!   quarantined: calls are refused until an operator re-enables it.
 //! - Linked: `switchboard:plugin/host`, WASI clocks/random/stdio (no preopened
-//!   directories, sockets disabled), wasi:http whose requests pass only to
-//!   the origins in the plugin's allow-list, and `switchboard:mail/streams`,
-//!   whose connections reach only the mail servers an e-mail connector's
-//!   operator configured (every other plugin gets `not-allowed`; see
-//!   [`StreamsConfig`] for the TLS roots and budgets).
+//!   directories, sockets disabled), outbound HTTP as `switchboard:http/client`
+//!   (the SDK's) and as wasi:http, whose requests pass only to the origins in
+//!   the plugin's allow-list (the same checks and limits either way: module
+//!   `outbound`), and `switchboard:mail/streams`, whose connections reach
+//!   only the mail servers an e-mail connector's operator configured (every
+//!   other plugin gets `not-allowed`; see [`StreamsConfig`] for the TLS roots
+//!   and budgets).
 //!   `switchboard:signing/hmac` checks a webhook's HMAC natively with a secret
 //!   from the plugin's own declared config, which the plugin never reads.
 //!
@@ -60,6 +63,7 @@ mod compat;
 mod error;
 mod limits;
 mod manifest;
+mod outbound;
 mod services;
 mod signing;
 mod state;
@@ -89,10 +93,10 @@ pub use manifest::{
     ApiVersion, Capabilities, ConfigKey, ConnectEntry, EMAIL_WORLD, EMAIL_WORLD_V0_1, EMAIL_WORLDS,
     Manifest, Origin, PluginKind, SUPPORTED_WORLDS,
 };
+pub use outbound::send_direct;
 pub use services::{
     BoxFuture, HostServices, HttpFailure, KvFailure, OutboundRequest, OutboundResponse,
 };
-pub use state::send_direct;
 pub use streams::{StreamsConfig, StreamsConfigError};
 #[doc(hidden)]
 pub use wasmtime::component as wasmtime_resource;
@@ -441,6 +445,12 @@ impl PluginHost {
         // `switchboard:signing@0.1.0` is for any plugin: webhook signatures
         // checked natively with a secret the plugin never reads.
         bindings::signing::switchboard::signing::hmac::add_to_linker::<
+            PluginState,
+            HasSelf<PluginState>,
+        >(&mut linker, |s| s)?;
+        // `switchboard:http@0.1.0` is for any plugin too: outbound HTTP in
+        // one call, with the checks `wasi:http` above gets (`outbound`).
+        bindings::http_client::switchboard::http::client::add_to_linker::<
             PluginState,
             HasSelf<PluginState>,
         >(&mut linker, |s| s)?;
@@ -1119,13 +1129,7 @@ impl PluginHost {
         let p = self
             .get(id)
             .ok_or_else(|| DownloadError::Plugin(CallError::NotFound(id.to_string())))?;
-        let allowed = |uri: &hyper::Uri| match (uri.scheme_str(), uri.host()) {
-            (Some(scheme), Some(host)) => p
-                .allowed
-                .iter()
-                .any(|o| o.matches(scheme, host, uri.port_u16())),
-            _ => false,
-        };
+        let allowed = |uri: &hyper::Uri| Origin::allows(&p.allowed, uri);
         let mut url = request.url;
         let mut headers = request.headers;
         let mut redirects = 0;

@@ -12,7 +12,7 @@
 //! component = "email.wasm"              # a file in the plugin folder
 //!
 //! [capabilities]
-//! allowed-hosts = ["https://api.example.com"]  # outbound HTTP origins (wasi:http)
+//! allowed-hosts = ["https://api.example.com"]  # outbound HTTP origins (switchboard:http, wasi:http)
 //! kv = true                                    # the plugin's key-value store
 //!
 //! # `switchboard:mail/streams`, e-mail worlds only: the servers the plugin may
@@ -440,6 +440,18 @@ impl Origin {
             self.host.eq_ignore_ascii_case(host)
         };
         self.scheme == scheme && host_matches && self.port == port.unwrap_or(default)
+    }
+
+    /// Whether `uri` is on the allow-list `allowed`: the one check every
+    /// outbound request of a plugin passes, whichever way it leaves
+    /// (`switchboard:http`, `wasi:http`, an attachment download).
+    pub(crate) fn allows(allowed: &[Origin], uri: &hyper::Uri) -> bool {
+        let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
+            return false;
+        };
+        allowed
+            .iter()
+            .any(|o| o.matches(scheme, host, uri.port_u16()))
     }
 }
 

@@ -59,7 +59,8 @@ pub enum KvFailure {
     Unavailable(String),
 }
 
-/// The host capabilities behind the WIT `host` interface and wasi:http.
+/// The host capabilities behind the WIT `host` interface and outbound HTTP
+/// (`switchboard:http` and wasi:http).
 pub trait HostServices: Send + Sync + 'static {
     /// Reads a key of `plugin`'s store.
     fn kv_get(&self, plugin: String, key: String)

@@ -8,12 +8,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use http_body_util::{BodyExt, Full, Limited};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{
-    Error as HttpError, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpView,
-};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::Limits;
 use crate::bindings::signing::switchboard::signing::hmac::SigningError;
@@ -22,7 +19,8 @@ use crate::bindings::v0_2::channel::switchboard::plugin::{host, types};
 use crate::bindings::{KvError, LogLevel};
 use crate::compat;
 use crate::manifest::Origin;
-use crate::services::{HostServices, HttpFailure, KvFailure, OutboundRequest};
+use crate::outbound::Outbound;
+use crate::services::{HostServices, KvFailure};
 
 /// Everything one call's store holds.
 pub(crate) struct PluginState {
@@ -31,7 +29,9 @@ pub(crate) struct PluginState {
     /// Built on the first WASI call: most calls make none.
     wasi: Option<WasiCtx>,
     http: WasiHttpCtx,
-    hooks: OutboundHooks,
+    /// The allow-list and limits of outbound HTTP, by `switchboard:http` or
+    /// `wasi:http` (see `crate::outbound`).
+    pub(crate) hooks: Outbound,
     pub(crate) memory: MemoryCap,
     config: Arc<HashMap<String, String>>,
     /// The config keys `plugin.toml` declares: the only ones whose value
@@ -64,7 +64,7 @@ impl PluginState {
         limits: Limits,
     ) -> PluginState {
         PluginState {
-            hooks: OutboundHooks {
+            hooks: Outbound {
                 plugin: plugin.clone(),
                 allowed,
                 services: services.clone(),
@@ -282,174 +282,6 @@ impl host::Host for PluginState {
     async fn now_ms(&mut self) -> u64 {
         self.services.now_ms()
     }
-}
-
-/// wasi:http hooks: the allow-list check, then the host's HTTP service.
-struct OutboundHooks {
-    plugin: Arc<str>,
-    allowed: Arc<[Origin]>,
-    services: Arc<dyn HostServices>,
-    max_body: usize,
-}
-
-impl OutboundHooks {
-    fn allows(&self, uri: &hyper::Uri) -> bool {
-        let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
-            return false;
-        };
-        self.allowed
-            .iter()
-            .any(|o| o.matches(scheme, host, uri.port_u16()))
-    }
-}
-
-type SendFuture = Box<
-    dyn std::future::Future<
-            Output = Result<
-                (
-                    hyper::Response<WasiBody>,
-                    Box<dyn std::future::Future<Output = Result<(), HttpError>> + Send>,
-                ),
-                HttpError,
-            >,
-        > + Send,
->;
-
-impl wasmtime_wasi_http::WasiHttpHooks for OutboundHooks {
-    fn send_request(
-        &mut self,
-        request: hyper::Request<WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
-        fut: Box<dyn std::future::Future<Output = Result<(), HttpError>> + Send>,
-    ) -> SendFuture {
-        drop(fut);
-        let plugin = self.plugin.clone();
-        if !self.allows(request.uri()) {
-            tracing::warn!(
-                plugin = &*plugin,
-                uri = %request.uri(),
-                "outbound HTTP denied: origin not on the plugin's allow-list"
-            );
-            return Box::new(async { Err(HttpError::HttpRequestDenied) });
-        }
-        let services = self.services.clone();
-        let max_body = self.max_body;
-        Box::new(async move {
-            let (parts, body) = request.into_parts();
-            let body = Limited::new(body, max_body)
-                .collect()
-                .await
-                .map_err(|_| HttpError::HttpRequestBodySize(None))?
-                .to_bytes();
-            let outbound = OutboundRequest {
-                plugin: plugin.to_string(),
-                method: parts.method.to_string(),
-                uri: parts.uri.to_string(),
-                headers: parts
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
-                    .collect(),
-                body,
-            };
-            let response = services.send_http(outbound).await.map_err(|e| match e {
-                HttpFailure::ConnectionRefused => HttpError::ConnectionRefused,
-                HttpFailure::Timeout => HttpError::ConnectionTimeout,
-                HttpFailure::DnsError(m) => HttpError::DnsError {
-                    rcode: Some(m),
-                    info_code: None,
-                },
-                HttpFailure::ResponseTooLarge => HttpError::HttpResponseBodySize(None),
-                HttpFailure::Other(m) => HttpError::InternalError(Some(m)),
-            })?;
-            let mut builder = hyper::Response::builder().status(response.status);
-            for (k, v) in &response.headers {
-                builder = builder.header(k, v);
-            }
-            let body: WasiBody = Full::new(response.body)
-                .map_err(|never: std::convert::Infallible| -> HttpError { match never {} })
-                .boxed_unsync();
-            let response = builder
-                .body(body)
-                .map_err(|e| HttpError::InternalError(Some(e.to_string())))?;
-            let done: Box<dyn std::future::Future<Output = Result<(), HttpError>> + Send> =
-                Box::new(async { Ok(()) });
-            Ok((response, done))
-        })
-    }
-}
-
-/// Sends a request over the network for real, with the host's body cap.
-pub async fn send_direct(
-    request: OutboundRequest,
-    max_body: usize,
-    timeout: std::time::Duration,
-) -> Result<crate::services::OutboundResponse, HttpFailure> {
-    let uri: hyper::Uri = request
-        .uri
-        .parse()
-        .map_err(|e: hyper::http::uri::InvalidUri| HttpFailure::Other(e.to_string()))?;
-    let mut builder = hyper::Request::builder()
-        .method(request.method.as_str())
-        .uri(uri.clone());
-    for (k, v) in &request.headers {
-        builder = builder.header(k, v);
-    }
-    // HTTP/1.1 requires `Host`, and servers and CDNs refuse requests without
-    // it; the client connection does not add one from the URI.
-    if !request
-        .headers
-        .iter()
-        .any(|(k, _)| k.eq_ignore_ascii_case("host"))
-        && let Some(authority) = uri.authority()
-    {
-        builder = builder.header(hyper::header::HOST, authority.as_str());
-    }
-    let req = builder
-        .body(
-            Full::new(request.body)
-                .map_err(|never: std::convert::Infallible| -> HttpError { match never {} }),
-        )
-        .map_err(|e| HttpFailure::Other(e.to_string()))?;
-    let options = wasmtime_wasi_http::RequestOptions {
-        connect_timeout: Some(timeout),
-        first_byte_timeout: Some(timeout),
-        between_bytes_timeout: Some(timeout),
-    };
-    let work = async {
-        let (response, io) = wasmtime_wasi_http::default_send_request(req, Some(options))
-            .await
-            .map_err(|e| match e {
-                HttpError::ConnectionRefused => HttpFailure::ConnectionRefused,
-                HttpError::ConnectionTimeout | HttpError::HttpResponseTimeout => {
-                    HttpFailure::Timeout
-                }
-                HttpError::DnsError { rcode, .. } => {
-                    HttpFailure::DnsError(rcode.unwrap_or_default())
-                }
-                other => HttpFailure::Other(format!("{other:?}")),
-            })?;
-        let driver = tokio::spawn(io);
-        let (parts, body) = response.into_parts();
-        let body = Limited::new(body, max_body)
-            .collect()
-            .await
-            .map_err(|_| HttpFailure::ResponseTooLarge)?
-            .to_bytes();
-        driver.abort();
-        Ok::<_, HttpFailure>(crate::services::OutboundResponse {
-            status: parts.status.as_u16(),
-            headers: parts
-                .headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
-                .collect(),
-            body,
-        })
-    };
-    tokio::time::timeout(timeout, work)
-        .await
-        .map_err(|_| HttpFailure::Timeout)?
 }
 
 /// A policy's store lends candidate sets from this state's resource table.

@@ -11,6 +11,7 @@
 //! | `bomb`      | allocates 1 MiB chunks and keeps them until memory runs out |
 //! | `panic`     | panics (a trap) |
 //! | `forbidden` | GETs `http://127.0.0.1:9/forbidden`, which is not on its allow-list, and returns the refusal as `internal` |
+//! | `fetch`     | GETs `http://127.0.0.1:1/fetch` (allowed) and answers with the response's status and body, or returns the failure as `internal` |
 //! | `huge`      | answers 200 with an 8 MiB body |
 //! | `kv`        | stores the body under `last` and answers with the previous value |
 //!
@@ -45,6 +46,7 @@ impl Channel for Misbehave {
             "bomb" => bomb(),
             "panic" => panic!("deliberate panic"),
             "forbidden" => forbidden(),
+            "fetch" => fetch(),
             "huge" => Ok(WebhookOutcome::respond(HttpResponse::new(
                 200,
                 "application/octet-stream",
@@ -109,6 +111,17 @@ fn forbidden() -> Result<WebhookOutcome, PluginError> {
                 "forbidden request was let through: HTTP {}",
                 response.status
             ),
+        ))),
+        Err(error) => Err(PluginError::Internal(error.to_string())),
+    }
+}
+
+fn fetch() -> Result<WebhookOutcome, PluginError> {
+    match http::send(Request::get("http://127.0.0.1:1/fetch")) {
+        Ok(response) => Ok(WebhookOutcome::respond(HttpResponse::new(
+            response.status,
+            "application/octet-stream",
+            response.body,
         ))),
         Err(error) => Err(PluginError::Internal(error.to_string())),
     }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use switchboard_harness::{
-    CallError, ChannelEvent, Harness, Limits, PluginError, plugin_dir, webhook,
+    CallError, ChannelEvent, Harness, Limits, OutboundResponse, PluginError, plugin_dir, webhook,
 };
 
 fn harness(quarantine_after: u32) -> Harness {
@@ -84,6 +84,59 @@ async fn outbound_http_off_the_allow_list_is_denied() {
         h.http().requests().is_empty(),
         "a denied request must never leave the host"
     );
+}
+
+#[tokio::test]
+async fn outbound_http_to_an_allowed_origin_goes_through_the_host() {
+    let h = harness(10);
+    h.http().respond(202, "pong");
+    let out = h
+        .handle_webhook(&hook("fetch"))
+        .await
+        .expect("the call completes")
+        .expect("the plugin got its response");
+    assert_eq!(out.response.status, 202);
+    assert_eq!(out.response.body, b"pong");
+    let requests = h.http().requests();
+    let [request] = requests.as_slice() else {
+        panic!("one request, got {requests:?}");
+    };
+    assert_eq!(request.method, "GET");
+    assert_eq!(request.uri, "http://127.0.0.1:1/fetch");
+    assert_eq!(
+        request.headers,
+        vec![("host".to_owned(), "127.0.0.1:1".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn an_outbound_response_over_the_body_cap_is_an_error_value() {
+    let limits = Limits {
+        max_http_body_bytes: 1024,
+        ..Limits::default()
+    };
+    let h = Harness::load_with(&plugin_dir("test-misbehave"), &[], limits, &[])
+        .expect("load test-misbehave");
+    h.http().respond_with(OutboundResponse {
+        status: 200,
+        headers: Vec::new(),
+        body: vec![b'x'; 1025].into(),
+    });
+    let result = h
+        .handle_webhook(&hook("fetch"))
+        .await
+        .expect("a refused response is no trap: the call completes");
+    let Err(PluginError::Internal(message)) = result else {
+        panic!("expected the plugin to report the refusal, got {result:?}");
+    };
+    assert!(message.contains("1024 byte limit"), "{message}");
+    assert!(message.contains("http://127.0.0.1:1"), "{message}");
+    let status = h.host().status(h.id()).unwrap();
+    assert_eq!(
+        status.consecutive_failures, 0,
+        "the plugin did nothing wrong"
+    );
+    assert_still_serves(&h).await;
 }
 
 #[tokio::test]

@@ -19,8 +19,8 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// The body; sent with a `content-length`.
     pub body: Vec<u8>,
-    /// Gives up on connecting, and on waiting for the first byte of the
-    /// response, after this many milliseconds; `None` leaves it to the host.
+    /// Gives up waiting for the response after this many milliseconds;
+    /// `None` leaves it to the host, whose own deadline applies either way.
     pub timeout_ms: Option<u64>,
 }
 
