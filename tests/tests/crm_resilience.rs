@@ -253,3 +253,59 @@ async fn a_plugin_api_0_1_crm_works_beside_a_0_2_one() {
     assert_eq!(status, 422, "{refused}");
     assert_eq!(refused["error"]["code"], "crm_unsupported", "{refused}");
 }
+
+/// A CRM whose API hangs is the provider's outage, not the plugin's failure: the
+/// plugin's request ends as a timeout just before its call's deadline, it answers
+/// `transient`, and it is never quarantined, however many lookups hang.
+#[tokio::test]
+async fn a_crm_that_hangs_is_never_quarantined() {
+    let hubspot = FakeHubSpot::start(vec![]).await;
+    hubspot.open_searches(false);
+    let twilio = FakeTwilio::start().await;
+    let options = Options::env(&[
+        ("SWITCHBOARD_CRM_LOOKUP_TIMEOUT_MS", "400"),
+        ("SWITCHBOARD_CRM_ROUTING_BUDGET_MS", "100"),
+        ("SWITCHBOARD_QUARANTINE_AFTER", "2"),
+    ]);
+    let data = provision(&options, &twilio).await;
+    let hub = plugin_dist().join("crm-hubspot");
+    cli(
+        data.path(),
+        &options,
+        &[
+            "plugin",
+            "install",
+            hub.to_str().unwrap(),
+            "--config",
+            &format!("access_token={HUBSPOT_TOKEN}"),
+            "--config",
+            &format!("api_base={}", hubspot.base),
+            "--allow-host",
+            &hubspot.base,
+        ],
+    )
+    .await;
+    let server = Server::start_in(Arc::new(data), options).await;
+    for i in 0..4 {
+        let (status, _) = server
+            .sms(&format!("SMhang{i}"), &format!("+1415555013{i}"), "hello?")
+            .await;
+        assert_eq!(status, 200);
+    }
+    // Every lookup ended with the plugin's own answer, `transient`.
+    wait(&server, "four lookups answered transient", || async {
+        (server
+            .log()
+            .matches("CRM lookup refused: transient")
+            .count()
+            >= 4)
+            .then_some(())
+    })
+    .await;
+    let p = plugin(&server, "crm-hubspot").await;
+    assert!(p["quarantined"].is_null(), "{p}");
+    assert_eq!(p["health"]["consecutive_failures"], 0, "{p}");
+    assert_eq!(p["health"]["failures"], 0, "{p}");
+    let (_, v) = server.get("/api/v1/queues/messaging/stats").await;
+    assert_eq!(v["stats"]["waiting"], 4, "all routed: {v}");
+}

@@ -760,6 +760,7 @@ impl PluginHost {
     /// and sockets go on; past the deadline it traps (`Trap::Interrupt`).
     fn arm(store: &mut Store<PluginState>, timeout: Duration) {
         let deadline = std::time::Instant::now() + timeout;
+        store.data_mut().hooks.deadline = Some(deadline);
         store.epoch_deadline_callback(move |_| {
             Ok(if std::time::Instant::now() >= deadline {
                 wasmtime::UpdateDeadline::Interrupt

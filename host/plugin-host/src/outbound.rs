@@ -43,9 +43,31 @@ pub(crate) struct Outbound {
     pub(crate) allowed: Arc<[Origin]>,
     pub(crate) services: Arc<dyn HostServices>,
     pub(crate) max_body: usize,
+    /// When the current call must be over (set as each call is armed): a request
+    /// still waiting for its answer then ends as a `timeout` a little before it, so
+    /// the plugin can answer `transient` for a provider that hangs instead of being
+    /// cut off (which counts towards quarantine).
+    pub(crate) deadline: Option<std::time::Instant>,
 }
 
+/// How long before the call's deadline a request's wait ends.
+const DEADLINE_GRACE: Duration = Duration::from_millis(50);
+
 impl Outbound {
+    /// The longest this request may wait: the plugin's own timeout, and the time
+    /// left before the call's deadline (less [`DEADLINE_GRACE`]).
+    fn wait_bound(&self, timeout_ms: Option<u64>) -> Option<Duration> {
+        let asked = timeout_ms.map(Duration::from_millis);
+        let left = self.deadline.map(|d| {
+            d.saturating_duration_since(std::time::Instant::now())
+                .saturating_sub(DEADLINE_GRACE)
+        });
+        match (asked, left) {
+            (Some(a), Some(l)) => Some(a.min(l)),
+            (a, l) => a.or(l),
+        }
+    }
+
     /// Whether the plugin may send to `uri`; a refusal is logged with the
     /// origin only.
     fn permits(&self, uri: &hyper::Uri) -> bool {
@@ -150,8 +172,8 @@ impl Outbound {
             headers,
             body: request.body.into(),
         });
-        let answer = match request.timeout_ms {
-            Some(ms) => tokio::time::timeout(Duration::from_millis(ms), send)
+        let answer = match self.wait_bound(request.timeout_ms) {
+            Some(wait) => tokio::time::timeout(wait, send)
                 .await
                 .unwrap_or(Err(HttpFailure::Timeout)),
             None => send.await,
@@ -646,5 +668,21 @@ mod tests {
         let error = send(&mut state, request).await.unwrap_err();
         assert!(matches!(error, ClientError::Timeout(_)), "{error:?}");
         assert_eq!(services.seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_provider_that_hangs_is_a_timeout_by_the_calls_deadline() {
+        // No timeout of its own: only the call's deadline ends the wait (without it
+        // this test never finishes).
+        fn never() -> Option<Result<OutboundResponse, HttpFailure>> {
+            None
+        }
+        let (mut state, _services) = plugin(never);
+        let deadline = std::time::Instant::now() + Duration::from_millis(120);
+        state.hooks.deadline = Some(deadline);
+        let error = send(&mut state, post("https://api.test/x", &[], b""))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, ClientError::Timeout(_)), "{error:?}");
     }
 }

@@ -69,6 +69,7 @@ impl PluginState {
                 allowed,
                 services: services.clone(),
                 max_body: limits.max_http_body_bytes,
+                deadline: None,
             },
             plugin,
             table: ResourceTable::new(),
