@@ -289,6 +289,24 @@ impl FakeHubSpot {
             .collect();
     }
 
+    /// `switchboard plugin install …` arguments for the real `crm-hubspot` pointed at
+    /// this stand-in (its token, `api_base`, the origin allowed).
+    pub fn install_args(&self) -> Vec<String> {
+        let dir = crate::plugin_dist().join("crm-hubspot");
+        [
+            "plugin".to_string(),
+            "install".to_string(),
+            dir.to_string_lossy().into_owned(),
+            "--config".to_string(),
+            format!("access_token={HUBSPOT_TOKEN}"),
+            "--config".to_string(),
+            format!("api_base={}", self.base),
+            "--allow-host".to_string(),
+            self.base.clone(),
+        ]
+        .into()
+    }
+
     /// Holds (false) or lets through (true) contact searches.
     pub fn open_searches(&self, open: bool) {
         self.gate.send_replace(open);

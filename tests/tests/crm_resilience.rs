@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use switchboard_e2e::crm::{FakeHubSpot, HUBSPOT_TOKEN, hubspot_contact};
+use switchboard_e2e::crm::{FakeHubSpot, hubspot_contact};
 use switchboard_e2e::{FakeTwilio, Options, Server, cli, plugin_dist, provision};
 
 async fn wait<T, F, Fut>(server: &Server, what: &str, check: F) -> T
@@ -54,23 +54,9 @@ async fn a_looping_crm_is_quarantined_and_nothing_else_is_held_up() {
     ]);
     let data = provision(&options, &twilio).await;
     let dir = data.path();
-    let hub = plugin_dist().join("crm-hubspot");
-    cli(
-        dir,
-        &options,
-        &[
-            "plugin",
-            "install",
-            hub.to_str().unwrap(),
-            "--config",
-            &format!("access_token={HUBSPOT_TOKEN}"),
-            "--config",
-            &format!("api_base={}", hubspot.base),
-            "--allow-host",
-            &hubspot.base,
-        ],
-    )
-    .await;
+    let args = hubspot.install_args();
+    let install: Vec<&str> = args.iter().map(String::as_str).collect();
+    cli(dir, &options, &install).await;
     let bad = plugin_dist().join("test-misbehave-crm");
     cli(dir, &options, &["plugin", "install", bad.to_str().unwrap()]).await;
     let server = Server::start_in(Arc::new(data), options).await;
@@ -181,23 +167,9 @@ async fn a_plugin_api_0_1_crm_works_beside_a_0_2_one() {
     let options = Options::default();
     let data = provision(&options, &twilio).await;
     let dir = data.path();
-    let hub = plugin_dist().join("crm-hubspot");
-    cli(
-        dir,
-        &options,
-        &[
-            "plugin",
-            "install",
-            hub.to_str().unwrap(),
-            "--config",
-            &format!("access_token={HUBSPOT_TOKEN}"),
-            "--config",
-            &format!("api_base={}", hubspot.base),
-            "--allow-host",
-            &hubspot.base,
-        ],
-    )
-    .await;
+    let args = hubspot.install_args();
+    let install: Vec<&str> = args.iter().map(String::as_str).collect();
+    cli(dir, &options, &install).await;
     let book = plugin_dist().join("crm-book-v0-1");
     cli(
         dir,
@@ -268,23 +240,9 @@ async fn a_crm_that_hangs_is_never_quarantined() {
         ("SWITCHBOARD_QUARANTINE_AFTER", "2"),
     ]);
     let data = provision(&options, &twilio).await;
-    let hub = plugin_dist().join("crm-hubspot");
-    cli(
-        data.path(),
-        &options,
-        &[
-            "plugin",
-            "install",
-            hub.to_str().unwrap(),
-            "--config",
-            &format!("access_token={HUBSPOT_TOKEN}"),
-            "--config",
-            &format!("api_base={}", hubspot.base),
-            "--allow-host",
-            &hubspot.base,
-        ],
-    )
-    .await;
+    let args = hubspot.install_args();
+    let install: Vec<&str> = args.iter().map(String::as_str).collect();
+    cli(data.path(), &options, &install).await;
     let server = Server::start_in(Arc::new(data), options).await;
     for i in 0..4 {
         let (status, _) = server

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use switchboard_e2e::crm::{FakeHubSpot, HUBSPOT_TOKEN, hubspot_contact};
+use switchboard_e2e::crm::{FakeHubSpot, hubspot_contact};
 use switchboard_e2e::voice::{AgentPhone, SipCaller, payloads, voice_server};
 use switchboard_e2e::{FakeTwilio, Server};
 
@@ -878,25 +878,13 @@ async fn an_incoming_call_pops_the_crm_record_and_an_abandoned_call_is_written_b
         ],
     )])
     .await;
-    let crm = switchboard_e2e::plugin_dist().join("crm-hubspot");
-    let token = format!("access_token={HUBSPOT_TOKEN}");
-    let api_base = format!("api_base={}", hubspot.base);
-    let install: &[&str] = &[
-        "plugin",
-        "install",
-        crm.to_str().unwrap(),
-        "--config",
-        &token,
-        "--config",
-        &api_base,
-        "--allow-host",
-        &hubspot.base,
-    ];
+    let args = hubspot.install_args();
+    let install: Vec<&str> = args.iter().map(String::as_str).collect();
     let (server, _sam, _twilio) = voice_server(
         (AGENT_EMAIL, AGENT_PASSWORD, "Sam"),
         "127.0.0.1:5999",
         None,
-        &[install],
+        &[&install],
         &[],
     )
     .await;
@@ -944,25 +932,13 @@ async fn an_answered_call_reaches_the_crm_with_its_duration_and_disposition() {
         &[("firstname", "Carla"), ("phone", "+1 555 123 0001")],
     )])
     .await;
-    let crm = switchboard_e2e::plugin_dist().join("crm-hubspot");
-    let token = format!("access_token={HUBSPOT_TOKEN}");
-    let api_base = format!("api_base={}", hubspot.base);
-    let install: &[&str] = &[
-        "plugin",
-        "install",
-        crm.to_str().unwrap(),
-        "--config",
-        &token,
-        "--config",
-        &api_base,
-        "--allow-host",
-        &hubspot.base,
-    ];
+    let args = hubspot.install_args();
+    let install: Vec<&str> = args.iter().map(String::as_str).collect();
     let (server, sam, twilio) = voice_server(
         (AGENT_EMAIL, AGENT_PASSWORD, "Sam"),
         "127.0.0.1:5999",
         None,
-        &[install],
+        &[&install],
         &[],
     )
     .await;

@@ -16,7 +16,7 @@ use serde_json::Value;
 use sqlx::AnyConnection;
 use switchboard_core::EventKind;
 
-use crate::db::{Backend, RowExt, sql_limit, wall_clock_ms};
+use crate::db::{RowExt, claim_due, claim_sql, sql_limit, wall_clock_ms};
 use crate::error::{Result, StoreError};
 use crate::store::Store;
 use crate::timeline::TimelineEvent;
@@ -285,32 +285,7 @@ pub(crate) async fn queue(
     Ok(())
 }
 
-const CLAIM_SQLITE: &str = concat!(
-    "UPDATE crm_activity SET status = 'sending', lease_until = $2, updated_at = $1
-     WHERE id IN (
-        SELECT id FROM crm_activity
-        WHERE (status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND lease_until <= $1)
-        ORDER BY next_attempt_at, id LIMIT $3)
-     RETURNING ",
-    activity_columns!()
-);
-
-// As the outbox's claim: rows another worker locked are skipped, the locking CTE runs
-// once, and the outer condition is checked against each row's latest version.
-const CLAIM_POSTGRES: &str = concat!(
-    "WITH due AS (
-        SELECT id AS due_id FROM crm_activity
-        WHERE (status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND lease_until <= $1)
-        ORDER BY next_attempt_at, id LIMIT $3
-        FOR UPDATE SKIP LOCKED)
-     UPDATE crm_activity SET status = 'sending', lease_until = $2, updated_at = $1
-     FROM due
-     WHERE crm_activity.id = due.due_id
-       AND ((crm_activity.status = 'pending' AND crm_activity.next_attempt_at <= $1)
-            OR (crm_activity.status = 'sending' AND crm_activity.lease_until <= $1))
-     RETURNING ",
-    activity_columns!()
-);
+const CLAIM: (&str, &str) = claim_sql!("crm_activity", activity_columns!());
 
 impl Store {
     /// Whether any CRM plugin is installed; also tells event recording to queue
@@ -476,18 +451,7 @@ impl Store {
         limit: u32,
         lease_ms: i64,
     ) -> Result<Vec<CrmActivityRow>> {
-        let sql = match self.backend() {
-            Backend::Sqlite => CLAIM_SQLITE,
-            Backend::Postgres => CLAIM_POSTGRES,
-        };
-        let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(sql)
-            .bind(now_ms)
-            .bind(now_ms.saturating_add(lease_ms.max(1)))
-            .bind(sql_limit(limit))
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        let rows = claim_due(self, CLAIM, now_ms, limit, lease_ms).await?;
         let mut claimed = rows
             .iter()
             .map(CrmActivityRow::from_row)

@@ -276,3 +276,87 @@ mod tests {
         assert!(sqlite_url("sqlite::memory:").unwrap().1);
     }
 }
+
+/// The `(SQLite, PostgreSQL)` statements that claim due rows of a work-queue table
+/// (the outbox, CRM write-back): pending rows whose `next_attempt_at` has come and
+/// `sending` rows whose lease ran out become `sending` until `$2`, oldest due first,
+/// at most `$3`, returning `$columns`; `$1` is now.
+///
+/// On PostgreSQL rows locked by another worker's claim are skipped rather than waited
+/// for; the locking CTE runs exactly once (a plain `IN (SELECT … LIMIT n FOR UPDATE
+/// SKIP LOCKED)` may be rescanned by the planner and claim more than `n` rows), and
+/// the outer condition is re-checked against each row's latest version.
+macro_rules! claim_sql {
+    ($table:literal, $columns:expr) => {
+        (
+            concat!(
+                "UPDATE ",
+                $table,
+                " SET status = 'sending', lease_until = $2, updated_at = $1
+                 WHERE id IN (
+                    SELECT id FROM ",
+                $table,
+                "
+                    WHERE (status = 'pending' AND next_attempt_at <= $1)
+                       OR (status = 'sending' AND lease_until <= $1)
+                    ORDER BY next_attempt_at, id LIMIT $3)
+                 RETURNING ",
+                $columns
+            ),
+            concat!(
+                "WITH due AS (
+                    SELECT id AS due_id FROM ",
+                $table,
+                "
+                    WHERE (status = 'pending' AND next_attempt_at <= $1)
+                       OR (status = 'sending' AND lease_until <= $1)
+                    ORDER BY next_attempt_at, id LIMIT $3
+                    FOR UPDATE SKIP LOCKED)
+                 UPDATE ",
+                $table,
+                " SET status = 'sending', lease_until = $2, updated_at = $1
+                 FROM due
+                 WHERE ",
+                $table,
+                ".id = due.due_id
+                   AND ((",
+                $table,
+                ".status = 'pending' AND ",
+                $table,
+                ".next_attempt_at <= $1)
+                        OR (",
+                $table,
+                ".status = 'sending' AND ",
+                $table,
+                ".lease_until <= $1))
+                 RETURNING ",
+                $columns
+            ),
+        )
+    };
+}
+pub(crate) use claim_sql;
+
+/// Runs a [`claim_sql!`] pair in one write transaction: the rows claimed at `now_ms`
+/// for `lease_ms`, at most `limit`.
+pub(crate) async fn claim_due(
+    store: &crate::Store,
+    sql: (&'static str, &'static str),
+    now_ms: i64,
+    limit: u32,
+    lease_ms: i64,
+) -> Result<Vec<AnyRow>> {
+    let sql = match store.backend() {
+        Backend::Sqlite => sql.0,
+        Backend::Postgres => sql.1,
+    };
+    let mut tx = store.begin_write().await?;
+    let rows = sqlx::query(sql)
+        .bind(now_ms)
+        .bind(now_ms.saturating_add(lease_ms.max(1)))
+        .bind(sql_limit(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(rows)
+}

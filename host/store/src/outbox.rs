@@ -19,7 +19,7 @@ use crate::Store;
 use crate::attachments::bind_uploads;
 use crate::contacts::{consent_of, contact_id_for};
 use crate::conversations::{self, touch_channel};
-use crate::db::{Backend, RowExt, new_id, sql_limit, wall_clock_ms};
+use crate::db::{RowExt, claim_due, claim_sql, new_id, sql_limit, wall_clock_ms};
 use crate::error::{Result, StoreError};
 use crate::ingest::apply_parked_receipt;
 use crate::reports::facts::record_event;
@@ -136,34 +136,7 @@ async fn get(conn: &mut AnyConnection, id: &str) -> Result<OutboxRow> {
     OutboxRow::from_row(&row)
 }
 
-const CLAIM_SQLITE: &str = concat!(
-    "UPDATE outbox SET status = 'sending', lease_until = $2, updated_at = $1
-     WHERE id IN (
-        SELECT id FROM outbox
-        WHERE (status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND lease_until <= $1)
-        ORDER BY next_attempt_at, id LIMIT $3)
-     RETURNING ",
-    outbox_columns!()
-);
-
-// Rows locked by another worker's claim are skipped rather than waited for. The
-// locking CTE runs exactly once (a plain `IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`
-// may be rescanned by the planner and claim more than `n` rows), and the outer
-// condition is re-checked against each row's latest version.
-const CLAIM_POSTGRES: &str = concat!(
-    "WITH due AS (
-        SELECT id AS due_id FROM outbox
-        WHERE (status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND lease_until <= $1)
-        ORDER BY next_attempt_at, id LIMIT $3
-        FOR UPDATE SKIP LOCKED)
-     UPDATE outbox SET status = 'sending', lease_until = $2, updated_at = $1
-     FROM due
-     WHERE outbox.id = due.due_id
-       AND ((outbox.status = 'pending' AND outbox.next_attempt_at <= $1)
-            OR (outbox.status = 'sending' AND outbox.lease_until <= $1))
-     RETURNING ",
-    outbox_columns!()
-);
+const CLAIM: (&str, &str) = claim_sql!("outbox", outbox_columns!());
 
 impl Store {
     /// Writes an agent's reply: the outbound timeline event (delivery `queued`) and its
@@ -287,18 +260,7 @@ impl Store {
         limit: u32,
         lease_ms: i64,
     ) -> Result<Vec<OutboxRow>> {
-        let sql = match self.backend() {
-            Backend::Sqlite => CLAIM_SQLITE,
-            Backend::Postgres => CLAIM_POSTGRES,
-        };
-        let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(sql)
-            .bind(now_ms)
-            .bind(now_ms.saturating_add(lease_ms.max(1)))
-            .bind(sql_limit(limit))
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        let rows = claim_due(self, CLAIM, now_ms, limit, lease_ms).await?;
         let mut claimed = rows
             .iter()
             .map(OutboxRow::from_row)
