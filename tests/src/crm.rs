@@ -27,6 +27,8 @@ pub struct CrmRequest {
     pub method: String,
     /// Path without the query.
     pub path: String,
+    /// The query string as sent, when there is one.
+    pub query: Option<String>,
     /// The Authorization header.
     pub authorization: Option<String>,
     /// The JSON body (`null` when there is none).
@@ -73,8 +75,9 @@ fn hubspot_error(status: StatusCode, category: &str, message: &str) -> Response 
 }
 
 /// The digits of a stored phone number without a leading US country code, as
-/// HubSpot's `hs_searchable_calculated_phone_number` holds them.
-fn calculated(stored: &str) -> String {
+/// HubSpot's `hs_searchable_calculated_phone_number` holds them (and as the other
+/// stand-ins compare numbers written in any format).
+pub(crate) fn calculated(stored: &str) -> String {
     let digits: String = stored.chars().filter(char::is_ascii_digit).collect();
     match digits.strip_prefix('1') {
         Some(rest) if digits.len() == 11 => rest.to_string(),
@@ -132,6 +135,7 @@ async fn hubspot(
     this.state.lock().unwrap().requests.push(CrmRequest {
         method: method.to_string(),
         path: path.clone(),
+        query: uri.query().map(str::to_string),
         authorization: authorization.clone(),
         json: json.clone(),
     });

@@ -6,6 +6,7 @@
 //! the binary is looked up beside the test executable, or at `$SWITCHBOARD_BIN`.
 
 pub mod crm;
+pub mod crm_oauth;
 pub mod mail;
 pub mod mailproviders;
 pub mod meta;
