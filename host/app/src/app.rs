@@ -249,7 +249,7 @@ impl App {
             CrmParts {
                 store: store.clone(),
                 plugins: plugins.clone(),
-                notifier: notifier.clone(),
+                events: events.clone(),
                 clock: clock.clone(),
                 public_url: config.public_url.clone(),
             },

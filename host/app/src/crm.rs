@@ -38,7 +38,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
 use crate::error::{AppError, AppResult, ErrorKind, call_error, plugin_error_text, plugin_reason};
-use crate::notify::Notifier;
+use crate::events::{Audience, EventBus};
 
 /// CRM tuning.
 #[derive(Debug, Clone)]
@@ -106,7 +106,7 @@ struct Found {
 pub struct Crm {
     store: Store,
     plugins: PluginHost,
-    notifier: Notifier,
+    events: Arc<dyn EventBus>,
     clock: Clock,
     config: CrmConfig,
     public_url: String,
@@ -122,7 +122,7 @@ pub struct CrmParts {
     /// The plugin sandbox.
     pub plugins: PluginHost,
     /// Where contact changes are published.
-    pub notifier: Notifier,
+    pub events: Arc<dyn EventBus>,
     /// Stamps.
     pub clock: Clock,
     /// The public URL (recording links).
@@ -135,7 +135,7 @@ impl Crm {
         Crm {
             store: parts.store,
             plugins: parts.plugins,
-            notifier: parts.notifier,
+            events: parts.events,
             clock: parts.clock,
             config,
             public_url: parts.public_url,
@@ -327,9 +327,9 @@ impl Crm {
     ) -> AppResult<()> {
         let link = link_of(plugin, profile, self.clock.now_ms());
         let changed = self.store.save_crm_link(&contact.id, &link).await?;
-        self.notifier.publish(
+        self.events.publish(
             "contact.updated",
-            crate::events::Audience::Everyone,
+            Audience::Everyone,
             json!({"contact_id": contact.id, "crm": plugin, "changed": changed}),
         );
         Ok(())
@@ -656,7 +656,7 @@ impl Crm {
             .filter(|e| e.occurred_at <= event.occurred_at)
             .collect();
         let draft = handoff::draft(
-            &crate::desk::utterances(&timeline),
+            &crate::text::utterances(&timeline),
             contact.display_name.as_deref(),
         );
         let mut body = format!("Resolved: {}", event.body);

@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use switchboard_core::handoff::{self, Utterance};
+use switchboard_core::handoff;
 use switchboard_core::{ConsentState, ConversationStatus, Direction, EventKind};
 use switchboard_plugin_host::BoxFuture;
 use switchboard_store::{Agent, ContactView, ConversationRow, NewEvent, Store, TimelineEvent};
@@ -312,7 +312,10 @@ impl Desk {
         let conversation = self.store.conversation(conversation_id).await?;
         let contact = self.store.contact(&conversation.contact_id).await?;
         let timeline = self.store.conversation_timeline(conversation_id).await?;
-        let draft = handoff::draft(&utterances(&timeline), contact.display_name.as_deref());
+        let draft = handoff::draft(
+            &crate::text::utterances(&timeline),
+            contact.display_name.as_deref(),
+        );
         Ok(json!(draft))
     }
 
@@ -486,19 +489,6 @@ pub fn signature_text(value: &str) -> AppResult<Option<String>> {
         )));
     }
     Ok((!text.trim().is_empty()).then_some(text))
-}
-
-pub(crate) fn utterances(timeline: &[TimelineEvent]) -> Vec<Utterance<'_>> {
-    timeline
-        .iter()
-        .map(|e| Utterance {
-            direction: e.direction,
-            kind: e.kind,
-            body: &e.body,
-            channel: e.channel.as_deref(),
-            automatic: e.data.get("auto").is_some_and(|v| v == true),
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -1,5 +1,8 @@
 //! Text people type (replies, notes, chat messages): trimmed, never empty, bounded.
 
+use switchboard_core::handoff::Utterance;
+use switchboard_store::TimelineEvent;
+
 use crate::error::{AppError, AppResult};
 
 /// The longest note, reply or chat message accepted, in characters.
@@ -17,6 +20,20 @@ pub fn text_field(name: &str, value: &str) -> AppResult<String> {
         )));
     }
     Ok(value.to_string())
+}
+
+/// A conversation's timeline as the hand-off drafter reads it (`switchboard_core::handoff`).
+pub(crate) fn utterances(timeline: &[TimelineEvent]) -> Vec<Utterance<'_>> {
+    timeline
+        .iter()
+        .map(|e| Utterance {
+            direction: e.direction,
+            kind: e.kind,
+            body: &e.body,
+            channel: e.channel.as_deref(),
+            automatic: e.data.get("auto").is_some_and(|v| v == true),
+        })
+        .collect()
 }
 
 #[cfg(test)]

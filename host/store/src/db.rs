@@ -239,44 +239,6 @@ pub(crate) fn storable(text: &str) -> String {
     text.replace('\0', "\u{FFFD}")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backend_from_url() {
-        assert_eq!(Backend::from_url("sqlite://x.db").unwrap(), Backend::Sqlite);
-        assert_eq!(
-            Backend::from_url("sqlite::memory:").unwrap(),
-            Backend::Sqlite
-        );
-        assert_eq!(
-            Backend::from_url("postgres://u@h/db").unwrap(),
-            Backend::Postgres
-        );
-        assert_eq!(
-            Backend::from_url("postgresql://u@h/db").unwrap(),
-            Backend::Postgres
-        );
-        assert!(Backend::from_url("mysql://u@h/db").is_err());
-    }
-
-    #[test]
-    fn sqlite_urls_create_missing_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("nested/sb.db");
-        let (url, mem) = sqlite_url(&format!("sqlite://{}", path.display())).unwrap();
-        assert!(!mem);
-        assert!(url.ends_with("?mode=rwc"), "{url}");
-        assert!(path.parent().unwrap().is_dir());
-        let (url, _) = sqlite_url("sqlite://x.db?mode=ro").unwrap();
-        assert_eq!(url, "sqlite://x.db?mode=ro");
-        let (url, _) = sqlite_url("sqlite://x.db?cache=shared").unwrap();
-        assert_eq!(url, "sqlite://x.db?cache=shared&mode=rwc");
-        assert!(sqlite_url("sqlite::memory:").unwrap().1);
-    }
-}
-
 /// The `(SQLite, PostgreSQL)` statements that claim due rows of a work-queue table
 /// (the outbox, CRM write-back): pending rows whose `next_attempt_at` has come and
 /// `sending` rows whose lease ran out become `sending` until `$2`, oldest due first,
@@ -340,17 +302,17 @@ pub(crate) use claim_sql;
 /// Runs a [`claim_sql!`] pair in one write transaction: the rows claimed at `now_ms`
 /// for `lease_ms`, at most `limit`.
 pub(crate) async fn claim_due(
-    store: &crate::Store,
+    (pool, backend): (&AnyPool, Backend),
     sql: (&'static str, &'static str),
     now_ms: i64,
     limit: u32,
     lease_ms: i64,
 ) -> Result<Vec<AnyRow>> {
-    let sql = match store.backend() {
+    let sql = match backend {
         Backend::Sqlite => sql.0,
         Backend::Postgres => sql.1,
     };
-    let mut tx = store.begin_write().await?;
+    let mut tx = begin_write(pool, backend).await?;
     let rows = sqlx::query(sql)
         .bind(now_ms)
         .bind(now_ms.saturating_add(lease_ms.max(1)))
@@ -359,4 +321,42 @@ pub(crate) async fn claim_due(
         .await?;
     tx.commit().await?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_from_url() {
+        assert_eq!(Backend::from_url("sqlite://x.db").unwrap(), Backend::Sqlite);
+        assert_eq!(
+            Backend::from_url("sqlite::memory:").unwrap(),
+            Backend::Sqlite
+        );
+        assert_eq!(
+            Backend::from_url("postgres://u@h/db").unwrap(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            Backend::from_url("postgresql://u@h/db").unwrap(),
+            Backend::Postgres
+        );
+        assert!(Backend::from_url("mysql://u@h/db").is_err());
+    }
+
+    #[test]
+    fn sqlite_urls_create_missing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/sb.db");
+        let (url, mem) = sqlite_url(&format!("sqlite://{}", path.display())).unwrap();
+        assert!(!mem);
+        assert!(url.ends_with("?mode=rwc"), "{url}");
+        assert!(path.parent().unwrap().is_dir());
+        let (url, _) = sqlite_url("sqlite://x.db?mode=ro").unwrap();
+        assert_eq!(url, "sqlite://x.db?mode=ro");
+        let (url, _) = sqlite_url("sqlite://x.db?cache=shared").unwrap();
+        assert_eq!(url, "sqlite://x.db?cache=shared&mode=rwc");
+        assert!(sqlite_url("sqlite::memory:").unwrap().1);
+    }
 }

@@ -260,7 +260,14 @@ impl Store {
         limit: u32,
         lease_ms: i64,
     ) -> Result<Vec<OutboxRow>> {
-        let rows = claim_due(self, CLAIM, now_ms, limit, lease_ms).await?;
+        let rows = claim_due(
+            (self.pool(), self.backend()),
+            CLAIM,
+            now_ms,
+            limit,
+            lease_ms,
+        )
+        .await?;
         let mut claimed = rows
             .iter()
             .map(OutboxRow::from_row)
