@@ -429,10 +429,11 @@ async fn rebuild_gives_the_live_numbers(store: Store) {
     assert_eq!(only_row(&a)["avg_concurrency"], 2.0);
 }
 
-/// The hourly rollups and the facts give the same task, journey and survey figures:
-/// every grouping and filter, hour and day and week buckets, first contact resolution
-/// pending and settled, before and after a rebuild; the queries the rollups do not
-/// serve (half-hour edges, other thresholds, per agent, filters) read the facts.
+/// The hourly rollups and the facts give the same task, journey, survey and agent time
+/// figures: every grouping and filter, hour and day and week buckets, first
+/// contact resolution pending and settled, before and after a rebuild; the queries the
+/// rollups do not serve (half-hour edges, other thresholds, per agent, filters) read
+/// the facts.
 async fn rollup_gives_the_raw_numbers(store: Store) {
     let w = World::start(store, DAY).await;
     let (_, first_call) = chat_then_call(&w, 0, 1).await;
@@ -507,6 +508,9 @@ async fn rollup_gives_the_raw_numbers(store: Store) {
             let surveys = store.experience_figures(&q).await.expect("rollup");
             let raw = store.experience_figures_from_facts(&q).await.expect("raw");
             assert_eq!(surveys, raw, "experience {label}");
+            let time = store.agent_time(&q).await.expect("rollup");
+            let raw = store.agent_time_from_facts(&q).await.expect("raw");
+            assert_eq!(time, raw, "agent time {label}");
             rolled.iter().map(|c| c.figures.arrived).sum::<i64>()
         }
     };

@@ -102,6 +102,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/common/0013_crm.sql"),
         postgres: include_str!("../migrations/common/0013_crm.sql"),
     },
+    Migration {
+        version: 14,
+        name: "agent_rollup",
+        sqlite: include_str!("../migrations/common/0014_agent_rollup.sql"),
+        postgres: include_str!("../migrations/common/0014_agent_rollup.sql"),
+    },
 ];
 
 /// Brings the schema up to date. Returns the versions it applied.

@@ -50,6 +50,7 @@ impl Store {
         let pool = db::open_pool(url, backend).await?;
         migrate::run(&pool, backend).await?;
         crate::reports::rollup::fill_if_empty(&pool, backend).await?;
+        crate::reports::agent_rollup::fill_if_empty(&pool, backend).await?;
         let writer = Writer::spawn(pool.clone(), backend);
         Ok(Store {
             inner: Arc::new(Inner {

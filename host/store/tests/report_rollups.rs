@@ -2,7 +2,9 @@
 //! customer messages and routing steps (overflows, abandons, missed offers, holds,
 //! transfers, resolutions) written through the store's own write paths, then every
 //! figure read through the rollups and from the facts alone must be equal; emptied, the
-//! rollups are filled from the facts at the next start, with the same answers.
+//! rollups are filled from the facts at the next start, with the same answers. The
+//! agent rollup likewise, on a history of shifts and tasks written in time order, so
+//! that a rebuild must also give the live numbers.
 
 #[macro_use]
 mod common;
@@ -11,8 +13,9 @@ use common::{Ctx, TEST_KEY};
 use sqlx::Connection;
 use switchboard_core::{EventKind, Identity};
 use switchboard_store::{
-    Cell, Dimension, FactQuery, InboundMessage, IngestBatch, IngestEvent, IngestOutcome,
-    JourneyFigures, NewEvent, RoutingChanges, RoutingLogEntry, Store, TaskFigures, Thresholds,
+    AgentTime, Cell, Dimension, FactQuery, InboundMessage, IngestBatch, IngestEvent, IngestOutcome,
+    JourneyFigures, LegFigures, NewEvent, RoutingChanges, RoutingLogEntry, Store, TaskFigures,
+    Thresholds,
 };
 
 const HOUR: i64 = 3_600_000;
@@ -273,9 +276,28 @@ async fn answers(store: &Store, now: i64) -> Answers {
                 "{by:?}"
             );
             out.push((tasks, journeys));
+            agent_answers(store, &q).await;
         }
     }
     out
+}
+
+type AgentAnswers = Vec<(Vec<Cell<AgentTime>>, Vec<(Cell<LegFigures>, String)>)>;
+
+/// Agent time of `q` through the agent rollup, checked against the stretches alone,
+/// and the legs.
+async fn agent_answers(store: &Store, q: &FactQuery) -> AgentAnswers {
+    let time = store.agent_time(q).await.expect("agent time");
+    assert_eq!(
+        time,
+        store.agent_time_from_facts(q).await.expect("raw"),
+        "agent time {:?} {:?}",
+        q.by,
+        q.buckets.first()
+    );
+    let mut legs = store.leg_figures(q).await.expect("legs");
+    legs.sort_by(|(a, x), (b, y)| (a.bucket, &a.key, x).cmp(&(b.bucket, &b.key, y)));
+    vec![(time, legs)]
 }
 
 async fn rollups_match_the_facts_and_refill(ctx: Ctx) {
@@ -306,7 +328,7 @@ async fn rollups_match_the_facts_and_refill(ctx: Ctx) {
     let mut conn = sqlx::AnyConnection::connect(&ctx.url)
         .await
         .expect("connect");
-    sqlx::raw_sql("DELETE FROM task_rollup; DELETE FROM journey_rollup")
+    sqlx::raw_sql("DELETE FROM task_rollup; DELETE FROM journey_rollup; DELETE FROM agent_rollup")
         .execute(&mut conn)
         .await
         .expect("empty the rollups");
@@ -320,4 +342,182 @@ async fn rollups_match_the_facts_and_refill(ctx: Ctx) {
     assert_eq!(answers(store, now).await, live);
 }
 
-store_tests!(rollups_match_the_facts_and_refill);
+/// Three agents' shifts (across midnight, with a break) and thirty tasks, some
+/// transferred between them and one assigned again while held, as routing steps in
+/// time order, as live.
+async fn shifts_and_tasks(store: &Store) {
+    let mut r = Lcg(7);
+    let mut steps: Vec<(i64, RoutingLogEntry)> = Vec::new();
+    let presence = |agent: &str, status: &str| RoutingLogEntry::Presence {
+        agent_id: agent.into(),
+        status: status.into(),
+        capacity: 100,
+    };
+    let agents = ["a0", "a1", "a2"];
+    for (i, agent) in agents.iter().enumerate() {
+        let i = i as i64;
+        steps.push((
+            DAY0 + 20 * HOUR + i * 17 * 60_000,
+            presence(agent, "available"),
+        ));
+        steps.push((DAY0 + 26 * HOUR + i * 7 * 60_000, presence(agent, "away")));
+        steps.push((
+            DAY0 + 27 * HOUR + i * 3 * 60_000,
+            presence(agent, "available"),
+        ));
+        // The last one stays on: their current stretch counts up to now.
+        if i < 2 {
+            steps.push((
+                DAY0 + 40 * HOUR + i * 13 * 60_000,
+                presence(agent, "offline"),
+            ));
+        }
+    }
+    for k in 0..30_i64 {
+        let task = format!("t-{k}");
+        let mut t = DAY0 + 21 * HOUR + k * 37 * 60_000 + r.below(600_000);
+        let channel = ["sms", "webchat", "voice"][(k % 3) as usize];
+        steps.push((
+            t,
+            RoutingLogEntry::Queued {
+                task_id: task.clone(),
+                conversation_id: None,
+                contact_id: None,
+                channel: channel.into(),
+                queue_id: ["q0", "q1"][(k % 2) as usize].into(),
+                arrived_at: t,
+            },
+        ));
+        let mut agent = agents[(k % 3) as usize];
+        t += r.below(300_000);
+        let cost = if channel == "voice" { 100 } else { 25 };
+        let assigned = |agent: &str| RoutingLogEntry::Assigned {
+            task_id: task.clone(),
+            agent_id: agent.into(),
+            cost,
+            capacity: 100,
+        };
+        steps.push((t, assigned(agent)));
+        t += 60_000 + r.below(2_400_000);
+        if k == 28 {
+            // Assigned again while held (a lost release): the stale leg ends first.
+            agent = agents[((k + 2) % 3) as usize];
+            steps.push((t, assigned(agent)));
+            t += 60_000;
+        }
+        if k % 5 == 0 {
+            steps.push((
+                t,
+                RoutingLogEntry::Transferred {
+                    task_id: task.clone(),
+                    to_queue: None,
+                    to_agent: None,
+                },
+            ));
+            agent = agents[((k + 1) % 3) as usize];
+            t += r.below(120_000);
+            steps.push((t, assigned(agent)));
+            t += 60_000 + r.below(1_200_000);
+        }
+        if k == 29 {
+            // Still being handled.
+            continue;
+        }
+        steps.push((
+            t,
+            RoutingLogEntry::Wrapping {
+                task_id: task.clone(),
+                agent_id: agent.into(),
+            },
+        ));
+        t += r.below(180_000);
+        steps.push((t, RoutingLogEntry::Completed { task_id: task }));
+    }
+    // Stable: a task's own steps keep their order on a tie.
+    steps.sort_by_key(|(at, _)| *at);
+    for (at, entry) in steps {
+        step(store, at, vec![entry]).await;
+    }
+}
+
+/// The agents report's buckets: hours, UTC days, days of a zone five hours behind
+/// UTC, and days of one half an hour off (which the rollups cannot serve); by agent
+/// and in all; filtered by agent, channel and queue.
+async fn every_agent_answer(store: &Store, now: i64) -> AgentAnswers {
+    let hours: Vec<(i64, i64)> = (18..46)
+        .map(|h| (DAY0 + h * HOUR, DAY0 + (h + 1) * HOUR))
+        .collect();
+    let days = |offset: i64| -> Vec<(i64, i64)> {
+        (0..3)
+            .map(|d| (DAY0 + offset + d * DAY, DAY0 + offset + (d + 1) * DAY))
+            .collect()
+    };
+    let mut out = Vec::new();
+    for buckets in [hours, days(0), days(5 * HOUR), days(HOUR / 2)] {
+        for by in [None, Some(Dimension::Agent)] {
+            out.extend(agent_answers(store, &query(buckets.clone(), by, now)).await);
+        }
+        let mut q = query(buckets.clone(), Some(Dimension::Agent), now);
+        q.agent = Some("a1".into());
+        out.extend(agent_answers(store, &q).await);
+        let mut q = query(buckets.clone(), None, now);
+        q.channel = Some("sms".into());
+        out.extend(agent_answers(store, &q).await);
+        let mut q = query(buckets.clone(), Some(Dimension::Agent), now);
+        q.queue = Some("q1".into());
+        out.extend(agent_answers(store, &q).await);
+    }
+    out
+}
+
+async fn agent_rollup_matches_the_stretches_and_rebuild(ctx: Ctx) {
+    let store = &ctx.store;
+    shifts_and_tasks(store).await;
+    let now = DAY0 + 44 * HOUR;
+    let live = every_agent_answer(store, now).await;
+    // In all, by UTC day (after the hours' five answers): every leg, and the shifts'
+    // time.
+    let (time, legs) = &live[5];
+    assert_eq!(legs.iter().map(|(c, _)| c.figures.legs).sum::<i64>(), 37);
+    assert_eq!(legs.iter().map(|(c, _)| c.figures.ended).sum::<i64>(), 36);
+    assert_eq!(
+        legs.iter()
+            .map(|(c, _)| c.figures.transferred_out)
+            .sum::<i64>(),
+        6
+    );
+    let staffed: i64 = time.iter().map(|c| c.figures.staffed_ms).sum();
+    let busy: i64 = time.iter().map(|c| c.figures.busy_ms).sum();
+    assert!(
+        staffed > 3 * 15 * HOUR && busy > 0 && busy < staffed,
+        "{time:?}"
+    );
+    assert_eq!(time.len(), 2, "two UTC days: {time:?}");
+
+    store.rebuild_reports().await.expect("rebuild");
+    assert_eq!(every_agent_answer(store, now).await, live, "rebuilt");
+
+    // Emptied, the agent rollup is filled from the stretches at the next start.
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&ctx.url)
+        .await
+        .expect("connect");
+    let rows: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM agent_rollup")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    assert!(rows > 10, "agent_rollup: {rows} rows");
+    sqlx::raw_sql("DELETE FROM agent_rollup")
+        .execute(&mut conn)
+        .await
+        .expect("empty the rollups");
+    conn.close().await.expect("close");
+    let again = Store::connect(&ctx.url, TEST_KEY).await.expect("reconnect");
+    assert_eq!(every_agent_answer(&again, now).await, live, "refilled");
+    again.close().await;
+}
+
+store_tests!(
+    rollups_match_the_facts_and_refill,
+    agent_rollup_matches_the_stretches_and_rebuild
+);

@@ -19,6 +19,7 @@ pub const TABLES: &[&str] = &[
     "journey_arrival",
     "task_rollup",
     "journey_rollup",
+    "agent_rollup",
 ];
 
 const ROWS_PER_INSERT: usize = 500;

@@ -9,9 +9,9 @@
 //!    over in bulk ([`copy`]), then vacuumed and analyzed as autovacuum would.
 //! 2. **Reports.** Each report (operations, agents, journeys, experience), day by day
 //!    and `by=channel`, over the last 30 days, through the reports use case, on each
-//!    engine: first run and median of three. Goal: under 1 s. The operations figures
-//!    are also read from the task facts alone (the path without the rollup), timed,
-//!    and compared with the rollup's: they must be equal.
+//!    engine: first run and median of three. Goal: under 1 s. The task, journey,
+//!    survey and agent time figures are also read from the facts alone (the path
+//!    without the rollups), timed, and compared with the rollups': they must be equal.
 //! 3. **Export.** The one-row-per-conversation CSV of one day and of the 90 days,
 //!    streamed and counted: rows/s and the process's peak resident set over the run
 //!    (VmHWM after a reset, minus the resident set before). Goal: flat memory.
@@ -319,23 +319,51 @@ async fn measure(
             });
         }
     }
-    // The operations figures through the rollup and from the task facts alone.
+    // The figures through the rollups and from the facts alone.
+    let query = |by| FactQuery {
+        buckets: (first_day..i64::from(scale.days))
+            .map(|d| (START + d * DAY, START + (d + 1) * DAY))
+            .collect(),
+        by,
+        channel: None,
+        queue: None,
+        agent: None,
+        thresholds: Thresholds {
+            short_abandon_ms: 5_000,
+            service_level_ms: 20_000,
+            fcr_window_ms: 7 * DAY,
+            now_ms: now,
+        },
+    };
+    for by in [None, Some(Dimension::Agent)] {
+        let q = query(by);
+        let suffix = by.map_or("", |_| " by agent");
+        let started = Instant::now();
+        let rolled = store.agent_time(&q).await?;
+        let rollup_time = started.elapsed();
+        let started = Instant::now();
+        let raw = store.agent_time_from_facts(&q).await?;
+        let raw_time = started.elapsed();
+        lines.push(same(
+            engine,
+            &format!("agent time{suffix}"),
+            rolled == raw,
+            rollup_time,
+            raw_time,
+        ));
+        // Legs have no rollup; their time is the rest of the agents report's.
+        let started = Instant::now();
+        store.leg_figures(&q).await?;
+        lines.push(Line {
+            engine,
+            what: format!("agent legs{suffix}, from the legs"),
+            figure: secs(started.elapsed()),
+            goal: String::new(),
+            met: None,
+        });
+    }
     for by in [None, Some(Dimension::Channel)] {
-        let q = FactQuery {
-            buckets: (first_day..i64::from(scale.days))
-                .map(|d| (START + d * DAY, START + (d + 1) * DAY))
-                .collect(),
-            by,
-            channel: None,
-            queue: None,
-            agent: None,
-            thresholds: Thresholds {
-                short_abandon_ms: 5_000,
-                service_level_ms: 20_000,
-                fcr_window_ms: 7 * DAY,
-                now_ms: now,
-            },
-        };
+        let q = query(by);
         let suffix = by.map_or("", |_| " by channel");
         let started = Instant::now();
         let rolled = store.task_figures(&q).await?;

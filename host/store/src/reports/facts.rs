@@ -22,6 +22,7 @@ use switchboard_core::{Direction, EventKind};
 
 use crate::db::{RowExt, new_id};
 use crate::error::{Result, StoreError};
+use crate::reports::agent_rollup::{Holding, add_stretches};
 use crate::reports::rollup::{journey_delta, task_delta};
 use crate::timeline::{TimelineEvent, insert_event, is_automatic};
 
@@ -418,10 +419,11 @@ async fn change_agent(
     if before.since < at && (before.presence == "available" || before.tasks > 0) {
         // Cut at each UTC midnight, so no stretch is longer than a day and a report
         // finds the ones crossing its start by the index on `start_at`.
+        let mut closed = Vec::new();
         let mut from = before.since;
         while from < at {
             let to = at.min((from.div_euclid(SEGMENT_MAX_MS) + 1) * SEGMENT_MAX_MS);
-            sqlx::query(
+            let inserted = sqlx::query(
                 "INSERT INTO agent_segment (agent_id, start_at, end_at, presence, tasks, load, capacity) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (agent_id, start_at) DO NOTHING",
             )
@@ -433,9 +435,19 @@ async fn change_agent(
             .bind(before.load)
             .bind(before.capacity)
             .execute(&mut *conn)
-            .await?;
+            .await?
+            .rows_affected();
+            if inserted > 0 {
+                closed.push((from, to));
+            }
             from = to;
         }
+        let held = Holding {
+            tasks: before.tasks,
+            load: before.load,
+            capacity: before.capacity,
+        };
+        add_stretches(conn, agent_id, held, &closed).await?;
     }
     after.since = before.since.max(at);
     sqlx::query(
@@ -455,9 +467,53 @@ async fn change_agent(
     Ok(())
 }
 
-/// The agent holding a task lets it go at `at`: the leg ends with `outcome`, its time
-/// is added to the task, and the agent's load drops.
-async fn release(conn: &mut AnyConnection, task_id: &str, at: i64, outcome: &str) -> Result<()> {
+/// What releasing a task's leg adds to the task's fact, written by the caller's own
+/// update of the fact with [`released_set!`] (one statement for both).
+#[derive(Debug, Clone, Copy, Default)]
+struct Released {
+    /// 1 when a leg was released, else 0 (and the fact is left as it is).
+    released: i64,
+    /// Connected time to add (the leg's, unless wrap-up already added it).
+    connected_ms: i64,
+    /// Wrap-up time to add.
+    wrap_ms: i64,
+}
+
+impl Released {
+    /// The binds of [`released_set!`]: `$1` to `$4`.
+    fn binds(&self, at: i64) -> [Bind<'static>; 4] {
+        [
+            Int(self.released),
+            Int(self.connected_ms),
+            Int(self.wrap_ms),
+            Int(at),
+        ]
+    }
+}
+
+/// `SET` assignments of `task_fact` for a release (see [`Released`]): `$1` whether a
+/// leg was released, `$2` connected and `$3` wrap-up time to add, `$4` the instant.
+/// The holder lets go and the customer comes off hold too (as `end_hold`).
+macro_rules! released_set {
+    () => {
+        "connected_ms = connected_ms + $2, wrap_ms = wrap_ms + $3, \
+         holder_id = CASE WHEN $1 = 1 THEN NULL ELSE holder_id END, \
+         holder_since = CASE WHEN $1 = 1 THEN NULL ELSE holder_since END, \
+         holder_phase = CASE WHEN $1 = 1 THEN NULL ELSE holder_phase END, \
+         hold_ms = hold_ms + CASE WHEN $1 = 1 AND hold_since <= $4 THEN $4 - hold_since ELSE 0 END, \
+         hold_since = CASE WHEN $1 = 1 AND hold_since <= $4 THEN NULL ELSE hold_since END"
+    };
+}
+
+/// The agent holding a task lets it go at `at`: the leg ends with `outcome` and the
+/// agent's load drops. What the task's fact gains is returned, for the caller's update
+/// of it.
+async fn release(
+    conn: &mut AnyConnection,
+    task_id: &str,
+    at: i64,
+    outcome: &str,
+) -> Result<Released> {
     let leg = sqlx::query(
         "SELECT id, agent_id, assigned_at, wrap_at, connected_ms, cost FROM task_leg \
          WHERE task_id = $1 AND ended_at IS NULL ORDER BY assigned_at DESC, id DESC LIMIT 1",
@@ -466,7 +522,7 @@ async fn release(conn: &mut AnyConnection, task_id: &str, at: i64, outcome: &str
     .fetch_optional(&mut *conn)
     .await?;
     let Some(leg) = leg else {
-        return Ok(());
+        return Ok(Released::default());
     };
     let (connected, wrap) = match leg.opt_int("wrap_at")? {
         None => ((at - leg.int("assigned_at")?).max(0), 0),
@@ -488,23 +544,17 @@ async fn release(conn: &mut AnyConnection, task_id: &str, at: i64, outcome: &str
         ],
     )
     .await?;
-    // The customer comes off hold too (as `end_hold`, in the same statement).
-    exec(
-        conn,
-        "UPDATE task_fact SET connected_ms = connected_ms + $1, wrap_ms = wrap_ms + $2, \
-         holder_id = NULL, holder_since = NULL, holder_phase = NULL, \
-         hold_ms = hold_ms + CASE WHEN hold_since <= $3 THEN $3 - hold_since ELSE 0 END, \
-         hold_since = CASE WHEN hold_since <= $3 THEN NULL ELSE hold_since END \
-         WHERE task_id = $4",
-        &[Int(added_connected), Int(wrap), Int(at), Text(task_id)],
-    )
-    .await?;
     let cost = leg.int("cost")?;
     change_agent(conn, &leg.text("agent_id")?, at, |s| {
         s.tasks -= 1;
         s.load -= cost;
     })
-    .await
+    .await?;
+    Ok(Released {
+        released: 1,
+        connected_ms: added_connected,
+        wrap_ms: wrap,
+    })
 }
 
 /// Takes the customer off hold at `at` (if they were), adding the time to the task.
@@ -618,21 +668,46 @@ async fn apply_routing_to_facts(
             cost,
             capacity,
         } => {
-            // A task cannot be held twice; a stale leg (a lost release) ends here.
-            release(conn, task_id, at, "canceled").await?;
-            let task = sqlx::query(
-                "UPDATE task_fact SET answered_at = COALESCE(answered_at, $1), \
-                 agent_id = COALESCE(agent_id, $2), \
-                 first_response_at = CASE WHEN channel = 'voice' \
-                     THEN COALESCE(first_response_at, $1) ELSE first_response_at END, \
-                 holder_id = $2, holder_since = $1, holder_phase = 'handling' WHERE task_id = $3 \
-                 RETURNING conversation_id, channel, queue_id",
-            )
-            .bind(at)
-            .bind(agent_id.clone())
-            .bind(task_id.clone())
-            .fetch_optional(&mut *conn)
-            .await?;
+            macro_rules! assign {
+                ($when:literal) => {
+                    concat!(
+                        "UPDATE task_fact SET answered_at = COALESCE(answered_at, $1), \
+                         agent_id = COALESCE(agent_id, $2), \
+                         first_response_at = CASE WHEN channel = 'voice' \
+                             THEN COALESCE(first_response_at, $1) ELSE first_response_at END, \
+                         holder_id = $2, holder_since = $1, holder_phase = 'handling' \
+                         WHERE task_id = $3",
+                        $when,
+                        " RETURNING conversation_id, channel, queue_id"
+                    )
+                };
+            }
+            let binds = [Int(at), Text(agent_id), Text(task_id)];
+            // A task's holder is set exactly while one of its legs is open, so a task
+            // nobody holds (nearly all) is taken in one statement. A task cannot be
+            // held twice: a stale leg (a lost release) ends first.
+            let mut task = query(assign!(" AND holder_id IS NULL"), &binds)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if task.is_none() {
+                let stale = release(conn, task_id, at, "canceled").await?;
+                if stale.released == 1 {
+                    let [b1, b2, b3, b4] = stale.binds(at);
+                    exec(
+                        conn,
+                        concat!(
+                            "UPDATE task_fact SET ",
+                            released_set!(),
+                            " WHERE task_id = $5"
+                        ),
+                        &[b1, b2, b3, b4, Text(task_id)],
+                    )
+                    .await?;
+                }
+                task = query(assign!(""), &binds)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            }
             let Some(task) = task else {
                 return Ok(());
             };
@@ -698,16 +773,20 @@ async fn apply_routing_to_facts(
             .await?;
         }
         RoutingLogEntry::Completed { task_id } => {
-            release(conn, task_id, at, "completed").await?;
+            let [b1, b2, b3, b4] = release(conn, task_id, at, "completed").await?.binds(at);
             exec(
                 conn,
-                "UPDATE task_fact SET ended_at = $1, outcome = 'completed' WHERE task_id = $2",
-                &[Int(at), Text(task_id)],
+                concat!(
+                    "UPDATE task_fact SET ",
+                    released_set!(),
+                    ", ended_at = $4, outcome = 'completed' WHERE task_id = $5"
+                ),
+                &[b1, b2, b3, b4, Text(task_id)],
             )
             .await?;
         }
         RoutingLogEntry::Canceled { task_id, reason } => {
-            release(conn, task_id, at, "canceled").await?;
+            let [b1, b2, b3, b4] = release(conn, task_id, at, "canceled").await?.binds(at);
             let reason = if reason == "replaced" {
                 "replaced"
             } else {
@@ -715,22 +794,30 @@ async fn apply_routing_to_facts(
             };
             exec(
                 conn,
-                "UPDATE task_fact SET ended_at = $1, outcome = CASE WHEN answered_at IS NULL \
-                 THEN $2 ELSE 'canceled' END WHERE task_id = $3",
-                &[Int(at), Text(reason), Text(task_id)],
+                concat!(
+                    "UPDATE task_fact SET ",
+                    released_set!(),
+                    ", ended_at = $4, outcome = CASE WHEN answered_at IS NULL \
+                     THEN $5 ELSE 'canceled' END WHERE task_id = $6"
+                ),
+                &[b1, b2, b3, b4, Text(reason), Text(task_id)],
             )
             .await?;
         }
         RoutingLogEntry::Transferred {
             task_id, to_queue, ..
         } => {
-            release(conn, task_id, at, "transferred").await?;
+            let [b1, b2, b3, b4] = release(conn, task_id, at, "transferred").await?.binds(at);
             exec(
                 conn,
-                "UPDATE task_fact SET transfers = transfers + 1, queue_id = CASE \
-                 WHEN answered_at IS NULL AND $1 IS NOT NULL THEN $1 ELSE queue_id END \
-                 WHERE task_id = $2",
-                &[OptText(to_queue.as_deref()), Text(task_id)],
+                concat!(
+                    "UPDATE task_fact SET ",
+                    released_set!(),
+                    ", transfers = transfers + 1, queue_id = CASE \
+                     WHEN answered_at IS NULL AND $5 IS NOT NULL THEN $5 ELSE queue_id END \
+                     WHERE task_id = $6"
+                ),
+                &[b1, b2, b3, b4, OptText(to_queue.as_deref()), Text(task_id)],
             )
             .await?;
         }

@@ -13,11 +13,11 @@ use crate::Store;
 use crate::db::RowExt;
 use crate::error::{Result, StoreError};
 use crate::reports::facts::SEGMENT_MAX_MS;
-use crate::reports::rollup;
 use crate::reports::sql::{
     Dimension, FactQuery, Family, Sql, bucket_end, bucket_index, check_buckets, count, filters,
     max_if, predicate, sum_if,
 };
+use crate::reports::{agent_rollup, rollup};
 
 /// One row of a report: a time bucket (index into the query's buckets) and a group key
 /// (`""` when not grouped), with its figures.
@@ -439,8 +439,19 @@ impl Store {
     }
 
     /// Agent time per bucket and agent (or in all when not grouped by agent): closed
-    /// stretches and each agent's current one up to `now`, clipped to the buckets.
+    /// stretches and each agent's current one up to `now`, clipped to the buckets. The
+    /// closed ones from the hourly rollup when the query allows
+    /// (`reports::agent_rollup`), else from the stretches; the same numbers.
     pub async fn agent_time(&self, q: &FactQuery) -> Result<Vec<Cell<AgentTime>>> {
+        self.agent_time_via(q, agent_rollup::covers_agents(q)).await
+    }
+
+    /// Agent time from the stretches alone, never the rollup (what it must agree with).
+    pub async fn agent_time_from_facts(&self, q: &FactQuery) -> Result<Vec<Cell<AgentTime>>> {
+        self.agent_time_via(q, false).await
+    }
+
+    async fn agent_time_via(&self, q: &FactQuery, rollup: bool) -> Result<Vec<Cell<AgentTime>>> {
         let (start, end) = check_buckets(&q.buckets)?;
         let by_agent = q.by == Some(Dimension::Agent);
         let group = if by_agent {
@@ -453,37 +464,48 @@ impl Store {
             Some(a) => format!(" AND s.agent_id = {}", sql.bind(a)),
             None => String::new(),
         };
-        // Stretches inside one bucket: summed by the database.
+        // Stretches inside one bucket: summed by the database (or, per hour, by the
+        // rollup, which holds every closed stretch cut at the hours).
         let mut inside = Sql::default();
-        let f = agent_filter(&mut inside);
-        let dur = "(s.end_at - s.start_at)";
-        inside.push(&format!(
-            "SELECT {} AS b, {group} AS k, \
-             CAST(SUM({dur}) AS BIGINT) AS staffed, \
-             CAST(SUM(CASE WHEN s.tasks > 0 THEN {dur} ELSE 0 END) AS BIGINT) AS busy, \
-             CAST(SUM({dur} * s.tasks) AS BIGINT) AS task_ms, \
-             CAST(SUM({dur} * s.load) AS BIGINT) AS load_ms, \
-             CAST(SUM({dur} * s.capacity) AS BIGINT) AS capacity_ms \
-             FROM agent_segment s WHERE s.start_at >= {start} AND s.end_at <= {} {f} \
-             GROUP BY b, k",
-            bucket_index("s.start_at", &q.buckets),
-            bucket_end("s.start_at", &q.buckets),
-        ));
-        // Stretches across a bucket edge, and the current ones: clipped below. No stretch
-        // is longer than a day (they are cut at each UTC midnight when written), so the
-        // ones that end in the range started at most a day before it.
+        if rollup {
+            inside = agent_rollup::agent_time_sql(q)?;
+        } else {
+            let f = agent_filter(&mut inside);
+            let dur = "(s.end_at - s.start_at)";
+            inside.push(&format!(
+                "SELECT {} AS b, {group} AS k, \
+                 CAST(SUM({dur}) AS BIGINT) AS staffed, \
+                 CAST(SUM(CASE WHEN s.tasks > 0 THEN {dur} ELSE 0 END) AS BIGINT) AS busy, \
+                 CAST(SUM({dur} * s.tasks) AS BIGINT) AS task_ms, \
+                 CAST(SUM({dur} * s.load) AS BIGINT) AS load_ms, \
+                 CAST(SUM({dur} * s.capacity) AS BIGINT) AS capacity_ms \
+                 FROM agent_segment s WHERE s.start_at >= {start} AND s.end_at <= {} {f} \
+                 GROUP BY b, k",
+                bucket_index("s.start_at", &q.buckets),
+                bucket_end("s.start_at", &q.buckets),
+            ));
+        }
+        // Stretches across a bucket edge (none from the rollup), and the current ones:
+        // clipped below. No stretch is longer than a day (they are cut at each UTC
+        // midnight when written), so the ones that end in the range started at most a
+        // day before it.
         let mut across = Sql::default();
         let f = agent_filter(&mut across);
         let now = q.thresholds.now_ms;
+        if !rollup {
+            across.push(&format!(
+                "SELECT s.agent_id, s.start_at, s.end_at, s.presence, s.tasks, s.load, s.capacity \
+                 FROM agent_segment s WHERE s.start_at < {end} AND s.start_at > {} \
+                 AND s.end_at > {start} AND NOT (s.start_at >= {start} AND s.end_at <= {}) {f} \
+                 UNION ALL ",
+                start - SEGMENT_MAX_MS,
+                bucket_end("s.start_at", &q.buckets),
+            ));
+        }
         across.push(&format!(
-            "SELECT s.agent_id, s.start_at, s.end_at, s.presence, s.tasks, s.load, s.capacity \
-             FROM agent_segment s WHERE s.start_at < {end} AND s.start_at > {} \
-             AND s.end_at > {start} AND NOT (s.start_at >= {start} AND s.end_at <= {}) {f} \
-             UNION ALL SELECT s.agent_id, s.since AS start_at, {now} AS end_at, s.presence, \
+            "SELECT s.agent_id, s.since AS start_at, {now} AS end_at, s.presence, \
              s.tasks, s.load, s.capacity FROM agent_state s WHERE s.since < {end} \
              AND s.since < {now} AND (s.presence = 'available' OR s.tasks > 0) {f}",
-            start - SEGMENT_MAX_MS,
-            bucket_end("s.start_at", &q.buckets),
         ));
         // `s.end_at <= bucket_end(start)` keeps a stretch inside its bucket (and the range).
         let (inside, across) = tokio::try_join!(

@@ -10,6 +10,7 @@
 //! - `export`: the one-row-per-conversation export, streamed;
 //! - `rollup`: task figures per UTC hour, channel and queue, kept with the facts and
 //!   read instead of them when a report allows;
+//! - `agent_rollup`: agent time per UTC hour and agent, likewise;
 //! - `rebuild`: every fact again from history.
 //!
 //! # Why instants and not local days
@@ -24,8 +25,11 @@
 //!
 //! Agent time is kept as closed stretches of constant state (`agent_segment`), which a
 //! bucket edge may cut: stretches inside one bucket are summed by the database, the few
-//! that cross an edge (at most one per agent per edge) are clipped in Rust.
+//! that cross an edge (at most one per agent per edge) are clipped in Rust. The same
+//! stretches are also added up per UTC hour and agent (`agent_rollup`), each cut at the
+//! hour's edges, which is what a report on whole hours reads.
 
+pub(crate) mod agent_rollup;
 pub(crate) mod export;
 pub(crate) mod facts;
 pub(crate) mod figures;

@@ -26,6 +26,7 @@ const FACT_TABLES: &[&str] = &[
     "journey_arrival",
     "task_rollup",
     "journey_rollup",
+    "agent_rollup",
 ];
 
 /// What a rebuild went through.

@@ -254,7 +254,8 @@ pub(crate) fn covers_journeys(q: &FactQuery) -> bool {
         && whole_hours(q)
 }
 
-fn whole_hours(q: &FactQuery) -> bool {
+/// Whether every bucket of `q` starts and ends on a whole UTC hour.
+pub(crate) fn whole_hours(q: &FactQuery) -> bool {
     q.buckets
         .iter()
         .all(|(start, end)| start.rem_euclid(HOUR_MS) == 0 && end.rem_euclid(HOUR_MS) == 0)
@@ -360,11 +361,26 @@ pub(crate) async fn fill_if_empty(pool: &AnyPool, backend: Backend) -> Result<()
         &journey_contributions(),
         "",
     );
+    fill_empty(
+        pool,
+        backend,
+        [
+            ("task_rollup", "task_fact", task),
+            ("journey_rollup", "conversation_fact", journey),
+        ],
+    )
+    .await
+}
+
+/// For each `(rollup, facts, fill)`: runs `fill` when `rollup` is empty and `facts` is
+/// not, in one transaction.
+pub(crate) async fn fill_empty<const N: usize>(
+    pool: &AnyPool,
+    backend: Backend,
+    fills: [(&str, &str, String); N],
+) -> Result<()> {
     let mut tx = begin_write(pool, backend).await?;
-    for (rollup, facts, fill) in [
-        ("task_rollup", "task_fact", task),
-        ("journey_rollup", "conversation_fact", journey),
-    ] {
+    for (rollup, facts, fill) in fills {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM {rollup} LIMIT 1) r) AS rolled, \
              (SELECT COUNT(*) FROM (SELECT 1 FROM {facts} LIMIT 1) f) AS facts"
