@@ -13,6 +13,7 @@
 //! cargo run --release -p switchboard-bench -- login    # /healthz during a login storm
 //! cargo run --release -p switchboard-bench -- email    # e-mail parse cost, mailbox to timeline, memory
 //! cargo run --release -p switchboard-bench -- reports  # reports over a generated history, export, ingest cost
+//! cargo run --release -p switchboard-bench -- crm      # CRM enrichment's added latency: cache hit, miss, no CRM
 //! ```
 //!
 //! Log lines go to standard error and only at `warn` and above by default
@@ -21,6 +22,7 @@
 //! way an operator would (the voice queue exists, trunks are configured), so a
 //! warning is worth reading, and failures are counted in the report itself.
 
+mod crm;
 mod email;
 mod ingest;
 mod login;
@@ -65,6 +67,8 @@ enum Command {
     Email(email::EmailArgs),
     /// Reports at scale: a generated history, each report over 30 days, the export's memory, ingest with facts vs without.
     Reports(reports::ReportsArgs),
+    /// CRM enrichment: added latency on the provider's answer and webhook-to-offer, cache hit / miss / no CRM.
+    Crm(crm::CrmBenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -88,6 +92,7 @@ fn main() -> anyhow::Result<()> {
             Some(Command::Login(args)) => login::run(args).await,
             Some(Command::Email(args)) => email::run(args).await,
             Some(Command::Reports(args)) => reports::run(args).await,
+            Some(Command::Crm(args)) => crm::run(args).await,
             None => ingest::run(cli.ingest).await,
         }
     })
