@@ -500,7 +500,12 @@ impl Crm {
     }
 
     async fn deliver(&self, row: CrmActivityRow) {
-        if let Some(at) = self.hold_for_disposition(&row).await {
+        let event = self.store.event(&row.event_id).await;
+        if let Some(at) = event
+            .as_ref()
+            .ok()
+            .and_then(|e| self.hold_for_disposition(&row, e))
+        {
             if let Err(e) = self
                 .store
                 .crm_activity_outcome(&row.id, CrmActivityStatus::Pending, row.attempts, at, None)
@@ -513,7 +518,11 @@ impl Crm {
         let attempt = u32::try_from(row.attempts)
             .unwrap_or(u32::MAX)
             .saturating_add(1);
-        let outcome = match self.entry(&row).await {
+        let entry = match event {
+            Ok(event) => self.entry(&row, event).await,
+            Err(e) => Err(e.into()),
+        };
+        let outcome = match entry {
             Ok(entry) => {
                 let call = self
                     .plugins
@@ -584,11 +593,10 @@ impl Crm {
 
     /// When an answered call's write-back should be tried again because its
     /// disposition may still come (the agent is wrapping up): `None` to send now.
-    async fn hold_for_disposition(&self, row: &CrmActivityRow) -> Option<i64> {
+    fn hold_for_disposition(&self, row: &CrmActivityRow, event: &TimelineEvent) -> Option<i64> {
         if row.kind != CrmActivityKind::Call {
             return None;
         }
-        let event = self.store.event(&row.event_id).await.ok()?;
         let answered = event.data["outcome"] == "answered";
         let has_disposition = event.data["disposition"].is_string();
         let now = self.clock.now_ms();
@@ -597,8 +605,11 @@ impl Crm {
     }
 
     /// The timeline entry a write-back row stands for, built from the database now.
-    async fn entry(&self, row: &CrmActivityRow) -> AppResult<bindings::TimelineEntry> {
-        let event = self.store.event(&row.event_id).await?;
+    async fn entry(
+        &self,
+        row: &CrmActivityRow,
+        event: TimelineEvent,
+    ) -> AppResult<bindings::TimelineEntry> {
         let contact = self.store.contact(&event.contact_id).await?;
         let mut summary = contact_summary(&contact);
         // The record this CRM already matched, so the plugin need not search again.

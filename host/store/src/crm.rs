@@ -451,20 +451,14 @@ impl Store {
         limit: u32,
         lease_ms: i64,
     ) -> Result<Vec<CrmActivityRow>> {
-        let rows = claim_due(
+        claim_due(
             (self.pool(), self.backend()),
             CLAIM,
-            now_ms,
-            limit,
-            lease_ms,
+            (now_ms, limit, lease_ms),
+            CrmActivityRow::from_row,
+            |r| (r.next_attempt_at, r.id.as_str()),
         )
-        .await?;
-        let mut claimed = rows
-            .iter()
-            .map(CrmActivityRow::from_row)
-            .collect::<Result<Vec<_>>>()?;
-        claimed.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));
-        Ok(claimed)
+        .await
     }
 
     /// Moves a write-back row to `status` (`done`, `pending` for a retry at

@@ -299,15 +299,16 @@ macro_rules! claim_sql {
 }
 pub(crate) use claim_sql;
 
-/// Runs a [`claim_sql!`] pair in one write transaction: the rows claimed at `now_ms`
-/// for `lease_ms`, at most `limit`.
-pub(crate) async fn claim_due(
+/// Runs a [`claim_sql!`] pair in one write transaction and reads the claimed rows
+/// with `from_row`, oldest due first (`due` gives each row's `(next_attempt_at, id)`):
+/// the rows claimed at `now_ms` for `lease_ms`, at most `limit`.
+pub(crate) async fn claim_due<T>(
     (pool, backend): (&AnyPool, Backend),
     sql: (&'static str, &'static str),
-    now_ms: i64,
-    limit: u32,
-    lease_ms: i64,
-) -> Result<Vec<AnyRow>> {
+    (now_ms, limit, lease_ms): (i64, u32, i64),
+    from_row: fn(&AnyRow) -> Result<T>,
+    due: fn(&T) -> (i64, &str),
+) -> Result<Vec<T>> {
     let sql = match backend {
         Backend::Sqlite => sql.0,
         Backend::Postgres => sql.1,
@@ -320,7 +321,9 @@ pub(crate) async fn claim_due(
         .fetch_all(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(rows)
+    let mut claimed = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
+    claimed.sort_by(|a, b| due(a).cmp(&due(b)));
+    Ok(claimed)
 }
 
 #[cfg(test)]

@@ -260,20 +260,14 @@ impl Store {
         limit: u32,
         lease_ms: i64,
     ) -> Result<Vec<OutboxRow>> {
-        let rows = claim_due(
+        claim_due(
             (self.pool(), self.backend()),
             CLAIM,
-            now_ms,
-            limit,
-            lease_ms,
+            (now_ms, limit, lease_ms),
+            OutboxRow::from_row,
+            |r| (r.next_attempt_at, r.id.as_str()),
         )
-        .await?;
-        let mut claimed = rows
-            .iter()
-            .map(OutboxRow::from_row)
-            .collect::<Result<Vec<_>>>()?;
-        claimed.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));
-        Ok(claimed)
+        .await
     }
 
     /// Records that the provider accepted the message under `provider_id` with
