@@ -30,10 +30,11 @@ pub async fn contact_crm(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let contact = state.store.contact(&id).await?;
+    let links = state.crm.links(&contact).await?;
     Ok(Json(json!({
         "contact_id": contact.id,
-        "crm": state.crm.links(&contact).await?,
-        "available": state.crm.available(&contact.id).await?,
+        "available": state.crm.available(&links),
+        "crm": links,
     })))
 }
 

@@ -369,21 +369,15 @@ impl Crm {
         Ok(Value::Object(out))
     }
 
-    /// The CRM plugins an agent can use on a contact: `[{plugin_id, linked}]`.
-    pub async fn available(&self, contact_id: &str) -> AppResult<Value> {
-        let linked: Vec<String> = self
-            .store
-            .crm_links(contact_id)
-            .await?
-            .into_iter()
-            .map(|l| l.plugin_id)
-            .collect();
+    /// The CRM plugins an agent can use on a contact, given its [`Crm::links`]:
+    /// `[{plugin_id, linked}]`.
+    pub fn available(&self, links: &Value) -> Value {
         let all: Vec<Value> = self
             .crm_plugins()
             .into_iter()
-            .map(|p| json!({"plugin_id": p, "linked": linked.contains(&p)}))
+            .map(|p| json!({"plugin_id": p, "linked": links.get(&p).is_some()}))
             .collect();
-        Ok(json!(all))
+        json!(all)
     }
 
     /// Looks the contact up again in every CRM now, past the cache.
