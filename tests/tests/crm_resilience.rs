@@ -88,7 +88,11 @@ async fn a_looping_crm_is_quarantined_and_nothing_else_is_held_up() {
             .is_some_and(|r| !r.is_empty()),
         "{quarantined}"
     );
-    assert!(plugin(&server, "crm-hubspot").await["quarantined"].is_null());
+    assert!(
+        plugin(&server, "crm-hubspot").await["quarantined"].is_null(),
+        "{}",
+        server.log()
+    );
 
     // The working CRM goes on: Jane is enriched.
     let (status, _) = server.sms("SMloop9", "+14155550100", "my order").await;

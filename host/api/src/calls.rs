@@ -352,7 +352,7 @@ pub async fn recording(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let bytes = switchboard_voice::recording(&state.store, &auth.agent, &id).await?;
+    let bytes = switchboard_voice::recording(&state.app, &auth.agent, &id).await?;
     Response::builder()
         .header(header::CONTENT_TYPE, "audio/wav")
         .header(header::CACHE_CONTROL, "private, no-store")

@@ -52,17 +52,28 @@ use utoipa_axum::routes;
 pub use error::{ApiError, ApiResult};
 pub use state::AppState;
 
+/// `{"status", "node", "routing"}`: whether the database answers, this node's name,
+/// and whether it leads routing (`leader`), follows (`follower`), or runs without
+/// routing (`off`).
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    let node = state.app.config.node.id.clone();
+    let routing = state
+        .app
+        .routing
+        .as_ref()
+        .map_or("off", |r| r.role().as_str());
     match state.store.metrics_counts().await {
         Ok(_) => (
             axum::http::StatusCode::OK,
-            Json(serde_json::json!({"status": "ok"})),
+            Json(serde_json::json!({"status": "ok", "node": node, "routing": routing})),
         ),
         Err(e) => {
             tracing::error!("health check: store unavailable: {e}");
             (
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({"status": "unavailable"})),
+                Json(
+                    serde_json::json!({"status": "unavailable", "node": node, "routing": routing}),
+                ),
             )
         }
     }

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use crate::accounts::Passwords;
 use crate::attachments::{AttachmentConfig, Attachments};
-use crate::blobs::BlobStore;
+use crate::blobs::FileStore;
 use crate::channels::Channels;
 use crate::clock::Clock;
 use crate::contacts::Contacts;
@@ -29,9 +29,11 @@ use crate::login::{Logins, ThrottleConfig};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::outbox::{Outbox, OutboxConfig, OutboxParts};
-use crate::plugins::PluginAdmin;
+use crate::plugins::{PluginAdmin, PluginFiles};
+use crate::recordings::Recordings;
+use crate::relay::Relay;
 use crate::reports::{ReportConfig, Reports};
-use crate::routing::RoutingService;
+use crate::routing::{NodeConfig, RoutingParts, RoutingService};
 use crate::supervisor::Supervision;
 use crate::surveys::Surveys;
 use crate::tasks::Tasks;
@@ -63,6 +65,12 @@ pub struct AppConfig {
     pub attachments: AttachmentConfig,
     /// CRM lookups and write-back.
     pub crm: CrmConfig,
+    /// Where attachments, recordings and installed plugin components live: the
+    /// data directory (one node), or the database with the data directory as this
+    /// node's cache (several nodes on one database).
+    pub file_store: FileStore,
+    /// This node's name and its part in routing leadership.
+    pub node: NodeConfig,
 }
 
 /// The application layer, ready to serve. Cheap to clone.
@@ -106,6 +114,8 @@ pub struct App {
     pub logins: Arc<Logins>,
     /// Attachments: the blob store, uploads, the copy worker, signed URLs.
     pub attachments: Arc<Attachments>,
+    /// Call recordings, served by any node.
+    pub recordings: Arc<Recordings>,
     /// Surveys after a resolve, and their answers.
     pub surveys: Arc<Surveys>,
     /// CRM enrichment, "create in CRM" and the write-back queue.
@@ -143,12 +153,15 @@ impl App {
     ) -> AppResult<App> {
         let routing = match config.routing.clone() {
             Some(engine) => Some(
-                RoutingService::start_with_clock(
-                    store.clone(),
-                    plugins.clone(),
-                    events.clone(),
+                RoutingService::start_on_node(
+                    RoutingParts {
+                        store: store.clone(),
+                        plugins: plugins.clone(),
+                        hub: events.clone(),
+                        clock: clock.clone(),
+                    },
                     engine,
-                    clock.clone(),
+                    config.node.clone(),
                 )
                 .await?,
             ),
@@ -157,10 +170,17 @@ impl App {
         let notifier = Notifier::new(events.clone(), routing.clone());
         let metrics = Arc::new(Metrics::default());
         let channels = Arc::new(Channels::new(plugins.clone()));
+        let blobs = config.file_store.blobs(
+            config.data_dir.join("blobs"),
+            config.attachments.max_bytes,
+            &store,
+        );
+        let recordings = Arc::new(Recordings::new(store.clone(), &blobs));
+        let plugin_files = PluginFiles::new(config.data_dir.clone(), &blobs);
         let attachments = Arc::new(Attachments::new(
             store.clone(),
             plugins.clone(),
-            BlobStore::new(config.data_dir.join("blobs"), config.attachments.max_bytes),
+            blobs,
             notifier.clone(),
             config.attachments.clone(),
             config.public_url.clone(),
@@ -227,6 +247,18 @@ impl App {
             notifier.clone(),
             clock.clone(),
         ));
+        if let (Some(_), Some(url)) = (&routing, &config.node.nats_url) {
+            let relay = Relay::connect(
+                url,
+                &config.node.nats_prefix,
+                &config.node.id,
+                store.clone(),
+            )
+            .await?;
+            let relay = Arc::new(relay);
+            tasks.set_relay(relay.clone());
+            tokio::spawn(relay.serve(tasks.clone()));
+        }
         let passwords = Passwords::default();
         let supervision = Arc::new(Supervision::new(
             store.clone(),
@@ -271,7 +303,7 @@ impl App {
             plugins.clone(),
             channels.clone(),
             config.public_url.clone(),
-            config.data_dir.clone(),
+            plugin_files,
         ));
         Ok(App {
             store,
@@ -293,6 +325,7 @@ impl App {
             plugin_admin,
             logins,
             attachments,
+            recordings,
             surveys,
             crm,
             reports: Arc::new(Reports::new(

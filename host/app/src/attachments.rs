@@ -368,8 +368,8 @@ fn blob_error(e: BlobError) -> AppError {
             AppError::new(ErrorKind::PayloadTooLarge, "too_large", e.to_string())
         }
         BlobError::BadKey => AppError::not_found("no such file"),
-        BlobError::Io(io) => {
-            tracing::error!("blob store: {io}");
+        BlobError::Io(_) | BlobError::Database(_) => {
+            tracing::error!("{e}");
             AppError::new(
                 ErrorKind::Unavailable,
                 "storage_unavailable",

@@ -11,11 +11,30 @@
 //! each piece is hashed and appended to a temporary file in `.incoming/`, and
 //! [`BlobWriter::finish`] renames it to its key, so the file is never held
 //! whole in memory. A writer dropped unfinished deletes its temporary file.
+//!
+//! # Where files live: [`FileStore`]
+//!
+//! By default (`folder`) the folder is the store. With `[cluster] file_store =
+//! "database"`, for several nodes on one database, the database is the store and
+//! the folder is this node's cache of it ([`BlobStore::in_database`]): a file is
+//! hashed first (spooled to the temporary file when it arrives in pieces), then
+//! copied into the database in 1 MiB chunks in one transaction
+//! (`switchboard_store::FileUpload`), then renamed into the folder; a read takes
+//! the folder's copy when there is one, else streams the chunks into the folder
+//! (checking they hash to their key) and serves that. Keys, caps and the API are
+//! the same in both modes, so callers never know which one runs. The cache is
+//! never evicted by the host; deleting it is safe (it fills again on read).
+//!
+//! Host-made files that are not attachments — call recordings, installed plugin
+//! components — use the same store through [`BlobStore::with_max_bytes`] and
+//! [`BlobStore::put_file`], and are read back on another node with
+//! [`BlobStore::local_path`].
 
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
+use switchboard_store::{FILE_CHUNK_BYTES, Store, StoreError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// What a [`BlobWriter`] keeps of a file's start, for [`sniff`]: enough for
 /// every magic number, and for the ZIP entries that tell an Office document
@@ -42,13 +61,74 @@ pub enum BlobError {
     /// Not a key this store makes.
     #[error("not a blob key")]
     BadKey,
+    /// The database behind the store failed (database mode).
+    #[error("blob store: the database: {0}")]
+    Database(#[from] StoreError),
 }
 
-/// Content-addressed files under one folder.
-#[derive(Debug, Clone)]
+/// Where a node's files live (`[cluster] file_store`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileStore {
+    /// A folder under the data directory: one node (the default).
+    #[default]
+    Folder,
+    /// The database, with the folder as this node's cache: several nodes on one
+    /// database each read every file.
+    Database,
+}
+
+impl FileStore {
+    /// `"folder"` or `"database"`, as the settings spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileStore::Folder => "folder",
+            FileStore::Database => "database",
+        }
+    }
+
+    /// The blob store of this choice: files up to `max_bytes` under `dir`, in
+    /// `store`'s database too when the choice is [`FileStore::Database`].
+    pub fn blobs(self, dir: impl Into<PathBuf>, max_bytes: u64, store: &Store) -> BlobStore {
+        match self {
+            FileStore::Folder => BlobStore::new(dir, max_bytes),
+            FileStore::Database => BlobStore::in_database(dir, max_bytes, store.clone()),
+        }
+    }
+}
+
+impl std::str::FromStr for FileStore {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<FileStore, String> {
+        match text {
+            "folder" => Ok(FileStore::Folder),
+            "database" => Ok(FileStore::Database),
+            other => Err(format!(
+                "file_store {other:?} is not \"folder\" or \"database\""
+            )),
+        }
+    }
+}
+
+/// Content-addressed files under one folder, and in the database in database
+/// mode (see the module doc).
+#[derive(Clone)]
 pub struct BlobStore {
     dir: PathBuf,
     max_bytes: u64,
+    /// Database mode: the store of truth; `dir` is then this node's cache.
+    database: Option<Store>,
+}
+
+impl std::fmt::Debug for BlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobStore")
+            .field("dir", &self.dir)
+            .field("max_bytes", &self.max_bytes)
+            .field("in_database", &self.database.is_some())
+            .finish()
+    }
 }
 
 impl BlobStore {
@@ -57,6 +137,31 @@ impl BlobStore {
         BlobStore {
             dir: dir.into(),
             max_bytes,
+            database: None,
+        }
+    }
+
+    /// A store whose files live in `store`'s database, with `dir` as this node's
+    /// cache of the files it wrote or read.
+    pub fn in_database(dir: impl Into<PathBuf>, max_bytes: u64, store: Store) -> BlobStore {
+        BlobStore {
+            dir: dir.into(),
+            max_bytes,
+            database: Some(store),
+        }
+    }
+
+    /// Whether files live in the database (every node reads them).
+    pub fn is_shared(&self) -> bool {
+        self.database.is_some()
+    }
+
+    /// The same store with another size cap: host-made files (recordings,
+    /// plugin components) are not bound by the attachments' cap.
+    pub fn with_max_bytes(&self, max_bytes: u64) -> BlobStore {
+        BlobStore {
+            max_bytes,
+            ..self.clone()
         }
     }
 
@@ -83,6 +188,12 @@ impl BlobStore {
         }
         let key = hex::encode(Sha256::digest(bytes));
         let path = self.path(&key)?;
+        if let Some(store) = &self.database
+            && let Some(mut upload) = store.begin_file(&key, size).await?
+        {
+            upload.write(bytes).await?;
+            upload.commit().await?;
+        }
         if tokio::fs::try_exists(&path).await? {
             return Ok(key);
         }
@@ -99,7 +210,70 @@ impl BlobStore {
 
     /// The bytes under `key`.
     pub async fn get(&self, key: &str) -> Result<Vec<u8>, BlobError> {
-        Ok(tokio::fs::read(self.path(key)?).await?)
+        Ok(tokio::fs::read(self.local_path(key).await?).await?)
+    }
+
+    /// The file under `key` on this node's disk: the folder's copy, filled from
+    /// the database first in database mode when this node has none.
+    pub async fn local_path(&self, key: &str) -> Result<PathBuf, BlobError> {
+        let path = self.path(key)?;
+        if self.database.is_some() && !tokio::fs::try_exists(&path).await? {
+            self.fill(key).await?;
+        }
+        Ok(path)
+    }
+
+    /// Keeps the file at `path` (read in pieces, never whole) and returns what
+    /// was stored; the file itself is left where it is.
+    pub async fn put_file(&self, path: &Path) -> Result<StoredBlob, BlobError> {
+        let mut file = tokio::fs::File::open(path).await?;
+        let mut writer = self.writer().await?;
+        let mut piece = vec![0u8; 256 * 1024];
+        loop {
+            let n = file.read(&mut piece).await?;
+            if n == 0 {
+                break;
+            }
+            writer.write(&piece[..n]).await?;
+        }
+        writer.finish().await
+    }
+
+    /// Copies the file `key` from the database into the folder, a chunk at a
+    /// time, refusing bytes that do not hash to their key.
+    async fn fill(&self, key: &str) -> Result<(), BlobError> {
+        let Some(store) = &self.database else {
+            return Ok(());
+        };
+        let missing = || {
+            BlobError::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such file in the database",
+            ))
+        };
+        let size = store.file_size(key).await?.ok_or_else(missing)?;
+        // The folder alone, uncapped: the file was capped when it was stored.
+        let cache = BlobStore::new(self.dir.clone(), u64::MAX);
+        let mut writer = cache.writer().await?;
+        let mut n = 0;
+        while let Some(chunk) = store.file_chunk(key, n).await? {
+            writer.write(&chunk).await?;
+            n += 1;
+        }
+        if writer.size() != size {
+            return Err(BlobError::Io(std::io::Error::other(format!(
+                "the database holds {} of the {size} bytes of file {key}",
+                writer.size()
+            ))));
+        }
+        let stored = writer.finish().await?;
+        if !stored.key.eq_ignore_ascii_case(key) {
+            return Err(BlobError::Io(std::io::Error::other(format!(
+                "the database's bytes of file {key} hash to {}",
+                stored.key
+            ))));
+        }
+        Ok(())
     }
 
     /// A writer for one file that arrives in pieces, up to the size cap.
@@ -189,6 +363,10 @@ impl BlobWriter {
         drop(file);
         let key = hex::encode(std::mem::take(&mut self.hasher).finalize());
         let path = self.store.path(&key)?;
+        if let Some(store) = &self.store.database {
+            // Failing here drops the writer, which deletes the temporary file.
+            copy_into_database(store, &key, self.size, &temp).await?;
+        }
         let folder = path.parent().unwrap_or(Path::new("."));
         tokio::fs::create_dir_all(folder).await?;
         if tokio::fs::try_exists(&path).await? {
@@ -219,6 +397,30 @@ impl Drop for BlobWriter {
     fn drop(&mut self) {
         self.discard();
     }
+}
+
+/// Stores the file at `path` under `key` in the database, read a chunk at a
+/// time, unless the database has it already.
+async fn copy_into_database(
+    store: &Store,
+    key: &str,
+    size: u64,
+    path: &Path,
+) -> Result<(), BlobError> {
+    let Some(mut upload) = store.begin_file(key, size).await? else {
+        return Ok(());
+    };
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut chunk = vec![0u8; FILE_CHUNK_BYTES];
+    loop {
+        let n = file.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        upload.write(&chunk[..n]).await?;
+    }
+    upload.commit().await?;
+    Ok(())
 }
 
 /// What the bytes are: the type their magic numbers show, else the declared one

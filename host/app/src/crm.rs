@@ -7,8 +7,11 @@
 //! lookup has its own deadline; answers (including "unknown") are cached per plugin
 //! and identity for a TTL. Routing waits at most a short budget: a slow CRM never
 //! holds a task longer than that, and its answer is merged into the contact when it
-//! comes (the next task reads it). The webhook that brought the message was answered
-//! before any of this runs. The answer is stored per CRM (`contact_crm`: record id,
+//! comes (the next task reads it). Routing runs beside the answer to the webhook that
+//! brought the message, never before it; the lookups themselves (a fresh Wasm
+//! instance each) run on a thread at a lower OS priority (`crate::background`) so
+//! their CPU time never delays that answer, and a contact whose every CRM answer is
+//! cached and already recorded is settled inline, with no task and no write. The answer is stored per CRM (`contact_crm`: record id,
 //! link, name, key fields, the CRM's other identities, which agents are offered but
 //! which are never linked on the CRM's word), the CRM's name fills an empty display
 //! name, and its attributes are merged into the contact's, where routing policies
@@ -36,6 +39,7 @@ use switchboard_store::{
 };
 use tokio::sync::{Notify, watch};
 
+use crate::background::Background;
 use crate::clock::Clock;
 use crate::error::{AppError, AppResult, ErrorKind, call_error, plugin_error_text, plugin_reason};
 use crate::events::{Audience, EventBus};
@@ -95,6 +99,16 @@ struct Cached {
     recorded_on: Vec<String>,
 }
 
+/// What looking a contact up in one CRM gave.
+enum Looked {
+    /// A record.
+    Found(Found),
+    /// No record for any identity.
+    Unknown,
+    /// An identity's answer is not cached and the CRM was not asked.
+    Unasked,
+}
+
 /// What a CRM said about a contact, and whether it is already recorded on them.
 struct Found {
     profile: bindings::CrmProfile,
@@ -113,6 +127,8 @@ pub struct Crm {
     /// (plugin, identity kind, identity value) → answer.
     cache: Mutex<HashMap<CacheKey, Cached>>,
     wake: Notify,
+    /// Where lookups run (`None` when the thread could not start: then inline).
+    lookups: Option<Background>,
 }
 
 /// What the CRM service is built from.
@@ -141,6 +157,11 @@ impl Crm {
             public_url: parts.public_url,
             cache: Mutex::default(),
             wake: Notify::new(),
+            lookups: Background::start("crm-lookups")
+                .inspect_err(|e| {
+                    tracing::warn!("CRM lookups run beside requests (no background thread): {e}");
+                })
+                .ok(),
         }
     }
 
@@ -154,45 +175,69 @@ impl Crm {
             .collect()
     }
 
-    /// Enriches `contact_id`, waiting at most the routing budget; the lookups go on
-    /// in the background when the budget runs out, and their answer is merged then.
-    pub async fn enrich_within(self: &Arc<Self>, contact_id: &str) {
-        if self.crm_plugins().is_empty() {
-            return;
+    /// Enriches `contact` (as routing just read it), waiting at most the routing
+    /// budget; the lookups go on in the background when the budget runs out, and
+    /// their answer is merged then. Returns whether the contact changed within the
+    /// budget (then routing reads it again). When every CRM's answer is cached and
+    /// already recorded on the contact, nothing is spawned and nothing is written.
+    pub async fn enrich_within(self: &Arc<Self>, contact: &ContactView) -> bool {
+        let plugins = self.crm_plugins();
+        if plugins.is_empty() {
+            return false;
+        }
+        let mut settled = true;
+        for plugin in &plugins {
+            match self.find(plugin, contact, false).await {
+                Looked::Found(hit) if hit.recorded => {}
+                Looked::Unknown => {}
+                Looked::Found(_) | Looked::Unasked => {
+                    settled = false;
+                    break;
+                }
+            }
+        }
+        if settled {
+            return false;
         }
         let me = self.clone();
-        let contact = contact_id.to_string();
-        let job = tokio::spawn(async move { me.enrich(&contact).await });
-        if tokio::time::timeout(self.config.routing_budget, job)
-            .await
-            .is_err()
-        {
-            tracing::info!(
-                contact = contact_id,
-                budget_ms = self.config.routing_budget.as_millis() as u64,
-                "CRM enrichment still running; routing with what is known"
-            );
+        let copy = contact.clone();
+        let job = tokio::spawn(async move { me.enrich_contact(&copy).await.1 });
+        match tokio::time::timeout(self.config.routing_budget, job).await {
+            Ok(saved) => saved.unwrap_or(false),
+            Err(_) => {
+                tracing::info!(
+                    contact = %contact.id,
+                    budget_ms = self.config.routing_budget.as_millis() as u64,
+                    "CRM enrichment still running; routing with what is known"
+                );
+                false
+            }
         }
     }
 
     /// Asks every enabled CRM about `contact_id` and records what they answer.
     /// Returns the CRMs that found the person.
     pub async fn enrich(&self, contact_id: &str) -> Vec<String> {
-        let contact = match self.store.contact(contact_id).await {
-            Ok(c) => c,
+        match self.store.contact(contact_id).await {
+            Ok(contact) => self.enrich_contact(&contact).await.0,
             Err(e) => {
                 tracing::warn!(contact = contact_id, "CRM enrichment: {e}");
-                return Vec::new();
+                Vec::new()
             }
-        };
-        let contact = &contact;
+        }
+    }
+
+    /// Asks every enabled CRM about `contact`: the CRMs that found the person, and
+    /// whether anything new was recorded on the contact.
+    async fn enrich_contact(&self, contact: &ContactView) -> (Vec<String>, bool) {
         let lookups = self.crm_plugins().into_iter().map(|plugin| async move {
-            let profile = self.find(&plugin, contact).await;
-            (plugin, profile)
+            let looked = self.find(&plugin, contact, true).await;
+            (plugin, looked)
         });
         let mut found = Vec::new();
-        for (plugin, found_here) in futures::future::join_all(lookups).await {
-            let Some(hit) = found_here else { continue };
+        let mut saved = false;
+        for (plugin, looked) in futures::future::join_all(lookups).await {
+            let Looked::Found(hit) = looked else { continue };
             if hit.recorded {
                 found.push(plugin);
                 continue;
@@ -201,16 +246,20 @@ impl Crm {
                 Ok(()) => {
                     self.recorded(&hit.key, &contact.id);
                     found.push(plugin);
+                    saved = true;
                 }
-                Err(e) => tracing::warn!(contact = contact_id, plugin, "CRM answer not saved: {e}"),
+                Err(e) => {
+                    tracing::warn!(contact = %contact.id, plugin, "CRM answer not saved: {e}");
+                }
             }
         }
-
-        found
+        (found, saved)
     }
 
-    /// The first record `plugin` finds for any of the contact's identities.
-    async fn find(&self, plugin: &str, contact: &ContactView) -> Option<Found> {
+    /// The first record `plugin` finds for any of the contact's identities, asking
+    /// the CRM about those not in the cache when `ask` (else `Unasked` at the first
+    /// of them).
+    async fn find(&self, plugin: &str, contact: &ContactView, ask: bool) -> Looked {
         let mut identities: Vec<_> = contact.identities.iter().collect();
         identities.sort_by_key(|i| search_rank(&i.kind));
         for identity in identities {
@@ -223,7 +272,7 @@ impl Crm {
                 match hit.answer {
                     Some(profile) => {
                         let recorded = hit.recorded_on.contains(&contact.id);
-                        return Some(Found {
+                        return Looked::Found(Found {
                             profile,
                             key,
                             recorded,
@@ -232,15 +281,14 @@ impl Crm {
                     None => continue,
                 }
             }
+            if !ask {
+                return Looked::Unasked;
+            }
             let asked = bindings::Identity {
                 kind: identity.kind.clone(),
                 value: identity.value.clone(),
             };
-            let answer = self
-                .plugins
-                .crm_lookup(plugin, &asked, self.config.lookup_timeout)
-                .await;
-            let answer = match answer {
+            let answer = match self.lookup(plugin, asked).await {
                 Ok(Ok(answer)) => answer,
                 Ok(Err(e)) => {
                     tracing::warn!(
@@ -258,14 +306,33 @@ impl Crm {
             };
             self.remember(key.clone(), answer.clone());
             if let Some(profile) = answer {
-                return Some(Found {
+                return Looked::Found(Found {
                     profile,
                     key,
                     recorded: false,
                 });
             }
         }
-        None
+        Looked::Unknown
+    }
+
+    /// One `lookup-contact` call, on the low-priority lookup thread.
+    async fn lookup(
+        &self,
+        plugin: &str,
+        identity: bindings::Identity,
+    ) -> Result<Result<Option<bindings::CrmProfile>, PluginError>, String> {
+        let plugins = self.plugins.clone();
+        let id = plugin.to_string();
+        let timeout = self.config.lookup_timeout;
+        let call = async move { plugins.crm_lookup(&id, &identity, timeout).await };
+        match &self.lookups {
+            Some(background) => match background.spawn(call).await {
+                Ok(answer) => answer.map_err(|e| e.to_string()),
+                Err(e) => Err(format!("the lookup thread dropped the call: {e}")),
+            },
+            None => call.await.map_err(|e| e.to_string()),
+        }
     }
 
     /// The cached answer for `key`, if it is fresh.

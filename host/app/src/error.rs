@@ -10,7 +10,7 @@ use switchboard_routing::EngineError;
 use switchboard_store::StoreError;
 
 /// What kind of failure a use case reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ErrorKind {
     /// The request is malformed or names something invalid.
     BadRequest,

@@ -14,8 +14,9 @@
 //!   to keep up), the subscriber gets [`Delivery::Resync`] once with the current head,
 //!   reloads its view through the API and goes on from there.
 //!
-//! [`LocalBus`] is the in-process implementation (one host). A bus that crosses nodes
-//! implements the same trait; nothing that publishes or subscribes changes.
+//! [`LocalBus`] is the in-process implementation (one host). Several nodes on one
+//! database share [`crate::events_nats::NatsBus`], over a NATS JetStream stream whose
+//! sequence is the one order; nothing that publishes or subscribes changes.
 //!
 //! This module knows no transport: it never touches a socket or an HTTP type.
 
@@ -23,7 +24,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchboard_core::Role;
 use switchboard_plugin_host::BoxFuture;
@@ -33,8 +34,8 @@ use tokio::sync::broadcast;
 /// How many recent events a reconnecting subscriber can catch up on.
 pub const REPLAY_CAPACITY: usize = 4096;
 
-/// Who may see an event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Who may see an event (it travels with the event between nodes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "to", content = "agents")]
 pub enum Audience {
     /// Supervisors and admins only.
@@ -106,10 +107,12 @@ pub enum Delivery {
 
 /// Where events go, and where subscribers come from.
 pub trait EventBus: Send + Sync + 'static {
-    /// Publishes an event; returns its sequence number.
-    fn publish(&self, kind: &str, audience: Audience, data: Value) -> u64;
+    /// Publishes an event. It never waits: the sequence number is given where the
+    /// event is ordered (on a cluster, by the stream), and subscribers see it.
+    fn publish(&self, kind: &str, audience: Audience, data: Value);
 
-    /// The newest sequence number published.
+    /// The newest sequence number this node knows (on a cluster, the last one it read
+    /// from the stream).
     fn head(&self) -> u64;
 
     /// Every event after `since`, in order (`None`: from now on). A gap that cannot be
@@ -189,7 +192,7 @@ impl Default for LocalBus {
 }
 
 impl EventBus for LocalBus {
-    fn publish(&self, kind: &str, audience: Audience, data: Value) -> u64 {
+    fn publish(&self, kind: &str, audience: Audience, data: Value) {
         // Sequence assignment and buffering happen under one lock so the buffer is
         // always in sequence order.
         let mut recent = self.shared.recent.lock().expect("event buffer");
@@ -206,7 +209,6 @@ impl EventBus for LocalBus {
         }
         recent.push_back(event.clone());
         let _ = self.shared.live.send(event);
-        seq
     }
 
     fn head(&self) -> u64 {

@@ -1,6 +1,7 @@
 //! The server's [`HostServices`]: plugin kv in the store, real outbound HTTP,
 //! quarantines persisted so they survive a restart.
 
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,12 +11,16 @@ use switchboard_plugin_host::{
     PluginHost, StreamsConfig, send_direct,
 };
 use switchboard_store::{Store, StoreError};
+use tokio::runtime::Handle;
 
 /// Host capabilities backed by the database and the network.
 pub struct ServerServices {
     store: Store,
     http_timeout: Duration,
     max_body: usize,
+    /// The runtime the services were made on (the server's), where database work
+    /// runs when a plugin calls from a background thread.
+    server: Option<Handle>,
 }
 
 impl ServerServices {
@@ -25,6 +30,23 @@ impl ServerServices {
             store,
             http_timeout,
             max_body,
+            server: Handle::try_current().ok(),
+        }
+    }
+
+    /// Runs database `work` on the server's runtime when called from a
+    /// [`crate::background`] thread (so no connection is ever opened on, and left
+    /// driven by, a low-priority thread), else right here.
+    async fn on_server<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = T> + Send + 'static,
+    ) -> Result<T, String> {
+        match &self.server {
+            Some(server) if crate::background::on_background_thread() => server
+                .spawn(work)
+                .await
+                .map_err(|e| format!("the server's runtime dropped the call: {e}")),
+            _ => Ok(work.await),
         }
     }
 }
@@ -58,10 +80,10 @@ impl HostServices for ServerServices {
         plugin: String,
         key: String,
     ) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>> {
+        let store = self.store.clone();
         Box::pin(async move {
-            self.store
-                .kv_get(&plugin, &key)
-                .await
+            self.on_server(async move { store.kv_get(&plugin, &key).await })
+                .await?
                 .map_err(|e| e.to_string())
         })
     }
@@ -73,22 +95,25 @@ impl HostServices for ServerServices {
         value: Vec<u8>,
         max_total_bytes: u64,
     ) -> BoxFuture<'_, Result<(), KvFailure>> {
+        let store = self.store.clone();
         Box::pin(async move {
-            self.store
-                .kv_set(&plugin, &key, &value, max_total_bytes)
-                .await
-                .map_err(|e| match e {
-                    StoreError::QuotaExceeded { .. } => KvFailure::QuotaExceeded(e.to_string()),
-                    other => KvFailure::Unavailable(other.to_string()),
-                })
+            self.on_server(
+                async move { store.kv_set(&plugin, &key, &value, max_total_bytes).await },
+            )
+            .await
+            .map_err(KvFailure::Unavailable)?
+            .map_err(|e| match e {
+                StoreError::QuotaExceeded { .. } => KvFailure::QuotaExceeded(e.to_string()),
+                other => KvFailure::Unavailable(other.to_string()),
+            })
         })
     }
 
     fn kv_delete(&self, plugin: String, key: String) -> BoxFuture<'_, Result<(), String>> {
+        let store = self.store.clone();
         Box::pin(async move {
-            self.store
-                .kv_delete(&plugin, &key)
-                .await
+            self.on_server(async move { store.kv_delete(&plugin, &key).await })
+                .await?
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         })
@@ -106,19 +131,60 @@ impl HostServices for ServerServices {
     }
 
     fn plugin_quarantined(&self, plugin: String, reason: String) -> BoxFuture<'_, ()> {
+        let store = self.store.clone();
+        let name = plugin.clone();
         Box::pin(async move {
-            if let Err(e) = self.store.quarantine_plugin(&plugin, &reason).await {
-                tracing::error!(plugin, "could not persist quarantine: {e}");
+            let persisted = self.on_server(async move {
+                store.quarantine_plugin(&plugin, &reason).await?;
+                store
+                    .audit(
+                        "system",
+                        "plugin.quarantine",
+                        Some(&plugin),
+                        serde_json::json!({ "reason": reason }),
+                    )
+                    .await
+            });
+            match persisted.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(plugin = name, "could not persist quarantine: {e}"),
+                Err(e) => tracing::error!(plugin = name, "could not persist quarantine: {e}"),
             }
-            let _ = self
-                .store
-                .audit(
-                    "system",
-                    "plugin.quarantine",
-                    Some(&plugin),
-                    serde_json::json!({ "reason": reason }),
-                )
-                .await;
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::background::{Background, on_background_thread};
+
+    #[tokio::test]
+    async fn database_work_asked_from_a_background_thread_runs_on_the_server_runtime() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+        let store = Store::connect(&url, [7; 32]).await.expect("store");
+        let services = Arc::new(ServerServices::new(store, Duration::from_secs(1), 1024));
+        let background = Background::start("test-background").expect("thread");
+
+        let asked = services.clone();
+        let (ran_on_background, stored) = background
+            .spawn(async move {
+                let ran = asked.on_server(async { on_background_thread() }).await;
+                asked
+                    .kv_set("p".into(), "k".into(), b"v".to_vec(), 1024)
+                    .await
+                    .expect("kv set");
+                (ran, asked.kv_get("p".into(), "k".into()).await)
+            })
+            .await
+            .expect("joined");
+        assert_eq!(ran_on_background, Ok(false));
+        assert_eq!(stored, Ok(Some(b"v".to_vec())));
+        // Called from the server's own runtime, the work runs right there.
+        assert_eq!(
+            services.on_server(async { on_background_thread() }).await,
+            Ok(false)
+        );
     }
 }

@@ -13,7 +13,11 @@
 //! - [`desk`], [`supervisor`], [`contacts`]: what agents and supervisors do and see;
 //! - [`surveys`]: CSAT, CES and NPS asked after a resolve, and the answers;
 //! - [`plugins`]: plugin administration; [`channels`]: which channels exist;
+//! - [`attachments`] over [`blobs`], the content-addressed file store (a folder, or
+//!   on a cluster the database with the folder as a cache: [`FileStore`]);
+//!   [`recordings`]: call recordings any node serves;
 //! - [`events`] and [`notify`]: the event bus and publishing to the right audience;
+//!   [`events_nats`]: the bus across the nodes of a cluster (NATS JetStream);
 //! - [`login`]: signing in, with hashing off the I/O path and throttling;
 //! - [`accounts`]: passwords, tokens and users; [`text`]: what people type;
 //!   [`clock`]: the wall clock and the UTC day; [`metrics`]; [`host_services`]: the
@@ -28,6 +32,7 @@
 pub mod accounts;
 pub mod app;
 pub mod attachments;
+pub mod background;
 pub mod blobs;
 pub mod channels;
 pub mod clock;
@@ -38,6 +43,7 @@ pub mod desk;
 pub mod email_view;
 pub mod error;
 pub mod events;
+pub mod events_nats;
 pub mod host_services;
 pub mod ingest;
 pub mod login;
@@ -47,6 +53,8 @@ pub mod notify;
 pub mod outbox;
 pub mod plugins;
 pub mod rate;
+pub mod recordings;
+pub mod relay;
 pub mod reports;
 pub mod routing;
 pub mod signing;
@@ -57,9 +65,11 @@ pub mod text;
 pub mod webchat;
 
 pub use app::{App, AppConfig};
+pub use blobs::FileStore;
 pub use clock::{Clock, now_ms};
 pub use error::{AppError, AppResult, ErrorKind};
 pub use events::{Audience, BusEvent, Delivery, EventBus, LocalBus, Subscription};
+pub use events_nats::{NatsBus, NatsBusConfig};
 pub use host_services::ServerServices;
 pub use metrics::Metrics;
 pub use outbox::OutboxConfig;

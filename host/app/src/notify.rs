@@ -30,8 +30,8 @@ impl Notifier {
         &self.bus
     }
 
-    /// Publishes an event; returns its sequence number.
-    pub fn publish(&self, kind: &str, audience: Audience, data: Value) -> u64 {
+    /// Publishes an event.
+    pub fn publish(&self, kind: &str, audience: Audience, data: Value) {
         self.bus.publish(kind, audience, data)
     }
 
@@ -45,7 +45,7 @@ impl Notifier {
     }
 
     /// Publishes `kind` to the audience of `conversation_id`.
-    pub fn conversation(&self, kind: &str, conversation_id: &str, data: Value) -> u64 {
+    pub fn conversation(&self, kind: &str, conversation_id: &str, data: Value) {
         self.publish(kind, self.conversation_audience(conversation_id), data)
     }
 

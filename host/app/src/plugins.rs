@@ -7,6 +7,15 @@
 //! Installing copies the plugin folder into `{data_dir}/plugins/{id}/`, so the
 //! source may go away, checks the manifest, the config and the component, and
 //! records the plugin with its config (secrets encrypted by the store).
+//!
+//! On a cluster (`[cluster] file_store = "database"`, see [`PluginFiles`]) the
+//! component is also kept in the database's file store under its content key,
+//! recorded on the plugin's row. A node loading a plugin (at start or on a reload)
+//! then uses its own `{data_dir}/plugins/{id}/`, and writes it there first from
+//! the database (the installed manifest and that component) when it is missing or
+//! holds another component — so a node that never saw the install, or saw an
+//! older one, loads what was installed last. In folder mode the recorded path is
+//! loaded as it always was.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +28,7 @@ use switchboard_plugin_host::{
 };
 use switchboard_store::{ConfigEntry, PluginInstall, PluginRecord, Store, StoreError};
 
+use crate::blobs::{BlobError, BlobStore};
 use crate::channels::Channels;
 use crate::error::{AppError, AppResult};
 
@@ -34,6 +44,101 @@ pub enum AdminError {
     /// Copying files failed.
     #[error("{0}")]
     Io(String),
+    /// The database's file store failed (database mode).
+    #[error("plugin component: {0}")]
+    Files(#[from] BlobError),
+}
+
+/// Where this node keeps installed plugins: `{data_dir}/plugins/{id}/`, and in
+/// database mode the file store that holds every installed component (see the
+/// module doc).
+#[derive(Debug, Clone)]
+pub struct PluginFiles {
+    data_dir: PathBuf,
+    shared: Option<BlobStore>,
+}
+
+impl PluginFiles {
+    /// Plugins under `data_dir`, their components also in `blobs` when that
+    /// store is in the database.
+    pub fn new(data_dir: impl Into<PathBuf>, blobs: &BlobStore) -> PluginFiles {
+        PluginFiles {
+            data_dir: data_dir.into(),
+            // An installed component is the operator's, not a customer's file:
+            // the attachments' cap does not apply.
+            shared: blobs.is_shared().then(|| blobs.with_max_bytes(u64::MAX)),
+        }
+    }
+
+    /// Plugins under `data_dir` only (one node).
+    pub fn folder(data_dir: impl Into<PathBuf>) -> PluginFiles {
+        PluginFiles {
+            data_dir: data_dir.into(),
+            shared: None,
+        }
+    }
+
+    /// This node's folder for plugin `id`.
+    fn dir(&self, id: &str) -> PathBuf {
+        self.data_dir.join("plugins").join(id)
+    }
+
+    /// The folder to load `record` from. In database mode, this node's own
+    /// folder, first written from the database when it does not hold the
+    /// recorded component; otherwise the recorded path.
+    pub async fn materialise(
+        &self,
+        store: &Store,
+        record: &PluginRecord,
+    ) -> Result<PathBuf, AdminError> {
+        let Some(blobs) = &self.shared else {
+            return Ok(PathBuf::from(&record.path));
+        };
+        let Some(key) = store.plugin_component(&record.id).await? else {
+            // Installed before the cluster kept components: only where it was put.
+            return Ok(PathBuf::from(&record.path));
+        };
+        let manifest = Manifest::parse(&record.manifest).map_err(LoadError::from)?;
+        let dir = self.dir(&record.id);
+        let installed = dir.join(&manifest.component);
+        let current = std::fs::read_to_string(dir.join("plugin.toml"))
+            .is_ok_and(|text| text == record.manifest)
+            && file_hash(&installed).is_some_and(|hash| hash == key);
+        if current {
+            return Ok(dir);
+        }
+        let io = |e: std::io::Error| AdminError::Io(format!("writing plugin files: {e}"));
+        let source = blobs.local_path(&key).await?;
+        let staged = self.data_dir.join("plugins").join(format!(
+            ".{}.{}.staging",
+            record.id,
+            uuid::Uuid::new_v4()
+        ));
+        std::fs::create_dir_all(&staged).map_err(io)?;
+        let written = (|| {
+            std::fs::write(staged.join("plugin.toml"), &record.manifest)?;
+            std::fs::copy(&source, staged.join(&manifest.component))?;
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)?;
+            }
+            std::fs::rename(&staged, &dir)
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_dir_all(&staged);
+            return Err(io(e));
+        }
+        tracing::info!(plugin = %record.id, dir = %dir.display(), "plugin component written from the database");
+        Ok(dir)
+    }
+}
+
+/// The SHA-256 (hex) of the file at `path`, the blob store's key for it.
+fn file_hash(path: &Path) -> Option<String> {
+    use sha2::Digest;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut file, &mut hasher).ok()?;
+    Some(hex::encode(hasher.finalize()))
 }
 
 /// What an operator asks for when installing.
@@ -51,14 +156,16 @@ pub struct InstallRequest {
     pub id: Option<String>,
 }
 
-/// Validates, copies and records a plugin. Returns its manifest. The caller
-/// loads it (the server) or tells the operator to restart (the CLI).
+/// Validates, copies and records a plugin (its component in the database too in
+/// database mode). Returns its manifest. The caller loads it (the server) or tells
+/// the operator to restart (the CLI).
 pub async fn install(
     store: &Store,
     host: &PluginHost,
-    data_dir: &Path,
+    files: &PluginFiles,
     req: InstallRequest,
 ) -> Result<Manifest, AdminError> {
+    let data_dir = files.data_dir.as_path();
     let mut manifest = Manifest::load(&req.source).map_err(LoadError::from)?;
     if let Some(id) = &req.id {
         manifest = manifest.with_id(id).map_err(LoadError::from)?;
@@ -97,6 +204,10 @@ pub async fn install(
         std::fs::remove_dir_all(&dest).map_err(|e| AdminError::Io(e.to_string()))?;
     }
     std::fs::rename(&staged, &dest).map_err(|e| AdminError::Io(e.to_string()))?;
+    let component = match &files.shared {
+        Some(blobs) => Some(blobs.put_file(&dest.join(&manifest.component)).await?.key),
+        None => None,
+    };
 
     let manifest_text = toml::to_string(&manifest).map_err(|e| AdminError::Io(e.to_string()))?;
     store
@@ -109,6 +220,7 @@ pub async fn install(
             path: dest.display().to_string(),
             allowed_hosts: req.allow_hosts,
             enabled: true,
+            component,
         })
         .await?;
     let entries = config
@@ -140,13 +252,15 @@ fn copy_plugin(source: &Path, dest: &Path, manifest: &Manifest) -> Result<(), Ad
     Ok(())
 }
 
-/// The load spec of an installed plugin, config decrypted, webhook base set.
+/// The load spec of an installed plugin, config decrypted, webhook base set; its
+/// files where `files` finds them on this node.
 pub async fn spec_for(
     store: &Store,
     record: &PluginRecord,
     public_url: &str,
+    files: &PluginFiles,
 ) -> Result<LoadSpec, AdminError> {
-    let dir = PathBuf::from(&record.path);
+    let dir = files.materialise(store, record).await?;
     let manifest = Manifest::load(&dir)
         .and_then(|m| m.with_id(&record.id))
         .map_err(LoadError::from)?;
@@ -170,16 +284,27 @@ pub async fn spec_for(
     })
 }
 
-/// Loads every installed plugin. A plugin that fails to load is logged and
-/// skipped; the others still serve.
+/// Loads every installed plugin from the paths recorded at install (one node).
+/// A plugin that fails to load is logged and skipped; the others still serve.
 pub async fn load_installed(
     store: &Store,
     host: &PluginHost,
     public_url: &str,
 ) -> Result<Vec<(String, String)>, StoreError> {
+    load_installed_from(store, host, public_url, &PluginFiles::folder(".")).await
+}
+
+/// [`load_installed`] with this node's [`PluginFiles`]: in database mode a
+/// component this node lacks is written from the database first.
+pub async fn load_installed_from(
+    store: &Store,
+    host: &PluginHost,
+    public_url: &str,
+    files: &PluginFiles,
+) -> Result<Vec<(String, String)>, StoreError> {
     let mut failed = Vec::new();
     for record in store.list_plugins().await? {
-        let result = match spec_for(store, &record, public_url).await {
+        let result = match spec_for(store, &record, public_url, files).await {
             Ok(spec) => host.load(spec).map_err(AdminError::from),
             Err(e) => Err(e),
         };
@@ -234,6 +359,14 @@ impl From<AdminError> for AppError {
             AdminError::Load(e) => AppError::bad_request(e.to_string()),
             AdminError::Store(e) => e.into(),
             AdminError::Io(m) => AppError::bad_request(m),
+            AdminError::Files(e) => {
+                tracing::error!("{e}");
+                AppError::new(
+                    crate::error::ErrorKind::Unavailable,
+                    "storage_unavailable",
+                    "the file store is unavailable",
+                )
+            }
         }
     }
 }
@@ -245,32 +378,32 @@ pub struct PluginAdmin {
     plugins: PluginHost,
     channels: Arc<Channels>,
     public_url: String,
-    data_dir: PathBuf,
+    files: PluginFiles,
 }
 
 impl PluginAdmin {
-    /// Administration over these parts; plugins are installed under `data_dir` and get
-    /// webhook URLs under `public_url`.
+    /// Administration over these parts; plugins are installed where `files` says and
+    /// get webhook URLs under `public_url`.
     pub fn new(
         store: Store,
         plugins: PluginHost,
         channels: Arc<Channels>,
         public_url: String,
-        data_dir: PathBuf,
+        files: PluginFiles,
     ) -> PluginAdmin {
         PluginAdmin {
             store,
             plugins,
             channels,
             public_url,
-            data_dir,
+            files,
         }
     }
 
     /// (Re)loads one installed plugin from the store.
     pub async fn reload(&self, id: &str) -> AppResult<()> {
         let record = self.store.plugin(id).await?;
-        let spec = spec_for(&self.store, &record, &self.public_url).await?;
+        let spec = spec_for(&self.store, &record, &self.public_url, &self.files).await?;
         self.plugins
             .load(spec)
             .map_err(|e| AppError::bad_request(e.to_string()))?;
@@ -322,7 +455,7 @@ impl PluginAdmin {
 
     /// Installs or upgrades a plugin from a folder on the server's disk and loads it.
     pub async fn install(&self, admin_id: &str, request: InstallRequest) -> AppResult<Value> {
-        let manifest = install(&self.store, &self.plugins, &self.data_dir, request).await?;
+        let manifest = install(&self.store, &self.plugins, &self.files, request).await?;
         self.reload(&manifest.id).await?;
         self.store
             .audit(
@@ -348,6 +481,8 @@ impl PluginAdmin {
     /// Removes a plugin and its files.
     pub async fn remove(&self, admin_id: &str, id: &str) -> AppResult<()> {
         record_removed(&self.store, admin_id, id).await?;
+        // This node's copy when it differs from the recorded path (database mode).
+        let _ = std::fs::remove_dir_all(self.files.dir(id));
         self.plugins.unload(id);
         self.channels.forget(id).await;
         Ok(())

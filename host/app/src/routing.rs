@@ -10,6 +10,18 @@
 //!
 //! On start the engine is restored from the store; offers that expired while
 //! the host was down are re-offered.
+//!
+//! **Several nodes.** Only the node that leads routing (see
+//! `switchboard_store::Leadership`: a PostgreSQL advisory lock, and an epoch that
+//! fences every routing write) drives an engine. Every node runs this service; a
+//! follower's engine is empty, its commands answer `routing_follower` (503), and it
+//! hands the new conversations it takes in to the leader through the database
+//! (`routing_inbox`), which the leader reads every quarter of
+//! [`NodeConfig::leader_poll`]. A follower tries to lead every `leader_poll`; when
+//! it wins, it restores the engine from the database, routes open conversations
+//! left without a task, and goes on. A leader whose session is lost, or whose write
+//! is fenced, steps down: it empties its engine and stops writing. On SQLite the
+//! one node always leads.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex as StdMutex};
@@ -23,7 +35,8 @@ use switchboard_routing::{
     default_rank,
 };
 use switchboard_store::{
-    AgentRoutingRow, QueueRow, ReservationRow, RoutingChanges, RoutingLogEntry, Store, TaskRow,
+    AgentRoutingRow, ContactView, HandedInbound, Leadership, QueueRow, ReservationRow,
+    RoutingChanges, RoutingLogEntry, Store, StoreError, TaskRow,
 };
 use tokio::sync::{Mutex, MutexGuard, Notify};
 
@@ -76,6 +89,66 @@ pub struct RoutingService {
     cancel_reasons: StdMutex<HashMap<TaskId, &'static str>>,
     /// CRM enrichment, asked before a new task is classified (set once at start).
     crm: std::sync::OnceLock<Arc<crate::crm::Crm>>,
+    /// The engine's settings (a new leader restores with them).
+    config: EngineConfig,
+    /// This node and how it takes part in leadership.
+    node: NodeConfig,
+    /// Whether this node leads routing, and the epoch its writes carry.
+    lead: StdMutex<Lead>,
+}
+
+/// This node's name and leadership timing.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The node's name (`SWITCHBOARD_NODE_ID`).
+    pub id: String,
+    /// How often a follower tries to lead, and the leader looks for conversations
+    /// a follower took in without a task.
+    pub leader_poll: Duration,
+    /// How often the leader checks the session that holds its lock.
+    pub leader_check: Duration,
+    /// NATS, through which a follower hands people's routing commands to the
+    /// leader (`crate::relay`); `None`: one node, nothing to relay.
+    pub nats_url: Option<String>,
+    /// The first token of the relay's NATS subjects (the cluster's stream name).
+    pub nats_prefix: String,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            id: "local".into(),
+            leader_poll: Duration::from_millis(1000),
+            leader_check: Duration::from_millis(1000),
+            nats_url: None,
+            nats_prefix: "switchboard".into(),
+        }
+    }
+}
+
+/// Whether this node drives routing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoutingRole {
+    /// It drives the engine.
+    Leader,
+    /// Another node does.
+    Follower,
+}
+
+impl RoutingRole {
+    /// `leader` or `follower`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoutingRole::Leader => "leader",
+            RoutingRole::Follower => "follower",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Lead {
+    leading: bool,
+    epoch: Option<i64>,
 }
 
 fn task_row(task: &Task, holder: Option<&AgentId>) -> TaskRow {
@@ -165,61 +238,29 @@ impl RoutingService {
         config: EngineConfig,
         clock: Clock,
     ) -> Result<Arc<RoutingService>, AppError> {
-        let snapshot = store.load_routing().await?;
-        let queues: Vec<Queue> = snapshot
-            .queues
-            .iter()
-            .filter_map(|q| serde_json::from_value(q.definition.clone()).ok())
-            .collect();
-        let routing: HashMap<String, AgentRoutingRow> = snapshot
-            .agents
-            .into_iter()
-            .map(|a| (a.agent_id.clone(), a))
-            .collect();
-        let agents: Vec<Agent> = store
-            .list_agents()
-            .await?
-            .into_iter()
-            .map(|a| {
-                let row = routing.get(&a.id);
-                let presence = match row {
-                    Some(r) => parse_presence(&r.presence, r.presence_reason.clone())
-                        .unwrap_or(Presence::Offline),
-                    None => Presence::Offline,
-                };
-                Agent {
-                    id: AgentId::from(a.id.as_str()),
-                    skills: a
-                        .skills
-                        .iter()
-                        .map(|s| (s.name().to_string(), s.proficiency()))
-                        .collect(),
-                    presence,
-                    capacity: row
-                        .and_then(|r| serde_json::from_value(r.capacity.clone()).ok())
-                        .unwrap_or_default(),
-                }
-            })
-            .collect();
-        let tasks: Vec<Task> = snapshot
-            .tasks
-            .iter()
-            .filter_map(|t| serde_json::from_value(t.definition.clone()).ok())
-            .collect();
-        let reservations: Vec<Reservation> = snapshot
-            .reservations
-            .iter()
-            .map(|r| Reservation {
-                id: ReservationId::from(r.id.as_str()),
-                task: TaskId::from(r.task_id.as_str()),
-                agent: AgentId::from(r.agent_id.as_str()),
-                offered_at: r.offered_at as u64,
-                expires_at: r.expires_at as u64,
-            })
-            .collect();
-        let now = clock.now_ms().max(0) as u64;
-        let engine = Engine::restore(config, queues, agents, tasks, reservations, now)
-            .map_err(|e| AppError::internal(format!("routing state cannot be restored: {e}")))?;
+        let parts = RoutingParts {
+            store,
+            plugins,
+            hub,
+            clock,
+        };
+        RoutingService::start_on_node(parts, config, NodeConfig::default()).await
+    }
+
+    /// Starts routing on a node: leads at once when no other node does (always on
+    /// SQLite), else follows and tries to lead every `node.leader_poll`.
+    pub async fn start_on_node(
+        parts: RoutingParts,
+        config: EngineConfig,
+        node: NodeConfig,
+    ) -> Result<Arc<RoutingService>, AppError> {
+        let RoutingParts {
+            store,
+            plugins,
+            hub,
+            clock,
+        } = parts;
+        let engine = Engine::new(config.clone());
         let trace = TraceRecorder::from_env(&engine);
         let service = Arc::new(RoutingService {
             engine: Mutex::new(engine),
@@ -233,18 +274,117 @@ impl RoutingService {
             clock,
             cancel_reasons: StdMutex::default(),
             crm: std::sync::OnceLock::new(),
+            config,
+            node,
+            lead: StdMutex::default(),
         });
-        {
-            let mut engine = service.engine.lock().await;
-            service.index(&engine);
-            service.settle(&mut engine).await;
+        let won = service
+            .store
+            .try_lead(&service.node.id, service.node.leader_check)
+            .await?;
+        if let Some(lead) = &won {
+            service.take_over(lead.epoch()).await?;
+        } else {
+            tracing::info!(node = %service.node.id, "another node leads routing; following");
         }
         tokio::spawn(timer_loop(Arc::downgrade(&service)));
-        for (conversation, contact, channel) in service.store.conversations_without_task().await? {
-            tracing::info!(conversation, "creating the routing task a crash left out");
-            service.on_inbound(&conversation, &contact, &channel).await;
-        }
+        tokio::spawn(leadership_loop(Arc::downgrade(&service), won));
         Ok(service)
+    }
+
+    /// Whether this node leads routing.
+    pub fn role(&self) -> RoutingRole {
+        if self.lead.lock().expect("lead").leading {
+            RoutingRole::Leader
+        } else {
+            RoutingRole::Follower
+        }
+    }
+
+    /// The epoch this node's routing writes carry.
+    fn epoch(&self) -> Option<i64> {
+        self.lead.lock().expect("lead").epoch
+    }
+
+    /// Refuses a command on a follower: the leader's engine is the one that counts.
+    fn leading(&self) -> Result<(), AppError> {
+        match self.role() {
+            RoutingRole::Leader => Ok(()),
+            RoutingRole::Follower => Err(AppError::new(
+                ErrorKind::Unavailable,
+                "routing_follower",
+                "another node leads routing; retry, or send this to the leader",
+            )),
+        }
+    }
+
+    /// Becomes the leader under `epoch`: restores the engine from the database,
+    /// matches waiting work, and routes conversations left without a task.
+    async fn take_over(&self, epoch: Option<i64>) -> Result<(), AppError> {
+        {
+            let mut engine = self.engine.lock().await;
+            *engine = restore_engine(&self.store, &self.config, self.now()).await?;
+            *self.lead.lock().expect("lead") = Lead {
+                leading: true,
+                epoch,
+            };
+            self.index(&engine);
+            self.settle(&mut engine).await;
+        }
+        tracing::info!(node = %self.node.id, epoch, "leading routing");
+        self.route_orphans().await;
+        self.timer.notify_one();
+        Ok(())
+    }
+
+    /// Stops leading: forgets the engine (another node restores it from the
+    /// database) and writes nothing more.
+    async fn step_down(&self, why: &str) {
+        let mut engine = self.engine.lock().await;
+        if !self.lead.lock().expect("lead").leading {
+            return;
+        }
+        *self.lead.lock().expect("lead") = Lead::default();
+        *engine = Engine::new(self.config.clone());
+        self.index(&engine);
+        tracing::warn!(node = %self.node.id, "stepped down from routing: {why}");
+    }
+
+    /// Routes the new conversations followers handed over.
+    async fn route_handed(&self) {
+        let handed = match self.store.take_handed().await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!("reading conversations handed over by followers: {e}");
+                return;
+            }
+        };
+        for h in handed {
+            self.on_inbound_with(&h.conversation_id, &h.contact_id, &h.channel, h.attributes)
+                .await;
+        }
+    }
+
+    /// Creates the routing tasks of open conversations that have none (a crash
+    /// between an ingest commit and routing, or a message a follower took in).
+    async fn route_orphans(&self) {
+        let orphans = match self.store.conversations_without_task().await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!("looking for conversations without a task: {e}");
+                return;
+            }
+        };
+        for (conversation, contact, channel) in orphans {
+            if self.role() != RoutingRole::Leader {
+                return;
+            }
+            tracing::info!(
+                conversation,
+                "creating the routing task of a conversation without one"
+            );
+            self.on_inbound(&conversation, &contact, &channel).await;
+        }
     }
 
     /// Has new tasks wait (up to the CRM's routing budget) for the contact's CRM
@@ -253,11 +393,18 @@ impl RoutingService {
         let _ = self.crm.set(crm);
     }
 
-    /// Enriches the contact from the CRMs within their routing budget, if any.
-    async fn enrich(&self, contact_id: &str) {
-        if let Some(crm) = self.crm.get() {
-            crm.enrich_within(contact_id).await;
+    /// The contact as routing sees it: read once and, when `enrich`, enriched from
+    /// the CRMs within their routing budget first (read again only when that
+    /// changed it).
+    async fn routed_contact(&self, contact_id: &str, enrich: bool) -> Option<ContactView> {
+        let contact = self.store.contact(contact_id).await.ok()?;
+        if enrich
+            && let Some(crm) = self.crm.get()
+            && crm.enrich_within(&contact).await
+        {
+            return self.store.contact(contact_id).await.ok();
         }
+        Some(contact)
     }
 
     /// Now, on routing's clock.
@@ -268,6 +415,9 @@ impl RoutingService {
     /// Handles the timers that are due now (the timer task does this on its own; a
     /// test on a manual clock calls it after moving the clock).
     pub async fn handle_timeouts(&self) {
+        if self.leading().is_err() {
+            return;
+        }
         let mut engine = self.engine.lock().await;
         engine.handle_timeout(self.now());
         self.settle(&mut engine).await;
@@ -320,6 +470,7 @@ impl RoutingService {
         }
         let mut changes = RoutingChanges {
             at: now as i64,
+            epoch: self.epoch(),
             ..RoutingChanges::default()
         };
         let mut events = Vec::new();
@@ -330,7 +481,12 @@ impl RoutingService {
             self.record(engine, &output, now, &mut changes, &mut events);
         }
         if let Err(e) = self.store.save_routing(&changes).await {
+            // Nothing of the step is published: what the database refused did not
+            // happen. A fenced node stops leading; otherwise the engine goes back
+            // to what the database holds.
             tracing::error!("routing step not persisted: {e}");
+            self.undo_step(engine, &e).await;
+            return;
         }
         self.index(engine);
         for (kind, audience, mut data) in events {
@@ -340,6 +496,31 @@ impl RoutingService {
             self.hub.publish(kind, audience, data);
         }
         self.timer.notify_one();
+    }
+
+    /// After a refused write: a fenced node empties its engine and follows; else
+    /// the engine is restored from the database.
+    async fn undo_step(&self, engine: &mut MutexGuard<'_, Engine>, refused: &StoreError) {
+        let fenced = matches!(refused, StoreError::Fenced { .. });
+        let restored = if fenced {
+            None
+        } else {
+            restore_engine(&self.store, &self.config, self.now())
+                .await
+                .inspect_err(|e| {
+                    tracing::error!("routing cannot reload after a refused write: {e}")
+                })
+                .ok()
+        };
+        match restored {
+            Some(restored) => **engine = restored,
+            None => {
+                *self.lead.lock().expect("lead") = Lead::default();
+                **engine = Engine::new(self.config.clone());
+                tracing::warn!(node = %self.node.id, "stepped down from routing: {refused}");
+            }
+        }
+        self.index(engine);
     }
 
     fn record(
@@ -583,14 +764,15 @@ impl RoutingService {
         contact_id: &str,
         channel: &str,
         attributes: &BTreeMap<String, String>,
+        enrich: bool,
     ) -> (bindings::TaskInfo, Option<String>) {
+        let contact = self.routed_contact(contact_id, enrich).await;
         let last_agent = self
             .store
             .last_agent_for_contact(contact_id)
             .await
             .ok()
             .flatten();
-        let contact = self.store.contact(contact_id).await.ok();
         let mut attrs = vec![("conversation_id".to_string(), conversation_id.to_string())];
         attrs.extend(attributes.iter().map(|(k, v)| (k.clone(), v.clone())));
         let info = bindings::TaskInfo {
@@ -617,12 +799,16 @@ impl RoutingService {
         let Some(policy) = self.policy() else {
             return Vec::new();
         };
-        if attributes.is_empty() {
-            self.enrich(contact_id).await;
-        }
         let id = TaskId::from(uuid::Uuid::now_v7().to_string().as_str());
         let (info, _) = self
-            .task_info_for(&id, conversation_id, contact_id, "voice", attributes)
+            .task_info_for(
+                &id,
+                conversation_id,
+                contact_id,
+                "voice",
+                attributes,
+                attributes.is_empty(),
+            )
             .await;
         match self.plugins.classify(&policy, &info).await {
             Ok(Ok(c)) => c.ivr,
@@ -649,6 +835,22 @@ impl RoutingService {
         channel: &str,
         attributes: BTreeMap<String, String>,
     ) {
+        if self.leading().is_err() {
+            let handed = HandedInbound {
+                conversation_id: conversation_id.to_string(),
+                contact_id: contact_id.to_string(),
+                channel: channel.to_string(),
+                attributes,
+            };
+            if let Err(e) = self.store.hand_to_leader(&handed).await {
+                // The next leader's search for conversations without a task finds it.
+                tracing::warn!(
+                    conversation = conversation_id,
+                    "not handed to the routing leader: {e}"
+                );
+            }
+            return;
+        }
         if channel == "voice" {
             self.make_way_for_call(conversation_id).await;
         }
@@ -660,10 +862,9 @@ impl RoutingService {
         {
             return;
         }
-        self.enrich(contact_id).await;
         let id = TaskId::from(uuid::Uuid::now_v7().to_string().as_str());
         let (info, last_agent) = self
-            .task_info_for(&id, conversation_id, contact_id, channel, &attributes)
+            .task_info_for(&id, conversation_id, contact_id, channel, &attributes, true)
             .await;
         let (queue, priority, skills) = self.classify(&info).await;
         let mut engine = self.engine.lock().await;
@@ -759,6 +960,7 @@ impl RoutingService {
                 task_id: id.as_str().to_string(),
                 held,
             }],
+            epoch: self.epoch(),
             ..RoutingChanges::default()
         };
         if let Err(e) = self.store.save_routing(&changes).await {
@@ -771,6 +973,7 @@ impl RoutingService {
         &self,
         input: impl FnOnce(&mut Engine, u64) -> Result<T, AppError>,
     ) -> Result<T, AppError> {
+        self.leading()?;
         let mut engine = self.engine.lock().await;
         let result = input(&mut engine, self.now());
         self.settle(&mut engine).await;
@@ -779,6 +982,7 @@ impl RoutingService {
 
     /// Creates or replaces a queue.
     pub async fn upsert_queue(&self, queue: Queue) -> Result<(), AppError> {
+        self.leading()?;
         let mut engine = self.engine.lock().await;
         self.save_queue(&mut engine, queue).await?;
         self.settle(&mut engine).await;
@@ -791,6 +995,7 @@ impl RoutingService {
         agent_id: &str,
         presence: Presence,
     ) -> Result<Value, AppError> {
+        self.leading()?;
         let mut engine = self.engine.lock().await;
         let id = AgentId::from(agent_id);
         if engine.agent(&id).is_none() {
@@ -810,14 +1015,20 @@ impl RoutingService {
         }
         let row = engine.agent(&id).map(presence_row);
         if let (Some(row), Some(agent)) = (&row, engine.agent(&id)) {
-            self.store
+            let saved = self
+                .store
                 .save_routing(&RoutingChanges {
                     agents: vec![row.clone()],
                     at: at as i64,
                     log: vec![presence_entry(agent)],
+                    epoch: self.epoch(),
                     ..Default::default()
                 })
-                .await?;
+                .await;
+            if let Err(e) = saved {
+                self.undo_step(&mut engine, &e).await;
+                return Err(e.into());
+            }
         }
         self.settle(&mut engine).await;
         Ok(json!(row))
@@ -830,6 +1041,7 @@ impl RoutingService {
         skills: Option<Vec<(String, u8)>>,
         capacity: Option<CapacityProfile>,
     ) -> Result<Value, AppError> {
+        self.leading()?;
         let mut engine = self.engine.lock().await;
         let id = AgentId::from(agent_id);
         let mut agent = match engine.agent(&id) {
@@ -847,14 +1059,20 @@ impl RoutingService {
         }
         let at = self.now();
         engine.upsert_agent(at, agent.clone())?;
-        self.store
+        let saved = self
+            .store
             .save_routing(&RoutingChanges {
                 agents: vec![presence_row(&agent)],
                 at: at as i64,
                 log: vec![presence_entry(&agent)],
+                epoch: self.epoch(),
                 ..Default::default()
             })
-            .await?;
+            .await;
+        if let Err(e) = saved {
+            self.undo_step(&mut engine, &e).await;
+            return Err(e.into());
+        }
         self.settle(&mut engine).await;
         Ok(json!(agent))
     }
@@ -1361,6 +1579,125 @@ fn status(presence: &Presence) -> &'static str {
         Presence::Available => "available",
         Presence::Away { .. } => "away",
         Presence::Offline => "offline",
+    }
+}
+
+/// What [`RoutingService::start_on_node`] builds on.
+pub struct RoutingParts {
+    /// The database.
+    pub store: Store,
+    /// The plugin sandbox (routing policies).
+    pub plugins: PluginHost,
+    /// Where offers and task changes are published.
+    pub hub: Arc<dyn EventBus>,
+    /// The time routing runs on.
+    pub clock: Clock,
+}
+
+/// The engine as the database has it.
+async fn restore_engine(
+    store: &Store,
+    config: &EngineConfig,
+    now: u64,
+) -> Result<Engine, AppError> {
+    let snapshot = store.load_routing().await?;
+    let queues: Vec<Queue> = snapshot
+        .queues
+        .iter()
+        .filter_map(|q| serde_json::from_value(q.definition.clone()).ok())
+        .collect();
+    let routing: HashMap<String, AgentRoutingRow> = snapshot
+        .agents
+        .into_iter()
+        .map(|a| (a.agent_id.clone(), a))
+        .collect();
+    let agents: Vec<Agent> = store
+        .list_agents()
+        .await?
+        .into_iter()
+        .map(|a| {
+            let row = routing.get(&a.id);
+            let presence = match row {
+                Some(r) => parse_presence(&r.presence, r.presence_reason.clone())
+                    .unwrap_or(Presence::Offline),
+                None => Presence::Offline,
+            };
+            Agent {
+                id: AgentId::from(a.id.as_str()),
+                skills: a
+                    .skills
+                    .iter()
+                    .map(|s| (s.name().to_string(), s.proficiency()))
+                    .collect(),
+                presence,
+                capacity: row
+                    .and_then(|r| serde_json::from_value(r.capacity.clone()).ok())
+                    .unwrap_or_default(),
+            }
+        })
+        .collect();
+    let tasks: Vec<Task> = snapshot
+        .tasks
+        .iter()
+        .filter_map(|t| serde_json::from_value(t.definition.clone()).ok())
+        .collect();
+    let reservations: Vec<Reservation> = snapshot
+        .reservations
+        .iter()
+        .map(|r| Reservation {
+            id: ReservationId::from(r.id.as_str()),
+            task: TaskId::from(r.task_id.as_str()),
+            agent: AgentId::from(r.agent_id.as_str()),
+            offered_at: r.offered_at as u64,
+            expires_at: r.expires_at as u64,
+        })
+        .collect();
+    Engine::restore(config.clone(), queues, agents, tasks, reservations, now)
+        .map_err(|e| AppError::internal(format!("routing state cannot be restored: {e}")))
+}
+
+/// Follows leadership for the life of the service: a follower tries to lead every
+/// `leader_poll`; the leader routes what followers handed over four times as often
+/// and steps down when its session is lost.
+async fn leadership_loop(service: std::sync::Weak<RoutingService>, mut held: Option<Leadership>) {
+    let Some(node) = service.upgrade().map(|s| s.node.clone()) else {
+        return;
+    };
+    loop {
+        match &held {
+            Some(lead) => {
+                tokio::select! {
+                    () = lead.lost() => {
+                        let Some(s) = service.upgrade() else { return };
+                        s.step_down("its database session was lost").await;
+                        held = None;
+                    }
+                    () = tokio::time::sleep(node.leader_poll / 4) => {
+                        let Some(s) = service.upgrade() else { return };
+                        if s.role() == RoutingRole::Follower {
+                            // Stepped down after a fenced write: let the lock go.
+                            held = None;
+                        } else {
+                            s.route_handed().await;
+                        }
+                    }
+                }
+            }
+            None => {
+                tokio::time::sleep(node.leader_poll).await;
+                let Some(s) = service.upgrade() else { return };
+                match s.store.try_lead(&node.id, node.leader_check).await {
+                    Ok(Some(lead)) => match s.take_over(lead.epoch()).await {
+                        Ok(()) => held = Some(lead),
+                        Err(e) => {
+                            tracing::error!(node = %node.id, "could not take over routing: {e}")
+                        }
+                    },
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(node = %node.id, "trying to lead routing: {e}"),
+                }
+            }
+        }
     }
 }
 

@@ -15,8 +15,9 @@ use crate::accounts::is_supervisor;
 use crate::clock::Clock;
 use crate::error::{AppError, AppResult};
 use crate::notify::Notifier;
+use crate::relay::{Relay, Runner, TaskCommand};
 use crate::routing::{
-    HANDOFF_ATTRIBUTE, RoutingService, parse_presence, running, valid_queue_name,
+    HANDOFF_ATTRIBUTE, RoutingRole, RoutingService, parse_presence, running, valid_queue_name,
 };
 
 /// `me` or an id; only supervisors may act for someone else.
@@ -41,6 +42,20 @@ pub struct TransferRequest {
     pub context: Option<HandoffContext>,
 }
 
+impl Runner for Tasks {
+    fn leads(&self) -> bool {
+        Tasks::leads(self)
+    }
+
+    fn run<'a>(
+        &'a self,
+        actor: Option<&'a Agent>,
+        command: TaskCommand,
+    ) -> futures::future::BoxFuture<'a, AppResult<Value>> {
+        Box::pin(self.run_here(actor, command))
+    }
+}
+
 /// Refuses unless the caller holds the task (supervisors may act on any).
 /// Checked inside the engine step, so a task reassigned a moment ago cannot be
 /// completed or transferred by its former holder.
@@ -61,6 +76,8 @@ pub struct Tasks {
     routing: Option<Arc<RoutingService>>,
     notifier: Notifier,
     clock: Clock,
+    /// Hands commands to the routing leader when this node follows (several nodes).
+    relay: std::sync::OnceLock<Arc<Relay>>,
 }
 
 impl Tasks {
@@ -76,6 +93,7 @@ impl Tasks {
             routing,
             notifier,
             clock,
+            relay: std::sync::OnceLock::new(),
         }
     }
 
@@ -83,13 +101,93 @@ impl Tasks {
         running(&self.routing)
     }
 
+    /// Hands this node's commands to the routing leader while it follows.
+    pub fn set_relay(&self, relay: Arc<Relay>) {
+        let _ = self.relay.set(relay);
+    }
+
+    /// Whether this node drives routing.
+    pub fn leads(&self) -> bool {
+        self.routing
+            .as_ref()
+            .is_some_and(|r| r.role() == RoutingRole::Leader)
+    }
+
+    /// The leader's answer to `command`, when this node follows and can relay;
+    /// `None`: run it here.
+    async fn relayed(
+        &self,
+        actor: Option<&Agent>,
+        command: impl FnOnce() -> TaskCommand,
+    ) -> Option<AppResult<Value>> {
+        let relay = self.relay.get()?;
+        if self.routing.is_none() || self.leads() {
+            return None;
+        }
+        Some(relay.ask(actor, command()).await)
+    }
+
+    /// Runs a command a follower relayed, here (this node leads).
+    pub(crate) async fn run_here(
+        &self,
+        actor: Option<&Agent>,
+        command: TaskCommand,
+    ) -> AppResult<Value> {
+        let actor = || actor.ok_or_else(|| AppError::bad_request("this command needs an agent"));
+        let value = |v: AppResult<()>| v.map(|()| Value::Null);
+        match command {
+            TaskCommand::Queues => Ok(Value::Array(self.queues().await?)),
+            TaskCommand::SaveQueue { queue } => {
+                let saved = self.save_queue(queue).await?;
+                serde_json::to_value(saved).map_err(AppError::internal)
+            }
+            TaskCommand::QueueStats { id } => self.queue_stats(&id).await,
+            TaskCommand::SetPresence { id, status, reason } => {
+                self.set_presence(actor()?, &id, &status, reason).await
+            }
+            TaskCommand::SetProfile {
+                id,
+                skills,
+                capacity,
+            } => self.set_profile(&id, skills, capacity).await,
+            TaskCommand::Offers { id } => self.offers(actor()?, &id).await,
+            TaskCommand::Accept { reservation } => value(self.accept(actor()?, &reservation).await),
+            TaskCommand::Reject { reservation } => value(self.reject(actor()?, &reservation).await),
+            TaskCommand::Finish { id, wrap } => value(self.finish(actor()?, &id, wrap).await),
+            TaskCommand::Transfer {
+                id,
+                queue,
+                agent_id,
+                context,
+            } => {
+                let body = TransferRequest {
+                    queue,
+                    agent_id,
+                    context,
+                };
+                self.transfer(actor()?, &id, body).await
+            }
+        }
+    }
+
     /// Every queue with its live statistics.
     pub async fn queues(&self) -> AppResult<Vec<Value>> {
+        if let Some(answer) = self.relayed(None, || TaskCommand::Queues).await {
+            return answer.and_then(|v| serde_json::from_value(v).map_err(AppError::internal));
+        }
         Ok(self.routing()?.queues().await)
     }
 
     /// Creates or replaces a queue; its id is its name.
     pub async fn save_queue(&self, queue: Queue) -> AppResult<Queue> {
+        if let Some(answer) = self
+            .relayed(None, || TaskCommand::SaveQueue {
+                queue: queue.clone(),
+            })
+            .await
+        {
+            return answer.and_then(|v| serde_json::from_value(v).map_err(AppError::internal));
+        }
         if !valid_queue_name(&queue.name) {
             return Err(AppError::bad_request(
                 "queue name: 1-64 letters, digits, '-', '_' or '.'",
@@ -101,6 +199,12 @@ impl Tasks {
 
     /// A queue's statistics.
     pub async fn queue_stats(&self, id: &str) -> AppResult<Value> {
+        if let Some(answer) = self
+            .relayed(None, || TaskCommand::QueueStats { id: id.to_string() })
+            .await
+        {
+            return answer;
+        }
         self.routing()?.queue_stats(id).await
     }
 
@@ -112,6 +216,16 @@ impl Tasks {
         status: &str,
         reason: Option<String>,
     ) -> AppResult<Value> {
+        if let Some(answer) = self
+            .relayed(Some(actor), || TaskCommand::SetPresence {
+                id: id.to_string(),
+                status: status.to_string(),
+                reason: reason.clone(),
+            })
+            .await
+        {
+            return answer;
+        }
         let id = agent_id(actor, id)?;
         let presence = parse_presence(status, reason)?;
         self.routing()?.set_presence(&id, presence).await
@@ -124,6 +238,16 @@ impl Tasks {
         skills: Option<Vec<(String, u8)>>,
         capacity: Option<CapacityProfile>,
     ) -> AppResult<Value> {
+        if let Some(answer) = self
+            .relayed(None, || TaskCommand::SetProfile {
+                id: id.to_string(),
+                skills: skills.clone(),
+                capacity: capacity.clone(),
+            })
+            .await
+        {
+            return answer;
+        }
         if let Some(skills) = &skills
             && skills.iter().any(|(_, p)| !(1..=5).contains(p))
         {
@@ -136,6 +260,12 @@ impl Tasks {
 
     /// The pending offers of agent `id` (`me` works).
     pub async fn offers(&self, actor: &Agent, id: &str) -> AppResult<Value> {
+        if let Some(answer) = self
+            .relayed(Some(actor), || TaskCommand::Offers { id: id.to_string() })
+            .await
+        {
+            return answer;
+        }
         let id = agent_id(actor, id)?;
         Ok(self.routing()?.offers(&id).await)
     }
@@ -150,6 +280,14 @@ impl Tasks {
 
     /// Accepts an offer; a transferred task's receipt of context is recorded.
     pub async fn accept(&self, actor: &Agent, reservation: &str) -> AppResult<()> {
+        if let Some(answer) = self
+            .relayed(Some(actor), || TaskCommand::Accept {
+                reservation: reservation.to_string(),
+            })
+            .await
+        {
+            return answer.map(drop);
+        }
         self.own_reservation(actor, reservation).await?;
         let r = ReservationId::from(reservation);
         let service = self.routing()?;
@@ -163,6 +301,14 @@ impl Tasks {
 
     /// Rejects an offer; the task is offered to the next agent.
     pub async fn reject(&self, actor: &Agent, reservation: &str) -> AppResult<()> {
+        if let Some(answer) = self
+            .relayed(Some(actor), || TaskCommand::Reject {
+                reservation: reservation.to_string(),
+            })
+            .await
+        {
+            return answer.map(drop);
+        }
         self.own_reservation(actor, reservation).await?;
         let r = ReservationId::from(reservation);
         self.routing()?.apply(|e, now| Ok(e.reject(now, &r)?)).await
@@ -213,6 +359,15 @@ impl Tasks {
 
     /// Puts a held task in wrap-up (`wrap`) or completes it.
     pub async fn finish(&self, actor: &Agent, id: &str, wrap: bool) -> AppResult<()> {
+        if let Some(answer) = self
+            .relayed(Some(actor), || TaskCommand::Finish {
+                id: id.to_string(),
+                wrap,
+            })
+            .await
+        {
+            return answer.map(drop);
+        }
         let t = TaskId::from(id);
         self.routing()?
             .apply(|e, now| {
@@ -234,6 +389,17 @@ impl Tasks {
         id: &str,
         body: TransferRequest,
     ) -> AppResult<Value> {
+        if let Some(answer) = self
+            .relayed(Some(actor), || TaskCommand::Transfer {
+                id: id.to_string(),
+                queue: body.queue.clone(),
+                agent_id: body.agent_id.clone(),
+                context: body.context.clone(),
+            })
+            .await
+        {
+            return answer;
+        }
         let id = id.to_string();
         let (to_queue, to_agent) = (body.queue.clone(), body.agent_id.clone());
         let target = RoutingService::target(body.queue, body.agent_id)?;

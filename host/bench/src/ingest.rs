@@ -444,7 +444,7 @@ async fn start_switchboard(
     admin::install(
         &store,
         &host,
-        data_dir,
+        &admin::PluginFiles::folder(data_dir),
         admin::InstallRequest {
             source: plugin_dir.to_path_buf(),
             config: twilio_config(),
@@ -476,6 +476,8 @@ async fn start_switchboard(
             webchat: Default::default(),
             attachments: Default::default(),
             crm: Default::default(),
+            file_store: Default::default(),
+            node: Default::default(),
         },
     )
     .await

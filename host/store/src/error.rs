@@ -16,6 +16,15 @@ pub enum StoreError {
     /// merge already undone, …).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A routing write from a node that no longer leads routing (its epoch is not
+    /// the current one); nothing was written.
+    #[error("routing write fenced: this node's leader epoch {held} is not the current {current}")]
+    Fenced {
+        /// The epoch the writer holds.
+        held: i64,
+        /// The current epoch.
+        current: i64,
+    },
     /// The recipient opted out of this channel; nothing was written.
     #[error("{identity} opted out of {channel}")]
     OptedOut {

@@ -2,12 +2,14 @@
 //!
 //! The store owns every durable fact — contacts and their identities, conversations,
 //! the cross-channel timeline, the outbox, consent, agents and sessions, installed
-//! plugins with their (encrypted) config and key-value data, the audit log — and the
-//! transactional rules that keep them consistent: an inbound message is resolved to a
-//! contact and a conversation and appended to the timeline in one transaction; a reply
-//! and its outbox row are written together; delivery receipts never move a status
-//! backwards; a merge of two contacts can be undone exactly. It never calls plugins,
-//! never routes, and never speaks HTTP; the host wires those around it.
+//! plugins with their (encrypted) config and key-value data, the audit log, and on a
+//! cluster the files themselves (attachments, recordings, plugin components, by content
+//! key: see `files`) — and the transactional rules that keep them consistent: an
+//! inbound message is resolved to a contact and a conversation and appended to the
+//! timeline in one transaction; a reply and its outbox row are written together;
+//! delivery receipts never move a status backwards; a merge of two contacts can be
+//! undone exactly. It never calls plugins, never routes, and never speaks HTTP; the
+//! host wires those around it.
 //!
 //! # One implementation, two engines
 //!
@@ -77,7 +79,9 @@ mod crypto;
 mod db;
 mod desk;
 mod error;
+mod files;
 mod ingest;
+mod leader;
 mod migrate;
 mod outbox;
 mod plugins;
@@ -98,9 +102,11 @@ pub use crm::{CrmActivityKind, CrmActivityRow, CrmActivityStatus, CrmLink, CrmSu
 pub use db::Backend;
 pub use desk::{DeskSummary, NewEvent, TaskDayRow, WEBCHAT, WebchatVisitor};
 pub use error::{Result, StoreError};
+pub use files::{FILE_CHUNK_BYTES, FileUpload};
 pub use ingest::{
     CallStarted, ConsentEvent, InboundMessage, IngestBatch, IngestEvent, IngestOutcome, Receipt,
 };
+pub use leader::{HandedInbound, LEADER_LOCK, LeaderRecord, Leadership};
 pub use outbox::{NewReply, OutboxRow};
 pub use plugins::{ConfigEntry, PluginInstall, PluginRecord};
 pub use reports::export::ConversationExportRow;

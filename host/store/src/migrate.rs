@@ -108,6 +108,19 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/common/0014_agent_rollup.sql"),
         postgres: include_str!("../migrations/common/0014_agent_rollup.sql"),
     },
+    Migration {
+        version: 15,
+        name: "routing_leader",
+        sqlite: include_str!("../migrations/common/0015_routing_leader.sql"),
+        postgres: include_str!("../migrations/common/0015_routing_leader.sql"),
+    },
+    Migration {
+        version: 16,
+        name: "files",
+        // BLOB vs BYTEA: one file per backend.
+        sqlite: include_str!("../migrations/sqlite/0016_files.sql"),
+        postgres: include_str!("../migrations/postgres/0016_files.sql"),
+    },
 ];
 
 /// Brings the schema up to date. Returns the versions it applied.

@@ -39,6 +39,9 @@ pub struct PluginInstall {
     pub allowed_hosts: Vec<String>,
     /// Whether it starts enabled.
     pub enabled: bool,
+    /// The stored file (content key) of its component when it was installed in
+    /// database mode, so every node can load it; `None` in folder mode.
+    pub component: Option<String>,
 }
 
 /// An installed plugin.
@@ -161,12 +164,14 @@ impl Store {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO plugin (id, version, kind, world, manifest, path, enabled, quarantined,
-                                 quarantine_reason, failure_count, allowed_hosts, installed_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, NULL, 0, $8, $9, $9)
+                                 quarantine_reason, failure_count, allowed_hosts, installed_at, updated_at,
+                                 component_blob)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, NULL, 0, $8, $9, $9, $10)
              ON CONFLICT (id) DO UPDATE SET version = excluded.version, kind = excluded.kind,
                  world = excluded.world, manifest = excluded.manifest, path = excluded.path,
                  enabled = excluded.enabled, quarantined = 0, quarantine_reason = NULL,
-                 failure_count = 0, allowed_hosts = excluded.allowed_hosts, updated_at = excluded.updated_at",
+                 failure_count = 0, allowed_hosts = excluded.allowed_hosts, updated_at = excluded.updated_at,
+                 component_blob = excluded.component_blob",
         )
         .bind(install.id.clone())
         .bind(install.version)
@@ -177,6 +182,7 @@ impl Store {
         .bind(i64::from(install.enabled))
         .bind(hosts)
         .bind(now)
+        .bind(install.component)
         .execute(&mut *tx)
         .await?;
         let row = sqlx::query(concat!(

@@ -96,6 +96,10 @@ pub struct RoutingChanges {
     pub at: i64,
     /// What the step did, for the routing history the reports are built from.
     pub log: Vec<RoutingLogEntry>,
+    /// The writer's leader epoch ([`crate::Leadership::epoch`]): when set, the
+    /// write is refused with [`StoreError::Fenced`] unless it is still the current
+    /// one.
+    pub epoch: Option<i64>,
 }
 
 impl RoutingChanges {
@@ -207,6 +211,9 @@ impl Store {
         }
         let now = wall_clock_ms();
         let mut tx = begin_write(self.pool(), self.backend()).await?;
+        if let Some(held) = changes.epoch {
+            crate::leader::check_epoch(&mut tx, self.backend(), held).await?;
+        }
         for a in &changes.agents {
             sqlx::query(
                 "INSERT INTO agent_routing (agent_id, presence, presence_reason, capacity, updated_at) \

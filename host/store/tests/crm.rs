@@ -32,6 +32,7 @@ fn crm_plugin(id: &str) -> PluginInstall {
         path: format!("/var/lib/switchboard/plugins/{id}"),
         allowed_hosts: vec!["api.hubapi.com".into()],
         enabled: true,
+        component: None,
     }
 }
 

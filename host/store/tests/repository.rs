@@ -1858,6 +1858,7 @@ fn plugin_install(id: &str) -> PluginInstall {
         path: format!("/var/lib/switchboard/plugins/{id}"),
         allowed_hosts: vec!["api.twilio.com".into(), "127.0.0.1:8089".into()],
         enabled: true,
+        component: None,
     }
 }
 

@@ -58,6 +58,52 @@ pub struct Settings {
     pub reports: ReportSettings,
     /// CRM lookups and write-back.
     pub crm: CrmSettings,
+    /// Several nodes on one database.
+    pub cluster: ClusterSettings,
+}
+
+/// `[cluster]`: what several nodes sharing one PostgreSQL database need.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSettings {
+    /// The NATS server (with JetStream) that carries events between the nodes
+    /// (`SWITCHBOARD_NATS_URL`, `nats://host:4222`); unset, events stay in this process.
+    pub nats_url: Option<String>,
+    /// The JetStream stream of this cluster's events, the same on every node
+    /// (`SWITCHBOARD_NATS_STREAM`, default `switchboard`).
+    pub stream: String,
+    /// Where attachments, call recordings and installed plugin components live:
+    /// `folder` (the default: under the data directory, one node) or `database`
+    /// (in the database, every node reads them; the data directory is this node's
+    /// cache) (`SWITCHBOARD_FILE_STORE`).
+    pub file_store: switchboard_app::FileStore,
+    /// This node's name among several on one PostgreSQL database
+    /// (`SWITCHBOARD_NODE_ID`; default the host name and HTTP port).
+    pub node_id: Option<String>,
+    /// How often a node that does not lead routing tries to, and the leader checks
+    /// its database session (`SWITCHBOARD_LEADER_POLL_MS`, default 1000).
+    pub leader_poll_ms: u64,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings {
+            nats_url: None,
+            stream: "switchboard".into(),
+            file_store: Default::default(),
+            node_id: None,
+            leader_poll_ms: 1000,
+        }
+    }
+}
+
+impl ClusterSettings {
+    /// The event bus across nodes, when a NATS server is set.
+    pub fn bus(&self) -> Option<switchboard_app::events_nats::NatsBusConfig> {
+        self.nats_url.as_ref().map(|url| {
+            switchboard_app::events_nats::NatsBusConfig::new(url.clone(), self.stream.clone())
+        })
+    }
 }
 
 /// `[reports]`: the default thresholds of the reports (a request may give others).
@@ -463,6 +509,7 @@ impl Default for Settings {
             timezone: "UTC".into(),
             reports: ReportSettings::default(),
             crm: CrmSettings::default(),
+            cluster: ClusterSettings::default(),
         }
     }
 }
@@ -551,6 +598,20 @@ impl Settings {
         if let Some(v) = env("SWITCHBOARD_TIMEZONE") {
             self.timezone = v;
         }
+        if let Some(v) = env("SWITCHBOARD_FILE_STORE") {
+            match v.parse() {
+                Ok(store) => self.cluster.file_store = store,
+                Err(e) => problems.push(format!("SWITCHBOARD_FILE_STORE: {e}")),
+            }
+        }
+        if let Some(v) = env("SWITCHBOARD_NODE_ID") {
+            self.cluster.node_id = Some(v);
+        }
+        num(
+            "SWITCHBOARD_LEADER_POLL_MS",
+            &mut self.cluster.leader_poll_ms,
+            problems,
+        );
         num(
             "SWITCHBOARD_REPORT_SHORT_ABANDON_SECS",
             &mut self.reports.short_abandon_secs,
@@ -822,6 +883,12 @@ impl Settings {
             &mut self.voice.record_calls,
             problems,
         );
+        if let Some(v) = env("SWITCHBOARD_NATS_URL") {
+            self.cluster.nats_url = Some(v);
+        }
+        if let Some(v) = env("SWITCHBOARD_NATS_STREAM") {
+            self.cluster.stream = v;
+        }
         if let Some(v) = env("SWITCHBOARD_SIP_ADDR") {
             self.voice.sip_addr = v;
         }
@@ -932,6 +999,12 @@ impl Settings {
         }
         if self.http.header_timeout_ms == 0 || self.http.request_timeout_ms == 0 {
             problems.push("http timeouts must be above 0".into());
+        }
+        if !switchboard_app::events_nats::NatsBusConfig::valid_stream_name(&self.cluster.stream) {
+            problems.push(format!(
+                "cluster.stream {:?}: letters, digits, '_' or '-', at most 64",
+                self.cluster.stream
+            ));
         }
         if let Some(r) = &self.default_region
             && (r.len() != 2 || !r.chars().all(|c| c.is_ascii_uppercase()))
@@ -1063,6 +1136,27 @@ impl Settings {
         }
     }
 
+    /// This node's name and leadership timing from these settings.
+    pub fn node(&self) -> switchboard_app::routing::NodeConfig {
+        let poll = Duration::from_millis(self.cluster.leader_poll_ms.max(50));
+        switchboard_app::routing::NodeConfig {
+            id: self.cluster.node_id.clone().unwrap_or_else(|| {
+                let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .ok()
+                    .or_else(|| std::env::var("HOSTNAME").ok())
+                    .map(|h| h.trim().to_string())
+                    .filter(|h| !h.is_empty())
+                    .unwrap_or_else(|| "localhost".into());
+                let port = self.http_addr.rsplit(':').next().unwrap_or_default();
+                format!("{host}:{port}")
+            }),
+            leader_poll: poll,
+            leader_check: poll,
+            nats_url: self.cluster.nats_url.clone(),
+            nats_prefix: self.cluster.stream.clone(),
+        }
+    }
+
     /// CRM lookups and write-back from these settings.
     pub fn crm(&self) -> switchboard_app::crm::CrmConfig {
         switchboard_app::crm::CrmConfig {
@@ -1158,6 +1252,44 @@ mod tests {
         let mut problems = Vec::new();
         s.validate(&mut problems);
         assert_eq!(problems.len(), 3, "{problems:?}");
+    }
+
+    #[test]
+    fn files_live_in_the_data_dir_unless_the_cluster_says_database() {
+        assert_eq!(
+            Settings::default().cluster.file_store,
+            switchboard_app::FileStore::Folder
+        );
+        let s: Settings = toml::from_str("[cluster]\nfile_store = \"database\"").unwrap();
+        assert_eq!(s.cluster.file_store, switchboard_app::FileStore::Database);
+        let err = toml::from_str::<Settings>("[cluster]\nfile_store = \"s3\"").unwrap_err();
+        assert!(err.to_string().contains("unknown variant"), "{err}");
+        assert_eq!(
+            "nfs".parse::<switchboard_app::FileStore>().unwrap_err(),
+            "file_store \"nfs\" is not \"folder\" or \"database\""
+        );
+    }
+
+    #[test]
+    fn one_node_unless_a_nats_server_is_set() {
+        let s = Settings::default();
+        assert!(s.cluster.bus().is_none());
+        let s: Settings = toml::from_str("[cluster]\nnats_url = \"nats://10.0.0.5:4222\"").unwrap();
+        let bus = s.cluster.bus().expect("a bus across nodes");
+        assert_eq!(
+            (bus.url.as_str(), bus.stream.as_str()),
+            ("nats://10.0.0.5:4222", "switchboard")
+        );
+        let s = Settings {
+            cluster: ClusterSettings {
+                stream: "a.b".into(),
+                ..ClusterSettings::default()
+            },
+            ..Settings::default()
+        };
+        let mut problems = Vec::new();
+        s.validate(&mut problems);
+        assert_eq!(problems.len(), 1, "{problems:?}");
     }
 
     #[test]

@@ -320,6 +320,16 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
         .with_context(|| "opening the database".to_string())
 }
 
+/// Where this node keeps installed plugins (`[cluster] file_store`).
+fn plugin_files(settings: &Settings, store: &Store) -> admin::PluginFiles {
+    let blobs = settings.cluster.file_store.blobs(
+        settings.data_dir.join("blobs"),
+        settings.attachments.max_bytes,
+        store,
+    );
+    admin::PluginFiles::new(settings.data_dir.clone(), &blobs)
+}
+
 fn plugin_host(settings: &Settings, store: &Store) -> anyhow::Result<PluginHost> {
     server_plugin_host(store, settings.limits()).map_err(|e| anyhow::anyhow!("{e}"))
 }
@@ -407,7 +417,7 @@ async fn plugin_command(settings: Settings, command: PluginCommand) -> anyhow::R
             let manifest = admin::install(
                 &store,
                 &host,
-                &settings.data_dir,
+                &plugin_files(&settings, &store),
                 admin::InstallRequest {
                     source: path,
                     config: parse_config(&config)?,
@@ -502,7 +512,7 @@ async fn demo_setup(
         admin::install(
             store,
             host,
-            &settings.data_dir,
+            &plugin_files(settings, store),
             admin::InstallRequest {
                 source: dir,
                 config: config
@@ -540,6 +550,26 @@ async fn demo_setup(
     Ok(())
 }
 
+/// The event bus: in this process, or across the nodes through NATS JetStream when
+/// `[cluster] nats_url` is set. An unreachable NATS does not stop the node: it is
+/// said, and the bus connects when NATS answers.
+async fn event_bus(settings: &Settings) -> std::sync::Arc<dyn switchboard_app::EventBus> {
+    let Some(config) = settings.cluster.bus() else {
+        return std::sync::Arc::new(switchboard_app::LocalBus::default());
+    };
+    let (url, stream) = (config.url.clone(), config.stream.clone());
+    let bus = switchboard_app::NatsBus::start(config);
+    if bus.ready(std::time::Duration::from_secs(10)).await {
+        println!("event bus: NATS JetStream stream {stream} at {url}");
+    } else {
+        tracing::error!(
+            "event bus: NATS at {url} (stream {stream}) does not answer yet; this node \
+             serves, and sees other nodes' events once it does"
+        );
+    }
+    std::sync::Arc::new(bus)
+}
+
 async fn serve(settings: Settings, demo: bool, plugins_dir: PathBuf) -> anyhow::Result<()> {
     let store = open_store(&settings).await?;
     let host = plugin_host(&settings, &store)?;
@@ -556,11 +586,13 @@ async fn serve(settings: Settings, demo: bool, plugins_dir: PathBuf) -> anyhow::
         .unwrap_or_else(|| format!("http://{addr}"))
         .trim_end_matches('/')
         .to_string();
-    let failed = admin::load_installed(&store, &host, &public_url).await?;
+    let failed =
+        admin::load_installed_from(&store, &host, &public_url, &plugin_files(&settings, &store))
+            .await?;
     for (id, why) in failed {
         eprintln!("plugin {id} not loaded: {why}");
     }
-    let app = App::start(
+    let app = App::start_with_bus(
         store.clone(),
         host,
         AppConfig {
@@ -575,7 +607,10 @@ async fn serve(settings: Settings, demo: bool, plugins_dir: PathBuf) -> anyhow::
             webchat: settings.webchat(),
             attachments: settings.attachments(),
             crm: settings.crm(),
+            file_store: settings.cluster.file_store,
+            node: settings.node(),
         },
+        event_bus(&settings).await,
     )
     .await
     .map_err(|e| anyhow::anyhow!("starting routing: {e}"))?

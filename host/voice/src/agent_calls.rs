@@ -7,9 +7,9 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use switchboard_app::accounts::is_supervisor;
 use switchboard_app::tasks::TransferRequest;
-use switchboard_app::{AppError, AppResult, ErrorKind};
+use switchboard_app::{App, AppError, AppResult, ErrorKind};
 use switchboard_core::{HandoffContext, parse_identity_query};
-use switchboard_store::{Agent, Store};
+use switchboard_store::Agent;
 
 use crate::service::VoiceService;
 
@@ -157,9 +157,10 @@ impl VoiceService {
 }
 
 /// The WAV recording of call `id`, for the agents who were on it and for
-/// supervisors (also when voice is not running on this host).
-pub async fn recording(store: &Store, agent: &Agent, id: &str) -> AppResult<Vec<u8>> {
-    let record = store.call(id).await?;
+/// supervisors (also when voice is not running on this host, and on a cluster
+/// from any node: [`switchboard_app::recordings`]).
+pub async fn recording(app: &App, agent: &Agent, id: &str) -> AppResult<Vec<u8>> {
+    let record = app.store.call(id).await?;
     let on_it = record.agent_id.as_deref() == Some(agent.id.as_str())
         || record.detail["agents"]
             .as_array()
@@ -167,10 +168,5 @@ pub async fn recording(store: &Store, agent: &Agent, id: &str) -> AppResult<Vec<
     if !on_it && !is_supervisor(agent) {
         return Err(not_your_call());
     }
-    let path = record
-        .recording_path
-        .ok_or_else(|| AppError::not_found("the call has no recording"))?;
-    tokio::fs::read(&path)
-        .await
-        .map_err(|_| AppError::not_found("the recording file is gone"))
+    app.recordings.read(&record).await
 }

@@ -1151,6 +1151,17 @@ impl VoiceService {
             "from_agent": summary.agent_packets.0, "to_agent": summary.agent_packets.1,
         });
         self.persist(&record).await;
+        if let Some(path) = call.recording.clone() {
+            // On a cluster the finished WAV goes to the database too, so any node
+            // serves it; off the hang-up path, it may take a while for a long call.
+            let recordings = self.state.recordings.clone();
+            let id = call.id.clone();
+            tokio::spawn(async move {
+                if let Err(e) = recordings.keep(&id, &path).await {
+                    tracing::error!(call = %id, "recording not kept in the file store: {e}");
+                }
+            });
+        }
         let mut view = call.view();
         view["ended_at"] = json!(ended);
         view["outcome"] = json!(outcome);

@@ -21,6 +21,7 @@ use sqlx::Connection;
 use switchboard_app::compose::ReplyContent;
 use switchboard_app::host_services::server_plugin_host;
 use switchboard_app::reports::{ReportKind, ReportRequest};
+use switchboard_app::routing::NodeConfig;
 use switchboard_app::tasks::TransferRequest;
 use switchboard_app::{App, AppConfig, Clock, LocalBus};
 use switchboard_core::{Direction, HandoffContext, Identity, Role, Sentiment};
@@ -34,7 +35,7 @@ pub const S: i64 = 1_000;
 pub const MIN: i64 = 60 * S;
 pub const DAY: i64 = 24 * 60 * MIN;
 
-const KEY: [u8; 32] = *b"switchboard-test-secret-key-0001";
+pub const KEY: [u8; 32] = *b"switchboard-test-secret-key-0001";
 
 // ---------------------------------------------------------------- harness
 
@@ -59,6 +60,15 @@ where
     F: FnOnce(Store) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    on_postgres_url(|store, _url| body(store)).await;
+}
+
+/// [`on_postgres`], giving the body the database's URL too (to start more nodes).
+pub async fn on_postgres_url<F, Fut>(body: F)
+where
+    F: FnOnce(Store, String) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let server = std::env::var("SWITCHBOARD_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
     let server = server.trim_end_matches('/').to_owned();
@@ -80,7 +90,7 @@ where
     let outcome = tokio::spawn(async move {
         let store = Store::connect(&url, KEY).await.expect("connect postgres");
         let closer = store.clone();
-        let outcome = tokio::spawn(body(store)).await;
+        let outcome = tokio::spawn(body(store, url.clone())).await;
         closer.close().await;
         if let Err(e) = outcome {
             resume_unwind(e.into_panic());
@@ -133,6 +143,11 @@ pub fn visitor(id: &str) -> Identity {
 
 impl World {
     pub async fn start(store: Store, reopen_window_ms: i64) -> World {
+        World::start_node(store, reopen_window_ms, Default::default()).await
+    }
+
+    /// [`World::start`] as one node of several on one database.
+    pub async fn start_node(store: Store, reopen_window_ms: i64, node: NodeConfig) -> World {
         let data = tempfile::tempdir().expect("data dir");
         let clock = Clock::manual(T0 - 10 * MIN);
         let plugins = server_plugin_host(&store, Default::default()).expect("plugin host");
@@ -151,6 +166,8 @@ impl World {
                 webchat: Default::default(),
                 attachments: Default::default(),
                 crm: Default::default(),
+                file_store: Default::default(),
+                node,
             },
             Arc::new(LocalBus::default()),
             clock.clone(),

@@ -195,7 +195,7 @@ pub async fn deploy(
     admin::install(
         &store,
         &host,
-        &data_dir,
+        &admin::PluginFiles::folder(&data_dir),
         admin::InstallRequest {
             source: plugins_dir.join("email"),
             config,
@@ -229,6 +229,8 @@ pub async fn deploy(
                 ..AttachmentConfig::default()
             },
             crm: Default::default(),
+            file_store: Default::default(),
+            node: Default::default(),
         },
     )
     .await

@@ -89,7 +89,7 @@ impl VoiceServer {
             admin::install(
                 &store,
                 &host,
-                data_dir,
+                &admin::PluginFiles::folder(data_dir),
                 admin::InstallRequest {
                     source: policy_dir,
                     config: HashMap::new(),
@@ -129,6 +129,8 @@ impl VoiceServer {
                 webchat: Default::default(),
                 attachments: Default::default(),
                 crm: Default::default(),
+                file_store: Default::default(),
+                node: Default::default(),
             },
         )
         .await
