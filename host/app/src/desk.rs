@@ -283,16 +283,7 @@ impl Desk {
         }
         let queue = task.as_ref().map(|t| t.queue.as_str().to_string());
         if let (Some(routing), Some(task)) = (&self.routing, task) {
-            let t = task.id.clone();
-            routing
-                .apply(|e, now| {
-                    // Already gone (completed by someone else a moment ago) is fine.
-                    if e.task(&t).is_some() {
-                        e.complete(now, &t)?;
-                    }
-                    Ok(())
-                })
-                .await?;
+            routing.complete_task(task.id.as_str()).await?;
         }
         self.notifier.conversation(
             "conversation.updated",

@@ -97,12 +97,45 @@ pub enum TaskCommand {
     },
 }
 
+/// What the host's own services (desk, supervision, webchat) read from or ask of
+/// the leader's engine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "query", rename_all = "snake_case")]
+pub enum RoutingQuery {
+    /// The tasks an agent holds.
+    HeldBy {
+        /// Agent id.
+        agent: String,
+    },
+    /// The live task of a conversation.
+    TaskOfConversation {
+        /// Conversation id.
+        conversation: String,
+    },
+    /// The wallboard.
+    Board,
+    /// Every queue with its statistics.
+    Queues,
+    /// Completes a task if it is still live (a resolve).
+    CompleteTask {
+        /// Task id.
+        task: String,
+    },
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Request {
     /// The agent acting (`None` for commands that name no actor: queues, profiles).
     actor: Option<String>,
     #[serde(flatten)]
-    command: TaskCommand,
+    asked: Asked,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Asked {
+    Command(TaskCommand),
+    Query(RoutingQuery),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -170,6 +203,9 @@ pub trait Runner: Send + Sync + 'static {
         actor: Option<&'a Agent>,
         command: TaskCommand,
     ) -> futures::future::BoxFuture<'a, AppResult<Value>>;
+
+    /// Answers `query` from this node's engine.
+    fn query(&self, query: RoutingQuery) -> futures::future::BoxFuture<'_, AppResult<Value>>;
 }
 
 /// A node's side of the relay: asks the leader, and answers as the leader.
@@ -215,11 +251,24 @@ impl Relay {
 
     /// Asks the routing leader to run `command` for `actor`.
     pub async fn ask(&self, actor: Option<&Agent>, command: TaskCommand) -> AppResult<Value> {
-        let payload = serde_json::to_vec(&Request {
+        self.send(Request {
             actor: actor.map(|a| a.id.clone()),
-            command,
+            asked: Asked::Command(command),
         })
-        .map_err(AppError::internal)?;
+        .await
+    }
+
+    /// Asks the routing leader's engine `query`.
+    pub async fn query(&self, query: RoutingQuery) -> AppResult<Value> {
+        self.send(Request {
+            actor: None,
+            asked: Asked::Query(query),
+        })
+        .await
+    }
+
+    async fn send(&self, request: Request) -> AppResult<Value> {
+        let payload = serde_json::to_vec(&request).map_err(AppError::internal)?;
         let mut last = None;
         for _ in 0..2 {
             let leader = self.store.routing_leader().await?;
@@ -292,7 +341,10 @@ impl Relay {
             Some(id) => Some(self.store.agent(id).await?),
             None => None,
         };
-        tasks.run(actor.as_ref(), request.command).await
+        match request.asked {
+            Asked::Command(command) => tasks.run(actor.as_ref(), command).await,
+            Asked::Query(query) => tasks.query(query).await,
+        }
     }
 }
 
@@ -321,18 +373,18 @@ mod tests {
     fn a_command_and_an_error_cross_the_wire_unchanged() {
         let request = Request {
             actor: Some("agent-1".into()),
-            command: TaskCommand::SetPresence {
+            asked: Asked::Command(TaskCommand::SetPresence {
                 id: "me".into(),
                 status: "away".into(),
                 reason: Some("lunch".into()),
-            },
+            }),
         };
         let wire = serde_json::to_vec(&request).expect("encode");
         let back: Request = serde_json::from_slice(&wire).expect("decode");
         assert_eq!(back.actor.as_deref(), Some("agent-1"));
         assert!(matches!(
-            back.command,
-            TaskCommand::SetPresence { ref status, ref reason, .. }
+            back.asked,
+            Asked::Command(TaskCommand::SetPresence { ref status, ref reason, .. })
                 if status == "away" && reason.as_deref() == Some("lunch")
         ));
 
@@ -343,6 +395,28 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Forbidden);
         assert_eq!(e.code(), AppError::forbidden("x").code());
         assert_eq!(e.message(), "this offer is for another agent");
+    }
+
+    #[test]
+    fn a_query_is_not_taken_for_a_command() {
+        let request = Request {
+            actor: None,
+            asked: Asked::Query(RoutingQuery::HeldBy {
+                agent: "agent-1".into(),
+            }),
+        };
+        let wire = serde_json::to_vec(&request).expect("encode");
+        let back: Request = serde_json::from_slice(&wire).expect("decode");
+        assert!(
+            matches!(back.asked, Asked::Query(RoutingQuery::HeldBy { ref agent }) if agent == "agent-1")
+        );
+        let queues = Request {
+            actor: None,
+            asked: Asked::Command(TaskCommand::Queues),
+        };
+        let back: Request =
+            serde_json::from_slice(&serde_json::to_vec(&queues).expect("encode")).expect("decode");
+        assert!(matches!(back.asked, Asked::Command(TaskCommand::Queues)));
     }
 
     #[test]

@@ -89,6 +89,8 @@ pub struct RoutingService {
     cancel_reasons: StdMutex<HashMap<TaskId, &'static str>>,
     /// CRM enrichment, asked before a new task is classified (set once at start).
     crm: std::sync::OnceLock<Arc<crate::crm::Crm>>,
+    /// Where a follower reads the leader's engine (several nodes).
+    relay: std::sync::OnceLock<Arc<crate::relay::Relay>>,
     /// The engine's settings (a new leader restores with them).
     config: EngineConfig,
     /// This node and how it takes part in leadership.
@@ -274,6 +276,7 @@ impl RoutingService {
             clock,
             cancel_reasons: StdMutex::default(),
             crm: std::sync::OnceLock::new(),
+            relay: std::sync::OnceLock::new(),
             config,
             node,
             lead: StdMutex::default(),
@@ -385,6 +388,55 @@ impl RoutingService {
             );
             self.on_inbound(&conversation, &contact, &channel).await;
         }
+    }
+
+    /// Reads the leader's engine through `relay` while this node follows.
+    pub fn set_relay(&self, relay: Arc<crate::relay::Relay>) {
+        let _ = self.relay.set(relay);
+    }
+
+    /// The leader's answer to `query` when this node follows and can relay
+    /// (`None`: answer from this node's engine). A relay failure is logged and
+    /// read as an empty answer, like a follower's own engine.
+    async fn relayed<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        query: impl FnOnce() -> crate::relay::RoutingQuery,
+    ) -> Option<T> {
+        let relay = self.relay.get()?;
+        if self.role() == RoutingRole::Leader {
+            return None;
+        }
+        let answer = relay.query(query()).await.and_then(|v| {
+            serde_json::from_value(v)
+                .map_err(|e| AppError::internal(format!("relayed answer: {e}")))
+        });
+        Some(answer.unwrap_or_else(|e| {
+            tracing::warn!("routing read relayed to the leader failed: {e}");
+            T::default()
+        }))
+    }
+
+    /// Completes task `id` if it is still live (a resolve); relayed to the leader
+    /// when this node follows.
+    pub async fn complete_task(&self, id: &str) -> Result<(), AppError> {
+        if self.role() == RoutingRole::Follower
+            && let Some(relay) = self.relay.get()
+        {
+            let task = id.to_string();
+            return relay
+                .query(crate::relay::RoutingQuery::CompleteTask { task })
+                .await
+                .map(drop);
+        }
+        let t = TaskId::from(id);
+        self.apply(|e, now| {
+            // Already gone (completed by someone else a moment ago) is fine.
+            if e.task(&t).is_some() {
+                e.complete(now, &t)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Has new tasks wait (up to the CRM's routing budget) for the contact's CRM
@@ -1154,6 +1206,9 @@ impl RoutingService {
 
     /// Every queue with its statistics.
     pub async fn queues(&self) -> Vec<Value> {
+        if let Some(queues) = self.relayed(|| crate::relay::RoutingQuery::Queues).await {
+            return queues;
+        }
         let engine = self.engine.lock().await;
         let now = self.now();
         engine
@@ -1180,6 +1235,13 @@ impl RoutingService {
 
     /// The live tasks `agent_id` is working on (assigned or wrapping up).
     pub async fn tasks_held_by(&self, agent_id: &str) -> Vec<Task> {
+        let agent = agent_id.to_string();
+        if let Some(held) = self
+            .relayed(|| crate::relay::RoutingQuery::HeldBy { agent })
+            .await
+        {
+            return held;
+        }
         let engine = self.engine.lock().await;
         engine
             .tasks()
@@ -1190,6 +1252,13 @@ impl RoutingService {
 
     /// The live task of a conversation, if it has one.
     pub async fn task_of_conversation(&self, conversation_id: &str) -> Option<Task> {
+        let conversation = conversation_id.to_string();
+        if let Some(task) = self
+            .relayed(|| crate::relay::RoutingQuery::TaskOfConversation { conversation })
+            .await
+        {
+            return task;
+        }
         let id = self.live_task_id(conversation_id)?;
         self.engine.lock().await.task(&id).cloned()
     }
@@ -1217,6 +1286,9 @@ impl RoutingService {
     /// What the wallboard shows live: every agent's presence and load per channel,
     /// and every waiting task's channel, queue and wait.
     pub async fn board(&self) -> Board {
+        if let Some(board) = self.relayed(|| crate::relay::RoutingQuery::Board).await {
+            return board;
+        }
         let engine = self.engine.lock().await;
         let now = self.now();
         let mut agents: BTreeMap<String, AgentBoard> = engine
@@ -1317,7 +1389,7 @@ pub fn worked_by(state: &TaskState) -> Option<&AgentId> {
 }
 
 /// Live routing state for the wallboard.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Board {
     /// Every agent the engine knows.
     pub agents: Vec<AgentBoard>,
@@ -1326,7 +1398,7 @@ pub struct Board {
 }
 
 /// One agent on the wallboard.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AgentBoard {
     /// Agent id.
     pub id: String,
@@ -1347,7 +1419,7 @@ pub struct AgentBoard {
 }
 
 /// A task waiting for an agent.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct WaitingTask {
     /// Its channel.
     pub channel: String,

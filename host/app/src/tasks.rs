@@ -15,7 +15,7 @@ use crate::accounts::is_supervisor;
 use crate::clock::Clock;
 use crate::error::{AppError, AppResult};
 use crate::notify::Notifier;
-use crate::relay::{Relay, Runner, TaskCommand};
+use crate::relay::{Relay, RoutingQuery, Runner, TaskCommand};
 use crate::routing::{
     HANDOFF_ATTRIBUTE, RoutingRole, RoutingService, parse_presence, running, valid_queue_name,
 };
@@ -53,6 +53,25 @@ impl Runner for Tasks {
         command: TaskCommand,
     ) -> futures::future::BoxFuture<'a, AppResult<Value>> {
         Box::pin(self.run_here(actor, command))
+    }
+
+    fn query(&self, query: RoutingQuery) -> futures::future::BoxFuture<'_, AppResult<Value>> {
+        Box::pin(async move {
+            let routing = self.routing()?;
+            let value = match query {
+                RoutingQuery::HeldBy { agent } => json!(routing.tasks_held_by(&agent).await),
+                RoutingQuery::TaskOfConversation { conversation } => {
+                    json!(routing.task_of_conversation(&conversation).await)
+                }
+                RoutingQuery::Board => json!(routing.board().await),
+                RoutingQuery::Queues => json!(routing.queues().await),
+                RoutingQuery::CompleteTask { task } => {
+                    routing.complete_task(&task).await?;
+                    Value::Null
+                }
+            };
+            Ok(value)
+        })
     }
 }
 
@@ -101,8 +120,12 @@ impl Tasks {
         running(&self.routing)
     }
 
-    /// Hands this node's commands to the routing leader while it follows.
+    /// Hands this node's commands (and routing's reads) to the routing leader
+    /// while it follows.
     pub fn set_relay(&self, relay: Arc<Relay>) {
+        if let Some(routing) = &self.routing {
+            routing.set_relay(relay.clone());
+        }
         let _ = self.relay.set(relay);
     }
 

@@ -274,6 +274,24 @@ async fn a_follower_relays_peoples_routing_commands_to_the_leader_with_its_answe
             .expect("complete through the follower");
         let routing = a.app.routing.as_ref().expect("routing");
         assert!(routing.tasks_held_by(&ann.id).await.is_empty());
+
+        // The desk and the wallboard read the leader's engine through the follower:
+        // Ann's next conversation is on her desk on b, and resolving it there frees
+        // her capacity on the leader.
+        let second = take_in(&b, "+15550000005").await;
+        a.task_on(&second, "sms").await;
+        a.accept(&ann, &second).await;
+        let mine = b.app.desk.my_conversations(&ann.id).await.expect("desk");
+        assert_eq!(mine.len(), 1, "{mine:?}");
+        let board = b.app.supervision.wallboard().await.expect("wallboard");
+        assert!(board.to_string().contains(&ann.id), "{board}");
+        b.app
+            .desk
+            .resolve(&ann, &second, "resolved", None)
+            .await
+            .expect("resolve through the follower");
+        assert!(routing.tasks_held_by(&ann.id).await.is_empty());
+        assert!(routing.task_of_conversation(&second).await.is_none());
         b.app.store.close().await;
     })
     .await;
