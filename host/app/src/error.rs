@@ -150,6 +150,13 @@ impl From<StoreError> for AppError {
             StoreError::QuotaExceeded { .. } => {
                 AppError::new(ErrorKind::Conflict, "quota_exceeded", e.to_string())
             }
+            // A deposed routing leader's write: the new leader is the one to ask (the
+            // relay does so on this code).
+            StoreError::Fenced { .. } => AppError::new(
+                ErrorKind::Unavailable,
+                "routing_follower",
+                "another node leads routing; retry, or send this to the leader",
+            ),
             other => AppError::internal(other),
         }
     }

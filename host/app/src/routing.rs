@@ -506,8 +506,9 @@ impl RoutingService {
             .map(|p| p.id)
     }
 
-    /// Matches waiting work, writes the step and publishes it.
-    async fn settle(&self, engine: &mut MutexGuard<'_, Engine>) {
+    /// Matches waiting work, writes the step and publishes it. Returns the store's
+    /// refusal when the step was not written (then none of it happened).
+    async fn settle(&self, engine: &mut MutexGuard<'_, Engine>) -> Option<StoreError> {
         let now = self.now();
         let policy = self.policy();
         while let Some(request) = engine.next_match(now) {
@@ -538,7 +539,7 @@ impl RoutingService {
             // to what the database holds.
             tracing::error!("routing step not persisted: {e}");
             self.undo_step(engine, &e).await;
-            return;
+            return Some(e);
         }
         self.index(engine);
         for (kind, audience, mut data) in events {
@@ -548,6 +549,7 @@ impl RoutingService {
             self.hub.publish(kind, audience, data);
         }
         self.timer.notify_one();
+        None
     }
 
     /// After a refused write: a fenced node empties its engine and follows; else
@@ -1028,7 +1030,10 @@ impl RoutingService {
         self.leading()?;
         let mut engine = self.engine.lock().await;
         let result = input(&mut engine, self.now());
-        self.settle(&mut engine).await;
+        // A command the database refused did not happen: never answer it as done.
+        if let Some(refused) = self.settle(&mut engine).await {
+            return Err(refused.into());
+        }
         result
     }
 
@@ -1735,7 +1740,16 @@ async fn leadership_loop(service: std::sync::Weak<RoutingService>, mut held: Opt
     let Some(node) = service.upgrade().map(|s| s.node.clone()) else {
         return;
     };
+    let mut beat = 0u32;
     loop {
+        // A sign of life every poll interval, for the leader's view of dead nodes.
+        if beat.is_multiple_of(4)
+            && let Some(s) = service.upgrade()
+            && let Err(e) = s.store.node_seen(&node.id).await
+        {
+            tracing::warn!(node = %node.id, "could not record this node as alive: {e}");
+        }
+        beat = beat.wrapping_add(if held.is_some() { 1 } else { 4 });
         match &held {
             Some(lead) => {
                 tokio::select! {

@@ -215,6 +215,31 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Records that `node` is alive now.
+    pub async fn node_seen(&self, node: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO cluster_node (id, seen_at) VALUES ($1, $2) \
+             ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+        )
+        .bind(node.to_string())
+        .bind(wall_clock_ms())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Every node that ever reported, with when it was last seen (ms since the
+    /// epoch).
+    pub async fn nodes_seen(&self) -> Result<Vec<(String, i64)>> {
+        Ok(
+            sqlx::query_as("SELECT id, seen_at FROM cluster_node ORDER BY id")
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+}
+
 /// Refuses the transaction's routing write unless `held` is still the current
 /// epoch; the row lock (`FOR SHARE`) holds a new leader's bump until this
 /// transaction ends.

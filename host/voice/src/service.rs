@@ -360,24 +360,40 @@ impl VoiceService {
         })
     }
 
-    /// Calls a crash left open are closed as failed.
+    /// Calls this node's crash left open (and calls of a node that named none,
+    /// from before nodes were recorded) are closed as failed. Calls other nodes
+    /// carry are theirs: a node that died has its calls ended by the routing
+    /// leader ([`end_calls_of_dead_nodes`]).
     pub(crate) async fn end_unfinished(&self) {
         let Ok(calls) = self.state.store.unfinished_calls().await else {
             return;
         };
-        for mut record in calls {
-            record.state = "ended".into();
-            record.ended_at = Some(now_ms());
-            record.detail["outcome"] = json!("failed");
-            record.detail["failure"] = json!("the host restarted during the call");
-            let _ = self.state.store.save_call(&record).await;
-            if let Some(event) = &record.event_id {
-                let _ = self
-                    .state
-                    .store
-                    .update_event_detail(event, &summary_text(&record), &record.detail)
+        let me = self.state.config.node.id.as_str();
+        for record in calls {
+            if call_node(&record).is_none_or(|node| node == me) {
+                self.end_as_failed(record, "the host restarted during the call")
                     .await;
             }
+        }
+    }
+
+    /// Ends a call whose node is gone: the record and its timeline event say it
+    /// failed and why.
+    async fn end_as_failed(&self, mut record: CallRecord, why: &str) {
+        record.state = "ended".into();
+        record.ended_at = Some(now_ms());
+        record.detail["outcome"] = json!("failed");
+        record.detail["failure"] = json!(why);
+        let summary = summary_text(&record);
+        match self
+            .state
+            .store
+            .save_call_with_event(&record, Some(&summary))
+            .await
+        {
+            Ok(CallSave::Saved(Some(e))) => self.state.notifier.timeline_event(&e),
+            Ok(_) => {}
+            Err(e) => tracing::error!(call = %record.id, "ended call not saved: {e}"),
         }
     }
 
@@ -644,6 +660,8 @@ impl VoiceService {
 
     pub(crate) async fn persist(&self, record: &CallRecord) {
         let mut record = record.clone();
+        // The node whose SIP and RTP sockets carry the call.
+        record.detail["node"] = json!(self.state.config.node.id);
         if let Some(agent) = &record.agent_id
             && let Ok(a) = self.state.store.agent(agent).await
         {
@@ -1428,6 +1446,61 @@ impl VoiceService {
 
 fn conflict(message: &str) -> AppError {
     AppError::new(switchboard_app::ErrorKind::Conflict, "conflict", message)
+}
+
+/// The node that carried a call, as its record says.
+fn call_node(record: &CallRecord) -> Option<&str> {
+    record.detail.get("node").and_then(Value::as_str)
+}
+
+/// How many leadership poll intervals a node may stay silent before the routing
+/// leader counts it dead and ends the calls it carried.
+const DEAD_AFTER_POLLS: u32 = 10;
+
+/// On the routing leader, for the life of the service: calls carried by a node
+/// that stopped reporting (see `Store::node_seen`) cannot go on — their SIP and
+/// RTP sockets died with it — so they are ended as failed, the timeline says so,
+/// and their routing tasks are closed (a waiting call canceled, an answered one put
+/// in wrap-up), which frees the agents' capacity.
+pub(crate) async fn end_calls_of_dead_nodes(service: std::sync::Weak<VoiceService>) {
+    loop {
+        let Some(poll) = service.upgrade().map(|s| s.state.config.node.leader_poll) else {
+            return;
+        };
+        tokio::time::sleep(poll * 2).await;
+        let Some(s) = service.upgrade() else { return };
+        let Some(routing) = s.state.routing.clone() else {
+            return;
+        };
+        if routing.role() != switchboard_app::routing::RoutingRole::Leader {
+            continue;
+        }
+        let (Ok(nodes), Ok(calls)) = (
+            s.state.store.nodes_seen().await,
+            s.state.store.unfinished_calls().await,
+        ) else {
+            continue;
+        };
+        let silent_for = (poll * DEAD_AFTER_POLLS).as_millis() as i64;
+        let now = now_ms();
+        let dead: Vec<&str> = nodes
+            .iter()
+            .filter(|(id, seen)| *id != s.state.config.node.id && now - seen > silent_for)
+            .map(|(id, _)| id.as_str())
+            .collect();
+        for record in calls {
+            let Some(node) = call_node(&record).filter(|n| dead.contains(n)) else {
+                continue;
+            };
+            let why = format!("the node carrying the call ({node}) stopped");
+            tracing::warn!(call = %record.id, node, "ending a call whose node stopped");
+            let conversation = record.conversation_id.clone();
+            s.end_as_failed(record, &why).await;
+            if let Some(conversation) = conversation {
+                routing.cancel_conversation_task(&conversation).await;
+            }
+        }
+    }
 }
 
 /// The durable record of a live call.

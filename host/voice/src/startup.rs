@@ -77,6 +77,9 @@ impl VoiceService {
         tokio::spawn(sip::run(service.clone(), sip_events));
         tokio::spawn(service.clone().run_webrtc(webrtc_events));
         tokio::spawn(service.clone().watch_routing());
+        tokio::spawn(crate::service::end_calls_of_dead_nodes(Arc::downgrade(
+            &service,
+        )));
         tracing::info!(
             sip = %service.sip.udp_addr(),
             webrtc = %service.webrtc.local_addr(),

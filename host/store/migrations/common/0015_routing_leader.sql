@@ -21,3 +21,10 @@ CREATE TABLE routing_inbox (
     attributes TEXT NOT NULL,
     created_at BIGINT NOT NULL
 );
+
+-- Every node's last sign of life (written by its leadership loop each poll), so
+-- the leader can tell a node that died and end the calls it carried.
+CREATE TABLE cluster_node (
+    id TEXT PRIMARY KEY,
+    seen_at BIGINT NOT NULL
+);
