@@ -184,3 +184,86 @@ async fn a_call_whose_node_dies_is_ended_as_failed_and_its_task_closed() {
             .await;
     }
 }
+
+#[tokio::test]
+async fn a_call_control_sent_to_another_node_reaches_the_node_carrying_the_call() {
+    let db = PgDatabase::create().await;
+    let twilio = FakeTwilio::start().await;
+    let stream = format!("sbvoice-{}", hex::encode(rand::random::<[u8; 6]>()));
+    let on = |node: &str| Options {
+        database_url: Some(db.url.clone()),
+        env: [
+            ("SWITCHBOARD_NATS_URL", nats_url().as_str()),
+            ("SWITCHBOARD_NATS_STREAM", stream.as_str()),
+            (
+                "SWITCHBOARD_SECRET_KEY",
+                "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+            ),
+            ("SWITCHBOARD_NODE_ID", node),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+    };
+    let data = provision(&on("a"), &twilio).await;
+    cli(
+        data.path(),
+        &on("a"),
+        &[
+            "trunk",
+            "add",
+            "--name",
+            "carrier",
+            "--address",
+            "127.0.0.1:5999",
+        ],
+    )
+    .await;
+    let a = Server::start_in(Arc::new(data), on("a")).await;
+    let b = Server::start_in(Arc::new(tempfile::tempdir().unwrap()), on("b")).await;
+
+    let mut caller = SipCaller::new(a.sip.expect("voice on a"), CALLER).await;
+    assert_eq!(caller.call(DIALED).await, 200);
+    let call = a
+        .eventually(Duration::from_secs(15), || async {
+            unfinished_calls(&db.url)
+                .await
+                .into_iter()
+                .find(|c| c["state"] == "queued")
+        })
+        .await
+        .unwrap_or_else(|| panic!("no queued call; log:\n{}", a.log()));
+    let id = call["call_id"].as_str().unwrap().to_string();
+
+    // The admin hangs up through node B, which does not carry the call: B hands the
+    // request to A, and A's answer comes back.
+    let (status, body) = b
+        .post(&format!("/api/v1/calls/{id}/hangup"), serde_json::json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ended"], id.as_str());
+    let ended = a
+        .eventually(Duration::from_secs(15), || async {
+            let (ended, detail, _) = call_and_task(&db.url).await;
+            ended.map(|_| detail)
+        })
+        .await
+        .unwrap_or_else(|| panic!("the call did not end; a:\n{}", a.log()));
+    assert_ne!(ended["outcome"], "in_progress", "{ended}");
+    // A's refusal comes back as A gives it: the call is gone now.
+    let (status, body) = b
+        .post(&format!("/api/v1/calls/{id}/hangup"), serde_json::json!({}))
+        .await;
+    let (direct, _) = a
+        .post(&format!("/api/v1/calls/{id}/hangup"), serde_json::json!({}))
+        .await;
+    assert_eq!(status, direct, "{body}");
+    drop(caller);
+    a.kill().await;
+    b.kill().await;
+    if let Ok(client) = async_nats::connect(nats_url()).await {
+        let _ = async_nats::jetstream::new(client)
+            .delete_stream(&stream)
+            .await;
+    }
+}

@@ -21,6 +21,7 @@ mod crm;
 mod desk;
 mod email;
 mod error;
+mod forward;
 mod hooks;
 pub mod limits;
 pub mod openapi;
@@ -305,6 +306,10 @@ pub fn router(state: AppState) -> Router {
         .merge(switchboard_web::routes(
             switchboard_web::WebAssets::from_env(),
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            forward::calls_to_their_node,
+        ))
         .layer(DefaultBodyLimit::max(limits.api_bytes))
         .layer(axum::middleware::map_response(no_sniff))
         .layer(axum::middleware::from_fn(move |request, next| {
@@ -330,7 +335,9 @@ pub async fn serve(
     let app = state.app.clone();
     let worker = tokio::spawn(async move { app.run_workers(stop_rx).await });
     let limits = state.connection_limits.clone();
+    let forwarding = state.clone();
     let app = router(state);
+    forward::serve_forwarded(&forwarding, &app);
     let result = server::run(listener, app, &limits, shutdown, Duration::from_secs(10)).await;
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;

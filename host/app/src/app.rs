@@ -88,6 +88,8 @@ pub struct App {
     pub notifier: Notifier,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
+    /// Commands and API requests between nodes (several nodes with NATS).
+    pub relay: Option<Arc<Relay>>,
     /// The channels a conversation can use.
     pub channels: Arc<Channels>,
     /// The routing service, when routing runs.
@@ -247,18 +249,22 @@ impl App {
             notifier.clone(),
             clock.clone(),
         ));
-        if let (Some(_), Some(url)) = (&routing, &config.node.nats_url) {
-            let relay = Relay::connect(
-                url,
-                &config.node.nats_prefix,
-                &config.node.id,
-                store.clone(),
-            )
-            .await?;
-            let relay = Arc::new(relay);
-            tasks.set_relay(relay.clone());
-            tokio::spawn(relay.serve(tasks.clone()));
-        }
+        let relay = match (&routing, &config.node.nats_url) {
+            (Some(_), Some(url)) => {
+                let relay = Relay::connect(
+                    url,
+                    &config.node.nats_prefix,
+                    &config.node.id,
+                    store.clone(),
+                )
+                .await?;
+                let relay = Arc::new(relay);
+                tasks.set_relay(relay.clone());
+                tokio::spawn(relay.clone().serve(tasks.clone()));
+                Some(relay)
+            }
+            _ => None,
+        };
         let passwords = Passwords::default();
         let supervision = Arc::new(Supervision::new(
             store.clone(),
@@ -312,6 +318,7 @@ impl App {
             events,
             notifier,
             metrics,
+            relay,
             channels,
             routing,
             ingest,

@@ -348,6 +348,124 @@ impl Relay {
     }
 }
 
+/// An API request one node hands to another (the node that carries the call it
+/// names). The receiving node runs it through its own router, authentication
+/// included, so the answer is the one that node's API gives.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ForwardedRequest {
+    /// `POST`…
+    pub method: String,
+    /// Path and query.
+    pub uri: String,
+    /// The headers that matter to the API (authorization, content type, accept).
+    pub headers: Vec<(String, String)>,
+    /// The body, base64.
+    pub body: String,
+}
+
+/// The answer to a [`ForwardedRequest`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ForwardedResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Content type and the like.
+    pub headers: Vec<(String, String)>,
+    /// The body, base64.
+    pub body: String,
+}
+
+/// What runs a forwarded API request on this node (the HTTP edge's router).
+pub trait HttpRunner: Send + Sync + 'static {
+    /// Runs it.
+    fn run(
+        &self,
+        request: ForwardedRequest,
+    ) -> futures::future::BoxFuture<'static, ForwardedResponse>;
+}
+
+impl Relay {
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Hands an API request to `node` and gives its answer.
+    pub async fn forward(
+        &self,
+        node: &str,
+        request: ForwardedRequest,
+    ) -> AppResult<ForwardedResponse> {
+        let payload = serde_json::to_vec(&request).map_err(AppError::internal)?;
+        let subject = http_subject(&self.prefix, node);
+        let reply =
+            tokio::time::timeout(RELAY_TIMEOUT, self.client.request(subject, payload.into()))
+                .await
+                .map_err(|_| node_unavailable(node, "no answer in time"))?
+                .map_err(|e| node_unavailable(node, &e.to_string()))?;
+        serde_json::from_slice(&reply.payload)
+            .map_err(|e| AppError::internal(format!("forwarded answer: {e}")))
+    }
+
+    /// Answers the API requests other nodes forward to this one, for as long as
+    /// the process runs.
+    pub async fn serve_http(self: Arc<Self>, runner: Arc<dyn HttpRunner>) {
+        let subject = http_subject(&self.prefix, &self.node);
+        let mut requests = match self.client.subscribe(subject).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(node = %self.node, "forwarded requests: cannot subscribe: {e}");
+                return;
+            }
+        };
+        while let Some(message) = requests.next().await {
+            let Some(reply_to) = message.reply.clone() else {
+                continue;
+            };
+            let (me, runner) = (self.clone(), runner.clone());
+            tokio::spawn(async move {
+                let answer = match serde_json::from_slice::<ForwardedRequest>(&message.payload) {
+                    Ok(request) => runner.run(request).await,
+                    Err(e) => ForwardedResponse {
+                        status: 400,
+                        headers: vec![],
+                        body: base64_of(format!("not a forwarded request: {e}").as_bytes()),
+                    },
+                };
+                let body = serde_json::to_vec(&answer).unwrap_or_default();
+                if let Err(e) = me.client.publish(reply_to, body.into()).await {
+                    tracing::warn!("forwarded request: answer not sent: {e}");
+                }
+            });
+        }
+    }
+}
+
+/// Bytes as the forwarded messages carry them.
+pub fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Bytes from a forwarded message (empty when not base64).
+pub fn bytes_of(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap_or_default()
+}
+
+fn http_subject(prefix: &str, node: &str) -> String {
+    subject(prefix, node).replacen(".routing.", ".http.", 1)
+}
+
+fn node_unavailable(node: &str, why: &str) -> AppError {
+    AppError::new(
+        ErrorKind::Unavailable,
+        "node_unavailable",
+        format!("node {node}, which carries this call, did not answer: {why}; retry shortly"),
+    )
+}
+
 fn unavailable(why: &str) -> AppError {
     AppError::new(
         ErrorKind::Unavailable,
