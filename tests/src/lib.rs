@@ -5,6 +5,7 @@
 //! The binary and the plugins must be built first (`scripts/test.sh` does it):
 //! the binary is looked up beside the test executable, or at `$SWITCHBOARD_BIN`.
 
+pub mod cluster;
 pub mod crm;
 pub mod crm_oauth;
 pub mod mail;

@@ -11,18 +11,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sqlx::Connection;
+use switchboard_e2e::cluster::Cluster;
 use switchboard_e2e::voice::SipCaller;
 use switchboard_e2e::*;
 
 const DIALED: &str = "+15550001000";
 const CALLER: &str = "+15551237001";
-
-fn nats_url() -> String {
-    std::env::var("SWITCHBOARD_TEST_NATS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "nats://127.0.0.1:4222".into())
-}
 
 async fn unfinished_calls(db: &str) -> Vec<Value> {
     let mut conn = sqlx::postgres::PgConnection::connect(db).await.unwrap();
@@ -58,28 +52,9 @@ async fn call_and_task(db: &str) -> (Option<i64>, Value, Option<String>) {
 
 #[tokio::test]
 async fn a_call_whose_node_dies_is_ended_as_failed_and_its_task_closed() {
-    let db = PgDatabase::create().await;
+    let cluster = Cluster::new("voice").await;
     let twilio = FakeTwilio::start().await;
-    let stream = format!("sbvoice-{}", hex::encode(rand::random::<[u8; 6]>()));
-    let env = |node: &str| -> Vec<(String, String)> {
-        [
-            ("SWITCHBOARD_NATS_URL", nats_url().as_str()),
-            ("SWITCHBOARD_NATS_STREAM", stream.as_str()),
-            (
-                "SWITCHBOARD_SECRET_KEY",
-                "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
-            ),
-            ("SWITCHBOARD_NODE_ID", node),
-            ("SWITCHBOARD_LEADER_POLL_MS", "200"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-    };
-    let on = |node: &str| Options {
-        database_url: Some(db.url.clone()),
-        env: env(node),
-    };
+    let on = |node: &str| cluster.node(node, &[("SWITCHBOARD_LEADER_POLL_MS", "200")]);
     let data = provision(&on("a"), &twilio).await;
     cli(
         data.path(),
@@ -109,7 +84,7 @@ async fn a_call_whose_node_dies_is_ended_as_failed_and_its_task_closed() {
     assert_eq!(caller.call(DIALED).await, 200);
     let queued = a
         .eventually(Duration::from_secs(15), || async {
-            let calls = unfinished_calls(&db.url).await;
+            let calls = unfinished_calls(&cluster.db.url).await;
             calls
                 .into_iter()
                 .find(|c| c["state"] == "queued" && c["node"] == "a")
@@ -124,7 +99,7 @@ async fn a_call_whose_node_dies_is_ended_as_failed_and_its_task_closed() {
         Server::start_in(dir, options).await
     };
     assert_eq!(
-        unfinished_calls(&db.url).await.len(),
+        unfinished_calls(&cluster.db.url).await.len(),
         1,
         "B must not end A's call"
     );
@@ -136,7 +111,7 @@ async fn a_call_whose_node_dies_is_ended_as_failed_and_its_task_closed() {
     let ended = b
         .eventually(Duration::from_secs(30), || async {
             // Ended, and its task closed right after.
-            let (ended, detail, task) = call_and_task(&db.url).await;
+            let (ended, detail, task) = call_and_task(&cluster.db.url).await;
             ended
                 .filter(|_| task.as_deref() != Some("pending"))
                 .map(|_| (detail, task))
@@ -178,33 +153,14 @@ async fn a_call_whose_node_dies_is_ended_as_failed_and_its_task_closed() {
         .expect("a call event");
     assert_eq!(call["data"]["outcome"], "failed", "{call}");
     b.kill().await;
-    if let Ok(client) = async_nats::connect(nats_url()).await {
-        let _ = async_nats::jetstream::new(client)
-            .delete_stream(&stream)
-            .await;
-    }
+    cluster.delete_stream().await;
 }
 
 #[tokio::test]
 async fn a_call_control_sent_to_another_node_reaches_the_node_carrying_the_call() {
-    let db = PgDatabase::create().await;
+    let cluster = Cluster::new("voice").await;
     let twilio = FakeTwilio::start().await;
-    let stream = format!("sbvoice-{}", hex::encode(rand::random::<[u8; 6]>()));
-    let on = |node: &str| Options {
-        database_url: Some(db.url.clone()),
-        env: [
-            ("SWITCHBOARD_NATS_URL", nats_url().as_str()),
-            ("SWITCHBOARD_NATS_STREAM", stream.as_str()),
-            (
-                "SWITCHBOARD_SECRET_KEY",
-                "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
-            ),
-            ("SWITCHBOARD_NODE_ID", node),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect(),
-    };
+    let on = |node: &str| cluster.node(node, &[]);
     let data = provision(&on("a"), &twilio).await;
     cli(
         data.path(),
@@ -226,7 +182,7 @@ async fn a_call_control_sent_to_another_node_reaches_the_node_carrying_the_call(
     assert_eq!(caller.call(DIALED).await, 200);
     let call = a
         .eventually(Duration::from_secs(15), || async {
-            unfinished_calls(&db.url)
+            unfinished_calls(&cluster.db.url)
                 .await
                 .into_iter()
                 .find(|c| c["state"] == "queued")
@@ -244,7 +200,7 @@ async fn a_call_control_sent_to_another_node_reaches_the_node_carrying_the_call(
     assert_eq!(body["ended"], id.as_str());
     let ended = a
         .eventually(Duration::from_secs(15), || async {
-            let (ended, detail, _) = call_and_task(&db.url).await;
+            let (ended, detail, _) = call_and_task(&cluster.db.url).await;
             ended.map(|_| detail)
         })
         .await
@@ -261,9 +217,5 @@ async fn a_call_control_sent_to_another_node_reaches_the_node_carrying_the_call(
     drop(caller);
     a.kill().await;
     b.kill().await;
-    if let Ok(client) = async_nats::connect(nats_url()).await {
-        let _ = async_nats::jetstream::new(client)
-            .delete_stream(&stream)
-            .await;
-    }
+    cluster.delete_stream().await;
 }

@@ -7,17 +7,11 @@
 use std::sync::Arc;
 
 use serde_json::Value;
+use switchboard_e2e::cluster::Cluster;
 use switchboard_e2e::*;
 
 const SUPERVISOR_EMAIL: &str = "sue@e2e.test";
 const SUPERVISOR_PASSWORD: &str = "sue-password-123";
-
-fn nats_url() -> String {
-    std::env::var("SWITCHBOARD_TEST_NATS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "nats://127.0.0.1:4222".into())
-}
 
 async fn connect(server: &Server, query: &str) -> Socket {
     let url = format!(
@@ -43,35 +37,13 @@ async fn until_created(socket: &mut Socket) -> Vec<Value> {
     }
 }
 
-async fn delete_stream(stream: &str) {
-    if let Ok(client) = async_nats::connect(nats_url()).await {
-        let _ = async_nats::jetstream::new(client)
-            .delete_stream(stream)
-            .await;
-    }
-}
-
 #[tokio::test]
 async fn a_message_taken_in_on_one_node_reaches_a_socket_on_another() {
-    let db = PgDatabase::create().await;
+    let cluster = Cluster::new("e2e").await;
     let twilio = FakeTwilio::start().await;
-    let stream = format!("sbe2e-{}", hex::encode(rand::random::<[u8; 6]>()));
-    let options = Options {
-        database_url: Some(db.url.clone()),
-        env: [
-            ("SWITCHBOARD_NATS_URL", nats_url().as_str()),
-            ("SWITCHBOARD_NATS_STREAM", stream.as_str()),
-            // Every node of a cluster shares the key that seals plugin secrets.
-            (
-                "SWITCHBOARD_SECRET_KEY",
-                "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
-            ),
-            ("SWITCHBOARD_VOICE", "off"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect(),
-    };
+    // One set of options: the nodes differ by their bound ports (and so their
+    // default names).
+    let options = cluster.options(&[("SWITCHBOARD_VOICE", "off")]);
     let a = Server::start(options.clone(), &twilio).await;
     cli(
         a.data.path(),
@@ -136,5 +108,5 @@ async fn a_message_taken_in_on_one_node_reaches_a_socket_on_another() {
     // The nodes stop first, or they would make the stream again.
     a.kill().await;
     b.kill().await;
-    delete_stream(&stream).await;
+    cluster.delete_stream().await;
 }

@@ -1137,7 +1137,8 @@ impl Settings {
     }
 
     /// This node's name and leadership timing from these settings.
-    pub fn node(&self) -> switchboard_app::routing::NodeConfig {
+    /// `port` is the HTTP port the node listens on (bound, so `:0` gives the real one).
+    pub fn node(&self, port: u16) -> switchboard_app::routing::NodeConfig {
         let poll = Duration::from_millis(self.cluster.leader_poll_ms.max(50));
         switchboard_app::routing::NodeConfig {
             id: self.cluster.node_id.clone().unwrap_or_else(|| {
@@ -1147,7 +1148,6 @@ impl Settings {
                     .map(|h| h.trim().to_string())
                     .filter(|h| !h.is_empty())
                     .unwrap_or_else(|| "localhost".into());
-                let port = self.http_addr.rsplit(':').next().unwrap_or_default();
                 format!("{host}:{port}")
             }),
             leader_poll: poll,

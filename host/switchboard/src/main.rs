@@ -608,7 +608,7 @@ async fn serve(settings: Settings, demo: bool, plugins_dir: PathBuf) -> anyhow::
             attachments: settings.attachments(),
             crm: settings.crm(),
             file_store: settings.cluster.file_store,
-            node: settings.node(),
+            node: settings.node(addr.port()),
         },
         event_bus(&settings).await,
     )
