@@ -504,7 +504,7 @@ impl Outbox {
                 let status = delivery_status(receipt.status);
                 match self
                     .store
-                    .outbox_sent(&row.id, &receipt.provider_id, status, now)
+                    .outbox_sent(&row.id, &receipt.provider_id, status, now, row.lease_until)
                     .await
                 {
                     Ok(sent) => {
@@ -647,7 +647,7 @@ impl Outbox {
         let next = now_ms() + delay.as_millis() as i64;
         if let Err(e) = self
             .store
-            .outbox_retry(&row.id, attempts, next, &reason)
+            .outbox_retry(&row.id, attempts, next, &reason, row.lease_until)
             .await
         {
             tracing::error!(outbox = %row.id, "recording a retry failed: {e}");
@@ -657,7 +657,11 @@ impl Outbox {
     async fn finish_dead(&self, row: &OutboxRow, reason: &str) {
         tracing::error!(outbox = %row.id, "dead letter: {reason}");
         self.metrics.outbox("dead");
-        match self.store.outbox_dead(&row.id, reason).await {
+        match self
+            .store
+            .outbox_dead(&row.id, reason, row.lease_until)
+            .await
+        {
             Ok(_) => {
                 notify_delivery(
                     &self.store,

@@ -400,7 +400,7 @@ impl Webchat {
             DeliveryStatus::Sent
         };
         self.store
-            .outbox_sent(&row.id, &row.event_id, status, now_ms())
+            .outbox_sent(&row.id, &row.event_id, status, now_ms(), None)
             .await
             .map_err(|e| e.to_string())?;
         Ok(())

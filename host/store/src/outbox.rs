@@ -123,6 +123,30 @@ impl OutboxRow {
     }
 }
 
+/// Holds row `id` for the worker whose claim set its lease to `lease` (none: a row
+/// finished without a claim, such as a webchat message pushed at once): locks it
+/// for the transaction and refuses with [`StoreError::Conflict`] when the lease
+/// passed to another worker meanwhile (the claim expired and was taken again), so a
+/// stale worker never overwrites what the new one records.
+async fn hold(conn: &mut AnyConnection, id: &str, lease: Option<i64>) -> Result<OutboxRow> {
+    if let Some(lease) = lease {
+        let held = sqlx::query(
+            "UPDATE outbox SET updated_at = updated_at WHERE id = $1 AND lease_until = $2",
+        )
+        .bind(id.to_owned())
+        .bind(lease)
+        .execute(&mut *conn)
+        .await?;
+        if held.rows_affected() == 0 {
+            get(&mut *conn, id).await?;
+            return Err(StoreError::Conflict(format!(
+                "outbox row {id}: its lease passed to another worker"
+            )));
+        }
+    }
+    get(conn, id).await
+}
+
 async fn get(conn: &mut AnyConnection, id: &str) -> Result<OutboxRow> {
     let row = sqlx::query(concat!(
         "SELECT ",
@@ -274,15 +298,20 @@ impl Store {
     /// `status` (usually `sent` or `queued`): the row becomes `sent`, and the timeline
     /// event gets the provider id (so status callbacks find it) and the status, never
     /// moving backwards. A receipt that arrived before this call is applied now.
+    ///
+    /// `lease` is the claim's `lease_until` (see [`Store::claim_outbox`]); when the
+    /// row's lease passed to another worker, nothing is written and the answer is
+    /// [`StoreError::Conflict`]. `None` for a row finished without a claim.
     pub async fn outbox_sent(
         &self,
         id: &str,
         provider_id: &str,
         status: DeliveryStatus,
         now_ms: i64,
+        lease: Option<i64>,
     ) -> Result<OutboxRow> {
         let mut tx = self.begin_write().await?;
-        let row = get(&mut tx, id).await?;
+        let row = hold(&mut tx, id, lease).await?;
         sqlx::query("UPDATE timeline_event SET provider_id = $1 WHERE id = $2")
             .bind(provider_id.to_owned())
             .bind(row.event_id.clone())
@@ -307,15 +336,17 @@ impl Store {
 
     /// Puts a row back to `pending` after a failed attempt: `attempts` failed attempts
     /// so far, next try at `next_at_ms`.
+    /// Like [`Store::outbox_sent`], refused when `lease` passed to another worker.
     pub async fn outbox_retry(
         &self,
         id: &str,
         attempts: u32,
         next_at_ms: i64,
         error: &str,
+        lease: Option<i64>,
     ) -> Result<OutboxRow> {
         let mut tx = self.begin_write().await?;
-        get(&mut tx, id).await?;
+        hold(&mut tx, id, lease).await?;
         sqlx::query(
             "UPDATE outbox SET status = 'pending', attempts = $1, next_attempt_at = $2, lease_until = NULL,
              last_error = $3, updated_at = $4 WHERE id = $5",
@@ -334,9 +365,15 @@ impl Store {
 
     /// Gives up on a row: it becomes a dead letter and its timeline event is marked
     /// `failed` with `error`.
-    pub async fn outbox_dead(&self, id: &str, error: &str) -> Result<OutboxRow> {
+    /// Like [`Store::outbox_sent`], refused when `lease` passed to another worker.
+    pub async fn outbox_dead(
+        &self,
+        id: &str,
+        error: &str,
+        lease: Option<i64>,
+    ) -> Result<OutboxRow> {
         let mut tx = self.begin_write().await?;
-        let row = get(&mut tx, id).await?;
+        let row = hold(&mut tx, id, lease).await?;
         let (delivery, _) =
             advance_delivery(&mut tx, &row.event_id, DeliveryStatus::Failed, Some(error)).await?;
         sqlx::query(

@@ -103,6 +103,7 @@ async fn a_reply_joins_the_conversation_of_the_message_it_answers_even_long_afte
             "r1@support.test",
             DeliveryStatus::Sent,
             T0 + 2000,
+            None,
         )
         .await
         .unwrap();

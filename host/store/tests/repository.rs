@@ -121,6 +121,7 @@ store_tests!(
     replies_are_checked_against_the_contact_and_switch_channels,
     the_outbox_leases_retries_buries_and_requeues,
     concurrent_claimers_never_share_a_row,
+    a_worker_whose_lease_passed_on_cannot_record_over_the_new_one,
     group_commit_gives_every_concurrent_caller_its_own_result,
     a_bad_batch_fails_alone,
     a_database_error_rolls_back_only_its_own_batch,
@@ -496,7 +497,7 @@ async fn receipts_never_move_delivery_status_backwards(ctx: Ctx) {
     assert_eq!(event.delivery_status, Some(DeliveryStatus::Queued));
     let plugin = row.plugin_id.clone();
     store
-        .outbox_sent(&row.id, "SM-out-1", DeliveryStatus::Sent, T0 + 2)
+        .outbox_sent(&row.id, "SM-out-1", DeliveryStatus::Sent, T0 + 2, None)
         .await
         .unwrap();
 
@@ -587,7 +588,7 @@ async fn receipts_never_move_delivery_status_backwards(ctx: Ctx) {
         .await
         .unwrap();
     store
-        .outbox_sent(&r2.id, "SM-out-2", DeliveryStatus::Sent, T0 + 5)
+        .outbox_sent(&r2.id, "SM-out-2", DeliveryStatus::Sent, T0 + 5, None)
         .await
         .unwrap();
     let undelivered = batch(
@@ -651,7 +652,7 @@ async fn a_receipt_that_beats_the_send_report_is_applied_later(ctx: Ctx) {
         vec![IngestOutcome::ReceiptUnknown]
     );
     let row = store
-        .outbox_sent(&row.id, "SM-fast", DeliveryStatus::Sent, T0 + 3)
+        .outbox_sent(&row.id, "SM-fast", DeliveryStatus::Sent, T0 + 3, None)
         .await
         .unwrap();
     assert_eq!(row.delivery_status, Some(DeliveryStatus::Delivered));
@@ -916,7 +917,7 @@ async fn the_outbox_leases_retries_buries_and_requeues(ctx: Ctx) {
 
     // Retry: pending again, due later.
     let r = store
-        .outbox_retry(&ids[0], 1, T0 + 5 * MINUTE, "HTTP 503")
+        .outbox_retry(&ids[0], 1, T0 + 5 * MINUTE, "HTTP 503", None)
         .await
         .unwrap();
     assert_eq!(
@@ -940,7 +941,7 @@ async fn the_outbox_leases_retries_buries_and_requeues(ctx: Ctx) {
 
     // Dead letter: visible, its message marked failed.
     let dead = store
-        .outbox_dead(&ids[0], "gave up after 8 attempts")
+        .outbox_dead(&ids[0], "gave up after 8 attempts", None)
         .await
         .unwrap();
     assert_eq!(dead.status, OutboxStatus::Dead);
@@ -999,7 +1000,13 @@ async fn the_outbox_leases_retries_buries_and_requeues(ctx: Ctx) {
     assert!(claimed.iter().any(|x| x.id == ids[0]));
 
     let sent = store
-        .outbox_sent(&ids[0], "SM-x", DeliveryStatus::Sent, T0 + 201 * MINUTE)
+        .outbox_sent(
+            &ids[0],
+            "SM-x",
+            DeliveryStatus::Sent,
+            T0 + 201 * MINUTE,
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -1010,9 +1017,80 @@ async fn the_outbox_leases_retries_buries_and_requeues(ctx: Ctx) {
     assert_eq!(counts.outbox[&OutboxStatus::Sent], 1);
     assert_eq!(counts.outbox[&OutboxStatus::Dead], 0);
     assert!(matches!(
-        store.outbox_retry("nope", 1, 0, "x").await,
+        store.outbox_retry("nope", 1, 0, "x", None).await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+async fn a_worker_whose_lease_passed_on_cannot_record_over_the_new_one(ctx: Ctx) {
+    let store = &ctx.store;
+    let c = created(ingest_one(store, sms(T0, "SM1", "phone:+15551234567", "hi")).await);
+    let (_, row) = store
+        .create_reply(reply(
+            &c.conversation_id,
+            "phone:+15551234567",
+            "sms",
+            T0 + 1,
+        ))
+        .await
+        .unwrap();
+    // Worker 1 claims the row, then stalls past its lease; worker 2 claims it again.
+    let first = store.claim_outbox(T0 + 10, 10, MINUTE).await.unwrap();
+    assert_eq!(first.len(), 1);
+    let second = store
+        .claim_outbox(T0 + 10 + 2 * MINUTE, 10, MINUTE)
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 1);
+    assert_ne!(first[0].lease_until, second[0].lease_until);
+
+    // Worker 1 wakes up: whatever it records is refused, and nothing changes.
+    for refused in [
+        store
+            .outbox_retry(&row.id, 1, T0 + 3 * MINUTE, "timeout", first[0].lease_until)
+            .await,
+        store
+            .outbox_dead(&row.id, "gave up", first[0].lease_until)
+            .await,
+        store
+            .outbox_sent(
+                &row.id,
+                "SM-stale",
+                DeliveryStatus::Sent,
+                T0,
+                first[0].lease_until,
+            )
+            .await,
+    ] {
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "{refused:?}"
+        );
+    }
+    let still = store.outbox_row(&row.id).await.unwrap();
+    assert_eq!(
+        (
+            still.status,
+            still.provider_id.as_deref(),
+            still.lease_until
+        ),
+        (OutboxStatus::Sending, None, second[0].lease_until)
+    );
+    // Worker 2, which holds the lease, records the send.
+    let sent = store
+        .outbox_sent(
+            &row.id,
+            "SM-new",
+            DeliveryStatus::Sent,
+            T0 + 3 * MINUTE,
+            second[0].lease_until,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (sent.status, sent.provider_id.as_deref()),
+        (OutboxStatus::Sent, Some("SM-new"))
+    );
 }
 
 async fn concurrent_claimers_never_share_a_row(ctx: Ctx) {
