@@ -569,7 +569,13 @@ impl Crm {
         {
             if let Err(e) = self
                 .store
-                .crm_activity_outcome(&row.id, CrmActivityStatus::Pending, row.attempts, at, None)
+                .crm_activity_outcome(
+                    &row.id,
+                    CrmActivityStatus::Pending,
+                    (row.attempts, at),
+                    None,
+                    row.lease_until,
+                )
                 .await
             {
                 tracing::error!(activity = %row.id, "CRM write-back not rescheduled: {e}");
@@ -645,7 +651,13 @@ impl Crm {
         }
         if let Err(e) = self
             .store
-            .crm_activity_outcome(&row.id, status, attempts, next, error.as_deref())
+            .crm_activity_outcome(
+                &row.id,
+                status,
+                (attempts, next),
+                error.as_deref(),
+                row.lease_until,
+            )
             .await
         {
             tracing::error!(activity = %row.id, "CRM write-back outcome not saved: {e}");

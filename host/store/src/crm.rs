@@ -16,7 +16,7 @@ use serde_json::Value;
 use sqlx::AnyConnection;
 use switchboard_core::EventKind;
 
-use crate::db::{RowExt, claim_due, claim_sql, sql_limit, wall_clock_ms};
+use crate::db::{RowExt, claim_due, claim_sql, hold_lease, hold_sql, sql_limit, wall_clock_ms};
 use crate::error::{Result, StoreError};
 use crate::store::Store;
 use crate::timeline::TimelineEvent;
@@ -189,6 +189,8 @@ pub struct CrmActivityRow {
     pub next_attempt_at: i64,
     /// The last failure, readable.
     pub last_error: Option<String>,
+    /// While sending: when the claiming worker's lease runs out.
+    pub lease_until: Option<i64>,
     /// When it was queued.
     pub created_at: i64,
     /// Last change.
@@ -197,7 +199,8 @@ pub struct CrmActivityRow {
 
 macro_rules! activity_columns {
     () => {
-        "id, plugin_id, event_id, kind, status, attempts, next_attempt_at, last_error, created_at, updated_at"
+        "id, plugin_id, event_id, kind, status, attempts, next_attempt_at, last_error, lease_until, \
+         created_at, updated_at"
     };
 }
 
@@ -212,6 +215,7 @@ impl CrmActivityRow {
             attempts: row.int("attempts")?,
             next_attempt_at: row.int("next_attempt_at")?,
             last_error: row.opt_text("last_error")?,
+            lease_until: row.opt_int("lease_until")?,
             created_at: row.int("created_at")?,
             updated_at: row.int("updated_at")?,
         })
@@ -463,15 +467,19 @@ impl Store {
 
     /// Moves a write-back row to `status` (`done`, `pending` for a retry at
     /// `next_at_ms` after `attempts` failures, or `dead`), with the last error.
+    /// `lease` is the claim's `lease_until`: when the row's lease passed to another
+    /// worker, nothing is written ([`StoreError::Conflict`]).
     pub async fn crm_activity_outcome(
         &self,
         id: &str,
         status: CrmActivityStatus,
-        attempts: i64,
-        next_at_ms: i64,
+        (attempts, next_at_ms): (i64, i64),
         error: Option<&str>,
+        lease: Option<i64>,
     ) -> Result<CrmActivityRow> {
         let mut tx = self.begin_write().await?;
+        activity(&mut tx, id).await?;
+        hold_lease(&mut tx, hold_sql!("crm_activity"), id, lease).await?;
         sqlx::query(
             "UPDATE crm_activity SET status = $1, attempts = $2, next_attempt_at = $3,
              lease_until = NULL, last_error = $4, updated_at = $5 WHERE id = $6",

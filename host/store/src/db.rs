@@ -299,6 +299,46 @@ macro_rules! claim_sql {
 }
 pub(crate) use claim_sql;
 
+/// The statement [`hold_lease`] runs on `$table`: locks row `$1` for the
+/// transaction if its lease is still `$2`.
+macro_rules! hold_sql {
+    ($table:literal) => {
+        concat!(
+            "UPDATE ",
+            $table,
+            " SET updated_at = updated_at WHERE id = $1 AND lease_until = $2"
+        )
+    };
+}
+pub(crate) use hold_sql;
+
+/// Holds a claimed row for the worker whose claim set its lease to `lease` (none:
+/// a row finished without a claim): locks it for the transaction, and refuses with
+/// [`StoreError::Conflict`] when the lease passed to another worker meanwhile (the
+/// claim expired and was taken again), so a stale worker never overwrites what the
+/// new one records. `sql` is [`hold_sql!`] of the row's table.
+pub(crate) async fn hold_lease(
+    conn: &mut AnyConnection,
+    sql: &'static str,
+    id: &str,
+    lease: Option<i64>,
+) -> Result<()> {
+    let Some(lease) = lease else {
+        return Ok(());
+    };
+    let held = sqlx::query(sql)
+        .bind(id.to_owned())
+        .bind(lease)
+        .execute(&mut *conn)
+        .await?;
+    if held.rows_affected() == 0 {
+        return Err(StoreError::Conflict(format!(
+            "row {id}: its lease passed to another worker"
+        )));
+    }
+    Ok(())
+}
+
 /// Runs a [`claim_sql!`] pair in one write transaction and reads the claimed rows
 /// with `from_row`, oldest due first (`due` gives each row's `(next_attempt_at, id)`):
 /// the rows claimed at `now_ms` for `lease_ms`, at most `limit`.

@@ -19,7 +19,9 @@ use crate::Store;
 use crate::attachments::bind_uploads;
 use crate::contacts::{consent_of, contact_id_for};
 use crate::conversations::{self, touch_channel};
-use crate::db::{RowExt, claim_due, claim_sql, new_id, sql_limit, wall_clock_ms};
+use crate::db::{
+    RowExt, claim_due, claim_sql, hold_lease, hold_sql, new_id, sql_limit, wall_clock_ms,
+};
 use crate::error::{Result, StoreError};
 use crate::ingest::apply_parked_receipt;
 use crate::reports::facts::record_event;
@@ -123,28 +125,12 @@ impl OutboxRow {
     }
 }
 
-/// Holds row `id` for the worker whose claim set its lease to `lease` (none: a row
-/// finished without a claim, such as a webchat message pushed at once): locks it
-/// for the transaction and refuses with [`StoreError::Conflict`] when the lease
-/// passed to another worker meanwhile (the claim expired and was taken again), so a
-/// stale worker never overwrites what the new one records.
+/// Row `id`, held for the worker whose claim set its lease to `lease` (see
+/// [`hold_lease`]); a row that does not exist is [`StoreError::NotFound`].
 async fn hold(conn: &mut AnyConnection, id: &str, lease: Option<i64>) -> Result<OutboxRow> {
-    if let Some(lease) = lease {
-        let held = sqlx::query(
-            "UPDATE outbox SET updated_at = updated_at WHERE id = $1 AND lease_until = $2",
-        )
-        .bind(id.to_owned())
-        .bind(lease)
-        .execute(&mut *conn)
-        .await?;
-        if held.rows_affected() == 0 {
-            get(&mut *conn, id).await?;
-            return Err(StoreError::Conflict(format!(
-                "outbox row {id}: its lease passed to another worker"
-            )));
-        }
-    }
-    get(conn, id).await
+    let row = get(&mut *conn, id).await?;
+    hold_lease(&mut *conn, hold_sql!("outbox"), id, lease).await?;
+    Ok(row)
 }
 
 async fn get(conn: &mut AnyConnection, id: &str) -> Result<OutboxRow> {

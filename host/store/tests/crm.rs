@@ -282,13 +282,27 @@ async fn the_queue_retries_kills_and_requeues(ctx: Ctx) {
         .await
         .unwrap();
     assert_eq!(again.len(), 1);
+    // The worker that died wakes up: what it records is refused, the row unchanged.
+    match store
+        .crm_activity_outcome(
+            &id,
+            CrmActivityStatus::Done,
+            (0, T0),
+            None,
+            claimed[0].lease_until,
+        )
+        .await
+    {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("a stale lease must be refused: {other:?}"),
+    }
     let row = store
         .crm_activity_outcome(
             &id,
             CrmActivityStatus::Pending,
-            1,
-            T0 + 100_000,
+            (1, T0 + 100_000),
             Some("transient: 503"),
+            again[0].lease_until,
         )
         .await
         .unwrap();
@@ -310,7 +324,13 @@ async fn the_queue_retries_kills_and_requeues(ctx: Ctx) {
         other => panic!("{other:?}"),
     }
     store
-        .crm_activity_outcome(&id, CrmActivityStatus::Dead, 2, T0, Some("permanent: 400"))
+        .crm_activity_outcome(
+            &id,
+            CrmActivityStatus::Dead,
+            (2, T0),
+            Some("permanent: 400"),
+            None,
+        )
         .await
         .unwrap();
     let dead = store
