@@ -50,27 +50,54 @@ async fn call_and_task(db: &str) -> (Option<i64>, Value, Option<String>) {
     )
 }
 
+/// Nodes `a` and `b` on one database and stream (with `extra` environment), the
+/// trunk on loopback, and a caller whose call reached `a` and waits in the queue:
+/// (a, b, the caller, the call's record detail).
+async fn a_call_waiting_on_a(
+    cluster: &Cluster,
+    twilio: &FakeTwilio,
+    extra: &[(&str, &str)],
+) -> (Server, Server, SipCaller, Value) {
+    let on = |node: &str| cluster.node(node, extra);
+    let data = provision(&on("a"), twilio).await;
+    let trunk = [
+        "trunk",
+        "add",
+        "--name",
+        "carrier",
+        "--address",
+        "127.0.0.1:5999",
+    ];
+    cli(data.path(), &on("a"), &trunk).await;
+    let a = Server::start_in(Arc::new(data), on("a")).await;
+    let b = Server::start_in(Arc::new(tempfile::tempdir().unwrap()), on("b")).await;
+    // The call reaches A and waits: nobody is available.
+    let mut caller = SipCaller::new(a.sip.expect("voice on a"), CALLER).await;
+    assert_eq!(caller.call(DIALED).await, 200);
+    let queued = a
+        .eventually(Duration::from_secs(15), || async {
+            unfinished_calls(&cluster.db.url)
+                .await
+                .into_iter()
+                .find(|c| c["state"] == "queued")
+        })
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "no queued call on a; log:
+{}",
+                a.log()
+            )
+        });
+    (a, b, caller, queued)
+}
+
 #[tokio::test]
 async fn a_call_whose_node_dies_is_ended_as_failed_and_its_task_closed() {
     let cluster = Cluster::new("voice").await;
     let twilio = FakeTwilio::start().await;
-    let on = |node: &str| cluster.node(node, &[("SWITCHBOARD_LEADER_POLL_MS", "200")]);
-    let data = provision(&on("a"), &twilio).await;
-    cli(
-        data.path(),
-        &on("a"),
-        &[
-            "trunk",
-            "add",
-            "--name",
-            "carrier",
-            "--address",
-            "127.0.0.1:5999",
-        ],
-    )
-    .await;
-    let a = Server::start_in(Arc::new(data), on("a")).await;
-    let b = Server::start_in(Arc::new(tempfile::tempdir().unwrap()), on("b")).await;
+    let (a, b, caller, queued) =
+        a_call_waiting_on_a(&cluster, &twilio, &[("SWITCHBOARD_LEADER_POLL_MS", "200")]).await;
     let (_, health) = a.get("/healthz").await;
     assert_eq!(
         (health["node"].as_str(), health["routing"].as_str()),
@@ -78,19 +105,6 @@ async fn a_call_whose_node_dies_is_ended_as_failed_and_its_task_closed() {
     );
     let (_, health) = b.get("/healthz").await;
     assert_eq!(health["routing"], "follower", "{health}");
-
-    // The call reaches A and waits: nobody is available.
-    let mut caller = SipCaller::new(a.sip.expect("voice on a"), CALLER).await;
-    assert_eq!(caller.call(DIALED).await, 200);
-    let queued = a
-        .eventually(Duration::from_secs(15), || async {
-            let calls = unfinished_calls(&cluster.db.url).await;
-            calls
-                .into_iter()
-                .find(|c| c["state"] == "queued" && c["node"] == "a")
-        })
-        .await
-        .unwrap_or_else(|| panic!("no queued call on a; log:\n{}", a.log()));
     assert_eq!(queued["node"], "a");
 
     // A restarting node B (it was not carrying it) leaves A's live call alone.
@@ -160,35 +174,7 @@ async fn a_call_whose_node_dies_is_ended_as_failed_and_its_task_closed() {
 async fn a_call_control_sent_to_another_node_reaches_the_node_carrying_the_call() {
     let cluster = Cluster::new("voice").await;
     let twilio = FakeTwilio::start().await;
-    let on = |node: &str| cluster.node(node, &[]);
-    let data = provision(&on("a"), &twilio).await;
-    cli(
-        data.path(),
-        &on("a"),
-        &[
-            "trunk",
-            "add",
-            "--name",
-            "carrier",
-            "--address",
-            "127.0.0.1:5999",
-        ],
-    )
-    .await;
-    let a = Server::start_in(Arc::new(data), on("a")).await;
-    let b = Server::start_in(Arc::new(tempfile::tempdir().unwrap()), on("b")).await;
-
-    let mut caller = SipCaller::new(a.sip.expect("voice on a"), CALLER).await;
-    assert_eq!(caller.call(DIALED).await, 200);
-    let call = a
-        .eventually(Duration::from_secs(15), || async {
-            unfinished_calls(&cluster.db.url)
-                .await
-                .into_iter()
-                .find(|c| c["state"] == "queued")
-        })
-        .await
-        .unwrap_or_else(|| panic!("no queued call; log:\n{}", a.log()));
+    let (a, b, caller, call) = a_call_waiting_on_a(&cluster, &twilio, &[]).await;
     let id = call["call_id"].as_str().unwrap().to_string();
 
     // The admin hangs up through node B, which does not carry the call: B hands the

@@ -8,8 +8,10 @@
 //! PostgreSQL: `SWITCHBOARD_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432`);
 //! `SWITCHBOARD_TEST_SKIP_PG=1` skips when unreachable.
 
-use std::future::Future;
-use std::panic::resume_unwind;
+// Shares the scenario support's harness; not its two-backend macro.
+#[allow(unused_macros, unused_imports, dead_code)]
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -22,70 +24,21 @@ use switchboard_app::{App, AppConfig, ErrorKind, FileStore};
 use switchboard_core::Role;
 use switchboard_store::{CallRecord, NewAgent, Store};
 
-const KEY: [u8; 32] = *b"switchboard-test-secret-key-0001";
 /// The attachments' cap in these tests: 3 MiB, so files span several 1 MiB chunks.
 const CAP: u64 = 3 << 20;
 
 // ---------------------------------------------------------------- harness
-
-/// Runs `body` with the URL of a fresh PostgreSQL database, dropped afterwards.
-async fn on_postgres<F, Fut>(body: F)
-where
-    F: FnOnce(String) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let server = std::env::var("SWITCHBOARD_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
-    let server = server.trim_end_matches('/').to_owned();
-    let mut admin = match sqlx::postgres::PgConnection::connect(&format!("{server}/postgres")).await
-    {
-        Ok(c) => c,
-        Err(e) if std::env::var("SWITCHBOARD_TEST_SKIP_PG").as_deref() == Ok("1") => {
-            eprintln!("note: PostgreSQL unreachable ({e}); skipped");
-            return;
-        }
-        Err(e) => panic!("PostgreSQL at {server} is unreachable: {e}"),
-    };
-    let name = format!("sb_test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .expect("create test database");
-    let outcome = tokio::spawn(body(format!("{server}/{name}"))).await;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await
-    .expect("drop test database");
-    if let Err(e) = outcome {
-        resume_unwind(e.into_panic());
-    }
-}
-
-/// Runs `body` with the URL of a fresh SQLite file.
-async fn on_sqlite<F, Fut>(body: F)
-where
-    F: FnOnce(String) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("store.db").display());
-    if let Err(e) = tokio::spawn(body(url)).await {
-        resume_unwind(e.into_panic());
-    }
-}
 
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                super::on_sqlite(super::$name).await;
+                crate::support::with_sqlite_database(super::$name).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                super::on_postgres(super::$name).await;
+                crate::support::with_postgres_database(super::$name).await;
             }
         }
     )*};
@@ -100,7 +53,7 @@ struct Node {
 impl Node {
     async fn start(url: &str, file_store: FileStore) -> Node {
         let data = tempfile::tempdir().expect("data dir");
-        let store = Store::connect(url, KEY).await.expect("connect");
+        let store = Store::connect(url, support::KEY).await.expect("connect");
         let plugins = server_plugin_host(&store, Default::default()).expect("plugin host");
         let app = App::start(
             store,

@@ -69,6 +69,25 @@ where
     F: FnOnce(Store, String) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    with_postgres_database(|url| async move {
+        let store = Store::connect(&url, KEY).await.expect("connect postgres");
+        let closer = store.clone();
+        let outcome = tokio::spawn(body(store, url)).await;
+        closer.close().await;
+        if let Err(e) = outcome {
+            resume_unwind(e.into_panic());
+        }
+    })
+    .await;
+}
+
+/// Runs `body` with the URL of a fresh PostgreSQL database, dropped afterwards
+/// (for tests that connect their own stores, as nodes do).
+pub async fn with_postgres_database<F, Fut>(body: F)
+where
+    F: FnOnce(String) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let server = std::env::var("SWITCHBOARD_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
     let server = server.trim_end_matches('/').to_owned();
@@ -86,17 +105,7 @@ where
         .execute(&mut admin)
         .await
         .expect("create test database");
-    let url = format!("{server}/{name}");
-    let outcome = tokio::spawn(async move {
-        let store = Store::connect(&url, KEY).await.expect("connect postgres");
-        let closer = store.clone();
-        let outcome = tokio::spawn(body(store, url.clone())).await;
-        closer.close().await;
-        if let Err(e) = outcome {
-            resume_unwind(e.into_panic());
-        }
-    })
-    .await;
+    let outcome = tokio::spawn(body(format!("{server}/{name}"))).await;
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
     )))
@@ -104,6 +113,19 @@ where
     .await
     .expect("drop test database");
     if let Err(e) = outcome {
+        resume_unwind(e.into_panic());
+    }
+}
+
+/// Runs `body` with the URL of a fresh SQLite file.
+pub async fn with_sqlite_database<F, Fut>(body: F)
+where
+    F: FnOnce(String) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    if let Err(e) = tokio::spawn(body(url)).await {
         resume_unwind(e.into_panic());
     }
 }
