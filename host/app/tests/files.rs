@@ -9,7 +9,7 @@
 //! `SWITCHBOARD_TEST_SKIP_PG=1` skips when unreachable.
 
 // Shares the scenario support's harness; not its two-backend macro.
-#[allow(unused_macros, unused_imports, dead_code)]
+#[allow(unused_macros, unused_imports)]
 mod support;
 
 use std::path::{Path, PathBuf};
