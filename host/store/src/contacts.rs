@@ -258,6 +258,17 @@ pub(crate) async fn resolve_or_create(
         }
         return Ok((contact_id, false));
     }
+    let contact_id = create_contact(conn, identity, display_name, now_ms).await?;
+    Ok((contact_id, true))
+}
+
+/// A new contact named `display_name` (already trimmed, or `None`), owning `identity`.
+pub(crate) async fn create_contact(
+    conn: &mut AnyConnection,
+    identity: &Identity,
+    display_name: Option<&str>,
+    now_ms: i64,
+) -> Result<String> {
     let contact_id = new_id();
     sqlx::query(
         "INSERT INTO contact (id, display_name, attributes, created_at, updated_at) VALUES ($1, $2, '{}', $3, $3)",
@@ -268,7 +279,7 @@ pub(crate) async fn resolve_or_create(
     .execute(&mut *conn)
     .await?;
     insert_identity(conn, &contact_id, identity, now_ms).await?;
-    Ok((contact_id, true))
+    Ok(contact_id)
 }
 
 /// The identity that names the same person on the other phone-number channel:

@@ -53,7 +53,7 @@ pub struct ConversationRow {
 }
 
 impl ConversationRow {
-    fn from_row(row: &AnyRow) -> Result<ConversationRow> {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<ConversationRow> {
         Ok(ConversationRow {
             id: row.text("id")?,
             display_id: row.int("display_id")?,
@@ -112,40 +112,22 @@ pub(crate) async fn latest_active(
     row.as_ref().map(ConversationRow::from_row).transpose()
 }
 
-async fn latest_resolved(
-    conn: &mut AnyConnection,
-    contact_id: &str,
-) -> Result<Option<ConversationRow>> {
-    let row = sqlx::query(concat!(
-        "SELECT ",
-        conversation_columns!(),
-        " FROM conversation WHERE contact_id = $1 AND status = 'resolved'
-          ORDER BY COALESCE(resolved_at, updated_at) DESC, id DESC LIMIT 1"
-    ))
-    .bind(contact_id.to_owned())
-    .fetch_optional(&mut *conn)
-    .await?;
-    row.as_ref().map(ConversationRow::from_row).transpose()
-}
-
 /// Where an inbound message for `contact_id` goes: continues the active conversation,
-/// reopens one resolved within the window, or opens a new one on `channel`. Returns
+/// reopens one resolved within the window, or opens a new one on `channel`.
+/// `candidate` is the contact's latest active conversation, else its latest resolved
+/// one (ingest reads it together with the contact, in `ingest::SIGHTING_SQL`). Returns
 /// the conversation (already updated to its post-message status, but with its previous
 /// `last_channel`) and whether it is new. Status changes are written to the timeline.
 pub(crate) async fn for_inbound(
     conn: &mut AnyConnection,
+    candidate: Option<ConversationRow>,
     contact_id: &str,
     channel: &str,
     plugin_id: &str,
     now_ms: i64,
     reopen_window_ms: i64,
 ) -> Result<(ConversationRow, bool)> {
-    let mut candidates = Vec::with_capacity(2);
-    if let Some(active) = latest_active(conn, contact_id).await? {
-        candidates.push(active);
-    } else if let Some(resolved) = latest_resolved(conn, contact_id).await? {
-        candidates.push(resolved);
-    }
+    let mut candidates: Vec<ConversationRow> = candidate.into_iter().collect();
     let views: Vec<_> = candidates.iter().map(ConversationRow::candidate).collect();
     let (mut conv, reopen) = match choose_conversation(&views, now_ms, reopen_window_ms) {
         ConversationChoice::OpenNew => {
@@ -255,6 +237,14 @@ pub(crate) async fn touch_channel(
     plugin_id: &str,
     now_ms: i64,
 ) -> Result<bool> {
+    // Already on this channel and this recent (a conversation just opened): the
+    // update would change nothing.
+    if conv.last_channel.as_deref() == Some(channel)
+        && conv.last_plugin_id.as_deref() == Some(plugin_id)
+        && conv.updated_at >= now_ms
+    {
+        return Ok(false);
+    }
     let switched = match conv.last_channel.as_deref() {
         Some(previous) if previous != channel => {
             let event = TimelineEvent::new(

@@ -113,6 +113,19 @@ impl StoreError {
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, StoreError::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
     }
+
+    /// Whether the database refused a statement because of another transaction: a
+    /// deadlock or serialization failure (PostgreSQL `40P01`, `40001`), or a unique key
+    /// another transaction inserted first. Applying the work again may succeed.
+    pub(crate) fn is_conflict_with_another_transaction(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => {
+                e.is_unique_violation()
+                    || matches!(e.code().as_deref(), Some("40P01") | Some("40001"))
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Shorthand for store results.

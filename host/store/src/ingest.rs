@@ -8,6 +8,8 @@
 //! something to apply), so a batch's effects become visible, and are reported, only
 //! after the commit that contains them.
 
+use std::hash::{Hash, Hasher};
+
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 use switchboard_core::{
@@ -16,13 +18,15 @@ use switchboard_core::{
 
 use crate::Store;
 use crate::attachments::{InboundAttachment, record_inbound};
-use crate::contacts::{resolve_or_create, set_consent};
+use crate::contacts::{
+    create_contact, insert_identity, resolve_or_create, set_consent, twin_identity,
+};
 use crate::conversations::{
     ConversationRow, for_inbound, latest_active, open_new, set_status_in, touch_channel,
 };
 use crate::db::{RowExt, storable};
 use crate::error::{Result, StoreError};
-use crate::reports::facts::record_event;
+use crate::reports::facts::{Known, record_event, record_event_known};
 use crate::threads::threaded_conversation;
 use crate::timeline::{TimelineEvent, advance_delivery, event_by_provider, is_automatic};
 use crate::writer::Batch;
@@ -207,6 +211,21 @@ impl Batch for IngestBatch {
         }
         Ok(outcomes)
     }
+
+    /// The address of the batch's first event (a receipt's provider id): one sender's
+    /// batches keep their order. The kind is left out, so that a `whatsapp:` and a
+    /// `phone:` identity with the same number, one contact, share a lane too.
+    fn lane_key(&self) -> u64 {
+        let mut hasher = std::hash::DefaultHasher::new();
+        match self.events.first() {
+            Some(IngestEvent::InboundMessage(m)) => m.sender.value().hash(&mut hasher),
+            Some(IngestEvent::Call(c)) => c.party.value().hash(&mut hasher),
+            Some(IngestEvent::Consent(c)) => c.identity.value().hash(&mut hasher),
+            Some(IngestEvent::Receipt(r)) => r.provider_id.hash(&mut hasher),
+            None => {}
+        }
+        hasher.finish()
+    }
 }
 
 /// What joins a conversation through [`inbound`].
@@ -231,24 +250,147 @@ impl Arrival<'_> {
     }
 }
 
+/// What one query tells about an arrival before anything is written: whether it is a
+/// duplicate, the sender's contact, the conversation it would continue or reopen, and
+/// what the report facts need to know about them.
+struct Sighting {
+    /// The event already stored under the same plugin and provider id.
+    duplicate: Option<String>,
+    /// The contact of the sender's identity or of its twin.
+    contact: Option<KnownContact>,
+    /// The contact's latest active conversation, else its latest resolved one.
+    candidate: Option<ConversationRow>,
+    /// The contact has a resolved conversation whose next contact is unset.
+    unsettled: bool,
+    /// The candidate has a journey arrival without a channel.
+    unchanneled: bool,
+}
+
+struct KnownContact {
+    id: String,
+    /// Found through the twin identity (`whatsapp:` for `phone:`), not the sender's own.
+    by_twin: bool,
+    unnamed: bool,
+    updated_at: i64,
+}
+
+/// The one read of [`inbound`]: the idempotency check, identity → contact (the
+/// sender's own identity first, then its twin), the contact's conversation as
+/// `for_inbound` would pick it, and two facts' flags.
+const SIGHTING_SQL: &str = "SELECT \
+     (SELECT e.id FROM timeline_event e WHERE e.plugin_id = $1 AND e.provider_id = $2) AS duplicate_id, \
+     i.contact_id AS found_contact_id, i.kind AS found_kind, \
+     CAST(CASE WHEN k.display_name IS NULL THEN 1 ELSE 0 END AS BIGINT) AS unnamed, \
+     k.updated_at AS contact_updated_at, \
+     CAST(CASE WHEN EXISTS (SELECT 1 FROM conversation_fact f WHERE f.contact_id = i.contact_id \
+         AND f.first_resolved_at IS NOT NULL AND f.next_contact_at IS NULL) THEN 1 ELSE 0 END AS BIGINT) AS unsettled, \
+     CAST(CASE WHEN EXISTS (SELECT 1 FROM journey_arrival a WHERE a.conversation_id = cv.id \
+         AND a.channel IS NULL) THEN 1 ELSE 0 END AS BIGINT) AS unchanneled, \
+     cv.id, cv.display_id, cv.contact_id, cv.status, cv.priority, cv.last_channel, \
+     cv.last_plugin_id, cv.opened_at, cv.updated_at, cv.resolved_at \
+     FROM (SELECT 1 AS one) o \
+     LEFT JOIN identity i ON i.id = (SELECT x.id FROM identity x \
+         WHERE (x.kind = $3 AND x.value = $4) OR (x.kind = $5 AND x.value = $4) \
+         ORDER BY CASE WHEN x.kind = $3 THEN 0 ELSE 1 END LIMIT 1) \
+     LEFT JOIN contact k ON k.id = i.contact_id \
+     LEFT JOIN conversation cv ON cv.id = COALESCE( \
+         (SELECT a.id FROM conversation a WHERE a.contact_id = i.contact_id AND a.status <> 'resolved' \
+          ORDER BY a.updated_at DESC, a.id DESC LIMIT 1), \
+         (SELECT r.id FROM conversation r WHERE r.contact_id = i.contact_id AND r.status = 'resolved' \
+          ORDER BY COALESCE(r.resolved_at, r.updated_at) DESC, r.id DESC LIMIT 1))";
+
+async fn sighting(
+    conn: &mut AnyConnection,
+    plugin_id: &str,
+    provider_id: &str,
+    sender: &Identity,
+) -> Result<Sighting> {
+    let twin = twin_identity(sender);
+    let twin_kind = twin.as_ref().map_or(sender.kind(), Identity::kind);
+    let row = sqlx::query(SIGHTING_SQL)
+        .bind(plugin_id.to_owned())
+        .bind(provider_id.to_owned())
+        .bind(sender.kind().to_owned())
+        .bind(sender.value().to_owned())
+        .bind(twin_kind.to_owned())
+        .fetch_one(&mut *conn)
+        .await?;
+    let contact = match row.opt_text("found_contact_id")? {
+        Some(id) => Some(KnownContact {
+            id,
+            by_twin: row.text("found_kind")? != sender.kind(),
+            unnamed: row.flag("unnamed")?,
+            updated_at: row.int("contact_updated_at")?,
+        }),
+        None => None,
+    };
+    let candidate = match row.opt_text("id")? {
+        Some(_) => Some(ConversationRow::from_row(&row)?),
+        None => None,
+    };
+    Ok(Sighting {
+        duplicate: row.opt_text("duplicate_id")?,
+        contact,
+        candidate,
+        unsettled: row.flag("unsettled")?,
+        unchanneled: row.flag("unchanneled")?,
+    })
+}
+
 async fn inbound(
     conn: &mut AnyConnection,
     batch: &IngestBatch,
     arrival: &Arrival<'_>,
 ) -> Result<IngestOutcome> {
     let provider_id = storable(arrival.provider_id());
-    if let Some(existing) = event_by_provider(conn, &batch.plugin_id, &provider_id).await? {
-        return Ok(IngestOutcome::Duplicate {
-            event_id: existing.id,
-        });
+    let mut seen = sighting(conn, &batch.plugin_id, &provider_id, arrival.sender()).await?;
+    if let Some(event_id) = seen.duplicate {
+        return Ok(IngestOutcome::Duplicate { event_id });
+    }
+    // On PostgreSQL another writer lane may hold a message for the same contact that
+    // came from another of its addresses. Opening or reopening a conversation waits
+    // for it (a lock on the contact until commit) and then looks again, so that the
+    // two do not both open one; continuing an active conversation needs no lock (the
+    // row updates wait for each other).
+    if let Some(found) = &seen.contact
+        && seen
+            .candidate
+            .as_ref()
+            .is_none_or(|c| c.status == ConversationStatus::Resolved)
+        && conn.backend_name() == "PostgreSQL"
+    {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind(format!("contact:{}", found.id))
+            .execute(&mut *conn)
+            .await?;
+        seen = sighting(conn, &batch.plugin_id, &provider_id, arrival.sender()).await?;
+        if let Some(event_id) = seen.duplicate {
+            return Ok(IngestOutcome::Duplicate { event_id });
+        }
     }
     let now = batch.now_ms;
     let sender_name = match arrival {
         Arrival::Message(m) => m.sender_name.as_deref().map(storable),
         Arrival::Call(_) => None,
     };
-    let (contact_id, new_contact) =
-        resolve_or_create(conn, arrival.sender(), sender_name.as_deref(), now).await?;
+    let sender_name = sender_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned);
+    let (contact_id, new_contact) = match &seen.contact {
+        Some(found) => {
+            if found.by_twin {
+                insert_identity(conn, &found.id, arrival.sender(), now).await?;
+            }
+            (found.id.clone(), false)
+        }
+        None => (
+            create_contact(conn, arrival.sender(), sender_name.as_deref(), now).await?,
+            true,
+        ),
+    };
+    let candidate = seen.candidate.as_ref().map(|c| (c.id.clone(), c.status));
     let metadata = match arrival {
         Arrival::Message(m) => Some(&m.metadata),
         Arrival::Call(_) => None,
@@ -273,10 +415,13 @@ async fn inbound(
             }
             (conv, false)
         }
-        None if automatic => automatic_conversation(conn, batch, &contact_id).await?,
+        None if automatic => {
+            automatic_conversation(conn, batch, &contact_id, seen.candidate).await?
+        }
         None => {
             for_inbound(
                 conn,
+                seen.candidate,
                 &contact_id,
                 &batch.channel,
                 &batch.plugin_id,
@@ -285,6 +430,14 @@ async fn inbound(
             )
             .await?
         }
+    };
+    // What the sighting said about the facts still holds if nothing was recorded on
+    // the conversation since: same conversation, same status.
+    let untouched = !new_conversation && candidate == Some((conv.id.clone(), conv.status));
+    let known = Known {
+        no_unsettled: !seen.unsettled,
+        arrivals_channeled: untouched && !seen.unchanneled,
+        no_fact: new_conversation && !automatic,
     };
     touch_channel(conn, &mut conv, &batch.channel, &batch.plugin_id, now).await?;
     let (direction, kind, body) = match arrival {
@@ -314,7 +467,7 @@ async fn inbound(
     event.identity = Some(arrival.sender().clone());
     event.provider_id = Some(provider_id);
     // The files' rows need the event; the event's JSON needs their ids.
-    record_event(conn, &event).await?;
+    record_event_known(conn, &event, known).await?;
     if !files.is_empty() {
         let shown = record_inbound(conn, &event.id, &batch.plugin_id, files, now).await?;
         let text = serde_json::to_string(&shown).map_err(|e| StoreError::Invalid(e.to_string()))?;
@@ -324,11 +477,31 @@ async fn inbound(
             .execute(&mut *conn)
             .await?;
     }
-    sqlx::query("UPDATE contact SET updated_at = $1 WHERE id = $2 AND updated_at < $1")
-        .bind(now)
-        .bind(contact_id.clone())
-        .execute(&mut *conn)
-        .await?;
+    // A new contact was written with this instant and name; an existing one gets the
+    // name it lacked (which stamps it) or else a later `updated_at`, and nothing when
+    // neither would change it.
+    if let Some(found) = &seen.contact {
+        match sender_name {
+            Some(name) if found.unnamed => {
+                sqlx::query(
+                    "UPDATE contact SET display_name = $1, updated_at = $2 WHERE id = $3 AND display_name IS NULL",
+                )
+                .bind(name)
+                .bind(now)
+                .bind(contact_id.clone())
+                .execute(&mut *conn)
+                .await?;
+            }
+            _ if found.updated_at < now => {
+                sqlx::query("UPDATE contact SET updated_at = $1 WHERE id = $2 AND updated_at < $1")
+                    .bind(now)
+                    .bind(contact_id.clone())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            _ => {}
+        }
+    }
     Ok(IngestOutcome::Created {
         contact_id,
         conversation_id: conv.id,
@@ -341,12 +514,16 @@ async fn inbound(
 /// Where a machine's mail that answers nothing goes: the contact's active
 /// conversation, unchanged, or else a new conversation opened already resolved,
 /// so it is kept and findable but is nobody's work.
+///
+/// `candidate` is the contact's latest active conversation, else its latest resolved
+/// one, as the sighting read it.
 async fn automatic_conversation(
     conn: &mut AnyConnection,
     batch: &IngestBatch,
     contact_id: &str,
+    candidate: Option<ConversationRow>,
 ) -> Result<(ConversationRow, bool)> {
-    if let Some(active) = latest_active(conn, contact_id).await? {
+    if let Some(active) = candidate.filter(|c| c.status != ConversationStatus::Resolved) {
         return Ok((active, false));
     }
     let mut conv = open_new(

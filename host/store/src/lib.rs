@@ -124,4 +124,4 @@ pub use surveys::{SurveyAnswer, SurveyRow, SurveySetting};
 pub use threads::THREAD_CONVERSATION_KEY;
 pub use timeline::{TimelineEvent, is_automatic};
 pub use voice::{CallRecord, CallSave, SipAccount, TrunkRow};
-pub use writer::{GROUP_COMMIT_MAX_BATCHES, IngestStats};
+pub use writer::{GROUP_COMMIT_MAX_BATCHES, IngestStats, PG_LANES};

@@ -80,6 +80,12 @@ impl Store {
         self.inner.writer.stats()
     }
 
+    /// How many group transactions the writer can have open at once: 1 on SQLite,
+    /// [`PG_LANES`](crate::PG_LANES) on PostgreSQL.
+    pub fn ingest_lanes(&self) -> usize {
+        self.inner.writer.lanes()
+    }
+
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.inner.pool
     }

@@ -1,10 +1,21 @@
-//! The group-commit writer: one task that applies queued batches in shared transactions.
+//! The group-commit writer: tasks that apply queued batches in shared transactions.
 //!
-//! It waits for a batch, then takes every batch already queued (up to
-//! [`GROUP_COMMIT_MAX_BATCHES`]), applies each inside a single transaction, commits once,
-//! and only then answers each caller. A failing batch is answered with its own error; the
-//! others still commit. If beginning or committing the transaction fails, every caller
-//! of that group gets [`StoreError::Unavailable`] and nothing of the group was stored.
+//! Each task (a *lane*) waits for a batch, then takes every batch already queued for
+//! it (up to [`GROUP_COMMIT_MAX_BATCHES`]), applies each inside a single transaction,
+//! commits once, and only then answers each caller. A failing batch is answered with its
+//! own error; the others still commit. If beginning or committing the transaction
+//! fails, every caller of that group gets [`StoreError::Unavailable`] and nothing of the
+//! group was stored.
+//!
+//! SQLite has one lane: it has one writer anyway. PostgreSQL has [`PG_LANES`], so that
+//! groups commit in parallel on several connections (the server merges their WAL
+//! flushes). A batch goes to the lane of its [`Batch::lane_key`] — for ingest, the
+//! sender's address — so one contact's batches stay in order in one lane. Lanes can
+//! still meet on shared rows (a rollup hour, the display-id counter, a contact reached
+//! by two addresses); PostgreSQL then makes one wait, or breaks a deadlock by failing
+//! one statement, and a batch that failed that way, or on a unique key another
+//! transaction committed meanwhile (two new contacts for one address), is applied again
+//! in a fresh savepoint, where it reads what the other committed.
 //!
 //! The writer knows nothing of what a batch means: a batch is anything that can
 //! [`Batch::apply`] itself on the connection it is handed, and the caller gets back what
@@ -32,6 +43,14 @@ pub const GROUP_COMMIT_MAX_BATCHES: usize = 128;
 /// Queue length before callers wait for room (back-pressure on webhook ingress).
 const QUEUE_CAPACITY: usize = 4 * GROUP_COMMIT_MAX_BATCHES;
 
+/// Writer lanes on PostgreSQL: each holds one of the pool's connections while its group
+/// is applied, so they leave most of the pool to everything else.
+pub const PG_LANES: usize = 4;
+
+/// How many times the isolated pass applies again a batch that failed on a conflict
+/// with another transaction.
+const CONFLICT_RETRIES: usize = 3;
+
 /// Counters of the ingest writer since the store was opened.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct IngestStats {
@@ -57,45 +76,66 @@ pub(crate) trait Batch: Send + Sync + 'static {
 
     /// Applies the batch on `conn` without committing: the writer commits, or rolls the
     /// batch back to its savepoint if this fails. It may be called again, on a fresh
-    /// transaction, when another batch of the group failed.
+    /// transaction or savepoint, when another batch of the group failed or this one
+    /// met a concurrent transaction.
     fn apply<'c>(
         &'c self,
         conn: &'c mut AnyConnection,
     ) -> impl Future<Output = Result<Self::Outcome>> + Send + 'c;
+
+    /// Batches with the same key are applied in the order they were submitted, by one
+    /// lane; batches that touch the same rows should share a key.
+    fn lane_key(&self) -> u64;
 }
 
-/// Handle to the writer task. Dropping every handle lets the task finish.
+/// Handle to the writer tasks. Dropping every handle lets the tasks finish.
 #[derive(Debug)]
 pub(crate) struct Writer {
-    queue: mpsc::Sender<Box<dyn Job>>,
+    lanes: Vec<mpsc::Sender<Box<dyn Job>>>,
     counters: Arc<Counters>,
 }
 
 impl Writer {
-    /// Starts the writer task on the current tokio runtime.
+    /// Starts the writer tasks on the current tokio runtime: one on SQLite,
+    /// [`PG_LANES`] on PostgreSQL.
     pub(crate) fn spawn(pool: AnyPool, backend: Backend) -> Writer {
-        let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let count = match backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => PG_LANES,
+        };
         let counters = Arc::new(Counters::default());
-        tokio::spawn(run(pool, backend, rx, counters.clone()));
-        Writer { queue, counters }
+        let lanes = (0..count)
+            .map(|_| {
+                let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
+                tokio::spawn(run(pool.clone(), backend, rx, counters.clone()));
+                queue
+            })
+            .collect();
+        Writer { lanes, counters }
     }
 
-    /// Queues `batch` (waiting for room if the queue is full) and returns its outcome
-    /// once the transaction containing it committed.
+    /// Queues `batch` on its lane (waiting for room if the queue is full) and returns
+    /// its outcome once the transaction containing it committed.
     pub(crate) async fn submit<B: Batch>(&self, batch: B) -> Result<B::Outcome> {
+        let lane = (batch.lane_key() % self.lanes.len() as u64) as usize;
         let (reply, answer) = oneshot::channel();
         let job = Box::new(Pending {
             batch,
             outcome: None,
             reply,
         });
-        self.queue
+        self.lanes[lane]
             .send(job)
             .await
             .map_err(|_| StoreError::Unavailable("ingest writer stopped".into()))?;
         answer
             .await
             .map_err(|_| StoreError::Unavailable("ingest writer stopped before answering".into()))?
+    }
+
+    /// How many lanes apply groups side by side.
+    pub(crate) fn lanes(&self) -> usize {
+        self.lanes.len()
     }
 
     /// How many batches and groups the writer handled so far.
@@ -122,6 +162,10 @@ trait Job: Send {
     /// Answers the caller: with the kept outcome if the group committed, else with
     /// `group_error`.
     fn answer(self: Box<Self>, group_error: Option<&str>);
+
+    /// Whether the latest `apply` failed on a conflict with another transaction, so
+    /// that applying it again may succeed.
+    fn met_a_conflict(&self) -> bool;
 }
 
 struct Pending<B: Batch> {
@@ -158,6 +202,10 @@ impl<B: Batch> Job for Pending<B> {
         // The caller may have given up waiting; its batch is stored all the same and a
         // retry will be reported as a duplicate.
         let _ = self.reply.send(answer);
+    }
+
+    fn met_a_conflict(&self) -> bool {
+        matches!(&self.outcome, Some(Err(e)) if e.is_conflict_with_another_transaction())
     }
 }
 
@@ -215,19 +263,30 @@ async fn commit_group(pool: &AnyPool, backend: Backend, jobs: &mut [Box<dyn Job>
     commit_group_isolated(pool, backend, jobs).await
 }
 
-/// The slow path: one savepoint per batch, so a bad batch fails alone.
+/// The slow path: one savepoint per batch, so a bad batch fails alone. On PostgreSQL
+/// a batch that met another transaction (a deadlock, or a unique key it committed) is
+/// applied again, a few times at most.
 async fn commit_group_isolated(
     pool: &AnyPool,
     backend: Backend,
     jobs: &mut [Box<dyn Job>],
 ) -> Result<()> {
+    let retries = match backend {
+        Backend::Sqlite => 0,
+        Backend::Postgres => CONFLICT_RETRIES,
+    };
     let mut tx = begin_write(pool, backend).await?;
     for job in jobs.iter_mut() {
-        let mut savepoint = tx.begin().await?;
-        if job.apply(&mut savepoint).await {
-            savepoint.commit().await?;
-        } else {
+        for attempt in 0..=retries {
+            let mut savepoint = tx.begin().await?;
+            if job.apply(&mut savepoint).await {
+                savepoint.commit().await?;
+                break;
+            }
             savepoint.rollback().await?;
+            if attempt == retries || !job.met_a_conflict() {
+                break;
+            }
         }
     }
     tx.commit().await?;

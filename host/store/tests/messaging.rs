@@ -80,6 +80,8 @@ store_tests!(
     the_window_runs_from_the_providers_timestamp_of_the_last_inbound_message,
     poll_cursors_survive_and_errors_do_not_erase_them,
     a_whatsapp_number_and_a_phone_number_are_one_contact,
+    many_senders_at_once_keep_one_contact_each_and_their_order,
+    two_nodes_hearing_a_new_sender_at_once_make_one_contact,
 );
 
 async fn inbound_files_are_pending_until_copied_and_the_event_mirrors_them(ctx: Ctx) {
@@ -438,4 +440,100 @@ async fn a_whatsapp_number_and_a_phone_number_are_one_contact(ctx: Ctx) {
             .unwrap()
             .is_none()
     );
+}
+
+/// Many senders at once (on PostgreSQL the writer applies them in several lanes): one
+/// contact per number, its phone and WhatsApp identities included, one conversation
+/// each, and each sender's messages on the timeline in the order they were submitted.
+async fn many_senders_at_once_keep_one_contact_each_and_their_order(ctx: Ctx) {
+    let store = &ctx.store;
+    let senders = 16;
+    let per_sender = 6;
+    let mut submits = Vec::new();
+    for m in 0..per_sender {
+        for s in 0..senders {
+            let (plugin, channel, kind) = if m % 2 == 0 {
+                ("sms-twilio", "sms", "phone")
+            } else {
+                ("whatsapp-cloud", "whatsapp", "whatsapp")
+            };
+            let mut event = message(
+                &format!("P{s}-{m}"),
+                &format!("{kind}:+1555013{s:04}"),
+                None,
+                vec![],
+            );
+            if let IngestEvent::InboundMessage(inbound) = &mut event {
+                inbound.body = format!("m{m}");
+            }
+            submits.push(store.ingest(batch(plugin, channel, T0, vec![event])));
+        }
+    }
+    // Polled in order, so each sender's batches are queued in order.
+    for outcome in futures::future::join_all(submits).await {
+        let outcome = outcome.unwrap();
+        assert!(
+            matches!(outcome[0], IngestOutcome::Created { .. }),
+            "{outcome:?}"
+        );
+    }
+    for s in 0..senders {
+        let contact = store
+            .contact_by_identity(&id(&format!("phone:+1555013{s:04}")))
+            .await
+            .unwrap()
+            .expect("a contact per number");
+        assert_eq!(contact.identities.len(), 2, "{:?}", contact.identities);
+        let conversations = store.contact_conversations(&contact.id).await.unwrap();
+        assert_eq!(conversations.len(), 1);
+        let bodies: Vec<String> = store
+            .conversation_timeline(&conversations[0].id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == switchboard_core::EventKind::Message)
+            .map(|e| e.body)
+            .collect();
+        let sent: Vec<String> = (0..per_sender).map(|m| format!("m{m}")).collect();
+        assert_eq!(bodies, sent, "sender {s}");
+    }
+}
+
+/// Two hosts on one database (two writers, each with its own transactions) hear from
+/// the same new senders at the same moment: each sender gets one contact and one
+/// conversation, and both messages are stored. On PostgreSQL the later writer meets
+/// the unique address the other committed and applies its batch again.
+async fn two_nodes_hearing_a_new_sender_at_once_make_one_contact(ctx: Ctx) {
+    let first = &ctx.store;
+    let second = switchboard_store::Store::connect(&ctx.url, common::TEST_KEY)
+        .await
+        .unwrap();
+    for s in 0..8 {
+        let from = format!("phone:+1555014{s:04}");
+        let (a, b) = futures::join!(
+            first.ingest(batch(
+                "sms-twilio",
+                "sms",
+                T0,
+                vec![message(&format!("A{s}"), &from, None, vec![])]
+            )),
+            second.ingest(batch(
+                "sms-twilio",
+                "sms",
+                T0,
+                vec![message(&format!("B{s}"), &from, None, vec![])]
+            )),
+        );
+        let (a, b) = (created(&a.unwrap()[0]), created(&b.unwrap()[0]));
+        assert_eq!(a.0, b.0, "one contact for sender {s}");
+        assert_eq!(a.1, b.1, "one conversation for sender {s}");
+        let contact = first
+            .contact_by_identity(&id(&from))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(contact.id, a.0);
+        assert_eq!(first.contact_conversations(&a.0).await.unwrap().len(), 1);
+    }
+    second.close().await;
 }

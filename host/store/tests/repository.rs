@@ -1870,7 +1870,7 @@ async fn reconnecting_keeps_data_and_skips_applied_migrations(ctx: Ctx) {
 
 /// Batches queued while the writer is busy share one transaction. On a current-thread
 /// runtime every `ingest` below is queued before the writer task first runs, so the
-/// grouping is deterministic: one transaction for all of them.
+/// grouping is deterministic: one transaction for all of them, per writer lane.
 async fn queued_batches_commit_in_one_transaction(ctx: Ctx) {
     let store = &ctx.store;
     let before = store.ingest_stats();
@@ -1897,7 +1897,12 @@ async fn queued_batches_commit_in_one_transaction(ctx: Ctx) {
     }
     let after = store.ingest_stats();
     assert_eq!(after.batches - before.batches, 50);
-    assert_eq!(after.groups - before.groups, 1, "{after:?}");
+    // One transaction per writer lane (one lane on SQLite).
+    let groups = after.groups - before.groups;
+    assert!(
+        groups >= 1 && groups <= store.ingest_lanes() as u64,
+        "{after:?}"
+    );
     assert_eq!(store.metrics_counts().await.unwrap().contacts, 50);
 }
 

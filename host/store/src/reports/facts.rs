@@ -240,15 +240,40 @@ pub(crate) async fn log_routing(
     Ok(())
 }
 
+/// What the caller of [`record_event_known`] already read about the facts an event
+/// touches, in a query it ran anyway, so that [`contact_event`] can leave out a lookup
+/// or an update that would find nothing. The default knows nothing and looks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Known {
+    /// The contact has no resolved conversation whose next contact is still unset, so
+    /// an inbound message settles none.
+    pub no_unsettled: bool,
+    /// The event's conversation has no journey arrival without a channel.
+    pub arrivals_channeled: bool,
+    /// The event's conversation has no fact yet (it was opened in this transaction
+    /// and nothing was recorded on it before).
+    pub no_fact: bool,
+}
+
 /// Writes a timeline event and applies it to the facts: every timeline write in the
-/// store goes through here.
+/// store goes through here (or through [`record_event_known`]).
 pub(crate) async fn record_event(conn: &mut AnyConnection, event: &TimelineEvent) -> Result<()> {
+    record_event_known(conn, event, Known::default()).await
+}
+
+/// [`record_event`] by a caller that already knows some of the facts' state; `known`
+/// must hold in the transaction at the moment of the call.
+pub(crate) async fn record_event_known(
+    conn: &mut AnyConnection,
+    event: &TimelineEvent,
+    known: Known,
+) -> Result<()> {
     insert_event(conn, event).await?;
     crate::crm::queue_for_event(conn, event).await?;
     if SKIP_FACTS.load(Ordering::Relaxed) {
         return Ok(());
     }
-    apply_event(conn, event).await
+    apply_event_known(conn, event, known).await
 }
 
 async fn exec(conn: &mut AnyConnection, sql: &'static str, binds: &[Bind<'_>]) -> Result<u64> {
@@ -881,12 +906,22 @@ fn status_change(event: &TimelineEvent) -> (Option<String>, Option<String>) {
 
 /// Applies one timeline event to the facts.
 pub(crate) async fn apply_event(conn: &mut AnyConnection, event: &TimelineEvent) -> Result<()> {
+    apply_event_known(conn, event, Known::default()).await
+}
+
+async fn apply_event_known(
+    conn: &mut AnyConnection,
+    event: &TimelineEvent,
+    known: Known,
+) -> Result<()> {
     let Some(conversation) = event.conversation_id.as_deref() else {
         return Ok(());
     };
     let at = event.occurred_at;
     match event.kind {
-        EventKind::Message | EventKind::Call => contact_event(conn, conversation, event).await?,
+        EventKind::Message | EventKind::Call => {
+            contact_event(conn, conversation, event, known).await?
+        }
         EventKind::ChannelSwitch => {
             update_conversation(
                 conn,
@@ -978,6 +1013,7 @@ async fn contact_event(
     conn: &mut AnyConnection,
     conversation: &str,
     event: &TimelineEvent,
+    known: Known,
 ) -> Result<()> {
     let at = event.occurred_at;
     let automatic = event.data.get("metadata").is_some_and(is_automatic);
@@ -986,23 +1022,57 @@ async fn contact_event(
     let mut inbound_now = None;
     if let Some(channel) = event.channel.as_deref() {
         let pattern = format!("%,{channel},%");
-        inbound_now = update_conversation_returning(
-            conn,
-            conversation,
-            "UPDATE conversation_fact SET \
-             channel_count = channel_count + CASE WHEN channels LIKE $1 THEN 0 ELSE 1 END, \
-             channels = CASE WHEN channels LIKE $1 THEN channels ELSE channels || $2 || ',' END, \
-             first_channel = COALESCE(first_channel, $2), inbound = inbound + $3 \
-             WHERE conversation_id = $4 RETURNING inbound",
-            &[
-                Text(&pattern),
-                Text(channel),
-                Int(i64::from(inbound)),
-                Text(conversation),
-            ],
-            true,
-        )
-        .await?;
+        if known.no_fact {
+            // A new conversation: its fact is written whole, with this channel, then
+            // counted in the rollup (what creating it and updating it would give).
+            inbound_now = query(
+                "INSERT INTO conversation_fact (conversation_id, contact_id, opened_at, \
+                 first_channel, channels, channel_count, inbound) \
+                 SELECT id, contact_id, opened_at, $2, ',' || $2 || ',', 1, $3 \
+                 FROM conversation WHERE id = $1 \
+                 ON CONFLICT (conversation_id) DO NOTHING RETURNING inbound",
+                &[Text(conversation), Text(channel), Int(i64::from(inbound))],
+            )
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| r.int("inbound"))
+            .transpose()?;
+            if inbound_now.is_some() {
+                journey_delta(conn, conversation, 1).await?;
+            }
+        } else {
+            // A conversation already on this channel: only the inbound count moves,
+            // which no journey figure counts, so the rollup is left alone (taking the
+            // contribution out and putting the same one back would change nothing).
+            inbound_now = query(
+                "UPDATE conversation_fact SET inbound = inbound + $1 WHERE conversation_id = $2 \
+                 AND first_channel IS NOT NULL AND channels LIKE $3 RETURNING inbound",
+                &[Int(i64::from(inbound)), Text(conversation), Text(&pattern)],
+            )
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| r.int("inbound"))
+            .transpose()?;
+        }
+        if inbound_now.is_none() {
+            inbound_now = update_conversation_returning(
+                conn,
+                conversation,
+                "UPDATE conversation_fact SET \
+                 channel_count = channel_count + CASE WHEN channels LIKE $1 THEN 0 ELSE 1 END, \
+                 channels = CASE WHEN channels LIKE $1 THEN channels ELSE channels || $2 || ',' END, \
+                 first_channel = COALESCE(first_channel, $2), inbound = inbound + $3 \
+                 WHERE conversation_id = $4 RETURNING inbound",
+                &[
+                    Text(&pattern),
+                    Text(channel),
+                    Int(i64::from(inbound)),
+                    Text(conversation),
+                ],
+                true,
+            )
+            .await?;
+        }
     } else if inbound {
         update_conversation_untallied(
             conn,
@@ -1012,7 +1082,7 @@ async fn contact_event(
         )
         .await?;
     }
-    if inbound {
+    if inbound && !known.no_unsettled {
         // The customer's resolved conversations whose next contact this is (a few at
         // most), each moved in the journey rollup.
         let settled: Vec<String> = sqlx::query(
@@ -1035,6 +1105,8 @@ async fn contact_event(
             )
             .await?;
         }
+    }
+    if inbound {
         if event.channel.is_none() {
             inbound_now =
                 sqlx::query("SELECT inbound FROM conversation_fact WHERE conversation_id = $1")
@@ -1055,7 +1127,9 @@ async fn contact_event(
                 event.channel.as_deref(),
             )
             .await?;
-        } else if let Some(channel) = event.channel.as_deref() {
+        } else if let Some(channel) = event.channel.as_deref()
+            && !known.arrivals_channeled
+        {
             exec(
                 conn,
                 "UPDATE journey_arrival SET channel = $1 WHERE conversation_id = $2 AND channel IS NULL",
