@@ -889,20 +889,14 @@ impl RoutingService {
         channel: &str,
         attributes: BTreeMap<String, String>,
     ) {
+        let handed = HandedInbound {
+            conversation_id: conversation_id.to_string(),
+            contact_id: contact_id.to_string(),
+            channel: channel.to_string(),
+            attributes: attributes.clone(),
+        };
         if self.leading().is_err() {
-            let handed = HandedInbound {
-                conversation_id: conversation_id.to_string(),
-                contact_id: contact_id.to_string(),
-                channel: channel.to_string(),
-                attributes,
-            };
-            if let Err(e) = self.store.hand_to_leader(&handed).await {
-                // The next leader's search for conversations without a task finds it.
-                tracing::warn!(
-                    conversation = conversation_id,
-                    "not handed to the routing leader: {e}"
-                );
-            }
+            self.hand_to_leader(&handed).await;
             return;
         }
         if channel == "voice" {
@@ -946,7 +940,24 @@ impl RoutingService {
             return;
         }
         self.trace.write(line);
-        self.settle(&mut engine).await;
+        if self.settle(&mut engine).await.is_some() {
+            // The task was not written (this node was deposed without knowing, or the
+            // database failed) and nothing will look for it before the next takeover:
+            // hand it to whoever leads now, maybe this node with its engine reloaded.
+            drop(engine);
+            self.hand_to_leader(&handed).await;
+        }
+    }
+
+    /// Hands a new conversation to the routing leader through the database.
+    async fn hand_to_leader(&self, handed: &HandedInbound) {
+        if let Err(e) = self.store.hand_to_leader(handed).await {
+            // The next leader's search for conversations without a task finds it.
+            tracing::warn!(
+                conversation = handed.conversation_id.as_str(),
+                "not handed to the routing leader: {e}"
+            );
+        }
     }
 
     async fn make_way_for_call(&self, conversation_id: &str) {

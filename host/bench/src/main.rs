@@ -14,6 +14,8 @@
 //! cargo run --release -p switchboard-bench -- email    # e-mail parse cost, mailbox to timeline, memory
 //! cargo run --release -p switchboard-bench -- reports  # reports over a generated history, export, ingest cost
 //! cargo run --release -p switchboard-bench -- crm      # CRM enrichment's added latency: cache hit, miss, no CRM
+//! cargo run --release -p switchboard-bench -- failover # kill -9 of the routing leader -> the next offer (3 nodes)
+//! cargo run --release -p switchboard-bench -- cluster-overhead  # webhooks/s through one node vs three
 //! ```
 //!
 //! Log lines go to standard error and only at `warn` and above by default
@@ -22,6 +24,7 @@
 //! way an operator would (the voice queue exists, trunks are configured), so a
 //! warning is worth reading, and failures are counted in the report itself.
 
+mod cluster;
 mod crm;
 mod email;
 mod ingest;
@@ -69,6 +72,10 @@ enum Command {
     Reports(reports::ReportsArgs),
     /// CRM enrichment: added latency on the provider's answer and webhook-to-offer, cache hit / miss / no CRM.
     Crm(crm::CrmBenchArgs),
+    /// Several nodes: kill -9 of the routing leader to the new leader's next offer, over 10 kills.
+    Failover(cluster::FailoverArgs),
+    /// Several nodes: webhooks per second through one node against three on this machine.
+    ClusterOverhead(cluster::OverheadArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -93,6 +100,8 @@ fn main() -> anyhow::Result<()> {
             Some(Command::Email(args)) => email::run(args).await,
             Some(Command::Reports(args)) => reports::run(args).await,
             Some(Command::Crm(args)) => crm::run(args).await,
+            Some(Command::Failover(args)) => cluster::failover(args).await,
+            Some(Command::ClusterOverhead(args)) => cluster::overhead(args).await,
             None => ingest::run(cli.ingest).await,
         }
     })

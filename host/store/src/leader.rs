@@ -12,9 +12,10 @@
 //! leader's writes already under way, so the new leader restores from a database
 //! that no longer changes under it.
 //!
-//! The holder checks its session every [`Leadership`] interval; a failed or slow
-//! check means the lock may be gone, and the leadership reports itself lost (the
-//! node steps down and stops writing; fencing covers the moments in between).
+//! The holder checks its session every interval; a failed check, or one with no
+//! answer for three intervals (at least 3 s), means the lock may be gone, and the
+//! leadership reports itself lost (the node steps down and stops writing; fencing
+//! covers the moments in between).
 //!
 //! SQLite is one node: [`Store::try_lead`] always wins, with no epoch, and nothing
 //! is fenced.
@@ -126,7 +127,10 @@ impl Store {
                     }
                     () = tokio::time::sleep(check_every) => {}
                 }
-                let check = tokio::time::timeout(check_every, conn.ping()).await;
+                // A slow answer on a busy machine is not a lost session: only a
+                // failed check, or none for three intervals (at least 3 s), is.
+                let patience = (check_every * 3).max(Duration::from_secs(3));
+                let check = tokio::time::timeout(patience, conn.ping()).await;
                 if !matches!(check, Ok(Ok(()))) {
                     let _ = lost_tx.send(true);
                     return;
