@@ -234,13 +234,20 @@ fn subject(prefix: &str, node: &str) -> String {
 impl Relay {
     /// Connects to NATS at `url` as `node`; subjects start with `prefix`.
     pub async fn connect(url: &str, prefix: &str, node: &str, store: Store) -> AppResult<Relay> {
-        let client = async_nats::connect(url).await.map_err(|e| {
-            AppError::new(
-                ErrorKind::Unavailable,
-                "nats_unavailable",
-                format!("routing relay: NATS at {url}: {e}"),
-            )
-        })?;
+        // A NATS that does not answer yet does not stop the node: the client
+        // connects in the background, and relayed commands answer
+        // `routing_unavailable` until it does.
+        let client = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connect(url)
+            .await
+            .map_err(|e| {
+                AppError::new(
+                    ErrorKind::Unavailable,
+                    "nats_unavailable",
+                    format!("routing relay: NATS at {url}: {e}"),
+                )
+            })?;
         Ok(Relay {
             client,
             prefix: prefix.to_string(),
