@@ -62,10 +62,15 @@ impl Cluster {
 
     /// Deletes the stream (after the nodes stopped, or they would make it again).
     pub async fn delete_stream(&self) {
-        if let Ok(client) = async_nats::connect(nats_url()).await {
-            let _ = async_nats::jetstream::new(client)
-                .delete_stream(&self.stream)
-                .await;
-        }
+        delete_stream(&self.stream).await;
+    }
+}
+
+/// Deletes the JetStream stream `stream` on the test NATS server, if it is there.
+pub async fn delete_stream(stream: &str) {
+    if let Ok(client) = async_nats::connect(nats_url()).await {
+        let _ = async_nats::jetstream::new(client)
+            .delete_stream(stream)
+            .await;
     }
 }

@@ -30,6 +30,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use sqlx::Connection;
+use switchboard_e2e::cluster::{CLUSTER_SECRET_KEY, delete_stream, nats_url};
 use switchboard_e2e::*;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -46,16 +47,7 @@ const CAPACITY: u32 = 100;
 const SMS_COST: u32 = 25;
 /// The longest any step of the test waits for the cluster.
 const WITHIN: Duration = Duration::from_secs(30);
-/// Every node of a cluster shares the key that seals plugin secrets.
-const SECRET_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 const TASK_STATES: &[&str] = &["pending", "reserved", "assigned", "wrapping", "completed"];
-
-fn nats_url() -> String {
-    std::env::var("SWITCHBOARD_TEST_NATS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "nats://127.0.0.1:4222".into())
-}
 
 /// Milliseconds since the epoch on the wall clock, the clock the nodes stamp events,
 /// offers and the leader's `since` with (they run on this machine).
@@ -665,14 +657,6 @@ fn routing_events(feed: &[(Value, i64)], from: i64, to: i64) -> Vec<Value> {
 // The test
 // ---------------------------------------------------------------------------
 
-async fn delete_stream(stream: &str) {
-    if let Ok(client) = async_nats::connect(nats_url()).await {
-        let _ = async_nats::jetstream::new(client)
-            .delete_stream(stream)
-            .await;
-    }
-}
-
 /// Terminates the database session holding the routing lock, in this test's database
 /// only; how many sessions it ended.
 async fn cut_leader_session(db_url: &str) -> usize {
@@ -710,7 +694,7 @@ async fn three_nodes_keep_routing_when_the_leader_dies_or_loses_its_database() {
     let shared: Vec<(String, String)> = [
         ("SWITCHBOARD_NATS_URL", nats_url().as_str()),
         ("SWITCHBOARD_NATS_STREAM", stream.as_str()),
-        ("SWITCHBOARD_SECRET_KEY", SECRET_KEY),
+        ("SWITCHBOARD_SECRET_KEY", CLUSTER_SECRET_KEY),
         ("SWITCHBOARD_FILE_STORE", "database"),
         ("SWITCHBOARD_LEADER_POLL_MS", "200"),
         ("SWITCHBOARD_VOICE", "off"),
