@@ -42,6 +42,13 @@ pub struct AgentPhone {
 impl AgentPhone {
     /// Logs the softphone in: realtime socket, offer, answer, ICE.
     pub async fn connect(base: &str, token: &str) -> AgentPhone {
+        AgentPhone::connect_to(base, token, None).await
+    }
+
+    /// [`AgentPhone::connect`] through the server at `base`, with the offer naming
+    /// cluster node `node` (as the desk does after `softphone.move`): that node
+    /// answers, and the audio flows to it.
+    pub async fn connect_to(base: &str, token: &str, node: Option<&str>) -> AgentPhone {
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = socket.local_addr().unwrap();
         let mut config = RtcConfig::new().clear_codecs();
@@ -70,13 +77,13 @@ impl AgentPhone {
         let (mut ws, _) = tokio_tungstenite::connect_async(&url)
             .await
             .expect("realtime socket");
-        ws.send(WsMessage::Text(
-            json!({"type": "webrtc.offer", "sdp": offer.to_sdp_string()})
-                .to_string()
-                .into(),
-        ))
-        .await
-        .unwrap();
+        let mut message = json!({"type": "webrtc.offer", "sdp": offer.to_sdp_string()});
+        if let Some(node) = node {
+            message["node"] = json!(node);
+        }
+        ws.send(WsMessage::Text(message.to_string().into()))
+            .await
+            .unwrap();
         let events = Arc::new(Mutex::new(Vec::new()));
         let answer = tokio::time::timeout(Duration::from_secs(10), async {
             while let Some(Ok(msg)) = ws.next().await {

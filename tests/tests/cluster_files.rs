@@ -4,12 +4,15 @@
 //! CLI and through the API — load on node B, which starts with an empty data
 //! directory; an image a customer sends through a webhook on A is downloaded through
 //! B's API; a file an agent uploads on B is downloaded through A's; a call answered
-//! and recorded on A is played from B.
+//! and recorded on A is played from B. With the cluster's bus (NATS), a plugin
+//! installed, reconfigured, disabled and removed through A applies on a running B at
+//! once.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use switchboard_e2e::cluster::Cluster;
 use switchboard_e2e::meta::*;
 use switchboard_e2e::voice::{AgentPhone, SipCaller, voice_server};
 use switchboard_e2e::*;
@@ -325,4 +328,124 @@ async fn a_call_recorded_on_one_node_is_played_from_another() {
     drop(a);
     drop(b);
     drop(db);
+}
+
+/// The answer node `server` gives WhatsApp's subscription handshake with
+/// `verify_token`: 200 with the challenge when the plugin is loaded, enabled and
+/// configured with that token.
+async fn handshake(server: &Server, verify_token: &str) -> (u16, String) {
+    let r = server
+        .http
+        .get(format!(
+            "{}/hooks/whatsapp-cloud?hub.mode=subscribe&hub.verify_token={verify_token}&hub.challenge=4242",
+            server.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
+}
+
+/// Waits until node `server` answers the handshake with `verify_token` by `status`.
+async fn handshake_becomes(server: &Server, verify_token: &str, status: u16, what: &str) {
+    let reached = server
+        .eventually(Duration::from_secs(20), || async {
+            let (got, body) = handshake(server, verify_token).await;
+            (got == status && (status != 200 || body == "4242")).then_some(())
+        })
+        .await;
+    assert!(
+        reached.is_some(),
+        "{what}: B never answered {status}: {:?}\n{}",
+        handshake(server, verify_token).await,
+        server.log()
+    );
+}
+
+#[tokio::test]
+async fn plugin_changes_made_on_one_node_apply_on_a_running_other() {
+    let cluster = Cluster::new("plugins").await;
+    let twilio = FakeTwilio::start().await;
+    let graph = FakeGraph::start().await;
+    let extra = [
+        ("SWITCHBOARD_FILE_STORE", "database"),
+        ("SWITCHBOARD_VOICE", "off"),
+    ];
+    let a = Server::start(cluster.node("a", &extra), &twilio).await;
+    let b = Server::start_in(
+        Arc::new(tempfile::tempdir().unwrap()),
+        cluster.node("b", &extra),
+    )
+    .await;
+    assert_eq!(
+        handshake(&b, META_VERIFY_TOKEN).await.0,
+        404,
+        "not installed yet"
+    );
+
+    // Installed through A while B runs: B loads it without a restart.
+    let path = plugin_dist().join("whatsapp-cloud");
+    let (status, body) = a
+        .post(
+            "/api/v1/plugins",
+            json!({"path": path, "allow_hosts": [graph.base], "config": {
+                "app_secret": META_APP_SECRET,
+                "verify_token": META_VERIFY_TOKEN,
+                "access_token": META_TOKEN,
+                "api_base": graph.base,
+                "phone_number_id": WA_PHONE_ID,
+            }}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    handshake_becomes(&b, META_VERIFY_TOKEN, 200, "installed on A").await;
+
+    // Reconfigured through A: B takes the new token, and refuses the old one.
+    let r = a
+        .http
+        .put(format!("{}/api/v1/plugins/whatsapp-cloud/config", a.base))
+        .bearer_auth(&a.token)
+        .json(&json!({"config": {"verify_token": "rotated-token"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    handshake_becomes(&b, "rotated-token", 200, "reconfigured on A").await;
+    assert_eq!(handshake(&b, META_VERIFY_TOKEN).await.0, 403);
+
+    // Disabled, then removed, through A.
+    let (status, body) = a
+        .post("/api/v1/plugins/whatsapp-cloud/disable", json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let disabled = b
+        .eventually(Duration::from_secs(20), || async {
+            let (got, _) = handshake(&b, "rotated-token").await;
+            (got != 200).then_some(got)
+        })
+        .await;
+    assert!(
+        disabled.is_some(),
+        "B still serves a disabled plugin\n{}",
+        b.log()
+    );
+    let r = a
+        .http
+        .delete(format!("{}/api/v1/plugins/whatsapp-cloud", a.base))
+        .bearer_auth(&a.token)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    handshake_becomes(&b, "rotated-token", 404, "removed on A").await;
+    let (_, plugins) = b.get("/api/v1/plugins").await;
+    assert!(!plugins.to_string().contains("whatsapp-cloud"), "{plugins}");
+    assert!(
+        b.log().contains("plugin changed on another node"),
+        "{}",
+        b.log()
+    );
+    a.kill().await;
+    b.kill().await;
+    cluster.delete_stream().await;
 }

@@ -4,7 +4,10 @@
 //! The call cannot go on — its sockets died with A — so B, leading routing once A
 //! is gone, ends it as failed with the reason on the call and its timeline event, and
 //! closes its routing task; a node that starts again never ends calls other nodes
-//! carry.
+//! carry. The calls API reaches the node carrying a call whichever node it hits:
+//! lists gather every live node's calls, controls are forwarded. An agent whose
+//! softphone is connected to B answers a call A carries: A asks the softphone over
+//! (`softphone.move`), B hands its offer to A, and caller and agent hear each other.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +15,7 @@ use std::time::Duration;
 use serde_json::Value;
 use sqlx::Connection;
 use switchboard_e2e::cluster::Cluster;
-use switchboard_e2e::voice::SipCaller;
+use switchboard_e2e::voice::{AgentPhone, SipCaller};
 use switchboard_e2e::*;
 
 const DIALED: &str = "+15550001000";
@@ -177,6 +180,18 @@ async fn a_call_control_sent_to_another_node_reaches_the_node_carrying_the_call(
     let (a, b, caller, call) = a_call_waiting_on_a(&cluster, &twilio, &[]).await;
     let id = call["call_id"].as_str().unwrap().to_string();
 
+    // Node B lists the call A carries (asked of A over the relay), naming A; A lists
+    // it once too (B carries none).
+    for (server, name) in [(&b, "b"), (&a, "a")] {
+        let (status, body) = server.get("/api/v1/calls").await;
+        assert_eq!(status, 200, "{name}: {body}");
+        let calls = body["calls"].as_array().expect("a calls list");
+        assert_eq!(calls.len(), 1, "{name}: {body}");
+        assert_eq!(calls[0]["id"], id.as_str(), "{name}: {body}");
+        assert_eq!(calls[0]["node"], "a", "{name}: {body}");
+        assert_eq!(calls[0]["state"], "queued", "{name}: {body}");
+    }
+
     // The admin hangs up through node B, which does not carry the call: B hands the
     // request to A, and A's answer comes back.
     let (status, body) = b
@@ -200,6 +215,143 @@ async fn a_call_control_sent_to_another_node_reaches_the_node_carrying_the_call(
         .post(&format!("/api/v1/calls/{id}/hangup"), serde_json::json!({}))
         .await;
     assert_eq!(status, direct, "{body}");
+    drop(caller);
+    a.kill().await;
+    b.kill().await;
+    cluster.delete_stream().await;
+}
+
+/// A frame the other side can recognise (160 bytes of one μ-law value).
+fn frame(n: u8) -> Vec<u8> {
+    vec![0x10 + (n % 0x60); 160]
+}
+
+/// How many of `wanted` appear in `heard` in order (other packets may sit between).
+fn in_order(heard: &[Vec<u8>], wanted: &[Vec<u8>]) -> usize {
+    let mut found = 0;
+    for h in heard {
+        if found < wanted.len() && *h == wanted[found] {
+            found += 1;
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn an_agent_on_another_node_answers_a_call_and_both_sides_hear_each_other() {
+    let cluster = Cluster::new("softphone").await;
+    let twilio = FakeTwilio::start().await;
+    let (a, b, mut caller, call) = a_call_waiting_on_a(&cluster, &twilio, &[]).await;
+    let call_id = call["call_id"].as_str().unwrap().to_string();
+    let (status, body) = b
+        .post(
+            "/api/v1/agents",
+            serde_json::json!({"email": "vic@cluster.test", "password": "vic-password-1",
+                "name": "Vic", "role": "agent"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (vic, _) = b.login("vic@cluster.test", "vic-password-1").await;
+
+    // Vic works on B: the desk's socket and softphone are connected there.
+    let phone = AgentPhone::connect(&b.base, &vic).await;
+    let (status, body) = b
+        .call(
+            &vic,
+            "PUT",
+            "/api/v1/agents/me/presence",
+            serde_json::json!({"status": "available"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}\na:\n{}\nb:\n{}", a.log(), b.log());
+
+    // The call waiting on A is offered to Vic; A, holding no audio connection of
+    // Vic's, asks the softphone over, through Vic's socket on B.
+    let moved = b
+        .eventually(Duration::from_secs(20), || async {
+            phone.events_of("softphone.move").into_iter().next()
+        })
+        .await
+        .unwrap_or_else(|| panic!("no softphone.move; a:\n{}\nb:\n{}", a.log(), b.log()));
+    assert_eq!(moved["data"]["node"], "a", "{moved}");
+    // The desk offers again naming A, on its socket to B, which hands it to A.
+    let moved_phone = AgentPhone::connect_to(&b.base, &vic, Some("a")).await;
+
+    let offer = b
+        .eventually(Duration::from_secs(15), || async {
+            let (_, v) = b
+                .call(
+                    &vic,
+                    "GET",
+                    "/api/v1/agents/me/offers",
+                    serde_json::json!(null),
+                )
+                .await;
+            v["offers"]
+                .as_array()?
+                .iter()
+                .find(|o| o["task"]["channel"] == "voice")
+                .cloned()
+        })
+        .await
+        .unwrap_or_else(|| panic!("no voice offer; b:\n{}", b.log()));
+    let reservation = offer["reservation"]["id"].as_str().unwrap();
+    let (status, body) = b
+        .call(
+            &vic,
+            "POST",
+            &format!("/api/v1/reservations/{reservation}/accept"),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let connected = b
+        .eventually(Duration::from_secs(15), || async {
+            let (_, v) = b
+                .call(&vic, "GET", "/api/v1/calls/me", serde_json::json!(null))
+                .await;
+            v["calls"]
+                .as_array()?
+                .iter()
+                .find(|c| c["id"] == call_id.as_str() && c["state"] == "connected")
+                .cloned()
+        })
+        .await
+        .unwrap_or_else(|| panic!("the call never connected; a:\n{}", a.log()));
+    assert_eq!(connected["node"], "a", "{connected}");
+
+    // Caller → agent, through A's media and the softphone's connection to A.
+    let sent: Vec<Vec<u8>> = (0..50u8).map(frame).collect();
+    for f in &sent {
+        caller.say(f).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let heard = moved_phone.heard.lock().unwrap().clone();
+    let found = in_order(&heard, &sent);
+    assert!(
+        found >= 45,
+        "the agent heard {found} of 50 caller frames in order"
+    );
+    assert!(
+        phone.heard.lock().unwrap().is_empty(),
+        "nothing went to the connection the softphone left on B"
+    );
+    // Agent → caller.
+    let before = caller.received.lock().unwrap().len();
+    let spoken: Vec<Vec<u8>> = (0..50u8).map(|n| vec![0x90 + (n % 0x30); 160]).collect();
+    for (i, f) in spoken.iter().enumerate() {
+        moved_phone.say(i as u64 * 160, f.clone());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = switchboard_e2e::voice::payloads(&caller.received.lock().unwrap(), before, Some(0));
+    let found = in_order(&got, &spoken);
+    assert!(
+        found >= 45,
+        "the caller heard {found} of 50 agent frames in order"
+    );
+
     drop(caller);
     a.kill().await;
     b.kill().await;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -38,7 +38,9 @@ pub struct CallList {
     /// Live calls as the softphone shows them: `id`, `direction` (`inbound` or
     /// `outbound`), `state`, `state_since`, `from`, `to`, `contact_id`,
     /// `conversation_id`, `task_id`, `agent_id`, `consult_agent_id`, `started_at`,
-    /// `answered_at`, `ended_at`, `ivr_path`, `queue`, `recording_url`, `muted`.
+    /// `answered_at`, `ended_at`, `ivr_path`, `queue`, `recording_url`, `muted`, and
+    /// `node`, the node carrying the call (every live node's calls are listed,
+    /// whichever node is asked).
     #[schema(value_type = Vec<Object>)]
     calls: Vec<Value>,
 }
@@ -49,12 +51,38 @@ pub struct CallList {
         (status = 200, description = "The caller's live calls (none when voice is not running)",
             body = CallList),
     ))]
-pub async fn my_calls(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<CallList>> {
+pub async fn my_calls(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<Json<CallList>> {
     let calls = match &state.voice {
-        Some(v) => v.calls_of_agent(&auth.agent.id),
+        Some(v) => on_node(v, v.calls_of_agent(&auth.agent.id)),
         None => Vec::new(),
     };
-    Ok(Json(CallList { calls }))
+    Ok(Json(with_other_nodes(&state, calls, &headers, &uri).await))
+}
+
+/// `calls` of this node, each naming it (`node`).
+fn on_node(voice: &VoiceService, mut calls: Vec<Value>) -> Vec<Value> {
+    for call in &mut calls {
+        call["node"] = Value::from(voice.node());
+    }
+    calls
+}
+
+/// This node's `calls` and the other live nodes' answers to the same list request,
+/// oldest call first.
+async fn with_other_nodes(
+    state: &AppState,
+    mut calls: Vec<Value>,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> CallList {
+    calls.extend(crate::forward::calls_on_other_nodes(state, headers, uri).await);
+    calls.sort_by_key(|c| c["started_at"].as_i64().unwrap_or(i64::MAX));
+    CallList { calls }
 }
 
 /// `GET /api/v1/calls`: every live call (supervisors).
@@ -64,13 +92,52 @@ pub async fn my_calls(State(state): State<AppState>, auth: Auth) -> ApiResult<Js
             body = CallList),
         (status = 403, description = "Needs the supervisor or admin role", body = ErrorBody),
     ))]
-pub async fn all_calls(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<CallList>> {
+pub async fn all_calls(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<Json<CallList>> {
     switchboard_app::supervisor::require_supervisor(&auth.agent)?;
     let calls = match &state.voice {
-        Some(v) => v.all_calls(),
+        Some(v) => on_node(v, v.all_calls()),
         None => Vec::new(),
     };
-    Ok(Json(CallList { calls }))
+    Ok(Json(with_other_nodes(&state, calls, &headers, &uri).await))
+}
+
+/// `POST /api/v1/softphone/offer` body and answer: an SDP.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SoftphoneSdp {
+    /// The browser's offer (ICE gathered in full), or the host's answer; at most
+    /// 64 KiB.
+    pub sdp: String,
+}
+
+/// `POST /api/v1/softphone/offer`: connects my softphone's audio to this node (the
+/// same as `webrtc.offer` on the realtime socket, which another node of a cluster
+/// hands here when a call this node carries is offered to me: `softphone.move`).
+#[utoipa::path(post, path = "/softphone/offer", tag = "calls", request_body = SoftphoneSdp,
+    responses(
+        (status = 200, description = "The host's answer", body = SoftphoneSdp),
+        (status = 400, description = "Not a usable offer", body = ErrorBody),
+        (status = 503, description = "Voice is not running on this host", body = ErrorBody),
+    ))]
+pub async fn softphone_offer(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<SoftphoneSdp>,
+) -> ApiResult<Json<SoftphoneSdp>> {
+    let voice = voice(&state)?;
+    if body.sdp.len() > 64 * 1024 {
+        return Err(ApiError::bad_request("sdp: at most 64 KiB"));
+    }
+    let sdp = voice
+        .accept_offer(&auth.agent.id, &body.sdp)
+        .await
+        .map_err(ApiError::bad_request)?;
+    Ok(Json(SoftphoneSdp { sdp }))
 }
 
 /// `POST /api/v1/calls` body.

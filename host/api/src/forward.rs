@@ -2,16 +2,19 @@
 //! transfer…) act on the node whose SIP and RTP sockets carry the call (its record
 //! names it). A request for a call another node carries is forwarded there over the
 //! relay (NATS request/reply) and answered with that node's answer; the receiving
-//! node runs it through its own router, authentication included. Only with several
-//! nodes (a relay); one node runs everything itself.
+//! node runs it through its own router, authentication included. A list of live
+//! calls is asked of every live node the same way and merged ([`calls_on_other_nodes`]).
+//! Only with several nodes (a relay); one node runs everything itself.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use serde_json::Value;
 use switchboard_app::relay::{
     ForwardedRequest, ForwardedResponse, HttpRunner, base64_of, bytes_of,
 };
@@ -75,17 +78,112 @@ pub async fn calls_to_their_node(
             .path_and_query()
             .map(|p| p.to_string())
             .unwrap_or_default(),
-        headers: parts
-            .headers
-            .iter()
-            .filter(|(k, _)| KEPT.contains(&k.as_str()))
-            .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
-            .collect(),
+        headers: kept_headers(&parts.headers),
         body: base64_of(&body),
     };
     match relay.forward(&node, forwarded).await {
         Ok(answer) => response_of(answer),
         Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// How long a list waits for another node's part of it.
+const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The headers of `headers` a forwarded request keeps.
+fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(k, _)| KEPT.contains(&k.as_str()))
+        .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
+        .collect()
+}
+
+/// The live calls the other live nodes list for the same `GET` (`/calls` or
+/// `/calls/me`, as the same caller), so a list answers for the whole cluster
+/// whichever node it reaches. Empty on one node, and for a request another node
+/// forwarded (it gathers itself). A node that does not answer within a few seconds
+/// is left out of the list (and logged): it is dying, and its calls with it.
+pub async fn calls_on_other_nodes(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Vec<Value> {
+    let (Some(relay), Some(voice)) = (state.app.relay.clone(), state.voice.clone()) else {
+        return Vec::new();
+    };
+    if headers.contains_key(FORWARDED) {
+        return Vec::new();
+    }
+    let request = ForwardedRequest {
+        method: Method::GET.to_string(),
+        uri: uri
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        headers: kept_headers(headers),
+        body: String::new(),
+    };
+    let nodes = voice.other_live_nodes().await;
+    let answers = futures::future::join_all(nodes.iter().map(|node| {
+        let (relay, request) = (relay.clone(), request.clone());
+        async move { tokio::time::timeout(GATHER_TIMEOUT, relay.forward(node, request)).await }
+    }))
+    .await;
+    let mut calls = Vec::new();
+    for (node, answer) in nodes.iter().zip(answers) {
+        let listed = match answer {
+            Ok(Ok(answer)) if answer.status == 200 => {
+                serde_json::from_slice::<Value>(&bytes_of(&answer.body))
+                    .ok()
+                    .and_then(|mut v| v.get_mut("calls").map(Value::take))
+                    .and_then(|v| match v {
+                        Value::Array(calls) => Some(calls),
+                        _ => None,
+                    })
+                    .ok_or_else(|| "an answer without a calls list".to_string())
+            }
+            Ok(Ok(answer)) => Err(format!("HTTP {}", answer.status)),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer in time".to_string()),
+        };
+        match listed {
+            Ok(listed) => calls.extend(listed),
+            Err(e) => tracing::warn!(node, "another node's live calls are not listed: {e}"),
+        }
+    }
+    calls
+}
+
+/// Hands an agent's softphone offer to `node` (`POST /api/v1/softphone/offer` there,
+/// signed in with the agent's own `token`) and returns that node's SDP answer, or
+/// why there is none.
+pub async fn softphone_offer(
+    relay: &switchboard_app::relay::Relay,
+    node: &str,
+    token: &str,
+    sdp: &str,
+) -> Result<String, String> {
+    let body = serde_json::json!({ "sdp": sdp }).to_string();
+    let request = ForwardedRequest {
+        method: Method::POST.to_string(),
+        uri: "/api/v1/softphone/offer".to_string(),
+        headers: vec![
+            ("authorization".to_string(), format!("Bearer {token}")),
+            ("content-type".to_string(), "application/json".to_string()),
+        ],
+        body: base64_of(body.as_bytes()),
+    };
+    let answer = relay
+        .forward(node, request)
+        .await
+        .map_err(|e| format!("node {node}: {}", e.message()))?;
+    let value: Value = serde_json::from_slice(&bytes_of(&answer.body)).unwrap_or(Value::Null);
+    match value["sdp"].as_str() {
+        Some(sdp) if answer.status == 200 => Ok(sdp.to_string()),
+        _ => Err(format!(
+            "node {node} refused the offer (HTTP {}): {}",
+            answer.status,
+            value["error"]["message"]
+                .as_str()
+                .unwrap_or("no reason given")
+        )),
     }
 }
 

@@ -3,15 +3,20 @@
 //! the verify token in one.
 //!
 //! The request's parts go to the ingest use case as they came; the connector's
-//! answer goes back to the provider only after the batch is committed.
+//! answer goes back to the provider only after the batch is committed, and what the
+//! batch starts (routing, CRM lookups) runs only once that answer is written.
 
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::body::Bytes;
+use axum::body::{Bytes, HttpBody};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use hyper::body::{Frame, SizeHint};
+use switchboard_app::after_answer;
 use switchboard_app::ingest::WebhookRequest;
 
 use crate::error::ApiError;
@@ -86,11 +91,10 @@ async fn handle(
             .collect(),
         body: body.to_vec(),
     };
-    let answer = state
-        .ingest
-        .webhook(plugin_id, request)
-        .await
-        .map_err(ApiError::from);
+    // What the webhook starts (routing the message, a CRM lookup) waits until the
+    // answer is written: see `AnswerThenRun`.
+    let (answer, deferred) = after_answer::collect(state.ingest.webhook(plugin_id, request)).await;
+    let answer = answer.map_err(ApiError::from);
     // Refused by the connector or the host: a failure counted against the source.
     let status = match &answer {
         Ok(answer) => answer.status,
@@ -105,6 +109,22 @@ async fn handle(
         Ok(answer) => answer,
         Err(e) => return e.into_response(),
     };
+    if deferred.is_empty() {
+        return answer_response(answer, axum::body::Body::from);
+    }
+    answer_response(answer, |bytes| {
+        axum::body::Body::new(AnswerThenRun {
+            body: axum::body::Body::from(bytes),
+            _then: deferred,
+        })
+    })
+}
+
+/// The connector's answer as an HTTP response, its body made by `body`.
+fn answer_response(
+    answer: switchboard_app::ingest::WebhookResponse,
+    body: impl FnOnce(Vec<u8>) -> axum::body::Body,
+) -> Response {
     let mut response =
         Response::builder().status(StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK));
     for (k, v) in &answer.headers {
@@ -116,6 +136,34 @@ async fn handle(
         }
     }
     response
-        .body(axum::body::Body::from(answer.body))
+        .body(body(answer.body))
         .unwrap_or_else(|e| ApiError::internal(e).into_response())
+}
+
+/// A response body that spawns the request's deferred work when hyper drops it,
+/// which it does once the last byte has gone to the connection (or the connection
+/// failed): routing and CRM lookups never compete with writing the answer.
+struct AnswerThenRun {
+    body: axum::body::Body,
+    _then: after_answer::Deferred,
+}
+
+impl HttpBody for AnswerThenRun {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }

@@ -229,6 +229,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routing_api::task_action))
         .routes(routes!(calls::all_calls, calls::dial))
         .routes(routes!(calls::my_calls))
+        .routes(routes!(calls::softphone_offer))
         .routes(routes!(calls::transfer))
         .routes(routes!(calls::control))
         .routes(routes!(calls::transfer_action))

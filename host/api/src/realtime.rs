@@ -49,9 +49,11 @@ pub struct RealtimeQuery {
         and tasks; everything for supervisors and admins), `{\"type\": \"resync\", \"seq\"}` \
         when events were missed (reload through the REST API), and \
         `{\"type\": \"session.revoked\"}` before the socket closes when the session ends. \
-        The client may send `{\"type\": \"webrtc.offer\", \"sdp\"}` (at most 64 KiB) for the \
-        softphone and gets `{\"type\": \"webrtc.answer\", \"sdp\"}` or \
-        `{\"type\": \"webrtc.error\", \"message\"}`; other messages are ignored. A client \
+        The client may send `{\"type\": \"webrtc.offer\", \"sdp\", \"node\"?}` (at most 64 KiB) \
+        for the softphone and gets `{\"type\": \"webrtc.answer\", \"sdp\"}` or \
+        `{\"type\": \"webrtc.error\", \"message\"}`; with `node` (another node of a cluster, as \
+        a `softphone.move` event names it) the offer is answered by that node. Other \
+        messages are ignored. A client \
         sending messages faster than the server allows gets \
         `{\"type\": \"error\", \"code\": \"rate_limited\"}` and the socket closes (1008).",
     params(RealtimeQuery),
@@ -72,7 +74,12 @@ pub async fn realtime(
         Some(token) => {
             let agent = authenticate(&state, token).await?;
             let slot = state.sockets.acquire(format!("agent:{}", agent.id))?;
-            Some((agent, token_hash(token), slot))
+            Some(Signed {
+                agent,
+                session: token_hash(token),
+                token: token.clone(),
+                _slot: slot,
+            })
         }
         None => None,
     };
@@ -98,13 +105,23 @@ async fn send(socket: &mut WebSocket, value: &impl Serialize) -> bool {
     }
 }
 
+/// A signed-in socket: the agent, their session (the token's hash), the token
+/// itself (to hand a softphone offer to another node as this agent) and the
+/// socket's slot under the per-agent limit.
+struct Signed {
+    agent: Agent,
+    session: String,
+    token: String,
+    _slot: SocketSlot,
+}
+
 async fn session(
     state: AppState,
     mut socket: WebSocket,
-    agent: Option<(Agent, String, SocketSlot)>,
+    signed: Option<Signed>,
     since: Option<u64>,
 ) {
-    let (agent, session, _slot) = match agent {
+    let signed = match signed {
         Some(a) => a,
         None => {
             // The first message must carry the token.
@@ -116,11 +133,8 @@ async fn session(
                     .and_then(|v| v["token"].as_str().map(str::to_string)),
                 _ => None,
             };
-            let Some((agent, hash)) = (match &token {
-                Some(t) => authenticate(&state, t)
-                    .await
-                    .ok()
-                    .map(|a| (a, token_hash(t))),
+            let Some((agent, token)) = (match token {
+                Some(t) => authenticate(&state, &t).await.ok().map(|a| (a, t)),
                 None => None,
             }) else {
                 let _ = send(
@@ -131,7 +145,12 @@ async fn session(
                 return;
             };
             match state.sockets.acquire(format!("agent:{}", agent.id)) {
-                Ok(slot) => (agent, hash, slot),
+                Ok(slot) => Signed {
+                    agent,
+                    session: token_hash(&token),
+                    token,
+                    _slot: slot,
+                },
                 Err(_) => {
                     let _ = send(
                         &mut socket,
@@ -143,6 +162,7 @@ async fn session(
             }
         }
     };
+    let agent = &signed.agent;
     let mut events = state.events.subscribe(since);
     let mut budget = state.sockets.message_budget();
     let hello_seq = since.unwrap_or_else(|| state.events.head());
@@ -158,12 +178,12 @@ async fn session(
         tokio::select! {
             delivery = events.next() => match delivery {
                 Delivery::Event(e) => {
-                    if revokes(&e, &agent.id, &session) {
+                    if revokes(&e, &agent.id, &signed.session) {
                         let _ = send(&mut socket, &json!({"type": "session.revoked"})).await;
                         let _ = socket.send(Message::Close(None)).await;
                         return;
                     }
-                    if e.visible_to(&agent) && !send(&mut socket, &*e).await {
+                    if e.visible_to(agent) && !send(&mut socket, &*e).await {
                         return;
                     }
                 }
@@ -186,7 +206,7 @@ async fn session(
                     return;
                 }
                 Some(Ok(Message::Text(text))) => {
-                    if let Some(reply) = client_message(&state, &agent, &text).await
+                    if let Some(reply) = client_message(&state, &signed, &text).await
                         && !send(&mut socket, &reply).await
                     {
                         return;
@@ -208,24 +228,34 @@ fn revokes(event: &BusEvent, agent_id: &str, session: &str) -> bool {
 }
 
 /// A message from the client: `webrtc.offer` (the softphone's persistent
-/// connection) is answered on the socket; anything else is ignored.
-async fn client_message(state: &AppState, agent: &Agent, text: &str) -> Option<Value> {
+/// connection) is answered on the socket; anything else is ignored. An offer naming
+/// another node (`node`, after a `softphone.move`) is handed to that node as this
+/// agent, and its answer comes back on this socket.
+async fn client_message(state: &AppState, signed: &Signed, text: &str) -> Option<Value> {
     let message: Value = serde_json::from_str(text).ok()?;
     match message["type"].as_str()? {
         "webrtc.offer" => {
-            let Some(voice) = &state.voice else {
-                return Some(
-                    json!({"type": "webrtc.error", "message": "voice is not running on this host"}),
-                );
-            };
+            let error = |message: &str| json!({"type": "webrtc.error", "message": message});
             let Some(sdp) = message["sdp"].as_str().filter(|s| s.len() <= 64 * 1024) else {
-                return Some(
-                    json!({"type": "webrtc.error", "message": "sdp: a string of at most 64 KiB"}),
-                );
+                return Some(error("sdp: a string of at most 64 KiB"));
             };
-            Some(match voice.accept_offer(&agent.id, sdp).await {
+            if let Some(node) = message["node"].as_str()
+                && let Some(relay) = &state.app.relay
+                && node != relay.node()
+            {
+                return Some(
+                    match crate::forward::softphone_offer(relay, node, &signed.token, sdp).await {
+                        Ok(answer) => json!({"type": "webrtc.answer", "sdp": answer, "node": node}),
+                        Err(e) => error(&e),
+                    },
+                );
+            }
+            let Some(voice) = &state.voice else {
+                return Some(error("voice is not running on this host"));
+            };
+            Some(match voice.accept_offer(&signed.agent.id, sdp).await {
                 Ok(answer) => json!({"type": "webrtc.answer", "sdp": answer}),
-                Err(e) => json!({"type": "webrtc.error", "message": e}),
+                Err(e) => error(&e),
             })
         }
         _ => None,

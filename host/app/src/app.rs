@@ -304,13 +304,17 @@ impl App {
             email.clone(),
             clock.clone(),
         ));
-        let plugin_admin = Arc::new(PluginAdmin::new(
+        let mut plugin_admin = PluginAdmin::new(
             store.clone(),
             plugins.clone(),
             channels.clone(),
             config.public_url.clone(),
             plugin_files,
-        ));
+        );
+        if config.node.nats_url.is_some() {
+            plugin_admin = plugin_admin.on_cluster(events.clone(), &config.node.id);
+        }
+        let plugin_admin = Arc::new(plugin_admin);
         Ok(App {
             store,
             plugins,
@@ -352,9 +356,11 @@ impl App {
     }
 
     /// Runs the background work (the outbox worker, the attachment copier, the
-    /// pollers, survey reminders and CRM write-back) until `shutdown` turns true.
+    /// pollers, survey reminders, CRM write-back and, on a cluster, other nodes'
+    /// plugin changes) until `shutdown` turns true.
     pub async fn run_workers(&self, shutdown: watch::Receiver<bool>) {
         tokio::join!(
+            self.plugin_admin.follow_other_nodes(shutdown.clone()),
             self.outbox.run(shutdown.clone()),
             self.attachments.run(shutdown.clone()),
             self.surveys.run(shutdown.clone()),

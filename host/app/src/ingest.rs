@@ -514,9 +514,10 @@ impl Ingest {
                             "plugin_id".to_string(),
                             plugin_id.to_string(),
                         )]);
-                        // Routing runs after the provider is answered; a task lost to a
-                        // crash in between is recreated by the start-up reconciliation.
-                        tokio::spawn(async move {
+                        // Routing runs after the provider is answered (once the answer
+                        // is written, under the HTTP edge); a task lost to a crash in
+                        // between is recreated by the start-up reconciliation.
+                        crate::after_answer::defer(async move {
                             routing
                                 .on_inbound_with(&conversation, &contact, &channel, attributes)
                                 .await;
@@ -543,7 +544,7 @@ impl Ingest {
                     // The agents on the conversation see their message's status move.
                     let (store, notifier) = (self.store.clone(), self.notifier.clone());
                     let (event_id, status) = (event_id.clone(), *status);
-                    tokio::spawn(async move {
+                    crate::after_answer::defer(async move {
                         notify_delivery(&store, &notifier, &event_id, status).await;
                     });
                 }

@@ -5,7 +5,8 @@
 //! The use cases work with the domain crates (core, store, routing, plugin-host) and
 //! tell the world what changed through the [`events::EventBus`].
 //!
-//! - [`ingest`]: a provider webhook through its connector into the store, then routing;
+//! - [`ingest`]: a provider webhook through its connector into the store, then routing
+//!   (started once the answer is written: [`after_answer`]);
 //! - [`outbox`]: agents' replies and the worker that delivers them;
 //! - [`routing`]: the service that drives the sans-IO routing engine with the wall
 //!   clock and the routing policy plugin; [`tasks`]: routing on behalf of people;
@@ -30,6 +31,7 @@
 #![deny(missing_docs)]
 
 pub mod accounts;
+pub mod after_answer;
 pub mod app;
 pub mod attachments;
 pub mod background;

@@ -16,6 +16,11 @@
 //! holds another component — so a node that never saw the install, or saw an
 //! older one, loads what was installed last. In folder mode the recorded path is
 //! loaded as it always was.
+//!
+//! A change made through [`PluginAdmin`] on one node of a cluster (install, config,
+//! enable or disable, remove) is announced on the event bus (`plugin.changed`, to
+//! the host only), and every other node applies it from the database at once
+//! ([`PluginAdmin::follow_other_nodes`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -31,6 +36,10 @@ use switchboard_store::{ConfigEntry, PluginInstall, PluginRecord, Store, StoreEr
 use crate::blobs::{BlobError, BlobStore};
 use crate::channels::Channels;
 use crate::error::{AppError, AppResult};
+use crate::events::{Audience, Delivery, EventBus};
+
+/// The bus event a node publishes when it changed a plugin (`{id, node}`).
+pub const PLUGIN_CHANGED: &str = "plugin.changed";
 
 /// Why a plugin could not be installed or changed.
 #[derive(Debug, thiserror::Error)]
@@ -379,6 +388,8 @@ pub struct PluginAdmin {
     channels: Arc<Channels>,
     public_url: String,
     files: PluginFiles,
+    /// The cluster's event bus and this node's name, when there are several nodes.
+    cluster: Option<(Arc<dyn EventBus>, String)>,
 }
 
 impl PluginAdmin {
@@ -397,6 +408,92 @@ impl PluginAdmin {
             channels,
             public_url,
             files,
+            cluster: None,
+        }
+    }
+
+    /// Announces this node's plugin changes on `events` (as node `node`), and
+    /// lets [`PluginAdmin::follow_other_nodes`] apply the other nodes'.
+    pub fn on_cluster(mut self, events: Arc<dyn EventBus>, node: &str) -> PluginAdmin {
+        self.cluster = Some((events, node.to_string()));
+        self
+    }
+
+    /// Tells the other nodes that plugin `id` changed.
+    fn announce(&self, id: &str) {
+        if let Some((events, node)) = &self.cluster {
+            events.publish(
+                PLUGIN_CHANGED,
+                Audience::Host,
+                json!({"id": id, "node": node}),
+            );
+        }
+    }
+
+    /// On a cluster, applies the plugin changes other nodes announce until
+    /// `shutdown` turns true: the plugin is loaded again from the database (its
+    /// component, config and state), or unloaded when it was removed. When events
+    /// were lost, every plugin is brought in line with the database.
+    pub async fn follow_other_nodes(&self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let Some((events, node)) = self.cluster.clone() else {
+            return;
+        };
+        let mut feed = events.subscribe(None);
+        loop {
+            let delivery = tokio::select! {
+                d = feed.next() => d,
+                _ = shutdown.changed() => return,
+            };
+            match delivery {
+                Delivery::Event(e)
+                    if e.kind == PLUGIN_CHANGED && e.data["node"] != node.as_str() =>
+                {
+                    if let Some(id) = e.data["id"].as_str() {
+                        self.follow(id).await;
+                    }
+                }
+                Delivery::Event(_) => {}
+                Delivery::Resync { .. } => self.follow_all().await,
+                Delivery::Closed => return,
+            }
+        }
+    }
+
+    /// Brings plugin `id` in line with the database after another node changed it.
+    pub async fn follow(&self, id: &str) {
+        let outcome = match self.store.plugin(id).await {
+            Ok(_) => self.reload(id).await.map(|()| "reloaded"),
+            Err(StoreError::NotFound { .. }) => {
+                let _ = std::fs::remove_dir_all(self.files.dir(id));
+                self.plugins.unload(id);
+                self.channels.forget(id).await;
+                Ok("unloaded")
+            }
+            Err(e) => Err(e.into()),
+        };
+        match outcome {
+            Ok(what) => tracing::info!(plugin = id, "plugin changed on another node: {what}"),
+            Err(e) => tracing::error!(plugin = id, "another node's plugin change not applied: {e}"),
+        }
+    }
+
+    /// Every plugin in line with the database (after lost events).
+    async fn follow_all(&self) {
+        let recorded = match self.store.list_plugins().await {
+            Ok(records) => records,
+            Err(e) => {
+                tracing::error!("plugins not brought in line with the database: {e}");
+                return;
+            }
+        };
+        let mut ids: Vec<String> = recorded.into_iter().map(|r| r.id).collect();
+        for loaded in self.plugins.list() {
+            if !ids.contains(&loaded.id) {
+                ids.push(loaded.id);
+            }
+        }
+        for id in ids {
+            self.follow(&id).await;
         }
     }
 
@@ -457,6 +554,7 @@ impl PluginAdmin {
     pub async fn install(&self, admin_id: &str, request: InstallRequest) -> AppResult<Value> {
         let manifest = install(&self.store, &self.plugins, &self.files, request).await?;
         self.reload(&manifest.id).await?;
+        self.announce(&manifest.id);
         self.store
             .audit(
                 admin_id,
@@ -475,6 +573,7 @@ impl PluginAdmin {
         if enabled && self.plugins.status(id).is_none() {
             self.reload(id).await?;
         }
+        self.announce(id);
         self.describe(id).await
     }
 
@@ -485,6 +584,7 @@ impl PluginAdmin {
         let _ = std::fs::remove_dir_all(self.files.dir(id));
         self.plugins.unload(id);
         self.channels.forget(id).await;
+        self.announce(id);
         Ok(())
     }
 
@@ -520,6 +620,7 @@ impl PluginAdmin {
         let keys: Vec<String> = entries.iter().map(|e| e.key.clone()).collect();
         self.store.set_plugin_config(id, entries).await?;
         self.reload(id).await?;
+        self.announce(id);
         self.store
             .audit(admin_id, "plugin.config", Some(id), json!({"keys": keys}))
             .await?;

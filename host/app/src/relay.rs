@@ -121,6 +121,11 @@ pub enum RoutingQuery {
         /// Task id.
         task: String,
     },
+    /// Sets an agent offline (they were disabled).
+    SetOffline {
+        /// Agent id.
+        agent: String,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]

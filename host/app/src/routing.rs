@@ -416,6 +416,23 @@ impl RoutingService {
         }))
     }
 
+    /// Sets `agent_id` offline (they were disabled); relayed to the leader when this
+    /// node follows.
+    pub async fn set_offline(&self, agent_id: &str) -> Result<(), AppError> {
+        if self.role() == RoutingRole::Follower
+            && let Some(relay) = self.relay.get()
+        {
+            let agent = agent_id.to_string();
+            return relay
+                .query(crate::relay::RoutingQuery::SetOffline { agent })
+                .await
+                .map(drop);
+        }
+        self.set_presence(agent_id, Presence::Offline)
+            .await
+            .map(drop)
+    }
+
     /// Completes task `id` if it is still live (a resolve); relayed to the leader
     /// when this node follows.
     pub async fn complete_task(&self, id: &str) -> Result<(), AppError> {
@@ -1109,6 +1126,18 @@ impl RoutingService {
         skills: Option<Vec<(String, u8)>>,
         capacity: Option<CapacityProfile>,
     ) -> Result<Value, AppError> {
+        // A host service's change (a new agent's skills) on a follower goes to the
+        // leader; people's commands were relayed before they got here (`Tasks`).
+        if self.role() == RoutingRole::Follower
+            && let Some(relay) = self.relay.get()
+        {
+            let command = crate::relay::TaskCommand::SetProfile {
+                id: agent_id.to_string(),
+                skills,
+                capacity,
+            };
+            return relay.ask(None, command).await;
+        }
         self.leading()?;
         let mut engine = self.engine.lock().await;
         let id = AgentId::from(agent_id);

@@ -109,9 +109,7 @@ impl Supervision {
         if disabled {
             publish_revoked(self.events.as_ref(), agent_id, None);
             if let Some(routing) = &self.routing
-                && let Err(e) = routing
-                    .set_presence(agent_id, switchboard_routing::Presence::Offline)
-                    .await
+                && let Err(e) = routing.set_offline(agent_id).await
             {
                 tracing::warn!(agent = agent_id, "disabled agent not set offline: {e}");
             }

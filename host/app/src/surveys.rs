@@ -477,7 +477,18 @@ impl Surveys {
         Ok(sent)
     }
 
-    /// Sends reminders as they fall due until `shutdown` turns true.
+    /// Closes the questions still open whose time to answer ran out (`expired`,
+    /// see `Store::surveys_expire`). Returns how many.
+    pub async fn expire_due(&self) -> AppResult<u64> {
+        let expired = self.store.surveys_expire(self.clock.now_ms()).await?;
+        if expired > 0 {
+            tracing::info!(expired, "survey questions expired unanswered");
+        }
+        Ok(expired)
+    }
+
+    /// Sends reminders as they fall due, and closes questions whose time to answer
+    /// ran out (`expired`), until `shutdown` turns true.
     pub async fn run(&self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         loop {
             if *shutdown.borrow() {
@@ -485,6 +496,9 @@ impl Surveys {
             }
             if let Err(e) = self.remind_due().await {
                 tracing::error!("survey reminders failed: {e}");
+            }
+            if let Err(e) = self.expire_due().await {
+                tracing::error!("surveys not expired: {e}");
             }
             tokio::select! {
                 _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}

@@ -69,6 +69,10 @@ impl Runner for Tasks {
                     routing.complete_task(&task).await?;
                     Value::Null
                 }
+                RoutingQuery::SetOffline { agent } => {
+                    routing.set_offline(&agent).await?;
+                    Value::Null
+                }
             };
             Ok(value)
         })

@@ -292,6 +292,50 @@ async fn a_follower_relays_peoples_routing_commands_to_the_leader_with_its_answe
             .expect("resolve through the follower");
         assert!(routing.tasks_held_by(&ann.id).await.is_empty());
         assert!(routing.task_of_conversation(&second).await.is_none());
+
+        // A supervisor disabling Ann through the follower sets her offline on the
+        // leader at once: nothing more is offered to her.
+        let presence = |board: switchboard_app::routing::Board| {
+            board
+                .agents
+                .into_iter()
+                .find(|x| x.id == ann.id)
+                .map(|x| x.presence)
+        };
+        assert_eq!(
+            presence(routing.board().await).as_deref(),
+            Some("available")
+        );
+        let admin = b.agent("Ada").await;
+        b.app
+            .supervision
+            .set_disabled(&admin.id, &ann.id, true)
+            .await
+            .expect("disable through the follower");
+        assert_eq!(presence(routing.board().await).as_deref(), Some("offline"));
+
+        // An admin creating an agent through the follower: the leader's engine gets
+        // their skills.
+        let zed = b
+            .app
+            .supervision
+            .create_agent(
+                &admin.id,
+                "zed@example.test",
+                "zed-password-123",
+                Some("Zed".into()),
+                "agent",
+                &[("billing".to_string(), 3)],
+            )
+            .await
+            .expect("agent created through the follower");
+        let board = routing.board().await;
+        let on_leader = board
+            .agents
+            .iter()
+            .find(|x| x.id == zed.id)
+            .unwrap_or_else(|| panic!("zed is not on the leader's board: {board:?}"));
+        assert_eq!(on_leader.skills, vec![("billing".to_string(), 3)]);
         b.app.store.close().await;
     })
     .await;

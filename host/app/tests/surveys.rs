@@ -754,6 +754,84 @@ async fn one_reminder(store: Store) {
     assert_eq!(sms["csat_satisfied_share"], 0.5);
 }
 
+/// A question left unanswered past `expire_secs` is closed as `expired` (with why)
+/// by the worker's sweep; an open one is left alone, and a late score is an
+/// ordinary message.
+async fn unanswered_questions_expire(store: Store) {
+    let w = with_channels(store).await;
+    w.app
+        .surveys
+        .set_settings(
+            "admin",
+            "messaging",
+            SurveySettingsInput {
+                surveys: vec!["csat".into(), "ces".into()],
+                expire_secs: Some(3600),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("settings");
+    let fay = w.available_agent("Fay", -MIN).await;
+    let customer = phone("+15550007777");
+    w.at(0);
+    let (conversation, _) = w.message("sms-twilio", "sms", customer.clone()).await;
+    w.at(10 * S);
+    w.accept(&fay, &conversation).await;
+    w.at(MIN);
+    w.resolve(&fay, &conversation).await;
+    let states = |w: &World| {
+        let store = w.app.store.clone();
+        let conversation = conversation.clone();
+        async move {
+            store
+                .conversation_surveys(&conversation)
+                .await
+                .expect("surveys")
+                .into_iter()
+                .map(|s| (s.kind, s.status, s.reason))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        states(&w).await,
+        vec![
+            ("csat".to_string(), "sent".to_string(), None),
+            ("ces".to_string(), "waiting".to_string(), None)
+        ]
+    );
+    w.at(MIN + 59 * MIN);
+    assert_eq!(
+        w.app.surveys.expire_due().await.expect("expire"),
+        0,
+        "not yet"
+    );
+    w.at(MIN + 60 * MIN);
+    assert_eq!(w.app.surveys.expire_due().await.expect("expire"), 2);
+    let why = Some("no answer before the survey expired".to_string());
+    assert_eq!(
+        states(&w).await,
+        vec![
+            ("csat".to_string(), "expired".to_string(), why.clone()),
+            ("ces".to_string(), "expired".to_string(), why)
+        ]
+    );
+    assert_eq!(w.app.surveys.expire_due().await.expect("expire"), 0, "once");
+    assert_eq!(w.app.surveys.remind_due().await.expect("remind"), 0);
+    // A score now is a message, not an answer.
+    assert!(
+        !write(&w, "sms-twilio", "sms", &customer, "5")
+            .await
+            .is_empty()
+    );
+    assert!(
+        survey_events(&w, &conversation)
+            .await
+            .iter()
+            .all(|(phase, _)| phase != "answered")
+    );
+}
+
 /// Settings: what an admin gives is checked, and shown back.
 async fn settings_round_trip(store: Store) {
     let w = World::start(store, 7 * DAY).await;
@@ -857,5 +935,6 @@ both_backends!(
     email_link_answered,
     webchat_card_answered,
     one_reminder,
+    unanswered_questions_expire,
     settings_round_trip,
 );

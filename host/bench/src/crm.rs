@@ -81,6 +81,13 @@ pub struct CrmBenchArgs {
     /// Returning numbers (warmed before the rounds, then cycled through).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub returning: u32,
+    /// Idle time before each timed message, in every setup (default: the CRM's delay
+    /// plus 10 ms). A cache miss waits for the CRM before its offer, so without it
+    /// the machine would sit idle (cores in deeper sleep states, caches cooling)
+    /// before each message of the miss setup only, and the answer would measure the
+    /// wake-up, not the CRM.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=5000))]
+    pub pause_ms: Option<u64>,
 }
 
 // ---------------------------------------------------------------------------
@@ -510,8 +517,11 @@ pub async fn run(args: CrmBenchArgs) -> anyhow::Result<()> {
     );
     println!(
         "   {} returning numbers per server, each messaged once before the rounds (the CRM server looks them up \
-         then); {} rounds x {} messages per setup, the setups alternating in a rotating order",
-        args.returning, args.rounds, args.messages
+         then); {} rounds x {} messages per setup, the setups alternating in a rotating order; {} ms idle before          every timed message in every setup (--pause-ms), so all setups start each message from the same rest",
+        args.returning,
+        args.rounds,
+        args.messages,
+        args.pause_ms.unwrap_or(args.crm_delay_ms + 10)
     );
 
     let run_id = random_hex(6);
@@ -545,6 +555,7 @@ pub async fn run(args: CrmBenchArgs) -> anyhow::Result<()> {
         }
     }
 
+    let pause = Duration::from_millis(args.pause_ms.unwrap_or(args.crm_delay_ms + 10));
     let mut results: HashMap<Setup, Measured> = HashMap::new();
     for round in 0..args.rounds as usize {
         for k in 0..Setup::ALL.len() {
@@ -557,6 +568,7 @@ pub async fn run(args: CrmBenchArgs) -> anyhow::Result<()> {
             for _ in 0..args.messages {
                 let from = numbers.take(setup.returning());
                 let sid = next_sid();
+                tokio::time::sleep(pause).await;
                 match server.message(&sid, &from).await {
                     Ok((a, o)) => {
                         answer.push(a);

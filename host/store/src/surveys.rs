@@ -566,6 +566,22 @@ impl Store {
         rows.iter().map(SurveyRow::from_row).collect()
     }
 
+    /// Questions still open (`sent` or `waiting`) whose time to answer ran out by
+    /// `now_ms` become `expired`, with why: a late reply is then an ordinary message,
+    /// and nothing reminds or lists them as open. Returns how many expired.
+    pub async fn surveys_expire(&self, now_ms: i64) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE survey SET status = 'expired', reason = 'no answer before the survey expired' \
+             WHERE status IN ('sent', 'waiting') AND expires_at <= $1",
+        )
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
     /// A reminder went (or was given up): no other is sent.
     pub async fn survey_reminded(&self, id: &str, now_ms: i64) -> Result<bool> {
         let mut tx = self.begin_write().await?;

@@ -561,6 +561,29 @@ impl VoiceService {
             .collect()
     }
 
+    /// This node's name (calls it carries name it in their record).
+    pub fn node(&self) -> &str {
+        &self.state.config.node.id
+    }
+
+    /// The other nodes alive now: those that reported within the bound after which
+    /// the routing leader counts a node dead (see `end_calls_of_dead_nodes`).
+    pub async fn other_live_nodes(&self) -> Vec<String> {
+        let silent_for = (self.state.config.node.leader_poll * DEAD_AFTER_POLLS).as_millis() as i64;
+        let now = now_ms();
+        match self.state.store.nodes_seen().await {
+            Ok(nodes) => nodes
+                .into_iter()
+                .filter(|(id, seen)| *id != self.node() && now - seen <= silent_for)
+                .map(|(id, _)| id)
+                .collect(),
+            Err(e) => {
+                tracing::warn!("the cluster's nodes could not be read: {e}");
+                Vec::new()
+            }
+        }
+    }
+
     /// How many calls the host has handled since it started, and how many are live.
     pub fn counts(&self) -> (u64, usize) {
         (
@@ -816,6 +839,9 @@ impl VoiceService {
                         .as_str()
                         .map(str::to_string);
                     if let Some(call) = self.call_of_conversation(conversation) {
+                        if let Some(agent) = &agent {
+                            self.call_softphone_here(agent);
+                        }
                         self.update(&call, |c| {
                             if c.state == CallState::Queued {
                                 c.set_state(CallState::Offered);
@@ -826,6 +852,7 @@ impl VoiceService {
                         });
                     }
                 }
+                SOFTPHONE_MOVE => self.softphone_moved(&event.data),
                 "offer.expired" | "offer.canceled" => {
                     let task = event.data["reservation"]["task"]
                         .as_str()
@@ -842,6 +869,58 @@ impl VoiceService {
                 _ => {}
             }
         }
+    }
+
+    /// A call this node carries is offered to `agent`: when their softphone has no
+    /// audio connection here (it is connected to another node of the cluster, or
+    /// not at all), their desk is asked to connect it to this node
+    /// (`softphone.move`), before they answer.
+    fn call_softphone_here(&self, agent: &str) {
+        if self.agents.lock().expect("agents").contains_key(agent) {
+            return;
+        }
+        tracing::info!(
+            agent,
+            node = self.node(),
+            "asking the agent's softphone to connect here"
+        );
+        self.state.notifier.publish(
+            SOFTPHONE_MOVE,
+            Audience::Agents(vec![agent.to_string()]),
+            json!({"agent_id": agent, "node": self.node()}),
+        );
+    }
+
+    /// Another node asked an agent's softphone over: the connection this node holds
+    /// for them (unless a call is bridged to it) is closed, so this node never
+    /// bridges a call into a connection the browser has left.
+    fn softphone_moved(&self, data: &Value) {
+        let (Some(agent), Some(node)) = (data["agent_id"].as_str(), data["node"].as_str()) else {
+            return;
+        };
+        if node == self.node() {
+            return;
+        }
+        let mut agents = self.agents.lock().expect("agents");
+        let Some(leg) = agents.get(agent).copied() else {
+            return;
+        };
+        if self
+            .bridged
+            .lock()
+            .expect("bridged")
+            .contains_key(&leg.session)
+        {
+            return;
+        }
+        agents.remove(agent);
+        drop(agents);
+        self.webrtc.close(leg.session);
+        tracing::info!(
+            agent,
+            to = node,
+            "the agent's softphone moved to another node"
+        );
     }
 
     pub(crate) fn call_of_conversation(&self, conversation: &str) -> Option<String> {
@@ -1029,6 +1108,42 @@ impl VoiceService {
             self.retarget_session(old.session, session, negotiated.telephone_event)
                 .await;
             self.webrtc.close(old.session);
+        } else {
+            // The agent answered a call here before their softphone had come over
+            // (`softphone.move`): the caller, still hearing music, is connected now.
+            let waiting: Vec<String> = self
+                .calls
+                .lock()
+                .expect("calls")
+                .values()
+                .filter(|c| {
+                    c.agent_id.as_deref() == Some(agent_id)
+                        && c.state == CallState::Connected
+                        && c.consult.is_none()
+                })
+                .map(|c| c.id.clone())
+                .collect();
+            for call_id in waiting {
+                let bridged = self
+                    .bridged
+                    .lock()
+                    .expect("bridged")
+                    .values()
+                    .any(|b| matches!(b, Bridge::Call(c) if *c == call_id));
+                let media = self.with_call(&call_id, |c| c.media.clone());
+                if let (false, Some(media)) = (bridged, media) {
+                    self.bridged
+                        .lock()
+                        .expect("bridged")
+                        .insert(session, Bridge::Call(call_id.clone()));
+                    let _ = media
+                        .send(MediaCommand::Bridge {
+                            sink: self.sink_for(session),
+                            telephone_event: negotiated.telephone_event,
+                        })
+                        .await;
+                }
+            }
         }
         Ok(answer)
     }
@@ -1452,6 +1567,10 @@ fn conflict(message: &str) -> AppError {
 fn call_node(record: &CallRecord) -> Option<&str> {
     record.detail.get("node").and_then(Value::as_str)
 }
+
+/// The event asking an agent's desk to connect its softphone to the node carrying a
+/// call offered to them (`{agent_id, node}`).
+pub const SOFTPHONE_MOVE: &str = "softphone.move";
 
 /// How many leadership poll intervals a node may stay silent before the routing
 /// leader counts it dead and ends the calls it carried.

@@ -8,6 +8,13 @@
 // `{type: "webrtc.answer", sdp}` or `{type: "webrtc.error", message}`. A new socket, a
 // failed connection or a lost one starts over with a fresh connection and offer; only
 // one offer is outstanding at a time, so an answer always belongs to the last offer.
+//
+// On a cluster a call lives on the node whose SIP and RTP sockets answered it. When a
+// call is offered to this agent on a node their audio is not connected to, that node
+// sends `softphone.move` ({agent_id, node}); the connection starts over with offers
+// naming the node (`{type: "webrtc.offer", sdp, node}`), which this socket's node hands
+// to it, so the audio flows to the node carrying the call. A refused offer forgets the
+// node, and the next one goes to the socket's own node again.
 
 import { h } from './dom.js';
 
@@ -52,6 +59,7 @@ export class AudioLink {
     this.state = 'new';
     this.micError = null;
     this.error = null;
+    this.node = null; // the cluster node the audio goes to (null: the socket's own)
     this.offs = [];
     // Outside any view, so the far end keeps playing while the router swaps pages.
     this.audio = h('audio', { autoplay: true, class: 'sr-only', 'data-testid': 'softphone-remote-audio', 'aria-hidden': 'true' });
@@ -65,6 +73,7 @@ export class AudioLink {
       this.rt.on('open', () => this.socketOpened()),
       this.rt.on('webrtc.answer', (msg) => this.answered(msg)),
       this.rt.on('webrtc.error', (msg) => this.refused(msg)),
+      this.rt.on('softphone.move', (data) => this.moveTo(data?.node)),
     ];
     if (this.rt.state === 'connected') this.negotiate();
   }
@@ -97,6 +106,14 @@ export class AudioLink {
   }
 
   // ------------------------------------------------------------ negotiation
+
+  /** A call waits on cluster node `node`: connect the audio there. */
+  moveTo(node) {
+    if (this.stopped || typeof node !== 'string' || !node || node === this.node) return;
+    this.node = node;
+    this.delay = RETRY_MIN_MS;
+    this.negotiate();
+  }
 
   socketOpened() {
     // The host ties the connection to the socket: whatever was negotiated on the old
@@ -144,7 +161,9 @@ export class AudioLink {
     }
     if (gen !== this.gen || this.stopped) return;
     // No socket now: the next 'open' negotiates again.
-    if (!this.rt.send({ type: 'webrtc.offer', sdp: pc.localDescription.sdp })) return;
+    const offer = { type: 'webrtc.offer', sdp: pc.localDescription.sdp };
+    if (this.node) offer.node = this.node;
+    if (!this.rt.send(offer)) return;
     this.pending = {
       gen,
       timer: setTimeout(() => {
@@ -173,6 +192,8 @@ export class AudioLink {
     if (!this.pending) return;
     this.clearPending();
     if (this.again) { this.again = false; this.negotiate(); return; }
+    // The node it named may be gone: the next offer goes to the socket's own node.
+    this.node = null;
     this.fail(`Audio refused by the server: ${msg?.message ?? 'no reason given'}`);
   }
 

@@ -48,13 +48,15 @@ const STARTUP_TIMEOUT_MS = 30_000;
  * SWITCHBOARD_* variables are dropped, except SWITCHBOARD_WEB_DIR, so a developer's
  * shell cannot point the test at their own database). `setup` is a list of CLI
  * invocations (argument arrays, e.g. `['trunk', 'add', …]`) run on that data folder,
- * in order, before `serve`; any that fails fails the start.
+ * in order, before `serve`; any that fails fails the start. `expectAdmin: false` is for
+ * a node joining a cluster's database, where the demo admin exists already (its
+ * `adminPassword` is then null).
  *
  * @returns {Promise<{base: string, sip: string|null, adminEmail: string,
  *   adminPassword: string, dataDir: string, output: () => string,
  *   stop: () => Promise<void>}>}
  */
-export async function startServer({ env = {}, args = [], setup = [] } = {}) {
+export async function startServer({ env = {}, args = [], setup = [], expectAdmin = true } = {}) {
   const bin = binaryPath();
   if (!existsSync(bin)) {
     throw new Error(
@@ -111,7 +113,8 @@ export async function startServer({ env = {}, args = [], setup = [] } = {}) {
       reject(new Error(`switchboard did not start within ${STARTUP_TIMEOUT_MS} ms; output:\n${out}`));
     }, STARTUP_TIMEOUT_MS);
     const check = () => {
-      if (base && adminPassword) {
+      // A second node of a cluster finds the admin its first node created.
+      if (base && (adminPassword || !expectAdmin)) {
         clearTimeout(timer);
         resolve();
       }

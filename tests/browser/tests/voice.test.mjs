@@ -11,21 +11,15 @@
 // The screenshot of the desk during the call goes to tests/browser/artifacts/.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 
 import { launch, screenshot, watch } from '../lib/browser.mjs';
 import { api, createAgent, login, startServer, waitFor } from '../lib/server.mjs';
+import { CALLER, inboundAudio, recordPeerConnections, startCaller } from '../lib/voice.mjs';
 
-const SIPP = process.env.SIPP_PATH || '/usr/bin/sipp';
-const SCENARIO = fileURLToPath(new URL('../sipp/caller.xml', import.meta.url));
-// The From user of the scenario's INVITE.
-const CALLER = '+15557770001';
 const AGENT = { email: 'vic@voice.test', password: 'vic-password-1', name: 'Vic Agent' };
 
 let server;
@@ -51,111 +45,11 @@ after(async () => {
   if (sippDir) await rm(sippDir, { recursive: true, force: true });
 });
 
-/** A UDP port free on loopback right now (and the next `span` after it). */
-async function freeUdpPort(span = 0) {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const ports = [];
-    const sockets = [];
-    try {
-      const first = createSocket('udp4');
-      sockets.push(first);
-      await new Promise((resolve, reject) => first.once('error', reject).bind(0, '127.0.0.1', resolve));
-      ports.push(first.address().port);
-      for (let i = 1; i <= span; i++) {
-        const s = createSocket('udp4');
-        sockets.push(s);
-        await new Promise((resolve, reject) => s.once('error', reject).bind(ports[0] + i, '127.0.0.1', resolve));
-      }
-      return ports[0];
-    } catch {
-      /* taken: try another */
-    } finally {
-      for (const s of sockets) s.close();
-    }
-  }
-  throw new Error('no free UDP port');
-}
-
-/**
- * Starts sipp as the trunk's caller. `done` resolves with {code, signal} when it
- * exits; `output()` has its stdout, stderr and error log for diagnostics.
- */
-async function startCaller() {
-  const sipPort = await freeUdpPort();
-  // sipp binds the audio port and the ones after it (RTCP, video).
-  const mediaPort = await freeUdpPort(3);
-  const args = [
-    server.sip,
-    '-sf', SCENARIO,
-    '-m', '1',
-    '-l', '1',
-    '-i', '127.0.0.1',
-    '-p', String(sipPort),
-    '-mp', String(mediaPort),
-    '-timeout', '60s',
-    '-trace_err',
-    '-nostdin',
-  ];
-  const child = spawn(SIPP, args, { cwd: sippDir, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.setEncoding('utf8');
-  child.stderr.setEncoding('utf8');
-  child.stdout.on('data', (chunk) => {
-    out = (out + chunk).slice(-200_000);
-  });
-  child.stderr.on('data', (chunk) => {
-    out = (out + chunk).slice(-200_000);
-  });
-  const done = new Promise((resolve) => {
-    child.on('error', (err) => resolve({ code: null, signal: null, error: err.message }));
-    child.on('exit', (code, signal) => resolve({ code, signal }));
-  });
-  const output = async () => {
-    let errors = '';
-    for (const f of await readdir(sippDir).catch(() => [])) {
-      if (f.endsWith('_errors.log')) errors += `\n--- ${f}\n${await readFile(path.join(sippDir, f), 'utf8')}`;
-    }
-    return `sipp ${args.join(' ')}\n${out}${errors}`;
-  };
-  const stop = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  };
-  return { done, output, stop };
-}
-
-/** The tab's audio reception: RTP packets and energy of the inbound audio, summed. */
-async function inboundAudio(p) {
-  return p.evaluate(async () => {
-    let packets = 0;
-    let energy = 0;
-    for (const pc of window.__peerConnections ?? []) {
-      if (pc.connectionState === 'closed') continue;
-      const stats = await pc.getStats();
-      stats.forEach((s) => {
-        if (s.type === 'inbound-rtp' && s.kind === 'audio') {
-          packets += s.packetsReceived ?? 0;
-          energy += s.totalAudioEnergy ?? 0;
-        }
-      });
-    }
-    return { packets, energy };
-  });
-}
-
 test('an agent answers a SIP caller on the softphone, hears them and hangs up', async (t) => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   // The app keeps its connection private; the test keeps a reference to every one
   // the page makes, to read their stats.
-  await context.addInitScript(() => {
-    const Native = window.RTCPeerConnection;
-    window.__peerConnections = [];
-    window.RTCPeerConnection = class extends Native {
-      constructor(...args) {
-        super(...args);
-        window.__peerConnections.push(this);
-      }
-    };
-  });
+  await recordPeerConnections(context);
   const p = await context.newPage();
   const watcher = watch(p);
 
@@ -170,7 +64,7 @@ test('an agent answers a SIP caller on the softphone, hears them and hangs up', 
   assert.equal(await p.getByTestId('softphone-state').textContent(), 'idle');
 
   // sipp calls in as the trunk.
-  const caller = await startCaller();
+  const caller = await startCaller(server.sip, sippDir);
   t.after(() => caller.stop());
   const sippFailed = caller.done.then(async (r) => {
     throw new Error(`sipp ended before the hang-up (${JSON.stringify(r)}):\n${await caller.output()}`);
