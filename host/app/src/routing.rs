@@ -353,18 +353,26 @@ impl RoutingService {
         tracing::warn!(node = %self.node.id, "stepped down from routing: {why}");
     }
 
-    /// Routes the new conversations followers handed over.
+    /// Routes the new conversations followers handed over: every one waiting, a
+    /// batch at a time (a full batch is followed by the next at once, so a busy
+    /// follower's hand-overs never queue up behind the poll).
     async fn route_handed(&self) {
-        let handed = match self.store.take_handed().await {
-            Ok(h) => h,
-            Err(e) => {
-                tracing::warn!("reading conversations handed over by followers: {e}");
+        loop {
+            let handed = match self.store.take_handed().await {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::warn!("reading conversations handed over by followers: {e}");
+                    return;
+                }
+            };
+            let full = handed.len() >= switchboard_store::HANDED_BATCH;
+            for h in handed {
+                self.on_inbound_with(&h.conversation_id, &h.contact_id, &h.channel, h.attributes)
+                    .await;
+            }
+            if !full || self.role() != RoutingRole::Leader {
                 return;
             }
-        };
-        for h in handed {
-            self.on_inbound_with(&h.conversation_id, &h.contact_id, &h.channel, h.attributes)
-                .await;
         }
     }
 

@@ -875,8 +875,8 @@ async fn run_overhead(args: &OverheadArgs, one: &Setup, three: &Setup) -> anyhow
     let (drain_median, drain_worst) = median_worst(&drains);
     println!(
         "   after a three-node round, the leader was still routing handed-over conversations for \
-         {drain_median:.1} s (median; worst {drain_worst:.1} s): it takes at most 100 from routing_inbox \
-         every quarter of the leader poll"
+         {drain_median:.1} s (median; worst {drain_worst:.1} s): it reads routing_inbox every quarter of the \
+         leader poll, 100 at a time until it is empty"
     );
     let errors = single.errors() + nodes.iter().map(Node::errors).sum::<usize>();
     println!("   ERROR lines in the nodes' logs: {errors}");

@@ -517,7 +517,7 @@ pub async fn run(args: CrmBenchArgs) -> anyhow::Result<()> {
     );
     println!(
         "   {} returning numbers per server, each messaged once before the rounds (the CRM server looks them up \
-         then); {} rounds x {} messages per setup, the setups alternating in a rotating order; {} ms idle before          every timed message in every setup (--pause-ms), so all setups start each message from the same rest",
+         then); {} rounds x {} messages per setup, the setups alternating in a rotating order; {} ms idle before every timed message in every setup (--pause-ms), so all setups start each message from the same rest",
         args.returning,
         args.rounds,
         args.messages,

@@ -188,7 +188,8 @@ impl Store {
         Ok(())
     }
 
-    /// Takes (deletes and returns) up to 100 handed conversations, oldest first.
+    /// Takes (deletes and returns) up to [`HANDED_BATCH`] handed conversations,
+    /// oldest first.
     pub async fn take_handed(&self) -> Result<Vec<HandedInbound>> {
         let sql = match self.backend() {
             Backend::Postgres => {
@@ -243,6 +244,10 @@ impl Store {
         )
     }
 }
+
+/// How many handed conversations [`Store::take_handed`] takes at once (the `LIMIT`
+/// of its statement).
+pub const HANDED_BATCH: usize = 100;
 
 /// Refuses the transaction's routing write unless `held` is still the current
 /// epoch; the row lock (`FOR SHARE`) holds a new leader's bump until this

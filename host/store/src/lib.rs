@@ -106,7 +106,7 @@ pub use files::{FILE_CHUNK_BYTES, FileUpload};
 pub use ingest::{
     CallStarted, ConsentEvent, InboundMessage, IngestBatch, IngestEvent, IngestOutcome, Receipt,
 };
-pub use leader::{HandedInbound, LEADER_LOCK, LeaderRecord, Leadership};
+pub use leader::{HANDED_BATCH, HandedInbound, LEADER_LOCK, LeaderRecord, Leadership};
 pub use outbox::{NewReply, OutboxRow};
 pub use plugins::{ConfigEntry, PluginInstall, PluginRecord};
 pub use reports::export::ConversationExportRow;
