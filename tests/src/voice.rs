@@ -598,6 +598,55 @@ pub async fn voice_server(
     (server, token, twilio)
 }
 
+/// A frame the other side can recognise: 160 bytes of one μ-law value that decodes
+/// far from silence.
+pub fn frame(n: u8) -> Vec<u8> {
+    vec![0x10 + (n % 0x60); 160]
+}
+
+/// How many of `wanted` appear in `heard` in order (other packets may sit between).
+pub fn in_order(heard: &[Vec<u8>], wanted: &[Vec<u8>]) -> usize {
+    let mut found = 0;
+    for h in heard {
+        if found < wanted.len() && *h == wanted[found] {
+            found += 1;
+        }
+    }
+    found
+}
+
+/// Waits (15 s at most) for a voice offer to the agent signed in with `token`, on
+/// `server`, accepts it there and returns it (an SMS offer may come first: the call
+/// then takes its place).
+pub async fn answer_voice_offer(server: &crate::Server, token: &str) -> Value {
+    let offer = server
+        .eventually(Duration::from_secs(15), || async {
+            let (_, v) = server
+                .call(token, "GET", "/api/v1/agents/me/offers", json!(null))
+                .await;
+            v["offers"]
+                .as_array()?
+                .iter()
+                .find(|o| o["task"]["channel"] == "voice")
+                .cloned()
+        })
+        .await
+        .unwrap_or_else(|| panic!("no voice offer; log:\n{}", server.log()));
+    let id = offer["reservation"]["id"]
+        .as_str()
+        .expect("a reservation id");
+    let (status, v) = server
+        .call(
+            token,
+            "POST",
+            &format!("/api/v1/reservations/{id}/accept"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    offer
+}
+
 /// The gaps between consecutive arrivals within `[from, to)`, in milliseconds,
 /// sorted.
 pub fn gaps_ms(

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use switchboard_e2e::cluster::Cluster;
 use switchboard_e2e::meta::*;
-use switchboard_e2e::voice::{AgentPhone, SipCaller, voice_server};
+use switchboard_e2e::voice::{AgentPhone, SipCaller, answer_voice_offer, voice_server};
 use switchboard_e2e::*;
 
 const WA_PHONE_ID: &str = "PNID1";
@@ -45,6 +45,24 @@ async fn get_bytes(server: &Server, path: &str) -> (u16, Option<String>, Vec<u8>
     (status, content_type, r.bytes().await.unwrap().to_vec())
 }
 
+/// Installs whatsapp-cloud through `server`'s API, pointed at the stand-in `graph`.
+async fn install_whatsapp(server: &Server, graph: &FakeGraph) {
+    let path = plugin_dist().join("whatsapp-cloud");
+    let (status, body) = server
+        .post(
+            "/api/v1/plugins",
+            json!({"path": path, "allow_hosts": [graph.base], "config": {
+                "app_secret": META_APP_SECRET,
+                "verify_token": META_VERIFY_TOKEN,
+                "access_token": META_TOKEN,
+                "api_base": graph.base,
+                "phone_number_id": WA_PHONE_ID,
+            }}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+}
+
 #[tokio::test]
 async fn a_file_received_on_one_node_is_downloaded_from_another() {
     let db = PgDatabase::create().await;
@@ -65,20 +83,7 @@ async fn a_file_received_on_one_node_is_downloaded_from_another() {
     // A: provisioned by the CLI (sms-twilio, telegram-bot), then WhatsApp through
     // the API.
     let a = Server::start(options.clone(), &twilio).await;
-    let path = plugin_dist().join("whatsapp-cloud");
-    let (status, body) = a
-        .post(
-            "/api/v1/plugins",
-            json!({"path": path, "allow_hosts": [graph.base], "config": {
-                "app_secret": META_APP_SECRET,
-                "verify_token": META_VERIFY_TOKEN,
-                "access_token": META_TOKEN,
-                "api_base": graph.base,
-                "phone_number_id": WA_PHONE_ID,
-            }}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    install_whatsapp(&a, &graph).await;
 
     // B: an empty data directory on the same database.
     let b_data = Arc::new(tempfile::tempdir().unwrap());
@@ -212,29 +217,7 @@ async fn a_call_recorded_on_one_node_is_played_from_another() {
     let _phone = AgentPhone::connect(&a.base, &sam).await;
     let mut caller = SipCaller::new(a.sip.unwrap(), CALLER).await;
     assert_eq!(caller.call("+15550001000").await, 200);
-    let offer = a
-        .eventually(Duration::from_secs(15), || async {
-            let (_, v) = a
-                .call(&sam, "GET", "/api/v1/agents/me/offers", json!(null))
-                .await;
-            v["offers"]
-                .as_array()?
-                .iter()
-                .find(|o| o["task"]["channel"] == "voice")
-                .cloned()
-        })
-        .await
-        .unwrap_or_else(|| panic!("no voice offer; log:\n{}", a.log()));
-    let reservation = offer["reservation"]["id"].as_str().unwrap();
-    let (status, v) = a
-        .call(
-            &sam,
-            "POST",
-            &format!("/api/v1/reservations/{reservation}/accept"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{v}");
+    answer_voice_offer(&a, &sam).await;
     a.eventually(Duration::from_secs(10), || async {
         let (_, v) = a.call(&sam, "GET", "/api/v1/calls/me", json!(null)).await;
         v["calls"]
@@ -384,20 +367,7 @@ async fn plugin_changes_made_on_one_node_apply_on_a_running_other() {
     );
 
     // Installed through A while B runs: B loads it without a restart.
-    let path = plugin_dist().join("whatsapp-cloud");
-    let (status, body) = a
-        .post(
-            "/api/v1/plugins",
-            json!({"path": path, "allow_hosts": [graph.base], "config": {
-                "app_secret": META_APP_SECRET,
-                "verify_token": META_VERIFY_TOKEN,
-                "access_token": META_TOKEN,
-                "api_base": graph.base,
-                "phone_number_id": WA_PHONE_ID,
-            }}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    install_whatsapp(&a, &graph).await;
     handshake_becomes(&b, META_VERIFY_TOKEN, 200, "installed on A").await;
 
     // Reconfigured through A: B takes the new token, and refuses the old one.

@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::Value;
 use sqlx::Connection;
 use switchboard_e2e::cluster::Cluster;
-use switchboard_e2e::voice::{AgentPhone, SipCaller};
+use switchboard_e2e::voice::{AgentPhone, SipCaller, answer_voice_offer, frame, in_order};
 use switchboard_e2e::*;
 
 const DIALED: &str = "+15550001000";
@@ -221,22 +221,6 @@ async fn a_call_control_sent_to_another_node_reaches_the_node_carrying_the_call(
     cluster.delete_stream().await;
 }
 
-/// A frame the other side can recognise (160 bytes of one μ-law value).
-fn frame(n: u8) -> Vec<u8> {
-    vec![0x10 + (n % 0x60); 160]
-}
-
-/// How many of `wanted` appear in `heard` in order (other packets may sit between).
-fn in_order(heard: &[Vec<u8>], wanted: &[Vec<u8>]) -> usize {
-    let mut found = 0;
-    for h in heard {
-        if found < wanted.len() && *h == wanted[found] {
-            found += 1;
-        }
-    }
-    found
-}
-
 #[tokio::test]
 async fn an_agent_on_another_node_answers_a_call_and_both_sides_hear_each_other() {
     let cluster = Cluster::new("softphone").await;
@@ -277,34 +261,7 @@ async fn an_agent_on_another_node_answers_a_call_and_both_sides_hear_each_other(
     // The desk offers again naming A, on its socket to B, which hands it to A.
     let moved_phone = AgentPhone::connect_to(&b.base, &vic, Some("a")).await;
 
-    let offer = b
-        .eventually(Duration::from_secs(15), || async {
-            let (_, v) = b
-                .call(
-                    &vic,
-                    "GET",
-                    "/api/v1/agents/me/offers",
-                    serde_json::json!(null),
-                )
-                .await;
-            v["offers"]
-                .as_array()?
-                .iter()
-                .find(|o| o["task"]["channel"] == "voice")
-                .cloned()
-        })
-        .await
-        .unwrap_or_else(|| panic!("no voice offer; b:\n{}", b.log()));
-    let reservation = offer["reservation"]["id"].as_str().unwrap();
-    let (status, body) = b
-        .call(
-            &vic,
-            "POST",
-            &format!("/api/v1/reservations/{reservation}/accept"),
-            serde_json::json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    answer_voice_offer(&b, &vic).await;
     let connected = b
         .eventually(Duration::from_secs(15), || async {
             let (_, v) = b

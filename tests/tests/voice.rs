@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use switchboard_e2e::crm::{FakeHubSpot, hubspot_contact};
-use switchboard_e2e::voice::{AgentPhone, SipCaller, payloads, voice_server};
+use switchboard_e2e::voice::{
+    AgentPhone, SipCaller, answer_voice_offer, frame, in_order, payloads, voice_server,
+};
 use switchboard_e2e::{FakeTwilio, Server};
 
 const AGENT_EMAIL: &str = "sam@voice.test";
@@ -68,31 +70,8 @@ impl Voice {
     }
 
     async fn answer_offer(&self) -> Value {
-        let offer = self
-            .server
-            .eventually(Duration::from_secs(15), || async {
-                let (_, v) = self
-                    .as_sam("GET", "/api/v1/agents/me/offers", json!(null))
-                    .await;
-                // An SMS offer may come first: the call then takes its place.
-                v["offers"]
-                    .as_array()?
-                    .iter()
-                    .find(|o| o["task"]["channel"] == "voice")
-                    .cloned()
-            })
-            .await
-            .unwrap_or_else(|| panic!("no voice offer; log:\n{}", self.server.log()));
+        let offer = answer_voice_offer(&self.server, &self.sam).await;
         assert_eq!(offer["task"]["channel"], "voice");
-        let id = offer["reservation"]["id"].as_str().unwrap();
-        let (s, v) = self
-            .as_sam(
-                "POST",
-                &format!("/api/v1/reservations/{id}/accept"),
-                json!({}),
-            )
-            .await;
-        assert_eq!(s, 200, "{v}");
         offer
     }
 
@@ -133,23 +112,6 @@ impl Voice {
                 )
             })
     }
-}
-
-/// A frame the other side can recognise: 160 bytes of one μ-law value that decodes
-/// far from silence.
-fn frame(n: u8) -> Vec<u8> {
-    vec![0x10 + (n % 0x60); 160]
-}
-
-/// Whether `wanted` appears in `heard` in order (other packets may sit between).
-fn in_order(heard: &[Vec<u8>], wanted: &[Vec<u8>]) -> usize {
-    let mut found = 0;
-    for h in heard {
-        if found < wanted.len() && *h == wanted[found] {
-            found += 1;
-        }
-    }
-    found
 }
 
 #[tokio::test]

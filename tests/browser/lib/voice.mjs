@@ -121,3 +121,17 @@ export async function inboundAudio(p) {
     return { packets, energy };
   });
 }
+
+/**
+ * Signs `agent` ({email, password}) in on the page `p` at `base`, sets them available
+ * and waits for the softphone's audio link to come up.
+ */
+export async function signInAvailable(p, base, agent) {
+  await p.goto(`${base}/`);
+  await p.getByTestId('login-email').fill(agent.email);
+  await p.getByTestId('login-password').fill(agent.password);
+  await p.getByTestId('login-submit').click();
+  await p.getByTestId('connection-state').filter({ hasText: /^connected$/ }).waitFor({ timeout: 15_000 });
+  await p.getByTestId('presence-select').selectOption('available');
+  await p.locator('[data-testid="softphone-webrtc"][data-state="connected"]').waitFor({ timeout: 20_000 });
+}

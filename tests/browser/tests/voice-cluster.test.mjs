@@ -17,7 +17,7 @@ import { after, before, test } from 'node:test';
 
 import { launch, screenshot, watch } from '../lib/browser.mjs';
 import { api, createAgent, login, startServer, waitFor } from '../lib/server.mjs';
-import { CALLER, inboundAudio, recordPeerConnections, startCaller } from '../lib/voice.mjs';
+import { CALLER, inboundAudio, recordPeerConnections, signInAvailable, startCaller } from '../lib/voice.mjs';
 
 const AGENT = { email: 'wes@cluster.test', password: 'wes-password-1', name: 'Wes Agent' };
 const PG = process.env.SWITCHBOARD_TEST_PG_URL || 'postgres://postgres@127.0.0.1:5432';
@@ -72,13 +72,7 @@ test('an agent on node B answers a call node A carries, and hears the caller', a
   p.on('websocket', (ws) => ws.on('framesent', (f) => sent.push(String(f.payload))));
 
   // Wes signs in on B and goes available; the audio link comes up with B.
-  await p.goto(`${b.base}/`);
-  await p.getByTestId('login-email').fill(AGENT.email);
-  await p.getByTestId('login-password').fill(AGENT.password);
-  await p.getByTestId('login-submit').click();
-  await p.getByTestId('connection-state').filter({ hasText: /^connected$/ }).waitFor({ timeout: 15_000 });
-  await p.getByTestId('presence-select').selectOption('available');
-  await p.locator('[data-testid="softphone-webrtc"][data-state="connected"]').waitFor({ timeout: 20_000 });
+  await signInAvailable(p, b.base, AGENT);
   const offers = () => sent.map((text) => { try { return JSON.parse(text); } catch { return {}; } })
     .filter((m) => m.type === 'webrtc.offer');
   assert.equal(offers().length, 1, 'one offer, to B');

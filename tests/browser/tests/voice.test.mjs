@@ -18,7 +18,7 @@ import { after, before, test } from 'node:test';
 
 import { launch, screenshot, watch } from '../lib/browser.mjs';
 import { api, createAgent, login, startServer, waitFor } from '../lib/server.mjs';
-import { CALLER, inboundAudio, recordPeerConnections, startCaller } from '../lib/voice.mjs';
+import { CALLER, inboundAudio, recordPeerConnections, signInAvailable, startCaller } from '../lib/voice.mjs';
 
 const AGENT = { email: 'vic@voice.test', password: 'vic-password-1', name: 'Vic Agent' };
 
@@ -54,13 +54,7 @@ test('an agent answers a SIP caller on the softphone, hears them and hangs up', 
   const watcher = watch(p);
 
   // The agent signs in, goes available, and the audio link comes up.
-  await p.goto(`${server.base}/`);
-  await p.getByTestId('login-email').fill(AGENT.email);
-  await p.getByTestId('login-password').fill(AGENT.password);
-  await p.getByTestId('login-submit').click();
-  await p.getByTestId('connection-state').filter({ hasText: /^connected$/ }).waitFor({ timeout: 15_000 });
-  await p.getByTestId('presence-select').selectOption('available');
-  await p.locator('[data-testid="softphone-webrtc"][data-state="connected"]').waitFor({ timeout: 20_000 });
+  await signInAvailable(p, server.base, AGENT);
   assert.equal(await p.getByTestId('softphone-state').textContent(), 'idle');
 
   // sipp calls in as the trunk.
