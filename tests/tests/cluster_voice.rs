@@ -309,6 +309,45 @@ async fn an_agent_on_another_node_answers_a_call_and_both_sides_hear_each_other(
         "the caller heard {found} of 50 agent frames in order"
     );
 
+    // A warm transfer to Uma, whose softphone is on B: the consult cannot start on A
+    // yet, is refused with why, and Uma's softphone is asked over to A; once it is
+    // there, the consult starts.
+    let (status, body) = b
+        .post(
+            "/api/v1/agents",
+            serde_json::json!({"email": "uma@cluster.test", "password": "uma-password-1",
+                "name": "Uma", "role": "agent"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let uma_id = body["agent"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_string();
+    let (uma, _) = b.login("uma@cluster.test", "uma-password-1").await;
+    let uma_phone = AgentPhone::connect(&b.base, &uma).await;
+    let consult = serde_json::json!({"agent_id": uma_id, "mode": "warm"});
+    let path = format!("/api/v1/calls/{call_id}/transfer");
+    let (status, body) = b.call(&vic, "POST", &path, consult.clone()).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("try again")),
+        "{body}"
+    );
+    let asked = b
+        .eventually(Duration::from_secs(10), || async {
+            uma_phone.events_of("softphone.move").into_iter().next()
+        })
+        .await
+        .expect("Uma's softphone asked over to A");
+    assert_eq!(asked["data"]["node"], "a", "{asked}");
+    let _uma_on_a = AgentPhone::connect_to(&b.base, &uma, Some("a")).await;
+    let (status, body) = b.call(&vic, "POST", &path, consult).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["call"]["state"], "consulting", "{body}");
+
     drop(caller);
     a.kill().await;
     b.kill().await;

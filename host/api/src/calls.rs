@@ -322,7 +322,8 @@ pub enum TransferMode {
         (status = 404, description = "No live call, task, queue or agent with that id",
             body = ErrorBody),
         (status = 409, description = "The call has no task, is not connected, or the other \
-            agent's softphone is not connected", body = ErrorBody),
+            agent's softphone is not connected to the node carrying the call (on a cluster it \
+            is then asked over, `softphone.move`: try again in a moment)", body = ErrorBody),
         (status = 503, description = "Voice is not running on this host", body = ErrorBody),
     ))]
 pub async fn transfer(

@@ -88,6 +88,11 @@ pub struct CrmBenchArgs {
     /// wake-up, not the CRM.
     #[arg(long, value_parser = clap::value_parser!(u64).range(0..=5000))]
     pub pause_ms: Option<u64>,
+    /// The stand-in answers every search with no match (after the same delay), so
+    /// the CRM server stores nothing more per contact than the other: what a miss
+    /// costs apart from the data it brings.
+    #[arg(long)]
+    pub crm_finds_nobody: bool,
 }
 
 // ---------------------------------------------------------------------------
@@ -100,6 +105,8 @@ pub struct CrmBenchArgs {
 struct StandIn {
     delay: Duration,
     searches: Arc<AtomicU64>,
+    /// Answers every search with no match (`--crm-finds-nobody`).
+    finds_nobody: bool,
 }
 
 async fn hubspot_search(
@@ -131,7 +138,7 @@ async fn hubspot_search(
         .flat_map(|g| g["filters"].as_array().into_iter().flatten())
         .find(|f| f["propertyName"] == "phone" && f["operator"] == "EQ")
         .and_then(|f| f["value"].as_str());
-    let results = match phone {
+    let results = match phone.filter(|_| !this.finds_nobody) {
         Some(phone) => {
             let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
             vec![json!({
@@ -488,6 +495,7 @@ pub async fn run(args: CrmBenchArgs) -> anyhow::Result<()> {
     let stand_in = StandIn {
         delay,
         searches: Arc::new(AtomicU64::new(0)),
+        finds_nobody: args.crm_finds_nobody,
     };
     let (origin, _stand_in_thread) = start_stand_in(stand_in.clone()).await?;
     let dir = tempfile::Builder::new().prefix("sb-bench-crm-").tempdir()?;
@@ -504,9 +512,14 @@ pub async fn run(args: CrmBenchArgs) -> anyhow::Result<()> {
     );
     println!(
         "   CRM server: {CRM_PLUGIN} from {} against a stand-in HubSpot on {origin} (a thread of its own at nice +10, \
-         as a remote CRM's CPU is not ours) answering contact searches after {} ms; CrmConfig defaults (routing budget {} ms, cache TTL {} s, lookup timeout {} s)",
+         as a remote CRM's CPU is not ours) answering contact searches after {} ms{}; CrmConfig defaults (routing budget {} ms, cache TTL {} s, lookup timeout {} s)",
         args.plugins_dir.display(),
         args.crm_delay_ms,
+        if args.crm_finds_nobody {
+            " with no match (--crm-finds-nobody)"
+        } else {
+            ""
+        },
         config.routing_budget.as_millis(),
         config.cache_ttl.as_secs(),
         config.lookup_timeout.as_secs()

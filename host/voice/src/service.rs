@@ -1428,8 +1428,16 @@ impl VoiceService {
             let agents = self.agents.lock().expect("agents");
             (agents.get(&initiator).copied(), agents.get(target).copied())
         };
-        let (Some(a), Some(b)) = (a, b) else {
-            return Err(conflict("the other agent's softphone is not connected"));
+        let Some(a) = a else {
+            return Err(conflict("your softphone is not connected"));
+        };
+        let Some(b) = b else {
+            // On a cluster their softphone may be on another node: ask it over, so a
+            // second try in a moment finds it here.
+            self.call_softphone_here(target);
+            return Err(conflict(
+                "the other agent's softphone is not connected to the node carrying this call; it has been asked to connect: try again in a moment",
+            ));
         };
         self.unbridge_call(call_id);
         let _ = media.send(MediaCommand::Unbridge).await;
