@@ -12,6 +12,7 @@ pub mod mail;
 pub mod mailproviders;
 pub mod meta;
 pub mod oauth;
+pub mod routing_db;
 pub mod voice;
 
 use std::path::{Path, PathBuf};

@@ -31,6 +31,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use sqlx::Connection;
 use switchboard_e2e::cluster::{CLUSTER_SECRET_KEY, delete_stream, nats_url};
+use switchboard_e2e::routing_db::{TaskRow, check_snapshot, read_db};
 use switchboard_e2e::*;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -47,7 +48,6 @@ const CAPACITY: u32 = 100;
 const SMS_COST: u32 = 25;
 /// The longest any step of the test waits for the cluster.
 const WITHIN: Duration = Duration::from_secs(30);
-const TASK_STATES: &[&str] = &["pending", "reserved", "assigned", "wrapping", "completed"];
 
 /// Milliseconds since the epoch on the wall clock, the clock the nodes stamp events,
 /// offers and the leader's `since` with (they run on this machine).
@@ -424,106 +424,6 @@ async fn work(cluster: Arc<Cluster>, me: Arc<Agent>) {
 }
 
 // ---------------------------------------------------------------------------
-// The database
-// ---------------------------------------------------------------------------
-
-/// A task row and its offers.
-#[derive(Debug)]
-struct TaskRow {
-    state: String,
-    agent: Option<String>,
-    queue: String,
-    updated_at: i64,
-    /// (reservation id, agent, state, offered at, decided at), oldest offer first.
-    offers: Vec<(String, String, String, i64, Option<i64>)>,
-}
-
-/// The `task` and `reservation` tables in one statement: one snapshot of committed
-/// routing steps.
-async fn read_db(url: &str) -> BTreeMap<String, TaskRow> {
-    type Row = (
-        String,
-        String,
-        Option<String>,
-        String,
-        i64,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<i64>,
-        Option<i64>,
-    );
-    let mut conn = sqlx::PgConnection::connect(url)
-        .await
-        .expect("open the database");
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT t.id, t.state, t.agent_id, t.queue_id, t.updated_at, \
-         r.id, r.agent_id, r.state, r.offered_at, r.decided_at \
-         FROM task t LEFT JOIN reservation r ON r.task_id = t.id",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
-    conn.close().await.unwrap();
-    let mut tasks = BTreeMap::new();
-    for (id, state, agent, queue, updated_at, r_id, r_agent, r_state, r_at, r_decided) in rows {
-        let task = tasks.entry(id).or_insert_with(|| TaskRow {
-            state,
-            agent,
-            queue,
-            updated_at,
-            offers: Vec::new(),
-        });
-        if let (Some(r), Some(a), Some(s), Some(at)) = (r_id, r_agent, r_state, r_at) {
-            task.offers.push((r, a, s, at, r_decided));
-        }
-    }
-    for task in tasks.values_mut() {
-        task.offers.sort_by_key(|o| offer_number(&o.0));
-    }
-    tasks
-}
-
-/// Offer number of a reservation id (`{task}.{n}`).
-fn offer_number(id: &str) -> u64 {
-    id.rsplit('.').next().unwrap().parse().unwrap()
-}
-
-/// What holds in every committed state: each task's state matches its offers, and
-/// nobody holds more than their capacity.
-fn check_snapshot(tasks: &BTreeMap<String, TaskRow>) {
-    let mut holdings: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for (id, t) in tasks {
-        assert!(TASK_STATES.contains(&t.state.as_str()), "{id}: {t:?}");
-        assert_eq!(t.queue, "messaging", "{id}: {t:?}");
-        let pending: Vec<_> = t.offers.iter().filter(|o| o.2 == "pending").collect();
-        match t.state.as_str() {
-            "reserved" => {
-                assert_eq!(pending.len(), 1, "{id}: {t:?}");
-                assert_eq!(Some(&pending[0].1), t.agent.as_ref(), "{id}: {t:?}");
-                assert_eq!(t.offers.last().map(|o| &o.0), Some(&pending[0].0), "{id}");
-            }
-            "assigned" | "wrapping" => {
-                let last = t.offers.last().unwrap_or_else(|| panic!("{id}: {t:?}"));
-                assert_eq!(last.2, "accepted", "{id}: {t:?}");
-                assert_eq!(Some(&last.1), t.agent.as_ref(), "{id}: {t:?}");
-            }
-            _ => assert!(pending.is_empty(), "{id}: {t:?}"),
-        }
-        if matches!(t.state.as_str(), "reserved" | "assigned" | "wrapping") {
-            let agent = t.agent.as_deref().expect("a holder");
-            holdings.entry(agent).or_default().insert(id);
-        }
-    }
-    for (agent, held) in &holdings {
-        assert!(
-            held.len() as u32 * SMS_COST <= CAPACITY,
-            "{agent} holds {held:?}"
-        );
-    }
-}
-
-// ---------------------------------------------------------------------------
 // The feed, replayed
 // ---------------------------------------------------------------------------
 
@@ -812,7 +712,12 @@ async fn three_nodes_keep_routing_when_the_leader_dies_or_loses_its_database() {
         tokio::spawn(async move {
             let mut snapshots = 0;
             while !cluster.stop.load(Ordering::SeqCst) {
-                check_snapshot(&read_db(&cluster.db_url).await);
+                check_snapshot(
+                    &read_db(&cluster.db_url).await,
+                    &["messaging"],
+                    SMS_COST,
+                    CAPACITY,
+                );
                 snapshots += 1;
                 tokio::time::sleep(Duration::from_millis(150)).await;
             }
@@ -956,7 +861,7 @@ async fn three_nodes_keep_routing_when_the_leader_dies_or_loses_its_database() {
         .collect();
     assert!(failed.is_empty(), "unexpected answers: {failed:?}");
     let db_final = read_db(&db.url).await;
-    check_snapshot(&db_final);
+    check_snapshot(&db_final, &["messaging"], SMS_COST, CAPACITY);
     assert_eq!(db_final.len(), MESSAGES, "one task per message");
     let accepted_rows: BTreeSet<&str> = db_final
         .values()

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{Value, json};
-use sqlx::Connection;
+use switchboard_e2e::routing_db::{check_snapshot, read_db};
 use switchboard_e2e::*;
 use tokio::time::Instant;
 
@@ -41,8 +41,8 @@ const MAX_OPS: usize = 250;
 const CAPACITY: u32 = 100;
 const SMS_COST: u32 = 25;
 const TRANSFER_QUEUE: &str = "escalations";
-/// States a task row may end in.
-const TASK_STATES: &[&str] = &["pending", "reserved", "assigned", "wrapping", "completed"];
+/// The queues a task may be in.
+const QUEUES: &[&str] = &["messaging", TRANSFER_QUEUE];
 
 /// One answered request.
 #[derive(Debug, Clone)]
@@ -476,103 +476,6 @@ impl Replay {
 }
 
 /// A task row and its reservation rows (by offer number).
-#[derive(Debug)]
-struct TaskRow {
-    state: String,
-    agent: Option<String>,
-    queue: String,
-    /// (reservation id, agent, state), oldest offer first.
-    offers: Vec<(String, String, String)>,
-}
-
-/// The `task` and `reservation` tables, read directly in one statement, so
-/// on both databases it is one snapshot of committed routing steps.
-async fn read_db(url: &str) -> BTreeMap<String, TaskRow> {
-    type Row = (
-        String,
-        String,
-        Option<String>,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(url)
-        .await
-        .expect("open the database");
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT t.id, t.state, t.agent_id, t.queue_id, r.id, r.agent_id, r.state \
-         FROM task t LEFT JOIN reservation r ON r.task_id = t.id",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
-    conn.close().await.unwrap();
-    let mut tasks = BTreeMap::new();
-    for (id, state, agent, queue, r_id, r_agent, r_state) in rows {
-        let task = tasks.entry(id).or_insert_with(|| TaskRow {
-            state,
-            agent,
-            queue,
-            offers: Vec::new(),
-        });
-        if let (Some(r), Some(a), Some(s)) = (r_id, r_agent, r_state) {
-            task.offers.push((r, a, s));
-        }
-    }
-    for task in tasks.values_mut() {
-        task.offers.sort_by_key(|(id, _, _)| offer_number(id));
-    }
-    tasks
-}
-
-/// Offer number of a reservation id (`{task}.{n}`), to order a task's offers.
-fn offer_number(id: &str) -> u64 {
-    id.rsplit('.').next().unwrap().parse().unwrap()
-}
-
-/// What must hold in every committed state: each task's state matches its
-/// offers, and nobody holds more than their capacity. Returns who holds what.
-fn check_snapshot(tasks: &BTreeMap<String, TaskRow>) -> BTreeMap<String, BTreeSet<String>> {
-    let mut holdings: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (id, t) in tasks {
-        assert!(TASK_STATES.contains(&t.state.as_str()), "{id}: {t:?}");
-        assert!(
-            t.queue == "messaging" || t.queue == TRANSFER_QUEUE,
-            "{id}: {t:?}"
-        );
-        let pending: Vec<_> = t.offers.iter().filter(|r| r.2 == "pending").collect();
-        match t.state.as_str() {
-            "reserved" => {
-                assert_eq!(pending.len(), 1, "{id}: {t:?}");
-                assert_eq!(Some(&pending[0].1), t.agent.as_ref(), "{id}: {t:?}");
-                assert_eq!(
-                    t.offers.last().map(|r| &r.0),
-                    Some(&pending[0].0),
-                    "{id}: {t:?}"
-                );
-            }
-            "assigned" | "wrapping" => {
-                // Held through its latest offer, which that agent accepted.
-                let last = t.offers.last().unwrap_or_else(|| panic!("{id}: {t:?}"));
-                assert_eq!(last.2, "accepted", "{id}: {t:?}");
-                assert_eq!(Some(&last.1), t.agent.as_ref(), "{id}: {t:?}");
-            }
-            _ => assert!(pending.is_empty(), "{id}: {t:?}"),
-        }
-        if matches!(t.state.as_str(), "reserved" | "assigned" | "wrapping") {
-            let agent = t.agent.clone().expect("a holder");
-            holdings.entry(agent).or_default().insert(id.clone());
-        }
-    }
-    for (agent, held) in &holdings {
-        let cost = held.len() as u32 * SMS_COST;
-        assert!(cost <= CAPACITY, "{agent} holds {held:?}");
-    }
-    holdings
-}
-
 async fn hammer(options: Options, db_url: impl FnOnce(&Server) -> String) {
     let twilio = FakeTwilio::start().await;
     let data = provision(&options, &twilio).await;
@@ -661,7 +564,7 @@ async fn hammer(options: Options, db_url: impl FnOnce(&Server) -> String) {
         tokio::spawn(async move {
             let mut snapshots = 0;
             while Instant::now() < ctx.deadline {
-                check_snapshot(&read_db(&url).await);
+                check_snapshot(&read_db(&url).await, QUEUES, SMS_COST, CAPACITY);
                 snapshots += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -819,7 +722,7 @@ async fn hammer(options: Options, db_url: impl FnOnce(&Server) -> String) {
     // ---- The database --------------------------------------------------------
     let db = read_db(&db_url).await;
     assert_eq!(db.len(), SMS, "one task per SMS, none lost or doubled");
-    let holdings = check_snapshot(&db);
+    let holdings = check_snapshot(&db, QUEUES, SMS_COST, CAPACITY);
     assert_eq!(holdings, replay.holdings(), "database and feed disagree");
     let mut transfers: BTreeMap<&str, usize> = BTreeMap::new();
     for a in acts
