@@ -58,7 +58,8 @@ export async function freeUdpPort(span = 0) {
 /**
  * Starts sipp as the trunk's caller, calling the SIP address `sip` once, its files in
  * `dir`. `done` resolves with {code, signal} when it exits; `output()` has its
- * stdout, stderr and error log for diagnostics.
+ * stdout, stderr and error log for diagnostics; `until(promise)` waits for `promise`
+ * but fails as soon as sipp ends.
  */
 export async function startCaller(sip, dir) {
   const sipPort = await freeUdpPort();
@@ -100,7 +101,13 @@ export async function startCaller(sip, dir) {
   const stop = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
-  return { done, output, stop };
+  // Waits for `promise`, failing at once (with sipp's output) if sipp ends first.
+  const failed = done.then(async (r) => {
+    throw new Error(`sipp ended before the hang-up (${JSON.stringify(r)}):\n${await output()}`);
+  });
+  failed.catch(() => {});
+  const until = (promise) => Promise.race([promise, failed]);
+  return { done, output, stop, until };
 }
 
 /** The tab's audio reception: RTP packets and energy of the inbound audio, summed. */
