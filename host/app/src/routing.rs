@@ -403,6 +403,14 @@ impl RoutingService {
         let _ = self.relay.set(relay);
     }
 
+    /// The relay to the leader, when this node follows and can relay (`None`: this
+    /// node's engine answers).
+    fn to_leader(&self) -> Option<&Arc<crate::relay::Relay>> {
+        self.relay
+            .get()
+            .filter(|_| self.role() == RoutingRole::Follower)
+    }
+
     /// The leader's answer to `query` when this node follows and can relay
     /// (`None`: answer from this node's engine). A relay failure is logged and
     /// read as an empty answer, like a follower's own engine.
@@ -410,10 +418,7 @@ impl RoutingService {
         &self,
         query: impl FnOnce() -> crate::relay::RoutingQuery,
     ) -> Option<T> {
-        let relay = self.relay.get()?;
-        if self.role() == RoutingRole::Leader {
-            return None;
-        }
+        let relay = self.to_leader()?;
         let answer = relay.query(query()).await.and_then(|v| {
             serde_json::from_value(v)
                 .map_err(|e| AppError::internal(format!("relayed answer: {e}")))
@@ -427,9 +432,7 @@ impl RoutingService {
     /// Sets `agent_id` offline (they were disabled); relayed to the leader when this
     /// node follows.
     pub async fn set_offline(&self, agent_id: &str) -> Result<(), AppError> {
-        if self.role() == RoutingRole::Follower
-            && let Some(relay) = self.relay.get()
-        {
+        if let Some(relay) = self.to_leader() {
             let agent = agent_id.to_string();
             return relay
                 .query(crate::relay::RoutingQuery::SetOffline { agent })
@@ -444,9 +447,7 @@ impl RoutingService {
     /// Completes task `id` if it is still live (a resolve); relayed to the leader
     /// when this node follows.
     pub async fn complete_task(&self, id: &str) -> Result<(), AppError> {
-        if self.role() == RoutingRole::Follower
-            && let Some(relay) = self.relay.get()
-        {
+        if let Some(relay) = self.to_leader() {
             let task = id.to_string();
             return relay
                 .query(crate::relay::RoutingQuery::CompleteTask { task })
@@ -1136,9 +1137,7 @@ impl RoutingService {
     ) -> Result<Value, AppError> {
         // A host service's change (a new agent's skills) on a follower goes to the
         // leader; people's commands were relayed before they got here (`Tasks`).
-        if self.role() == RoutingRole::Follower
-            && let Some(relay) = self.relay.get()
-        {
+        if let Some(relay) = self.to_leader() {
             let command = crate::relay::TaskCommand::SetProfile {
                 id: agent_id.to_string(),
                 skills,
