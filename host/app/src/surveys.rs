@@ -928,18 +928,20 @@ impl Surveys {
         for event in events {
             if let IngestEvent::InboundMessage(m) = &event
                 && !is_automatic(&m.metadata)
-                // A provider's retry of a message already taken: the store skips it.
-                && self
-                    .store
-                    .event_by_provider_id(plugin_id, &m.provider_id)
-                    .await?
-                    .is_none()
             {
                 let now = self.clock.now_ms();
+                // One read per message in the common case (nobody is being asked):
+                // whether this is a provider's retry of a message already taken (the
+                // store skips it) is asked only when a question awaits an answer.
                 if let Some(survey) = self
                     .store
                     .awaiting_survey(&m.sender, plugin_id, "text", now)
                     .await?
+                    && self
+                        .store
+                        .event_by_provider_id(plugin_id, &m.provider_id)
+                        .await?
+                        .is_none()
                 {
                     let typed = survey
                         .kind
