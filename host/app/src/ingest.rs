@@ -412,31 +412,52 @@ impl Ingest {
         channel: &str,
         events: Vec<IngestEvent>,
     ) -> Result<Vec<IngestOutcome>, switchboard_store::StoreError> {
-        let events = match self.answers.get() {
-            Some(catcher) => catcher.take(plugin_id, events).await?,
-            None => events,
-        };
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let batch = IngestBatch {
+        let started = std::time::Instant::now();
+        let batch = |events| IngestBatch {
             plugin_id: plugin_id.to_string(),
             channel: channel.to_string(),
             now_ms: self.clock.now_ms(),
             reopen_window_ms: self.config.reopen_window_ms,
             events,
         };
-        let started = std::time::Instant::now();
-        let files = batch.events.iter().any(|e| {
-            matches!(e, IngestEvent::InboundMessage(m) if m.attachments.iter().any(|a| a.stored.is_none()))
-        });
-        let shared = shared_identities(&batch.events);
-        let automatic: Vec<bool> = batch
-            .events
-            .iter()
-            .map(|e| matches!(e, IngestEvent::InboundMessage(m) if switchboard_store::is_automatic(&m.metadata)))
-            .collect();
-        let outcomes = self.store.ingest(batch).await?;
+        // What publishing needs to know about each event, in the outcomes' order.
+        let summary = |events: &[IngestEvent]| {
+            let files = events.iter().any(|e| {
+                matches!(e, IngestEvent::InboundMessage(m) if m.attachments.iter().any(|a| a.stored.is_none()))
+            });
+            let automatic: Vec<bool> = events
+                .iter()
+                .map(|e| matches!(e, IngestEvent::InboundMessage(m) if switchboard_store::is_automatic(&m.metadata)))
+                .collect();
+            (files, shared_identities(events), automatic)
+        };
+        let (mut files, mut shared, mut automatic) = summary(&events);
+        // With surveys, the store's own read of each message also tells whether a
+        // survey question waits on its sender, and stops there: only then do the
+        // surveys look at what is left, answers or else messages to store.
+        let outcomes = match self.answers.get() {
+            None => self.store.ingest(batch(events)).await?,
+            Some(catcher) => {
+                let ingested = self.store.ingest_until_survey_answer(batch(events)).await?;
+                let mut outcomes = ingested.outcomes;
+                if !ingested.held.is_empty() {
+                    shared.truncate(outcomes.len());
+                    automatic.truncate(outcomes.len());
+                    let rest = catcher.take(plugin_id, ingested.held).await?;
+                    if !rest.is_empty() {
+                        let (more_files, more_shared, more_automatic) = summary(&rest);
+                        files |= more_files;
+                        shared.extend(more_shared);
+                        automatic.extend(more_automatic);
+                        outcomes.extend(self.store.ingest(batch(rest)).await?);
+                    }
+                }
+                outcomes
+            }
+        };
         self.metrics.ingest(started.elapsed());
         if files {
             self.attachments.wake();

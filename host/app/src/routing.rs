@@ -394,6 +394,15 @@ impl RoutingService {
                 conversation,
                 "creating the routing task of a conversation without one"
             );
+            // A follower's hand-over of this conversation, left by a leader that died
+            // before reading it, is answered by this task: read after the task ended,
+            // it would make a second one.
+            if let Err(e) = self.store.forget_handed(&conversation).await {
+                tracing::warn!(
+                    conversation,
+                    "hand-overs of a conversation not cleared: {e}"
+                );
+            }
             self.on_inbound(&conversation, &contact, &channel).await;
         }
     }

@@ -158,6 +158,88 @@ async fn the_leader_routes_what_a_follower_takes_in_and_a_fenced_leader_steps_do
     .await;
 }
 
+/// A follower handed a conversation over and its leader died before reading it; the
+/// next leader routes the conversation because it has no task. The hand-over must not
+/// route it again once that task has ended (it did: an agent got a second offer for a
+/// conversation already handled, and in `switchboard-bench failover` the offer after
+/// each kill that followed a timed one was that stale task's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_takeover_that_routes_a_handed_conversation_consumes_the_hand_over() {
+    on_postgres_url(|store, _url| async move {
+        let outcomes = store
+            .ingest(switchboard_store::IngestBatch {
+                plugin_id: "sms-test".into(),
+                channel: "sms".into(),
+                now_ms: 0,
+                reopen_window_ms: 0,
+                events: vec![switchboard_store::IngestEvent::InboundMessage(
+                    switchboard_store::InboundMessage {
+                        provider_id: "handed-1".into(),
+                        sender: phone("+15550000009"),
+                        sender_name: None,
+                        body: "Hello".into(),
+                        attachments: vec![],
+                        sent_at_ms: None,
+                        metadata: serde_json::Value::Null,
+                    },
+                )],
+            })
+            .await
+            .expect("taken in");
+        let Some(switchboard_store::IngestOutcome::Created {
+            conversation_id,
+            contact_id,
+            ..
+        }) = outcomes.into_iter().next()
+        else {
+            panic!("not stored");
+        };
+        store
+            .hand_to_leader(&switchboard_store::HandedInbound {
+                conversation_id: conversation_id.clone(),
+                contact_id,
+                channel: "sms".into(),
+                attributes: Default::default(),
+            })
+            .await
+            .expect("handed over");
+        // A long poll: the leader reads hand-overs every quarter of it, so the task
+        // below ends before the first read.
+        let slow = NodeConfig {
+            leader_poll: Duration::from_secs(6),
+            ..node("a")
+        };
+        let a = World::start_node(store.clone(), 0, slow).await;
+        assert_eq!(role(&a), RoutingRole::Leader);
+        let ann = a.available_agent("Ann", 0).await;
+        let task = a.task_on(&conversation_id, "sms").await;
+        a.accept(&ann, &conversation_id).await;
+        let routing = a.app.routing.as_ref().expect("routing");
+        let id = switchboard_routing::TaskId::from(task.as_str());
+        routing
+            .apply(|e, now| Ok(e.complete(now, &id)?))
+            .await
+            .expect("completed");
+        assert!(
+            routing
+                .task_of_conversation(&conversation_id)
+                .await
+                .is_none()
+        );
+        // Past the leader's next reads of hand-overs: nothing routes it again.
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+        assert!(
+            routing
+                .task_of_conversation(&conversation_id)
+                .await
+                .is_none(),
+            "a stale hand-over routed a handled conversation again"
+        );
+        assert_eq!(store.take_handed().await.expect("inbox").len(), 0);
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_whose_database_session_is_cut_steps_down_and_another_takes_over() {
     on_postgres_url(|store, url| async move {

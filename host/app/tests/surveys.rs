@@ -336,6 +336,87 @@ async fn sms_csat_and_ces_answered(store: Store) {
     assert_eq!(row(&by_queue, "queue", "messaging")["csat_responses"], 1);
 }
 
+/// One webhook carrying a message from someone else, an answer, then a message: the
+/// store applies the first, holds the rest at the answer, the answer is taken and the
+/// message after it stored, and the outcomes stay in the order of what was stored.
+async fn an_answer_between_messages_in_one_webhook(store: Store) {
+    let w = with_channels(store).await;
+    ask(&w, &["csat"], None).await;
+    let ada = w.available_agent("Ada", -MIN).await;
+    let number = phone("+15550002222");
+    let other = phone("+15550003333");
+    w.at(0);
+    let (conversation, _) = w.message("sms-twilio", "sms", number.clone()).await;
+    w.at(10 * S);
+    w.accept(&ada, &conversation).await;
+    w.at(5 * MIN);
+    w.resolve(&ada, &conversation).await;
+    assert_eq!(host_messages(&w, &conversation).await.len(), 1, "asked");
+
+    w.at(6 * MIN);
+    let message = |from: &Identity, body: &str| {
+        IngestEvent::InboundMessage(InboundMessage {
+            provider_id: uuid::Uuid::new_v4().to_string(),
+            sender: from.clone(),
+            sender_name: None,
+            body: body.into(),
+            attachments: vec![],
+            sent_at_ms: None,
+            metadata: Value::Null,
+        })
+    };
+    let outcomes = w
+        .app
+        .ingest
+        .commit(
+            "sms-twilio",
+            "sms",
+            vec![
+                message(&other, "hello, is anyone there?"),
+                message(&number, "5"),
+                message(&number, "and one more thing"),
+            ],
+        )
+        .await
+        .expect("ingest");
+    let conversations: Vec<&str> = outcomes
+        .iter()
+        .map(|o| match o {
+            IngestOutcome::Created {
+                conversation_id, ..
+            } => conversation_id.as_str(),
+            other => panic!("not stored as a message: {other:?}"),
+        })
+        .collect();
+    assert_eq!(conversations.len(), 2, "{outcomes:?}");
+    assert_ne!(conversations[0], conversation, "the other customer's");
+    assert_eq!(
+        conversations[1], conversation,
+        "the message after the answer"
+    );
+    let events = survey_events(&w, &conversation).await;
+    assert_eq!(
+        events.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+        ["sent", "answered"]
+    );
+    assert_eq!(events[1].1["score"], 5);
+    let bodies: Vec<String> = timeline(&w, &conversation)
+        .await
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Message && e.direction == Direction::In)
+        .map(|e| e.body)
+        .collect();
+    assert!(
+        bodies.contains(&"and one more thing".to_string()) && !bodies.contains(&"5".to_string()),
+        "{bodies:?}"
+    );
+    assert_ne!(
+        status(&w, &conversation).await,
+        ConversationStatus::Resolved,
+        "the message after the answer reopens"
+    );
+}
+
 /// Telegram: a reply that is not an answer stays a message (it reopens the
 /// conversation and closes the survey); an SMS customer who opted out is not asked.
 async fn non_answers_and_no_consent(store: Store) {
@@ -930,6 +1011,7 @@ async fn settings_round_trip(store: Store) {
 
 both_backends!(
     sms_csat_and_ces_answered,
+    an_answer_between_messages_in_one_webhook,
     non_answers_and_no_consent,
     whatsapp_outside_the_window,
     email_link_answered,

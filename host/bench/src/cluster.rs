@@ -154,7 +154,10 @@ impl Setup {
         let mut cmd = Command::new(&self.binary);
         cmd.env("SWITCHBOARD_DATA_DIR", data)
             .env("SWITCHBOARD_HTTP_ADDR", "127.0.0.1:0")
-            .env("SWITCHBOARD_LOG", "warn")
+            .env(
+                "SWITCHBOARD_LOG",
+                std::env::var("SWITCHBOARD_BENCH_NODE_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .env("SWITCHBOARD_VOICE", "off")
             .env("SWITCHBOARD_DATABASE_URL", &self.database_url)
             .env("SWITCHBOARD_SECRET_KEY", SECRET_KEY)
@@ -589,9 +592,15 @@ pub async fn failover(args: FailoverArgs) -> anyhow::Result<()> {
 
 async fn run_failover(args: &FailoverArgs, setup: &Setup) -> anyhow::Result<Vec<Kill>> {
     let http = reqwest::Client::new();
+    // SWITCHBOARD_BENCH_KEEP keeps the nodes' folders and logs for a look afterwards.
+    let keep = std::env::var_os("SWITCHBOARD_BENCH_KEEP").is_some();
     let root = tempfile::Builder::new()
         .prefix("sb-bench-failover-")
+        .disable_cleanup(keep)
         .tempdir()?;
+    if keep {
+        println!("   nodes' folders kept in {}", root.path().display());
+    }
     let dirs: Vec<PathBuf> = (1..=3)
         .map(|n| root.path().join(format!("node-{n}")))
         .collect();
@@ -651,10 +660,17 @@ async fn run_failover(args: &FailoverArgs, setup: &Setup) -> anyhow::Result<Vec<
         let offer = next_offer(&mut events).await?;
         let baseline = ms(t.elapsed());
         finish(&http, &base, &token, &offer).await?;
+        let baseline_offer = offer.clone();
 
         // The kill: of the node the database names, when it still says it leads.
         let (named, epoch_before, _) = leader_record(&setup.database_url).await?;
-        if named != nodes[lead].name || nodes[lead].role(&http).await.as_deref() != Some("leader") {
+        let role = nodes[lead].role(&http).await;
+        if named != nodes[lead].name || role.as_deref() != Some("leader") {
+            println!(
+                "   (round not timed: the database names {named} (epoch {epoch_before}), {} says {role:?}; \
+                 baseline {baseline:.0} ms)",
+                nodes[lead].name
+            );
             moved += 1;
             finish_pending(&http, &base, &token).await;
             continue;
@@ -680,6 +696,11 @@ async fn run_failover(args: &FailoverArgs, setup: &Setup) -> anyhow::Result<Vec<
         let _ = nodes[lead].child.wait().await;
         if epoch <= epoch_before {
             // Offered before any takeover: not a failover to time.
+            println!(
+                "   (round not timed: offered {offered:.0} ms after killing {} with the epoch still \
+                 {epoch} ({new_leader}); baseline {baseline:.0} ms; offers: baseline {:?}, after the kill {:?})",
+                nodes[lead].name, baseline_offer, offer
+            );
             moved += 1;
             finish(&http, &base, &token, &offer).await?;
             let name = nodes[lead].name.clone();

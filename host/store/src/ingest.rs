@@ -193,23 +193,75 @@ fn validate(batch: &IngestBatch) -> Result<()> {
     Ok(())
 }
 
-impl Batch for IngestBatch {
-    type Outcome = Vec<IngestOutcome>;
-
-    /// Applies the batch inside the writer's transaction (or a savepoint of it).
-    async fn apply(&self, conn: &mut AnyConnection) -> Result<Vec<IngestOutcome>> {
+impl IngestBatch {
+    /// Applies the events in order. With `surveys`, stops before the first inbound
+    /// message (not a machine's mail, not a duplicate) from an address that a survey
+    /// question sent over this plugin as text still waits on, and says where: what
+    /// it and the events after it are is the caller's to decide.
+    async fn apply_events(&self, conn: &mut AnyConnection, surveys: bool) -> Result<Ingested> {
         validate(self)?;
         let mut outcomes = Vec::with_capacity(self.events.len());
-        for event in &self.events {
+        for (i, event) in self.events.iter().enumerate() {
             let outcome = match event {
-                IngestEvent::InboundMessage(m) => inbound(conn, self, &Arrival::Message(m)).await?,
-                IngestEvent::Call(c) => inbound(conn, self, &Arrival::Call(c)).await?,
+                IngestEvent::InboundMessage(m) => {
+                    let surveys = surveys && !is_automatic(&m.metadata);
+                    match inbound(conn, self, &Arrival::Message(m), surveys).await? {
+                        Some(outcome) => outcome,
+                        None => {
+                            return Ok(Ingested {
+                                outcomes,
+                                held: self.events[i..].to_vec(),
+                            });
+                        }
+                    }
+                }
+                IngestEvent::Call(c) => inbound(conn, self, &Arrival::Call(c), false)
+                    .await?
+                    .ok_or_else(|| StoreError::Invalid("a call held for a survey".into()))?,
                 IngestEvent::Receipt(r) => receipt(conn, &self.plugin_id, r, self.now_ms).await?,
                 IngestEvent::Consent(c) => consent(conn, self, c).await?,
             };
             outcomes.push(outcome);
         }
-        Ok(outcomes)
+        Ok(Ingested {
+            outcomes,
+            held: Vec::new(),
+        })
+    }
+}
+
+/// What [`Store::ingest_until_survey_answer`] stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ingested {
+    /// One outcome per event applied, in order: the batch's first events.
+    pub outcomes: Vec<IngestOutcome>,
+    /// The events not applied, in order, starting with an inbound message from an
+    /// address a survey question waits on; empty when every event was applied.
+    pub held: Vec<IngestEvent>,
+}
+
+/// An [`IngestBatch`] whose inbound messages may be survey answers: see
+/// [`Store::ingest_until_survey_answer`].
+struct SurveyAware(IngestBatch);
+
+impl Batch for SurveyAware {
+    type Outcome = Ingested;
+
+    async fn apply(&self, conn: &mut AnyConnection) -> Result<Ingested> {
+        self.0.apply_events(conn, true).await
+    }
+
+    fn lane_key(&self) -> u64 {
+        self.0.lane_key()
+    }
+}
+
+impl Batch for IngestBatch {
+    type Outcome = Vec<IngestOutcome>;
+
+    /// Applies the batch inside the writer's transaction (or a savepoint of it).
+    async fn apply(&self, conn: &mut AnyConnection) -> Result<Vec<IngestOutcome>> {
+        Ok(self.apply_events(conn, false).await?.outcomes)
     }
 
     /// The address of the batch's first event (a receipt's provider id): one sender's
@@ -264,6 +316,9 @@ struct Sighting {
     unsettled: bool,
     /// The candidate has a journey arrival without a channel.
     unchanneled: bool,
+    /// A survey question sent to this address over this plugin as text waits for its
+    /// answer (asked only when the caller takes survey answers).
+    awaits_survey: bool,
 }
 
 struct KnownContact {
@@ -276,8 +331,13 @@ struct KnownContact {
 
 /// The one read of [`inbound`]: the idempotency check, identity → contact (the
 /// sender's own identity first, then its twin), the contact's conversation as
-/// `for_inbound` would pick it, and two facts' flags.
-const SIGHTING_SQL: &str = "SELECT \
+/// `for_inbound` would pick it, and two facts' flags; `$survey` adds columns first.
+macro_rules! sighting_sql {
+    ($survey:literal) => {
+        concat!(
+            "SELECT ",
+            $survey,
+            "\
      (SELECT e.id FROM timeline_event e WHERE e.plugin_id = $1 AND e.provider_id = $2) AS duplicate_id, \
      i.contact_id AS found_contact_id, i.kind AS found_kind, \
      CAST(CASE WHEN k.display_name IS NULL THEN 1 ELSE 0 END AS BIGINT) AS unnamed, \
@@ -297,24 +357,46 @@ const SIGHTING_SQL: &str = "SELECT \
          (SELECT a.id FROM conversation a WHERE a.contact_id = i.contact_id AND a.status <> 'resolved' \
           ORDER BY a.updated_at DESC, a.id DESC LIMIT 1), \
          (SELECT r.id FROM conversation r WHERE r.contact_id = i.contact_id AND r.status = 'resolved' \
-          ORDER BY COALESCE(r.resolved_at, r.updated_at) DESC, r.id DESC LIMIT 1))";
+          ORDER BY COALESCE(r.resolved_at, r.updated_at) DESC, r.id DESC LIMIT 1))"
+        )
+    };
+}
+/// The one read of [`inbound`] (see `sighting_sql!`).
+const SIGHTING_SQL: &str = sighting_sql!("");
+/// [`SIGHTING_SQL`] that also asks whether a survey question waits on the sender
+/// (`$6`: now).
+const SIGHTING_SURVEY_SQL: &str = sighting_sql!(
+    "CAST(CASE WHEN EXISTS (SELECT 1 FROM survey s WHERE s.identity_kind = $3 \
+     AND s.identity_value = $4 AND s.plugin_id = $1 AND s.status = 'sent' AND s.mode = 'text' \
+     AND s.expires_at > $6) THEN 1 ELSE 0 END AS BIGINT) AS awaits_survey, "
+);
 
+/// Reads what [`inbound`] needs to know before writing; with `surveys_at` (now,
+/// ms), also whether a survey question waits on the sender.
 async fn sighting(
     conn: &mut AnyConnection,
     plugin_id: &str,
     provider_id: &str,
     sender: &Identity,
+    surveys_at: Option<i64>,
 ) -> Result<Sighting> {
     let twin = twin_identity(sender);
     let twin_kind = twin.as_ref().map_or(sender.kind(), Identity::kind);
-    let row = sqlx::query(SIGHTING_SQL)
-        .bind(plugin_id.to_owned())
-        .bind(provider_id.to_owned())
-        .bind(sender.kind().to_owned())
-        .bind(sender.value().to_owned())
-        .bind(twin_kind.to_owned())
-        .fetch_one(&mut *conn)
-        .await?;
+    let query = sqlx::query(match surveys_at {
+        Some(_) => SIGHTING_SURVEY_SQL,
+        None => SIGHTING_SQL,
+    })
+    .bind(plugin_id.to_owned())
+    .bind(provider_id.to_owned())
+    .bind(sender.kind().to_owned())
+    .bind(sender.value().to_owned())
+    .bind(twin_kind.to_owned());
+    let row = match surveys_at {
+        Some(now) => query.bind(now),
+        None => query,
+    }
+    .fetch_one(&mut *conn)
+    .await?;
     let contact = match row.opt_text("found_contact_id")? {
         Some(id) => Some(KnownContact {
             id,
@@ -334,18 +416,33 @@ async fn sighting(
         candidate,
         unsettled: row.flag("unsettled")?,
         unchanneled: row.flag("unchanneled")?,
+        awaits_survey: surveys_at.is_some() && row.flag("awaits_survey")?,
     })
 }
 
+/// Stores an arrival; `None`, with nothing written, when `surveys` and a survey
+/// question waits on the sender (see [`IngestBatch::apply_events`]).
 async fn inbound(
     conn: &mut AnyConnection,
     batch: &IngestBatch,
     arrival: &Arrival<'_>,
-) -> Result<IngestOutcome> {
+    surveys: bool,
+) -> Result<Option<IngestOutcome>> {
     let provider_id = storable(arrival.provider_id());
-    let mut seen = sighting(conn, &batch.plugin_id, &provider_id, arrival.sender()).await?;
+    let surveys_at = surveys.then_some(batch.now_ms);
+    let mut seen = sighting(
+        conn,
+        &batch.plugin_id,
+        &provider_id,
+        arrival.sender(),
+        surveys_at,
+    )
+    .await?;
     if let Some(event_id) = seen.duplicate {
-        return Ok(IngestOutcome::Duplicate { event_id });
+        return Ok(Some(IngestOutcome::Duplicate { event_id }));
+    }
+    if seen.awaits_survey {
+        return Ok(None);
     }
     // On PostgreSQL another writer lane may hold a message for the same contact that
     // came from another of its addresses. Opening or reopening a conversation waits
@@ -363,9 +460,9 @@ async fn inbound(
             .bind(format!("contact:{}", found.id))
             .execute(&mut *conn)
             .await?;
-        seen = sighting(conn, &batch.plugin_id, &provider_id, arrival.sender()).await?;
+        seen = sighting(conn, &batch.plugin_id, &provider_id, arrival.sender(), None).await?;
         if let Some(event_id) = seen.duplicate {
-            return Ok(IngestOutcome::Duplicate { event_id });
+            return Ok(Some(IngestOutcome::Duplicate { event_id }));
         }
     }
     let now = batch.now_ms;
@@ -502,13 +599,13 @@ async fn inbound(
             _ => {}
         }
     }
-    Ok(IngestOutcome::Created {
+    Ok(Some(IngestOutcome::Created {
         contact_id,
         conversation_id: conv.id,
         event_id: event.id,
         new_contact,
         new_conversation,
-    })
+    }))
 }
 
 /// Where a machine's mail that answers nothing goes: the contact's active
@@ -716,5 +813,17 @@ impl Store {
     /// back and the error returned; other callers' batches are unaffected.
     pub async fn ingest(&self, batch: IngestBatch) -> Result<Vec<IngestOutcome>> {
         self.writer().submit(batch).await
+    }
+
+    /// [`Store::ingest`] for a caller that takes survey answers out of what customers
+    /// write: the same transaction, except that the sighting each inbound message
+    /// reads anyway also asks whether a survey question sent to the sender as text
+    /// over this plugin waits for an answer, and the batch stops before the first
+    /// such message (a duplicate of a stored one is not held). The events in
+    /// [`Ingested::held`] were not applied: the caller answers the survey with the
+    /// first, or stores them with [`Store::ingest`]. One read per message either
+    /// way, instead of a survey read before the batch and the sighting in it.
+    pub async fn ingest_until_survey_answer(&self, batch: IngestBatch) -> Result<Ingested> {
+        self.writer().submit(SurveyAware(batch)).await
     }
 }

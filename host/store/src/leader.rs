@@ -188,6 +188,18 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets what followers handed over about `conversation_id`: a new leader calls
+    /// it for each conversation it routes because it found it without a task, which is
+    /// what those hand-overs asked for (read later, after the task ended, they would
+    /// route the conversation a second time).
+    pub async fn forget_handed(&self, conversation_id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM routing_inbox WHERE conversation_id = $1")
+            .bind(conversation_id.to_owned())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Takes (deletes and returns) up to [`HANDED_BATCH`] handed conversations,
     /// oldest first.
     pub async fn take_handed(&self) -> Result<Vec<HandedInbound>> {

@@ -104,7 +104,8 @@ pub use desk::{DeskSummary, NewEvent, TaskDayRow, WEBCHAT, WebchatVisitor};
 pub use error::{Result, StoreError};
 pub use files::{FILE_CHUNK_BYTES, FileUpload};
 pub use ingest::{
-    CallStarted, ConsentEvent, InboundMessage, IngestBatch, IngestEvent, IngestOutcome, Receipt,
+    CallStarted, ConsentEvent, InboundMessage, IngestBatch, IngestEvent, IngestOutcome, Ingested,
+    Receipt,
 };
 pub use leader::{HANDED_BATCH, HandedInbound, LEADER_LOCK, LeaderRecord, Leadership};
 pub use outbox::{NewReply, OutboxRow};
