@@ -62,26 +62,25 @@ async fn new_leader<'w>(a: &'w World, b: &'w World) -> (&'w World, &'w World) {
     }
 }
 
+/// "Hello" by SMS from `from`.
+fn hello(from: &str) -> switchboard_store::IngestEvent {
+    switchboard_store::IngestEvent::InboundMessage(switchboard_store::InboundMessage {
+        provider_id: uuid::Uuid::new_v4().to_string(),
+        sender: phone(from),
+        sender_name: None,
+        body: "Hello".into(),
+        attachments: vec![],
+        sent_at_ms: None,
+        metadata: serde_json::Value::Null,
+    })
+}
+
 /// A customer message taken in by `w`, not waiting for routing (a follower does not route).
 async fn take_in(w: &World, from: &str) -> String {
     let outcomes = w
         .app
         .ingest
-        .commit(
-            "sms-test",
-            "sms",
-            vec![switchboard_store::IngestEvent::InboundMessage(
-                switchboard_store::InboundMessage {
-                    provider_id: uuid::Uuid::new_v4().to_string(),
-                    sender: phone(from),
-                    sender_name: None,
-                    body: "Hello".into(),
-                    attachments: vec![],
-                    sent_at_ms: None,
-                    metadata: serde_json::Value::Null,
-                },
-            )],
-        )
+        .commit("sms-test", "sms", vec![hello(from)])
         .await
         .expect("ingest");
     match outcomes.into_iter().next() {
@@ -172,17 +171,7 @@ async fn a_takeover_that_routes_a_handed_conversation_consumes_the_hand_over() {
                 channel: "sms".into(),
                 now_ms: 0,
                 reopen_window_ms: 0,
-                events: vec![switchboard_store::IngestEvent::InboundMessage(
-                    switchboard_store::InboundMessage {
-                        provider_id: "handed-1".into(),
-                        sender: phone("+15550000009"),
-                        sender_name: None,
-                        body: "Hello".into(),
-                        attachments: vec![],
-                        sent_at_ms: None,
-                        metadata: serde_json::Value::Null,
-                    },
-                )],
+                events: vec![hello("+15550000009")],
             })
             .await
             .expect("taken in");

@@ -159,6 +159,19 @@ async fn write_as(
         .expect("ingest")
 }
 
+/// Ada takes an SMS from `number` at 0 and resolves it 5 minutes later (the
+/// questions go out then); gives (Ada, the conversation).
+async fn sms_handled(w: &World, number: &Identity) -> (switchboard_store::Agent, String) {
+    let ada = w.available_agent("Ada", -MIN).await;
+    w.at(0);
+    let (conversation, _) = w.message("sms-twilio", "sms", number.clone()).await;
+    w.at(10 * S);
+    w.accept(&ada, &conversation).await;
+    w.at(5 * MIN);
+    w.resolve(&ada, &conversation).await;
+    (ada, conversation)
+}
+
 async fn timeline(w: &World, conversation: &str) -> Vec<TimelineEvent> {
     w.app
         .store
@@ -216,14 +229,8 @@ async fn experience(w: &World, by: &str) -> Value {
 async fn sms_csat_and_ces_answered(store: Store) {
     let w = with_channels(store).await;
     ask(&w, &["csat", "ces"], None).await;
-    let ada = w.available_agent("Ada", -MIN).await;
     let number = phone("+15550001111");
-    w.at(0);
-    let (conversation, _) = w.message("sms-twilio", "sms", number.clone()).await;
-    w.at(10 * S);
-    w.accept(&ada, &conversation).await;
-    w.at(5 * MIN);
-    w.resolve(&ada, &conversation).await;
+    let (ada, conversation) = sms_handled(&w, &number).await;
 
     let asked = host_messages(&w, &conversation).await;
     assert_eq!(asked.len(), 1, "one question at a time: {asked:#?}");
@@ -342,15 +349,9 @@ async fn sms_csat_and_ces_answered(store: Store) {
 async fn an_answer_between_messages_in_one_webhook(store: Store) {
     let w = with_channels(store).await;
     ask(&w, &["csat"], None).await;
-    let ada = w.available_agent("Ada", -MIN).await;
     let number = phone("+15550002222");
     let other = phone("+15550003333");
-    w.at(0);
-    let (conversation, _) = w.message("sms-twilio", "sms", number.clone()).await;
-    w.at(10 * S);
-    w.accept(&ada, &conversation).await;
-    w.at(5 * MIN);
-    w.resolve(&ada, &conversation).await;
+    let (_, conversation) = sms_handled(&w, &number).await;
     assert_eq!(host_messages(&w, &conversation).await.len(), 1, "asked");
 
     w.at(6 * MIN);

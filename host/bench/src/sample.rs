@@ -66,7 +66,7 @@ pub fn p50_difference_interval(
     if rounds == 0 || resamplings == 0 {
         return (0.0, 0.0);
     }
-    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5b_0c_0de);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x05b0_c0de);
     let median = |pooled: &mut Vec<Duration>| {
         if pooled.is_empty() {
             return 0.0;
