@@ -236,6 +236,9 @@ impl Ingest {
             if *shutdown.borrow() {
                 return;
             }
+            // Whether a mailbox still had more waiting after its turn: then the next
+            // turn starts at once instead of after the pause.
+            let mut busy = false;
             for plugin_id in self.channels.plugin_ids() {
                 let Ok(info) = self.channels.info(&plugin_id).await else {
                     continue;
@@ -251,7 +254,12 @@ impl Ingest {
                 // A mailbox with more waiting is polled again on the next turn
                 // instead of after its interval; the others get their turn between.
                 let more = self.poll_once(&plugin_id, &info.channel).await;
+                busy |= more;
                 due.insert(plugin_id.clone(), if more { now } else { now + interval });
+            }
+            if busy {
+                tokio::task::yield_now().await;
+                continue;
             }
             tokio::select! {
                 _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
