@@ -270,8 +270,11 @@ impl Ingest {
 
     /// Polls one connector until it says nothing more is waiting (at most a few
     /// rounds, so one busy mailbox cannot starve the others). Returns whether
-    /// it still had more after those rounds.
+    /// it still had more after those rounds (and brought events in them).
     pub async fn poll_once(&self, plugin_id: &str, channel: &str) -> bool {
+        // Only a connector that brought something is believed when it says there is
+        // more: one that always says so with nothing to show waits its interval.
+        let mut brought = false;
         for _ in 0..10 {
             let cursor = match self.store.poll_cursor(plugin_id).await {
                 Ok(c) => c,
@@ -322,6 +325,7 @@ impl Ingest {
                 }
             };
             let more = outcome.more;
+            brought |= !outcome.events.is_empty();
             let stored = match self.convert_all(outcome.events, outcome.envelopes).await {
                 Ok(events) if events.is_empty() => Ok(()),
                 Ok(events) => self
@@ -353,7 +357,7 @@ impl Ingest {
                 return false;
             }
         }
-        true
+        brought
     }
 
     /// Normalizes a connector's events; files the connector handed over as bytes
