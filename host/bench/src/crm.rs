@@ -480,11 +480,10 @@ impl Numbers {
 struct Measured {
     answer: Vec<Duration>,
     offer: Vec<Duration>,
-    /// The same samples split by round parity, for the baseline against itself.
-    answer_halves: [Vec<Duration>; 2],
-    /// The answers of each round, for intervals that pair rounds.
+    /// The same samples by round: for intervals that pair rounds, and for a
+    /// baseline's even rounds against its odd ones.
     answer_rounds: Vec<Vec<Duration>>,
-    offer_halves: [Vec<Duration>; 2],
+    offer_rounds: Vec<Vec<Duration>>,
     searches: u64,
     failures: Vec<String>,
 }
@@ -627,11 +626,10 @@ pub async fn run(args: CrmBenchArgs) -> anyhow::Result<()> {
                 }
             }
             out.searches += stand_in.searches.load(Ordering::Relaxed) - searches;
-            out.answer_halves[round % 2].extend(&answer);
-            out.answer_rounds.push(answer.clone());
-            out.offer_halves[round % 2].extend(&offer);
-            out.answer.extend(answer);
-            out.offer.extend(offer);
+            out.answer.extend(&answer);
+            out.offer.extend(&offer);
+            out.answer_rounds.push(answer);
+            out.offer_rounds.push(offer);
         }
     }
 
@@ -748,15 +746,20 @@ fn report(
         summaries[&Setup::Hit].0.count
     );
     // A/A: each baseline's even rounds against its odd rounds, p50.
-    let mut noise = |answer: bool| {
+    let noise = |answer: bool| {
         [Setup::BaseNew, Setup::BaseReturning]
             .map(|s| {
-                let m = results.get_mut(&s).expect("measured");
-                let [even, odd] = if answer {
-                    &mut m.answer_halves
+                let m = &results[&s];
+                let rounds = if answer {
+                    &m.answer_rounds
                 } else {
-                    &mut m.offer_halves
+                    &m.offer_rounds
                 };
+                let mut halves: [Vec<Duration>; 2] = Default::default();
+                for (r, samples) in rounds.iter().enumerate() {
+                    halves[r % 2].extend(samples);
+                }
+                let [even, odd] = &mut halves;
                 (ms(Summary::of(even).p50) - ms(Summary::of(odd).p50)).abs()
             })
             .into_iter()
