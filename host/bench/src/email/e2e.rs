@@ -134,7 +134,10 @@ pub fn print(number: usize, r: &E2e) -> bool {
         String::new(),
     );
     row(
-        "mail server: served the connector's way (a session per <= 25 msgs)",
+        &format!(
+            "mail server: served the connector's way (a session per <= {} msgs)",
+            imap::MAX_BATCH_MESSAGES
+        ),
         r.read_batches.messages as u64,
         r.read_batches.bytes,
         r.read_batches.elapsed,

@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 /// The connector's batch limits (plugins/email/src/imap/sync.rs), for the
 /// connector-shaped baseline.
 pub const UID_WINDOW: u32 = 500;
-pub const MAX_BATCH_MESSAGES: usize = 25;
+pub const MAX_BATCH_MESSAGES: usize = 50;
 pub const MAX_BATCH_BYTES: u64 = 16 * 1024 * 1024;
 
 const TIMEOUT: Duration = Duration::from_secs(120);

@@ -20,8 +20,9 @@ use super::parts::{self, MessageAt};
 use crate::inbound::{self, Context, LargeParts, Parsed};
 use crate::settings::InitialSync;
 
-/// Most messages one poll takes.
-pub const MAX_BATCH_MESSAGES: usize = 25;
+/// Most messages one poll takes: a message is at most two events (itself and
+/// the receipt a bounce carries), and the host takes at most 100 from a call.
+pub const MAX_BATCH_MESSAGES: usize = 50;
 /// Most message bytes one poll downloads (at least one message is taken).
 pub const MAX_BATCH_BYTES: u64 = 16 * 1024 * 1024;
 /// UIDs asked about per poll, so a huge folder is walked in steps.
@@ -299,6 +300,10 @@ fn read_batch<T: Transport>(
                 let Some(uid) = fetched.uid.filter(|uid| whole.contains(uid)) else {
                     return Ok(());
                 };
+                // Past a cut, the message is left for the next poll: not parsed.
+                if read.cut_at.is_some_and(|cut| uid >= cut) {
+                    return Ok(());
+                }
                 if let Some(raw) = fetched.take_section("") {
                     let parsed = inbound::parse(&raw, &context(uid), Vec::new());
                     drop(raw);
