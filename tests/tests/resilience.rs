@@ -154,6 +154,57 @@ async fn kill_9_mid_stream_loses_no_acknowledged_webhook() {
     );
 }
 
+/// A connector that always says `more` and never brings anything gets one turn
+/// (the host's 10 polls in a row) and then waits its interval, here 60 s: were its
+/// `more` believed, the poller would call it again at once, over and over.
+#[tokio::test]
+async fn a_connector_that_says_more_with_nothing_waits_its_interval() {
+    let twilio = FakeTwilio::start().await;
+    let options = Options::default();
+    let data = provision(&options, &twilio).await;
+    let misbehave = plugin_dist().join("test-misbehave");
+    cli(
+        data.path(),
+        &options,
+        &[
+            "plugin",
+            "install",
+            misbehave.to_str().unwrap(),
+            "--config",
+            "poll=empty-more",
+        ],
+    )
+    .await;
+    let server = Server::start_in(Arc::new(data), options).await;
+    let db_path = server.data.path().join("switchboard.db");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while polls(&db_path).await.is_none_or(|n| n < 10) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first turn never ended: {:?} polls",
+            polls(&db_path).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // One turn is 10 polls, and the poller's next turns (every 250 ms) pass it by.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(polls(&db_path).await, Some(10));
+    // Everything else goes on meanwhile.
+    let (status, _) = server.sms("SMafterpolls", "+15550001234", "hello").await;
+    assert_eq!(status, 200);
+}
+
+/// How many polls `test-misbehave` has answered (its cursor counts them).
+async fn polls(db: &std::path::Path) -> Option<u64> {
+    let mut conn = open(db).await;
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT cursor FROM plugin_poll WHERE plugin_id = 'test-misbehave'")
+            .fetch_optional(&mut conn)
+            .await
+            .unwrap();
+    row.and_then(|(cursor,)| cursor?.parse().ok())
+}
+
 async fn send_sms(http: &reqwest::Client, base: &str, sid: &str, from: &str) -> Result<(), String> {
     let url = format!("{base}/hooks/sms-twilio/inbound");
     let params = [

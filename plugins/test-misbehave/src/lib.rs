@@ -17,13 +17,18 @@
 //!
 //! Any other segment is an `invalid-request`. `send` always succeeds with
 //! provider id `misbehave-{message-id}`.
+//!
+//! With the config `poll = "empty-more"` it also asks to be polled (every
+//! 60 s) and every `poll` answers `more` with no events, the cursor counting
+//! the polls: the host must not believe such a `more` and poll it again at once.
 
 use core::hint::black_box;
 
 use switchboard_sdk::http::{self, Request};
 use switchboard_sdk::{
-    Channel, ChannelEvent, ChannelInfo, HttpRequest, HttpResponse, Identity, InboundMessage,
-    OutboundMessage, PluginError, SendReceipt, WebhookOutcome, kv, webhook,
+    Capabilities, Channel, ChannelEvent, ChannelInfo, HttpRequest, HttpResponse, Identity,
+    InboundMessage, OutboundMessage, PluginError, PollOutcome, SendReceipt, WebhookOutcome, config,
+    kv, webhook,
 };
 
 const SENDER: &str = "+15550000001";
@@ -35,7 +40,24 @@ struct Misbehave;
 
 impl Channel for Misbehave {
     fn describe() -> ChannelInfo {
-        ChannelInfo::new("test", "phone", "Test misbehave")
+        let info = ChannelInfo::new("test", "phone", "Test misbehave");
+        if config::get("poll").as_deref() == Some("empty-more") {
+            info.with(Capabilities {
+                poll_interval_ms: Some(60_000),
+                ..Capabilities::default()
+            })
+        } else {
+            info
+        }
+    }
+
+    fn poll(cursor: Option<String>) -> Result<PollOutcome, PluginError> {
+        let polls = cursor.and_then(|c| c.parse::<u64>().ok()).unwrap_or(0) + 1;
+        Ok(PollOutcome {
+            events: Vec::new(),
+            cursor: Some(polls.to_string()),
+            more: true,
+        })
     }
 
     fn handle_webhook(request: HttpRequest) -> Result<WebhookOutcome, PluginError> {
