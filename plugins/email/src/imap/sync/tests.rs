@@ -327,64 +327,6 @@ fn the_output_budget_cuts_a_batch() {
     assert!(batch.more);
 }
 
-/// An HTML-only message comes out as its HTML and the text read from it, more
-/// than its size: past what the plan expected, the batch is cut on what was
-/// read, the cursor stops before the first message left out, and the rest is
-/// for the next poll.
-#[test]
-fn output_larger_than_the_sizes_cuts_a_batch() {
-    let html = format!("<p>{}</p>", "word ".repeat(40_000));
-    let bodies: Vec<String> = (1..=3)
-        .map(|i| {
-            format!(
-                "From: Ann <ann@example.org>\r\nTo: support@example.com\r\nSubject: h{i}\r\n\
-                 Message-ID: <h{i}@example.org>\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n"
-            )
-        })
-        .collect();
-    let mut server = format!("{GREETING}sb1 OK Logged in\r\n{}", examine(3, 4, 3, "sb2"));
-    for (i, body) in bodies.iter().enumerate() {
-        server.push_str(&format!(
-            "* {} FETCH (UID {} RFC822.SIZE {})\r\n",
-            i + 1,
-            i + 1,
-            body.len()
-        ));
-    }
-    server.push_str("sb3 OK done\r\n");
-    for (i, body) in bodies.iter().enumerate() {
-        server.push_str(&format!(
-            "* {} FETCH (UID {} BODY[] {})\r\n",
-            i + 1,
-            i + 1,
-            literal(body)
-        ));
-    }
-    server.push_str("sb4 OK done\r\n");
-    // The plan takes all three (about 600 KiB of sizes); read, each is its
-    // HTML and up to 128 KiB of text, so the third is left out.
-    let (items, _) = plan(
-        &bodies
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (i as u32 + 1, b.len() as u64))
-            .collect::<Vec<_>>(),
-        25 * 1024 * 1024,
-    );
-    assert_eq!(items.len(), 3);
-    let mut session = logged_in(&server);
-    let batch = poll(&mut session, None, &settings(25 * 1024 * 1024)).unwrap();
-    let read = messages(&batch);
-    assert_eq!(read.len(), 2);
-    assert!(
-        read[0].body.starts_with("word word"),
-        "{:?}",
-        &read[0].body[..16]
-    );
-    assert_eq!(batch.cursor.as_deref(), Some("3:2"));
-    assert!(batch.more);
-}
-
 #[test]
 fn a_login_refusal_is_a_config_error_and_unavailability_transient() {
     let mut session = Session::start(
