@@ -64,18 +64,37 @@ pub struct Parsed {
 }
 
 impl Parsed {
-    /// Roughly what the event costs in the call's output.
+    /// Roughly what the event and its envelope cost in the call's output: every
+    /// part that grows with the mail (text, files, subject, references, the `To`
+    /// and `Cc` lists, the problem), plus a fixed allowance for the rest. A
+    /// message with thousands of `Cc` addresses or a long thread counts for
+    /// what it carries, so the poll's budget keeps a batch under the host's cap.
     pub fn output_size(&self) -> usize {
-        let attachments: usize = self
-            .message
+        let message = &self.message;
+        let attachments: usize = message
             .attachments
             .iter()
             .map(|a| a.content.as_ref().map_or(0, Vec::len) + a.url.len() + 128)
             .sum();
-        self.message.body.len()
-            + self.message.html_body.as_ref().map_or(0, String::len)
-            + attachments
-            + 2048
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        let identities = |list: &[Identity]| -> usize {
+            list.iter().map(|i| i.kind.len() + i.value.len() + 8).sum()
+        };
+        let metadata = &message.metadata;
+        let headers = text(&metadata.subject)
+            + text(&metadata.thread_id)
+            + text(&metadata.in_reply_to)
+            + metadata
+                .references
+                .iter()
+                .map(|r| r.len() + 8)
+                .sum::<usize>()
+            + text(&message.sender_name)
+            + 2 * message.provider_id.len()
+            + identities(&self.envelope.to)
+            + identities(&self.envelope.cc)
+            + text(&self.envelope.problem);
+        message.body.len() + text(&message.html_body) + attachments + headers + 2048
     }
 }
 

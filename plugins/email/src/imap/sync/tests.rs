@@ -327,6 +327,50 @@ fn the_output_budget_cuts_a_batch() {
     assert!(batch.more);
 }
 
+/// The budget counts what a message carries besides its text: a batch of short
+/// mails to thousands of `Cc` addresses is cut before the host's output cap.
+#[test]
+fn cc_lists_count_towards_the_output_budget() {
+    let cc: Vec<String> = (0..6000)
+        .map(|i| format!("colleague-{i:05}@example.net"))
+        .collect();
+    let bodies: Vec<String> = (1..=6)
+        .map(|i| {
+            format!(
+                "From: Ann <ann@example.org>\r\nTo: support@example.com\r\nCc: {}\r\n\
+                 Subject: c{i}\r\nMessage-ID: <c{i}@example.org>\r\n\r\nshort\r\n",
+                cc.join(",\r\n ")
+            )
+        })
+        .collect();
+    let mut server = format!("{GREETING}sb1 OK Logged in\r\n{}", examine(3, 7, 6, "sb2"));
+    for (i, body) in bodies.iter().enumerate() {
+        server.push_str(&format!(
+            "* {} FETCH (UID {} RFC822.SIZE {})\r\n",
+            i + 1,
+            i + 1,
+            body.len()
+        ));
+    }
+    server.push_str("sb3 OK done\r\n");
+    for (i, body) in bodies.iter().enumerate() {
+        server.push_str(&format!(
+            "* {} FETCH (UID {} BODY[] {})\r\n",
+            i + 1,
+            i + 1,
+            literal(body)
+        ));
+    }
+    server.push_str("sb4 OK done\r\n");
+    let mut session = logged_in(&server);
+    let batch = poll(&mut session, None, &settings(25 * 1024 * 1024)).unwrap();
+    // Each envelope lists 6,000 addresses (about 200 KB): three fit 768 KiB.
+    assert_eq!(batch.envelopes.len(), 3);
+    assert_eq!(batch.envelopes[0].cc.len(), 6000);
+    assert_eq!(batch.cursor.as_deref(), Some("3:3"));
+    assert!(batch.more);
+}
+
 #[test]
 fn a_login_refusal_is_a_config_error_and_unavailability_transient() {
     let mut session = Session::start(
