@@ -179,8 +179,8 @@ pub fn parse(raw: &[u8], context: &Context<'_>, mut problems: Vec<String>) -> Pa
         problems.push("some text is in an unknown character set and may show wrongly".into());
     }
 
-    let to = identities(message.to());
-    let cc = identities(message.cc());
+    let to = recipients(message.to(), "To", &mut problems);
+    let cc = recipients(message.cc(), "Cc", &mut problems);
     let thread_id = thread_tag(&message, &headers, context.address);
 
     let metadata = MessageMetadata {
@@ -190,7 +190,7 @@ pub fn parse(raw: &[u8], context: &Context<'_>, mut problems: Vec<String>) -> Pa
             .filter(|s| !s.is_empty()),
         thread_id,
         in_reply_to: ids(message.in_reply_to()).into_iter().next(),
-        references: ids(message.references()),
+        references: references(ids(message.references())),
         ..MessageMetadata::default()
     };
     let sent_at_ms = message
@@ -296,6 +296,40 @@ fn ids(value: &HeaderValue<'_>) -> Vec<String> {
         .map(|id| address::strip_id(id).to_owned())
         .filter(|id| valid_id(id))
         .collect()
+}
+
+/// Most addresses kept of a `To` or `Cc` list: enough for any reply-all a person
+/// would send, and a mail to tens of thousands of addresses still fits a poll's
+/// output (the host refuses a call's output over 1 MiB, and a refused poll would
+/// be read again, and refused, forever).
+pub const MAX_RECIPIENTS: usize = 500;
+/// Most `References` ids kept: the first (the thread's root) and the latest.
+pub const MAX_REFERENCES: usize = 100;
+
+/// The valid addresses of a `To` or `Cc` list, at most [`MAX_RECIPIENTS`]; a
+/// longer list is cut, with a problem saying so.
+fn recipients(
+    value: Option<&mail_parser::Address<'_>>,
+    header: &str,
+    problems: &mut Vec<String>,
+) -> Vec<Identity> {
+    let mut list = identities(value);
+    if list.len() > MAX_RECIPIENTS {
+        problems.push(format!(
+            "the {header} list has {} addresses: the first {MAX_RECIPIENTS} are kept",
+            list.len()
+        ));
+        list.truncate(MAX_RECIPIENTS);
+    }
+    list
+}
+
+/// `ids` with at most [`MAX_REFERENCES`]: the first and the latest.
+fn references(mut ids: Vec<String>) -> Vec<String> {
+    if ids.len() > MAX_REFERENCES {
+        ids.drain(1..ids.len() - (MAX_REFERENCES - 1));
+    }
+    ids
 }
 
 fn identities(value: Option<&mail_parser::Address<'_>>) -> Vec<Identity> {

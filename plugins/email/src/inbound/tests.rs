@@ -477,3 +477,36 @@ fn long_bodies_are_cut_with_a_note() {
     assert!(parsed.message.body.len() <= BODY_TEXT_MAX + 4);
     assert!(parsed.envelope.problem.unwrap().contains("cut"));
 }
+
+/// A mail to tens of thousands of addresses, in a thread of hundreds: the lists
+/// are cut (with a problem that says so) so that the mail still fits a poll's
+/// output, and the thread's root and latest references are kept.
+#[test]
+fn huge_recipient_lists_and_threads_are_cut() {
+    let cc: Vec<String> = (0..40_000)
+        .map(|i| format!("c{i:05}@example.net"))
+        .collect();
+    let refs: Vec<String> = (0..300).map(|i| format!("<r{i}@example.org>")).collect();
+    let raw = format!(
+        "From: Ann <ann@example.org>\r\nTo: support@example.com\r\nCc: {}\r\n\
+         References: {}\r\nSubject: all\r\nMessage-ID: <big@example.org>\r\n\r\nhello\r\n",
+        cc.join(",\r\n "),
+        refs.join("\r\n ")
+    );
+    let parsed = read(&raw);
+    assert_eq!(parsed.envelope.cc.len(), MAX_RECIPIENTS);
+    assert_eq!(parsed.envelope.cc[0].value, "c00000@example.net");
+    assert_eq!(parsed.envelope.to.len(), 1);
+    let problem = parsed.envelope.problem.as_deref().unwrap_or_default();
+    assert!(
+        problem.contains("the Cc list has 40000 addresses: the first 500 are kept"),
+        "{problem}"
+    );
+    let kept = &parsed.message.metadata.references;
+    assert_eq!(kept.len(), MAX_REFERENCES);
+    assert_eq!(kept[0], "r0@example.org");
+    assert_eq!(kept[1], "r201@example.org");
+    assert_eq!(kept[MAX_REFERENCES - 1], "r299@example.org");
+    assert_eq!(parsed.message.body.trim(), "hello");
+    assert!(parsed.output_size() < 64 * 1024, "{}", parsed.output_size());
+}
