@@ -186,7 +186,7 @@ pub fn parse(raw: &[u8], context: &Context<'_>, mut problems: Vec<String>) -> Pa
     let metadata = MessageMetadata {
         subject: message
             .subject()
-            .map(|s| s.trim().to_owned())
+            .map(|s| capped(s.trim(), MAX_SUBJECT))
             .filter(|s| !s.is_empty()),
         thread_id,
         in_reply_to: ids(message.in_reply_to()).into_iter().next(),
@@ -205,7 +205,7 @@ pub fn parse(raw: &[u8], context: &Context<'_>, mut problems: Vec<String>) -> Pa
         sender: Identity::new(EMAIL, sender_address),
         recipient: Some(Identity::new(EMAIL, context.address)),
         sender_name: sender_name
-            .map(|n| n.trim().to_owned())
+            .map(|n| capped(n.trim(), MAX_NAME))
             .filter(|n| !n.is_empty()),
         body,
         html_body,
@@ -322,6 +322,17 @@ fn recipients(
         list.truncate(MAX_RECIPIENTS);
     }
     list
+}
+
+/// Longest subject kept, in bytes (a header line may be 998 characters; a
+/// folded one can be far longer).
+pub const MAX_SUBJECT: usize = 2000;
+/// Longest display name kept, in bytes.
+pub const MAX_NAME: usize = 256;
+
+/// `text`, cut to at most `max` bytes on a character boundary.
+fn capped(text: &str, max: usize) -> String {
+    text[..floor_char_boundary(text, max)].to_owned()
 }
 
 /// `ids` with at most [`MAX_REFERENCES`]: the first and the latest.

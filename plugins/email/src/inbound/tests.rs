@@ -478,18 +478,21 @@ fn long_bodies_are_cut_with_a_note() {
     assert!(parsed.envelope.problem.unwrap().contains("cut"));
 }
 
-/// A mail to tens of thousands of addresses, in a thread of hundreds: the lists
-/// are cut (with a problem that says so) so that the mail still fits a poll's
-/// output, and the thread's root and latest references are kept.
+/// A mail to tens of thousands of addresses, in a thread of hundreds, with a
+/// huge subject and name: the lists are cut (with a problem that says so) and the
+/// texts capped, so that the mail still fits a poll's output; the thread's root
+/// and latest references are kept.
 #[test]
-fn huge_recipient_lists_and_threads_are_cut() {
+fn huge_headers_are_cut_to_fit_a_poll() {
     let cc: Vec<String> = (0..40_000)
         .map(|i| format!("c{i:05}@example.net"))
         .collect();
     let refs: Vec<String> = (0..300).map(|i| format!("<r{i}@example.org>")).collect();
+    let subject = "é".repeat(30_000);
+    let name = "Ann".repeat(1000);
     let raw = format!(
-        "From: Ann <ann@example.org>\r\nTo: support@example.com\r\nCc: {}\r\n\
-         References: {}\r\nSubject: all\r\nMessage-ID: <big@example.org>\r\n\r\nhello\r\n",
+        "From: {name} <ann@example.org>\r\nTo: support@example.com\r\nCc: {}\r\n\
+         References: {}\r\nSubject: {subject}\r\nMessage-ID: <big@example.org>\r\n\r\nhello\r\n",
         cc.join(",\r\n "),
         refs.join("\r\n ")
     );
@@ -508,5 +511,17 @@ fn huge_recipient_lists_and_threads_are_cut() {
     assert_eq!(kept[1], "r201@example.org");
     assert_eq!(kept[MAX_REFERENCES - 1], "r299@example.org");
     assert_eq!(parsed.message.body.trim(), "hello");
+    // A 60 KB subject and a 3 KB name are cut on a character boundary.
+    let kept = parsed
+        .message
+        .metadata
+        .subject
+        .as_deref()
+        .unwrap_or_default();
+    assert_eq!(kept, "é".repeat(MAX_SUBJECT / 2));
+    assert_eq!(
+        parsed.message.sender_name.as_deref().map(str::len),
+        Some(MAX_NAME)
+    );
     assert!(parsed.output_size() < 64 * 1024, "{}", parsed.output_size());
 }
