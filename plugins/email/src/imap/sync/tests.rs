@@ -47,6 +47,35 @@ pub(crate) fn transcript(session: Session<Script>) -> String {
     session.into_transport().transcript()
 }
 
+/// A server that, after the login, serves one poll of `bodies` (UIDs 1…n,
+/// UIDVALIDITY 3): their sizes, then the messages.
+fn serving(bodies: &[String]) -> String {
+    let n = bodies.len() as u32;
+    let mut server = format!(
+        "{GREETING}sb1 OK Logged in\r\n{}",
+        examine(3, n + 1, n, "sb2")
+    );
+    for (i, body) in bodies.iter().enumerate() {
+        server.push_str(&format!(
+            "* {} FETCH (UID {} RFC822.SIZE {})\r\n",
+            i + 1,
+            i + 1,
+            body.len()
+        ));
+    }
+    server.push_str("sb3 OK done\r\n");
+    for (i, body) in bodies.iter().enumerate() {
+        server.push_str(&format!(
+            "* {} FETCH (UID {} BODY[] {})\r\n",
+            i + 1,
+            i + 1,
+            literal(body)
+        ));
+    }
+    server.push_str("sb4 OK done\r\n");
+    server
+}
+
 fn messages(batch: &MailBatch) -> Vec<&switchboard_sdk::InboundMessage> {
     batch
         .events
@@ -300,26 +329,7 @@ fn a_message_that_cannot_be_read_at_all_is_skipped() {
 fn the_output_budget_cuts_a_batch() {
     let big_body = "x".repeat(200 * 1024);
     let bodies: Vec<String> = (1..=6).map(|i| mail(&format!("b{i}"), &big_body)).collect();
-    let mut server = format!("{GREETING}sb1 OK Logged in\r\n{}", examine(3, 7, 6, "sb2"));
-    for (i, body) in bodies.iter().enumerate() {
-        server.push_str(&format!(
-            "* {} FETCH (UID {} RFC822.SIZE {})\r\n",
-            i + 1,
-            i + 1,
-            body.len()
-        ));
-    }
-    server.push_str("sb3 OK done\r\n");
-    for (i, body) in bodies.iter().enumerate() {
-        server.push_str(&format!(
-            "* {} FETCH (UID {} BODY[] {})\r\n",
-            i + 1,
-            i + 1,
-            literal(body)
-        ));
-    }
-    server.push_str("sb4 OK done\r\n");
-    let mut session = logged_in(&server);
+    let mut session = logged_in(&serving(&bodies));
     let batch = poll(&mut session, None, &settings(25 * 1024 * 1024)).unwrap();
     let count = messages(&batch).len();
     assert!((1..6).contains(&count), "{count}");
@@ -350,29 +360,7 @@ fn cc_lists_count_towards_the_output_budget() {
             )
         })
         .collect();
-    let mut server = format!(
-        "{GREETING}sb1 OK Logged in\r\n{}",
-        examine(3, 11, 10, "sb2")
-    );
-    for (i, body) in bodies.iter().enumerate() {
-        server.push_str(&format!(
-            "* {} FETCH (UID {} RFC822.SIZE {})\r\n",
-            i + 1,
-            i + 1,
-            body.len()
-        ));
-    }
-    server.push_str("sb3 OK done\r\n");
-    for (i, body) in bodies.iter().enumerate() {
-        server.push_str(&format!(
-            "* {} FETCH (UID {} BODY[] {})\r\n",
-            i + 1,
-            i + 1,
-            literal(body)
-        ));
-    }
-    server.push_str("sb4 OK done\r\n");
-    let mut session = logged_in(&server);
+    let mut session = logged_in(&serving(&bodies));
     let batch = poll(&mut session, None, &settings(25 * 1024 * 1024)).unwrap();
     // Each envelope lists 480 addresses of about 240 bytes (about 120 KB): six
     // fit 768 KiB.
