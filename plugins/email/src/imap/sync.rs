@@ -271,13 +271,12 @@ fn read_batch<T: Transport>(
         cut_at: None,
     };
     let mut output = 0usize;
+    // Both callers skip a message past the cut before reading it, so one that
+    // reaches here and does not fit is the cut.
     let mut admit = |read: &mut Read, uid: u32, parsed: Parsed| {
-        if read.cut_at.is_some_and(|cut| uid >= cut) {
-            return;
-        }
         let size = parsed.output_size();
         if !read.parsed.is_empty() && output + size > OUTPUT_BUDGET {
-            read.cut_at = Some(read.cut_at.map_or(uid, |cut| cut.min(uid)));
+            read.cut_at = Some(uid);
             return;
         }
         output += size;
